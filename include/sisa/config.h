@@ -1,0 +1,103 @@
+/*
+ * sisa/config.h - the typed, validated run configuration.
+ *
+ * A config file is YAML, read through libyaml's event API and checked against one schema table
+ * (src/config/schema.c) that also generates `sisa config --help` and docs/config.md. The loader
+ * is strict: unknown or duplicate keys, wrong types, out-of-range or inconsistent values,
+ * anchors, aliases, tags, several documents, nesting deeper than the schema and files over
+ * 1 MiB are all rejected with SISA_ECONFIG and a message "FILE:LINE:COLUMN: sentence".
+ *
+ * sisa_config is plain old data (fixed-size arrays, no pointers), so it can be copied, compared
+ * and broadcast to MPI ranks as bytes. Relative paths in the file are resolved against the
+ * folder of the config file at load time; the struct holds the resolved paths.
+ */
+#ifndef SISA_CONFIG_H
+#define SISA_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SISA_CONFIG_PATH_MAX   4096
+#define SISA_CONFIG_MAX_HIDDEN 16
+#define SISA_CONFIG_MAX_BYTES  (1024 * 1024)
+
+typedef enum { SISA_SHARDING_ID = 0, SISA_SHARDING_GROUP = 1 } sisa_sharding;
+typedef enum { SISA_MODEL_LOGREG = 0, SISA_MODEL_MLP = 1 } sisa_model_type;
+typedef enum { SISA_ACT_RELU = 0 } sisa_activation;
+typedef enum { SISA_OPT_SGD = 0, SISA_OPT_ADAM = 1 } sisa_optimizer;
+typedef enum { SISA_AGG_VOTE = 0, SISA_AGG_MEAN = 1, SISA_AGG_WEIGHTED = 2 } sisa_strategy;
+
+typedef struct sisa_config {
+    char source[SISA_CONFIG_PATH_MAX]; /* the config file as given ("" for built-in defaults) */
+
+    struct {
+        char train[SISA_CONFIG_PATH_MAX]; /* resolved path of the training dataset */
+        char test[SISA_CONFIG_PATH_MAX];  /* "" when absent */
+    } data;
+    char store[SISA_CONFIG_PATH_MAX]; /* resolved path of the store folder */
+    uint64_t seed;
+
+    struct {
+        int32_t shards;
+        int32_t slices;
+        sisa_sharding sharding;
+    } sisa;
+
+    struct {
+        sisa_model_type type;
+        int32_t n_hidden;
+        int32_t hidden[SISA_CONFIG_MAX_HIDDEN];
+        sisa_activation activation;
+    } model;
+
+    struct {
+        sisa_optimizer optimizer;
+        double lr;
+        double momentum;
+        int32_t nesterov; /* 0 or 1 */
+        double beta1;
+        double beta2;
+        double eps;
+        double weight_decay;
+        int32_t batch_size;
+        int32_t epochs;
+    } train;
+
+    struct {
+        sisa_strategy strategy;
+    } aggregate;
+} sisa_config;
+
+/* Fill `cfg` with the schema's defaults (required keys left empty). */
+void sisa_config_defaults(sisa_config *cfg);
+
+/* Load and validate a config file. On failure `cfg` is unspecified and the error slot holds
+ * "PATH:LINE:COL: ..." (SISA_ECONFIG) or an I/O error naming the file (SISA_EIO). */
+int sisa_config_load(sisa_config *cfg, const char *path);
+
+/* Same, from a buffer; `name` is used in messages and `base_dir` resolves relative paths. */
+int sisa_config_parse(sisa_config *cfg, const char *text, size_t len, const char *name,
+                      const char *base_dir);
+
+/* Canonical YAML of every key (defaults included), in schema order. Writes at most `cap` bytes
+ * including the NUL; returns the length it needed (like snprintf). */
+size_t sisa_config_dump(const sisa_config *cfg, char *out, size_t cap);
+
+/* SHA-256 (hex) over the canonical form of every key that changes training results (seed,
+ * sisa.*, model.*, train.*), so moving data or store paths keeps the hash. */
+void sisa_config_hash(const sisa_config *cfg, char out_hex[65]);
+
+/* The reference of every key, generated from the schema table: plain text for
+ * `sisa config --help`, Markdown for docs/config.md. Same return convention as dump. */
+size_t sisa_config_reference(char *out, size_t cap, int markdown);
+
+/* Names of enum values ("mlp", "adam", ...). */
+const char *sisa_model_type_name(sisa_model_type t);
+const char *sisa_optimizer_name(sisa_optimizer o);
+const char *sisa_strategy_name(sisa_strategy s);
+const char *sisa_sharding_name(sisa_sharding s);
+
+/* libyaml's version string, for `sisa --version`. */
+const char *sisa_config_yaml_version(void);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * sisa/dataset.h - the canonical dataset file (docs/formats.md "Dataset").
+ *
+ * An HDF5 file whose root holds
+ *   X      float32 [n, d]   features, finite
+ *   y      int32   [n]      labels in 0..num_classes-1
+ *   id     uint64  [n]      sample IDs, unique
+ *   group  uint64  [n]      optional: data-subject keys (rows of one person share a group)
+ * and the root attributes num_classes (int32), sisa_format ("sisa-dataset"),
+ * sisa_format_version (int32, 1), source (string), created_by (string), optionally
+ * feature_shape (uint32 [k], e.g. [28, 28]) and label_values (int64 [num_classes]: the original
+ * label of each class after --remap-labels).
+ *
+ * Files are written through sisa_dataset_writer: streamed, validated, then published atomically
+ * (temp file, fsync, rename, fsync of the folder). Nothing ever edits a dataset in place.
+ * Data are stored uncompressed so that `sisa audit` can scan raw bytes (docs/guarantees.md).
+ */
+#ifndef SISA_DATASET_H
+#define SISA_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SISA_DATASET_FORMAT         "sisa-dataset"
+#define SISA_DATASET_FORMAT_VERSION 1
+#define SISA_MAX_CLASSES            (1 << 20)
+#define SISA_MAX_FEATURE_RANK       8
+
+typedef struct sisa_dataset {
+    uint64_t n; /* rows */
+    uint64_t d; /* features per row */
+    int32_t num_classes;
+    float *X;         /* (n, d) row-major */
+    int32_t *y;       /* (n) */
+    uint64_t *id;     /* (n) */
+    uint64_t *group;  /* (n), NULL when the file has no group column */
+    int feature_rank; /* 0 when the file has no feature_shape */
+    uint64_t feature_shape[SISA_MAX_FEATURE_RANK];
+    int64_t *label_values; /* (num_classes), NULL unless labels were remapped */
+    char source[1024];
+    char created_by[256];
+} sisa_dataset;
+
+/* Read and validate a whole dataset file. A file that is not HDF5, lacks the sisa_format
+ * attribute (a foreign HDF5 file: import it with `sisa import h5`), or breaks the schema gives
+ * SISA_ECORRUPT naming the file and the problem. The result belongs to the caller. */
+int sisa_dataset_read(sisa_dataset **out, const char *path);
+void sisa_dataset_free(sisa_dataset *ds);
+
+/* ---- streaming writer ------------------------------------------------------------------- */
+
+typedef struct sisa_dataset_writer sisa_dataset_writer;
+
+typedef struct sisa_writer_opts {
+    int replace;         /* replace an existing output (else SISA_EEXIST) */
+    int has_group;       /* rows carry a group key */
+    uint64_t n_hint;     /* exact row count when known up front, else 0 */
+    int32_t num_classes; /* 0: max label + 1 (or the number of distinct labels when remapping) */
+    int remap_labels;    /* map the sorted distinct labels to 0..C-1; originals in label_values */
+    float scale;         /* every feature is divided by this in float32 (0 or 1: unchanged) */
+    const char *source;  /* provenance, stored in the `source` attribute */
+    int feature_rank;    /* optional feature_shape */
+    uint64_t feature_shape[SISA_MAX_FEATURE_RANK];
+    /* When set, write to this existing temp file and stop after fsync at commit: the caller
+     * publishes it (used by sandboxed imports, where the parent owns the temp file). */
+    const char *tmp_path;
+} sisa_writer_opts;
+
+typedef struct sisa_dataset_summary {
+    uint64_t n, d;
+    int32_t num_classes;
+    int has_group;
+    uint64_t id_min, id_max;
+    float x_min, x_max;
+    uint64_t file_bytes;
+} sisa_dataset_summary;
+
+/* Start writing `path` (a temp file next to it) with `d` features per row. */
+int sisa_dataset_writer_open(sisa_dataset_writer **out, const char *path, uint64_t d,
+                             const sisa_writer_opts *opts);
+
+/* Append `rows` rows. X is (rows, d); y holds raw labels (checked and possibly remapped at
+ * commit); id and group are (rows); group must be NULL unless opts.has_group. Features are
+ * scaled and checked to be finite; the message names the row. */
+int sisa_dataset_writer_append(sisa_dataset_writer *w, const float *X, const int64_t *y,
+                               const uint64_t *id, const uint64_t *group, uint64_t rows);
+
+/* Rows appended so far. */
+uint64_t sisa_dataset_writer_rows(const sisa_dataset_writer *w);
+
+/* Check the whole (IDs unique, labels in range, at least one row), write labels, IDs, groups and
+ * attributes, close, fsync and publish. Frees the writer whatever happens; on failure the temp
+ * file is removed and no output appears. `summary` may be NULL. */
+int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *summary);
+
+/* Discard everything written: close and remove the temp file. NULL-safe. */
+void sisa_dataset_writer_abort(sisa_dataset_writer *w);
+
+#endif

@@ -1,0 +1,288 @@
+/*
+ * fs.c - see fs.h.
+ */
+#include "base/fs.h"
+
+#include "sisa/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+static unsigned long tmp_counter;
+
+int sisa_fs_tmp_create(char *out, size_t cap, const char *final_path)
+{
+    int err = SISA_OK;
+    char dir[SISA_PATH_MAX];
+    SISA_TRY(sisa_path_dirname(dir, sizeof dir, final_path));
+    const char *slash = strrchr(final_path, '/');
+    const char *base = slash ? slash + 1 : final_path;
+    SISA_CHECK(*base, SISA_EUSAGE, "%s: not a file path", final_path);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int n = snprintf(out, cap, "%s/.%s.sisa-tmp-%ld-%lu%03ld", dir, base, (long)getpid(),
+                         ++tmp_counter, (long)(ts.tv_nsec % 1000));
+        SISA_CHECK(n > 0 && (size_t)n < cap, SISA_EUSAGE, "%s: path too long", final_path);
+        int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            close(fd);
+            return SISA_OK;
+        }
+        if (errno != EEXIST)
+            SISA_FAIL(SISA_EIO, "cannot create a file in %s: %s", dir, strerror(errno));
+    }
+    SISA_FAIL(SISA_EIO, "cannot create a unique temp file next to %s", final_path);
+done:
+    return err;
+}
+
+int sisa_fs_clean_stale_tmps(const char *final_path)
+{
+    char dir[SISA_PATH_MAX], prefix[SISA_PATH_MAX], victim[SISA_PATH_MAX];
+    if (sisa_path_dirname(dir, sizeof dir, final_path) < 0) {
+        sisa_error_clear();
+        return 0;
+    }
+    const char *slash = strrchr(final_path, '/');
+    const char *base = slash ? slash + 1 : final_path;
+    int plen = snprintf(prefix, sizeof prefix, ".%s.sisa-tmp-", base);
+    if (plen < 0 || (size_t)plen >= sizeof prefix) return 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)plen) != 0) continue;
+        char *end = NULL;
+        long pid = strtol(e->d_name + plen, &end, 10);
+        if (pid <= 0 || !end || *end != '-') continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        int n = snprintf(victim, sizeof victim, "%s/%s", dir, e->d_name);
+        if (n > 0 && (size_t)n < sizeof victim && unlink(victim) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+static int fsync_fd_path(const char *path, int flags, const char *what)
+{
+    int err = SISA_OK;
+    int fd = open(path, flags | O_CLOEXEC);
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s %s for fsync: %s", what, path, strerror(errno));
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        SISA_FAIL(SISA_EIO, "fsync of %s %s failed: %s (its data may not be on disk)", what, path,
+                  strerror(e));
+    }
+    if (close(fd) != 0) SISA_FAIL(SISA_EIO, "closing %s failed: %s", path, strerror(errno));
+done:
+    return err;
+}
+
+int sisa_fs_fsync_file(const char *path)
+{
+    return fsync_fd_path(path, O_RDONLY, "file");
+}
+
+int sisa_fs_fsync_parent(const char *path)
+{
+    int err = SISA_OK;
+    char dir[SISA_PATH_MAX];
+    SISA_TRY(sisa_path_dirname(dir, sizeof dir, path));
+    SISA_TRY(fsync_fd_path(dir, O_RDONLY | O_DIRECTORY, "folder"));
+done:
+    return err;
+}
+
+int sisa_fs_publish(const char *tmp_path, const char *final_path, int replace)
+{
+    int err = SISA_OK;
+    SISA_TRY(sisa_fs_fsync_file(tmp_path));
+    if (replace) {
+        SISA_CHECK(rename(tmp_path, final_path) == 0, SISA_EIO, "cannot rename %s to %s: %s",
+                   tmp_path, final_path, strerror(errno));
+    } else {
+        /* link() refuses to clobber, atomically; fall back to a checked rename only on file
+         * systems without hard links. */
+        if (link(tmp_path, final_path) == 0) {
+            SISA_CHECK(unlink(tmp_path) == 0, SISA_EIO, "cannot remove %s: %s", tmp_path,
+                       strerror(errno));
+        } else if (errno == EEXIST) {
+            SISA_FAIL(SISA_EEXIST, "%s already exists (pass --force to replace it)", final_path);
+        } else if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP || errno == EMLINK) {
+            SISA_CHECK(!sisa_fs_exists(final_path), SISA_EEXIST,
+                       "%s already exists (pass --force to replace it)", final_path);
+            SISA_CHECK(rename(tmp_path, final_path) == 0, SISA_EIO, "cannot rename %s to %s: %s",
+                       tmp_path, final_path, strerror(errno));
+        } else {
+            SISA_FAIL(SISA_EIO, "cannot publish %s as %s: %s", tmp_path, final_path,
+                      strerror(errno));
+        }
+    }
+    SISA_TRY(sisa_fs_fsync_parent(final_path));
+done:
+    return err;
+}
+
+static int write_all(int fd, const void *data, size_t len, const char *path)
+{
+    int err = SISA_OK;
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR) continue;
+        SISA_CHECK(w > 0, SISA_EIO, "write to %s failed: %s", path,
+                   w < 0 ? strerror(errno) : "no progress");
+        p += w;
+        len -= (size_t)w;
+    }
+done:
+    return err;
+}
+
+int sisa_fs_write_atomic(const char *path, const void *data, size_t len, int replace)
+{
+    int err = SISA_OK;
+    char tmp[SISA_PATH_MAX] = "";
+    int fd = -1;
+    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
+    fd = open(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", tmp, strerror(errno));
+    SISA_TRY(write_all(fd, data, len, tmp));
+    SISA_CHECK(close(fd) == 0, SISA_EIO, "closing %s failed: %s", tmp, strerror(errno));
+    fd = -1;
+    SISA_TRY(sisa_fs_publish(tmp, path, replace));
+    tmp[0] = '\0';
+done:
+    if (fd >= 0) close(fd);
+    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    return err;
+}
+
+int sisa_fs_read_all(char **out, size_t *len, const char *path, size_t max_bytes)
+{
+    int err = SISA_OK;
+    char *buf = NULL;
+    size_t used = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *out = NULL;
+    *len = 0;
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    SISA_CHECK(fstat(fd, &st) == 0, SISA_EIO, "cannot stat %s: %s", path, strerror(errno));
+    SISA_CHECK(!S_ISDIR(st.st_mode), SISA_EIO, "%s is a folder, not a file", path);
+    SISA_CHECK(!S_ISREG(st.st_mode) || (size_t)st.st_size <= max_bytes, SISA_ECORRUPT,
+               "%s is %lld bytes; the limit is %zu bytes", path, (long long)st.st_size, max_bytes);
+    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096;
+    buf = malloc(cap);
+    SISA_CHECK(buf, SISA_ENOMEM, "out of memory reading %s", path);
+    for (;;) {
+        if (used + 1 >= cap) {
+            SISA_CHECK(used <= max_bytes, SISA_ECORRUPT, "%s is larger than the limit of %zu bytes",
+                       path, max_bytes);
+            size_t ncap = cap * 2;
+            char *nb = realloc(buf, ncap);
+            SISA_CHECK(nb, SISA_ENOMEM, "out of memory reading %s", path);
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + used, cap - 1 - used);
+        if (r < 0 && errno == EINTR) continue;
+        SISA_CHECK(r >= 0, SISA_EIO, "cannot read %s: %s", path, strerror(errno));
+        if (r == 0) break;
+        used += (size_t)r;
+    }
+    SISA_CHECK(used <= max_bytes, SISA_ECORRUPT, "%s is larger than the limit of %zu bytes", path,
+               max_bytes);
+    buf[used] = '\0';
+    *out = buf;
+    *len = used;
+    buf = NULL;
+done:
+    if (fd >= 0) close(fd);
+    free(buf);
+    return err;
+}
+
+int sisa_fs_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+void sisa_fs_remove_quiet(const char *path)
+{
+    if (path && *path) (void)unlink(path);
+}
+
+int sisa_fs_mkdir_p(const char *path)
+{
+    int err = SISA_OK;
+    char buf[SISA_PATH_MAX];
+    size_t n = strlen(path);
+    SISA_CHECK(n > 0 && n < sizeof buf, SISA_EUSAGE, "invalid folder path '%s'", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            SISA_FAIL(SISA_EIO, "cannot create folder %s: %s", buf, strerror(errno));
+        buf[i] = saved;
+    }
+    struct stat st;
+    SISA_CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode), SISA_EIO, "%s is not a folder", path);
+done:
+    return err;
+}
+
+int sisa_path_dirname(char *out, size_t cap, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dir = ".";
+    size_t n = 1;
+    if (slash == path) {
+        dir = "/";
+        n = 1;
+    } else if (slash) {
+        dir = path;
+        n = (size_t)(slash - path);
+    }
+    if (n + 1 > cap)
+        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "path too long: %s", path);
+    memcpy(out, dir, n);
+    out[n] = '\0';
+    return SISA_OK;
+}
+
+int sisa_path_resolve(char *out, size_t cap, const char *dir, const char *rel)
+{
+    int n = rel[0] == '/' || !dir || !*dir ? snprintf(out, cap, "%s", rel)
+                                           : snprintf(out, cap, "%s/%s", dir, rel);
+    if (n < 0 || (size_t)n >= cap)
+        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "path too long: %s/%s",
+                              dir ? dir : "", rel);
+    return SISA_OK;
+}
+
+int sisa_path_absolute(char *out, size_t cap, const char *path)
+{
+    if (path[0] == '/') return sisa_path_resolve(out, cap, NULL, path);
+    char cwd[SISA_PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read the current folder: %s",
+                              strerror(errno));
+    if (strcmp(path, ".") == 0) return sisa_path_resolve(out, cap, NULL, cwd);
+    return sisa_path_resolve(out, cap, cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path);
+}

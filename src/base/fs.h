@@ -1,0 +1,58 @@
+/*
+ * fs.h - files and paths: atomic publication, fsync discipline, bounded reads.
+ *
+ * Every artifact that matters is written to a temp file in the destination's folder, fsynced,
+ * renamed over (or linked to) its final name, and the folder is fsynced; see
+ * docs/formats.md "Atomic writes". A reader therefore sees either the old file or the complete
+ * new one, never a prefix. Temp files are named ".NAME.sisa-tmp-PID-N" so that a crashed
+ * writer's leftovers are recognisable.
+ *
+ * fsync failures are never retried: Linux may drop the dirty pages of a failed fsync, after
+ * which a second fsync "succeeds" without the data.
+ */
+#ifndef SISA_BASE_FS_H
+#define SISA_BASE_FS_H
+
+#include <stddef.h>
+
+#define SISA_PATH_MAX 4096
+
+/* Create a new, empty temp file next to `final_path` and write its path to `out`. The file is
+ * created with O_EXCL and mode 0666 & ~umask. */
+int sisa_fs_tmp_create(char *out, size_t cap, const char *final_path);
+
+/* Remove temp files left next to `final_path` by writers that no longer run (their PID, part of
+ * the temp name, is gone). Returns how many were removed; never fails. */
+int sisa_fs_clean_stale_tmps(const char *final_path);
+
+/* fsync a file by path; fsync the folder containing `path`. */
+int sisa_fs_fsync_file(const char *path);
+int sisa_fs_fsync_parent(const char *path);
+
+/* Publish a finished temp file: fsync it, move it to `final_path`, fsync the folder.
+ * With replace == 0 an existing `final_path` is never clobbered (SISA_EEXIST).
+ * On failure the temp file is left in place for the caller to remove. */
+int sisa_fs_publish(const char *tmp_path, const char *final_path, int replace);
+
+/* Write `len` bytes atomically to `path` (temp file + sisa_fs_publish). */
+int sisa_fs_write_atomic(const char *path, const void *data, size_t len, int replace);
+
+/* Read a whole regular file, refusing files larger than `max_bytes`. The buffer is
+ * NUL-terminated (not counted in *len) and belongs to the caller (free()). */
+int sisa_fs_read_all(char **out, size_t *len, const char *path, size_t max_bytes);
+
+/* 1 if `path` exists (any type), 0 if not. */
+int sisa_fs_exists(const char *path);
+/* Remove a file; a missing file is not an error. Never fails loudly: used on cleanup paths. */
+void sisa_fs_remove_quiet(const char *path);
+/* mkdir -p with mode 0777 & ~umask. */
+int sisa_fs_mkdir_p(const char *path);
+
+/* Path helpers. All return SISA_EUSAGE when the result would not fit in `cap`. */
+int sisa_path_dirname(char *out, size_t cap, const char *path);
+/* `rel` if absolute, else dir/rel. */
+int sisa_path_resolve(char *out, size_t cap, const char *dir, const char *rel);
+/* Make `path` absolute against the current directory (no symlink resolution). */
+int sisa_path_absolute(char *out, size_t cap, const char *path);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * sha256.h - SHA-256 (FIPS 180-4), streaming.
+ *
+ * Used for config hashes, dataset digests, lineage hashes and the deletion ledger: everything a
+ * user may want to recompute independently (e.g. `sha256sum`, Python's hashlib) to check sisa.
+ */
+#ifndef SISA_BASE_SHA256_H
+#define SISA_BASE_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SISA_SHA256_LEN 32
+#define SISA_SHA256_HEX 65 /* 64 hex digits + NUL */
+
+typedef struct sisa_sha256_ctx {
+    uint32_t h[8];
+    uint64_t nbytes;
+    uint8_t buf[64];
+    size_t nbuf;
+} sisa_sha256_ctx;
+
+void sisa_sha256_init(sisa_sha256_ctx *c);
+void sisa_sha256_update(sisa_sha256_ctx *c, const void *data, size_t len);
+void sisa_sha256_final(sisa_sha256_ctx *c, uint8_t out[SISA_SHA256_LEN]);
+/* One-shot helper. */
+void sisa_sha256(uint8_t out[SISA_SHA256_LEN], const void *data, size_t len);
+/* Lower-case hex of `len` bytes into `out` (2*len + 1 bytes). */
+void sisa_hex(char *out, const uint8_t *bytes, size_t len);
+
+#endif

@@ -1,0 +1,307 @@
+/*
+ * h5util.c - see h5util.h.
+ */
+#include "io/h5util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sisa_h5_init(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5PLset_loading_state(0);
+}
+
+typedef struct {
+    char desc[256];
+    int found;
+} innermost;
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    innermost *in = data;
+    (void)n;
+    if (!in->found && e->desc && *e->desc) {
+        snprintf(in->desc, sizeof in->desc, "%s", e->desc);
+        in->found = 1;
+    }
+    return 0;
+}
+
+int sisa_h5_fail(int code, const char *src, int line, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0) msg[0] = '\0';
+    innermost in = {"", 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &in);
+    H5Eclear2(H5E_DEFAULT);
+    if (in.found) return sisa_error_set(code, src, line, "%s (HDF5: %s)", msg, in.desc);
+    return sisa_error_set(code, src, line, "%s", msg);
+}
+
+int sisa_h5_close_file(hid_t *id)
+{
+    if (*id < 0) return 0;
+    herr_t rc = H5Fclose(*id);
+    *id = H5I_INVALID_HID;
+    return rc < 0 ? -1 : 0;
+}
+
+void sisa_h5_close_quiet(hid_t *id)
+{
+    if (*id < 0) return;
+    switch (H5Iget_type(*id)) {
+    case H5I_FILE:
+        H5Fclose(*id);
+        break;
+    case H5I_GROUP:
+        H5Gclose(*id);
+        break;
+    case H5I_DATASET:
+        H5Dclose(*id);
+        break;
+    case H5I_DATASPACE:
+        H5Sclose(*id);
+        break;
+    case H5I_DATATYPE:
+        H5Tclose(*id);
+        break;
+    case H5I_ATTR:
+        H5Aclose(*id);
+        break;
+    case H5I_GENPROP_LST:
+        H5Pclose(*id);
+        break;
+    default:
+        break;
+    }
+    H5Eclear2(H5E_DEFAULT);
+    *id = H5I_INVALID_HID;
+}
+
+static int attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, size_t n,
+                      const void *data)
+{
+    int err = SISA_OK;
+    hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+    hsize_t dims[1] = {n};
+    if (H5Aexists(loc, name) > 0)
+        SISA_H5(H5Adelete(loc, name), SISA_EIO, "cannot replace attribute %s", name);
+    space = n ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_SCALAR);
+    SISA_H5(space, SISA_EIO, "cannot create dataspace for attribute %s", name);
+    attr = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    SISA_H5(attr, SISA_EIO, "cannot create attribute %s", name);
+    SISA_H5(H5Awrite(attr, mtype, data), SISA_EIO, "cannot write attribute %s", name);
+    SISA_H5(H5Aclose(attr), SISA_EIO, "cannot close attribute %s", name);
+    attr = H5I_INVALID_HID;
+done:
+    sisa_h5_close_quiet(&attr);
+    sisa_h5_close_quiet(&space);
+    return err;
+}
+
+int sisa_h5_attr_write_str(hid_t loc, const char *name, const char *value)
+{
+    int err = SISA_OK;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    SISA_H5(t, SISA_EIO, "cannot create string type");
+    SISA_H5(H5Tset_size(t, H5T_VARIABLE), SISA_EIO, "cannot size string type");
+    SISA_H5(H5Tset_cset(t, H5T_CSET_UTF8), SISA_EIO, "cannot set string encoding");
+    SISA_TRY(attr_write(loc, name, t, t, 0, &value));
+done:
+    sisa_h5_close_quiet(&t);
+    return err;
+}
+
+int sisa_h5_attr_write_i32(hid_t loc, const char *name, int32_t value)
+{
+    return attr_write(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 0, &value);
+}
+
+int sisa_h5_attr_write_u64s(hid_t loc, const char *name, const uint64_t *v, size_t n)
+{
+    return attr_write(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, n, v);
+}
+
+int sisa_h5_attr_write_i64s(hid_t loc, const char *name, const int64_t *v, size_t n)
+{
+    return attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, n, v);
+}
+
+static int attr_open(hid_t loc, const char *name, hid_t *attr, const char *file)
+{
+    int err = SISA_OK;
+    htri_t ex = H5Aexists(loc, name);
+    SISA_H5(ex, SISA_ECORRUPT, "%s: cannot look up attribute %s", file, name);
+    if (!ex) return 0;
+    *attr = H5Aopen(loc, name, H5P_DEFAULT);
+    SISA_H5(*attr, SISA_ECORRUPT, "%s: cannot open attribute %s", file, name);
+    return 1;
+done:
+    return err;
+}
+
+int sisa_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t cap, const char *file)
+{
+    int err = SISA_OK;
+    hid_t attr = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID,
+          space = H5I_INVALID_HID;
+    char *vbuf = NULL, *fbuf = NULL;
+    int found = attr_open(loc, name, &attr, file);
+    if (found <= 0) return found;
+    t = H5Aget_type(attr);
+    SISA_H5(t, SISA_ECORRUPT, "%s: cannot read the type of attribute %s", file, name);
+    SISA_CHECK(H5Tget_class(t) == H5T_STRING, SISA_ECORRUPT, "%s: attribute %s should be a string",
+               file, name);
+    space = H5Aget_space(attr);
+    SISA_H5(space, SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
+    SISA_CHECK(H5Sget_simple_extent_npoints(space) == 1, SISA_ECORRUPT,
+               "%s: attribute %s should hold one string", file, name);
+    htri_t vlen = H5Tis_variable_str(t);
+    SISA_H5(vlen, SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
+    mt = H5Tcopy(H5T_C_S1);
+    SISA_H5(mt, SISA_EIO, "cannot create string type");
+    if (vlen) {
+        SISA_H5(H5Tset_size(mt, H5T_VARIABLE), SISA_EIO, "cannot size string type");
+        SISA_H5(H5Aread(attr, mt, &vbuf), SISA_ECORRUPT, "%s: cannot read attribute %s", file,
+                name);
+        snprintf(buf, cap, "%s", vbuf ? vbuf : "");
+    } else {
+        size_t sz = H5Tget_size(t);
+        SISA_CHECK(sz > 0 && sz < (1u << 20), SISA_ECORRUPT, "%s: attribute %s has a bad size",
+                   file, name);
+        fbuf = calloc(1, sz + 1);
+        SISA_CHECK(fbuf, SISA_ENOMEM, "out of memory");
+        SISA_H5(H5Tset_size(mt, sz + 1), SISA_EIO, "cannot size string type");
+        SISA_H5(H5Aread(attr, mt, fbuf), SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
+        snprintf(buf, cap, "%s", fbuf);
+    }
+    err = 1;
+done:
+    if (vbuf) H5free_memory(vbuf);
+    free(fbuf);
+    sisa_h5_close_quiet(&space);
+    sisa_h5_close_quiet(&mt);
+    sisa_h5_close_quiet(&t);
+    sisa_h5_close_quiet(&attr);
+    return err;
+}
+
+static int attr_read_ints(hid_t loc, const char *name, hid_t mtype, void *out, size_t cap,
+                          size_t *n, const char *file)
+{
+    int err = SISA_OK;
+    hid_t attr = H5I_INVALID_HID, t = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    int found = attr_open(loc, name, &attr, file);
+    if (found <= 0) return found;
+    t = H5Aget_type(attr);
+    SISA_H5(t, SISA_ECORRUPT, "%s: cannot read the type of attribute %s", file, name);
+    SISA_CHECK(H5Tget_class(t) == H5T_INTEGER, SISA_ECORRUPT,
+               "%s: attribute %s should be an integer", file, name);
+    space = H5Aget_space(attr);
+    SISA_H5(space, SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
+    hssize_t np = H5Sget_simple_extent_npoints(space);
+    SISA_CHECK(np >= 1 && (size_t)np <= cap, SISA_ECORRUPT,
+               "%s: attribute %s has %lld values; expected 1 to %zu", file, name, (long long)np,
+               cap);
+    SISA_H5(H5Aread(attr, mtype, out), SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
+    if (n) *n = (size_t)np;
+    err = 1;
+done:
+    sisa_h5_close_quiet(&space);
+    sisa_h5_close_quiet(&t);
+    sisa_h5_close_quiet(&attr);
+    return err;
+}
+
+int sisa_h5_attr_read_i32(hid_t loc, const char *name, int32_t *out, const char *file)
+{
+    return attr_read_ints(loc, name, H5T_NATIVE_INT32, out, 1, NULL, file);
+}
+
+int sisa_h5_attr_read_u64s(hid_t loc, const char *name, uint64_t *out, size_t cap, size_t *n,
+                           const char *file)
+{
+    return attr_read_ints(loc, name, H5T_NATIVE_UINT64, out, cap, n, file);
+}
+
+int sisa_h5_attr_read_i64s(hid_t loc, const char *name, int64_t *out, size_t cap, size_t *n,
+                           const char *file)
+{
+    return attr_read_ints(loc, name, H5T_NATIVE_INT64, out, cap, n, file);
+}
+
+int sisa_h5_open_dataset(hid_t loc, const char *name, hid_t *out, const char *file)
+{
+    int err = SISA_OK;
+    *out = H5I_INVALID_HID;
+    htri_t ex = H5Lexists(loc, name, H5P_DEFAULT);
+    SISA_H5(ex, SISA_ECORRUPT, "%s: cannot look up '%s'", file, name);
+    if (!ex) return 0;
+    H5L_info_t li;
+    SISA_H5(H5Lget_info(loc, name, &li, H5P_DEFAULT), SISA_ECORRUPT, "%s: cannot read link '%s'",
+            file, name);
+    SISA_CHECK(li.type == H5L_TYPE_HARD, SISA_ECORRUPT,
+               "%s: '%s' is a %s link; only datasets stored in the file itself are accepted", file,
+               name, li.type == H5L_TYPE_SOFT ? "soft" : "external");
+    H5O_info_t oi;
+    SISA_H5(H5Oget_info_by_name2(loc, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT), SISA_ECORRUPT,
+            "%s: cannot inspect '%s'", file, name);
+    SISA_CHECK(oi.type == H5O_TYPE_DATASET, SISA_ECORRUPT, "%s: '%s' is not a dataset", file, name);
+    *out = H5Dopen2(loc, name, H5P_DEFAULT);
+    SISA_H5(*out, SISA_ECORRUPT, "%s: cannot open dataset '%s'", file, name);
+    return 1;
+done:
+    return err;
+}
+
+static int rows_io(hid_t dset, hid_t mtype, uint64_t row0, uint64_t rows, uint64_t cols, void *buf,
+                   const char *file, int write)
+{
+    int err = SISA_OK;
+    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+    if (rows == 0) return SISA_OK;
+    fspace = H5Dget_space(dset);
+    SISA_H5(fspace, SISA_EIO, "%s: cannot get dataspace", file);
+    int rank = H5Sget_simple_extent_ndims(fspace);
+    SISA_CHECK(rank == 1 || rank == 2, SISA_EINTERNAL, "%s: rows_io on rank %d", file, rank);
+    hsize_t start[2] = {row0, 0}, count[2] = {rows, cols};
+    SISA_H5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL), SISA_EIO,
+            "%s: cannot select rows %llu..%llu", file, (unsigned long long)row0,
+            (unsigned long long)(row0 + rows - 1));
+    mspace = H5Screate_simple(rank, count, NULL);
+    SISA_H5(mspace, SISA_EIO, "%s: cannot create memory dataspace", file);
+    if (write)
+        SISA_H5(H5Dwrite(dset, mtype, mspace, fspace, H5P_DEFAULT, buf), SISA_EIO,
+                "%s: writing rows %llu..%llu failed", file, (unsigned long long)row0,
+                (unsigned long long)(row0 + rows - 1));
+    else
+        SISA_H5(H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, buf), SISA_ECORRUPT,
+                "%s: reading rows %llu..%llu failed", file, (unsigned long long)row0,
+                (unsigned long long)(row0 + rows - 1));
+done:
+    sisa_h5_close_quiet(&mspace);
+    sisa_h5_close_quiet(&fspace);
+    return err;
+}
+
+int sisa_h5_write_rows(hid_t dset, hid_t mtype, uint64_t row0, uint64_t rows, uint64_t cols,
+                       const void *buf, const char *file)
+{
+    return rows_io(dset, mtype, row0, rows, cols, (void *)buf, file, 1);
+}
+
+int sisa_h5_read_rows(hid_t dset, hid_t mtype, uint64_t row0, uint64_t rows, uint64_t cols,
+                      void *buf, const char *file)
+{
+    return rows_io(dset, mtype, row0, rows, cols, buf, file, 0);
+}

@@ -1,0 +1,63 @@
+/*
+ * h5util.h - the one place that turns HDF5's conventions into sisa's (src/io only).
+ *
+ * HDF5 returns negative values on failure and prints its error stack to stderr unless told not
+ * to. sisa_h5_init() silences the automatic printing and disables filter-plugin loading (a
+ * crafted file must not make us dlopen anything); SISA_H5 wraps every call and records the
+ * innermost HDF5 description next to our own sentence.
+ */
+#ifndef SISA_IO_H5UTIL_H
+#define SISA_IO_H5UTIL_H
+
+#include "sisa/error.h"
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Idempotent; call at the top of every io entry point. */
+void sisa_h5_init(void);
+
+/* Record `code` with "sentence (HDF5: innermost description)". Returns `code`. */
+int sisa_h5_fail(int code, const char *src, int line, const char *fmt, ...) SISA_PRINTF(4, 5);
+
+/* Check an HDF5 call that returns herr_t/hid_t/htri_t: negative means failure. */
+#define SISA_H5(call, code, ...)                                                                   \
+    do {                                                                                           \
+        if ((call) < 0) {                                                                          \
+            err = sisa_h5_fail((code), __FILE__, __LINE__, __VA_ARGS__);                           \
+            goto done;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* Close helpers: NULL-safe on H5I_INVALID_HID, reset the handle, return negative on failure. */
+int sisa_h5_close_file(hid_t *id);
+void sisa_h5_close_quiet(hid_t *id); /* any object kind, errors ignored (cleanup paths) */
+
+/* Attributes on `loc` (a file or group). Strings are variable-length UTF-8. */
+int sisa_h5_attr_write_str(hid_t loc, const char *name, const char *value);
+int sisa_h5_attr_write_i32(hid_t loc, const char *name, int32_t value);
+int sisa_h5_attr_write_u64s(hid_t loc, const char *name, const uint64_t *v, size_t n);
+int sisa_h5_attr_write_i64s(hid_t loc, const char *name, const int64_t *v, size_t n);
+/* Readers return 1 when found, 0 when absent, negative on error (wrong type or shape).
+ * `file` names the file in messages. */
+int sisa_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t cap, const char *file);
+int sisa_h5_attr_read_i32(hid_t loc, const char *name, int32_t *out, const char *file);
+/* Reads up to `cap` integers; *n gets the count. */
+int sisa_h5_attr_read_u64s(hid_t loc, const char *name, uint64_t *out, size_t cap, size_t *n,
+                           const char *file);
+int sisa_h5_attr_read_i64s(hid_t loc, const char *name, int64_t *out, size_t cap, size_t *n,
+                           const char *file);
+
+/* Open a dataset by name only if it is a hard link in `loc` (no external or soft links, which
+ * could make HDF5 open other files). Returns 1 and sets *out, 0 when absent, negative on error. */
+int sisa_h5_open_dataset(hid_t loc, const char *name, hid_t *out, const char *file);
+
+/* Write `rows` rows (of `cols` elements, memory type `mtype`) at row `row0` of a 1-D or 2-D
+ * dataset (cols = 1 for 1-D). */
+int sisa_h5_write_rows(hid_t dset, hid_t mtype, uint64_t row0, uint64_t rows, uint64_t cols,
+                       const void *buf, const char *file);
+int sisa_h5_read_rows(hid_t dset, hid_t mtype, uint64_t row0, uint64_t rows, uint64_t cols,
+                      void *buf, const char *file);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * import_common.c - option defaults and the gzip-or-plain input readers shared by importers.
+ */
+#include "io/import_internal.h"
+
+#include "sisa/error.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_MAX_BYTES (64u << 20)
+
+void sisa_import_opts_init(sisa_import_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->scale = 1.0;
+}
+
+void sisa_import_writer_opts(sisa_writer_opts *wo, const sisa_import_opts *o, const char *source)
+{
+    memset(wo, 0, sizeof *wo);
+    wo->replace = o->force;
+    wo->num_classes = o->num_classes;
+    wo->remap_labels = o->remap_labels;
+    wo->scale = (float)o->scale;
+    wo->source = source;
+}
+
+int sisa_import_check_common(const sisa_import_opts *o)
+{
+    int err = SISA_OK;
+    SISA_CHECK(o->out && *o->out, SISA_EUSAGE, "no output file given (-o OUT.h5)");
+    SISA_CHECK(isfinite(o->scale) && o->scale > 0, SISA_EUSAGE,
+               "--scale must be a positive number, got %g", o->scale);
+    SISA_CHECK((float)o->scale > 0 && isfinite((float)o->scale), SISA_EUSAGE,
+               "--scale %g does not fit in float32", o->scale);
+    SISA_CHECK(o->num_classes == 0 || o->num_classes >= 2, SISA_EUSAGE,
+               "--num-classes must be at least 2, got %d", o->num_classes);
+    SISA_CHECK(o->num_classes <= SISA_MAX_CLASSES, SISA_EUSAGE,
+               "--num-classes %d is more than the limit of %d", o->num_classes, SISA_MAX_CLASSES);
+done:
+    return err;
+}
+
+int sisa_gzin_open(sisa_gzin *in, const char *path)
+{
+    int err = SISA_OK;
+    memset(in, 0, sizeof *in);
+    in->path = path;
+    FILE *probe = fopen(path, "rb");
+    SISA_CHECK(probe, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+    unsigned char magic[2] = {0, 0};
+    size_t n = fread(magic, 1, 2, probe);
+    fclose(probe);
+    in->is_gzip = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    in->gz = gzopen(path, "rb");
+    SISA_CHECK(in->gz, SISA_EIO, "cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
+    gzbuffer(in->gz, 1u << 17);
+done:
+    return err;
+}
+
+static int gz_fail(sisa_gzin *in)
+{
+    int zerr = Z_OK;
+    const char *msg = gzerror(in->gz, &zerr);
+    if (zerr == Z_ERRNO)
+        return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read %s: %s", in->path,
+                              strerror(errno));
+    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: corrupt gzip data (%s)", in->path,
+                          msg && *msg ? msg : "zlib error");
+}
+
+int sisa_gzin_read(sisa_gzin *in, void *buf, size_t len, size_t *got)
+{
+    size_t total = 0;
+    char *p = buf;
+    while (total < len) {
+        unsigned want = len - total > (1u << 30) ? (1u << 30) : (unsigned)(len - total);
+        int r = gzread(in->gz, p + total, want);
+        if (r < 0) return gz_fail(in);
+        if (r == 0) {
+            int zerr = Z_OK;
+            gzerror(in->gz, &zerr);
+            /* A gzip stream that ends early is reported by zlib as Z_BUF_ERROR. */
+            if (zerr == Z_BUF_ERROR)
+                return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
+                                      "%s: truncated gzip data (the compressed stream ends "
+                                      "early)",
+                                      in->path);
+            if (zerr != Z_OK) return gz_fail(in);
+            break;
+        }
+        total += (size_t)r;
+    }
+    *got = total;
+    return SISA_OK;
+}
+
+int sisa_gzin_read_exact(sisa_gzin *in, void *buf, size_t len, const char *what)
+{
+    size_t got = 0;
+    int rc = sisa_gzin_read(in, buf, len, &got);
+    if (rc < 0) return rc;
+    if (got < len)
+        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
+                              "%s: truncated: the file ends %zu bytes into %s, which needs %zu",
+                              in->path, got, what, len);
+    return SISA_OK;
+}
+
+int sisa_gzin_rewind(sisa_gzin *in)
+{
+    if (gzrewind(in->gz) != 0)
+        return sisa_error_set(SISA_EIO, __FILE__, __LINE__,
+                              "cannot rewind %s (it must be a regular file, not a pipe)", in->path);
+    return SISA_OK;
+}
+
+void sisa_gzin_close(sisa_gzin *in)
+{
+    if (in->gz) gzclose(in->gz);
+    in->gz = NULL;
+}
+
+int sisa_lines_open(sisa_lines *l, const char *path)
+{
+    int err = SISA_OK;
+    memset(l, 0, sizeof *l);
+    SISA_TRY(sisa_gzin_open(&l->in, path));
+    l->cap = 1u << 20;
+    l->buf = malloc(l->cap + 1);
+    SISA_CHECK(l->buf, SISA_ENOMEM, "out of memory reading %s", path);
+done:
+    return err;
+}
+
+int sisa_lines_next(sisa_lines *l, char **line, size_t *len)
+{
+    for (;;) {
+        char *start = l->buf + l->pos;
+        char *nl = memchr(start, '\n', l->len - l->pos);
+        if (nl || (l->eof && l->pos < l->len)) {
+            char *end = nl ? nl : l->buf + l->len;
+            size_t n = (size_t)(end - start);
+            if (n && start[n - 1] == '\r') n--;
+            start[n] = '\0';
+            l->pos = nl ? (size_t)(nl - l->buf) + 1 : l->len;
+            l->lineno++;
+            *line = start;
+            *len = n;
+            return 1;
+        }
+        if (l->eof) return 0;
+        /* Move the partial line to the front, grow if it fills the buffer, read more. */
+        size_t keep = l->len - l->pos;
+        memmove(l->buf, l->buf + l->pos, keep);
+        l->len = keep;
+        l->pos = 0;
+        if (l->len == l->cap) {
+            if (l->cap >= LINE_MAX_BYTES)
+                return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
+                                      "%s:%llu: line longer than %u bytes", l->in.path,
+                                      (unsigned long long)l->lineno + 1, LINE_MAX_BYTES);
+            char *nb = realloc(l->buf, l->cap * 2 + 1);
+            if (!nb) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+            l->buf = nb;
+            l->cap *= 2;
+        }
+        size_t got = 0;
+        int rc = sisa_gzin_read(&l->in, l->buf + l->len, l->cap - l->len, &got);
+        if (rc < 0) return rc;
+        if (got == 0) l->eof = 1;
+        l->len += got;
+        l->buf[l->len] = '\0';
+    }
+}
+
+int sisa_lines_rewind(sisa_lines *l)
+{
+    l->len = l->pos = 0;
+    l->eof = 0;
+    l->lineno = 0;
+    return sisa_gzin_rewind(&l->in);
+}
+
+void sisa_lines_close(sisa_lines *l)
+{
+    sisa_gzin_close(&l->in);
+    free(l->buf);
+    l->buf = NULL;
+}

@@ -1,0 +1,55 @@
+/*
+ * import_internal.h - what the importers (idx.c, csv.c, libsvm.c, h5import.c) share.
+ */
+#ifndef SISA_IO_IMPORT_INTERNAL_H
+#define SISA_IO_IMPORT_INTERNAL_H
+
+#include "sisa/dataset.h"
+#include "sisa/import.h"
+
+#include <stdint.h>
+#include <zlib.h>
+
+/* Writer options from import options; `source` is copied by the writer. */
+void sisa_import_writer_opts(sisa_writer_opts *wo, const sisa_import_opts *o, const char *source);
+
+/* Check the options every importer shares (output given, scale positive, ...). */
+int sisa_import_check_common(const sisa_import_opts *o);
+
+/* A buffered reader over a gzipped or plain file (zlib detects which), with exact error
+ * reporting: zlib's own message for corrupt or truncated gzip streams. */
+typedef struct sisa_gzin {
+    gzFile gz;
+    const char *path; /* borrowed */
+    int is_gzip;
+} sisa_gzin;
+
+int sisa_gzin_open(sisa_gzin *in, const char *path);
+/* Read exactly `len` bytes. A short read is SISA_ECORRUPT "PATH: truncated: expected N more
+ * bytes of WHAT". */
+int sisa_gzin_read_exact(sisa_gzin *in, void *buf, size_t len, const char *what);
+/* Read up to `len` bytes; *got is 0 at end of file. Corruption is an error. */
+int sisa_gzin_read(sisa_gzin *in, void *buf, size_t len, size_t *got);
+/* Back to the first byte (libsvm's second pass). */
+int sisa_gzin_rewind(sisa_gzin *in);
+void sisa_gzin_close(sisa_gzin *in);
+
+/* Line reader on top of sisa_gzin: returns lines without the trailing "\n" or "\r\n".
+ * *line points into an internal buffer valid until the next call; it is NUL-terminated and
+ * writable (parsers may split it in place). Returns 1 with a line, 0 at end of file, negative
+ * on error. Lines longer than 64 MiB are an error. A missing final newline is fine. */
+typedef struct sisa_lines {
+    sisa_gzin in;
+    char *buf;
+    size_t cap, len, pos;
+    char *line;
+    uint64_t lineno; /* 1-based number of the line last returned */
+    int eof;
+} sisa_lines;
+
+int sisa_lines_open(sisa_lines *l, const char *path);
+int sisa_lines_next(sisa_lines *l, char **line, size_t *len);
+int sisa_lines_rewind(sisa_lines *l);
+void sisa_lines_close(sisa_lines *l);
+
+#endif

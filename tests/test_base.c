@@ -1,0 +1,319 @@
+/*
+ * test_base.c - src/base: errors, SHA-256, checksums, strict parsing, atomic files, sandbox.
+ */
+#include "testutil.h"
+
+#include "base/check64.h"
+#include "base/fs.h"
+#include "base/sandbox.h"
+#include "base/sha256.h"
+#include "base/strutil.h"
+#include "sisa/error.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void sha_hex(const void *data, size_t len, char out[65])
+{
+    uint8_t d[32];
+    sisa_sha256(d, data, len);
+    sisa_hex(out, d, 32);
+}
+
+/* FIPS 180-4 example vectors (NIST CSRC "SHA256.pdf" / "SHA2_Additional.pdf"). */
+static void test_sha256_vectors(void **state)
+{
+    (void)state;
+    char hex[65];
+    sha_hex("", 0, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha_hex(m448, strlen(m448), hex);
+    assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+
+    /* One million 'a', fed in uneven pieces: exercises block carry-over. */
+    char *a = malloc(1000000);
+    memset(a, 'a', 1000000);
+    sisa_sha256_ctx c;
+    sisa_sha256_init(&c);
+    size_t off = 0, step = 1;
+    while (off < 1000000) {
+        size_t n = step < 1000000 - off ? step : 1000000 - off;
+        sisa_sha256_update(&c, a + off, n);
+        off += n;
+        step = step * 3 % 1000 + 1;
+    }
+    uint8_t d[32];
+    sisa_sha256_final(&c, d);
+    sisa_hex(hex, d, 32);
+    assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    free(a);
+}
+
+static uint64_t check_split(const uint8_t *data, size_t len, size_t step)
+{
+    sisa_check64 c;
+    sisa_check64_init(&c);
+    for (size_t off = 0; off < len; off += step)
+        sisa_check64_update(&c, data + off, step < len - off ? step : len - off);
+    return sisa_check64_final(&c);
+}
+
+static void test_check64(void **state)
+{
+    (void)state;
+    uint8_t buf[1000];
+    for (int i = 0; i < 1000; i++) buf[i] = (uint8_t)(i * 7 + 3);
+    uint64_t whole = check_split(buf, sizeof buf, sizeof buf);
+    assert_int_equal(whole, check_split(buf, sizeof buf, 1));
+    assert_int_equal(whole, check_split(buf, sizeof buf, 31));
+    assert_int_equal(whole, check_split(buf, sizeof buf, 33));
+    /* Every single-bit flip changes the sum. */
+    for (int i = 0; i < 1000; i += 37) {
+        for (int b = 0; b < 8; b++) {
+            buf[i] ^= (uint8_t)(1u << b);
+            assert_true(check_split(buf, sizeof buf, 64) != whole);
+            buf[i] ^= (uint8_t)(1u << b);
+        }
+    }
+    /* Length matters even for zero bytes. */
+    uint8_t z[64] = {0};
+    assert_true(check_split(z, 32, 32) != check_split(z, 64, 64));
+    assert_true(check_split(z, 3, 3) != check_split(z, 4, 4));
+}
+
+static void test_parse_integers(void **state)
+{
+    (void)state;
+    int64_t i;
+    uint64_t u;
+    assert_int_equal(sisa_parse_i64("42", &i), SISA_PARSE_OK);
+    assert_int_equal(i, 42);
+    assert_int_equal(sisa_parse_i64("-9223372036854775808", &i), SISA_PARSE_OK);
+    assert_true(i == INT64_MIN);
+    assert_int_equal(sisa_parse_i64("9223372036854775808", &i), SISA_PARSE_RANGE);
+    assert_int_equal(sisa_parse_u64("18446744073709551615", &u), SISA_PARSE_OK);
+    assert_true(u == UINT64_MAX);
+    assert_int_equal(sisa_parse_u64("18446744073709551616", &u), SISA_PARSE_RANGE);
+    const char *bad[] = {"", "-", "+1", " 1", "1 ", "0x10", "1e3", "1.0", "1_000", "--1", "abc"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        assert_int_equal(sisa_parse_i64(bad[k], &i), SISA_PARSE_SYNTAX);
+    assert_int_equal(sisa_parse_u64("-1", &u), SISA_PARSE_SYNTAX);
+}
+
+static void test_parse_floats(void **state)
+{
+    (void)state;
+    double v;
+    assert_int_equal(sisa_parse_f64("0.001", &v), SISA_PARSE_OK);
+    assert_true(v == 0.001);
+    assert_int_equal(sisa_parse_f64("-1.5e-3", &v), SISA_PARSE_OK);
+    assert_true(v == -1.5e-3);
+    assert_int_equal(sisa_parse_f64("3", &v), SISA_PARSE_OK);
+    assert_true(v == 3.0);
+    assert_int_equal(sisa_parse_f64(".5", &v), SISA_PARSE_OK);
+    assert_true(v == 0.5);
+    assert_int_equal(sisa_parse_f64("1e-400", &v), SISA_PARSE_OK); /* underflow to 0 is fine */
+    assert_int_equal(sisa_parse_f64("1e400", &v), SISA_PARSE_RANGE);
+    const char *nonfinite[] = {"nan", "NaN", "-inf", "inf", "Infinity", "-Infinity"};
+    for (size_t k = 0; k < sizeof nonfinite / sizeof nonfinite[0]; k++)
+        assert_int_equal(sisa_parse_f64(nonfinite[k], &v), SISA_PARSE_NONFINITE);
+    const char *bad[] = {"", ".", "e5", "1e", "0x1p3", " 1", "1 ", "1,5", "1.2.3", "nope", "+1"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        assert_int_equal(sisa_parse_f64(bad[k], &v), SISA_PARSE_SYNTAX);
+}
+
+static void test_edit_distance(void **state)
+{
+    (void)state;
+    assert_int_equal(sisa_edit_distance("lr", "lr"), 0);
+    assert_int_equal(sisa_edit_distance("lrr", "lr"), 1);
+    assert_int_equal(sisa_edit_distance("shards", "shard"), 1);
+    assert_int_equal(sisa_edit_distance("kitten", "sitting"), 3);
+    assert_int_equal(sisa_edit_distance("", "abc"), 3);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    sisa_error_clear();
+    assert_int_equal(sisa_error_code(), SISA_OK);
+    assert_string_equal(sisa_error_message(), "");
+    assert_int_equal(sisa_error_prefix("ignored"), SISA_OK);
+    int rc = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: bad %d", "f.h5", 7);
+    assert_int_equal(rc, SISA_ECORRUPT);
+    assert_string_equal(sisa_error_message(), "f.h5: bad 7");
+    sisa_error_prefix("importing %s", "x");
+    assert_string_equal(sisa_error_message(), "importing x: f.h5: bad 7");
+    tu_assert_contains(sisa_error_origin(), "test_base.c:");
+    /* Long messages are cut with "..." rather than overflowing. */
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s", big);
+    size_t n = strlen(sisa_error_message());
+    assert_true(n < 1024);
+    assert_string_equal(sisa_error_message() + n - 3, "...");
+
+    assert_int_equal(sisa_exit_code(SISA_OK), 0);
+    assert_int_equal(sisa_exit_code(SISA_EIO), 1);
+    assert_int_equal(sisa_exit_code(SISA_ECORRUPT), 1);
+    assert_int_equal(sisa_exit_code(SISA_ENOMEM), 1);
+    assert_int_equal(sisa_exit_code(SISA_EUSAGE), 2);
+    assert_int_equal(sisa_exit_code(SISA_ECONFIG), 2);
+    assert_int_equal(sisa_exit_code(SISA_EEXIST), 2);
+    assert_int_equal(sisa_exit_code(SISA_EREJECT), 3);
+    assert_int_equal(sisa_exit_code(SISA_EINTR), 130);
+    sisa_error_clear();
+}
+
+static void test_atomic_publish(void **state)
+{
+    (void)state;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("publish"));
+    const char *target = tu_path(dir, "out.bin");
+
+    assert_int_equal(sisa_fs_write_atomic(target, "first", 5, 0), SISA_OK);
+    size_t len;
+    char *got = tu_read_file(target, &len);
+    assert_string_equal(got, "first");
+    free(got);
+
+    /* No clobbering without replace: the old content stays, no temp file is left. */
+    assert_int_equal(sisa_fs_write_atomic(target, "second", 6, 0), SISA_EEXIST);
+    tu_assert_contains(sisa_error_message(), "already exists");
+    got = tu_read_file(target, &len);
+    assert_string_equal(got, "first");
+    free(got);
+    assert_int_equal(tu_count_entries(dir), 1);
+
+    assert_int_equal(sisa_fs_write_atomic(target, "second", 6, 1), SISA_OK);
+    got = tu_read_file(target, &len);
+    assert_string_equal(got, "second");
+    free(got);
+    assert_int_equal(tu_count_entries(dir), 1);
+
+    /* A temp file is created next to its target with a recognisable name. */
+    char tmp[4096];
+    assert_int_equal(sisa_fs_tmp_create(tmp, sizeof tmp, target), SISA_OK);
+    tu_assert_contains(tmp, "/.out.bin.sisa-tmp-");
+    assert_true(tu_exists(tmp));
+    unlink(tmp);
+
+    /* Writing into a folder that does not exist fails cleanly. */
+    assert_int_equal(sisa_fs_write_atomic(tu_path(dir, "missing/x"), "a", 1, 0), SISA_EIO);
+    tu_assert_contains(sisa_error_message(), "missing");
+}
+
+static void test_stale_tmp_cleanup(void **state)
+{
+    (void)state;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("stale"));
+    /* A leftover of a writer that no longer runs (PID far beyond pid_max) ... */
+    tu_write_text(tu_path(dir, ".data.h5.sisa-tmp-2147483646-1000"), "partial");
+    /* ... one of a live writer (this process) ... */
+    char live[128];
+    snprintf(live, sizeof live, ".data.h5.sisa-tmp-%ld-7001", (long)getpid());
+    tu_write_text(tu_path(dir, live), "in progress");
+    /* ... and an unrelated file. */
+    tu_write_text(tu_path(dir, "data.h5"), "published");
+    assert_int_equal(sisa_fs_clean_stale_tmps(tu_path(dir, "data.h5")), 1);
+    assert_false(tu_exists(tu_path(dir, ".data.h5.sisa-tmp-2147483646-1000")));
+    assert_true(tu_exists(tu_path(dir, live)));
+    assert_true(tu_exists(tu_path(dir, "data.h5")));
+}
+
+static void test_read_all_limit(void **state)
+{
+    (void)state;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("readall"));
+    const char *p = tu_path(dir, "f.txt");
+    tu_write_text(p, "0123456789");
+    char *buf;
+    size_t len;
+    assert_int_equal(sisa_fs_read_all(&buf, &len, p, 10), SISA_OK);
+    assert_int_equal(len, 10);
+    assert_string_equal(buf, "0123456789");
+    free(buf);
+    assert_int_equal(sisa_fs_read_all(&buf, &len, p, 9), SISA_ECORRUPT);
+    tu_assert_contains(sisa_error_message(), "limit");
+    assert_int_equal(sisa_fs_read_all(&buf, &len, tu_path(dir, "nope"), 9), SISA_EIO);
+    tu_assert_contains(sisa_error_message(), "nope");
+    assert_int_equal(sisa_fs_read_all(&buf, &len, dir, 9), SISA_EIO);
+    tu_assert_contains(sisa_error_message(), "folder");
+}
+
+static void test_paths(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(sisa_path_dirname(out, sizeof out, "a/b/c.yaml"), SISA_OK);
+    assert_string_equal(out, "a/b");
+    assert_int_equal(sisa_path_dirname(out, sizeof out, "c.yaml"), SISA_OK);
+    assert_string_equal(out, ".");
+    assert_int_equal(sisa_path_dirname(out, sizeof out, "/c.yaml"), SISA_OK);
+    assert_string_equal(out, "/");
+    assert_int_equal(sisa_path_resolve(out, sizeof out, "cfg", "../data/x.h5"), SISA_OK);
+    assert_string_equal(out, "cfg/../data/x.h5");
+    assert_int_equal(sisa_path_resolve(out, sizeof out, "cfg", "/abs/x.h5"), SISA_OK);
+    assert_string_equal(out, "/abs/x.h5");
+    char small[8];
+    assert_int_equal(sisa_path_resolve(small, sizeof small, "folder", "file"), SISA_EUSAGE);
+    char abs[4096];
+    assert_int_equal(sisa_path_absolute(abs, sizeof abs, "rel/x"), SISA_OK);
+    assert_true(abs[0] == '/');
+    tu_assert_contains(abs, "/rel/x");
+}
+
+static int child_ok(void *arg)
+{
+    *(int *)arg = 1; /* a write the parent must not see: the child has its own memory */
+    return SISA_OK;
+}
+
+static int child_fails(void *arg)
+{
+    (void)arg;
+    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "in.h5: X has rank 3");
+}
+
+static int child_crashes(void *arg)
+{
+    (void)arg;
+    raise(SIGSEGV);
+    return SISA_OK;
+}
+
+static void test_sandbox(void **state)
+{
+    (void)state;
+    int flag = 0;
+    assert_int_equal(sisa_sandbox_run(child_ok, &flag, "test work", 0), SISA_OK);
+    assert_int_equal(flag, 0);
+    assert_int_equal(sisa_sandbox_run(child_fails, NULL, "test work", 0), SISA_ECORRUPT);
+    assert_string_equal(sisa_error_message(), "in.h5: X has rank 3");
+    assert_int_equal(sisa_sandbox_run(child_crashes, NULL, "reading in.h5", 0), SISA_ECORRUPT);
+    tu_assert_contains(sisa_error_message(), "reading in.h5 crashed (signal 11");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_check64),
+        cmocka_unit_test(test_parse_integers), cmocka_unit_test(test_parse_floats),
+        cmocka_unit_test(test_edit_distance),  cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_publish), cmocka_unit_test(test_stale_tmp_cleanup),
+        cmocka_unit_test(test_read_all_limit), cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_sandbox),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
