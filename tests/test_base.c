@@ -274,21 +274,25 @@ static void test_paths(void **state)
     tu_assert_contains(abs, "/rel/x");
 }
 
-static int child_ok(void *arg)
+static int child_ok(void *arg, void *result)
 {
     *(int *)arg = 1; /* a write the parent must not see: the child has its own memory */
+    ((double *)result)[0] = 2.5;
+    ((double *)result)[1] = -1.0;
     return SISA_OK;
 }
 
-static int child_fails(void *arg)
+static int child_fails(void *arg, void *result)
 {
     (void)arg;
+    (void)result;
     return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "in.h5: X has rank 3");
 }
 
-static int child_crashes(void *arg)
+static int child_crashes(void *arg, void *result)
 {
     (void)arg;
+    (void)result;
     raise(SIGSEGV);
     return SISA_OK;
 }
@@ -297,11 +301,15 @@ static void test_sandbox(void **state)
 {
     (void)state;
     int flag = 0;
-    assert_int_equal(sisa_sandbox_run(child_ok, &flag, "test work", 0), SISA_OK);
+    double result[2] = {0, 0};
+    assert_int_equal(sisa_sandbox_run(child_ok, &flag, result, sizeof result, "test work", 0),
+                     SISA_OK);
     assert_int_equal(flag, 0);
-    assert_int_equal(sisa_sandbox_run(child_fails, NULL, "test work", 0), SISA_ECORRUPT);
+    assert_true(result[0] == 2.5 && result[1] == -1.0);
+    assert_int_equal(sisa_sandbox_run(child_fails, NULL, NULL, 0, "test work", 0), SISA_ECORRUPT);
     assert_string_equal(sisa_error_message(), "in.h5: X has rank 3");
-    assert_int_equal(sisa_sandbox_run(child_crashes, NULL, "reading in.h5", 0), SISA_ECORRUPT);
+    assert_int_equal(sisa_sandbox_run(child_crashes, NULL, NULL, 0, "reading in.h5", 0),
+                     SISA_ECORRUPT);
     tu_assert_contains(sisa_error_message(), "reading in.h5 crashed (signal 11");
 }
 

@@ -1,8 +1,9 @@
 /*
  * sandbox.c - see sandbox.h.
  *
- * Protocol on the pipe, child to parent: a 4-byte native int error code followed by the message
- * bytes, sent only on failure. EOF without a report and exit status 0 means success.
+ * Protocol on the pipe, child to parent: a native int code, then either the result bytes
+ * (code 0) or the error message (negative code). A child that dies before writing its report
+ * has crashed, whatever it wrote before.
  */
 #include "base/sandbox.h"
 
@@ -29,7 +30,8 @@ static void write_full(int fd, const void *buf, size_t len)
     }
 }
 
-int sisa_sandbox_run(int (*fn)(void *arg), void *arg, const char *what, unsigned cpu_seconds)
+int sisa_sandbox_run(int (*fn)(void *arg, void *result), void *arg, void *result, size_t result_len,
+                     const char *what, unsigned cpu_seconds)
 {
     int err = SISA_OK;
     int fds[2] = {-1, -1};
@@ -51,11 +53,14 @@ int sisa_sandbox_run(int (*fn)(void *arg), void *arg, const char *what, unsigned
             (void)setrlimit(RLIMIT_CPU, &cpu);
         }
         sisa_error_clear();
-        int rc = fn(arg);
+        int rc = fn(arg, result);
+        if (rc > 0) rc = SISA_OK;
+        write_full(fds[1], &rc, sizeof rc);
         if (rc < 0) {
             const char *msg = sisa_error_message();
-            write_full(fds[1], &rc, sizeof rc);
             write_full(fds[1], msg, strlen(msg));
+        } else if (result_len) {
+            write_full(fds[1], result, result_len);
         }
         close(fds[1]);
         fflush(NULL);
@@ -66,6 +71,8 @@ int sisa_sandbox_run(int (*fn)(void *arg), void *arg, const char *what, unsigned
 
     char report[1200];
     size_t got = 0;
+    SISA_CHECK(result_len <= sizeof report - sizeof(int), SISA_EINTERNAL,
+               "sandbox result of %zu bytes is too large", result_len);
     for (;;) {
         ssize_t r = read(fds[0], report + got, sizeof report - 1 - got);
         if (r < 0 && errno == EINTR) continue;
@@ -86,15 +93,15 @@ int sisa_sandbox_run(int (*fn)(void *arg), void *arg, const char *what, unsigned
         SISA_FAIL(SISA_ECORRUPT, "%s crashed (signal %d: %s); the file is corrupt or not supported",
                   what, sig, strsignal(sig));
     }
-    if (got >= sizeof(int)) {
-        int code;
-        memcpy(&code, report, sizeof code);
-        if (code >= 0) code = SISA_EINTERNAL;
-        SISA_FAIL(code, "%s", report + sizeof(int));
-    }
-    SISA_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, SISA_EINTERNAL,
-               "%s failed without a report (exit status %d)", what,
+    int code = 1;
+    if (got >= sizeof(int)) memcpy(&code, report, sizeof code);
+    SISA_CHECK(code <= 0 && WIFEXITED(status), SISA_EINTERNAL,
+               "%s ended without a report (exit status %d)", what,
                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (code < 0) SISA_FAIL(code, "%s", report + sizeof(int));
+    SISA_CHECK(got == sizeof(int) + result_len && WEXITSTATUS(status) == 0, SISA_EINTERNAL,
+               "%s sent a report of %zu bytes, expected %zu", what, got - sizeof(int), result_len);
+    if (result_len) memcpy(result, report + sizeof(int), result_len);
 done:
     if (fds[0] >= 0) close(fds[0]);
     if (fds[1] >= 0) close(fds[1]);

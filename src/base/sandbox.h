@@ -9,10 +9,15 @@
 #ifndef SISA_BASE_SANDBOX_H
 #define SISA_BASE_SANDBOX_H
 
-/* Run fn(arg) in a child process and return its result. The child's error code and message
- * reach the parent's error slot. A child killed by a signal or by the CPU limit gives
- * SISA_ECORRUPT with a message naming `what`. Core dumps are disabled in the child (it may hold
- * personal data). `cpu_seconds` = 0 means no CPU limit. */
-int sisa_sandbox_run(int (*fn)(void *arg), void *arg, const char *what, unsigned cpu_seconds);
+#include <stddef.h>
+
+/* Run fn(arg, result) in a child process and return its code. On success the child's
+ * `result_len` bytes at `result` (plain data, e.g. a summary struct) are copied back into the
+ * parent's `result`; on failure the child's error code and message reach the parent's error
+ * slot. A child killed by a signal or by the CPU limit gives SISA_ECORRUPT with a message naming
+ * `what`. Core dumps are disabled in the child (it may hold personal data). `cpu_seconds` = 0
+ * means no CPU limit. `result` may be NULL when `result_len` is 0. */
+int sisa_sandbox_run(int (*fn)(void *arg, void *result), void *arg, void *result, size_t result_len,
+                     const char *what, unsigned cpu_seconds);
 
 #endif
