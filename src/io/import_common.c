@@ -3,6 +3,7 @@
  */
 #include "io/import_internal.h"
 
+#include "base/log.h"
 #include "sisa/error.h"
 
 #include <errno.h>
@@ -67,6 +68,10 @@ static int gz_fail(sisa_gzin *in)
 {
     int zerr = Z_OK;
     const char *msg = gzerror(in->gz, &zerr);
+    /* A signal interrupts a blocking read (no SA_RESTART): report the interruption itself. */
+    if (sisa_interrupt_requested())
+        return sisa_error_set(SISA_EINTR, __FILE__, __LINE__, "interrupted while reading %s",
+                              in->path);
     if (zerr == Z_ERRNO)
         return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read %s: %s", in->path,
                               strerror(errno));

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# All tests: install what is missing, build with warnings as errors, run the whole CTest suite,
+# then build again with AddressSanitizer + UndefinedBehaviorSanitizer and run the suite there.
+# The last line printed is CTest's summary of the last suite that ran.
+#
+#   scripts/test.sh            # both suites
+#   SISA_TEST_ARGS="-R io" scripts/test.sh   # extra ctest arguments (e.g. a subset)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+run_suite() { # NAME DIR: ctest in DIR, keep its summary line, fail when the suite fails
+  local name=$1 dir=$2 log rc=0
+  log=$dir/ctest.log
+  echo "== $name: ctest in $dir"
+  # shellcheck disable=SC2086
+  (cd "$dir" && ctest --output-on-failure -j"$(nproc)" ${SISA_TEST_ARGS:-}) 2>&1 | tee "$log" || rc=$?
+  summary=$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1 || true)
+  if [ "$rc" -ne 0 ] || [ -z "$summary" ]; then
+    echo "$name suite FAILED"
+    echo "${summary:-ctest did not report a summary}"
+    exit 1
+  fi
+}
+
+echo "== build (warnings are errors)"
+bash scripts/build.sh build/test -DSISA_WERROR=ON
+run_suite "plain" build/test
+
+echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer"
+SISA_BUILD_TYPE=Debug bash scripts/build.sh build/asan -DSISA_WERROR=ON -DSISA_SANITIZE=address,undefined
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+run_suite "sanitizers" build/asan
+echo "$summary"

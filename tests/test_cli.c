@@ -1,0 +1,233 @@
+/*
+ * test_cli.c - the `sisa` executable as users meet it: help, versions, argument errors, exit
+ * statuses, and interruption (Ctrl-C) leaving nothing behind.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static tu_run r;
+
+static void test_help(void **state)
+{
+    (void)state;
+    tu_sisa(&r, "--help", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "usage: sisa");
+    tu_assert_contains(r.out, "  import ");
+    tu_assert_contains(r.out, "  info ");
+    tu_assert_contains(r.out, "  config ");
+    tu_assert_contains(r.out, "exit status: 0 success, 1 runtime failure");
+    tu_sisa(&r, "help", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "commands:");
+
+    /* No command: usage on stderr and the usage exit status. */
+    tu_sisa(&r, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "usage: sisa");
+    assert_string_equal(r.out, "");
+}
+
+static void test_unknown_command_and_option(void **state)
+{
+    (void)state;
+    tu_sisa(&r, "frobnicate", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "unknown command 'frobnicate'");
+    tu_sisa(&r, "--bogus", "import", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "unknown global option '--bogus'");
+}
+
+static void test_version(void **state)
+{
+    (void)state;
+    tu_sisa(&r, "--version", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "sisa 0.");
+    tu_assert_contains(r.out, "Open MPI: Open MPI v");
+    tu_assert_contains(r.out, "(MPI 3.");
+    tu_assert_contains(r.out, "HDF5: 1.");
+    tu_assert_contains(r.out, "OpenBLAS: 0.");
+    tu_assert_contains(r.out, "(core ");
+    tu_assert_contains(r.out, ", 1 thread)");
+    tu_assert_contains(r.out, "libyaml: 0.");
+    tu_assert_contains(r.out, "zlib: 1.");
+    tu_assert_contains(r.out, "-ffp-contract=off");
+    tu_run again;
+    tu_sisa(&again, "version", NULL);
+    assert_int_equal(again.status, 0);
+    assert_string_equal(again.out, r.out);
+
+    /* The core OpenBLAS reports follows OPENBLAS_CORETYPE, and the report says who chose it. */
+    setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+    tu_sisa(&r, "--version", NULL);
+    unsetenv("OPENBLAS_CORETYPE");
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "(core Haswell, set by OPENBLAS_CORETYPE, 1 thread)");
+}
+
+static void test_import_usage_errors(void **state)
+{
+    (void)state;
+    tu_sisa(&r, "import", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "which format?");
+    tu_sisa(&r, "import", "parquet", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "unknown format 'parquet'");
+
+    tu_sisa(&r, "import", "idx", "--help", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "--images FILE");
+    tu_assert_contains(r.out, "--labels FILE");
+    tu_assert_contains(r.out, "-o, --output OUT.h5");
+    tu_assert_contains(r.out, "--force");
+    tu_assert_contains(r.out, "exit status:");
+
+    tu_sisa(&r, "import", "idx", "--imagse", "a", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "unknown option '--imagse' (did you mean --images?)");
+
+    tu_sisa(&r, "import", "idx", "--labels", "l", "-o", "out.h5", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "--images is required");
+
+    tu_sisa(&r, "import", "idx", "--images", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "--images needs a value (FILE)");
+
+    tu_sisa(&r, "import", "idx", "--images", "a", "--images=b", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "--images given twice");
+
+    tu_sisa(&r, "import", "idx", "--images", "a", "--labels", "b", "-o", "c", "--id-offset", "-5",
+            NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "--id-offset: '-5' is not a non-negative integer");
+
+    tu_sisa(&r, "import", "idx", "--images", "a", "--labels", "b", "-o", "c", "--scale", "0",
+            NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "--scale must be a positive number");
+
+    tu_sisa(&r, "import", "csv", "a.csv", "b.csv", "--label", "y", "-o", "x.h5", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "unexpected argument 'b.csv'");
+}
+
+static void test_runtime_error_and_debug_origin(void **state)
+{
+    (void)state;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("missing"));
+    const char *out = tu_path(dir, "out.h5");
+    tu_sisa(&r, "-q", "import", "idx", "--images", "/nonexistent/images.gz", "--labels",
+            "/nonexistent/labels.gz", "-o", out, NULL);
+    assert_int_equal(r.status, 1);
+    tu_assert_contains(r.err, "sisa: error: ");
+    tu_assert_contains(r.err, "/nonexistent/");
+    assert_int_equal(tu_count_entries(dir), 0);
+
+    setenv("SISA_DEBUG", "1", 1);
+    tu_sisa(&r, "import", "idx", "--images", "/nonexistent/images.gz", "--labels",
+            "/nonexistent/labels.gz", "-o", out, NULL);
+    unsetenv("SISA_DEBUG");
+    assert_int_equal(r.status, 1);
+    tu_assert_contains(r.err, ", raised at ");
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Ctrl-C in the middle of an import: the images arrive through a FIFO that the test stops
+ * feeding half way, so the importer is blocked mid-stream when SIGINT arrives. It must exit with
+ * 130 and leave neither the output nor a temp file. */
+static void test_interrupt_leaves_nothing(void **state)
+{
+    (void)state;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("interrupt"));
+    char outdir[4096];
+    snprintf(outdir, sizeof outdir, "%s/out", dir);
+    assert_int_equal(mkdir(outdir, 0777), 0);
+    const uint32_t n = 100;
+
+    unsigned char lab[8 + 100];
+    memset(lab, 0, sizeof lab);
+    lab[2] = 0x08;
+    lab[3] = 1;
+    put_be32(lab + 4, n);
+    for (uint32_t i = 0; i < n; i++) lab[8 + i] = (unsigned char)(i % 10);
+    char labels[4096], fifo[4096], out[4096];
+    snprintf(labels, sizeof labels, "%s/labels.idx", dir);
+    snprintf(fifo, sizeof fifo, "%s/images.fifo", dir);
+    snprintf(out, sizeof out, "%s/train.h5", outdir);
+    tu_write_file(labels, lab, sizeof lab);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        const char *bin = getenv("SISA_BIN");
+        execl(bin, bin, "import", "idx", "--images", fifo, "--labels", labels, "-o", out,
+              (char *)NULL);
+        _exit(127);
+    }
+    int fd = open(fifo, O_WRONLY); /* blocks until sisa opens the FIFO */
+    assert_true(fd >= 0);
+    unsigned char hdr[16] = {0, 0, 0x08, 3};
+    put_be32(hdr + 4, n);
+    put_be32(hdr + 8, 28);
+    put_be32(hdr + 12, 28);
+    unsigned char rows[10 * 784];
+    memset(rows, 7, sizeof rows);
+    assert_int_equal(write(fd, hdr, sizeof hdr), (ssize_t)sizeof hdr);
+    assert_int_equal(write(fd, rows, sizeof rows), (ssize_t)sizeof rows);
+    sleep_ms(500); /* sisa is now blocked waiting for row 10 */
+    assert_int_equal(kill(pid, SIGINT), 0);
+    int status = 0;
+    assert_true(waitpid(pid, &status, 0) == pid);
+    close(fd);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    assert_int_equal(tu_count_entries(outdir), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_unknown_command_and_option),
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_import_usage_errors),
+        cmocka_unit_test(test_runtime_error_and_debug_origin),
+        cmocka_unit_test(test_interrupt_leaves_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
