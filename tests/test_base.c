@@ -5,6 +5,7 @@
 
 #include "base/check64.h"
 #include "base/fs.h"
+#include "base/rng.h"
 #include "base/sandbox.h"
 #include "base/sha256.h"
 #include "base/strutil.h"
@@ -313,6 +314,118 @@ static void test_sandbox(void **state)
     tu_assert_contains(sisa_error_message(), "reading in.h5 crashed (signal 11");
 }
 
+/* Random123's published known-answer vectors for Philox4x32-10. */
+static void test_philox_kat(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t ctr[4], key[2], out[4];
+    } kat[] = {
+        {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+        {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+         {0xffffffff, 0xffffffff},
+         {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+        {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+         {0xa4093822, 0x299f31d0},
+         {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+    };
+    for (size_t k = 0; k < sizeof kat / sizeof kat[0]; k++) {
+        uint32_t out[4];
+        sisa_philox4x32_10(kat[k].ctr, kat[k].key, out);
+        for (int i = 0; i < 4; i++) assert_int_equal(out[i], kat[k].out[i]);
+    }
+}
+
+static void test_rng_streams(void **state)
+{
+    (void)state;
+    /* A stream is its counter: the same (seed, purpose) gives the same draws; any field of the
+     * purpose changes them. */
+    sisa_rng a, b;
+    sisa_rng_init(&a, 42, SISA_RNG_ORDER, 3, 1, 0);
+    sisa_rng_init(&b, 42, SISA_RNG_ORDER, 3, 1, 0);
+    uint32_t first[9];
+    for (int i = 0; i < 9; i++) {
+        first[i] = sisa_rng_u32(&a);
+        assert_int_equal(first[i], sisa_rng_u32(&b));
+    }
+    /* Draw 5 is word 1 of block 1 = Philox(ctr = {1, 3, 1, ORDER << 24}, key = 42). */
+    uint32_t ctr[4] = {1, 3, 1, (uint32_t)SISA_RNG_ORDER << 24}, key[2] = {42, 0}, blk[4];
+    sisa_philox4x32_10(ctr, key, blk);
+    assert_int_equal(first[5], blk[1]);
+    const uint32_t variants[][5] = {
+        {43, SISA_RNG_ORDER, 3, 1, 0}, {42, SISA_RNG_INIT, 3, 1, 0},  {42, SISA_RNG_ORDER, 4, 1, 0},
+        {42, SISA_RNG_ORDER, 3, 2, 0}, {42, SISA_RNG_ORDER, 3, 1, 1},
+    };
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        sisa_rng_init(&b, variants[v][0], variants[v][1], variants[v][2], variants[v][3],
+                      variants[v][4]);
+        assert_true(sisa_rng_u32(&b) != first[0]);
+    }
+}
+
+static void test_rng_below_and_shuffle(void **state)
+{
+    (void)state;
+    sisa_rng r;
+    sisa_rng_init(&r, 7, SISA_RNG_TEST, 0, 0, 0);
+    /* below(n) stays in range and hits every value of a small range about equally. */
+    unsigned counts[7] = {0};
+    for (int i = 0; i < 70000; i++) {
+        uint32_t v = sisa_rng_below(&r, 7);
+        assert_true(v < 7);
+        counts[v]++;
+    }
+    for (int k = 0; k < 7; k++) assert_true(counts[k] > 9400 && counts[k] < 10600);
+    assert_int_equal(sisa_rng_below(&r, 1), 0);
+    /* Uniform floats lie in [0, 1). */
+    for (int i = 0; i < 1000; i++) {
+        float u = sisa_rng_uniform(&r);
+        assert_true(u >= 0.0f && u < 1.0f);
+    }
+    /* A shuffle is a permutation, and the same stream gives the same one. */
+    uint32_t p[1000], q[1000];
+    for (uint32_t i = 0; i < 1000; i++) p[i] = q[i] = i;
+    sisa_rng r1, r2;
+    sisa_rng_init(&r1, 9, SISA_RNG_ORDER, 0, 1, 2);
+    sisa_rng_init(&r2, 9, SISA_RNG_ORDER, 0, 1, 2);
+    sisa_rng_shuffle(&r1, p, 1000);
+    sisa_rng_shuffle(&r2, q, 1000);
+    assert_memory_equal(p, q, sizeof p);
+    unsigned char seen[1000] = {0};
+    int moved = 0;
+    for (uint32_t i = 0; i < 1000; i++) {
+        assert_true(p[i] < 1000 && !seen[p[i]]);
+        seen[p[i]] = 1;
+        moved += p[i] != i;
+    }
+    assert_true(moved > 900);
+}
+
+static void test_rng_assign(void **state)
+{
+    (void)state;
+    /* Shard assignment by keyed hash: deterministic, spreads IDs evenly, depends on the seed,
+     * and shard and slice hashes are independent words. */
+    unsigned shard_counts[8] = {0};
+    int same_seed_diff = 0, tag_diff = 0;
+    for (uint64_t id = 0; id < 80000; id++) {
+        uint64_t h = sisa_rng_assign(42, id, 0);
+        assert_int_equal(h, sisa_rng_assign(42, id, 0));
+        shard_counts[h % 8]++;
+        same_seed_diff += h % 8 != sisa_rng_assign(43, id, 0) % 8;
+        tag_diff += h != sisa_rng_assign(42, id, 1);
+    }
+    for (int k = 0; k < 8; k++) assert_true(shard_counts[k] > 9600 && shard_counts[k] < 10400);
+    assert_true(same_seed_diff > 65000); /* about 7/8 of IDs move under another seed */
+    assert_int_equal(tag_diff, 80000);
+    uint32_t ctr[4] = {0x89abcdef, 0x01234567, 0, (uint32_t)SISA_RNG_ASSIGN << 24};
+    uint32_t key[2] = {42, 0}, out[4];
+    sisa_philox4x32_10(ctr, key, out);
+    assert_true(sisa_rng_assign(42, 0x0123456789abcdefull, 1) ==
+                ((uint64_t)out[2] | (uint64_t)out[3] << 32));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,7 +434,9 @@ int main(void)
         cmocka_unit_test(test_edit_distance),  cmocka_unit_test(test_errors),
         cmocka_unit_test(test_atomic_publish), cmocka_unit_test(test_stale_tmp_cleanup),
         cmocka_unit_test(test_read_all_limit), cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_sandbox),        cmocka_unit_test(test_philox_kat),
+        cmocka_unit_test(test_rng_streams),    cmocka_unit_test(test_rng_below_and_shuffle),
+        cmocka_unit_test(test_rng_assign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

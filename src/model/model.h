@@ -1,0 +1,96 @@
+/*
+ * model.h - the models sisa trains, behind one table of operations, and their optimizers.
+ *
+ * A model owns exactly three float allocations: parameters, gradients, and optimizer state.
+ * Every tensor (a weight matrix, a bias, Adam's first moment of a weight matrix, ...) is a view
+ * into one of them, listed by sisa_model_param() / sisa_model_state() so checkpoints can save
+ * and restore them by name. Activations and scratch space are sized at create time for
+ * `max_batch` rows: after sisa_model_create, training and prediction allocate nothing.
+ *
+ * Exactness: everything here is a pure function of its inputs and of the floating-point
+ * environment (OpenBLAS core and thread count, flush-to-zero mode): same initial state + same
+ * batches in the same order = same bits. Initialisation is keyed by (seed, shard) through
+ * base/rng.h, never by time or rank. Dense math goes through OpenBLAS (cblas_sgemm); every
+ * kernel has a naive reference twin in model_ref.c that tests compare it with.
+ */
+#ifndef SISA_MODEL_MODEL_H
+#define SISA_MODEL_MODEL_H
+
+#include "sisa/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sisa_model_spec {
+    sisa_model_type type; /* SISA_MODEL_LOGREG or SISA_MODEL_MLP */
+    uint32_t d;           /* input features */
+    uint32_t classes;     /* output classes, >= 2 */
+    int32_t n_hidden;     /* mlp: number of hidden layers (>= 1); logreg: 0 */
+    int32_t hidden[SISA_CONFIG_MAX_HIDDEN];
+    sisa_activation activation;
+    uint32_t max_batch; /* the largest n given to train_step / predict */
+} sisa_model_spec;
+
+typedef struct sisa_optim_spec {
+    sisa_optimizer kind; /* SISA_OPT_SGD or SISA_OPT_ADAM */
+    float lr;
+    float momentum; /* sgd; 0 = plain SGD without a velocity buffer */
+    int nesterov;   /* sgd with momentum > 0 */
+    float beta1, beta2, eps; /* adam */
+    float weight_decay;      /* L2 term added to every gradient: g += weight_decay * w */
+} sisa_optim_spec;
+
+typedef struct sisa_tensor {
+    char name[48];     /* params: "w1", "b1", ..., "wL", "bL" (layer 1 = first);
+                        * state: "velocity.w1" (sgd), "m.w1" and "v.w1" (adam) */
+    float *data;       /* a view into the model's allocation; writable (checkpoint restore) */
+    int rank;          /* 1 (bias) or 2 (weights, row-major (rows, cols)) */
+    uint64_t shape[2]; /* shape[1] = 1 for rank 1 */
+} sisa_tensor;
+
+typedef struct sisa_model sisa_model;
+
+/* Derive both specs from a validated config and the data's dimensions. */
+void sisa_model_specs_from_config(sisa_model_spec *ms, sisa_optim_spec *os,
+                                  const sisa_config *cfg, uint32_t d, uint32_t classes,
+                                  uint32_t max_batch);
+
+/* Allocate a model (parameters uninitialised until sisa_model_init). */
+int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_optim_spec *os);
+void sisa_model_destroy(sisa_model *m); /* NULL-safe */
+
+/* Parameters from the (seed, shard) stream: weights He-uniform U(-sqrt(6/fan_in),
+ * +sqrt(6/fan_in)) drawn layer by layer in row-major order, biases 0; optimizer state 0;
+ * step count 0. */
+void sisa_model_init(sisa_model *m, uint64_t seed, uint32_t shard);
+
+/* One optimizer step on the batch X (n, d) row-major with labels y (n) in 0..classes-1,
+ * 1 <= n <= max_batch. Loss: mean softmax cross-entropy over the batch. Returns that loss
+ * (computed in the forward pass, before the update). Allocates nothing. */
+float sisa_model_train_step(sisa_model *m, const float *X, const int32_t *y, uint32_t n);
+
+/* Posteriors proba (n, classes) for X (n, d), n <= max_batch. Allocates nothing. */
+void sisa_model_predict(sisa_model *m, const float *X, uint32_t n, float *proba);
+
+int sisa_model_param_count(const sisa_model *m);
+const sisa_tensor *sisa_model_param(const sisa_model *m, int i);
+int sisa_model_state_count(const sisa_model *m);
+const sisa_tensor *sisa_model_state(const sisa_model *m, int i);
+/* Optimizer steps taken so far (Adam's t); saved and restored with checkpoints. */
+uint64_t sisa_model_steps(const sisa_model *m);
+void sisa_model_set_steps(sisa_model *m, uint64_t steps);
+const sisa_model_spec *sisa_model_get_spec(const sisa_model *m);
+
+/* Floating-point operations of one training step per sample (forward + backward + update),
+ * for benchmarks' GFLOP/s. */
+double sisa_model_train_flops_per_sample(const sisa_model_spec *ms);
+
+/* Set this thread's floating-point environment for training and prediction: OpenBLAS on one
+ * thread, and subnormal results and inputs flushed to zero (x86 MXCSR FTZ+DAZ), because raw
+ * [0, 1] pixel data drives gradients and Adam's moments into subnormals, which run many times
+ * slower. Idempotent. The mode is part of the determinism context. */
+void sisa_model_fp_setup(void);
+/* "ftz+daz" when flushing is on, "ieee" otherwise (e.g. on CPUs without the control). */
+const char *sisa_model_fp_mode(void);
+
+#endif
