@@ -300,26 +300,6 @@ done:
     return err;
 }
 
-static int write_column(hid_t file, const char *name, hid_t ftype, hid_t mtype, uint64_t n,
-                        const void *data, const char *path)
-{
-    int err = SISA_OK;
-    hid_t space = H5I_INVALID_HID, ds = H5I_INVALID_HID;
-    hsize_t dims[1] = {n};
-    space = H5Screate_simple(1, dims, NULL);
-    SISA_H5(space, SISA_EIO, "cannot create the dataspace of %s", name);
-    ds = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    SISA_H5(ds, SISA_EIO, "%s: cannot create dataset %s", path, name);
-    SISA_H5(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), SISA_EIO,
-            "%s: writing %s failed", path, name);
-    SISA_H5(H5Dclose(ds), SISA_EIO, "%s: closing %s failed", path, name);
-    ds = H5I_INVALID_HID;
-done:
-    sisa_h5_close_quiet(&ds);
-    sisa_h5_close_quiet(&space);
-    return err;
-}
-
 /* Compare a 1-D column in the closed-and-reopened file with what we meant to write. */
 static int verify_column(hid_t file, const char *name, hid_t mtype, size_t elem, uint64_t n,
                          const void *expect, const char *path)
@@ -391,11 +371,14 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
     SISA_CHECK(labels, SISA_ENOMEM, "out of memory");
     SISA_TRY(finish_labels(w, labels, &num_classes, &values, &nvalues));
 
-    SISA_TRY(write_column(w->file, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, w->rows, labels, w->tmp));
-    SISA_TRY(write_column(w->file, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, w->rows, w->id, w->tmp));
+    hsize_t ndims[1] = {w->rows};
+    SISA_TRY(sisa_h5_write_dataset(w->file, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims, labels,
+                                   w->tmp));
+    SISA_TRY(sisa_h5_write_dataset(w->file, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims, w->id,
+                                   w->tmp));
     if (w->group)
-        SISA_TRY(write_column(w->file, "group", H5T_STD_U64LE, H5T_NATIVE_UINT64, w->rows, w->group,
-                              w->tmp));
+        SISA_TRY(sisa_h5_write_dataset(w->file, "group", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims,
+                                       w->group, w->tmp));
     snprintf(created_by, sizeof created_by, "sisa %s (%s)", SISA_VERSION, SISA_GIT_COMMIT);
     SISA_TRY(sisa_h5_attr_write_str(w->file, "sisa_format", SISA_DATASET_FORMAT));
     SISA_TRY(sisa_h5_attr_write_i32(w->file, "sisa_format_version", SISA_DATASET_FORMAT_VERSION));

@@ -305,3 +305,27 @@ int sisa_h5_read_rows(hid_t dset, hid_t mtype, uint64_t row0, uint64_t rows, uin
 {
     return rows_io(dset, mtype, row0, rows, cols, buf, file, 0);
 }
+
+int sisa_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                          const hsize_t *dims, const void *data, const char *file)
+{
+    int err = SISA_OK;
+    hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+    space = H5Screate_simple(rank, dims, NULL);
+    SISA_H5(space, SISA_EIO, "%s: cannot create the dataspace of %s", file, name);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    SISA_H5(dcpl, SISA_EIO, "cannot create a property list");
+    SISA_H5(H5Pset_obj_track_times(dcpl, 0), SISA_EIO, "cannot disable time tracking");
+    ds = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    SISA_H5(ds, SISA_EIO, "%s: cannot create dataset %s", file, name);
+    if (H5Sget_simple_extent_npoints(space) > 0)
+        SISA_H5(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), SISA_EIO,
+                "%s: writing %s failed", file, name);
+    SISA_H5(H5Dclose(ds), SISA_EIO, "%s: closing %s failed", file, name);
+    ds = H5I_INVALID_HID;
+done:
+    sisa_h5_close_quiet(&ds);
+    sisa_h5_close_quiet(&dcpl);
+    sisa_h5_close_quiet(&space);
+    return err;
+}

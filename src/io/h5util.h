@@ -53,6 +53,11 @@ int sisa_h5_attr_read_i64s(hid_t loc, const char *name, int64_t *out, size_t cap
  * could make HDF5 open other files). Returns 1 and sets *out, 0 when absent, negative on error. */
 int sisa_h5_open_dataset(hid_t loc, const char *name, hid_t *out, const char *file);
 
+/* Create dataset `name` in `loc` (rank 1 or 2, contiguous, no modification times so files are
+ * byte-reproducible) and write all of `data` (memory type `mtype`) into it. */
+int sisa_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                          const hsize_t *dims, const void *data, const char *file);
+
 /* Write `rows` rows (of `cols` elements, memory type `mtype`) at row `row0` of a 1-D or 2-D
  * dataset (cols = 1 for 1-D). */
 int sisa_h5_write_rows(hid_t dset, hid_t mtype, uint64_t row0, uint64_t rows, uint64_t cols,

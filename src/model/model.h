@@ -16,6 +16,7 @@
 #ifndef SISA_MODEL_MODEL_H
 #define SISA_MODEL_MODEL_H
 
+#include "base/tensor.h"
 #include "sisa/config.h"
 
 #include <stddef.h>
@@ -40,13 +41,6 @@ typedef struct sisa_optim_spec {
     float weight_decay;      /* L2 term added to every gradient: g += weight_decay * w */
 } sisa_optim_spec;
 
-typedef struct sisa_tensor {
-    char name[48];     /* params: "w1", "b1", ..., "wL", "bL" (layer 1 = first);
-                        * state: "velocity.w1" (sgd), "m.w1" and "v.w1" (adam) */
-    float *data;       /* a view into the model's allocation; writable (checkpoint restore) */
-    int rank;          /* 1 (bias) or 2 (weights, row-major (rows, cols)) */
-    uint64_t shape[2]; /* shape[1] = 1 for rank 1 */
-} sisa_tensor;
 
 typedef struct sisa_model sisa_model;
 

@@ -1,0 +1,230 @@
+/*
+ * sharddata.c - one shard's rows (STORE/shards/KKKK/data.h5), see store_io.h.
+ *
+ * A shard file is rewritten whole when rows are deleted: a new file next to it, fsynced, renamed
+ * over the old one. HDF5 keeps the bytes of deleted objects inside a file
+ * (../shared/notes/reliability.md), so editing in place would leave deleted rows on disk; a new
+ * file holds only the surviving rows. Data are stored contiguous and uncompressed so that
+ * `sisa audit` can scan raw bytes.
+ */
+#include "io/store_io.h"
+
+#include "base/fs.h"
+#include "io/h5util.h"
+#include "sisa/dataset.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uint64_t d,
+                          int32_t num_classes, int has_group)
+{
+    int err = SISA_OK;
+    sisa_shard_data *sd = calloc(1, sizeof *sd);
+    SISA_CHECK(sd, SISA_ENOMEM, "out of memory");
+    sd->shard = shard;
+    sd->n = n;
+    sd->d = d;
+    sd->num_classes = num_classes;
+    size_t rows = n ? n : 1;
+    SISA_CHECK(d == 0 || rows <= SIZE_MAX / sizeof(float) / d, SISA_ENOMEM,
+               "shard %u: %llu rows x %llu features does not fit in memory", shard,
+               (unsigned long long)n, (unsigned long long)d);
+    sd->X = malloc(rows * (d ? d : 1) * sizeof(float));
+    sd->y = malloc(rows * sizeof *sd->y);
+    sd->id = malloc(rows * sizeof *sd->id);
+    sd->slice = malloc(rows * sizeof *sd->slice);
+    if (has_group) sd->group = malloc(rows * sizeof *sd->group);
+    SISA_CHECK(sd->X && sd->y && sd->id && sd->slice && (!has_group || sd->group), SISA_ENOMEM,
+               "out of memory for shard %u (%llu rows)", shard, (unsigned long long)n);
+    *out = sd;
+    sd = NULL;
+done:
+    sisa_shard_data_free(sd);
+    return err;
+}
+
+void sisa_shard_data_free(sisa_shard_data *sd)
+{
+    if (!sd) return;
+    free(sd->X);
+    free(sd->y);
+    free(sd->id);
+    free(sd->group);
+    free(sd->slice);
+    free(sd);
+}
+
+int sisa_shard_data_write(const char *path, const sisa_shard_data *sd)
+{
+    int err = SISA_OK;
+    char tmp[SISA_PATH_MAX] = "";
+    hid_t file = H5I_INVALID_HID;
+    sisa_h5_init();
+    sisa_fs_clean_stale_tmps(path);
+    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
+    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    SISA_H5(file, SISA_EIO, "cannot create %s", tmp);
+    hsize_t xdims[2] = {sd->n, sd->d}, ndims[1] = {sd->n};
+    SISA_TRY(
+        sisa_h5_write_dataset(file, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, xdims, sd->X, tmp));
+    SISA_TRY(
+        sisa_h5_write_dataset(file, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims, sd->y, tmp));
+    SISA_TRY(
+        sisa_h5_write_dataset(file, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims, sd->id, tmp));
+    SISA_TRY(sisa_h5_write_dataset(file, "slice", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims,
+                                   sd->slice, tmp));
+    if (sd->group)
+        SISA_TRY(sisa_h5_write_dataset(file, "group", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims,
+                                       sd->group, tmp));
+    SISA_TRY(sisa_h5_attr_write_str(file, "sisa_format", SISA_SHARD_FORMAT));
+    SISA_TRY(sisa_h5_attr_write_i32(file, "sisa_format_version", 1));
+    SISA_TRY(sisa_h5_attr_write_i32(file, "shard", (int32_t)sd->shard));
+    SISA_TRY(sisa_h5_attr_write_i32(file, "num_classes", sd->num_classes));
+    uint64_t d = sd->d;
+    SISA_TRY(sisa_h5_attr_write_u64s(file, "features", &d, 1));
+    SISA_H5(sisa_h5_close_file(&file), SISA_EIO, "%s: closing failed", tmp);
+    SISA_TRY(sisa_fs_publish(tmp, path, 1));
+    tmp[0] = '\0';
+done:
+    sisa_h5_close_quiet(&file);
+    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    return err;
+}
+
+/* Open `name` and check it is rank `rank` with leading dimension n (and second dimension d for
+ * rank 2) and of the class/size given. */
+static int open_checked(hid_t file, const char *name, int rank, uint64_t n, uint64_t d,
+                        H5T_class_t cls, size_t size, int required, hid_t *out, const char *path)
+{
+    int err = SISA_OK;
+    hid_t space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    int found = sisa_h5_open_dataset(file, name, out, path);
+    SISA_TRY(found);
+    if (!found) {
+        SISA_CHECK(!required, SISA_ECORRUPT, "%s: dataset '%s' is missing", path, name);
+        return 0;
+    }
+    space = H5Dget_space(*out);
+    SISA_H5(space, SISA_ECORRUPT, "%s: cannot read the shape of %s", path, name);
+    hsize_t dims[2] = {0, 0};
+    SISA_CHECK(H5Sget_simple_extent_ndims(space) == rank, SISA_ECORRUPT,
+               "%s: %s should have %d dimension(s)", path, name, rank);
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    SISA_CHECK(dims[0] == n && (rank == 1 || dims[1] == d), SISA_ECORRUPT,
+               "%s: %s has the wrong shape", path, name);
+    type = H5Dget_type(*out);
+    SISA_H5(type, SISA_ECORRUPT, "%s: cannot read the type of %s", path, name);
+    SISA_CHECK(H5Tget_class(type) == cls && H5Tget_size(type) == size, SISA_ECORRUPT,
+               "%s: %s has the wrong type", path, name);
+    err = 1;
+done:
+    sisa_h5_close_quiet(&type);
+    sisa_h5_close_quiet(&space);
+    return err;
+}
+
+static int read_shard(sisa_shard_data **out, const char *path, int with_x)
+{
+    int err = SISA_OK;
+    hid_t file = H5I_INVALID_HID, ds = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    sisa_shard_data *sd = NULL;
+    char fmt[64];
+    int32_t shard = -1, classes = 0;
+    uint64_t d = 0;
+    size_t nd = 0;
+    *out = NULL;
+    sisa_h5_init();
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    SISA_H5(file, SISA_ECORRUPT, "cannot open shard file %s", path);
+    SISA_CHECK(sisa_h5_attr_read_str(file, "sisa_format", fmt, sizeof fmt, path) == 1 &&
+                   strcmp(fmt, SISA_SHARD_FORMAT) == 0,
+               SISA_ECORRUPT, "%s is not a sisa shard data file", path);
+    SISA_CHECK(sisa_h5_attr_read_i32(file, "shard", &shard, path) == 1 && shard >= 0, SISA_ECORRUPT,
+               "%s: missing or bad 'shard' attribute", path);
+    SISA_CHECK(sisa_h5_attr_read_i32(file, "num_classes", &classes, path) == 1 && classes >= 2,
+               SISA_ECORRUPT, "%s: missing or bad 'num_classes' attribute", path);
+    SISA_CHECK(sisa_h5_attr_read_u64s(file, "features", &d, 1, &nd, path) == 1 && d > 0,
+               SISA_ECORRUPT, "%s: missing or bad 'features' attribute", path);
+
+    int found = sisa_h5_open_dataset(file, "id", &ds, path);
+    SISA_TRY(found);
+    SISA_CHECK(found, SISA_ECORRUPT, "%s: dataset 'id' is missing", path);
+    space = H5Dget_space(ds);
+    SISA_H5(space, SISA_ECORRUPT, "%s: cannot read the shape of id", path);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    SISA_CHECK(n >= 0, SISA_ECORRUPT, "%s: bad id dataset", path);
+    sisa_h5_close_quiet(&space);
+    sisa_h5_close_quiet(&ds);
+    int has_group = H5Lexists(file, "group", H5P_DEFAULT) > 0;
+    if (with_x) {
+        SISA_CHECK((uint64_t)n <= (1ull << 40) / d, SISA_ECORRUPT, "%s: implausible size", path);
+        SISA_TRY(sisa_shard_data_alloc(&sd, (uint32_t)shard, (uint64_t)n, d, classes, has_group));
+    } else {
+        sd = calloc(1, sizeof *sd);
+        SISA_CHECK(sd, SISA_ENOMEM, "out of memory");
+        sd->shard = (uint32_t)shard;
+        sd->n = (uint64_t)n;
+        sd->d = d;
+        sd->num_classes = classes;
+        sd->id = malloc((n ? (size_t)n : 1) * sizeof *sd->id);
+        sd->slice = malloc((n ? (size_t)n : 1) * sizeof *sd->slice);
+        SISA_CHECK(sd->id && sd->slice, SISA_ENOMEM, "out of memory");
+    }
+    struct {
+        const char *name;
+        int rank;
+        H5T_class_t cls;
+        size_t size;
+        hid_t mtype;
+        void *buf;
+    } cols[] = {
+        {"id", 1, H5T_INTEGER, 8, H5T_NATIVE_UINT64, sd->id},
+        {"slice", 1, H5T_INTEGER, 4, H5T_NATIVE_INT32, sd->slice},
+        {"y", 1, H5T_INTEGER, 4, H5T_NATIVE_INT32, sd->y},
+        {"group", 1, H5T_INTEGER, 8, H5T_NATIVE_UINT64, sd->group},
+        {"X", 2, H5T_FLOAT, 4, H5T_NATIVE_FLOAT, sd->X},
+    };
+    for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+        if (!cols[c].buf) continue;
+        SISA_TRY(open_checked(file, cols[c].name, cols[c].rank, (uint64_t)n, d, cols[c].cls,
+                              cols[c].size, 1, &ds, path));
+        if (n > 0)
+            SISA_H5(H5Dread(ds, cols[c].mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, cols[c].buf),
+                    SISA_ECORRUPT, "%s: reading %s failed", path, cols[c].name);
+        sisa_h5_close_quiet(&ds);
+    }
+    for (uint64_t i = 0; i < sd->n; i++) {
+        SISA_CHECK(i == 0 || sd->id[i] > sd->id[i - 1], SISA_ECORRUPT,
+                   "%s: IDs are not strictly increasing at row %llu", path, (unsigned long long)i);
+        SISA_CHECK(sd->slice[i] >= 0, SISA_ECORRUPT, "%s: negative slice at row %llu", path,
+                   (unsigned long long)i);
+        if (sd->y)
+            SISA_CHECK(sd->y[i] >= 0 && sd->y[i] < classes, SISA_ECORRUPT,
+                       "%s: label out of range at row %llu", path, (unsigned long long)i);
+    }
+    if (sd->X)
+        for (uint64_t i = 0; i < sd->n * sd->d; i++)
+            SISA_CHECK(isfinite(sd->X[i]), SISA_ECORRUPT, "%s: non-finite feature at row %llu",
+                       path, (unsigned long long)(i / sd->d));
+    SISA_H5(sisa_h5_close_file(&file), SISA_ECORRUPT, "%s: closing failed", path);
+    *out = sd;
+    sd = NULL;
+done:
+    sisa_h5_close_quiet(&space);
+    sisa_h5_close_quiet(&ds);
+    sisa_h5_close_quiet(&file);
+    sisa_shard_data_free(sd);
+    return err;
+}
+
+int sisa_shard_data_read(sisa_shard_data **out, const char *path)
+{
+    return read_shard(out, path, 1);
+}
+
+int sisa_shard_data_read_index(sisa_shard_data **out, const char *path)
+{
+    return read_shard(out, path, 0);
+}

@@ -1,0 +1,92 @@
+/*
+ * store_io.h - the HDF5 files inside a store (docs/formats.md): shard data files, checkpoints
+ * and prediction files. Layout and meaning are decided by shard/; this layer only reads and
+ * writes them, atomically, with every HDF5 call checked.
+ *
+ * Files are byte-reproducible: object modification times are not recorded, and the same
+ * content written in the same order gives the same bytes, so two checkpoints can be compared
+ * by hashing the files.
+ */
+#ifndef SISA_IO_STORE_IO_H
+#define SISA_IO_STORE_IO_H
+
+#include "base/tensor.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SISA_SHARD_FORMAT "sisa-shard-data"
+#define SISA_CKPT_FORMAT  "sisa-checkpoint"
+#define SISA_PRED_FORMAT  "sisa-predictions"
+
+/* ---- shard data: STORE/shards/KKKK/data.h5 ------------------------------------------------
+ * The rows of one shard, sorted by ID, with their slice numbers. */
+typedef struct sisa_shard_data {
+    uint32_t shard;
+    uint64_t n, d;
+    int32_t num_classes;
+    float *X;        /* (n, d) */
+    int32_t *y;      /* (n) */
+    uint64_t *id;    /* (n), strictly increasing */
+    uint64_t *group; /* (n) or NULL */
+    int32_t *slice;  /* (n), 0..slices-1 */
+} sisa_shard_data;
+
+/* Allocate an empty shard with room for `n` rows of `d` features (all arrays, group when
+ * has_group). n may be 0. */
+int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uint64_t d,
+                          int32_t num_classes, int has_group);
+void sisa_shard_data_free(sisa_shard_data *sd);
+
+/* Write atomically (temp, fsync, rename over any previous version, fsync folder). */
+int sisa_shard_data_write(const char *path, const sisa_shard_data *sd);
+/* Read everything, validating shape, order and ranges. */
+int sisa_shard_data_read(sisa_shard_data **out, const char *path);
+/* Read only the id and slice columns (X is not read; sd->X is NULL). */
+int sisa_shard_data_read_index(sisa_shard_data **out, const char *path);
+
+/* ---- checkpoints: STORE/shards/KKKK/ckpt-RRR.h5 ------------------------------------------ */
+typedef struct sisa_ckpt_meta {
+    uint32_t shard;
+    uint32_t stage;        /* 1..stages: slices 0..stage-1 trained */
+    uint32_t stages;       /* R */
+    uint64_t rows;         /* rows trained in this stage */
+    uint64_t steps;        /* optimizer steps since initialisation */
+    uint64_t samples;      /* sample visits since initialisation (training work done) */
+    uint64_t epochs;       /* epoch passes (full or partial) since initialisation */
+    uint64_t rng_state[4]; /* seed, shard, next stage, next epoch: the Philox stream to resume */
+    char lineage[65];      /* SHA-256 hex of the sorted IDs trained so far */
+    char config_hash[65];
+    char context[512];   /* determinism context */
+    char model[128];     /* e.g. "mlp 784-256-10 relu" */
+    char optimizer[128]; /* e.g. "adam lr=0.001 ..." */
+} sisa_ckpt_meta;
+
+/* Write params under /model and state under /optim, meta as root attributes; atomic. */
+int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *meta, const sisa_tensor *params,
+                    int n_params, const sisa_tensor *state, int n_state);
+/* Attributes only. */
+int sisa_ckpt_read_meta(sisa_ckpt_meta *out, const char *path);
+/* Attributes, then every tensor into the given views, which must match the file exactly
+ * (same names, same shapes, nothing missing or extra). */
+int sisa_ckpt_read(sisa_ckpt_meta *out, const char *path, const sisa_tensor *params, int n_params,
+                   const sisa_tensor *state, int n_state);
+
+/* ---- prediction files (sisa predict -o) -------------------------------------------------- */
+typedef struct sisa_pred_file {
+    uint64_t n;
+    uint32_t classes;
+    const float *proba;   /* (n, classes) */
+    const int32_t *label; /* (n) */
+    const uint64_t *id;   /* (n) */
+    const char *strategy;
+    const char *config_hash;
+    const char *shards_used;         /* e.g. "0-7" or "0,2,5" */
+    uint32_t n_shards;               /* per-shard posteriors, or 0 */
+    const float *const *shard_proba; /* n_shards arrays (n, classes), written as /shards/KKKK */
+    const uint32_t *shard_ids;
+} sisa_pred_file;
+
+int sisa_pred_write(const char *path, const sisa_pred_file *p, int replace);
+
+#endif
