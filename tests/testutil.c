@@ -44,11 +44,24 @@ static void rm_rf(const char *path)
     }
 }
 
+static void mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        mkdir(buf, 0777);
+        *p = '/';
+    }
+    mkdir(buf, 0777);
+}
+
 const char *tu_scratch(const char *name)
 {
     static char buf[4096];
     const char *root = tu_env("SISA_TEST_TMP");
-    mkdir(root, 0777);
+    mkdir_p(root);
     snprintf(buf, sizeof buf, "%s/%s", root, name);
     rm_rf(buf);
     if (mkdir(buf, 0777) != 0) fail_msg("cannot create %s: %s", buf, strerror(errno));
@@ -140,7 +153,7 @@ void tu_sisa_argv(tu_run *r, const char *const *argv)
 {
     char outp[4096], errp[4096];
     const char *tmp = tu_env("SISA_TEST_TMP");
-    mkdir(tmp, 0777);
+    mkdir_p(tmp);
     snprintf(outp, sizeof outp, "%s/.run-out-%ld", tmp, (long)getpid());
     snprintf(errp, sizeof errp, "%s/.run-err-%ld", tmp, (long)getpid());
     fflush(NULL);

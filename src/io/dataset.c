@@ -134,6 +134,7 @@ int sisa_dataset_writer_open(sisa_dataset_writer **out, const char *path, uint64
     SISA_H5(space, SISA_EIO, "cannot create the dataspace of X");
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     SISA_H5(dcpl, SISA_EIO, "cannot create a property list");
+    SISA_H5(H5Pset_obj_track_times(dcpl, 0), SISA_EIO, "cannot disable time tracking");
     if (!opts->n_hint) {
         hsize_t chunk[2] = {w->block_rows > 4096 ? 4096 : w->block_rows, d};
         uint64_t cap_rows = (1u << 20) / (d * sizeof(float));
