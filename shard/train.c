@@ -1,0 +1,352 @@
+/*
+ * train.c - staged, checkpointed, resumable training of one shard (see train.h).
+ *
+ * The invariant that makes unlearning exact: a checkpoint of stage r is valid for a shard if and
+ * only if its lineage equals the hash of the IDs of the shard's current rows in slices 0..r-1.
+ * Training always resumes from the newest valid checkpoint, and the work after it is a pure
+ * function of that checkpoint and those rows. After a deletion, checkpoints whose stage saw a
+ * deleted row no longer match and are removed; the stages before them still match and are
+ * reused. The same code therefore serves first training, resume after a crash, and retraining
+ * after a deletion.
+ */
+#include "shard/train.h"
+
+#include "base/log.h"
+#include "base/progress.h"
+#include "base/rng.h"
+#include "base/sha256.h"
+#include "model/model.h"
+#include "sisa/error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+uint64_t sisa_stage_visits(uint64_t rows, uint32_t epochs, uint32_t slices)
+{
+    uint64_t den = (uint64_t)slices + 1;
+    return (2 * (uint64_t)epochs * rows + den / 2) / den;
+}
+
+int sisa_shard_lineages(const sisa_shard_data *idx, uint32_t stages, char (*out)[65])
+{
+    /* Stage r's IDs are those of stage r-1 plus slice r-1's: hash each stage from scratch (the
+     * IDs must be in ascending order within each stage), reading the ID column once per stage. */
+    for (uint32_t r = 1; r <= stages; r++) {
+        sisa_sha256_ctx h;
+        sisa_sha256_init(&h);
+        sisa_sha256_update(&h, "sisa-lineage-v1", 15);
+        for (uint64_t i = 0; i < idx->n; i++)
+            if ((uint32_t)idx->slice[i] < r) sisa_sha256_update(&h, &idx->id[i], sizeof(uint64_t));
+        uint8_t d[SISA_SHA256_LEN];
+        sisa_sha256_final(&h, d);
+        sisa_hex(out[r - 1], d, SISA_SHA256_LEN);
+    }
+    return SISA_OK;
+}
+
+static uint64_t stage_rows(const sisa_shard_data *idx, uint32_t r)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < idx->n; i++) n += (uint32_t)idx->slice[i] < r;
+    return n;
+}
+
+uint64_t sisa_shard_full_visits(const sisa_shard_data *idx, uint32_t epochs, uint32_t stages)
+{
+    uint64_t total = 0;
+    for (uint32_t r = 1; r <= stages; r++)
+        total += sisa_stage_visits(stage_rows(idx, r), epochs, stages);
+    return total;
+}
+
+static void describe_model(const sisa_model_spec *ms, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s %u", ms->type == SISA_MODEL_MLP ? "mlp" : "logreg", ms->d);
+    for (int i = 0; i < ms->n_hidden && n > 0 && (size_t)n < cap; i++)
+        n += snprintf(out + n, cap - (size_t)n, "-%d", ms->hidden[i]);
+    if (n > 0 && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n, "-%u%s", ms->classes,
+                 ms->type == SISA_MODEL_MLP ? " relu" : "");
+}
+
+static void describe_optim(const sisa_optim_spec *os, char *out, size_t cap)
+{
+    if (os->kind == SISA_OPT_ADAM)
+        snprintf(out, cap, "adam lr=%.9g beta1=%.9g beta2=%.9g eps=%.9g weight_decay=%.9g",
+                 (double)os->lr, (double)os->beta1, (double)os->beta2, (double)os->eps,
+                 (double)os->weight_decay);
+    else
+        snprintf(out, cap, "sgd lr=%.9g momentum=%.9g nesterov=%d weight_decay=%.9g",
+                 (double)os->lr, (double)os->momentum, os->nesterov, (double)os->weight_decay);
+}
+
+/* Tensors of a model as arrays for the checkpoint layer. */
+typedef struct {
+    sisa_tensor *params, *state;
+    int n_params, n_state;
+} tensor_views;
+
+static int views_of(sisa_model *m, tensor_views *v)
+{
+    v->n_params = sisa_model_param_count(m);
+    v->n_state = sisa_model_state_count(m);
+    v->params = malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
+    v->state = malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
+    if (!v->params || !v->state)
+        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    for (int i = 0; i < v->n_params; i++) v->params[i] = *sisa_model_param(m, i);
+    for (int i = 0; i < v->n_state; i++) v->state[i] = *sisa_model_state(m, i);
+    return SISA_OK;
+}
+
+static void views_free(tensor_views *v)
+{
+    free(v->params);
+    free(v->state);
+}
+
+/* Remove every checkpoint of shard k from stage `from` to `to` (inclusive). */
+static int remove_ckpts(const sisa_store *st, uint32_t k, uint32_t from, uint32_t to,
+                        uint32_t *removed)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    int any = 0;
+    for (uint32_t r = from; r <= to; r++) {
+        SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
+        if (!sisa_fs_exists(path)) continue;
+        SISA_CHECK(unlink(path) == 0, SISA_EIO, "cannot remove %s", path);
+        any = 1;
+        if (removed) (*removed)++;
+    }
+    if (any) SISA_TRY(sisa_fs_fsync_parent(path));
+done:
+    return err;
+}
+
+/* Newest checkpoint of shard k whose lineage matches; stale ones above it are removed. */
+static int find_resume_point(const sisa_store *st, uint32_t k, char (*lineage)[65],
+                             uint32_t *stage_out, uint32_t *removed)
+{
+    int err = SISA_OK;
+    const uint32_t R = (uint32_t)st->cfg.sisa.slices;
+    char path[SISA_PATH_MAX];
+    *stage_out = 0;
+    for (uint32_t r = R; r >= 1; r--) {
+        SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
+        if (!sisa_fs_exists(path)) continue;
+        sisa_ckpt_meta meta;
+        SISA_TRY(sisa_ckpt_read_meta(&meta, path));
+        SISA_CHECK(meta.shard == k && meta.stage == r && meta.stages == R, SISA_ECORRUPT,
+                   "%s: checkpoint of shard %u stage %u/%u found where shard %u stage %u/%u "
+                   "belongs",
+                   path, meta.shard, meta.stage, meta.stages, k, r, R);
+        SISA_CHECK(strcmp(meta.config_hash, st->config_hash) == 0, SISA_ECORRUPT,
+                   "%s: written under config hash %.12s, the store's is %.12s", path,
+                   meta.config_hash, st->config_hash);
+        SISA_CHECK(strcmp(meta.context, st->context) == 0, SISA_EUSAGE,
+                   "%s was written under another determinism context (%s); this process runs "
+                   "under %s",
+                   path, meta.context, st->context);
+        if (strcmp(meta.lineage, lineage[r - 1]) == 0) {
+            *stage_out = r;
+            break;
+        }
+        /* Trained on rows that are no longer in the shard: never use or keep it. */
+        SISA_CHECK(unlink(path) == 0, SISA_EIO, "cannot remove stale checkpoint %s", path);
+        SISA_TRY(sisa_fs_fsync_parent(path));
+        (*removed)++;
+        sisa_debug("shard %u: removed stale checkpoint %s", k, path);
+    }
+done:
+    return err;
+}
+
+int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
+{
+    int err = SISA_OK;
+    const sisa_config *cfg = &st->cfg;
+    const uint32_t R = (uint32_t)cfg->sisa.slices;
+    const uint32_t B = (uint32_t)cfg->train.batch_size;
+    const uint32_t E = (uint32_t)cfg->train.epochs;
+    sisa_shard_data *sd = NULL;
+    sisa_model *model = NULL;
+    tensor_views views = {0};
+    char (*lineage)[65] = NULL;
+    uint32_t *rows = NULL, *order = NULL;
+    float *xb = NULL;
+    int32_t *yb = NULL;
+    char path[SISA_PATH_MAX];
+    double t0 = sisa_now();
+
+    memset(rep, 0, sizeof *rep);
+    rep->shard = k;
+    rep->loss = NAN;
+    SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
+    SISA_TRY(sisa_shard_data_read(&sd, path));
+    SISA_CHECK(sd->shard == k, SISA_ECORRUPT, "%s holds shard %u, expected %u", path, sd->shard,
+               k);
+    SISA_CHECK(sd->n <= UINT32_MAX, SISA_ECORRUPT, "%s: more than 2^32 rows in one shard", path);
+    for (uint64_t i = 0; i < sd->n; i++)
+        SISA_CHECK((uint32_t)sd->slice[i] < R, SISA_ECORRUPT, "%s: row %llu has slice %d of %u",
+                   path, (unsigned long long)i, sd->slice[i], R);
+    rep->rows = sd->n;
+    rep->full_samples = sisa_shard_full_visits(sd, E, R);
+    if (sd->n == 0) {
+        /* Every row was deleted: no model, and no checkpoint may survive. */
+        SISA_TRY(remove_ckpts(st, k, 1, R, &rep->removed));
+        rep->empty = 1;
+        goto done;
+    }
+
+    lineage = malloc(R * sizeof *lineage);
+    SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
+    SISA_TRY(sisa_shard_lineages(sd, R, lineage));
+    uint32_t start = 0;
+    SISA_TRY(find_resume_point(st, k, lineage, &start, &rep->removed));
+    rep->resumed_from = start;
+    if (start == R) goto done;
+
+    sisa_model_spec ms;
+    sisa_optim_spec os;
+    uint32_t max_batch = B;
+    sisa_model_specs_from_config(&ms, &os, cfg, (uint32_t)sd->d, (uint32_t)sd->num_classes,
+                                 max_batch);
+    SISA_TRY(sisa_model_create(&model, &ms, &os));
+    SISA_TRY(views_of(model, &views));
+    sisa_ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    if (start > 0) {
+        SISA_TRY(sisa_store_ckpt_path(st, k, start, path, sizeof path));
+        SISA_TRY(sisa_ckpt_read(&meta, path, views.params, views.n_params, views.state,
+                                views.n_state));
+        sisa_model_set_steps(model, meta.steps);
+    } else {
+        sisa_model_init(model, cfg->seed, k);
+    }
+    meta.shard = k;
+    meta.stages = R;
+    snprintf(meta.config_hash, sizeof meta.config_hash, "%s", st->config_hash);
+    snprintf(meta.context, sizeof meta.context, "%s", st->context);
+    describe_model(&ms, meta.model, sizeof meta.model);
+    describe_optim(&os, meta.optimizer, sizeof meta.optimizer);
+
+    rows = malloc(sd->n * sizeof *rows);
+    order = malloc(sd->n * sizeof *order);
+    xb = malloc((size_t)B * sd->d * sizeof *xb);
+    yb = malloc((size_t)B * sizeof *yb);
+    SISA_CHECK(rows && order && xb && yb, SISA_ENOMEM, "out of memory for shard %u", k);
+
+    for (uint32_t r = start + 1; r <= R; r++) {
+        double ts = sisa_now();
+        uint32_t n_r = 0;
+        for (uint64_t i = 0; i < sd->n; i++)
+            if ((uint32_t)sd->slice[i] < r) rows[n_r++] = (uint32_t)i;
+        const uint64_t visits = sisa_stage_visits(n_r, E, R);
+        const uint64_t full = n_r ? visits / n_r : 0;
+        const uint64_t partial = n_r ? visits % n_r : 0;
+        double loss_sum = 0;
+        uint64_t loss_n = 0;
+        for (uint64_t j = 0; j < full + (partial > 0); j++) {
+            const uint32_t count = j < full ? n_r : (uint32_t)partial;
+            sisa_rng rng;
+            sisa_rng_init(&rng, cfg->seed, SISA_RNG_ORDER, k, r, (uint32_t)j);
+            memcpy(order, rows, (size_t)n_r * sizeof *order);
+            sisa_rng_shuffle(&rng, order, n_r);
+            loss_sum = 0;
+            loss_n = 0;
+            for (uint32_t b0 = 0; b0 < count; b0 += B) {
+                SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR,
+                           "interrupted while training shard %u stage %u (its last checkpoint "
+                           "is kept; run the command again to resume)",
+                           k, r);
+                const uint32_t nb = count - b0 < B ? count - b0 : B;
+                for (uint32_t i = 0; i < nb; i++) {
+                    const uint32_t row = order[b0 + i];
+                    memcpy(xb + (size_t)i * sd->d, sd->X + (size_t)row * sd->d,
+                           sd->d * sizeof *xb);
+                    yb[i] = sd->y[row];
+                }
+                float loss = sisa_model_train_step(model, xb, yb, nb);
+                loss_sum += (double)loss * nb;
+                loss_n += nb;
+            }
+            meta.epochs++;
+        }
+        meta.stage = r;
+        meta.rows = n_r;
+        meta.steps = sisa_model_steps(model);
+        meta.samples += visits;
+        meta.rng_state[0] = cfg->seed;
+        meta.rng_state[1] = k;
+        meta.rng_state[2] = r + 1;
+        meta.rng_state[3] = 0;
+        snprintf(meta.lineage, sizeof meta.lineage, "%s", lineage[r - 1]);
+        SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
+        SISA_TRY(sisa_ckpt_write(path, &meta, views.params, views.n_params, views.state,
+                                 views.n_state));
+        rep->stages_trained++;
+        rep->samples += visits;
+        if (loss_n) rep->loss = loss_sum / (double)loss_n;
+        sisa_info("shard %u: stage %u/%u, %u rows, %llu sample visits, loss %.4f, %.2f s", k, r,
+                  R, n_r, (unsigned long long)visits, loss_n ? loss_sum / (double)loss_n : 0.0,
+                  sisa_now() - ts);
+    }
+done:
+    rep->seconds = sisa_now() - t0;
+    free(yb);
+    free(xb);
+    free(order);
+    free(rows);
+    free(lineage);
+    views_free(&views);
+    sisa_model_destroy(model);
+    sisa_shard_data_free(sd);
+    if (err < 0 && err != SISA_EINTR) sisa_error_prefix("shard %u", k);
+    return err;
+}
+
+int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t cap,
+                          sisa_ckpt_meta *meta, const char **why)
+{
+    int err = SISA_OK;
+    const uint32_t R = (uint32_t)st->cfg.sisa.slices;
+    sisa_shard_data *idx = NULL;
+    char (*lineage)[65] = NULL;
+    char data[SISA_PATH_MAX];
+    *why = NULL;
+    SISA_TRY(sisa_store_data_path(st, k, data, sizeof data));
+    if (!sisa_fs_exists(data)) {
+        *why = "not partitioned yet (run sisa train)";
+        return 0;
+    }
+    SISA_TRY(sisa_shard_data_read_index(&idx, data));
+    if (idx->n == 0) {
+        *why = "no rows left (all deleted)";
+        goto done;
+    }
+    SISA_TRY(sisa_store_ckpt_path(st, k, R, path, cap));
+    if (!sisa_fs_exists(path)) {
+        *why = "training not finished (run sisa train)";
+        goto done;
+    }
+    lineage = malloc(R * sizeof *lineage);
+    SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
+    SISA_TRY(sisa_shard_lineages(idx, R, lineage));
+    SISA_TRY(sisa_ckpt_read_meta(meta, path));
+    if (strcmp(meta->lineage, lineage[R - 1]) != 0 || meta->shard != k || meta->stage != R) {
+        /* Trained on rows that are no longer in the shard (an unfinished deletion): never
+         * serve it. */
+        *why = "final checkpoint does not match the shard's rows (run sisa train to finish the "
+               "pending retraining)";
+        goto done;
+    }
+    err = 1;
+done:
+    free(lineage);
+    sisa_shard_data_free(idx);
+    return err;
+}

@@ -1,0 +1,61 @@
+/*
+ * train.h - staged training of one shard, with a checkpoint after every stage.
+ *
+ * Stage r (1..R) trains on the shard's rows whose slice is < r, i.e. slices 0..r-1, for the
+ * SISA paper's recalibrated budget of 2e/(R+1) epochs, so that the R stages together cost the
+ * same as e epochs of unsliced training. Fractional epochs are counted in sample visits:
+ *
+ *   visits(r) = round(2 * e * n_r / (R + 1))     (n_r = rows in stage r, half rounds up)
+ *   full epochs = visits(r) / n_r, then a partial epoch of visits(r) % n_r samples
+ *
+ * Epoch j of stage r visits the stage's rows in the order of a Fisher-Yates permutation of
+ * their ID-sorted list, drawn from the Philox stream (seed, ORDER, shard, r, j); a partial epoch
+ * takes the first visits(r) % n_r entries of its permutation. Batches are consecutive runs of
+ * batch_size entries (the last one of an epoch may be smaller). So every training decision is a
+ * function of (config, seed, the surviving rows) alone: see docs/design.md.
+ */
+#ifndef SISA_SHARD_TRAIN_H
+#define SISA_SHARD_TRAIN_H
+
+#include "io/store_io.h"
+#include "shard/store.h"
+
+#include <stdint.h>
+
+/* Sample visits of a stage of `rows` rows (formula above). */
+uint64_t sisa_stage_visits(uint64_t rows, uint32_t epochs, uint32_t slices);
+
+/* Lineage of every stage: out[r - 1] = SHA-256 hex of "sisa-lineage-v1" followed by the IDs
+ * (u64 LE, ascending) of the rows with slice < r. `idx` needs only id and slice. */
+int sisa_shard_lineages(const sisa_shard_data *idx, uint32_t stages, char (*out)[65]);
+
+/* Sample visits of training this shard from scratch (all stages). */
+uint64_t sisa_shard_full_visits(const sisa_shard_data *idx, uint32_t epochs, uint32_t stages);
+
+typedef struct sisa_shard_report {
+    uint32_t shard;
+    uint64_t rows;
+    uint32_t resumed_from;   /* stage of the checkpoint training resumed from (0: initialised) */
+    uint32_t stages_trained; /* stages trained by this call */
+    uint64_t samples;        /* sample visits done by this call */
+    uint64_t full_samples;   /* sample visits of training the shard from scratch */
+    uint32_t removed;        /* stale checkpoints removed (lineage no longer matches the data) */
+    double seconds;
+    double loss;             /* mean loss over the last epoch trained (NaN if none) */
+    int empty;               /* the shard has no rows left: it has no model */
+} sisa_shard_report;
+
+/* Bring shard k up to date: find its newest checkpoint whose lineage matches the shard's data,
+ * remove checkpoints that do not match (they were trained on rows no longer present), and train
+ * the remaining stages from there, writing a checkpoint after each. Interrupted work
+ * (SISA_EINTR) loses at most the stage in progress; running it again gives the same bits as an
+ * uninterrupted run. Call sisa_model_fp_setup() first. */
+int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep);
+
+/* The path and metadata of shard k's final checkpoint after checking that its lineage matches
+ * the shard's current rows. Returns 1 when the shard has a usable final model, 0 when it has
+ * none (empty shard, or training not finished: *why says which), negative on error. */
+int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t cap,
+                          sisa_ckpt_meta *meta, const char **why);
+
+#endif
