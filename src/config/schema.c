@@ -1,0 +1,668 @@
+/*
+ * schema.c - the table of config keys, and everything that is a pure function of it: defaults,
+ * the canonical dump, the config hash and the key reference (`sisa config --help`,
+ * docs/config.md).
+ *
+ * To add a key: add a field to sisa_config (include/sisa/config.h), a row here in the section
+ * it belongs to, and regenerate docs/config.md with `sisa config reference --markdown`. The
+ * loader, dump, hash and docs follow from the row. Whether a key is hashed is a promise about
+ * training: a key that can change a single trained bit must be hashed, or two stores trained
+ * with different settings would claim the same config hash.
+ *
+ * The canonical text form of a value (sisa_schema_format_value) is part of the config hash, so
+ * it must never change for an existing key: changing it changes every hash ("sisa-config-v1").
+ */
+#include "config/schema.h"
+
+#include "base/sha256.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Enum names, indexed by the C enum values of sisa/config.h. */
+static const char *const sharding_names[] = {"id", "group"};
+static const char *const model_names[] = {"logreg", "mlp"};
+static const char *const activation_names[] = {"relu"};
+static const char *const optimizer_names[] = {"sgd", "adam"};
+static const char *const strategy_names[] = {"vote", "mean", "weighted"};
+#define N_OF(a)    ((int)(sizeof(a) / sizeof((a)[0])))
+#define CHOICES(a) .choices = (a), .n_choices = N_OF(a)
+
+/* Enum fields are read and written as int. */
+_Static_assert(sizeof(sisa_sharding) == sizeof(int), "enums are int-sized");
+_Static_assert(sizeof(sisa_model_type) == sizeof(int), "enums are int-sized");
+_Static_assert(sizeof(sisa_activation) == sizeof(int), "enums are int-sized");
+_Static_assert(sizeof(sisa_optimizer) == sizeof(int), "enums are int-sized");
+_Static_assert(sizeof(sisa_strategy) == sizeof(int), "enums are int-sized");
+
+#define AT(member)                                                                                 \
+    .offset = offsetof(sisa_config, member), .size = sizeof(((sisa_config *)0)->member)
+
+static const int32_t default_hidden[] = {256};
+
+const sisa_schema_key sisa_schema_keys[] = {
+    {.key = "data.train",
+     .type = SISA_SCHEMA_PATH,
+     AT(data.train),
+     .required = 1,
+     .doc = "The training dataset: an HDF5 file written by 'sisa import'."},
+    {.key = "data.test",
+     .type = SISA_SCHEMA_PATH,
+     AT(data.test),
+     .def_path = "",
+     .doc = "A held-out dataset (same format) for evaluation; \"\" or absent when there is none. "
+            "It must not be the training file."},
+    {.key = "store",
+     .type = SISA_SCHEMA_PATH,
+     AT(store),
+     .required = 1,
+     .doc = "The folder where training keeps shards, checkpoints, the manifest and the deletion "
+            "ledger. It must not be one of the dataset files."},
+    {.key = "seed",
+     .type = SISA_SCHEMA_INT,
+     AT(seed),
+     .hashed = 1,
+     .imin = 0,
+     .imax = INT64_MAX,
+     .def_int = 42,
+     .doc = "The root of every random decision: shard and slice assignment, initialisation, "
+            "minibatch order. Same seed, data and build give the same bits."},
+    {.key = "sisa.shards",
+     .type = SISA_SCHEMA_INT,
+     AT(sisa.shards),
+     .hashed = 1,
+     .imin = 1,
+     .imax = 4096,
+     .def_int = 8,
+     .doc = "Number of shards S: disjoint parts of the training data, each with its own model. "
+            "A deletion retrains only the shards holding the deleted rows."},
+    {.key = "sisa.slices",
+     .type = SISA_SCHEMA_INT,
+     AT(sisa.slices),
+     .hashed = 1,
+     .imin = 1,
+     .imax = 256,
+     .def_int = 4,
+     .doc = "Number of slices R per shard. A shard trains in R stages with a checkpoint after "
+            "each, so a deletion resumes from the last checkpoint that never saw the deleted "
+            "rows."},
+    {.key = "sisa.sharding",
+     .type = SISA_SCHEMA_ENUM,
+     AT(sisa.sharding),
+     .hashed = 1,
+     CHOICES(sharding_names),
+     .def_int = SISA_SHARDING_ID,
+     .doc = "How rows are assigned to shards: 'id' hashes each sample ID; 'group' hashes the "
+            "dataset's group column, so all rows of one data subject share one shard."},
+    {.key = "model.type",
+     .type = SISA_SCHEMA_ENUM,
+     AT(model.type),
+     .hashed = 1,
+     CHOICES(model_names),
+     .def_int = SISA_MODEL_MLP,
+     .doc = "The model every shard trains: 'logreg' (multinomial logistic regression) or 'mlp' "
+            "(a fully connected network)."},
+    {.key = "model.hidden",
+     .type = SISA_SCHEMA_INT_LIST,
+     .offset = offsetof(sisa_config, model.hidden),
+     .size = sizeof(int32_t),
+     .count_offset = offsetof(sisa_config, model.n_hidden),
+     .hashed = 1,
+     .imin = 1,
+     .imax = 65536,
+     .list_min = 1,
+     .list_max = SISA_CONFIG_MAX_HIDDEN,
+     .def_list = default_hidden,
+     .def_list_len = N_OF(default_hidden),
+     .when = "model.type is mlp",
+     .doc = "Widths of the hidden layers, input side first, e.g. [512, 256]. With 'logreg' leave "
+            "it out (it is then [])."},
+    {.key = "model.activation",
+     .type = SISA_SCHEMA_ENUM,
+     AT(model.activation),
+     .hashed = 1,
+     CHOICES(activation_names),
+     .def_int = SISA_ACT_RELU,
+     .when = "model.type is mlp",
+     .doc = "The activation after each hidden layer."},
+    {.key = "train.optimizer",
+     .type = SISA_SCHEMA_ENUM,
+     AT(train.optimizer),
+     .hashed = 1,
+     CHOICES(optimizer_names),
+     .def_int = SISA_OPT_ADAM,
+     .doc = "'sgd' (stochastic gradient descent, optionally with momentum) or 'adam'."},
+    {.key = "train.lr",
+     .type = SISA_SCHEMA_FLOAT,
+     AT(train.lr),
+     .hashed = 1,
+     .fmin = 0,
+     .fmin_open = 1,
+     .fmax = 10,
+     .def_float = 0.001,
+     .doc = "The learning rate (step size)."},
+    {.key = "train.momentum",
+     .type = SISA_SCHEMA_FLOAT,
+     AT(train.momentum),
+     .hashed = 1,
+     .fmin = 0,
+     .fmax = 1,
+     .fmax_open = 1,
+     .def_float = 0.9,
+     .when = "train.optimizer is sgd",
+     .doc = "SGD's momentum coefficient; 0 is plain SGD."},
+    {.key = "train.nesterov",
+     .type = SISA_SCHEMA_BOOL,
+     AT(train.nesterov),
+     .hashed = 1,
+     .def_int = 0,
+     .when = "train.optimizer is sgd",
+     .doc = "Use Nesterov momentum (SGD only; needs momentum > 0)."},
+    {.key = "train.beta1",
+     .type = SISA_SCHEMA_FLOAT,
+     AT(train.beta1),
+     .hashed = 1,
+     .fmin = 0,
+     .fmax = 1,
+     .fmax_open = 1,
+     .def_float = 0.9,
+     .when = "train.optimizer is adam",
+     .doc = "Adam's decay rate of the first-moment (mean) estimate."},
+    {.key = "train.beta2",
+     .type = SISA_SCHEMA_FLOAT,
+     AT(train.beta2),
+     .hashed = 1,
+     .fmin = 0,
+     .fmax = 1,
+     .fmax_open = 1,
+     .def_float = 0.999,
+     .when = "train.optimizer is adam",
+     .doc = "Adam's decay rate of the second-moment (uncentred variance) estimate."},
+    {.key = "train.eps",
+     .type = SISA_SCHEMA_FLOAT,
+     AT(train.eps),
+     .hashed = 1,
+     .fmin = 0,
+     .fmin_open = 1,
+     .fmax = 1,
+     .def_float = 1e-8,
+     .when = "train.optimizer is adam",
+     .doc = "Adam's guard added to the denominator."},
+    {.key = "train.weight_decay",
+     .type = SISA_SCHEMA_FLOAT,
+     AT(train.weight_decay),
+     .hashed = 1,
+     .fmin = 0,
+     .fmax = 1,
+     .def_float = 0.0,
+     .doc = "Weight decay (L2 penalty) coefficient; 0 disables it."},
+    {.key = "train.batch_size",
+     .type = SISA_SCHEMA_INT,
+     AT(train.batch_size),
+     .hashed = 1,
+     .imin = 1,
+     .imax = 1048576,
+     .def_int = 128,
+     .doc = "Samples per minibatch."},
+    {.key = "train.epochs",
+     .type = SISA_SCHEMA_INT,
+     AT(train.epochs),
+     .hashed = 1,
+     .imin = 1,
+     .imax = 10000,
+     .def_int = 5,
+     .doc = "Epochs of training per shard; the R stages share them as in the SISA paper, so "
+            "slicing does not change the total cost."},
+    {.key = "aggregate.strategy",
+     .type = SISA_SCHEMA_ENUM,
+     AT(aggregate.strategy),
+     CHOICES(strategy_names),
+     .def_int = SISA_AGG_MEAN,
+     .doc = "How the shards' predictions are combined: 'vote' (majority of predicted labels), "
+            "'mean' (average of the class posteriors) or 'weighted' (posteriors averaged with "
+            "per-shard weights)."},
+};
+const int sisa_schema_n_keys = N_OF(sisa_schema_keys);
+
+const sisa_schema_key *sisa_schema_find(const char *dotted)
+{
+    for (int i = 0; i < sisa_schema_n_keys; i++)
+        if (!strcmp(sisa_schema_keys[i].key, dotted)) return &sisa_schema_keys[i];
+    return NULL;
+}
+
+size_t sisa_schema_section_len(const sisa_schema_key *k)
+{
+    const char *dot = strchr(k->key, '.');
+    return dot ? (size_t)(dot - k->key) : 0;
+}
+
+const char *sisa_schema_leaf(const sisa_schema_key *k)
+{
+    const char *dot = strchr(k->key, '.');
+    return dot ? dot + 1 : k->key;
+}
+
+static const char *enum_name(const char *const *names, int n, int v)
+{
+    return v >= 0 && v < n ? names[v] : "?";
+}
+
+const char *sisa_model_type_name(sisa_model_type t)
+{
+    return enum_name(model_names, N_OF(model_names), (int)t);
+}
+
+const char *sisa_optimizer_name(sisa_optimizer o)
+{
+    return enum_name(optimizer_names, N_OF(optimizer_names), (int)o);
+}
+
+const char *sisa_strategy_name(sisa_strategy s)
+{
+    return enum_name(strategy_names, N_OF(strategy_names), (int)s);
+}
+
+const char *sisa_sharding_name(sisa_sharding s)
+{
+    return enum_name(sharding_names, N_OF(sharding_names), (int)s);
+}
+
+/* ---- text buffer ---------------------------------------------------------------------------- */
+
+void sisa_sbuf_init(sisa_sbuf *b, char *out, size_t cap)
+{
+    b->out = out;
+    b->cap = out ? cap : 0;
+    b->len = 0;
+    if (b->cap) out[0] = '\0';
+}
+
+void sisa_sbuf_printf(sisa_sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n;
+    if (b->len < b->cap)
+        n = vsnprintf(b->out + b->len, b->cap - b->len, fmt, ap);
+    else
+        n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) b->len += (size_t)n;
+}
+
+/* ---- canonical values ------------------------------------------------------------------------ */
+
+void sisa_schema_format_double(char *out, size_t cap, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) return;
+    }
+}
+
+static int64_t read_int(const sisa_config *cfg, const sisa_schema_key *k)
+{
+    const char *p = (const char *)cfg + k->offset;
+    if (k->size == sizeof(uint64_t)) {
+        uint64_t u;
+        memcpy(&u, p, sizeof u);
+        return (int64_t)u; /* 8-byte fields have bounds within 0 .. INT64_MAX */
+    }
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static double read_double(const sisa_config *cfg, const sisa_schema_key *k)
+{
+    double v;
+    memcpy(&v, (const char *)cfg + k->offset, sizeof v);
+    return v;
+}
+
+static int read_enum(const sisa_config *cfg, const sisa_schema_key *k)
+{
+    int v;
+    memcpy(&v, (const char *)cfg + k->offset, sizeof v);
+    return v;
+}
+
+/* A YAML double-quoted scalar: reads back to the same bytes whatever the path holds. */
+static void format_quoted(sisa_sbuf *b, const char *s)
+{
+    sisa_sbuf_printf(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sisa_sbuf_printf(b, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            sisa_sbuf_printf(b, "\\x%02x", *p);
+        else
+            sisa_sbuf_printf(b, "%c", *p);
+    }
+    sisa_sbuf_printf(b, "\"");
+}
+
+void sisa_schema_format_value(sisa_sbuf *b, const sisa_schema_key *k, const sisa_config *cfg)
+{
+    const char *p = (const char *)cfg + k->offset;
+    char num[64];
+    switch (k->type) {
+    case SISA_SCHEMA_PATH:
+        format_quoted(b, p);
+        break;
+    case SISA_SCHEMA_INT:
+        sisa_sbuf_printf(b, "%lld", (long long)read_int(cfg, k));
+        break;
+    case SISA_SCHEMA_FLOAT:
+        sisa_schema_format_double(num, sizeof num, read_double(cfg, k));
+        sisa_sbuf_printf(b, "%s", num);
+        break;
+    case SISA_SCHEMA_BOOL:
+        sisa_sbuf_printf(b, "%s", read_int(cfg, k) ? "true" : "false");
+        break;
+    case SISA_SCHEMA_ENUM:
+        sisa_sbuf_printf(b, "%s", enum_name(k->choices, k->n_choices, read_enum(cfg, k)));
+        break;
+    case SISA_SCHEMA_INT_LIST: {
+        int32_t n;
+        memcpy(&n, (const char *)cfg + k->count_offset, sizeof n);
+        sisa_sbuf_printf(b, "[");
+        for (int32_t i = 0; i < n && i < k->list_max; i++) {
+            int32_t v;
+            memcpy(&v, p + (size_t)i * sizeof v, sizeof v);
+            sisa_sbuf_printf(b, "%s%ld", i ? ", " : "", (long)v);
+        }
+        sisa_sbuf_printf(b, "]");
+        break;
+    }
+    }
+}
+
+void sisa_schema_format_bounds(sisa_sbuf *b, const sisa_schema_key *k)
+{
+    char lo[64], hi[64];
+    switch (k->type) {
+    case SISA_SCHEMA_PATH:
+        sisa_sbuf_printf(b, "a path, relative to the config file's folder or absolute");
+        break;
+    case SISA_SCHEMA_INT:
+        sisa_sbuf_printf(b, "%lld .. %lld", (long long)k->imin, (long long)k->imax);
+        break;
+    case SISA_SCHEMA_FLOAT:
+        sisa_schema_format_double(lo, sizeof lo, k->fmin);
+        sisa_schema_format_double(hi, sizeof hi, k->fmax);
+        sisa_sbuf_printf(b, "%c%s, %s%c", k->fmin_open ? '(' : '[', lo, hi,
+                         k->fmax_open ? ')' : ']');
+        break;
+    case SISA_SCHEMA_BOOL:
+        sisa_sbuf_printf(b, "true, false");
+        break;
+    case SISA_SCHEMA_ENUM:
+        for (int i = 0; i < k->n_choices; i++)
+            sisa_sbuf_printf(b, "%s%s", i ? ", " : "", k->choices[i]);
+        break;
+    case SISA_SCHEMA_INT_LIST:
+        sisa_sbuf_printf(b, "%d to %d entries, each %lld .. %lld", k->list_min, k->list_max,
+                         (long long)k->imin, (long long)k->imax);
+        break;
+    }
+}
+
+static const char *type_name(const sisa_schema_key *k)
+{
+    switch (k->type) {
+    case SISA_SCHEMA_PATH:
+        return "path";
+    case SISA_SCHEMA_INT:
+        return "integer";
+    case SISA_SCHEMA_FLOAT:
+        return "float";
+    case SISA_SCHEMA_BOOL:
+        return "boolean";
+    case SISA_SCHEMA_ENUM:
+        return "enum";
+    case SISA_SCHEMA_INT_LIST:
+        return "list of integers";
+    }
+    return "?";
+}
+
+/* ---- defaults, dump, hash ---------------------------------------------------------------------
+ */
+
+void sisa_config_defaults(sisa_config *cfg)
+{
+    /* Zero everything, padding included, so that configs compare and broadcast as bytes. */
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < sisa_schema_n_keys; i++) {
+        const sisa_schema_key *k = &sisa_schema_keys[i];
+        char *p = (char *)cfg + k->offset;
+        if (k->required) continue;
+        switch (k->type) {
+        case SISA_SCHEMA_PATH:
+            snprintf(p, k->size, "%s", k->def_path ? k->def_path : "");
+            break;
+        case SISA_SCHEMA_INT:
+        case SISA_SCHEMA_BOOL:
+            if (k->size == sizeof(uint64_t)) {
+                uint64_t u = (uint64_t)k->def_int;
+                memcpy(p, &u, sizeof u);
+            } else {
+                int32_t v = (int32_t)k->def_int;
+                memcpy(p, &v, sizeof v);
+            }
+            break;
+        case SISA_SCHEMA_FLOAT:
+            memcpy(p, &k->def_float, sizeof k->def_float);
+            break;
+        case SISA_SCHEMA_ENUM: {
+            int v = (int)k->def_int;
+            memcpy(p, &v, sizeof v);
+            break;
+        }
+        case SISA_SCHEMA_INT_LIST: {
+            int32_t n = k->def_list_len;
+            memcpy(p, k->def_list, (size_t)n * sizeof(int32_t));
+            memcpy((char *)cfg + k->count_offset, &n, sizeof n);
+            break;
+        }
+        }
+    }
+}
+
+size_t sisa_config_dump(const sisa_config *cfg, char *out, size_t cap)
+{
+    sisa_sbuf b;
+    sisa_sbuf_init(&b, out, cap);
+    const char *section = "";
+    size_t section_len = 0;
+    for (int i = 0; i < sisa_schema_n_keys; i++) {
+        const sisa_schema_key *k = &sisa_schema_keys[i];
+        size_t sl = sisa_schema_section_len(k);
+        if (sl && (sl != section_len || strncmp(section, k->key, sl) != 0))
+            sisa_sbuf_printf(&b, "%.*s:\n", (int)sl, k->key);
+        section = k->key;
+        section_len = sl;
+        sisa_sbuf_printf(&b, "%s%s: ", sl ? "  " : "", sisa_schema_leaf(k));
+        sisa_schema_format_value(&b, k, cfg);
+        sisa_sbuf_printf(&b, "\n");
+    }
+    return b.len;
+}
+
+void sisa_config_hash(const sisa_config *cfg, char out_hex[65])
+{
+    sisa_sha256_ctx c;
+    sisa_sha256_init(&c);
+    static const char magic[] = "sisa-config-v1\n";
+    sisa_sha256_update(&c, magic, sizeof magic - 1);
+    for (int i = 0; i < sisa_schema_n_keys; i++) {
+        const sisa_schema_key *k = &sisa_schema_keys[i];
+        if (!k->hashed) continue;
+        /* Hashed values are numbers, names and short lists: far below this size. */
+        char line[1024];
+        sisa_sbuf b;
+        sisa_sbuf_init(&b, line, sizeof line);
+        sisa_sbuf_printf(&b, "%s: ", k->key);
+        sisa_schema_format_value(&b, k, cfg);
+        sisa_sbuf_printf(&b, "\n");
+        sisa_sha256_update(&c, line, b.len < sizeof line ? b.len : sizeof line - 1);
+    }
+    uint8_t digest[SISA_SHA256_LEN];
+    sisa_sha256_final(&c, digest);
+    sisa_hex(out_hex, digest, sizeof digest);
+}
+
+/* ---- the reference ----------------------------------------------------------------------------
+ */
+
+#define REF_WIDTH 100
+
+/* Append `text` as a paragraph wrapped at REF_WIDTH columns: the first line starts with `first`,
+ * the others with `cont` spaces. In the text form `code` quotes become plain quotes. */
+static void para(sisa_sbuf *b, int markdown, const char *first, int cont, const char *text)
+{
+    const char *p = text;
+    int line = 0;
+    while (*p) {
+        int col = line ? cont : (int)strlen(first);
+        if (line)
+            sisa_sbuf_printf(b, "%*s", cont, "");
+        else
+            sisa_sbuf_printf(b, "%s", first);
+        int words = 0;
+        while (*p) {
+            size_t wl = strcspn(p, " ");
+            if (words && col + 1 + (int)wl > REF_WIDTH) break;
+            sisa_sbuf_printf(b, "%s", words ? " " : "");
+            for (size_t i = 0; i < wl; i++)
+                sisa_sbuf_printf(b, "%c", !markdown && p[i] == '`' ? '\'' : p[i]);
+            col += (words ? 1 : 0) + (int)wl;
+            words++;
+            p += wl;
+            while (*p == ' ') p++;
+        }
+        sisa_sbuf_printf(b, "\n");
+        line++;
+    }
+}
+
+static void heading(sisa_sbuf *b, int markdown, const char *title)
+{
+    if (markdown)
+        sisa_sbuf_printf(b, "\n## %s\n\n", title);
+    else
+        sisa_sbuf_printf(b, "\n%s:\n", title);
+}
+
+static void reference_keys(sisa_sbuf *b, int markdown)
+{
+    sisa_config def;
+    sisa_config_defaults(&def);
+    if (markdown)
+        sisa_sbuf_printf(b, "| key | type | default | allowed values | in hash | meaning |\n"
+                            "|---|---|---|---|---|---|\n");
+    for (int i = 0; i < sisa_schema_n_keys; i++) {
+        const sisa_schema_key *k = &sisa_schema_keys[i];
+        char dflt[256], bounds[256], line[1024];
+        sisa_sbuf d;
+        sisa_sbuf_init(&d, dflt, sizeof dflt);
+        if (k->required)
+            sisa_sbuf_printf(&d, "required");
+        else
+            sisa_schema_format_value(&d, k, &def);
+        sisa_sbuf_init(&d, bounds, sizeof bounds);
+        sisa_schema_format_bounds(&d, k);
+        if (markdown) {
+            sisa_sbuf_printf(b, "| `%s` | %s | %s%s%s | %s | %s | %s", k->key, type_name(k),
+                             k->required ? "" : "`", dflt, k->required ? "" : "`", bounds,
+                             k->hashed ? "yes" : "no", k->doc);
+            if (k->when) sisa_sbuf_printf(b, " Only used when %s.", k->when);
+            sisa_sbuf_printf(b, " |\n");
+            continue;
+        }
+        sisa_sbuf_printf(b, "  %s\n", k->key);
+        snprintf(line, sizeof line, "%s%s%s; allowed: %s%s%s%s", type_name(k),
+                 k->required ? ", " : ", default ", dflt, bounds,
+                 k->when ? "; only used when " : "", k->when ? k->when : "",
+                 k->hashed ? "; in the config hash" : "");
+        para(b, markdown, "      ", 6, line);
+        para(b, markdown, "      ", 6, k->doc);
+    }
+}
+
+size_t sisa_config_reference(char *out, size_t cap, int markdown)
+{
+    sisa_sbuf b;
+    sisa_sbuf_init(&b, out, cap);
+    char text[2048];
+
+    if (markdown)
+        sisa_sbuf_printf(&b, "# Config file reference\n\n"
+                             "<!-- Generated by `sisa config reference --markdown` from the key "
+                             "table in src/config/schema.c.\n"
+                             "     Do not edit by hand: a test checks that the two agree. -->\n\n");
+    else
+        sisa_sbuf_printf(&b, "CONFIG FILES\n\n");
+    para(&b, markdown, "", 0,
+         "A sisa config file is one YAML mapping. Keys of a section are nested under the "
+         "section's name: the key `train.lr` is written as `train:` followed by an indented "
+         "line `lr: 0.001`. Only `data.train` and `store` are required; every other key has the "
+         "default shown below. `sisa config show -c FILE` prints a file with every default "
+         "filled in and every path resolved; `sisa config check -c FILE` validates one.");
+
+    heading(&b, markdown, "Keys");
+    reference_keys(&b, markdown);
+
+    heading(&b, markdown, "Paths");
+    snprintf(text, sizeof text,
+             "Relative paths are resolved against the folder holding the config file (not the "
+             "current folder), made absolute and normalised: `.` and `..` components and "
+             "repeated slashes are removed without following symbolic links. A leading `~` is "
+             "not expanded, so it is rejected. A resolved path "
+             "may have at most %d bytes.",
+             SISA_CONFIG_PATH_MAX - 1);
+    para(&b, markdown, "", 0, text);
+
+    heading(&b, markdown, "What the loader rejects");
+    para(&b, markdown, "", 0,
+         "Every problem is reported as `FILE:LINE:COLUMN: sentence`, pointing at the offending "
+         "key or value, and `sisa` exits with status 2. Rejected are:");
+    if (markdown) sisa_sbuf_printf(&b, "\n");
+    static const char *const rules[] = {
+        "unknown keys (with a suggestion when a key is misspelt or belongs in another section) "
+        "and keys given twice;",
+        "missing required keys;",
+        "values of the wrong type: integers are plain decimal digits with an optional `-` (no "
+        "`+`, leading zeros, `_`, exponents, hex or quotes); booleans are exactly `true` or "
+        "`false`; floats are plain decimal numbers (integers allowed) and must be finite (no "
+        "`.inf`, `.nan`, `1e999`); paths and choices may be plain or quoted; a list or mapping "
+        "where a single value belongs, or the reverse;",
+        "keys without a value (`lr:`, `lr: ~`, `lr: null`);",
+        "values out of range, unknown choices, and combinations that contradict each other: "
+        "`model.hidden` with `model.type: logreg`, `train.nesterov: true` with `adam` or with "
+        "`momentum: 0`, `data.test` the same file as `data.train`, `store` the same path as a "
+        "dataset;",
+        "anchors (`&a`), aliases (`*a`), tags (`!!str`, `%TAG`), more than one document, a file "
+        "that is empty or not a mapping at the top, nesting deeper than the keys above allow, "
+        "invalid YAML or UTF-8, and files over 1 MiB.",
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        para(&b, markdown, markdown ? "- " : "  - ", markdown ? 2 : 4, rules[i]);
+
+    heading(&b, markdown, "The config hash");
+    para(&b, markdown, "", 0,
+         "`sisa config check` and `sisa config show` print the config hash, which training "
+         "records in the store and every checkpoint. It is the SHA-256, in lower-case hex, of "
+         "the text `sisa-config-v1` and a newline, followed by one line `KEY: VALUE` and a "
+         "newline for each key in the config hash, in the order of the table above. KEY is the "
+         "dotted name and VALUE is written as `sisa config show` writes it: integers in "
+         "decimal, floats in the shortest form that reads back as the same double, booleans as "
+         "`true`/`false`, choices by name, lists as `[a, b]`. Exactly the keys that can change "
+         "trained bits are hashed; the dataset paths, the store and the aggregation strategy "
+         "are not, so moving files or changing how predictions are combined keeps the hash.");
+    return b.len;
+}
