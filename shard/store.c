@@ -26,18 +26,17 @@ void sisa_store_context(char *out, size_t cap)
 {
     sisa_blas_info blas;
     sisa_blas_describe(&blas);
-    snprintf(out, cap,
-             "sisa %s (%s); %s; flags %s%s%s; OpenBLAS %s core %s threads %d; fp %s", SISA_VERSION,
-             SISA_GIT_COMMIT, SISA_COMPILER, SISA_BUILD_FLAGS, SISA_SANITIZERS[0] ? "; sanitize " : "",
-             SISA_SANITIZERS, blas.version, blas.core, blas.threads, sisa_model_fp_mode());
+    snprintf(out, cap, "sisa %s (%s); %s; flags %s%s%s; OpenBLAS %s core %s threads %d; fp %s",
+             SISA_VERSION, SISA_GIT_COMMIT, SISA_COMPILER, SISA_BUILD_FLAGS,
+             SISA_SANITIZERS[0] ? "; sanitize " : "", SISA_SANITIZERS, blas.version, blas.core,
+             blas.threads, sisa_model_fp_mode());
 }
 
 int sisa_store_shard_dir(const sisa_store *st, uint32_t shard, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s/shards/%04u", st->root, shard);
     if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s",
-                              st->root);
+        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
     return SISA_OK;
 }
 
@@ -45,8 +44,7 @@ int sisa_store_data_path(const sisa_store *st, uint32_t shard, char *out, size_t
 {
     int n = snprintf(out, cap, "%s/shards/%04u/data.h5", st->root, shard);
     if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s",
-                              st->root);
+        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
     return SISA_OK;
 }
 
@@ -55,8 +53,7 @@ int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, c
 {
     int n = snprintf(out, cap, "%s/shards/%04u/ckpt-%03u.h5", st->root, shard, stage);
     if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s",
-                              st->root);
+        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
     return SISA_OK;
 }
 
@@ -64,38 +61,54 @@ int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, c
 
 static int manifest_text(const sisa_manifest *m, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap,
-                     "# sisa store manifest: written by sisa, do not edit\n"
-                     "format: %s\n"
-                     "config_hash: %s\n"
-                     "seed: %llu\n"
-                     "shards: %u\n"
-                     "slices: %u\n"
-                     "sharding: %s\n"
-                     "dataset: %s\n"
-                     "dataset_digest: %s\n"
-                     "rows: %llu\n"
-                     "features: %llu\n"
-                     "classes: %d\n"
-                     "context: %s\n"
-                     "deletions: %llu\n"
-                     "deleted_rows: %llu\n",
-                     MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards,
-                     m->slices, sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest,
-                     (unsigned long long)m->rows, (unsigned long long)m->features, m->classes,
-                     m->context, (unsigned long long)m->deletions,
-                     (unsigned long long)m->deleted_rows);
+    int n =
+        snprintf(buf, cap,
+                 "# sisa store manifest: written by sisa, do not edit\n"
+                 "format: %s\n"
+                 "config_hash: %s\n"
+                 "seed: %llu\n"
+                 "shards: %u\n"
+                 "slices: %u\n"
+                 "sharding: %s\n"
+                 "dataset: %s\n"
+                 "dataset_digest: %s\n"
+                 "rows: %llu\n"
+                 "features: %llu\n"
+                 "classes: %d\n"
+                 "context: %s\n"
+                 "deletions: %llu\n"
+                 "deleted_rows: %llu\n",
+                 MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards, m->slices,
+                 sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest,
+                 (unsigned long long)m->rows, (unsigned long long)m->features, m->classes,
+                 m->context, (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
 static int parse_manifest(sisa_manifest *m, char *text, const char *path)
 {
     int err = SISA_OK;
-    enum { K_FORMAT, K_HASH, K_SEED, K_SHARDS, K_SLICES, K_SHARDING, K_DATASET, K_DIGEST,
-           K_ROWS, K_FEATURES, K_CLASSES, K_CONTEXT, K_DELETIONS, K_DELETED, K_COUNT };
+    enum {
+        K_FORMAT,
+        K_HASH,
+        K_SEED,
+        K_SHARDS,
+        K_SLICES,
+        K_SHARDING,
+        K_DATASET,
+        K_DIGEST,
+        K_ROWS,
+        K_FEATURES,
+        K_CLASSES,
+        K_CONTEXT,
+        K_DELETIONS,
+        K_DELETED,
+        K_COUNT
+    };
     static const char *const keys[K_COUNT] = {
-        "format", "config_hash", "seed",    "shards",  "slices",    "sharding",    "dataset",
-        "dataset_digest", "rows", "features", "classes", "context", "deletions", "deleted_rows"};
+        "format",   "config_hash", "seed",           "shards",      "slices",
+        "sharding", "dataset",     "dataset_digest", "rows",        "features",
+        "classes",  "context",     "deletions",      "deleted_rows"};
     int seen[K_COUNT] = {0};
     memset(m, 0, sizeof *m);
     int lineno = 0;
@@ -139,8 +152,8 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
             m->sharding = strcmp(v, "id") ? SISA_SHARDING_GROUP : SISA_SHARDING_ID;
             break;
         case K_CLASSES:
-            SISA_CHECK(sisa_parse_i64(v, &i64) == 0 && i64 >= 2 && i64 <= INT32_MAX,
-                       SISA_ECORRUPT, "%s: bad classes '%s'", path, v);
+            SISA_CHECK(sisa_parse_i64(v, &i64) == 0 && i64 >= 2 && i64 <= INT32_MAX, SISA_ECORRUPT,
+                       "%s: bad classes '%s'", path, v);
             m->classes = (int32_t)i64;
             break;
         default:

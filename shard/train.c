@@ -175,7 +175,7 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     sisa_shard_data *sd = NULL;
     sisa_model *model = NULL;
     tensor_views views = {0};
-    char (*lineage)[65] = NULL;
+    char(*lineage)[65] = NULL;
     uint32_t *rows = NULL, *order = NULL;
     float *xb = NULL;
     int32_t *yb = NULL;
@@ -187,8 +187,7 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     rep->loss = NAN;
     SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
     SISA_TRY(sisa_shard_data_read(&sd, path));
-    SISA_CHECK(sd->shard == k, SISA_ECORRUPT, "%s holds shard %u, expected %u", path, sd->shard,
-               k);
+    SISA_CHECK(sd->shard == k, SISA_ECORRUPT, "%s holds shard %u, expected %u", path, sd->shard, k);
     SISA_CHECK(sd->n <= UINT32_MAX, SISA_ECORRUPT, "%s: more than 2^32 rows in one shard", path);
     for (uint64_t i = 0; i < sd->n; i++)
         SISA_CHECK((uint32_t)sd->slice[i] < R, SISA_ECORRUPT, "%s: row %llu has slice %d of %u",
@@ -221,8 +220,8 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     memset(&meta, 0, sizeof meta);
     if (start > 0) {
         SISA_TRY(sisa_store_ckpt_path(st, k, start, path, sizeof path));
-        SISA_TRY(sisa_ckpt_read(&meta, path, views.params, views.n_params, views.state,
-                                views.n_state));
+        SISA_TRY(
+            sisa_ckpt_read(&meta, path, views.params, views.n_params, views.state, views.n_state));
         sisa_model_set_steps(model, meta.steps);
     } else {
         sisa_model_init(model, cfg->seed, k);
@@ -266,8 +265,7 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
                 const uint32_t nb = count - b0 < B ? count - b0 : B;
                 for (uint32_t i = 0; i < nb; i++) {
                     const uint32_t row = order[b0 + i];
-                    memcpy(xb + (size_t)i * sd->d, sd->X + (size_t)row * sd->d,
-                           sd->d * sizeof *xb);
+                    memcpy(xb + (size_t)i * sd->d, sd->X + (size_t)row * sd->d, sd->d * sizeof *xb);
                     yb[i] = sd->y[row];
                 }
                 float loss = sisa_model_train_step(model, xb, yb, nb);
@@ -286,13 +284,13 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
         meta.rng_state[3] = 0;
         snprintf(meta.lineage, sizeof meta.lineage, "%s", lineage[r - 1]);
         SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
-        SISA_TRY(sisa_ckpt_write(path, &meta, views.params, views.n_params, views.state,
-                                 views.n_state));
+        SISA_TRY(
+            sisa_ckpt_write(path, &meta, views.params, views.n_params, views.state, views.n_state));
         rep->stages_trained++;
         rep->samples += visits;
         if (loss_n) rep->loss = loss_sum / (double)loss_n;
-        sisa_info("shard %u: stage %u/%u, %u rows, %llu sample visits, loss %.4f, %.2f s", k, r,
-                  R, n_r, (unsigned long long)visits, loss_n ? loss_sum / (double)loss_n : 0.0,
+        sisa_info("shard %u: stage %u/%u, %u rows, %llu sample visits, loss %.4f, %.2f s", k, r, R,
+                  n_r, (unsigned long long)visits, loss_n ? loss_sum / (double)loss_n : 0.0,
                   sisa_now() - ts);
     }
 done:
@@ -315,7 +313,7 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     sisa_shard_data *idx = NULL;
-    char (*lineage)[65] = NULL;
+    char(*lineage)[65] = NULL;
     char data[SISA_PATH_MAX];
     *why = NULL;
     SISA_TRY(sisa_store_data_path(st, k, data, sizeof data));

@@ -41,8 +41,8 @@ typedef struct sisa_shard_report {
     uint64_t full_samples;   /* sample visits of training the shard from scratch */
     uint32_t removed;        /* stale checkpoints removed (lineage no longer matches the data) */
     double seconds;
-    double loss;             /* mean loss over the last epoch trained (NaN if none) */
-    int empty;               /* the shard has no rows left: it has no model */
+    double loss; /* mean loss over the last epoch trained (NaN if none) */
+    int empty;   /* the shard has no rows left: it has no model */
 } sisa_shard_report;
 
 /* Bring shard k up to date: find its newest checkpoint whose lineage matches the shard's data,

@@ -78,8 +78,8 @@ int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path)
         if (*tok) {
             uint64_t x;
             SISA_CHECK(sisa_parse_u64(tok, &x) == SISA_PARSE_OK, SISA_EUSAGE,
-                       "%s:%d: '%s' is not a sample ID (one non-negative integer per line)",
-                       path, lineno, tok);
+                       "%s:%d: '%s' is not a sample ID (one non-negative integer per line)", path,
+                       lineno, tok);
             SISA_TRY(push(&v, &cnt, &cap, x));
         }
         line = next;
@@ -197,8 +197,8 @@ int sisa_unlearn_apply_shard(const sisa_store *st, const sisa_unlearn_plan *plan
     /* 2. A new data file with the surviving rows only. */
     SISA_TRY(sisa_store_data_path(st, s->shard, path, sizeof path));
     SISA_TRY(sisa_shard_data_read(&sd, path));
-    SISA_TRY(sisa_shard_data_alloc(&kept, sd->shard, sd->n, sd->d, sd->num_classes,
-                                   sd->group != NULL));
+    SISA_TRY(
+        sisa_shard_data_alloc(&kept, sd->shard, sd->n, sd->d, sd->num_classes, sd->group != NULL));
     uint64_t m = 0;
     size_t a = 0;
     for (uint64_t i = 0; i < sd->n; i++) {

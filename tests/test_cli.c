@@ -168,9 +168,9 @@ static void sleep_ms(long ms)
 static void test_interrupt_leaves_nothing(void **state)
 {
     (void)state;
-    char dir[4096];
+    char dir[2048];
     snprintf(dir, sizeof dir, "%s", tu_scratch("interrupt"));
-    char outdir[4096];
+    char outdir[3000];
     snprintf(outdir, sizeof outdir, "%s/out", dir);
     assert_int_equal(mkdir(outdir, 0777), 0);
     const uint32_t n = 100;

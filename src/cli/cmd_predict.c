@@ -93,8 +93,7 @@ static int run_ensemble(const sisa_store *st, const char *input, ensemble *e)
     weights = calloc(S, sizeof *weights);
     SISA_CHECK(e->X && e->y && e->id && e->shard_id && e->rows && e->proba && e->excluded &&
                    e->why && e->ens && e->label && weights,
-               SISA_ENOMEM, "out of memory for %llu rows of %s", (unsigned long long)hdr.n,
-               input);
+               SISA_ENOMEM, "out of memory for %llu rows of %s", (unsigned long long)hdr.n, input);
     SISA_TRY(sisa_dataset_stream_read_x(ds, 0, hdr.n, e->X));
     memcpy(e->y, sisa_dataset_stream_y(ds), hdr.n * sizeof *e->y);
     memcpy(e->id, sisa_dataset_stream_id(ds), hdr.n * sizeof *e->id);
@@ -126,9 +125,8 @@ static int run_ensemble(const sisa_store *st, const char *input, ensemble *e)
     }
     SISA_CHECK(e->n_models > 0, SISA_EUSAGE,
                "store %s has no shard with a trained model (run sisa train)", st->root);
-    SISA_TRY(sisa_aggregate(st->cfg.aggregate.strategy, e->n_models,
-                            (const float *const *)e->proba, weights, e->n, e->classes, e->ens,
-                            e->label));
+    SISA_TRY(sisa_aggregate(st->cfg.aggregate.strategy, e->n_models, (const float *const *)e->proba,
+                            weights, e->n, e->classes, e->ens, e->label));
 done:
     free(weights);
     sisa_shard_data_free(idx);
@@ -266,8 +264,8 @@ int sisa_cmd_eval(int argc, char **argv)
             shard_label[i] = (int32_t)sisa_argmax(e.proba[m] + i * e.classes, e.classes);
         double a = accuracy_of(shard_label, e.y, e.n);
         if (json) {
-            printf("%s{\"shard\": %u, \"rows\": %llu, \"accuracy\": ", m ? ", " : "",
-                   e.shard_id[m], (unsigned long long)e.rows[m]);
+            printf("%s{\"shard\": %u, \"rows\": %llu, \"accuracy\": ", m ? ", " : "", e.shard_id[m],
+                   (unsigned long long)e.rows[m]);
             sisa_json_number(stdout, a);
             printf("}");
         } else {

@@ -124,8 +124,7 @@ int sisa_cmd_train(int argc, char **argv)
     double t_end = sisa_now();
     if (!trained) {
         printf("store %s is up to date: %u shards x %d slices, %llu rows%s\n", st.root, S,
-               cfg.sisa.slices, (unsigned long long)rows,
-               empty ? " (some shards are empty)" : "");
+               cfg.sisa.slices, (unsigned long long)rows, empty ? " (some shards are empty)" : "");
     } else {
         printf("trained %u of %u shards x %d slices on %llu rows in %.2f s (%.0f samples/s)\n",
                trained, S, cfg.sisa.slices, (unsigned long long)rows, t_end - t0,

@@ -109,8 +109,8 @@ int sisa_cmd_unlearn(int argc, char **argv)
         else
             printf("  shard %u: retrained stages %u-%d from %s in %.2f s (%llu sample visits)\n",
                    rep.shard, rep.resumed_from + 1, cfg.sisa.slices,
-                   rep.resumed_from ? "its last clean checkpoint" : "initialisation",
-                   rep.seconds, (unsigned long long)rep.samples);
+                   rep.resumed_from ? "its last clean checkpoint" : "initialisation", rep.seconds,
+                   (unsigned long long)rep.samples);
     }
     st.man.deletions++;
     st.man.deleted_rows += plan.n_ids;

@@ -12,6 +12,11 @@ int sisa_cmd_import(int argc, char **argv);
 int sisa_cmd_config(int argc, char **argv);
 int sisa_cmd_info(int argc, char **argv);
 int sisa_cmd_version(int argc, char **argv);
+int sisa_cmd_train(int argc, char **argv);
+int sisa_cmd_unlearn(int argc, char **argv);
+int sisa_cmd_predict(int argc, char **argv);
+int sisa_cmd_eval(int argc, char **argv);
+int sisa_cmd_status(int argc, char **argv);
 
 /* Print the version report of `sisa --version` to stdout. */
 void sisa_print_versions(void);

@@ -26,6 +26,11 @@ typedef struct {
 static const command commands[] = {
     {"import", sisa_cmd_import, "turn IDX, CSV, libsvm or HDF5 data into a sisa dataset file"},
     {"info", sisa_cmd_info, "describe and validate a sisa dataset file"},
+    {"train", sisa_cmd_train, "partition the data into shards and train them stage by stage"},
+    {"unlearn", sisa_cmd_unlearn, "delete training samples exactly, retraining only what saw them"},
+    {"predict", sisa_cmd_predict, "predict with the ensemble of shard models"},
+    {"eval", sisa_cmd_eval, "accuracy of the ensemble and of each shard on a labelled set"},
+    {"status", sisa_cmd_status, "shards, stages, checkpoints and determinism context of a store"},
     {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key"},
     {"version", sisa_cmd_version, "print the versions of sisa and its libraries"},
 };
