@@ -1,0 +1,610 @@
+/*
+ * test_exact.c - the promise: unlearn(train(D), X) is bit for bit train(D \ X).
+ *
+ * For logreg and mlp, SGD (with Nesterov momentum) and Adam, (S, R) in {(1, 1), (3, 4)}, and four
+ * deletion sets (one ID; IDs in several shards; every row of one slice; the first and the last
+ * row of a shard), through the real `sisa` binary:
+ *   1. train a store on D, copy it, and unlearn X from the copy;
+ *   2. train a fresh store on D \ X (same config and seed);
+ *   3. compare every /model and /optim dataset of every checkpoint bit for bit, the shard data
+ *      files, and the predictions on a test set;
+ *   4. check that shards without deleted rows kept their files unchanged (bytes and mtimes),
+ *      and that the affected shards' checkpoints before the first affected stage were reused.
+ * Also: resuming after training is killed gives the same bits, and an unknown ID is rejected
+ * with exit 3 and the store left byte for byte untouched.
+ */
+#include "testutil.h"
+
+#include "base/sha256.h"
+#include "sisa/dataset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define N_ROWS 480
+#define N_TEST 120
+#define N_FEAT 12
+#define N_CLASS 3
+
+/* ---- datasets ------------------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t n;
+    float X[N_ROWS * N_FEAT];
+    int64_t y[N_ROWS];
+    uint64_t id[N_ROWS];
+} rows_t;
+
+/* Three noisy Gaussian-ish blobs with non-contiguous IDs (so nothing relies on id == row). */
+static void make_rows(rows_t *r, uint64_t n, uint64_t id0, unsigned seed)
+{
+    uint64_t s = seed * 2654435761u + 1;
+    r->n = n;
+    for (uint64_t i = 0; i < n; i++) {
+        int c = (int)(i % N_CLASS);
+        r->y[i] = c;
+        r->id[i] = id0 + 7 * i + (i % 5);
+        for (int j = 0; j < N_FEAT; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            float u = (float)((s >> 40) & 0xffffff) / 16777216.0f;
+            r->X[i * N_FEAT + j] = (j % N_CLASS == c ? 1.0f : 0.0f) + (u - 0.5f) * 1.2f;
+        }
+    }
+}
+
+static void write_rows(const char *path, const rows_t *r, const uint64_t *drop, size_t ndrop)
+{
+    sisa_writer_opts o;
+    memset(&o, 0, sizeof o);
+    o.num_classes = N_CLASS;
+    o.source = "test_exact";
+    o.replace = 1;
+    sisa_dataset_writer *w = NULL;
+    assert_int_equal(sisa_dataset_writer_open(&w, path, N_FEAT, &o), 0);
+    for (uint64_t i = 0; i < r->n; i++) {
+        int skip = 0;
+        for (size_t k = 0; k < ndrop; k++) skip |= drop[k] == r->id[i];
+        if (skip) continue;
+        assert_int_equal(sisa_dataset_writer_append(w, r->X + i * N_FEAT, &r->y[i], &r->id[i],
+                                                    NULL, 1),
+                         0);
+    }
+    assert_int_equal(sisa_dataset_writer_commit(w, NULL), 0);
+}
+
+/* ---- files ----------------------------------------------------------------------------------- */
+
+static void sha_file(const char *path, char hex[65])
+{
+    size_t len;
+    char *data = tu_read_file(path, &len);
+    uint8_t d[32];
+    sisa_sha256(d, data, len);
+    sisa_hex(hex, d, 32);
+    free(data);
+}
+
+/* Compare every float dataset of `group` in two checkpoint files bit for bit. */
+static void compare_group(const char *a, const char *b, const char *group)
+{
+    hid_t fa = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(fa >= 0 && fb >= 0);
+    hid_t ga = H5Gopen2(fa, group, H5P_DEFAULT), gb = H5Gopen2(fb, group, H5P_DEFAULT);
+    assert_true(ga >= 0 && gb >= 0);
+    H5G_info_t ia, ib;
+    H5Gget_info(ga, &ia);
+    H5Gget_info(gb, &ib);
+    assert_int_equal(ia.nlinks, ib.nlinks);
+    for (hsize_t i = 0; i < ia.nlinks; i++) {
+        char name[128];
+        H5Lget_name_by_idx(ga, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
+                           H5P_DEFAULT);
+        hid_t da = H5Dopen2(ga, name, H5P_DEFAULT), db = H5Dopen2(gb, name, H5P_DEFAULT);
+        assert_true(da >= 0 && db >= 0);
+        hid_t sa = H5Dget_space(da);
+        hssize_t np = H5Sget_simple_extent_npoints(sa);
+        assert_true(np > 0);
+        float *va = malloc((size_t)np * 4), *vb = malloc((size_t)np * 4);
+        assert_true(H5Dread(da, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, va) >= 0);
+        assert_true(H5Dread(db, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, vb) >= 0);
+        if (memcmp(va, vb, (size_t)np * 4) != 0)
+            fail_msg("/%s/%s differs between %s and %s", group, name, a, b);
+        free(va);
+        free(vb);
+        H5Sclose(sa);
+        H5Dclose(da);
+        H5Dclose(db);
+    }
+    H5Gclose(ga);
+    H5Gclose(gb);
+    H5Fclose(fa);
+    H5Fclose(fb);
+}
+
+typedef struct {
+    char sha[65];
+    struct timespec mtime;
+    int exists;
+} file_state;
+
+static void file_snapshot(const char *path, file_state *f)
+{
+    struct stat st;
+    f->exists = stat(path, &st) == 0;
+    if (!f->exists) return;
+    f->mtime = st.st_mtim;
+    sha_file(path, f->sha);
+}
+
+/* Every regular file under `dir`, recursively, as "relative-path sha mtime" lines, sorted. */
+static void tree_snapshot(const char *dir, const char *rel, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    char names[256][256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 256)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            snprintf(names[n++], 256, "%s", e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, 256, (int (*)(const void *, const void *))strcmp);
+    for (int i = 0; i < n; i++) {
+        char path[4096], relp[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(relp, sizeof relp, "%s%s%s", rel, *rel ? "/" : "", names[i]);
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        if (S_ISDIR(st.st_mode)) {
+            tree_snapshot(path, relp, out, cap);
+        } else {
+            file_state f;
+            file_snapshot(path, &f);
+            size_t used = strlen(out);
+            snprintf(out + used, cap - used, "%s %s %lld.%09ld\n", relp, f.sha,
+                     (long long)f.mtime.tv_sec, f.mtime.tv_nsec);
+        }
+    }
+}
+
+/* ---- configs and runs ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *model;  /* "logreg" or "mlp" */
+    const char *optim;  /* "sgd" or "adam" */
+    int shards, slices;
+} combo;
+
+static void write_config(const char *path, const combo *c, const char *train, const char *test,
+                         const char *store)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "data: {train: %s, test: %s}\n"
+             "store: %s\n"
+             "seed: 7\n"
+             "sisa: {shards: %d, slices: %d}\n"
+             "model: {type: %s%s}\n"
+             "train: {optimizer: %s, lr: %s, %sbatch_size: 16, epochs: 3, weight_decay: 0.0001}\n"
+             "aggregate: {strategy: mean}\n",
+             train, test, store, c->shards, c->slices, c->model,
+             strcmp(c->model, "mlp") == 0 ? ", hidden: [10, 6]" : "", c->optim,
+             strcmp(c->optim, "sgd") == 0 ? "0.05" : "0.01",
+             strcmp(c->optim, "sgd") == 0 ? "momentum: 0.9, nesterov: true, " : "");
+    tu_write_text(path, text);
+}
+
+static void run_ok(const char *what, const char *const *argv)
+{
+    tu_run *r = malloc(sizeof *r);
+    tu_sisa_argv(r, argv);
+    if (r->status != 0) fail_msg("%s failed (%d):\n%s%s", what, r->status, r->out, r->err);
+    free(r);
+}
+
+static void sisa_train(const char *cfg)
+{
+    const char *argv[] = {"-q", "train", "-c", cfg, NULL};
+    run_ok("sisa train", argv);
+}
+
+static void copy_tree(const char *from, const char *to)
+{
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Shard and slice of each ID, as the store recorded them (read from the shard files). */
+typedef struct {
+    uint64_t id;
+    int shard, slice;
+} placed;
+
+static int read_placement(const char *store, int shards, placed *out)
+{
+    int n = 0;
+    for (int k = 0; k < shards; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/shards/%04d/data.h5", store, k);
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        assert_true(f >= 0);
+        hid_t di = H5Dopen2(f, "id", H5P_DEFAULT), ds = H5Dopen2(f, "slice", H5P_DEFAULT);
+        hid_t sp = H5Dget_space(di);
+        hssize_t m = H5Sget_simple_extent_npoints(sp);
+        uint64_t *ids = malloc((size_t)(m ? m : 1) * 8);
+        int32_t *sl = malloc((size_t)(m ? m : 1) * 4);
+        if (m) {
+            H5Dread(di, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids);
+            H5Dread(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, sl);
+        }
+        for (hssize_t i = 0; i < m; i++) out[n++] = (placed){ids[i], k, sl[i]};
+        free(ids);
+        free(sl);
+        H5Sclose(sp);
+        H5Dclose(di);
+        H5Dclose(ds);
+        H5Fclose(f);
+    }
+    return n;
+}
+
+enum { DEL_ONE, DEL_SEVERAL_SHARDS, DEL_SLICE, DEL_FIRST_LAST, DEL_SHARD, DEL_COUNT };
+static const char *const del_names[DEL_COUNT] = {
+    "one ID", "IDs in several shards", "every row of one slice", "first and last row of a shard",
+    "every row of one shard"};
+
+/* Choose the deletion set from the trained store's placement (shard 0 is the target). */
+static size_t choose_deletion(int kind, const placed *p, int np, int shards, uint64_t *out)
+{
+    size_t n = 0;
+    switch (kind) {
+    case DEL_ONE:
+        out[n++] = p[np / 2].id;
+        break;
+    case DEL_SEVERAL_SHARDS: {
+        int last_shard = -1;
+        for (int i = 0; i < np && n < 5; i += 37)
+            if (p[i].shard != last_shard || shards == 1) {
+                out[n++] = p[i].id;
+                last_shard = p[i].shard;
+            }
+        break;
+    }
+    case DEL_SLICE:
+        /* Every row of slice 1 of shard 0. */
+        for (int i = 0; i < np; i++)
+            if (p[i].shard == 0 && p[i].slice == 1) out[n++] = p[i].id;
+        break;
+    case DEL_SHARD:
+        /* Shard 0 loses every row: it must leave the ensemble for good. */
+        for (int i = 0; i < np; i++)
+            if (p[i].shard == 0) out[n++] = p[i].id;
+        break;
+    case DEL_FIRST_LAST: {
+        int first = -1, last = -1;
+        for (int i = 0; i < np; i++)
+            if (p[i].shard == 0) {
+                if (first < 0) first = i;
+                last = i;
+            }
+        out[n++] = p[first].id;
+        out[n++] = p[last].id;
+        break;
+    }
+    }
+    return n;
+}
+
+static void check_same_stores(const char *a, const char *b, int shards, int slices)
+{
+    for (int k = 0; k < shards; k++) {
+        char pa[4096], pb[4096], ha[65], hb[65];
+        snprintf(pa, sizeof pa, "%s/shards/%04d/data.h5", a, k);
+        snprintf(pb, sizeof pb, "%s/shards/%04d/data.h5", b, k);
+        sha_file(pa, ha);
+        sha_file(pb, hb);
+        if (strcmp(ha, hb) != 0) fail_msg("shard %d data files differ: %s %s", k, pa, pb);
+        for (int r = 1; r <= slices; r++) {
+            snprintf(pa, sizeof pa, "%s/shards/%04d/ckpt-%03d.h5", a, k, r);
+            snprintf(pb, sizeof pb, "%s/shards/%04d/ckpt-%03d.h5", b, k, r);
+            assert_int_equal(tu_exists(pa), tu_exists(pb));
+            if (!tu_exists(pa)) continue;
+            compare_group(pa, pb, "model");
+            compare_group(pa, pb, "optim");
+            /* Checkpoint files are byte-reproducible too. */
+            sha_file(pa, ha);
+            sha_file(pb, hb);
+            if (strcmp(ha, hb) != 0) fail_msg("checkpoint files differ: %s %s", pa, pb);
+        }
+    }
+}
+
+static void compare_predictions(const char *pa, const char *pb)
+{
+    hid_t fa = H5Fopen(pa, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(pb, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(fa >= 0 && fb >= 0);
+    float a[N_TEST * N_CLASS], b[N_TEST * N_CLASS];
+    int32_t la[N_TEST], lb[N_TEST];
+    hid_t d;
+    d = H5Dopen2(fa, "proba", H5P_DEFAULT);
+    H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a);
+    H5Dclose(d);
+    d = H5Dopen2(fb, "proba", H5P_DEFAULT);
+    H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, b);
+    H5Dclose(d);
+    d = H5Dopen2(fa, "label", H5P_DEFAULT);
+    H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, la);
+    H5Dclose(d);
+    d = H5Dopen2(fb, "label", H5P_DEFAULT);
+    H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lb);
+    H5Dclose(d);
+    H5Fclose(fa);
+    H5Fclose(fb);
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_equal(la, lb, sizeof la);
+    /* Posteriors are real probabilities, not zeros. */
+    for (int i = 0; i < N_TEST; i++) {
+        float s = 0;
+        for (int c = 0; c < N_CLASS; c++) s += a[i * N_CLASS + c];
+        assert_true(fabsf(s - 1.0f) < 1e-4f);
+    }
+}
+
+static rows_t train_rows, test_rows;
+
+static void run_combo(const combo *c)
+{
+    char dir[2048], data[2200], test[2200], store[2200], cfg[2200];
+    char name[64];
+    snprintf(name, sizeof name, "%s-%s-%d-%d", c->model, c->optim, c->shards, c->slices);
+    snprintf(dir, sizeof dir, "%s", tu_scratch(name));
+    snprintf(data, sizeof data, "%s/D.h5", dir);
+    snprintf(test, sizeof test, "%s/test.h5", dir);
+    snprintf(store, sizeof store, "%s/store-D", dir);
+    snprintf(cfg, sizeof cfg, "%s/D.yaml", dir);
+    write_rows(data, &train_rows, NULL, 0);
+    write_rows(test, &test_rows, NULL, 0);
+    write_config(cfg, c, "D.h5", "test.h5", "store-D");
+    sisa_train(cfg);
+    placed *p = malloc(N_ROWS * sizeof *p);
+    int np = read_placement(store, c->shards, p);
+    assert_int_equal(np, N_ROWS);
+
+    for (int kind = 0; kind < DEL_COUNT; kind++) {
+        /* With one shard and one slice, a slice or a shard is the whole dataset, and a model
+         * trained on nothing has nothing to compare: those two cases run with S > 1, R > 1. */
+        if ((kind == DEL_SLICE && c->slices < 2) || (kind == DEL_SHARD && c->shards < 2)) continue;
+        uint64_t del[N_ROWS];
+        size_t ndel = choose_deletion(kind, p, np, c->shards, del);
+        assert_true(ndel > 0);
+        print_message("  %s: deleting %s (%zu IDs)\n", name, del_names[kind], ndel);
+        char ustore[2300], ucfg[2300], rdata[2300], rstore[2300], rcfg[2300];
+        snprintf(ustore, sizeof ustore, "%s/store-U%d", dir, kind);
+        snprintf(ucfg, sizeof ucfg, "%s/U%d.yaml", dir, kind);
+        snprintf(rdata, sizeof rdata, "%s/R%d.h5", dir, kind);
+        snprintf(rstore, sizeof rstore, "%s/store-R%d", dir, kind);
+        snprintf(rcfg, sizeof rcfg, "%s/R%d.yaml", dir, kind);
+        copy_tree(store, ustore);
+        char rel[64];
+        snprintf(rel, sizeof rel, "store-U%d", kind);
+        write_config(ucfg, c, "D.h5", "test.h5", rel);
+
+        /* Which shards and stages are affected, and the state of everything before. */
+        int affected[16] = {0}, first_stage[16];
+        for (int k = 0; k < 16; k++) first_stage[k] = 1 << 30;
+        for (size_t j = 0; j < ndel; j++)
+            for (int i = 0; i < np; i++)
+                if (p[i].id == del[j]) {
+                    affected[p[i].shard] = 1;
+                    if (p[i].slice + 1 < first_stage[p[i].shard])
+                        first_stage[p[i].shard] = p[i].slice + 1;
+                }
+        file_state before[16][9];
+        for (int k = 0; k < c->shards; k++)
+            for (int r = 0; r <= c->slices; r++) {
+                char f[2400];
+                if (r == 0)
+                    snprintf(f, sizeof f, "%s/shards/%04d/data.h5", ustore, k);
+                else
+                    snprintf(f, sizeof f, "%s/shards/%04d/ckpt-%03d.h5", ustore, k, r);
+                file_snapshot(f, &before[k][r]);
+            }
+
+        char ids[N_ROWS * 24] = "";
+        for (size_t j = 0; j < ndel; j++)
+            snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%llu", j ? "," : "",
+                     (unsigned long long)del[j]);
+        const char *argv[] = {"unlearn", "-c", ucfg, "--ids", ids, NULL};
+        run_ok("sisa unlearn", argv);
+
+        /* Unaffected shards: not a byte, not an mtime changed. Affected shards: stages before
+         * the first affected one reused as they were. */
+        for (int k = 0; k < c->shards; k++)
+            for (int r = 0; r <= c->slices; r++) {
+                if (affected[k] && (r == 0 || r >= first_stage[k])) continue;
+                char f[2400];
+                if (r == 0)
+                    snprintf(f, sizeof f, "%s/shards/%04d/data.h5", ustore, k);
+                else
+                    snprintf(f, sizeof f, "%s/shards/%04d/ckpt-%03d.h5", ustore, k, r);
+                file_state now;
+                file_snapshot(f, &now);
+                assert_int_equal(now.exists, before[k][r].exists);
+                if (!now.exists) continue;
+                assert_string_equal(now.sha, before[k][r].sha);
+                if (now.mtime.tv_sec != before[k][r].mtime.tv_sec ||
+                    now.mtime.tv_nsec != before[k][r].mtime.tv_nsec)
+                    fail_msg("%s was rewritten although its shard/stage saw no deleted row", f);
+            }
+
+        /* train(D \ X) from scratch, same config and seed. */
+        write_rows(rdata, &train_rows, del, ndel);
+        snprintf(rel, sizeof rel, "store-R%d", kind);
+        char rname[32];
+        snprintf(rname, sizeof rname, "R%d.h5", kind);
+        write_config(rcfg, c, rname, "test.h5", rel);
+        sisa_train(rcfg);
+        check_same_stores(ustore, rstore, c->shards, c->slices);
+
+        char pu[2400], pr[2400];
+        snprintf(pu, sizeof pu, "%s/pred-U%d.h5", dir, kind);
+        snprintf(pr, sizeof pr, "%s/pred-R%d.h5", dir, kind);
+        const char *au[] = {"-q", "predict", "-c", ucfg, "-i", test, "-o", pu, NULL};
+        const char *ar[] = {"-q", "predict", "-c", rcfg, "-i", test, "-o", pr, NULL};
+        run_ok("sisa predict (unlearned)", au);
+        run_ok("sisa predict (retrained)", ar);
+        compare_predictions(pu, pr);
+    }
+    free(p);
+}
+
+static const combo combos[] = {
+    {"logreg", "sgd", 1, 1}, {"logreg", "sgd", 3, 4}, {"logreg", "adam", 1, 1},
+    {"logreg", "adam", 3, 4}, {"mlp", "sgd", 1, 1},   {"mlp", "sgd", 3, 4},
+    {"mlp", "adam", 1, 1},   {"mlp", "adam", 3, 4},
+};
+
+static void test_logreg_sgd(void **state)
+{
+    (void)state;
+    run_combo(&combos[0]);
+    run_combo(&combos[1]);
+}
+
+static void test_logreg_adam(void **state)
+{
+    (void)state;
+    run_combo(&combos[2]);
+    run_combo(&combos[3]);
+}
+
+static void test_mlp_sgd(void **state)
+{
+    (void)state;
+    run_combo(&combos[4]);
+    run_combo(&combos[5]);
+}
+
+static void test_mlp_adam(void **state)
+{
+    (void)state;
+    run_combo(&combos[6]);
+    run_combo(&combos[7]);
+}
+
+/* Killing training at an arbitrary moment and running it again ends with the bits of an
+ * uninterrupted run. */
+static void test_resume_after_kill(void **state)
+{
+    (void)state;
+    char dir[2048], data[2200], cfg_a[2200], cfg_b[2200], store_a[2200], store_b[2200];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("resume"));
+    snprintf(data, sizeof data, "%s/D.h5", dir);
+    snprintf(cfg_a, sizeof cfg_a, "%s/A.yaml", dir);
+    snprintf(cfg_b, sizeof cfg_b, "%s/B.yaml", dir);
+    snprintf(store_a, sizeof store_a, "%s/store-A", dir);
+    snprintf(store_b, sizeof store_b, "%s/store-B", dir);
+    write_rows(data, &train_rows, NULL, 0);
+    write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
+    combo c = {"mlp", "adam", 3, 4};
+    write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
+    write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
+    sisa_train(cfg_a);
+
+    /* Kill -9 at several moments, then finish. */
+    const long delays_ms[] = {5, 30, 80, 150};
+    for (size_t i = 0; i < sizeof delays_ms / sizeof delays_ms[0]; i++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int devnull = open("/dev/null", 1);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            const char *bin = getenv("SISA_BIN");
+            execl(bin, bin, "train", "-c", cfg_b, (char *)NULL);
+            _exit(127);
+        }
+        struct timespec ts = {0, delays_ms[i] * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+    }
+    sisa_train(cfg_b);
+    check_same_stores(store_a, store_b, 3, 4);
+    /* Nothing left behind by the killed runs once training has completed. */
+    char tree[65536] = "";
+    tree_snapshot(store_b, "", tree, sizeof tree);
+    if (strstr(tree, "sisa-tmp")) fail_msg("temp files left in the store:\n%s", tree);
+
+    /* Training a store that is up to date changes nothing. */
+    char before[65536] = "", after[65536] = "";
+    tree_snapshot(store_b, "", before, sizeof before);
+    sisa_train(cfg_b);
+    tree_snapshot(store_b, "", after, sizeof after);
+    assert_string_equal(before, after);
+}
+
+/* An unknown ID rejects the whole request: exit 3, the IDs named, the store byte for byte (and
+ * mtime for mtime) untouched. */
+static void test_unknown_id_rejected(void **state)
+{
+    (void)state;
+    char dir[2048], cfg[2200], store[2200];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("reject"));
+    snprintf(cfg, sizeof cfg, "%s/C.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
+    write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
+    combo c = {"logreg", "sgd", 3, 2};
+    write_config(cfg, &c, "D.h5", "test.h5", "store");
+    sisa_train(cfg);
+    char before[65536] = "", after[65536] = "";
+    tree_snapshot(store, "", before, sizeof before);
+    char ids[128];
+    snprintf(ids, sizeof ids, "%llu,999999999,%llu,123456789",
+             (unsigned long long)train_rows.id[3], (unsigned long long)train_rows.id[4]);
+    tu_run *r = malloc(sizeof *r);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", ids, NULL);
+    assert_int_equal(r->status, 3);
+    tu_assert_contains(r->err, "2 of the 4 requested sample IDs are not in store");
+    tu_assert_contains(r->err, "123456789, 999999999");
+    tu_assert_contains(r->err, "Nothing was changed");
+    tree_snapshot(store, "", after, sizeof after);
+    assert_string_equal(before, after);
+
+    /* A malformed ID is a usage error, also before anything changes. */
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", "12,abc", NULL);
+    assert_int_equal(r->status, 2);
+    tu_assert_contains(r->err, "'abc' is not a sample ID");
+    tu_write_text(tu_path(dir, "ids.txt"), "# request 7\n12\n\n  13  # twice below\nx13\n");
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids-file", tu_path(dir, "ids.txt"), NULL);
+    assert_int_equal(r->status, 2);
+    tu_assert_contains(r->err, "ids.txt:5: 'x13' is not a sample ID");
+    tree_snapshot(store, "", after, sizeof after);
+    assert_string_equal(before, after);
+    free(r);
+}
+
+int main(void)
+{
+    make_rows(&train_rows, N_ROWS, 1000, 1);
+    make_rows(&test_rows, N_TEST, 900000, 2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unknown_id_rejected), cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_logreg_sgd),          cmocka_unit_test(test_logreg_adam),
+        cmocka_unit_test(test_mlp_sgd),             cmocka_unit_test(test_mlp_adam),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
