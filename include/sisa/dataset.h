@@ -37,6 +37,9 @@ typedef struct sisa_dataset {
     int feature_rank; /* 0 when the file has no feature_shape */
     uint64_t feature_shape[SISA_MAX_FEATURE_RANK];
     int64_t *label_values; /* (num_classes), NULL unless labels were remapped */
+    /* Entries of label_values that hold an original label: num_classes, or fewer when
+     * --num-classes declared more classes than there were distinct labels (the rest are 0). */
+    int32_t num_label_values;
     char source[1024];
     char created_by[256];
 } sisa_dataset;

@@ -170,6 +170,11 @@ int sisa_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t cap, co
     SISA_H5(vlen, SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
     mt = H5Tcopy(H5T_C_S1);
     SISA_H5(mt, SISA_EIO, "cannot create string type");
+    /* HDF5 converts strings only between types of the same character set (our writer stores
+     * UTF-8, h5py may store ASCII): read in whatever set the file uses. */
+    H5T_cset_t cset = H5Tget_cset(t);
+    SISA_H5(cset, SISA_ECORRUPT, "%s: cannot read the encoding of attribute %s", file, name);
+    SISA_H5(H5Tset_cset(mt, cset), SISA_EIO, "cannot set string encoding");
     if (vlen) {
         SISA_H5(H5Tset_size(mt, H5T_VARIABLE), SISA_EIO, "cannot size string type");
         SISA_H5(H5Aread(attr, mt, &vbuf), SISA_ECORRUPT, "%s: cannot read attribute %s", file,
@@ -251,8 +256,8 @@ int sisa_h5_open_dataset(hid_t loc, const char *name, hid_t *out, const char *fi
     SISA_H5(H5Lget_info(loc, name, &li, H5P_DEFAULT), SISA_ECORRUPT, "%s: cannot read link '%s'",
             file, name);
     SISA_CHECK(li.type == H5L_TYPE_HARD, SISA_ECORRUPT,
-               "%s: '%s' is a %s link; only datasets stored in the file itself are accepted", file,
-               name, li.type == H5L_TYPE_SOFT ? "soft" : "external");
+               "%s: '%s' is %s link; only datasets stored in the file itself are accepted", file,
+               name, li.type == H5L_TYPE_SOFT ? "a soft" : "an external");
     H5O_info_t oi;
     SISA_H5(H5Oget_info_by_name2(loc, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT), SISA_ECORRUPT,
             "%s: cannot inspect '%s'", file, name);

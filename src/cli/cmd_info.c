@@ -1,0 +1,260 @@
+/*
+ * cmd_info.c - `sisa info FILE.h5 [--json]`: describe and validate a dataset file.
+ *
+ * The file is read whole through sisa_dataset_read, so `info` doubles as a validator: a file it
+ * describes passes every check training will make, and a corrupt one exits 1 with the reader's
+ * message. The statistics (class counts, ID range, distinct groups, X min/max/mean) are computed
+ * here in a fixed order, so the same file always prints the same text. --json prints the same
+ * facts as one JSON object for scripts; strings are escaped, and bytes that are not valid UTF-8
+ * (file names may hold any bytes) become U+FFFD so the output always parses.
+ */
+#include "cli/args.h"
+#include "cli/commands.h"
+
+#include "sisa/dataset.h"
+#include "sisa/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    uint64_t file_bytes;
+    uint64_t *class_counts; /* (num_classes) */
+    uint64_t id_min, id_max;
+    uint64_t groups; /* distinct groups; 0 without a group column */
+    double x_min, x_max, x_mean;
+} info_stats;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int compute_stats(info_stats *st, const sisa_dataset *ds, const char *path)
+{
+    int err = SISA_OK;
+    uint64_t *sorted = NULL;
+    struct stat sb;
+    memset(st, 0, sizeof *st);
+    SISA_CHECK(stat(path, &sb) == 0, SISA_EIO, "cannot stat %s: %s", path, strerror(errno));
+    st->file_bytes = (uint64_t)sb.st_size;
+    st->class_counts = calloc((size_t)ds->num_classes, sizeof *st->class_counts);
+    SISA_CHECK(st->class_counts, SISA_ENOMEM, "out of memory");
+    st->id_min = UINT64_MAX;
+    for (uint64_t i = 0; i < ds->n; i++) {
+        st->class_counts[ds->y[i]]++;
+        if (ds->id[i] < st->id_min) st->id_min = ds->id[i];
+        if (ds->id[i] > st->id_max) st->id_max = ds->id[i];
+    }
+    if (ds->group) {
+        sorted = malloc(ds->n * sizeof *sorted);
+        SISA_CHECK(sorted, SISA_ENOMEM, "out of memory counting groups");
+        memcpy(sorted, ds->group, ds->n * sizeof *sorted);
+        qsort(sorted, ds->n, sizeof *sorted, cmp_u64);
+        for (uint64_t i = 0; i < ds->n; i++)
+            if (i == 0 || sorted[i] != sorted[i - 1]) st->groups++;
+    }
+    /* Row by row in double: a fixed summation order, so the mean never changes between runs. */
+    const uint64_t total = ds->n * ds->d;
+    double lo = ds->X[0], hi = ds->X[0], sum = 0;
+    for (uint64_t r = 0; r < ds->n; r++) {
+        const float *row = ds->X + r * ds->d;
+        double rs = 0;
+        for (uint64_t j = 0; j < ds->d; j++) {
+            double v = row[j];
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            rs += v;
+        }
+        sum += rs;
+    }
+    st->x_min = lo;
+    st->x_max = hi;
+    st->x_mean = sum / (double)total;
+done:
+    free(sorted);
+    return err;
+}
+
+/* Print `s` as a JSON string literal. */
+static void json_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', f);
+    while (*p) {
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc((int)c, f);
+            p++;
+        } else if (c < 0x20 || c == 0x7f) {
+            static const char short_esc[] = {
+                ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+            if (c < sizeof short_esc && short_esc[c])
+                fprintf(f, "\\%c", short_esc[c]);
+            else
+                fprintf(f, "\\u%04x", c);
+            p++;
+        } else if (c < 0x80) {
+            fputc((int)c, f);
+            p++;
+        } else {
+            /* A well-formed UTF-8 sequence (no overlongs, surrogates or values past U+10FFFF)
+             * passes through; anything else becomes U+FFFD, one byte at a time. */
+            size_t len = 0; /* 0xc0, 0xc1 and 0xf5..0xff never start a sequence */
+            if (c >= 0xc2 && c <= 0xdf)
+                len = 2;
+            else if (c >= 0xe0 && c <= 0xef)
+                len = 3;
+            else if (c >= 0xf0 && c <= 0xf4)
+                len = 4;
+            int ok = len > 0;
+            /* Stops at the terminating NUL, which is not a continuation byte. */
+            for (size_t k = 1; ok && k < len; k++) ok = (p[k] & 0xc0) == 0x80;
+            if (ok && len == 3) {
+                unsigned cp = (c & 0x0f) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+                ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+            } else if (ok && len == 4) {
+                unsigned cp =
+                    (c & 0x07) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+                ok = cp >= 0x10000 && cp <= 0x10ffff;
+            }
+            if (ok) {
+                fwrite(p, 1, len, f);
+                p += len;
+            } else {
+                fputs("\\ufffd", f);
+                p++;
+            }
+        }
+    }
+    fputc('"', f);
+}
+
+static void print_json(const char *path, const sisa_dataset *ds, const info_stats *st)
+{
+    FILE *f = stdout;
+    fputs("{\"path\": ", f);
+    json_string(f, path);
+    fprintf(f, ", \"file_bytes\": %llu, \"rows\": %llu, \"features\": %llu, \"feature_shape\": ",
+            (unsigned long long)st->file_bytes, (unsigned long long)ds->n,
+            (unsigned long long)ds->d);
+    if (ds->feature_rank) {
+        fputc('[', f);
+        for (int i = 0; i < ds->feature_rank; i++)
+            fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)ds->feature_shape[i]);
+        fputc(']', f);
+    } else {
+        fputs("null", f);
+    }
+    fprintf(f, ", \"num_classes\": %d, \"class_counts\": [", ds->num_classes);
+    for (int32_t c = 0; c < ds->num_classes; c++)
+        fprintf(f, "%s%llu", c ? ", " : "", (unsigned long long)st->class_counts[c]);
+    fputs("], \"label_values\": ", f);
+    if (ds->label_values) {
+        /* Classes past the distinct labels seen (a larger --num-classes) have no value. */
+        fputc('[', f);
+        for (int32_t c = 0; c < ds->num_classes; c++) {
+            if (c) fputs(", ", f);
+            if (c < ds->num_label_values)
+                fprintf(f, "%lld", (long long)ds->label_values[c]);
+            else
+                fputs("null", f);
+        }
+        fputc(']', f);
+    } else {
+        fputs("null", f);
+    }
+    fprintf(f, ", \"id_min\": %llu, \"id_max\": %llu, \"groups\": ", (unsigned long long)st->id_min,
+            (unsigned long long)st->id_max);
+    if (ds->group)
+        fprintf(f, "%llu", (unsigned long long)st->groups);
+    else
+        fputs("null", f);
+    fprintf(f, ", \"x_min\": %.9g, \"x_max\": %.9g, \"x_mean\": %.17g, \"source\": ", st->x_min,
+            st->x_max, st->x_mean);
+    json_string(f, ds->source);
+    fputs(", \"created_by\": ", f);
+    json_string(f, ds->created_by);
+    fputs("}\n", f);
+}
+
+static void print_text(const char *path, const sisa_dataset *ds, const info_stats *st)
+{
+    printf("path:        %s\n", path);
+    printf("file size:   %.1f MB (%llu bytes)\n", (double)st->file_bytes / 1e6,
+           (unsigned long long)st->file_bytes);
+    printf("rows:        %llu\n", (unsigned long long)ds->n);
+    printf("features:    %llu", (unsigned long long)ds->d);
+    if (ds->feature_rank) {
+        printf(" (shape ");
+        for (int i = 0; i < ds->feature_rank; i++)
+            printf("%s%llu", i ? " x " : "", (unsigned long long)ds->feature_shape[i]);
+        printf(")");
+    }
+    printf("\nclasses:     %d\n", ds->num_classes);
+    for (int32_t c = 0; c < ds->num_classes; c++) {
+        printf("  class %-4d %10llu rows (%5.1f%%)", c, (unsigned long long)st->class_counts[c],
+               100.0 * (double)st->class_counts[c] / (double)ds->n);
+        if (ds->label_values && c < ds->num_label_values)
+            printf("  original label %lld", (long long)ds->label_values[c]);
+        printf("\n");
+    }
+    printf("sample IDs:  %llu..%llu\n", (unsigned long long)st->id_min,
+           (unsigned long long)st->id_max);
+    if (ds->group)
+        printf("groups:      %llu distinct\n", (unsigned long long)st->groups);
+    else
+        printf("groups:      none (no group column)\n");
+    printf("X:           min %.9g, max %.9g, mean %.9g\n", st->x_min, st->x_max, st->x_mean);
+    printf("source:      %s\n", ds->source[0] ? ds->source : "(not recorded)");
+    printf("created by:  %s\n", ds->created_by[0] ? ds->created_by : "(not recorded)");
+}
+
+int sisa_cmd_info(int argc, char **argv)
+{
+    int err = SISA_OK;
+    int json = 0;
+    char *pos[1];
+    sisa_dataset *ds = NULL;
+    info_stats st;
+    memset(&st, 0, sizeof st);
+    const sisa_option options[] = {
+        {"json", 0, SISA_ARG_FLAG, &json, NULL, "print one JSON object instead of text", 0},
+    };
+    const sisa_command_spec spec = {
+        .name = "info",
+        .usage = "info FILE.h5 [--json]",
+        .summary = "Describe and validate a sisa dataset file.",
+        .description =
+            "Reads the whole file, checks it against the dataset schema (docs/formats.md), and\n"
+            "prints its size, rows, features, classes with per-class counts, sample ID range,\n"
+            "groups, feature statistics and provenance. A corrupt file exits 1 with the reason.\n"
+            "--json keys: path, file_bytes, rows, features, feature_shape, num_classes,\n"
+            "class_counts, label_values, id_min, id_max, groups, x_min, x_max, x_mean, source,\n"
+            "created_by (feature_shape, label_values and groups are null when absent).",
+        .options = options,
+        .n_options = (int)(sizeof options / sizeof options[0]),
+        .positional_help = "FILE.h5  the dataset file",
+        .min_positionals = 1,
+        .max_positionals = 1,
+    };
+    int rc = sisa_args_parse(&spec, argc, argv, pos, NULL);
+    if (rc) return rc > 0 ? SISA_OK : rc;
+    SISA_TRY(sisa_dataset_read(&ds, pos[0]));
+    SISA_TRY(compute_stats(&st, ds, pos[0]));
+    if (json)
+        print_json(pos[0], ds, &st);
+    else
+        print_text(pos[0], ds, &st);
+    SISA_CHECK(fflush(stdout) == 0 && !ferror(stdout), SISA_EIO, "cannot write to stdout: %s",
+               strerror(errno));
+done:
+    free(st.class_counts);
+    sisa_dataset_free(ds);
+    return err;
+}

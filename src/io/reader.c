@@ -1,0 +1,304 @@
+/*
+ * reader.c - reading and validating a whole canonical dataset file (sisa/dataset.h).
+ *
+ * Every consumer of a dataset (info, train, verify) goes through here, so this is where the
+ * schema is enforced on the way in: a file that passes holds finite float32 features, labels in
+ * 0..num_classes-1, unique IDs, and columns that all have n rows. Anything else is
+ * SISA_ECORRUPT with a sentence naming the file and the problem.
+ *
+ * The file may have been damaged or crafted, so nothing in it is trusted before it is checked:
+ * datasets are opened only through hard links, external and virtual storage is refused, types
+ * and ranks are checked before any read, and the size X claims (n * d * 4 bytes) is checked for
+ * overflow and against the size of the file before we allocate it. Canonical files are stored
+ * uncompressed (docs/formats.md), so X can never legitimately claim more bytes than the file has.
+ * Every HDF5 handle is closed on every path.
+ */
+#include "sisa/dataset.h"
+
+#include "base/log.h"
+#include "io/h5check.h"
+#include "io/h5util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define READ_BLOCK_BYTES (4u << 20)
+
+void sisa_dataset_free(sisa_dataset *ds)
+{
+    if (!ds) return;
+    free(ds->X);
+    free(ds->y);
+    free(ds->id);
+    free(ds->group);
+    free(ds->label_values);
+    free(ds);
+}
+
+/* Open a required (or optional) column and check its storage, type and length. `want_class`,
+ * `want_size` and `want_sign` describe the one stored type accepted; `type_name` names it. */
+static int open_column(hid_t file, const char *name, int required, H5T_class_t want_class,
+                       size_t want_size, H5T_sign_t want_sign, const char *type_name, uint64_t n,
+                       hid_t *out, const char *path)
+{
+    int err = SISA_OK;
+    hid_t ds = H5I_INVALID_HID, t = H5I_INVALID_HID;
+    int rank = 0;
+    hsize_t dims[4];
+    char desc[64];
+    int found = sisa_h5_open_dataset(file, name, &ds, path);
+    SISA_TRY(found);
+    if (!found) {
+        SISA_CHECK(!required, SISA_ECORRUPT, "%s: dataset '%s' is missing", path, name);
+        err = 0;
+        goto done;
+    }
+    SISA_TRY(sisa_h5_check_storage(ds, name, path));
+    t = H5Dget_type(ds);
+    SISA_H5(t, SISA_ECORRUPT, "%s: cannot read the type of '%s'", path, name);
+    H5T_class_t cls = H5Tget_class(t);
+    int ok = cls == want_class && H5Tget_size(t) == want_size;
+    if (ok && cls == H5T_INTEGER) ok = H5Tget_sign(t) == want_sign;
+    if (!ok) {
+        sisa_h5_describe_type(t, desc, sizeof desc);
+        SISA_FAIL(SISA_ECORRUPT, "%s: '%s' should hold %s but holds %s", path, name, type_name,
+                  desc);
+    }
+    if (n > 0) { /* a column of X's length (X itself passes 0: the caller checks its shape) */
+        SISA_TRY(sisa_h5_shape(ds, &rank, dims, 4, name, path));
+        SISA_CHECK(rank == 1, SISA_ECORRUPT, "%s: '%s' should have 1 dimension but has %d", path,
+                   name, rank);
+        SISA_CHECK(dims[0] == n, SISA_ECORRUPT, "%s: '%s' has %llu entries but X has %llu rows",
+                   path, name, (unsigned long long)dims[0], (unsigned long long)n);
+    }
+    *out = ds;
+    ds = H5I_INVALID_HID;
+    err = 1;
+done:
+    sisa_h5_close_quiet(&t);
+    sisa_h5_close_quiet(&ds);
+    return err;
+}
+
+typedef struct {
+    uint64_t key;
+    uint64_t row;
+} keyed_row;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const keyed_row *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static int check_unique_ids(const uint64_t *id, uint64_t n, const char *path)
+{
+    int err = SISA_OK;
+    keyed_row *kr = malloc(n * sizeof *kr);
+    SISA_CHECK(kr, SISA_ENOMEM, "out of memory checking %llu IDs of %s", (unsigned long long)n,
+               path);
+    for (uint64_t i = 0; i < n; i++) kr[i] = (keyed_row){id[i], i};
+    qsort(kr, n, sizeof *kr, cmp_keyed);
+    for (uint64_t i = 1; i < n; i++)
+        SISA_CHECK(kr[i].key != kr[i - 1].key, SISA_ECORRUPT,
+                   "%s: duplicate sample ID %llu (rows %llu and %llu)", path,
+                   (unsigned long long)kr[i].key, (unsigned long long)kr[i - 1].row,
+                   (unsigned long long)kr[i].row);
+done:
+    free(kr);
+    return err;
+}
+
+/* Read X in row blocks (so a long read can be interrupted) and check every value is finite. */
+static int read_x(hid_t x, sisa_dataset *ds, const char *path)
+{
+    int err = SISA_OK;
+    const uint64_t d = ds->d;
+    uint64_t block = READ_BLOCK_BYTES / (d * sizeof(float));
+    if (block == 0) block = 1;
+    for (uint64_t r0 = 0; r0 < ds->n; r0 += block) {
+        SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s", path);
+        uint64_t nr = ds->n - r0 < block ? ds->n - r0 : block;
+        float *dst = ds->X + r0 * d;
+        SISA_TRY(sisa_h5_read_rows(x, H5T_NATIVE_FLOAT, r0, nr, d, dst, path));
+        int bad = 0;
+        for (uint64_t i = 0; i < nr * d; i++) bad |= !isfinite(dst[i]);
+        if (!bad) continue;
+        for (uint64_t i = 0; i < nr * d; i++)
+            SISA_CHECK(isfinite(dst[i]), SISA_ECORRUPT, "%s: X row %llu, column %llu is %s", path,
+                       (unsigned long long)(r0 + i / d), (unsigned long long)(i % d),
+                       isnan(dst[i]) ? "NaN" : "infinite");
+    }
+done:
+    return err;
+}
+
+static int read_attributes(hid_t file, sisa_dataset *ds, const char *path)
+{
+    int err = SISA_OK;
+    size_t k = 0;
+    uint64_t count = 0;
+    int found = sisa_h5_attr_read_str(file, "source", ds->source, sizeof ds->source, path);
+    SISA_TRY(found);
+    found = sisa_h5_attr_read_str(file, "created_by", ds->created_by, sizeof ds->created_by, path);
+    SISA_TRY(found);
+
+    found = sisa_h5_attr_count(file, "feature_shape", &count, path);
+    SISA_TRY(found);
+    if (found) {
+        SISA_CHECK(count >= 1 && count <= SISA_MAX_FEATURE_RANK, SISA_ECORRUPT,
+                   "%s: feature_shape has %llu entries; expected 1 to %d", path,
+                   (unsigned long long)count, SISA_MAX_FEATURE_RANK);
+        SISA_TRY(sisa_h5_attr_read_u64s(file, "feature_shape", ds->feature_shape,
+                                        SISA_MAX_FEATURE_RANK, &k, path));
+        uint64_t prod = 1;
+        char shape[256] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < k; i++) {
+            uint64_t f = ds->feature_shape[i];
+            /* Saturate just past d: the product only has to be compared with d. */
+            prod = f && prod <= ds->d / f ? prod * f : ds->d + 1;
+            int w = snprintf(shape + used, sizeof shape - used, "%s%llu", i ? " x " : "",
+                             (unsigned long long)f);
+            if (w > 0 && (size_t)w < sizeof shape - used) used += (size_t)w;
+        }
+        SISA_CHECK(prod == ds->d, SISA_ECORRUPT,
+                   "%s: feature_shape [%s] does not match the %llu features per row of X", path,
+                   shape, (unsigned long long)ds->d);
+        ds->feature_rank = (int)k;
+    }
+
+    found = sisa_h5_attr_count(file, "label_values", &count, path);
+    SISA_TRY(found);
+    if (found) {
+        SISA_CHECK(count >= 1 && count <= (uint64_t)ds->num_classes, SISA_ECORRUPT,
+                   "%s: label_values has %llu entries but num_classes is %d", path,
+                   (unsigned long long)count, ds->num_classes);
+        ds->label_values = calloc((size_t)ds->num_classes, sizeof *ds->label_values);
+        SISA_CHECK(ds->label_values, SISA_ENOMEM, "out of memory reading %s", path);
+        SISA_TRY(sisa_h5_attr_read_i64s(file, "label_values", ds->label_values, (size_t)count, &k,
+                                        path));
+        ds->num_label_values = (int32_t)k;
+    }
+    err = SISA_OK;
+done:
+    return err;
+}
+
+int sisa_dataset_read(sisa_dataset **out, const char *path)
+{
+    int err = SISA_OK;
+    sisa_dataset *ds = NULL;
+    hid_t file = H5I_INVALID_HID, x = H5I_INVALID_HID, y = H5I_INVALID_HID, id = H5I_INVALID_HID,
+          group = H5I_INVALID_HID;
+    char fmt[64];
+    int32_t version = 0;
+    *out = NULL;
+    sisa_h5_init();
+
+    struct stat st;
+    SISA_CHECK(stat(path, &st) == 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+    SISA_CHECK(S_ISREG(st.st_mode), SISA_EIO, "%s is not a regular file", path);
+    htri_t is_h5 = H5Fis_hdf5(path);
+    H5Eclear2(H5E_DEFAULT);
+    SISA_CHECK(is_h5 > 0, SISA_ECORRUPT, "%s is not an HDF5 file", path);
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    SISA_H5(file, SISA_ECORRUPT, "%s: cannot open the HDF5 file", path);
+
+    int found = sisa_h5_attr_read_str(file, "sisa_format", fmt, sizeof fmt, path);
+    SISA_TRY(found);
+    SISA_CHECK(found, SISA_ECORRUPT,
+               "%s is not a sisa dataset file (no sisa_format attribute); convert it with "
+               "'sisa import h5'",
+               path);
+    SISA_CHECK(!strcmp(fmt, SISA_DATASET_FORMAT), SISA_ECORRUPT,
+               "%s: sisa_format is '%s', not '%s'; it is not a sisa dataset file", path, fmt,
+               SISA_DATASET_FORMAT);
+    found = sisa_h5_attr_read_i32(file, "sisa_format_version", &version, path);
+    SISA_TRY(found);
+    SISA_CHECK(found, SISA_ECORRUPT, "%s: the sisa_format_version attribute is missing", path);
+    SISA_CHECK(version == SISA_DATASET_FORMAT_VERSION, SISA_ECORRUPT,
+               "%s: unsupported sisa_format_version %d (this sisa reads version %d)", path, version,
+               SISA_DATASET_FORMAT_VERSION);
+
+    ds = calloc(1, sizeof *ds);
+    SISA_CHECK(ds, SISA_ENOMEM, "out of memory reading %s", path);
+    found = sisa_h5_attr_read_i32(file, "num_classes", &ds->num_classes, path);
+    SISA_TRY(found);
+    SISA_CHECK(found, SISA_ECORRUPT, "%s: the num_classes attribute is missing", path);
+    SISA_CHECK(ds->num_classes >= 2 && ds->num_classes <= SISA_MAX_CLASSES, SISA_ECORRUPT,
+               "%s: num_classes is %d; it must be between 2 and %d", path, ds->num_classes,
+               SISA_MAX_CLASSES);
+
+    /* X: float32, rank 2, and no larger than the file that holds it. */
+    int rank = 0;
+    hsize_t dims[4];
+    SISA_TRY(
+        open_column(file, "X", 1, H5T_FLOAT, 4, H5T_SGN_ERROR, "float32 features", 0, &x, path));
+    SISA_TRY(sisa_h5_shape(x, &rank, dims, 4, "X", path));
+    SISA_CHECK(rank == 2, SISA_ECORRUPT,
+               "%s: 'X' should have 2 dimensions (rows, features) but has %d", path, rank);
+    ds->n = dims[0];
+    ds->d = dims[1];
+    SISA_CHECK(ds->n > 0 && ds->d > 0, SISA_ECORRUPT, "%s: X is empty (%llu x %llu)", path,
+               (unsigned long long)ds->n, (unsigned long long)ds->d);
+    found = sisa_h5_has_filters(x, "X", path);
+    SISA_TRY(found);
+    SISA_CHECK(!found, SISA_ECORRUPT,
+               "%s: X is stored compressed or filtered; sisa dataset files are uncompressed "
+               "(re-import the data)",
+               path);
+    uint64_t limit = (uint64_t)st.st_size / sizeof(float);
+    SISA_CHECK(ds->n <= limit / ds->d, SISA_ECORRUPT,
+               "%s: X claims %llu x %llu float32 values, more than the %lld-byte file can hold "
+               "(the file is truncated or corrupt)",
+               path, (unsigned long long)ds->n, (unsigned long long)ds->d, (long long)st.st_size);
+
+    SISA_TRY(open_column(file, "y", 1, H5T_INTEGER, 4, H5T_SGN_2, "int32 labels", ds->n, &y, path));
+    SISA_TRY(open_column(file, "id", 1, H5T_INTEGER, 8, H5T_SGN_NONE, "uint64 sample IDs", ds->n,
+                         &id, path));
+    found = open_column(file, "group", 0, H5T_INTEGER, 8, H5T_SGN_NONE, "uint64 group keys", ds->n,
+                        &group, path);
+    SISA_TRY(found);
+
+    SISA_TRY(read_attributes(file, ds, path));
+
+    ds->X = malloc(ds->n * ds->d * sizeof *ds->X);
+    ds->y = malloc(ds->n * sizeof *ds->y);
+    ds->id = malloc(ds->n * sizeof *ds->id);
+    SISA_CHECK(ds->X && ds->y && ds->id, SISA_ENOMEM,
+               "out of memory reading %s (%llu x %llu features)", path, (unsigned long long)ds->n,
+               (unsigned long long)ds->d);
+    if (found) {
+        ds->group = malloc(ds->n * sizeof *ds->group);
+        SISA_CHECK(ds->group, SISA_ENOMEM, "out of memory reading the groups of %s", path);
+    }
+    SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->y), SISA_ECORRUPT,
+            "%s: reading y failed", path);
+    SISA_H5(H5Dread(id, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->id), SISA_ECORRUPT,
+            "%s: reading id failed", path);
+    if (ds->group)
+        SISA_H5(H5Dread(group, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->group),
+                SISA_ECORRUPT, "%s: reading group failed", path);
+    for (uint64_t i = 0; i < ds->n; i++)
+        SISA_CHECK(ds->y[i] >= 0 && ds->y[i] < ds->num_classes, SISA_ECORRUPT,
+                   "%s: row %llu has label %d, outside 0..%d (num_classes %d)", path,
+                   (unsigned long long)i, ds->y[i], ds->num_classes - 1, ds->num_classes);
+    SISA_TRY(check_unique_ids(ds->id, ds->n, path));
+    SISA_TRY(read_x(x, ds, path));
+
+    *out = ds;
+    ds = NULL;
+done:
+    sisa_h5_close_quiet(&group);
+    sisa_h5_close_quiet(&id);
+    sisa_h5_close_quiet(&y);
+    sisa_h5_close_quiet(&x);
+    sisa_h5_close_quiet(&file);
+    sisa_dataset_free(ds);
+    return err;
+}
