@@ -75,6 +75,10 @@ static int gz_fail(sisa_gzin *in)
     if (zerr == Z_ERRNO)
         return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read %s: %s", in->path,
                               strerror(errno));
+    /* gzerror() prefixes its message with the path, which ours already names. */
+    size_t plen = strlen(in->path);
+    if (msg && !strncmp(msg, in->path, plen) && msg[plen] == ':' && msg[plen + 1] == ' ')
+        msg += plen + 2;
     return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: corrupt gzip data (%s)", in->path,
                           msg && *msg ? msg : "zlib error");
 }
