@@ -116,8 +116,7 @@ static void test_import_usage_errors(void **state)
     assert_int_equal(r.status, 2);
     tu_assert_contains(r.err, "--id-offset: '-5' is not a non-negative integer");
 
-    tu_sisa(&r, "import", "idx", "--images", "a", "--labels", "b", "-o", "c", "--scale", "0",
-            NULL);
+    tu_sisa(&r, "import", "idx", "--images", "a", "--labels", "b", "-o", "c", "--scale", "0", NULL);
     assert_int_equal(r.status, 2);
     tu_assert_contains(r.err, "--scale must be a positive number");
 
@@ -158,8 +157,7 @@ static void put_be32(unsigned char *p, uint32_t v)
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 /* Ctrl-C in the middle of an import: the images arrive through a FIFO that the test stops

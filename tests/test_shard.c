@@ -138,9 +138,9 @@ static void test_lineage(void **state)
     sd->n = 6;
     memcpy(sd->id, ids, sizeof ids);
     memcpy(sd->slice, slices, sizeof slices);
-    assert_int_equal(sisa_shard_full_visits(sd, 2, 3),
-                     sisa_stage_visits(2, 2, 3) + sisa_stage_visits(4, 2, 3) +
-                         sisa_stage_visits(6, 2, 3));
+    assert_int_equal(sisa_shard_full_visits(sd, 2, 3), sisa_stage_visits(2, 2, 3) +
+                                                           sisa_stage_visits(4, 2, 3) +
+                                                           sisa_stage_visits(6, 2, 3));
     sisa_shard_data_free(sd);
 }
 
@@ -160,7 +160,8 @@ static void test_parse_requests(void **state)
     const char *dir = tu_scratch("requests");
     char path[4096];
     snprintf(path, sizeof path, "%s/ids.txt", dir);
-    tu_write_text(path, "# deletion request 12\n\n7  \n\t8 # trailing comment\r\n18446744073709551615\n");
+    tu_write_text(path,
+                  "# deletion request 12\n\n7  \n\t8 # trailing comment\r\n18446744073709551615\n");
     assert_int_equal(sisa_unlearn_parse_file(&ids, &n, path), 0);
     assert_int_equal(n, 3);
     assert_true(ids[0] == 7 && ids[1] == 8 && ids[2] == UINT64_MAX);

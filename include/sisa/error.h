@@ -73,10 +73,15 @@ int sisa_exit_code(int code);
         if (!(cond)) SISA_FAIL((code), __VA_ARGS__);                                               \
     } while (0)
 
-/* Propagate a failure whose message is already recorded. */
+/* Propagate a failure whose message is already recorded. A non-negative result (some calls
+ * return 1 for "found") leaves `err` as it was. */
 #define SISA_TRY(expr)                                                                             \
     do {                                                                                           \
-        if ((err = (expr)) < 0) goto done;                                                         \
+        int sisa_try_rc_ = (expr);                                                                 \
+        if (sisa_try_rc_ < 0) {                                                                    \
+            err = sisa_try_rc_;                                                                    \
+            goto done;                                                                             \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -35,19 +35,17 @@ typedef struct sisa_model_spec {
 typedef struct sisa_optim_spec {
     sisa_optimizer kind; /* SISA_OPT_SGD or SISA_OPT_ADAM */
     float lr;
-    float momentum; /* sgd; 0 = plain SGD without a velocity buffer */
-    int nesterov;   /* sgd with momentum > 0 */
+    float momentum;          /* sgd; 0 = plain SGD without a velocity buffer */
+    int nesterov;            /* sgd with momentum > 0 */
     float beta1, beta2, eps; /* adam */
     float weight_decay;      /* L2 term added to every gradient: g += weight_decay * w */
 } sisa_optim_spec;
 
-
 typedef struct sisa_model sisa_model;
 
 /* Derive both specs from a validated config and the data's dimensions. */
-void sisa_model_specs_from_config(sisa_model_spec *ms, sisa_optim_spec *os,
-                                  const sisa_config *cfg, uint32_t d, uint32_t classes,
-                                  uint32_t max_batch);
+void sisa_model_specs_from_config(sisa_model_spec *ms, sisa_optim_spec *os, const sisa_config *cfg,
+                                  uint32_t d, uint32_t classes, uint32_t max_batch);
 
 /* Allocate a model (parameters uninitialised until sisa_model_init). */
 int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_optim_spec *os);
