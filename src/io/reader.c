@@ -12,7 +12,12 @@
  * overflow and against the size of the file before we allocate it. Canonical files are stored
  * uncompressed (docs/formats.md), so X can never legitimately claim more bytes than the file has.
  * Every HDF5 handle is closed on every path.
+ *
+ * Two ways in, one set of checks: sisa_dataset_stream_open (io/dsstream.h) validates the file
+ * and loads the per-row columns, then hands out X in row blocks (partitioning a large dataset
+ * needs only one block in memory); sisa_dataset_read is the stream read whole.
  */
+#include "io/dsstream.h"
 #include "sisa/dataset.h"
 
 #include "base/log.h"
@@ -113,26 +118,18 @@ done:
     return err;
 }
 
-/* Read X in row blocks (so a long read can be interrupted) and check every value is finite. */
-static int read_x(hid_t x, sisa_dataset *ds, const char *path)
+/* Read rows [r0, r0 + nr) of X into dst and check every value is finite. */
+static int read_x_rows(hid_t x, uint64_t r0, uint64_t nr, uint64_t d, float *dst, const char *path)
 {
     int err = SISA_OK;
-    const uint64_t d = ds->d;
-    uint64_t block = READ_BLOCK_BYTES / (d * sizeof(float));
-    if (block == 0) block = 1;
-    for (uint64_t r0 = 0; r0 < ds->n; r0 += block) {
-        SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s", path);
-        uint64_t nr = ds->n - r0 < block ? ds->n - r0 : block;
-        float *dst = ds->X + r0 * d;
-        SISA_TRY(sisa_h5_read_rows(x, H5T_NATIVE_FLOAT, r0, nr, d, dst, path));
-        int bad = 0;
-        for (uint64_t i = 0; i < nr * d; i++) bad |= !isfinite(dst[i]);
-        if (!bad) continue;
-        for (uint64_t i = 0; i < nr * d; i++)
-            SISA_CHECK(isfinite(dst[i]), SISA_ECORRUPT, "%s: X row %llu, column %llu is %s", path,
-                       (unsigned long long)(r0 + i / d), (unsigned long long)(i % d),
-                       isnan(dst[i]) ? "NaN" : "infinite");
-    }
+    SISA_TRY(sisa_h5_read_rows(x, H5T_NATIVE_FLOAT, r0, nr, d, dst, path));
+    int bad = 0;
+    for (uint64_t i = 0; i < nr * d; i++) bad |= !isfinite(dst[i]);
+    if (!bad) goto done;
+    for (uint64_t i = 0; i < nr * d; i++)
+        SISA_CHECK(isfinite(dst[i]), SISA_ECORRUPT, "%s: X row %llu, column %llu is %s", path,
+                   (unsigned long long)(r0 + i / d), (unsigned long long)(i % d),
+                   isnan(dst[i]) ? "NaN" : "infinite");
 done:
     return err;
 }
@@ -189,27 +186,74 @@ done:
     return err;
 }
 
-int sisa_dataset_read(sisa_dataset **out, const char *path)
+struct sisa_dataset_stream {
+    char path[4096];
+    hid_t file, x;
+    sisa_dataset_header hdr;
+    int32_t *y;
+    uint64_t *id;
+    uint64_t *group;
+};
+
+void sisa_dataset_stream_close(sisa_dataset_stream *s)
+{
+    if (!s) return;
+    sisa_h5_close_quiet(&s->x);
+    sisa_h5_close_quiet(&s->file);
+    free(s->y);
+    free(s->id);
+    free(s->group);
+    free(s);
+}
+
+const int32_t *sisa_dataset_stream_y(const sisa_dataset_stream *s)
+{
+    return s->y;
+}
+
+const uint64_t *sisa_dataset_stream_id(const sisa_dataset_stream *s)
+{
+    return s->id;
+}
+
+const uint64_t *sisa_dataset_stream_group(const sisa_dataset_stream *s)
+{
+    return s->group;
+}
+
+int sisa_dataset_stream_read_x(sisa_dataset_stream *s, uint64_t row0, uint64_t rows, float *buf)
+{
+    if (row0 > s->hdr.n || rows > s->hdr.n - row0)
+        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "read past the end of %s",
+                              s->path);
+    return read_x_rows(s->x, row0, rows, s->hdr.d, buf, s->path);
+}
+
+int sisa_dataset_stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset_header *hdr)
 {
     int err = SISA_OK;
-    sisa_dataset *ds = NULL;
-    hid_t file = H5I_INVALID_HID, x = H5I_INVALID_HID, y = H5I_INVALID_HID, id = H5I_INVALID_HID,
-          group = H5I_INVALID_HID;
+    sisa_dataset_stream *s = NULL;
+    hid_t y = H5I_INVALID_HID, id = H5I_INVALID_HID, group = H5I_INVALID_HID;
     char fmt[64];
     int32_t version = 0;
     *out = NULL;
     sisa_h5_init();
 
+    s = calloc(1, sizeof *s);
+    SISA_CHECK(s, SISA_ENOMEM, "out of memory reading %s", path);
+    s->file = s->x = H5I_INVALID_HID;
+    SISA_CHECK(strlen(path) < sizeof s->path, SISA_EUSAGE, "path too long: %s", path);
+    memcpy(s->path, path, strlen(path) + 1);
     struct stat st;
     SISA_CHECK(stat(path, &st) == 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
     SISA_CHECK(S_ISREG(st.st_mode), SISA_EIO, "%s is not a regular file", path);
     htri_t is_h5 = H5Fis_hdf5(path);
     H5Eclear2(H5E_DEFAULT);
     SISA_CHECK(is_h5 > 0, SISA_ECORRUPT, "%s is not an HDF5 file", path);
-    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    SISA_H5(file, SISA_ECORRUPT, "%s: cannot open the HDF5 file", path);
+    s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    SISA_H5(s->file, SISA_ECORRUPT, "%s: cannot open the HDF5 file", path);
 
-    int found = sisa_h5_attr_read_str(file, "sisa_format", fmt, sizeof fmt, path);
+    int found = sisa_h5_attr_read_str(s->file, "sisa_format", fmt, sizeof fmt, path);
     SISA_TRY(found);
     SISA_CHECK(found, SISA_ECORRUPT,
                "%s is not a sisa dataset file (no sisa_format attribute); convert it with "
@@ -218,87 +262,119 @@ int sisa_dataset_read(sisa_dataset **out, const char *path)
     SISA_CHECK(!strcmp(fmt, SISA_DATASET_FORMAT), SISA_ECORRUPT,
                "%s: sisa_format is '%s', not '%s'; it is not a sisa dataset file", path, fmt,
                SISA_DATASET_FORMAT);
-    found = sisa_h5_attr_read_i32(file, "sisa_format_version", &version, path);
+    found = sisa_h5_attr_read_i32(s->file, "sisa_format_version", &version, path);
     SISA_TRY(found);
     SISA_CHECK(found, SISA_ECORRUPT, "%s: the sisa_format_version attribute is missing", path);
     SISA_CHECK(version == SISA_DATASET_FORMAT_VERSION, SISA_ECORRUPT,
                "%s: unsupported sisa_format_version %d (this sisa reads version %d)", path, version,
                SISA_DATASET_FORMAT_VERSION);
 
-    ds = calloc(1, sizeof *ds);
-    SISA_CHECK(ds, SISA_ENOMEM, "out of memory reading %s", path);
-    found = sisa_h5_attr_read_i32(file, "num_classes", &ds->num_classes, path);
+    found = sisa_h5_attr_read_i32(s->file, "num_classes", &s->hdr.num_classes, path);
     SISA_TRY(found);
     SISA_CHECK(found, SISA_ECORRUPT, "%s: the num_classes attribute is missing", path);
-    SISA_CHECK(ds->num_classes >= 2 && ds->num_classes <= SISA_MAX_CLASSES, SISA_ECORRUPT,
-               "%s: num_classes is %d; it must be between 2 and %d", path, ds->num_classes,
+    SISA_CHECK(s->hdr.num_classes >= 2 && s->hdr.num_classes <= SISA_MAX_CLASSES, SISA_ECORRUPT,
+               "%s: num_classes is %d; it must be between 2 and %d", path, s->hdr.num_classes,
                SISA_MAX_CLASSES);
 
     /* X: float32, rank 2, and no larger than the file that holds it. */
     int rank = 0;
     hsize_t dims[4];
-    SISA_TRY(
-        open_column(file, "X", 1, H5T_FLOAT, 4, H5T_SGN_ERROR, "float32 features", 0, &x, path));
-    SISA_TRY(sisa_h5_shape(x, &rank, dims, 4, "X", path));
+    SISA_TRY(open_column(s->file, "X", 1, H5T_FLOAT, 4, H5T_SGN_ERROR, "float32 features", 0, &s->x,
+                         path));
+    SISA_TRY(sisa_h5_shape(s->x, &rank, dims, 4, "X", path));
     SISA_CHECK(rank == 2, SISA_ECORRUPT,
                "%s: 'X' should have 2 dimensions (rows, features) but has %d", path, rank);
-    ds->n = dims[0];
-    ds->d = dims[1];
-    SISA_CHECK(ds->n > 0 && ds->d > 0, SISA_ECORRUPT, "%s: X is empty (%llu x %llu)", path,
-               (unsigned long long)ds->n, (unsigned long long)ds->d);
-    found = sisa_h5_has_filters(x, "X", path);
+    const uint64_t n = dims[0], d = dims[1];
+    SISA_CHECK(n > 0 && d > 0, SISA_ECORRUPT, "%s: X is empty (%llu x %llu)", path,
+               (unsigned long long)n, (unsigned long long)d);
+    found = sisa_h5_has_filters(s->x, "X", path);
     SISA_TRY(found);
     SISA_CHECK(!found, SISA_ECORRUPT,
                "%s: X is stored compressed or filtered; sisa dataset files are uncompressed "
                "(re-import the data)",
                path);
     uint64_t limit = (uint64_t)st.st_size / sizeof(float);
-    SISA_CHECK(ds->n <= limit / ds->d, SISA_ECORRUPT,
+    SISA_CHECK(n <= limit / d, SISA_ECORRUPT,
                "%s: X claims %llu x %llu float32 values, more than the %lld-byte file can hold "
                "(the file is truncated or corrupt)",
-               path, (unsigned long long)ds->n, (unsigned long long)ds->d, (long long)st.st_size);
+               path, (unsigned long long)n, (unsigned long long)d, (long long)st.st_size);
+    s->hdr.n = n;
+    s->hdr.d = d;
 
-    SISA_TRY(open_column(file, "y", 1, H5T_INTEGER, 4, H5T_SGN_2, "int32 labels", ds->n, &y, path));
-    SISA_TRY(open_column(file, "id", 1, H5T_INTEGER, 8, H5T_SGN_NONE, "uint64 sample IDs", ds->n,
+    SISA_TRY(open_column(s->file, "y", 1, H5T_INTEGER, 4, H5T_SGN_2, "int32 labels", n, &y, path));
+    SISA_TRY(open_column(s->file, "id", 1, H5T_INTEGER, 8, H5T_SGN_NONE, "uint64 sample IDs", n,
                          &id, path));
-    found = open_column(file, "group", 0, H5T_INTEGER, 8, H5T_SGN_NONE, "uint64 group keys", ds->n,
+    found = open_column(s->file, "group", 0, H5T_INTEGER, 8, H5T_SGN_NONE, "uint64 group keys", n,
                         &group, path);
     SISA_TRY(found);
+    s->hdr.has_group = found;
 
-    SISA_TRY(read_attributes(file, ds, path));
-
-    ds->X = malloc(ds->n * ds->d * sizeof *ds->X);
-    ds->y = malloc(ds->n * sizeof *ds->y);
-    ds->id = malloc(ds->n * sizeof *ds->id);
-    SISA_CHECK(ds->X && ds->y && ds->id, SISA_ENOMEM,
-               "out of memory reading %s (%llu x %llu features)", path, (unsigned long long)ds->n,
-               (unsigned long long)ds->d);
+    s->y = malloc(n * sizeof *s->y);
+    s->id = malloc(n * sizeof *s->id);
+    SISA_CHECK(s->y && s->id, SISA_ENOMEM, "out of memory reading %s (%llu rows)", path,
+               (unsigned long long)n);
     if (found) {
-        ds->group = malloc(ds->n * sizeof *ds->group);
-        SISA_CHECK(ds->group, SISA_ENOMEM, "out of memory reading the groups of %s", path);
+        s->group = malloc(n * sizeof *s->group);
+        SISA_CHECK(s->group, SISA_ENOMEM, "out of memory reading the groups of %s", path);
     }
-    SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->y), SISA_ECORRUPT,
+    SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->y), SISA_ECORRUPT,
             "%s: reading y failed", path);
-    SISA_H5(H5Dread(id, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->id), SISA_ECORRUPT,
+    SISA_H5(H5Dread(id, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->id), SISA_ECORRUPT,
             "%s: reading id failed", path);
-    if (ds->group)
-        SISA_H5(H5Dread(group, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->group),
+    if (s->group)
+        SISA_H5(H5Dread(group, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->group),
                 SISA_ECORRUPT, "%s: reading group failed", path);
-    for (uint64_t i = 0; i < ds->n; i++)
-        SISA_CHECK(ds->y[i] >= 0 && ds->y[i] < ds->num_classes, SISA_ECORRUPT,
+    for (uint64_t i = 0; i < n; i++)
+        SISA_CHECK(s->y[i] >= 0 && s->y[i] < s->hdr.num_classes, SISA_ECORRUPT,
                    "%s: row %llu has label %d, outside 0..%d (num_classes %d)", path,
-                   (unsigned long long)i, ds->y[i], ds->num_classes - 1, ds->num_classes);
-    SISA_TRY(check_unique_ids(ds->id, ds->n, path));
-    SISA_TRY(read_x(x, ds, path));
-
-    *out = ds;
-    ds = NULL;
+                   (unsigned long long)i, s->y[i], s->hdr.num_classes - 1, s->hdr.num_classes);
+    SISA_TRY(check_unique_ids(s->id, n, path));
+    *hdr = s->hdr;
+    *out = s;
+    s = NULL;
 done:
     sisa_h5_close_quiet(&group);
     sisa_h5_close_quiet(&id);
     sisa_h5_close_quiet(&y);
-    sisa_h5_close_quiet(&x);
-    sisa_h5_close_quiet(&file);
+    sisa_dataset_stream_close(s);
+    return err;
+}
+
+int sisa_dataset_read(sisa_dataset **out, const char *path)
+{
+    int err = SISA_OK;
+    sisa_dataset_stream *s = NULL;
+    sisa_dataset *ds = NULL;
+    sisa_dataset_header hdr;
+    *out = NULL;
+    SISA_TRY(sisa_dataset_stream_open(&s, path, &hdr));
+    ds = calloc(1, sizeof *ds);
+    SISA_CHECK(ds, SISA_ENOMEM, "out of memory reading %s", path);
+    ds->n = hdr.n;
+    ds->d = hdr.d;
+    ds->num_classes = hdr.num_classes;
+    SISA_TRY(read_attributes(s->file, ds, path));
+    ds->X = malloc(ds->n * ds->d * sizeof *ds->X);
+    SISA_CHECK(ds->X, SISA_ENOMEM, "out of memory reading %s (%llu x %llu features)", path,
+               (unsigned long long)ds->n, (unsigned long long)ds->d);
+    /* The per-row columns move from the stream to the dataset. */
+    ds->y = s->y;
+    ds->id = s->id;
+    ds->group = s->group;
+    s->y = NULL;
+    s->id = NULL;
+    s->group = NULL;
+    uint64_t block = READ_BLOCK_BYTES / (ds->d * sizeof(float));
+    if (block == 0) block = 1;
+    for (uint64_t r0 = 0; r0 < ds->n; r0 += block) {
+        SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s", path);
+        uint64_t nr = ds->n - r0 < block ? ds->n - r0 : block;
+        SISA_TRY(sisa_dataset_stream_read_x(s, r0, nr, ds->X + r0 * ds->d));
+    }
+    *out = ds;
+    ds = NULL;
+done:
+    sisa_dataset_stream_close(s);
     sisa_dataset_free(ds);
     return err;
 }
