@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Accuracy of the default config (configs/fashion-mnist.yaml: MLP 784-256-10, Adam) on the
+# Fashion-MNIST test set, trained on the full training set:
+#   S=1, R=1 (one model, no slicing) must reach at least 0.87;
+#   S=8, R=4 (the demo's SISA setting) must reach at least 0.85.
+# Only shards, slices and paths are changed; every training setting comes from the file.
+#   tests/fmnist_accuracy.sh SISA_BINARY SCRATCH_DIR
+set -euo pipefail
+sisa=$1
+dir=$2
+src=$(cd "$(dirname "$0")/.." && pwd)
+fm=${SISA_FMNIST:-/usr/share/datasets/fashion-mnist}
+rm -rf "$dir" && mkdir -p "$dir"
+"$sisa" -q import idx --images "$fm/train-images-idx3-ubyte.gz" \
+  --labels "$fm/train-labels-idx1-ubyte.gz" --scale 255 -o "$dir/train.h5" >/dev/null
+"$sisa" -q import idx --images "$fm/t10k-images-idx3-ubyte.gz" \
+  --labels "$fm/t10k-labels-idx1-ubyte.gz" --scale 255 --id-offset 60000 -o "$dir/test.h5" >/dev/null
+
+fail=0
+for setting in "1 1 0.87" "8 4 0.85"; do
+  set -- $setting
+  cfg=$dir/S$1-R$2.yaml
+  sed -e "s|^\(  train:\).*|\1 train.h5|" -e "s|^\(  test:\).*|\1 test.h5|" \
+      -e "s|^store:.*|store: store-S$1-R$2|" \
+      -e "s|^\(  shards:\) *[0-9]*|\1 $1|" -e "s|^\(  slices:\) *[0-9]*|\1 $2|" \
+      "$src/configs/fashion-mnist.yaml" >"$cfg"
+  # The rewrite must have hit every line it meant to.
+  shown=$("$sisa" config show -c "$cfg")
+  for want in "shards: $1" "slices: $2" "store-S$1-R$2" "$dir/train.h5" "$dir/test.h5"; do
+    grep -q -- "$want" <<<"$shown" || { echo "config rewrite missed '$want':"; echo "$shown"; exit 1; }
+  done
+  t0=$(date +%s.%N)
+  "$sisa" -q train -c "$cfg" >/dev/null
+  t1=$(date +%s.%N)
+  acc=$("$sisa" -q eval -c "$cfg" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accuracy"])')
+  ok=$(/usr/bin/python3 -c "print(1 if $acc >= $3 else 0)")
+  printf 'S=%s R=%s: test accuracy %.4f (required >= %s), trained in %.1f s\n' "$1" "$2" "$acc" "$3" \
+    "$(echo "$t1 - $t0" | bc -l)"
+  [ "$ok" = 1 ] || fail=1
+done
+exit $fail
