@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "base/progress.h"
+#include "model/blas.h"
 #include "model/model.h"
 #include "shard/partition.h"
 #include "shard/store.h"
@@ -100,6 +101,8 @@ int sisa_cmd_train(int argc, char **argv)
     double t0 = sisa_now();
     SISA_TRY(sisa_config_load(&cfg, cfg_path));
     sisa_model_fp_setup();
+    char advice[512];
+    if (sisa_blas_core_advice(advice, sizeof advice)) sisa_warn("%s", advice);
     SISA_TRY(sisa_store_open(&st, &cfg, SISA_STORE_CREATE));
     store_open = 1;
     SISA_TRY(sisa_store_check_context(&st));

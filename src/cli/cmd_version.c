@@ -35,6 +35,8 @@ void sisa_print_versions(void)
     printf("libyaml: %s\n", sisa_config_yaml_version());
     printf("zlib: %s\n", sisa_io_zlib_version());
     printf("build flags: %s\n", SISA_BUILD_FLAGS);
+    char advice[512];
+    if (sisa_blas_core_advice(advice, sizeof advice)) printf("note: %s\n", advice);
 }
 
 int sisa_cmd_version(int argc, char **argv)

@@ -32,3 +32,32 @@ void sisa_blas_describe(sisa_blas_info *out)
     trim_into(out->config, sizeof out->config, cfg ? cfg : "");
     out->threads = openblas_get_num_threads();
 }
+
+int sisa_blas_core_advice(char *out, size_t cap)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    static const char *const generic[] = {"Prescott", "Core2", "Penryn", "Dunnington",
+                                          "Nehalem",  "Atom",  "Katmai", "Coppermine"};
+    const char *core = openblas_get_corename();
+    int is_generic = 0;
+    for (size_t i = 0; core && i < sizeof generic / sizeof generic[0]; i++)
+        is_generic |= strcmp(core, generic[i]) == 0;
+    if (!is_generic) return 0;
+    __builtin_cpu_init();
+    const char *better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                         : __builtin_cpu_supports("avx2")  ? "Haswell"
+                                                           : NULL;
+    if (!better) return 0;
+    snprintf(out, cap,
+             "OpenBLAS runs its generic %s kernel on a CPU with %s: this OpenBLAS does not "
+             "recognise the CPU model. Training is several times faster with "
+             "OPENBLAS_CORETYPE=%s set in the environment (results then differ in the last bits "
+             "from runs under %s, so use one setting per store)",
+             core, better[0] == 'S' ? "AVX-512" : "AVX2", better, core);
+    return 1;
+#else
+    (void)out;
+    (void)cap;
+    return 0;
+#endif
+}

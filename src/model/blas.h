@@ -21,4 +21,11 @@ typedef struct sisa_blas_info {
 void sisa_blas_single_thread(void);
 void sisa_blas_describe(sisa_blas_info *out);
 
+/* When OpenBLAS chose a generic kernel for a CPU that has wider vector units (it does not
+ * recognise every CPU model and then falls back to "Prescott", an SSE3 kernel several times
+ * slower), write advice naming the OPENBLAS_CORETYPE to set and return 1; else return 0.
+ * Advice only: sisa never changes the core itself, because the core is part of the
+ * determinism context. */
+int sisa_blas_core_advice(char *out, size_t cap);
+
 #endif
