@@ -29,7 +29,7 @@ bash scripts/build.sh build/test -DSISA_WERROR=ON
 run_suite "plain" build/test
 
 echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer"
-SISA_BUILD_TYPE=Debug bash scripts/build.sh build/asan -DSISA_WERROR=ON -DSISA_SANITIZE=address,undefined
+bash scripts/build.sh build/asan -DSISA_WERROR=ON -DSISA_SANITIZE=address,undefined
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite "sanitizers" build/asan
