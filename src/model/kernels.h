@@ -9,7 +9,7 @@
  * Conventions: matrices are row-major; `n` is the number of rows of a batch (samples), `in`
  * and `out` are a dense layer's fan-in and fan-out, so a weight matrix W is (in, out), an
  * activation A entering the layer is (n, in) and the layer's pre-activation Z is (n, out).
- * Callers check the dimensions (every count >= 1, every product fits a BLAS int) once, at
+ * Callers check the dimensions (every count >= 1 and small enough for a BLAS int) once, at
  * model creation; the kernels check nothing and allocate nothing.
  *
  * Summation orders are fixed and documented per kernel: together with one OpenBLAS thread,

@@ -46,7 +46,7 @@ static const sisa_model_ops *ops_for(sisa_model_type t)
 void sisa_model_specs_from_config(sisa_model_spec *ms, sisa_optim_spec *os, const sisa_config *cfg,
                                   uint32_t d, uint32_t classes, uint32_t max_batch)
 {
-    /* Whole-struct zeroing first: specs are compared and hashed as bytes by callers. */
+    /* Whole-struct zeroing first, so that specs can be compared or hashed as bytes. */
     memset(ms, 0, sizeof *ms);
     memset(os, 0, sizeof *os);
     ms->type = cfg->model.type;
