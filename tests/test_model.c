@@ -709,6 +709,13 @@ static void test_determinism(void **state)
         train_steps(b, 0, 300, X, y);
         assert_same_model(a, b);
         assert_true(sisa_model_steps(a) == 300);
+        /* ... and training did move them: equal because both changed the same way. */
+        sisa_model *fresh = make(&cases[c].ms, &cases[c].os);
+        sisa_model_init(fresh, 5, 1);
+        for (int i = 0; i < sisa_model_param_count(a); i++)
+            assert_memory_not_equal(sisa_model_param(a, i)->data, sisa_model_param(fresh, i)->data,
+                                    numel(sisa_model_param(a, i)) * sizeof(float));
+        sisa_model_destroy(fresh);
         uint32_t n = batch_at(999, &cases[c].ms, X, y);
         float la = sisa_model_train_step(a, X, y, n), lb = sisa_model_train_step(b, X, y, n);
         assert_memory_equal(&la, &lb, sizeof la);
