@@ -1,0 +1,1285 @@
+/*
+ * test_model.c - src/model: kernels against their naive twins, optimizers against their twins
+ * and hand-computed values, keyed initialisation, bit-for-bit determinism and checkpoint
+ * resume, a finite-difference gradient check, training sanity, the tensor list, argument
+ * checks, the floating-point mode, and that training and prediction allocate nothing.
+ *
+ * This executable is linked with --wrap for the allocation functions (tests/CMakeLists.txt),
+ * so every allocation made by sisa_model or by this file passes through a counter.
+ */
+#include "testutil.h"
+
+#include "base/rng.h"
+#include "model/blas.h"
+#include "model/fpenv.h"
+#include "model/kernels.h"
+#include "model/model.h"
+#include "model/model_internal.h"
+#include "sisa/error.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- allocation counting (--wrap) ---------------------------------------------------------- */
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t count, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__real_aligned_alloc(size_t align, size_t size);
+int __real_posix_memalign(void **out, size_t align, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t count, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+void *__wrap_aligned_alloc(size_t align, size_t size);
+int __wrap_posix_memalign(void **out, size_t align, size_t size);
+
+static long alloc_calls;
+
+void *__wrap_malloc(size_t size)
+{
+    alloc_calls++;
+    return __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t count, size_t size)
+{
+    alloc_calls++;
+    return __real_calloc(count, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+    alloc_calls++;
+    return __real_realloc(p, size);
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t size)
+{
+    alloc_calls++;
+    return __real_aligned_alloc(align, size);
+}
+
+int __wrap_posix_memalign(void **out, size_t align, size_t size)
+{
+    alloc_calls++;
+    return __real_posix_memalign(out, align, size);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+#define U_F32 (1.0 / 16777216.0) /* 2^-24, float's unit roundoff */
+
+static float *fbuf(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof(float));
+    assert_non_null(p);
+    return p;
+}
+
+static void fill(sisa_rng *r, float *x, size_t n, float lo, float hi)
+{
+    for (size_t k = 0; k < n; k++) x[k] = lo + (hi - lo) * sisa_rng_uniform(r);
+}
+
+static void fill_labels(sisa_rng *r, int32_t *y, uint32_t n, uint32_t C)
+{
+    for (uint32_t i = 0; i < n; i++) y[i] = (int32_t)sisa_rng_below(r, C);
+}
+
+static void assert_close_(double got, double want, double tol, const char *what, size_t at,
+                          const char *file, int line)
+{
+    if (!(fabs(got - want) <= tol)) {
+        fprintf(stderr, "%s:%d: %s[%zu]: got %.9g, want %.9g (tolerance %.3g)\n", file, line, what,
+                at, got, want, tol);
+        fail();
+    }
+}
+#define assert_close(got, want, tol, what, at)                                                     \
+    assert_close_((got), (want), (tol), (what), (at), __FILE__, __LINE__)
+
+static sisa_model_spec mlp_spec(uint32_t d, uint32_t C, int n_hidden, const int32_t *hidden,
+                                uint32_t max_batch)
+{
+    sisa_model_spec ms;
+    memset(&ms, 0, sizeof ms);
+    ms.type = n_hidden ? SISA_MODEL_MLP : SISA_MODEL_LOGREG;
+    ms.d = d;
+    ms.classes = C;
+    ms.n_hidden = n_hidden;
+    for (int l = 0; l < n_hidden; l++) ms.hidden[l] = hidden[l];
+    ms.activation = SISA_ACT_RELU;
+    ms.max_batch = max_batch;
+    return ms;
+}
+
+static sisa_optim_spec sgd_spec(float lr, float momentum, int nesterov, float wd)
+{
+    sisa_optim_spec os;
+    memset(&os, 0, sizeof os);
+    os.kind = SISA_OPT_SGD;
+    os.lr = lr;
+    os.momentum = momentum;
+    os.nesterov = nesterov;
+    os.weight_decay = wd;
+    return os;
+}
+
+static sisa_optim_spec adam_spec(float lr, float wd)
+{
+    sisa_optim_spec os;
+    memset(&os, 0, sizeof os);
+    os.kind = SISA_OPT_ADAM;
+    os.lr = lr;
+    os.beta1 = 0.9f;
+    os.beta2 = 0.999f;
+    os.eps = 1e-8f;
+    os.weight_decay = wd;
+    return os;
+}
+
+static sisa_model *make(const sisa_model_spec *ms, const sisa_optim_spec *os)
+{
+    sisa_model *m = NULL;
+    int rc = sisa_model_create(&m, ms, os);
+    if (rc != SISA_OK) fprintf(stderr, "create: %s\n", sisa_error_message());
+    assert_int_equal(rc, SISA_OK);
+    assert_non_null(m);
+    return m;
+}
+
+static uint64_t numel(const sisa_tensor *t)
+{
+    return t->shape[0] * t->shape[1];
+}
+
+/* The gradient of parameter tensor t: same offset in the gradient allocation (model.c). */
+static const float *grad_of(const sisa_model *m, const sisa_tensor *t)
+{
+    return m->grads + (t->data - m->params);
+}
+
+/* Parameters, gradients, optimizer state and step count of two models are identical bit for
+ * bit (whole allocations, padding included). */
+static void assert_same_model(const sisa_model *a, const sisa_model *b)
+{
+    assert_int_equal(sisa_model_param_count(a), sisa_model_param_count(b));
+    assert_int_equal(sisa_model_state_count(a), sisa_model_state_count(b));
+    for (int i = 0; i < sisa_model_param_count(a); i++) {
+        const sisa_tensor *ta = sisa_model_param(a, i), *tb = sisa_model_param(b, i);
+        assert_string_equal(ta->name, tb->name);
+        assert_memory_equal(ta->data, tb->data, numel(ta) * sizeof(float));
+    }
+    for (int i = 0; i < sisa_model_state_count(a); i++) {
+        const sisa_tensor *ta = sisa_model_state(a, i), *tb = sisa_model_state(b, i);
+        assert_string_equal(ta->name, tb->name);
+        assert_memory_equal(ta->data, tb->data, numel(ta) * sizeof(float));
+    }
+    assert_true(a->n_params == b->n_params && a->n_state == b->n_state);
+    assert_memory_equal(a->params, b->params, a->n_params * sizeof(float));
+    assert_memory_equal(a->grads, b->grads, a->n_params * sizeof(float));
+    if (a->n_state) assert_memory_equal(a->state, b->state, a->n_state * sizeof(float));
+    assert_true(sisa_model_steps(a) == sisa_model_steps(b));
+}
+
+static int setup_fp(void **state)
+{
+    (void)state;
+    sisa_model_fp_setup();
+    return 0;
+}
+
+/* ---- kernels against their twins ----------------------------------------------------------- */
+
+typedef struct {
+    uint32_t n, in, out;
+} shape3;
+
+static const shape3 shapes[] = {
+    {1, 1, 2},   {1, 784, 10}, {2, 1, 2},    {3, 5, 2},      {7, 13, 3},
+    {33, 17, 5}, {129, 31, 7}, {64, 64, 64}, {128, 100, 37}, {5, 300, 1},
+};
+
+/* A float dot product of length K, however blocked, is within K u sum |a_k b_k| of the exact
+ * value (u = 2^-24); the twin adds at most one more rounding. */
+static double dot_tol(uint32_t K, double abs_sum)
+{
+    return ((double)K + 2.0) * U_F32 * abs_sum + 1e-30;
+}
+
+static void test_gemm_kernels(void **state)
+{
+    (void)state;
+    sisa_rng r;
+    sisa_rng_init(&r, 1, SISA_RNG_TEST, 1, 0, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        uint32_t n = shapes[s].n, in = shapes[s].in, out = shapes[s].out;
+        float *A = fbuf((size_t)n * in), *W = fbuf((size_t)in * out), *dZ = fbuf((size_t)n * out);
+        float *Z = fbuf((size_t)n * out), *Zr = fbuf((size_t)n * out);
+        float *dW = fbuf((size_t)in * out), *dWr = fbuf((size_t)in * out);
+        float *dA = fbuf((size_t)n * in), *dAr = fbuf((size_t)n * in);
+        fill(&r, A, (size_t)n * in, -1, 1);
+        fill(&r, W, (size_t)in * out, -1, 1);
+        fill(&r, dZ, (size_t)n * out, -1, 1);
+        /* Garbage in the outputs: the kernels must overwrite, not accumulate. */
+        fill(&r, Z, (size_t)n * out, 5, 6);
+        fill(&r, dW, (size_t)in * out, 5, 6);
+        fill(&r, dA, (size_t)n * in, 5, 6);
+
+        sisa_k_dense_forward(Z, A, W, n, in, out);
+        sisa_ref_dense_forward(Zr, A, W, n, in, out);
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t j = 0; j < out; j++) {
+                double abs_sum = 0;
+                for (uint32_t k = 0; k < in; k++)
+                    abs_sum += fabs((double)A[(size_t)i * in + k] * W[(size_t)k * out + j]);
+                size_t at = (size_t)i * out + j;
+                assert_close(Z[at], Zr[at], dot_tol(in, abs_sum), "dense_forward", at);
+            }
+
+        sisa_k_weight_grad(dW, A, dZ, n, in, out);
+        sisa_ref_weight_grad(dWr, A, dZ, n, in, out);
+        for (uint32_t k = 0; k < in; k++)
+            for (uint32_t j = 0; j < out; j++) {
+                double abs_sum = 0;
+                for (uint32_t i = 0; i < n; i++)
+                    abs_sum += fabs((double)A[(size_t)i * in + k] * dZ[(size_t)i * out + j]);
+                size_t at = (size_t)k * out + j;
+                assert_close(dW[at], dWr[at], dot_tol(n, abs_sum), "weight_grad", at);
+            }
+
+        sisa_k_input_grad(dA, dZ, W, n, in, out);
+        sisa_ref_input_grad(dAr, dZ, W, n, in, out);
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t k = 0; k < in; k++) {
+                double abs_sum = 0;
+                for (uint32_t j = 0; j < out; j++)
+                    abs_sum += fabs((double)dZ[(size_t)i * out + j] * W[(size_t)k * out + j]);
+                size_t at = (size_t)i * in + k;
+                assert_close(dA[at], dAr[at], dot_tol(out, abs_sum), "input_grad", at);
+            }
+        free(A);
+        free(W);
+        free(dZ);
+        free(Z);
+        free(Zr);
+        free(dW);
+        free(dWr);
+        free(dA);
+        free(dAr);
+    }
+}
+
+static void test_elementwise_kernels(void **state)
+{
+    (void)state;
+    sisa_rng r;
+    sisa_rng_init(&r, 2, SISA_RNG_TEST, 2, 0, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        uint32_t n = shapes[s].n, out = shapes[s].out;
+        size_t cnt = (size_t)n * out;
+        float *Z = fbuf(cnt), *Zr = fbuf(cnt), *b = fbuf(out), *A = fbuf(cnt);
+        float *db = fbuf(out), *dbr = fbuf(out);
+        fill(&r, Z, cnt, -2, 2);
+        fill(&r, b, out, -1, 1);
+        memcpy(Zr, Z, cnt * sizeof(float));
+
+        /* Same single rounding in both: identical bits. */
+        sisa_k_bias_add(Z, b, n, out);
+        sisa_ref_bias_add(Zr, b, n, out);
+        assert_memory_equal(Z, Zr, cnt * sizeof(float));
+
+        fill(&r, Z, cnt, -2, 2);
+        memcpy(Zr, Z, cnt * sizeof(float));
+        sisa_k_bias_relu(Z, b, n, out);
+        sisa_ref_bias_relu(Zr, b, n, out);
+        assert_memory_equal(Z, Zr, cnt * sizeof(float));
+        for (size_t k = 0; k < cnt; k++) assert_true(Z[k] >= 0.0f);
+
+        /* ReLU backward: the mask comes from the ReLU output. */
+        fill(&r, A, cnt, -1, 1);
+        for (size_t k = 0; k < cnt; k++) A[k] = A[k] < 0 ? 0.0f : A[k];
+        fill(&r, Z, cnt, -3, 3);
+        memcpy(Zr, Z, cnt * sizeof(float));
+        sisa_k_relu_backward(Z, A, cnt);
+        sisa_ref_relu_backward(Zr, A, cnt);
+        assert_memory_equal(Z, Zr, cnt * sizeof(float));
+        for (size_t k = 0; k < cnt; k++) assert_true(A[k] > 0 ? Z[k] == Zr[k] : Z[k] == 0.0f);
+
+        /* Bias gradient: n float additions in a fixed order against a double sum. */
+        fill(&r, Z, cnt, -1, 1);
+        fill(&r, db, out, 7, 8);
+        sisa_k_bias_grad(db, Z, n, out);
+        sisa_ref_bias_grad(dbr, Z, n, out);
+        for (uint32_t j = 0; j < out; j++) {
+            double abs_sum = 0;
+            for (uint32_t i = 0; i < n; i++) abs_sum += fabs(Z[(size_t)i * out + j]);
+            assert_close(db[j], dbr[j], dot_tol(n, abs_sum), "bias_grad", j);
+        }
+        free(Z);
+        free(Zr);
+        free(b);
+        free(A);
+        free(db);
+        free(dbr);
+    }
+
+    /* A NaN entering the ReLU stays a NaN: a diverged model is not silently "repaired". */
+    float z[3] = {NAN, -1.0f, 2.0f}, bb[3] = {0, 0, 0};
+    sisa_k_bias_relu(z, bb, 1, 3);
+    assert_true(isnan(z[0]));
+    assert_true(z[1] == 0.0f && z[2] == 2.0f);
+}
+
+static void test_softmax_kernels(void **state)
+{
+    (void)state;
+    sisa_rng r;
+    sisa_rng_init(&r, 3, SISA_RNG_TEST, 3, 0, 0);
+    static const uint32_t ns[] = {1, 2, 7, 33, 128};
+    static const uint32_t Cs[] = {2, 3, 10, 37};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t c = 0; c < sizeof Cs / sizeof Cs[0]; c++) {
+            uint32_t n = ns[a], C = Cs[c];
+            size_t cnt = (size_t)n * C;
+            float *Z = fbuf(cnt), *Zr = fbuf(cnt), *L = fbuf(cnt);
+            int32_t *y = calloc(n, sizeof(int32_t));
+            assert_non_null(y);
+            fill(&r, L, cnt, -8, 8);
+            fill_labels(&r, y, n, C);
+            /* exp has 1 ulp, the sum C, the division half an ulp, the 1/n scaling half. */
+            double rel = ((double)C + 4.0) * 2.0 * U_F32;
+
+            memcpy(Z, L, cnt * sizeof(float));
+            memcpy(Zr, L, cnt * sizeof(float));
+            sisa_k_softmax(Z, n, C);
+            sisa_ref_softmax(Zr, n, C);
+            for (size_t k = 0; k < cnt; k++)
+                assert_close(Z[k], Zr[k], rel * Zr[k] + FLT_MIN, "softmax", k);
+
+            memcpy(Z, L, cnt * sizeof(float));
+            memcpy(Zr, L, cnt * sizeof(float));
+            double loss = sisa_k_softmax_xent(Z, y, n, C);
+            double loss_r = sisa_ref_softmax_xent(Zr, y, n, C);
+            assert_close(loss, loss_r, 1e-5 * fabs(loss_r) + 1e-6, "xent loss", 0);
+            for (uint32_t i = 0; i < n; i++) {
+                double row = 0.0;
+                for (uint32_t j = 0; j < C; j++) {
+                    size_t k = (size_t)i * C + j;
+                    /* P - onehot at the label cancels: compare against 1/n there. */
+                    double scale = (int32_t)j == y[i] ? 1.0 / n : fabs(Zr[k]);
+                    assert_close(Z[k], Zr[k], rel * scale + FLT_MIN, "xent grad", k);
+                    row += Z[k];
+                }
+                assert_close(row, 0.0, 1e-6 / n, "xent grad row sum", i); /* sum P = 1 */
+            }
+            free(Z);
+            free(Zr);
+            free(L);
+            free(y);
+        }
+
+    /* Stability: huge logits give exact one-hot probabilities and a finite loss. */
+    float z[4] = {1000.0f, -1000.0f, 88.0f, 999.0f};
+    int32_t y0[2] = {1, 0};
+    double loss = sisa_k_softmax_xent(z, y0, 2, 2);
+    assert_true(isfinite(loss));
+    /* Row 0: label 1 sits 2000 below the max; row 1: label 0 sits 911 below. */
+    assert_close(loss, (2000.0 + 911.0) / 2.0, 1e-3, "stable loss", 0);
+    assert_true(z[0] == 0.5f && z[1] == -0.5f); /* (1 - 0) / 2, (0 - 1) / 2 */
+    float p[3] = {3e38f, 3e38f, -3e38f};
+    sisa_k_softmax(p, 1, 3);
+    assert_true(p[0] == 0.5f && p[1] == 0.5f && p[2] == 0.0f);
+}
+
+/* ---- optimizers ---------------------------------------------------------------------------- */
+
+static void check_optim_case(const sisa_optim_spec *os, size_t count, int steps)
+{
+    sisa_rng r;
+    sisa_rng_init(&r, 4, SISA_RNG_TEST, (uint32_t)count, (uint32_t)os->kind, 0);
+    float *w = fbuf(count), *wr = fbuf(count), *g = fbuf(count);
+    float *m = fbuf(count), *v = fbuf(count), *mr = fbuf(count), *vr = fbuf(count);
+    fill(&r, w, count, -1, 1);
+    memcpy(wr, w, count * sizeof(float));
+    for (int t = 1; t <= steps; t++) {
+        fill(&r, g, count, -0.5f, 0.5f);
+        if (os->kind == SISA_OPT_ADAM) {
+            sisa_k_adam(w, g, m, v, count, os, (uint64_t)t);
+            sisa_ref_adam(wr, g, mr, vr, count, os, (uint64_t)t);
+        } else {
+            sisa_k_sgd(w, g, os->momentum > 0 ? m : NULL, count, os);
+            sisa_ref_sgd(wr, g, os->momentum > 0 ? mr : NULL, count, os);
+        }
+    }
+    /* A few roundings per step, compounding over `steps` steps, relative to the size of the
+     * operands (|w| and the velocity's terms are O(1); sums of them may cancel). */
+    double rel = 16.0 * steps * U_F32;
+    for (size_t k = 0; k < count; k++) {
+        assert_close(w[k], wr[k], rel * (fabs(wr[k]) + 1.0), "w", k);
+        assert_close(m[k], mr[k], rel * (fabs(mr[k]) + 1.0), "m/velocity", k);
+        assert_close(v[k], vr[k], rel * fabs(vr[k]) + 1e-12, "v", k);
+    }
+    free(w);
+    free(wr);
+    free(g);
+    free(m);
+    free(v);
+    free(mr);
+    free(vr);
+}
+
+static void test_optimizers_vs_ref(void **state)
+{
+    (void)state;
+    const sisa_optim_spec cases[] = {
+        sgd_spec(0.1f, 0.0f, 0, 0.0f),  sgd_spec(0.05f, 0.0f, 0, 0.01f),
+        sgd_spec(0.1f, 0.9f, 0, 0.0f),  sgd_spec(0.1f, 0.9f, 1, 0.0f),
+        sgd_spec(0.02f, 0.5f, 1, 0.1f), adam_spec(1e-3f, 0.0f),
+        adam_spec(0.1f, 0.0f),          adam_spec(1e-2f, 0.05f),
+    };
+    static const size_t counts[] = {1, 2, 7, 1000, 1027};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
+            check_optim_case(&cases[c], counts[k], 5);
+}
+
+/* The optimized update is the same float formula evaluated one element at a time: whichever
+ * vector width the CPU dispatch picked, the bits must be those of the scalar evaluation. This
+ * test restates the formula of optim.c on purpose; change both together. */
+static void test_optimizers_bitwise_scalar(void **state)
+{
+    (void)state;
+    const size_t count = 1000 + 13;
+    sisa_rng r;
+    sisa_rng_init(&r, 5, SISA_RNG_TEST, 5, 0, 0);
+    float *w = fbuf(count), *g = fbuf(count), *m = fbuf(count), *v = fbuf(count);
+    float *ws = fbuf(count), *ms = fbuf(count), *vs = fbuf(count);
+    fill(&r, w, count, -1, 1);
+    memcpy(ws, w, count * sizeof(float));
+    sisa_optim_spec o = adam_spec(1e-2f, 0.01f);
+    for (uint64_t t = 1; t <= 4; t++) {
+        fill(&r, g, count, -1, 1);
+        sisa_k_adam(w, g, m, v, count, &o, t);
+        const double bc1 = 1.0 - pow((double)o.beta1, (double)t);
+        const double bc2 = 1.0 - pow((double)o.beta2, (double)t);
+        const float step = (float)((double)o.lr / bc1), rsq2 = (float)(1.0 / sqrt(bc2));
+        const float c1 = (float)(1.0 - (double)o.beta1), c2 = (float)(1.0 - (double)o.beta2);
+        for (size_t k = 0; k < count; k++) {
+            volatile float gk = g[k] + o.weight_decay * ws[k];
+            volatile float mk = o.beta1 * ms[k] + c1 * gk;
+            volatile float vk = o.beta2 * vs[k] + c2 * (gk * gk);
+            ms[k] = mk;
+            vs[k] = vk;
+            ws[k] -= step * mk / (sqrtf(vk) * rsq2 + o.eps);
+        }
+        assert_memory_equal(w, ws, count * sizeof(float));
+        assert_memory_equal(m, ms, count * sizeof(float));
+        assert_memory_equal(v, vs, count * sizeof(float));
+    }
+    o = sgd_spec(0.1f, 0.9f, 1, 0.01f);
+    for (int t = 1; t <= 3; t++) {
+        fill(&r, g, count, -1, 1);
+        sisa_k_sgd(w, g, m, count, &o);
+        for (size_t k = 0; k < count; k++) {
+            volatile float gk = g[k] + o.weight_decay * ws[k];
+            volatile float vk = o.momentum * ms[k] + gk;
+            ms[k] = vk;
+            ws[k] -= o.lr * (gk + o.momentum * vk);
+        }
+        assert_memory_equal(w, ws, count * sizeof(float));
+        assert_memory_equal(m, ms, count * sizeof(float));
+    }
+    free(w);
+    free(g);
+    free(m);
+    free(v);
+    free(ws);
+    free(ms);
+    free(vs);
+}
+
+/* Two parameters w = (1, -2), gradients (0.5, -0.25) then (0.25, 0.5), worked by hand. */
+static void test_sgd_by_hand(void **state)
+{
+    (void)state;
+    const float g1[2] = {0.5f, -0.25f}, g2[2] = {0.25f, 0.5f};
+    const double tol = 1e-6;
+
+    /* Plain SGD, lr 0.1, weight decay 0.1: g' = g + 0.1 w = (0.6, -0.45); w = (0.94, -1.955). */
+    float w[2] = {1.0f, -2.0f};
+    sisa_optim_spec o = sgd_spec(0.1f, 0.0f, 0, 0.1f);
+    sisa_k_sgd(w, g1, NULL, 2, &o);
+    assert_close(w[0], 0.94, tol, "sgd", 0);
+    assert_close(w[1], -1.955, tol, "sgd", 1);
+
+    /* Momentum 0.9: v1 = g1, w1 = w0 - 0.1 v1 = (0.95, -1.975);
+     * v2 = 0.9 v1 + g2 = (0.7, 0.275), w2 = (0.88, -2.0025). */
+    float vel[2] = {0, 0};
+    w[0] = 1.0f;
+    w[1] = -2.0f;
+    o = sgd_spec(0.1f, 0.9f, 0, 0.0f);
+    sisa_k_sgd(w, g1, vel, 2, &o);
+    assert_close(w[0], 0.95, tol, "momentum", 0);
+    assert_close(w[1], -1.975, tol, "momentum", 1);
+    sisa_k_sgd(w, g2, vel, 2, &o);
+    assert_close(vel[0], 0.7, tol, "velocity", 0);
+    assert_close(vel[1], 0.275, tol, "velocity", 1);
+    assert_close(w[0], 0.88, tol, "momentum", 0);
+    assert_close(w[1], -2.0025, tol, "momentum", 1);
+
+    /* Nesterov: u = g + 0.9 v. Step 1: v = g1, u = 1.9 g1 = (0.95, -0.475), w = (0.905, -1.9525);
+     * step 2: v = (0.7, 0.275), u = (0.25 + 0.63, 0.5 + 0.2475) = (0.88, 0.7475),
+     * w = (0.817, -2.02725). */
+    vel[0] = vel[1] = 0;
+    w[0] = 1.0f;
+    w[1] = -2.0f;
+    o = sgd_spec(0.1f, 0.9f, 1, 0.0f);
+    sisa_k_sgd(w, g1, vel, 2, &o);
+    assert_close(w[0], 0.905, tol, "nesterov", 0);
+    assert_close(w[1], -1.9525, tol, "nesterov", 1);
+    sisa_k_sgd(w, g2, vel, 2, &o);
+    assert_close(w[0], 0.817, tol, "nesterov", 0);
+    assert_close(w[1], -2.02725, tol, "nesterov", 1);
+}
+
+/* Dyadic betas (0.75, 0.9375) and gradients keep every moment exactly representable, so m and
+ * v are checked for equality and only the square root and division round. */
+static void test_adam_by_hand(void **state)
+{
+    (void)state;
+    const float g1[2] = {0.5f, -0.25f}, g2[2] = {0.25f, 0.5f};
+    float w[2] = {1.0f, -2.0f}, m[2] = {0, 0}, v[2] = {0, 0};
+    sisa_optim_spec o = adam_spec(0.125f, 0.0f);
+    o.beta1 = 0.75f;
+    o.beta2 = 0.9375f;
+#define near(got, want, what, at) assert_close((got), (want), 1e-6 * fabs(want), (what), (at))
+
+    /* t = 1: m = 0.25 g, v = 0.0625 g^2; bc1 = 0.25, bc2 = 0.0625, so mhat = g, vhat = g^2 and
+     * the step is lr g / (|g| + 1e-8) = (0.124999998, -0.124999995). */
+    sisa_k_adam(w, g1, m, v, 2, &o, 1);
+    assert_true(m[0] == 0.125f && m[1] == -0.0625f);
+    assert_true(v[0] == 0.015625f && v[1] == 0.00390625f);
+    near(w[0], 0.8750000025, "w", 0);
+    near(w[1], -1.875000005, "w", 1);
+
+    /* t = 2: m = 0.75 m + 0.25 g2 = (0.15625, 0.078125); v = 0.9375 v + 0.0625 g2^2 =
+     * (0.0185546875, 0.019287109375); bc1 = 1 - 0.5625 = 0.4375, bc2 = 1 - 0.87890625 =
+     * 0.12109375; mhat = (0.357142857, 0.178571429), vhat = (0.153225806, 0.159274194),
+     * sqrt(vhat) = (0.391440681, 0.399091711); steps 0.125 mhat / (sqrt(vhat) + 1e-8) =
+     * (0.114047564, 0.0559305729): w = (0.760952439, -1.930930578). */
+    sisa_k_adam(w, g2, m, v, 2, &o, 2);
+    assert_true(m[0] == 0.15625f && m[1] == 0.078125f);
+    assert_true(v[0] == 0.0185546875f && v[1] == 0.019287109375f);
+    near(w[0], 0.760952439, "w", 0);
+    near(w[1], -1.930930578, "w", 1);
+
+    /* Weight decay 0.5 enters the gradient. t = 1: g' = g1 + 0.5 w0 = (1, -1.25), m = (0.25,
+     * -0.3125), v = (0.0625, 0.09765625), w = (0.875, -1.875) up to 1e-9. t = 2: g' = g2 + 0.5 w1
+     * = (0.6875, -0.4375), m = (0.359375, -0.34375), v = (0.088134765625, 0.103515625),
+     * mhat = (0.821428571, -0.785714286), sqrt(vhat) = (0.853125185, 0.924574881), steps
+     * (0.120355807, -0.106226426): w = (0.754644194, -1.768773575). */
+    float wd_w[2] = {1.0f, -2.0f}, wd_m[2] = {0, 0}, wd_v[2] = {0, 0};
+    o.weight_decay = 0.5f;
+    sisa_k_adam(wd_w, g1, wd_m, wd_v, 2, &o, 1);
+    assert_true(wd_m[0] == 0.25f && wd_m[1] == -0.3125f);
+    assert_true(wd_v[0] == 0.0625f && wd_v[1] == 0.09765625f);
+    near(wd_w[0], 0.875, "w", 0);
+    near(wd_w[1], -1.875, "w", 1);
+    sisa_k_adam(wd_w, g2, wd_m, wd_v, 2, &o, 2);
+    near(wd_m[0], 0.359375, "m", 0);
+    near(wd_m[1], -0.34375, "m", 1);
+    near(wd_v[0], 0.088134765625, "v", 0);
+    near(wd_v[1], 0.103515625, "v", 1);
+    near(wd_w[0], 0.754644194, "w", 0);
+    near(wd_w[1], -1.768773575, "w", 1);
+#undef near
+}
+
+/* ---- initialisation ------------------------------------------------------------------------ */
+
+static void test_init_keyed(void **state)
+{
+    (void)state;
+    const int32_t hidden[2] = {6, 5};
+    sisa_model_spec ms = mlp_spec(7, 3, 2, hidden, 4);
+    sisa_optim_spec os = adam_spec(1e-3f, 0);
+    sisa_model *a = make(&ms, &os), *b = make(&ms, &os), *c = make(&ms, &os), *d = make(&ms, &os);
+    sisa_model_init(a, 42, 3);
+    sisa_model_init(b, 42, 3);
+    sisa_model_init(c, 42, 4);
+    sisa_model_init(d, 43, 3);
+    assert_same_model(a, b);
+    for (int i = 0; i < sisa_model_param_count(a); i += 2) { /* weights differ, biases are 0 */
+        const sisa_tensor *ta = sisa_model_param(a, i);
+        size_t bytes = numel(ta) * sizeof(float);
+        assert_memory_not_equal(ta->data, sisa_model_param(c, i)->data, bytes);
+        assert_memory_not_equal(ta->data, sisa_model_param(d, i)->data, bytes);
+    }
+
+    /* The stream: (seed, SISA_RNG_INIT, a = shard), weights layer by layer in row-major order,
+     * w = (2u - 1) sqrt(6 / fan_in); biases 0. */
+    sisa_rng r;
+    sisa_rng_init(&r, 42, SISA_RNG_INIT, 3, 0, 0);
+    uint32_t fan_in[3] = {7, 6, 5};
+    for (int l = 0; l < 3; l++) {
+        const sisa_tensor *w = sisa_model_param(a, 2 * l), *bias = sisa_model_param(a, 2 * l + 1);
+        double limit = sqrt(6.0 / fan_in[l]);
+        for (uint64_t k = 0; k < numel(w); k++) {
+            float want = (float)((2.0 * (double)sisa_rng_uniform(&r) - 1.0) * limit);
+            assert_true(w->data[k] == want);
+            assert_true(fabsf(w->data[k]) <= (float)limit);
+        }
+        for (uint64_t k = 0; k < numel(bias); k++) assert_true(bias->data[k] == 0.0f);
+    }
+
+    /* Re-initialising a trained model resets everything, optimizer state and steps included. */
+    float X[4 * 7];
+    int32_t y[4] = {0, 1, 2, 1};
+    sisa_rng_init(&r, 9, SISA_RNG_TEST, 9, 0, 0);
+    fill(&r, X, 4 * 7, -1, 1);
+    for (int s = 0; s < 3; s++) sisa_model_train_step(c, X, y, 4);
+    sisa_model_init(c, 42, 3);
+    assert_same_model(a, c);
+    for (int i = 0; i < sisa_model_state_count(c); i++) {
+        const sisa_tensor *t = sisa_model_state(c, i);
+        for (uint64_t k = 0; k < numel(t); k++) assert_true(t->data[k] == 0.0f);
+    }
+    sisa_model_destroy(a);
+    sisa_model_destroy(b);
+    sisa_model_destroy(c);
+    sisa_model_destroy(d);
+}
+
+/* ---- determinism and resume ---------------------------------------------------------------- */
+
+typedef struct {
+    sisa_model_spec ms;
+    sisa_optim_spec os;
+} model_case;
+
+static void model_cases(model_case out[6])
+{
+    static const int32_t hidden[2] = {16, 9};
+    sisa_model_spec lr = mlp_spec(20, 4, 0, NULL, 32), mlp = mlp_spec(20, 4, 2, hidden, 32);
+    out[0] = (model_case){lr, adam_spec(1e-2f, 1e-3f)};
+    out[1] = (model_case){lr, sgd_spec(0.1f, 0.9f, 1, 0.0f)};
+    out[2] = (model_case){lr, sgd_spec(0.1f, 0.0f, 0, 1e-3f)};
+    out[3] = (model_case){mlp, adam_spec(1e-2f, 1e-4f)};
+    out[4] = (model_case){mlp, sgd_spec(0.05f, 0.9f, 0, 0.0f)};
+    out[5] = (model_case){mlp, sgd_spec(0.05f, 0.0f, 0, 0.0f)};
+}
+
+/* Batch number `s` of a fixed synthetic sequence: sizes vary (1 .. max_batch). */
+static uint32_t batch_at(uint32_t s, const sisa_model_spec *ms, float *X, int32_t *y)
+{
+    sisa_rng r;
+    sisa_rng_init(&r, 77, SISA_RNG_TEST, s, 1, 0);
+    uint32_t n = 1 + sisa_rng_below(&r, ms->max_batch);
+    fill(&r, X, (size_t)n * ms->d, -1, 1);
+    fill_labels(&r, y, n, ms->classes);
+    return n;
+}
+
+static void train_steps(sisa_model *m, uint32_t from, uint32_t to, float *X, int32_t *y)
+{
+    const sisa_model_spec *ms = sisa_model_get_spec(m);
+    for (uint32_t s = from; s < to; s++) {
+        uint32_t n = batch_at(s, ms, X, y);
+        float loss = sisa_model_train_step(m, X, y, n);
+        assert_true(isfinite(loss));
+    }
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    model_case cases[6];
+    model_cases(cases);
+    for (int c = 0; c < 6; c++) {
+        sisa_model *a = make(&cases[c].ms, &cases[c].os), *b = make(&cases[c].ms, &cases[c].os);
+        float *X = fbuf((size_t)cases[c].ms.max_batch * cases[c].ms.d);
+        int32_t y[32];
+        sisa_model_init(a, 5, 1);
+        sisa_model_init(b, 5, 1);
+        train_steps(a, 0, 300, X, y);
+        train_steps(b, 0, 300, X, y);
+        assert_same_model(a, b);
+        assert_true(sisa_model_steps(a) == 300);
+        /* ... and training did move them: equal because both changed the same way. */
+        sisa_model *fresh = make(&cases[c].ms, &cases[c].os);
+        sisa_model_init(fresh, 5, 1);
+        for (int i = 0; i < sisa_model_param_count(a); i++)
+            assert_memory_not_equal(sisa_model_param(a, i)->data, sisa_model_param(fresh, i)->data,
+                                    numel(sisa_model_param(a, i)) * sizeof(float));
+        sisa_model_destroy(fresh);
+        uint32_t n = batch_at(999, &cases[c].ms, X, y);
+        float la = sisa_model_train_step(a, X, y, n), lb = sisa_model_train_step(b, X, y, n);
+        assert_memory_equal(&la, &lb, sizeof la);
+        assert_same_model(a, b);
+        free(X);
+        sisa_model_destroy(a);
+        sisa_model_destroy(b);
+    }
+}
+
+static void test_resume_bit_exact(void **state)
+{
+    (void)state;
+    model_case cases[6];
+    model_cases(cases);
+    for (int c = 0; c < 6; c++) {
+        sisa_model *a = make(&cases[c].ms, &cases[c].os), *b = make(&cases[c].ms, &cases[c].os);
+        float *X = fbuf((size_t)cases[c].ms.max_batch * cases[c].ms.d);
+        int32_t y[32];
+        sisa_model_init(a, 11, 2);
+        train_steps(a, 0, 137, X, y);
+
+        /* "Checkpoint": copy every listed tensor and the step count out. */
+        int np = sisa_model_param_count(a), ns = sisa_model_state_count(a);
+        float *saved[64];
+        for (int i = 0; i < np + ns; i++) {
+            const sisa_tensor *t = i < np ? sisa_model_param(a, i) : sisa_model_state(a, i - np);
+            saved[i] = fbuf(numel(t));
+            memcpy(saved[i], t->data, numel(t) * sizeof(float));
+        }
+        uint64_t steps = sisa_model_steps(a);
+        assert_true(steps == 137);
+
+        /* "Restore" into a fresh model that was initialised and trained differently. */
+        sisa_model_init(b, 999, 7);
+        train_steps(b, 500, 510, X, y);
+        for (int i = 0; i < np + ns; i++) {
+            const sisa_tensor *t = i < np ? sisa_model_param(b, i) : sisa_model_state(b, i - np);
+            memcpy(t->data, saved[i], numel(t) * sizeof(float));
+            free(saved[i]);
+        }
+        sisa_model_set_steps(b, steps);
+
+        train_steps(a, 137, 260, X, y);
+        train_steps(b, 137, 260, X, y);
+        assert_same_model(a, b);
+        assert_true(sisa_model_steps(b) == 260);
+        free(X);
+        sisa_model_destroy(a);
+        sisa_model_destroy(b);
+    }
+
+    /* The step count matters to Adam: restoring without it diverges. */
+    sisa_model *a = make(&cases[0].ms, &cases[0].os), *b = make(&cases[0].ms, &cases[0].os);
+    float *X = fbuf((size_t)cases[0].ms.max_batch * cases[0].ms.d);
+    int32_t y[32];
+    sisa_model_init(a, 11, 2);
+    train_steps(a, 0, 20, X, y);
+    for (int i = 0; i < sisa_model_param_count(a); i++)
+        memcpy(sisa_model_param(b, i)->data, sisa_model_param(a, i)->data,
+               numel(sisa_model_param(a, i)) * sizeof(float));
+    for (int i = 0; i < sisa_model_state_count(a); i++)
+        memcpy(sisa_model_state(b, i)->data, sisa_model_state(a, i)->data,
+               numel(sisa_model_state(a, i)) * sizeof(float));
+    train_steps(a, 20, 21, X, y);
+    train_steps(b, 20, 21, X, y);
+    assert_memory_not_equal(sisa_model_param(a, 0)->data, sisa_model_param(b, 0)->data,
+                            numel(sisa_model_param(a, 0)) * sizeof(float));
+    free(X);
+    sisa_model_destroy(a);
+    sisa_model_destroy(b);
+}
+
+/* ---- gradient check ------------------------------------------------------------------------ */
+
+/* Finite differences of the double-precision reference loss against the gradient the
+ * backward pass leaves in the model (read before the optimizer's update touches anything but
+ * the parameters, which are copied first). */
+static void grad_check(const sisa_model_spec *ms)
+{
+    const uint32_t n = ms->max_batch;
+    sisa_optim_spec os = sgd_spec(0.1f, 0.0f, 0, 0.0f);
+    sisa_model *m = make(ms, &os);
+    sisa_model_init(m, 3, 0);
+    sisa_rng r;
+    sisa_rng_init(&r, 6, SISA_RNG_TEST, ms->d, 0, 0);
+    float *X = fbuf((size_t)n * ms->d);
+    int32_t y[16];
+    fill(&r, X, (size_t)n * ms->d, -1, 1);
+    fill_labels(&r, y, n, ms->classes);
+
+    /* Biases 0 put every ReLU unit's kink at the same place; move them off it. */
+    int np = sisa_model_param_count(m), layers = np / 2;
+    for (int i = 1; i < np; i += 2)
+        fill(&r, sisa_model_param(m, i)->data, numel(sisa_model_param(m, i)), -0.1f, 0.1f);
+
+    /* Parameters in double, before the step. */
+    double *W[SISA_CONFIG_MAX_HIDDEN + 1], *B[SISA_CONFIG_MAX_HIDDEN + 1];
+    uint32_t widths[SISA_CONFIG_MAX_HIDDEN + 2];
+    widths[0] = ms->d;
+    for (int i = 0; i < np; i++) {
+        const sisa_tensor *t = sisa_model_param(m, i);
+        double *dst = calloc(numel(t), sizeof(double));
+        assert_non_null(dst);
+        for (uint64_t k = 0; k < numel(t); k++) dst[k] = t->data[k];
+        if (i % 2 == 0) {
+            W[i / 2] = dst;
+            widths[i / 2 + 1] = (uint32_t)t->shape[1];
+        } else {
+            B[i / 2] = dst;
+        }
+    }
+    double *scratch = calloc(2 * 64, sizeof(double));
+    assert_non_null(scratch);
+
+    double loss0 = sisa_ref_net_loss(layers, widths, (const double *const *)W,
+                                     (const double *const *)B, X, y, n, scratch);
+    float loss = sisa_model_train_step(m, X, y, n);
+    assert_close(loss, loss0, 1e-5 * loss0, "loss", 0);
+
+    /* Central differences in double (h = 1e-6: truncation ~1e-12, cancellation ~1e-10) against
+     * the float gradient, whose own error is a few float roundings of its terms. */
+    const double h = 1e-6;
+    int checked = 0;
+    for (int i = 0; i < np; i++) {
+        const sisa_tensor *t = sisa_model_param(m, i);
+        const float *g = grad_of(m, t);
+        double *p = i % 2 == 0 ? W[i / 2] : B[i / 2];
+        for (uint64_t k = 0; k < numel(t); k++) {
+            double keep = p[k];
+            p[k] = keep + h;
+            double up = sisa_ref_net_loss(layers, widths, (const double *const *)W,
+                                          (const double *const *)B, X, y, n, scratch);
+            p[k] = keep - h;
+            double down = sisa_ref_net_loss(layers, widths, (const double *const *)W,
+                                            (const double *const *)B, X, y, n, scratch);
+            p[k] = keep;
+            double fd = (up - down) / (2 * h);
+            char what[64];
+            snprintf(what, sizeof what, "gradient of %s", t->name);
+            assert_close(g[k], fd, 1e-4 * fabs(fd) + 1e-6, what, k);
+            checked += fabs(fd) > 1e-4;
+        }
+    }
+    assert_true((uint64_t)checked > numel(sisa_model_param(m, 0)) / 2); /* not vacuous */
+    for (int i = 0; i < np; i++) free(i % 2 == 0 ? W[i / 2] : B[i / 2]);
+    free(scratch);
+    free(X);
+    sisa_model_destroy(m);
+}
+
+static void test_gradient_check(void **state)
+{
+    (void)state;
+    const int32_t hidden[2] = {6, 5};
+    sisa_model_spec mlp = mlp_spec(4, 3, 2, hidden, 7);
+    grad_check(&mlp);
+    sisa_model_spec lr = mlp_spec(5, 3, 0, NULL, 9);
+    grad_check(&lr);
+    sisa_model_spec lr2 = mlp_spec(1, 2, 0, NULL, 5); /* d = 1, C = 2 */
+    grad_check(&lr2);
+}
+
+/* ---- training sanity ----------------------------------------------------------------------- */
+
+/* Three well separated Gaussian-ish clusters in 8 dimensions. */
+static void blobs(float *X, int32_t *y, uint32_t n, uint32_t d, uint32_t C)
+{
+    sisa_rng r;
+    sisa_rng_init(&r, 8, SISA_RNG_TEST, 8, 0, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = i % C;
+        y[i] = (int32_t)c;
+        for (uint32_t k = 0; k < d; k++) {
+            float center = (k % C == c) ? 2.0f : -1.0f;
+            float noise = 0.0f;
+            for (int s = 0; s < 4; s++) noise += sisa_rng_uniform(&r) - 0.5f;
+            X[(size_t)i * d + k] = center + noise;
+        }
+    }
+}
+
+static double accuracy(sisa_model *m, const float *X, const int32_t *y, uint32_t n)
+{
+    const sisa_model_spec *ms = sisa_model_get_spec(m);
+    float proba[32 * 3];
+    uint32_t correct = 0;
+    for (uint32_t at = 0; at < n; at += ms->max_batch) {
+        uint32_t nb = n - at < ms->max_batch ? n - at : ms->max_batch;
+        sisa_model_predict(m, X + (size_t)at * ms->d, nb, proba);
+        for (uint32_t i = 0; i < nb; i++) {
+            uint32_t best = 0;
+            double sum = 0.0;
+            for (uint32_t j = 0; j < ms->classes; j++) {
+                sum += proba[i * ms->classes + j];
+                if (proba[i * ms->classes + j] > proba[i * ms->classes + best]) best = j;
+            }
+            assert_close(sum, 1.0, 1e-5, "posterior row sum", at + i);
+            correct += (int32_t)best == y[at + i];
+        }
+    }
+    return (double)correct / n;
+}
+
+static void test_training_sanity(void **state)
+{
+    (void)state;
+    enum { N = 300, D = 8, C = 3, B = 32 };
+    float *X = fbuf((size_t)N * D);
+    int32_t y[N];
+    blobs(X, y, N, D, C);
+    const int32_t hidden[1] = {12};
+    sisa_model_spec specs[2] = {mlp_spec(D, C, 0, NULL, B), mlp_spec(D, C, 1, hidden, B)};
+    sisa_optim_spec opts[2] = {sgd_spec(0.05f, 0.9f, 0, 0.0f), adam_spec(1e-2f, 0.0f)};
+    for (int s = 0; s < 2; s++)
+        for (int o = 0; o < 2; o++) {
+            sisa_model *m = make(&specs[s], &opts[o]);
+            sisa_model_init(m, 1, 0);
+            double acc0 = accuracy(m, X, y, N), first = 0.0, last = 0.0;
+            for (int epoch = 0; epoch < 15; epoch++) {
+                double sum = 0.0;
+                int batches = 0;
+                for (uint32_t at = 0; at < N; at += B) {
+                    uint32_t nb = N - at < B ? N - at : B;
+                    sum += sisa_model_train_step(m, X + (size_t)at * D, y + at, nb);
+                    batches++;
+                }
+                if (epoch == 0) first = sum / batches;
+                last = sum / batches;
+            }
+            double acc = accuracy(m, X, y, N);
+            if (!(last < 0.25 * first && acc >= 0.97 && acc > acc0)) {
+                fprintf(stderr, "model %d optimizer %d: loss %.4f -> %.4f, accuracy %.3f -> %.3f\n",
+                        s, o, first, last, acc0, acc);
+                fail();
+            }
+            sisa_model_destroy(m);
+        }
+    free(X);
+}
+
+/* ---- prediction, guards, tensors, errors --------------------------------------------------- */
+
+static void test_predict(void **state)
+{
+    (void)state;
+    sisa_model_spec ms = mlp_spec(6, 4, 0, NULL, 8);
+    sisa_optim_spec os = adam_spec(1e-2f, 0);
+    sisa_model *m = make(&ms, &os);
+    sisa_model_init(m, 2, 0);
+    sisa_rng r;
+    sisa_rng_init(&r, 10, SISA_RNG_TEST, 10, 0, 0);
+    fill(&r, sisa_model_param(m, 1)->data, 4, -1, 1);
+    float X[8 * 6], P[8 * 4], Pr[8 * 4];
+    fill(&r, X, 8 * 6, -2, 2);
+
+    /* logreg's posterior is softmax(X w1 + b1): compare with the twins. */
+    sisa_model_predict(m, X, 5, P);
+    sisa_ref_dense_forward(Pr, X, sisa_model_param(m, 0)->data, 5, 6, 4);
+    sisa_ref_bias_add(Pr, sisa_model_param(m, 1)->data, 5, 4);
+    sisa_ref_softmax(Pr, 5, 4);
+    for (int k = 0; k < 5 * 4; k++) assert_close(P[k], Pr[k], 1e-5 * Pr[k] + 1e-7, "proba", k);
+
+    /* Prediction changes nothing, and posteriors do not depend on the other rows of the batch. */
+    float w_before[6 * 4];
+    memcpy(w_before, sisa_model_param(m, 0)->data, sizeof w_before);
+    float P1[4];
+    sisa_model_predict(m, X + 2 * 6, 1, P1);
+    assert_memory_equal(w_before, sisa_model_param(m, 0)->data, sizeof w_before);
+    for (int j = 0; j < 4; j++) assert_close(P1[j], P[2 * 4 + j], 1e-6, "row 2", j);
+
+    /* n above max_batch: NaN posteriors instead of a buffer overrun. */
+    float big[9 * 4];
+    float Xbig[9 * 6] = {0};
+    sisa_model_predict(m, Xbig, 9, big);
+    for (int k = 0; k < 9 * 4; k++) assert_true(isnan(big[k]));
+    sisa_model_destroy(m);
+}
+
+static void test_train_step_guards(void **state)
+{
+    (void)state;
+    const int32_t hidden[1] = {5};
+    sisa_model_spec ms = mlp_spec(3, 3, 1, hidden, 4);
+    sisa_optim_spec os = adam_spec(1e-2f, 0);
+    sisa_model *m = make(&ms, &os), *ref = make(&ms, &os);
+    sisa_model_init(m, 1, 1);
+    sisa_model_init(ref, 1, 1);
+    float X[5 * 3] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f,
+                      0.9f, 1.0f, 1.1f, 1.2f, 1.3f, 1.4f, 1.5f};
+    int32_t y[5] = {0, 1, 2, 0, 1}, bad_hi[2] = {0, 3}, bad_lo[2] = {-1, 0};
+    assert_true(isnan(sisa_model_train_step(m, X, y, 0)));
+    assert_true(isnan(sisa_model_train_step(m, X, y, 5)));
+    assert_true(isnan(sisa_model_train_step(m, X, bad_hi, 2)));
+    assert_true(isnan(sisa_model_train_step(m, X, bad_lo, 2)));
+    assert_same_model(m, ref);
+    assert_true(sisa_model_steps(m) == 0);
+    assert_true(isfinite(sisa_model_train_step(m, X, y, 4)));
+    assert_true(sisa_model_steps(m) == 1);
+    sisa_model_destroy(m);
+    sisa_model_destroy(ref);
+}
+
+static void test_tensor_list(void **state)
+{
+    (void)state;
+    const int32_t hidden[2] = {5, 3};
+    sisa_model_spec ms = mlp_spec(7, 2, 2, hidden, 3);
+    static const char *const names[] = {"w1", "b1", "w2", "b2", "w3", "b3"};
+    static const uint64_t rows[] = {7, 5, 5, 3, 3, 2}, cols[] = {5, 1, 3, 1, 2, 1};
+
+    sisa_optim_spec opts[3] = {sgd_spec(0.1f, 0, 0, 0), sgd_spec(0.1f, 0.5f, 0, 0),
+                               adam_spec(1e-3f, 0)};
+    const int want_state[3] = {0, 6, 12};
+    for (int o = 0; o < 3; o++) {
+        sisa_model *m = make(&ms, &opts[o]);
+        assert_int_equal(sisa_model_param_count(m), 6);
+        assert_int_equal(sisa_model_state_count(m), want_state[o]);
+        assert_null(sisa_model_param(m, 6));
+        assert_null(sisa_model_param(m, -1));
+        assert_null(sisa_model_state(m, want_state[o]));
+        const float *prev_end = NULL;
+        for (int i = 0; i < 6; i++) {
+            const sisa_tensor *t = sisa_model_param(m, i);
+            assert_string_equal(t->name, names[i]);
+            assert_int_equal(t->rank, i % 2 == 0 ? 2 : 1);
+            assert_true(t->shape[0] == rows[i] && t->shape[1] == cols[i]);
+            assert_true(((uintptr_t)t->data % 64) == 0);
+            if (prev_end) assert_true(t->data >= prev_end); /* in order, no overlap */
+            prev_end = t->data + numel(t);
+        }
+        for (int i = 0; i < want_state[o]; i++) {
+            const sisa_tensor *t = sisa_model_state(m, i);
+            const sisa_tensor *p = sisa_model_param(m, i % 6);
+            char want[64];
+            const char *prefix = o == 1 ? "velocity." : (i < 6 ? "m." : "v.");
+            snprintf(want, sizeof want, "%s%s", prefix, p->name);
+            assert_string_equal(t->name, want);
+            assert_true(t->rank == p->rank && t->shape[0] == p->shape[0] &&
+                        t->shape[1] == p->shape[1]);
+            assert_true(((uintptr_t)t->data % 64) == 0);
+        }
+        /* Views, not copies: a written weight changes the posteriors. */
+        float X[7] = {1, 1, 1, 1, 1, 1, 1}, P0[2], P1[2];
+        sisa_model_init(m, 1, 0);
+        sisa_model_predict(m, X, 1, P0);
+        sisa_model_param(m, 5)->data[0] = 5.0f; /* b3[0] */
+        sisa_model_predict(m, X, 1, P1);
+        assert_true(P1[0] > P0[0]);
+        sisa_model_destroy(m);
+    }
+    sisa_model_destroy(NULL);
+}
+
+static void expect_create_error(const sisa_model_spec *ms, const sisa_optim_spec *os, int code,
+                                const char *needle)
+{
+    sisa_model *m = (sisa_model *)(uintptr_t)1;
+    sisa_error_clear();
+    assert_int_equal(sisa_model_create(&m, ms, os), code);
+    assert_null(m);
+    assert_int_equal(sisa_error_code(), code);
+    tu_assert_contains(sisa_error_message(), needle);
+}
+
+static void test_create_errors(void **state)
+{
+    (void)state;
+    const int32_t hidden[2] = {4, 0};
+    sisa_optim_spec adam = adam_spec(1e-3f, 0);
+    sisa_model_spec ok = mlp_spec(3, 2, 0, NULL, 4), ms;
+
+    ms = ok;
+    ms.n_hidden = 1;
+    expect_create_error(&ms, &adam, SISA_ECONFIG, "logreg has no hidden layers, but 1 were given");
+    ms = mlp_spec(3, 2, 2, hidden, 4);
+    expect_create_error(&ms, &adam, SISA_ECONFIG, "mlp hidden layer 2 has 0 units");
+    ms.type = SISA_MODEL_MLP;
+    ms.n_hidden = 0;
+    expect_create_error(&ms, &adam, SISA_ECONFIG, "mlp needs 1 to 16 hidden layers, but 0");
+    ms.n_hidden = 17;
+    expect_create_error(&ms, &adam, SISA_ECONFIG, "mlp needs 1 to 16 hidden layers, but 17");
+    ms = ok;
+    ms.classes = 1;
+    expect_create_error(&ms, &adam, SISA_ECONFIG,
+                        "logreg needs at least 2 classes, the data has 1");
+    ms = ok;
+    ms.d = 0;
+    expect_create_error(&ms, &adam, SISA_ECONFIG, "needs at least 1 input feature");
+    ms = ok;
+    ms.max_batch = 0;
+    expect_create_error(&ms, &adam, SISA_ECONFIG, "batch size 0 must be between 1 and");
+    ms = ok;
+    ms.type = (sisa_model_type)7;
+    expect_create_error(&ms, &adam, SISA_ECONFIG, "unknown model type 7");
+
+    sisa_optim_spec os = sgd_spec(0.0f, 0, 0, 0);
+    expect_create_error(&ok, &os, SISA_ECONFIG, "learning rate 0 must be a finite number > 0");
+    os = sgd_spec(NAN, 0, 0, 0);
+    expect_create_error(&ok, &os, SISA_ECONFIG, "learning rate nan must be");
+    os = sgd_spec(0.1f, 1.0f, 0, 0);
+    expect_create_error(&ok, &os, SISA_ECONFIG, "sgd momentum 1 must be in [0, 1)");
+    os = sgd_spec(0.1f, 0.0f, 1, 0);
+    expect_create_error(&ok, &os, SISA_ECONFIG, "nesterov needs momentum > 0");
+    os = sgd_spec(0.1f, 0.0f, 0, -1e-3f);
+    expect_create_error(&ok, &os, SISA_ECONFIG, "weight_decay -0.001 must be");
+    os = adam_spec(1e-3f, 0);
+    os.beta1 = 1.0f;
+    expect_create_error(&ok, &os, SISA_ECONFIG, "adam beta1 1 must be in [0, 1)");
+    os = adam_spec(1e-3f, 0);
+    os.beta2 = -0.5f;
+    expect_create_error(&ok, &os, SISA_ECONFIG, "adam beta2 -0.5 must be in [0, 1)");
+    os = adam_spec(1e-3f, 0);
+    os.eps = 0.0f;
+    expect_create_error(&ok, &os, SISA_ECONFIG, "adam eps 0 must be");
+    os.kind = (sisa_optimizer)9;
+    expect_create_error(&ok, &os, SISA_ECONFIG, "unknown optimizer 9");
+
+    /* Too large to address: refused before any allocation is attempted. */
+    ms = mlp_spec(2000000000u, 2000000000u, 0, NULL, 4);
+    expect_create_error(&ms, &adam, SISA_ENOMEM, "logreg layer 1 (2000000000 x 2000000000");
+}
+
+/* ---- configuration, flops, fp mode, allocations -------------------------------------------- */
+
+static void test_specs_from_config(void **state)
+{
+    (void)state;
+    sisa_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.model.type = SISA_MODEL_MLP;
+    cfg.model.n_hidden = 2;
+    cfg.model.hidden[0] = 64;
+    cfg.model.hidden[1] = 32;
+    cfg.train.optimizer = SISA_OPT_SGD;
+    cfg.train.lr = 0.05;
+    cfg.train.momentum = 0.9;
+    cfg.train.nesterov = 1;
+    cfg.train.beta1 = 0.8;
+    cfg.train.beta2 = 0.99;
+    cfg.train.eps = 1e-7;
+    cfg.train.weight_decay = 5e-4;
+    sisa_model_spec ms;
+    sisa_optim_spec os;
+    sisa_model_specs_from_config(&ms, &os, &cfg, 784, 10, 128);
+    assert_int_equal(ms.type, SISA_MODEL_MLP);
+    assert_true(ms.d == 784 && ms.classes == 10 && ms.max_batch == 128);
+    assert_true(ms.n_hidden == 2 && ms.hidden[0] == 64 && ms.hidden[1] == 32 && ms.hidden[2] == 0);
+    assert_int_equal(os.kind, SISA_OPT_SGD);
+    assert_true(os.lr == 0.05f && os.momentum == 0.9f && os.nesterov == 1);
+    assert_true(os.beta1 == 0.8f && os.beta2 == 0.99f && os.eps == 1e-7f);
+    assert_true(os.weight_decay == 5e-4f);
+    sisa_model *m = make(&ms, &os);
+    assert_int_equal(sisa_model_param_count(m), 6);
+    sisa_model_destroy(m);
+
+    /* logreg ignores hidden layers left in the config. */
+    cfg.model.type = SISA_MODEL_LOGREG;
+    sisa_model_specs_from_config(&ms, &os, &cfg, 5, 3, 16);
+    assert_int_equal(ms.n_hidden, 0);
+    assert_int_equal(ms.hidden[0], 0);
+    m = make(&ms, &os);
+    assert_int_equal(sisa_model_param_count(m), 2);
+    sisa_model_destroy(m);
+}
+
+static void test_flops(void **state)
+{
+    (void)state;
+    /* The documented count: 2 in out per product (forward, weight gradient, and the input
+     * gradient above layer 1), plus the element-wise passes and the update shared by a batch. */
+    sisa_model_spec lr = mlp_spec(784, 10, 0, NULL, 128);
+    double want = 2 * (2.0 * 784 * 10 + 10) + 5 * 10 + 2.0 * (784 * 10 + 10) / 128;
+    assert_close(sisa_model_train_flops_per_sample(&lr), want, 1e-9 * want, "logreg flops", 0);
+    const int32_t hidden[1] = {256};
+    sisa_model_spec mlp = mlp_spec(784, 10, 1, hidden, 128);
+    want = 2 * (2.0 * 784 * 256 + 256) + 256 + 2 * (2.0 * 256 * 10 + 10) + 2.0 * 256 * 10 + 256 +
+           5 * 10 + 2.0 * (784 * 256 + 256 + 256 * 10 + 10) / 128;
+    assert_close(sisa_model_train_flops_per_sample(&mlp), want, 1e-9 * want, "mlp flops", 0);
+    mlp.n_hidden = 0;
+    assert_true(sisa_model_train_flops_per_sample(&mlp) == 0.0);
+}
+
+static void test_fp_mode(void **state)
+{
+    (void)state;
+    sisa_model_fp_setup();
+    sisa_blas_info bi;
+    sisa_blas_describe(&bi);
+    assert_int_equal(bi.threads, 1);
+    volatile float tiny = 1e-30f, small = 1e-10f;
+#if defined(__x86_64__)
+    assert_string_equal(sisa_model_fp_mode(), "ftz+daz");
+    volatile float flushed = tiny * small; /* 1e-40 is subnormal: flushed to 0 */
+    assert_true(flushed == 0.0f);
+
+    assert_int_equal(sisa_model_fp_set_flush(0), 1);
+    assert_string_equal(sisa_model_fp_mode(), "ieee");
+    volatile float sub = tiny * small;
+    assert_true(sub > 0.0f && fpclassify(sub) == FP_SUBNORMAL);
+
+    /* DAZ: the subnormal made above reads as zero once flushing is back on. */
+    sisa_model_fp_setup();
+    sisa_model_fp_setup(); /* idempotent */
+    assert_string_equal(sisa_model_fp_mode(), "ftz+daz");
+    volatile float one = 1.0f;
+    volatile float read_back = sub * one;
+    assert_true(read_back == 0.0f);
+#else
+    assert_string_equal(sisa_model_fp_mode(), "ieee");
+    (void)tiny;
+    (void)small;
+#endif
+}
+
+static void test_no_allocation_in_steps(void **state)
+{
+    (void)state;
+    const int32_t hidden[2] = {16, 8};
+    sisa_model_spec specs[2] = {mlp_spec(20, 3, 0, NULL, 16), mlp_spec(20, 3, 2, hidden, 16)};
+    sisa_optim_spec opts[3] = {sgd_spec(0.1f, 0, 0, 0), sgd_spec(0.1f, 0.9f, 1, 1e-4f),
+                               adam_spec(1e-3f, 1e-4f)};
+    float X[16 * 20], P[16 * 3];
+    int32_t y[16];
+    for (int s = 0; s < 2; s++)
+        for (int o = 0; o < 3; o++) {
+            long before = alloc_calls;
+            sisa_model *m = make(&specs[s], &opts[o]);
+            assert_true(alloc_calls > before); /* the counter does see sisa_model's calls */
+            sisa_model_init(m, 1, 0);
+            before = alloc_calls;
+            for (uint32_t step = 0; step < 50; step++) {
+                uint32_t n = batch_at(step, &specs[s], X, y);
+                sisa_model_train_step(m, X, y, n);
+                sisa_model_predict(m, X, n, P);
+            }
+            assert_int_equal(alloc_calls - before, 0);
+            sisa_model_destroy(m);
+        }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_kernels),
+        cmocka_unit_test(test_elementwise_kernels),
+        cmocka_unit_test(test_softmax_kernels),
+        cmocka_unit_test(test_optimizers_vs_ref),
+        cmocka_unit_test(test_optimizers_bitwise_scalar),
+        cmocka_unit_test(test_sgd_by_hand),
+        cmocka_unit_test(test_adam_by_hand),
+        cmocka_unit_test(test_init_keyed),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_resume_bit_exact),
+        cmocka_unit_test(test_gradient_check),
+        cmocka_unit_test(test_training_sanity),
+        cmocka_unit_test(test_predict),
+        cmocka_unit_test(test_train_step_guards),
+        cmocka_unit_test(test_tensor_list),
+        cmocka_unit_test(test_create_errors),
+        cmocka_unit_test(test_specs_from_config),
+        cmocka_unit_test(test_flops),
+        cmocka_unit_test(test_fp_mode),
+        cmocka_unit_test(test_no_allocation_in_steps),
+    };
+    return cmocka_run_group_tests(tests, setup_fp, NULL);
+}
