@@ -25,11 +25,14 @@
 void sisa_store_context(char *out, size_t cap)
 {
     sisa_blas_info blas;
+    char cpu[96];
     sisa_blas_describe(&blas);
-    snprintf(out, cap, "sisa %s (%s); %s; flags %s%s%s; OpenBLAS %s core %s threads %d; fp %s",
+    sisa_cpu_features(cpu, sizeof cpu);
+    snprintf(out, cap,
+             "sisa %s (%s); %s; flags %s%s%s; OpenBLAS %s core %s threads %d; fp %s; cpu %s",
              SISA_VERSION, SISA_GIT_COMMIT, SISA_COMPILER, SISA_BUILD_FLAGS,
              SISA_SANITIZERS[0] ? "; sanitize " : "", SISA_SANITIZERS, blas.version, blas.core,
-             blas.threads, sisa_model_fp_mode());
+             blas.threads, sisa_model_fp_mode(), cpu);
 }
 
 int sisa_store_shard_dir(const sisa_store *st, uint32_t shard, char *out, size_t cap)

@@ -7,6 +7,21 @@
 #include <stdio.h>
 #include <string.h>
 
+void sisa_cpu_features(char *out, size_t cap)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    snprintf(out, cap, "x86-64%s%s%s%s", __builtin_cpu_supports("fma") ? " fma" : "",
+             __builtin_cpu_supports("avx2") ? " avx2" : "",
+             __builtin_cpu_supports("avx512f") ? " avx512f" : "",
+             __builtin_cpu_supports("avx512bw") ? " avx512bw" : "");
+#elif defined(__aarch64__)
+    snprintf(out, cap, "aarch64");
+#else
+    snprintf(out, cap, "unknown-cpu");
+#endif
+}
+
 void sisa_blas_single_thread(void)
 {
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);

@@ -17,6 +17,10 @@ typedef struct sisa_blas_info {
     int threads;
 } sisa_blas_info;
 
+/* The CPU features that select code paths in sisa's kernels and in libm (e.g. glibc's expf has
+ * FMA and non-FMA variants), as "x86-64 fma avx2 avx512f": part of the determinism context. */
+void sisa_cpu_features(char *out, size_t cap);
+
 /* Pin OpenBLAS to one thread (idempotent). */
 void sisa_blas_single_thread(void);
 void sisa_blas_describe(sisa_blas_info *out);
