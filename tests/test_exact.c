@@ -44,6 +44,7 @@ typedef struct {
     float X[N_ROWS * N_FEAT];
     int64_t y[N_ROWS];
     uint64_t id[N_ROWS];
+    uint64_t group[N_ROWS]; /* data subjects: runs of 1 to 4 consecutive rows */
 } rows_t;
 
 /* Three noisy Gaussian-ish blobs with non-contiguous IDs (so nothing relies on id == row). */
@@ -55,6 +56,7 @@ static void make_rows(rows_t *r, uint64_t n, uint64_t id0, unsigned seed)
         int c = (int)(i % N_CLASS);
         r->y[i] = c;
         r->id[i] = id0 + 7 * i + (i % 5);
+        r->group[i] = 500 + (i / 4) * 3 + (i % 4 == 3);
         for (int j = 0; j < N_FEAT; j++) {
             s = s * 6364136223846793005ull + 1442695040888963407ull;
             float u = (float)((s >> 40) & 0xffffff) / 16777216.0f;
@@ -63,10 +65,13 @@ static void make_rows(rows_t *r, uint64_t n, uint64_t id0, unsigned seed)
     }
 }
 
+static int with_groups; /* write the group column (set by the group-sharding test) */
+
 static void write_rows(const char *path, const rows_t *r, const uint64_t *drop, size_t ndrop)
 {
     sisa_writer_opts o;
     memset(&o, 0, sizeof o);
+    o.has_group = with_groups;
     o.num_classes = N_CLASS;
     o.source = "test_exact";
     o.replace = 1;
@@ -76,11 +81,14 @@ static void write_rows(const char *path, const rows_t *r, const uint64_t *drop, 
         int skip = 0;
         for (size_t k = 0; k < ndrop; k++) skip |= drop[k] == r->id[i];
         if (skip) continue;
-        assert_int_equal(
-            sisa_dataset_writer_append(w, r->X + i * N_FEAT, &r->y[i], &r->id[i], NULL, 1), 0);
+        assert_int_equal(sisa_dataset_writer_append(w, r->X + i * N_FEAT, &r->y[i], &r->id[i],
+                                                    with_groups ? &r->group[i] : NULL, 1),
+                         0);
     }
     assert_int_equal(sisa_dataset_writer_commit(w, NULL), 0);
 }
+
+static rows_t train_rows, test_rows;
 
 /* ---- files ----------------------------------------------------------------------------------- */
 
@@ -203,6 +211,7 @@ typedef struct {
     const char *model; /* "logreg" or "mlp" */
     const char *optim; /* "sgd" or "adam" */
     int shards, slices;
+    int by_group; /* sharding: group */
 } combo;
 
 static void write_config(const char *path, const combo *c, const char *train, const char *test,
@@ -213,11 +222,11 @@ static void write_config(const char *path, const combo *c, const char *train, co
              "data: {train: %s, test: %s}\n"
              "store: %s\n"
              "seed: 7\n"
-             "sisa: {shards: %d, slices: %d}\n"
+             "sisa: {shards: %d, slices: %d, sharding: %s}\n"
              "model: {type: %s%s}\n"
              "train: {optimizer: %s, lr: %s, %sbatch_size: 16, epochs: 3, weight_decay: 0.0001}\n"
              "aggregate: {strategy: mean}\n",
-             train, test, store, c->shards, c->slices, c->model,
+             train, test, store, c->shards, c->slices, c->by_group ? "group" : "id", c->model,
              strcmp(c->model, "mlp") == 0 ? ", hidden: [10, 6]" : "", c->optim,
              strcmp(c->optim, "sgd") == 0 ? "0.05" : "0.01",
              strcmp(c->optim, "sgd") == 0 ? "momentum: 0.9, nesterov: true, " : "");
@@ -279,10 +288,13 @@ static int read_placement(const char *store, int shards, placed *out)
     return n;
 }
 
-enum { DEL_ONE, DEL_SEVERAL_SHARDS, DEL_SLICE, DEL_FIRST_LAST, DEL_SHARD, DEL_COUNT };
-static const char *const del_names[DEL_COUNT] = {
-    "one ID", "IDs in several shards", "every row of one slice", "first and last row of a shard",
-    "every row of one shard"};
+enum { DEL_ONE, DEL_SEVERAL_SHARDS, DEL_SLICE, DEL_FIRST_LAST, DEL_SHARD, DEL_GROUP, DEL_COUNT };
+static const char *const del_names[DEL_COUNT] = {"one ID",
+                                                 "IDs in several shards",
+                                                 "every row of one slice",
+                                                 "first and last row of a shard",
+                                                 "every row of one shard",
+                                                 "every row of one data subject"};
 
 /* Choose the deletion set from the trained store's placement (shard 0 is the target). */
 static size_t choose_deletion(int kind, const placed *p, int np, int shards, uint64_t *out)
@@ -310,6 +322,12 @@ static size_t choose_deletion(int kind, const placed *p, int np, int shards, uin
         /* Shard 0 loses every row: it must leave the ensemble for good. */
         for (int i = 0; i < np; i++)
             if (p[i].shard == 0) out[n++] = p[i].id;
+        break;
+    case DEL_GROUP:
+        /* Every row of the subject of the middle row (group sharding keeps them together). */
+        for (uint64_t i = 0; i < train_rows.n; i++)
+            if (train_rows.group[i] == train_rows.group[train_rows.n / 2])
+                out[n++] = train_rows.id[i];
         break;
     case DEL_FIRST_LAST: {
         int first = -1, last = -1;
@@ -382,13 +400,12 @@ static void compare_predictions(const char *pa, const char *pb)
     }
 }
 
-static rows_t train_rows, test_rows;
-
 static void run_combo(const combo *c)
 {
     char dir[2048], data[2200], test[2200], store[2200], cfg[2200];
     char name[64];
-    snprintf(name, sizeof name, "%s-%s-%d-%d", c->model, c->optim, c->shards, c->slices);
+    snprintf(name, sizeof name, "%s-%s-%d-%d%s", c->model, c->optim, c->shards, c->slices,
+             c->by_group ? "-group" : "");
     snprintf(dir, sizeof dir, "%s", tu_scratch(name));
     snprintf(data, sizeof data, "%s/D.h5", dir);
     snprintf(test, sizeof test, "%s/test.h5", dir);
@@ -406,9 +423,20 @@ static void run_combo(const combo *c)
         /* With one shard and one slice, a slice or a shard is the whole dataset, and a model
          * trained on nothing has nothing to compare: those two cases run with S > 1, R > 1. */
         if ((kind == DEL_SLICE && c->slices < 2) || (kind == DEL_SHARD && c->shards < 2)) continue;
+        if (kind == DEL_GROUP && !c->by_group) continue;
         uint64_t del[N_ROWS];
         size_t ndel = choose_deletion(kind, p, np, c->shards, del);
         assert_true(ndel > 0);
+        if (kind == DEL_GROUP) {
+            /* One data subject lives in one shard. */
+            int shard = -1;
+            for (size_t j = 0; j < ndel; j++)
+                for (int i = 0; i < np; i++)
+                    if (p[i].id == del[j]) {
+                        assert_true(shard < 0 || shard == p[i].shard);
+                        shard = p[i].shard;
+                    }
+        }
         print_message("  %s: deleting %s (%zu IDs)\n", name, del_names[kind], ndel);
         char ustore[2300], ucfg[2300], rdata[2300], rstore[2300], rcfg[2300];
         snprintf(ustore, sizeof ustore, "%s/store-U%d", dir, kind);
@@ -491,9 +519,9 @@ static void run_combo(const combo *c)
 }
 
 static const combo combos[] = {
-    {"logreg", "sgd", 1, 1},  {"logreg", "sgd", 3, 4}, {"logreg", "adam", 1, 1},
-    {"logreg", "adam", 3, 4}, {"mlp", "sgd", 1, 1},    {"mlp", "sgd", 3, 4},
-    {"mlp", "adam", 1, 1},    {"mlp", "adam", 3, 4},
+    {"logreg", "sgd", 1, 1, 0},  {"logreg", "sgd", 3, 4, 0}, {"logreg", "adam", 1, 1, 0},
+    {"logreg", "adam", 3, 4, 0}, {"mlp", "sgd", 1, 1, 0},    {"mlp", "sgd", 3, 4, 0},
+    {"mlp", "adam", 1, 1, 0},    {"mlp", "adam", 3, 4, 0},   {"mlp", "adam", 4, 3, 1},
 };
 
 static void test_logreg_sgd(void **state)
@@ -524,6 +552,15 @@ static void test_mlp_adam(void **state)
     run_combo(&combos[7]);
 }
 
+/* sharding: group keeps each data subject in one shard, and deleting a subject is exact too. */
+static void test_group_sharding(void **state)
+{
+    (void)state;
+    with_groups = 1;
+    run_combo(&combos[8]);
+    with_groups = 0;
+}
+
 /* Killing training at an arbitrary moment and running it again ends with the bits of an
  * uninterrupted run. */
 static void test_resume_after_kill(void **state)
@@ -538,7 +575,7 @@ static void test_resume_after_kill(void **state)
     snprintf(store_b, sizeof store_b, "%s/store-B", dir);
     write_rows(data, &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 4};
+    combo c = {"mlp", "adam", 3, 4, 0};
     write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
     write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
     sisa_train(cfg_a);
@@ -588,7 +625,7 @@ static void test_unknown_id_rejected(void **state)
     snprintf(store, sizeof store, "%s/store", dir);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"logreg", "sgd", 3, 2};
+    combo c = {"logreg", "sgd", 3, 2, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     char before[65536] = "", after[65536] = "";
@@ -629,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_logreg_adam),
         cmocka_unit_test(test_mlp_sgd),
         cmocka_unit_test(test_mlp_adam),
+        cmocka_unit_test(test_group_sharding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
