@@ -652,6 +652,30 @@ static void test_unknown_id_rejected(void **state)
     tu_assert_contains(r->err, "ids.txt:5: 'x13' is not a sample ID");
     tree_snapshot(store, "", after, sizeof after);
     assert_same_tree(before, after);
+
+    /* A second writer is refused while another process holds the store. */
+    char lockpath[2300];
+    snprintf(lockpath, sizeof lockpath, "%s/lock", store);
+    int fd = open(lockpath, O_RDWR);
+    assert_true(fd >= 0);
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    assert_int_equal(fcntl(fd, F_SETLK, &fl), 0);
+    snprintf(ids, sizeof ids, "%llu", (unsigned long long)train_rows.id[3]);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", ids, NULL);
+    assert_int_equal(r->status, 2);
+    char expect[128];
+    snprintf(expect, sizeof expect, "is in use by another sisa process (pid %ld)", (long)getpid());
+    tu_assert_contains(r->err, expect);
+    tu_sisa(r, "status", "-c", cfg, NULL); /* readers too: the store may be mid-change */
+    assert_int_equal(r->status, 2);
+    close(fd);
+    tu_sisa(r, "status", "-c", cfg, NULL);
+    assert_int_equal(r->status, 0);
+    tree_snapshot(store, "", after, sizeof after);
+    assert_same_tree(before, after);
     free(r);
 }
 

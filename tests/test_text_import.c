@@ -810,7 +810,8 @@ static void test_libsvm_malformed(void **state)
     o.features = 3;
     o.id_offset = UINT64_MAX;
     assert_failed(&fx, sisa_import_libsvm(NULL, fx.in, &o), SISA_EUSAGE,
-                  "--id-offset 18446744073709551615 + 2 rows does not fit in 64-bit sample IDs");
+                  "--id-offset 18446744073709551615 is too large: the IDs of 2 rows would pass the "
+                  "largest 64-bit ID");
     opts_for(&o, &fx);
     o.features = (UINT64_C(1) << 24) + 1;
     assert_failed(&fx, sisa_import_libsvm(NULL, fx.in, &o), SISA_EUSAGE,

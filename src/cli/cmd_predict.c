@@ -8,6 +8,7 @@
  * shard's current rows is never used.
  */
 #include "cli/args.h"
+#include "cli/common.h"
 #include "cli/commands.h"
 #include "cli/json.h"
 
@@ -148,8 +149,7 @@ int sisa_cmd_predict(int argc, char **argv)
     const char *cfg_path = NULL, *input = NULL, *output = NULL;
     int per_shard = 0, force = 0;
     sisa_config cfg;
-    sisa_store st;
-    int store_open = 0;
+    sisa_store st = {.lock_fd = -1};
     ensemble e = {0};
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
@@ -171,10 +171,7 @@ int sisa_cmd_predict(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_config_load(&cfg, cfg_path));
-    sisa_model_fp_setup();
-    SISA_TRY(sisa_store_open(&st, &cfg, SISA_STORE_READ));
-    store_open = 1;
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ));
     SISA_TRY(run_ensemble(&st, input, &e));
     char used[4096];
     shards_used_text(&e, used, sizeof used);
@@ -197,7 +194,7 @@ int sisa_cmd_predict(int argc, char **argv)
            sisa_strategy_name(cfg.aggregate.strategy), output);
 done:
     ensemble_free(&e);
-    if (store_open) sisa_store_close(&st);
+    sisa_store_close(&st);
     return err;
 }
 
@@ -214,8 +211,7 @@ int sisa_cmd_eval(int argc, char **argv)
     const char *cfg_path = NULL, *input = NULL;
     int json = 0;
     sisa_config cfg;
-    sisa_store st;
-    int store_open = 0;
+    sisa_store st = {.lock_fd = -1};
     ensemble e = {0};
     int32_t *shard_label = NULL;
     const sisa_option options[] = {
@@ -233,15 +229,12 @@ int sisa_cmd_eval(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_config_load(&cfg, cfg_path));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ));
     if (!input) {
         SISA_CHECK(cfg.data.test[0], SISA_EUSAGE,
                    "sisa eval: %s has no data.test; pass the test set with -i TEST.h5", cfg_path);
         input = cfg.data.test;
     }
-    sisa_model_fp_setup();
-    SISA_TRY(sisa_store_open(&st, &cfg, SISA_STORE_READ));
-    store_open = 1;
     SISA_TRY(run_ensemble(&st, input, &e));
     shard_label = malloc(e.n * sizeof *shard_label);
     SISA_CHECK(shard_label, SISA_ENOMEM, "out of memory");
@@ -287,6 +280,6 @@ int sisa_cmd_eval(int argc, char **argv)
 done:
     free(shard_label);
     ensemble_free(&e);
-    if (store_open) sisa_store_close(&st);
+    sisa_store_close(&st);
     return err;
 }

@@ -6,6 +6,7 @@
  * null when none is usable). Tools find models through this, never by guessing file names.
  */
 #include "cli/args.h"
+#include "cli/common.h"
 #include "cli/commands.h"
 #include "cli/json.h"
 
@@ -74,8 +75,7 @@ int sisa_cmd_status(int argc, char **argv)
     const char *cfg_path = NULL;
     int json = 0;
     sisa_config cfg;
-    sisa_store st;
-    int store_open = 0;
+    sisa_store st = {.lock_fd = -1};
     shard_status *ss = NULL;
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
@@ -91,10 +91,7 @@ int sisa_cmd_status(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_config_load(&cfg, cfg_path));
-    sisa_model_fp_setup();
-    SISA_TRY(sisa_store_open(&st, &cfg, SISA_STORE_READ));
-    store_open = 1;
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ));
     const uint32_t S = (uint32_t)cfg.sisa.shards;
     ss = calloc(S, sizeof *ss);
     SISA_CHECK(ss, SISA_ENOMEM, "out of memory");
@@ -155,6 +152,6 @@ int sisa_cmd_status(int argc, char **argv)
     }
 done:
     free(ss);
-    if (store_open) sisa_store_close(&st);
+    sisa_store_close(&st);
     return err;
 }

@@ -3,6 +3,7 @@
  * shard stage by stage, resuming whatever an earlier run left unfinished.
  */
 #include "cli/args.h"
+#include "cli/common.h"
 #include "cli/commands.h"
 
 #include "base/log.h"
@@ -76,8 +77,7 @@ int sisa_cmd_train(int argc, char **argv)
     int err = SISA_OK;
     const char *cfg_path = NULL;
     sisa_config cfg;
-    sisa_store st;
-    int store_open = 0;
+    sisa_store st = {.lock_fd = -1};
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
     };
@@ -99,13 +99,7 @@ int sisa_cmd_train(int argc, char **argv)
     if (rc) return rc > 0 ? SISA_OK : rc;
 
     double t0 = sisa_now();
-    SISA_TRY(sisa_config_load(&cfg, cfg_path));
-    sisa_model_fp_setup();
-    char advice[512];
-    if (sisa_blas_core_advice(advice, sizeof advice)) sisa_warn("%s", advice);
-    SISA_TRY(sisa_store_open(&st, &cfg, SISA_STORE_CREATE));
-    store_open = 1;
-    SISA_TRY(sisa_store_check_context(&st));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE));
     SISA_TRY(ensure_partitioned(&st));
 
     const uint32_t S = (uint32_t)cfg.sisa.shards;
@@ -135,6 +129,6 @@ int sisa_cmd_train(int argc, char **argv)
         printf("  store %s, config hash %.12s\n", st.root, st.config_hash);
     }
 done:
-    if (store_open) sisa_store_close(&st);
+    sisa_store_close(&st);
     return err;
 }

@@ -2,6 +2,7 @@
  * cmd_unlearn.c - `sisa unlearn -c CFG --ids 17,42 | --ids-file F`: exact deletion.
  */
 #include "cli/args.h"
+#include "cli/common.h"
 #include "cli/commands.h"
 
 #include "base/log.h"
@@ -43,8 +44,7 @@ int sisa_cmd_unlearn(int argc, char **argv)
     const char *cfg_path = NULL, *ids_list = NULL, *ids_file = NULL;
     int dry_run = 0;
     sisa_config cfg;
-    sisa_store st;
-    int store_open = 0;
+    sisa_store st = {.lock_fd = -1};
     uint64_t *ids = NULL;
     size_t n_ids = 0;
     sisa_unlearn_plan plan = {0};
@@ -76,15 +76,12 @@ int sisa_cmd_unlearn(int argc, char **argv)
                "sisa unlearn: give exactly one of --ids and --ids-file");
 
     double t0 = sisa_now();
-    SISA_TRY(sisa_config_load(&cfg, cfg_path));
     if (ids_list)
         SISA_TRY(sisa_unlearn_parse_list(&ids, &n_ids, ids_list));
     else
         SISA_TRY(sisa_unlearn_parse_file(&ids, &n_ids, ids_file));
-    sisa_model_fp_setup();
-    SISA_TRY(sisa_store_open(&st, &cfg, dry_run ? SISA_STORE_READ : SISA_STORE_WRITE));
-    store_open = 1;
-    SISA_TRY(sisa_store_check_context(&st));
+    SISA_TRY(
+        sisa_cli_open_store(&st, &cfg, cfg_path, dry_run ? SISA_STORE_READ : SISA_STORE_WRITE));
     SISA_TRY(sisa_unlearn_plan_make(&plan, &st, ids, n_ids));
 
     printf("request: %zu sample ID(s) in %u of %d shards\n", plan.n_ids, plan.n_shards,
@@ -130,6 +127,6 @@ int sisa_cmd_unlearn(int argc, char **argv)
 done:
     sisa_unlearn_plan_free(&plan);
     free(ids);
-    if (store_open) sisa_store_close(&st);
+    sisa_store_close(&st);
     return err;
 }

@@ -61,11 +61,7 @@ int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *m, const sisa_tensor
     int err = SISA_OK;
     char tmp[SISA_PATH_MAX] = "";
     hid_t file = H5I_INVALID_HID;
-    sisa_h5_init();
-    sisa_fs_clean_stale_tmps(path);
-    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
-    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    SISA_H5(file, SISA_EIO, "cannot create %s", tmp);
+    SISA_TRY(sisa_h5_tmp_create(&file, tmp, sizeof tmp, path));
     SISA_TRY(write_tensors(file, "model", params, n_params, tmp));
     SISA_TRY(write_tensors(file, "optim", state, n_state, tmp));
     uint64_t counters[7] = {m->shard, m->stage,   m->stages, m->rows,
@@ -85,12 +81,9 @@ int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *m, const sisa_tensor
     SISA_TRY(sisa_h5_attr_write_str(file, "context", m->context));
     SISA_TRY(sisa_h5_attr_write_str(file, "model", m->model));
     SISA_TRY(sisa_h5_attr_write_str(file, "optimizer", m->optimizer));
-    SISA_H5(sisa_h5_close_file(&file), SISA_EIO, "%s: closing failed", tmp);
-    SISA_TRY(sisa_fs_publish(tmp, path, 1));
-    tmp[0] = '\0';
+    SISA_TRY(sisa_h5_tmp_publish(&file, tmp, path, 1));
 done:
-    sisa_h5_close_quiet(&file);
-    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    sisa_h5_tmp_discard(&file, tmp);
     return err;
 }
 

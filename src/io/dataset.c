@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "io/h5util.h"
+#include "io/import_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -204,40 +205,10 @@ done:
     return err;
 }
 
-typedef struct {
-    uint64_t key;
-    uint64_t row;
-} keyed_row;
-
-static int cmp_keyed(const void *a, const void *b)
-{
-    const keyed_row *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    return x->row < y->row ? -1 : x->row > y->row;
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
-}
-
-/* IDs must be unique: sort (id, row) pairs and report the first repeat with both rows. */
-static int check_unique_ids(const sisa_dataset_writer *w)
-{
-    int err = SISA_OK;
-    keyed_row *kr = malloc(w->rows * sizeof *kr);
-    SISA_CHECK(kr, SISA_ENOMEM, "out of memory checking %llu IDs", (unsigned long long)w->rows);
-    for (uint64_t i = 0; i < w->rows; i++) kr[i] = (keyed_row){w->id[i], i};
-    qsort(kr, w->rows, sizeof *kr, cmp_keyed);
-    for (uint64_t i = 1; i < w->rows; i++)
-        SISA_CHECK(kr[i].key != kr[i - 1].key, SISA_ECORRUPT,
-                   "%s: duplicate sample ID %llu (rows %llu and %llu); IDs must be unique", w->path,
-                   (unsigned long long)kr[i].key, (unsigned long long)kr[i - 1].row,
-                   (unsigned long long)kr[i].row);
-done:
-    free(kr);
-    return err;
 }
 
 /* Turn raw labels into 0..C-1 and fill *labels (int32). Remapping keeps the sorted distinct
@@ -367,7 +338,7 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
     SISA_CHECK(!w->opts.n_hint || w->rows == w->opts.n_hint, SISA_ECORRUPT,
                "%s: the input declared %llu rows but holds %llu", w->path,
                (unsigned long long)w->opts.n_hint, (unsigned long long)w->rows);
-    SISA_TRY(check_unique_ids(w));
+    SISA_TRY(sisa_ids_check_unique(w->id, w->rows, w->path));
     labels = malloc(w->rows * sizeof *labels);
     SISA_CHECK(labels, SISA_ENOMEM, "out of memory");
     SISA_TRY(finish_labels(w, labels, &num_classes, &values, &nvalues));

@@ -281,11 +281,7 @@ static int child_import(void *arg, void *result)
     SISA_TRY(check_column(&y, n, path));
     if (has_id) SISA_TRY(check_column(&id, n, path));
     if (has_group) SISA_TRY(check_column(&group, n, path));
-    if (!has_id)
-        SISA_CHECK(n - 1 <= UINT64_MAX - o->id_offset, SISA_EUSAGE,
-                   "--id-offset %llu is too large: the IDs of %llu rows would pass the largest "
-                   "64-bit ID",
-                   (unsigned long long)o->id_offset, (unsigned long long)n);
+    if (!has_id) SISA_TRY(sisa_import_check_id_offset(o, n, "rows"));
 
     uint64_t block = BLOCK_MAX_BYTES / (d * sizeof(double));
     if (block > BLOCK_MAX_ROWS) block = BLOCK_MAX_ROWS;

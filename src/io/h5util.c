@@ -3,6 +3,8 @@
  */
 #include "io/h5util.h"
 
+#include "base/fs.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,4 +335,37 @@ done:
     sisa_h5_close_quiet(&dcpl);
     sisa_h5_close_quiet(&space);
     return err;
+}
+
+int sisa_h5_tmp_create(hid_t *file, char *tmp, size_t cap, const char *path)
+{
+    int err = SISA_OK;
+    *file = H5I_INVALID_HID;
+    tmp[0] = '\0';
+    sisa_h5_init();
+    sisa_fs_clean_stale_tmps(path);
+    SISA_TRY(sisa_fs_tmp_create(tmp, cap, path));
+    *file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    SISA_H5(*file, SISA_EIO, "cannot create %s", tmp);
+done:
+    if (err < 0) sisa_h5_tmp_discard(file, tmp);
+    return err;
+}
+
+int sisa_h5_tmp_publish(hid_t *file, char *tmp, const char *path, int replace)
+{
+    int err = SISA_OK;
+    SISA_H5(sisa_h5_close_file(file), SISA_EIO, "%s: closing failed", tmp);
+    SISA_TRY(sisa_fs_publish(tmp, path, replace));
+    tmp[0] = '\0';
+done:
+    if (err < 0) sisa_h5_tmp_discard(file, tmp);
+    return err;
+}
+
+void sisa_h5_tmp_discard(hid_t *file, char *tmp)
+{
+    sisa_h5_close_quiet(file);
+    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    tmp[0] = '\0';
 }

@@ -53,6 +53,14 @@ int sisa_h5_attr_read_i64s(hid_t loc, const char *name, int64_t *out, size_t cap
  * could make HDF5 open other files). Returns 1 and sets *out, 0 when absent, negative on error. */
 int sisa_h5_open_dataset(hid_t loc, const char *name, hid_t *out, const char *file);
 
+/* Writing a store file atomically: create a fresh temp file next to `path` (after removing
+ * temps left by writers that no longer run) and open it with HDF5; then close it (checked),
+ * fsync and publish it as `path`. On failure *file is closed and the temp file removed. */
+int sisa_h5_tmp_create(hid_t *file, char *tmp, size_t cap, const char *path);
+int sisa_h5_tmp_publish(hid_t *file, char *tmp, const char *path, int replace);
+/* Cleanup for the error path: close *file and remove tmp (when tmp[0]). */
+void sisa_h5_tmp_discard(hid_t *file, char *tmp);
+
 /* Create dataset `name` in `loc` (rank 1 or 2, contiguous, no modification times so files are
  * byte-reproducible) and write all of `data` (memory type `mtype`) into it. */
 int sisa_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,

@@ -317,10 +317,7 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
     SISA_TRY(idx_check_size(&lab));
 
     const uint64_t n = img.n, d = img.inner;
-    SISA_CHECK(n - 1 <= UINT64_MAX - o->id_offset, SISA_EUSAGE,
-               "--id-offset %llu is too large: the IDs of %llu samples would pass the largest "
-               "64-bit ID",
-               (unsigned long long)o->id_offset, (unsigned long long)n);
+    SISA_TRY(sisa_import_check_id_offset(o, n, "samples"));
 
     uint64_t block = BLOCK_MAX_BYTES / (d * sizeof(float));
     if (block > BLOCK_MAX_ROWS) block = BLOCK_MAX_ROWS;

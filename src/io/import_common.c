@@ -46,6 +46,45 @@ done:
     return err;
 }
 
+int sisa_import_check_id_offset(const sisa_import_opts *o, uint64_t n, const char *unit)
+{
+    if (n == 0 || n - 1 <= UINT64_MAX - o->id_offset) return SISA_OK;
+    return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
+                          "--id-offset %llu is too large: the IDs of %llu %s would pass the "
+                          "largest 64-bit ID",
+                          (unsigned long long)o->id_offset, (unsigned long long)n, unit);
+}
+
+typedef struct {
+    uint64_t key;
+    uint64_t row;
+} keyed_row;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const keyed_row *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path)
+{
+    int err = SISA_OK;
+    keyed_row *kr = malloc((n ? n : 1) * sizeof *kr);
+    SISA_CHECK(kr, SISA_ENOMEM, "out of memory checking %llu IDs of %s", (unsigned long long)n,
+               path);
+    for (uint64_t i = 0; i < n; i++) kr[i] = (keyed_row){id[i], i};
+    qsort(kr, n, sizeof *kr, cmp_keyed);
+    for (uint64_t i = 1; i < n; i++)
+        SISA_CHECK(kr[i].key != kr[i - 1].key, SISA_ECORRUPT,
+                   "%s: duplicate sample ID %llu (rows %llu and %llu); IDs must be unique", path,
+                   (unsigned long long)kr[i].key, (unsigned long long)kr[i - 1].row,
+                   (unsigned long long)kr[i].row);
+done:
+    free(kr);
+    return err;
+}
+
 int sisa_gzin_open(sisa_gzin *in, const char *path)
 {
     int err = SISA_OK;

@@ -16,6 +16,13 @@ void sisa_import_writer_opts(sisa_writer_opts *wo, const sisa_import_opts *o, co
 /* Check the options every importer shares (output given, scale positive, ...). */
 int sisa_import_check_common(const sisa_import_opts *o);
 
+/* Generated IDs are id_offset + row: refuse an offset that would overflow for n rows (n >= 1).
+ * `unit` names the rows in the message ("rows", "samples"). */
+int sisa_import_check_id_offset(const sisa_import_opts *o, uint64_t n, const char *unit);
+
+/* IDs must be unique: SISA_ECORRUPT naming `path`, the first repeated ID and both its rows. */
+int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path);
+
 /* A buffered reader over a gzipped or plain file (zlib detects which), with exact error
  * reporting: zlib's own message for corrupt or truncated gzip streams. */
 typedef struct sisa_gzin {

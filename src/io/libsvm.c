@@ -240,9 +240,7 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
                "%s: no line has any index:value pair, so the feature count is unknown; pass "
                "--features D to import these rows as D zeros each",
                path);
-    SISA_CHECK(n - 1 <= UINT64_MAX - o->id_offset, SISA_EUSAGE,
-               "--id-offset %llu + %llu rows does not fit in 64-bit sample IDs",
-               (unsigned long long)o->id_offset, (unsigned long long)n);
+    SISA_TRY(sisa_import_check_id_offset(o, n, "rows"));
     if (!o->features) {
         c.limit = d;
         c.limit_kind = LIMIT_FIRST_PASS;

@@ -23,10 +23,7 @@ int sisa_pred_write(const char *path, const sisa_pred_file *p, int replace)
     if (!replace)
         SISA_CHECK(!sisa_fs_exists(path), SISA_EEXIST,
                    "%s already exists (pass --force to replace it)", path);
-    sisa_fs_clean_stale_tmps(path);
-    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
-    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    SISA_H5(file, SISA_EIO, "cannot create %s", tmp);
+    SISA_TRY(sisa_h5_tmp_create(&file, tmp, sizeof tmp, path));
     hsize_t pdims[2] = {p->n, p->classes}, ndims[1] = {p->n};
     SISA_TRY(sisa_h5_write_dataset(file, "proba", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, pdims,
                                    p->proba, tmp));
@@ -51,12 +48,9 @@ int sisa_pred_write(const char *path, const sisa_pred_file *p, int replace)
     SISA_TRY(sisa_h5_attr_write_str(file, "strategy", p->strategy));
     SISA_TRY(sisa_h5_attr_write_str(file, "config_hash", p->config_hash));
     SISA_TRY(sisa_h5_attr_write_str(file, "shards_used", p->shards_used));
-    SISA_H5(sisa_h5_close_file(&file), SISA_EIO, "%s: closing failed", tmp);
-    SISA_TRY(sisa_fs_publish(tmp, path, replace));
-    tmp[0] = '\0';
+    SISA_TRY(sisa_h5_tmp_publish(&file, tmp, path, replace));
 done:
     sisa_h5_close_quiet(&g);
-    sisa_h5_close_quiet(&file);
-    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    sisa_h5_tmp_discard(&file, tmp);
     return err;
 }

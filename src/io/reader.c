@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "io/h5check.h"
 #include "io/h5util.h"
+#include "io/import_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -85,36 +86,6 @@ static int open_column(hid_t file, const char *name, int required, H5T_class_t w
 done:
     sisa_h5_close_quiet(&t);
     sisa_h5_close_quiet(&ds);
-    return err;
-}
-
-typedef struct {
-    uint64_t key;
-    uint64_t row;
-} keyed_row;
-
-static int cmp_keyed(const void *a, const void *b)
-{
-    const keyed_row *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    return x->row < y->row ? -1 : x->row > y->row;
-}
-
-static int check_unique_ids(const uint64_t *id, uint64_t n, const char *path)
-{
-    int err = SISA_OK;
-    keyed_row *kr = malloc(n * sizeof *kr);
-    SISA_CHECK(kr, SISA_ENOMEM, "out of memory checking %llu IDs of %s", (unsigned long long)n,
-               path);
-    for (uint64_t i = 0; i < n; i++) kr[i] = (keyed_row){id[i], i};
-    qsort(kr, n, sizeof *kr, cmp_keyed);
-    for (uint64_t i = 1; i < n; i++)
-        SISA_CHECK(kr[i].key != kr[i - 1].key, SISA_ECORRUPT,
-                   "%s: duplicate sample ID %llu (rows %llu and %llu)", path,
-                   (unsigned long long)kr[i].key, (unsigned long long)kr[i - 1].row,
-                   (unsigned long long)kr[i].row);
-done:
-    free(kr);
     return err;
 }
 
@@ -328,7 +299,7 @@ int sisa_dataset_stream_open(sisa_dataset_stream **out, const char *path, sisa_d
         SISA_CHECK(s->y[i] >= 0 && s->y[i] < s->hdr.num_classes, SISA_ECORRUPT,
                    "%s: row %llu has label %d, outside 0..%d (num_classes %d)", path,
                    (unsigned long long)i, s->y[i], s->hdr.num_classes - 1, s->hdr.num_classes);
-    SISA_TRY(check_unique_ids(s->id, n, path));
+    SISA_TRY(sisa_ids_check_unique(s->id, n, path));
     *hdr = s->hdr;
     *out = s;
     s = NULL;

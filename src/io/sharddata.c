@@ -61,11 +61,7 @@ int sisa_shard_data_write(const char *path, const sisa_shard_data *sd)
     int err = SISA_OK;
     char tmp[SISA_PATH_MAX] = "";
     hid_t file = H5I_INVALID_HID;
-    sisa_h5_init();
-    sisa_fs_clean_stale_tmps(path);
-    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
-    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    SISA_H5(file, SISA_EIO, "cannot create %s", tmp);
+    SISA_TRY(sisa_h5_tmp_create(&file, tmp, sizeof tmp, path));
     hsize_t xdims[2] = {sd->n, sd->d}, ndims[1] = {sd->n};
     SISA_TRY(
         sisa_h5_write_dataset(file, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, xdims, sd->X, tmp));
@@ -84,12 +80,9 @@ int sisa_shard_data_write(const char *path, const sisa_shard_data *sd)
     SISA_TRY(sisa_h5_attr_write_i32(file, "num_classes", sd->num_classes));
     uint64_t d = sd->d;
     SISA_TRY(sisa_h5_attr_write_u64s(file, "features", &d, 1));
-    SISA_H5(sisa_h5_close_file(&file), SISA_EIO, "%s: closing failed", tmp);
-    SISA_TRY(sisa_fs_publish(tmp, path, 1));
-    tmp[0] = '\0';
+    SISA_TRY(sisa_h5_tmp_publish(&file, tmp, path, 1));
 done:
-    sisa_h5_close_quiet(&file);
-    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    sisa_h5_tmp_discard(&file, tmp);
     return err;
 }
 
