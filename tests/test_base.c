@@ -57,6 +57,41 @@ static void test_sha256_vectors(void **state)
     free(a);
 }
 
+/* The SHA-NI and portable compressions agree on every length across several blocks, fed whole
+ * and in pieces (skipped where the CPU lacks SHA-NI: then only the portable one exists). */
+static void test_sha256_implementations(void **state)
+{
+    (void)state;
+    if (!sisa_sha256_accel()) {
+        print_message("  (no SHA extensions on this CPU: one implementation only)\n");
+        return;
+    }
+    uint8_t buf[700];
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+    for (size_t len = 0; len <= sizeof buf; len += (len < 140 ? 1 : 37)) {
+        char fast[65], slow[65], pieces[65];
+        sha_hex(buf, len, fast);
+        sisa_sha256_ctx c;
+        sisa_sha256_init(&c);
+        for (size_t off = 0; off < len; off += 29)
+            sisa_sha256_update(&c, buf + off, len - off < 29 ? len - off : 29);
+        uint8_t d[32];
+        sisa_sha256_final(&c, d);
+        sisa_hex(pieces, d, 32);
+        sisa_sha256_use_accel(0);
+        sha_hex(buf, len, slow);
+        sisa_sha256_use_accel(1);
+        assert_string_equal(fast, slow);
+        assert_string_equal(pieces, slow);
+    }
+}
+
 static uint64_t check_split(const uint8_t *data, size_t len, size_t step)
 {
     sisa_check64 c;
@@ -429,13 +464,21 @@ static void test_rng_assign(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_check64),
-        cmocka_unit_test(test_parse_integers), cmocka_unit_test(test_parse_floats),
-        cmocka_unit_test(test_edit_distance),  cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_atomic_publish), cmocka_unit_test(test_stale_tmp_cleanup),
-        cmocka_unit_test(test_read_all_limit), cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_sandbox),        cmocka_unit_test(test_philox_kat),
-        cmocka_unit_test(test_rng_streams),    cmocka_unit_test(test_rng_below_and_shuffle),
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_sha256_implementations),
+        cmocka_unit_test(test_check64),
+        cmocka_unit_test(test_parse_integers),
+        cmocka_unit_test(test_parse_floats),
+        cmocka_unit_test(test_edit_distance),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_publish),
+        cmocka_unit_test(test_stale_tmp_cleanup),
+        cmocka_unit_test(test_read_all_limit),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_philox_kat),
+        cmocka_unit_test(test_rng_streams),
+        cmocka_unit_test(test_rng_below_and_shuffle),
         cmocka_unit_test(test_rng_assign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

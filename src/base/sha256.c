@@ -1,10 +1,22 @@
 /*
  * sha256.c - SHA-256 as specified in FIPS 180-4 §6.2; checked against the NIST vectors in
  * tests/test_base.c.
+ *
+ * Two implementations of the compression function: portable C, and one on the x86 SHA
+ * extensions (SHA-NI), chosen at run time. Hashing a 188 MB dataset for the store's manifest
+ * takes about 0.8 s in C and a fraction of that with SHA-NI. Both compute the same function;
+ * tests compare them on random inputs of every length up to several blocks.
  */
 #include "base/sha256.h"
 
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SISA_HAVE_SHANI 1
+#else
+#define SISA_HAVE_SHANI 0
+#endif
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -57,6 +69,81 @@ static void compress(uint32_t h[8], const uint8_t block[64])
     h[7] += hh;
 }
 
+#if SISA_HAVE_SHANI
+/* Compress `nblocks` consecutive 64-byte blocks with the SHA extensions. The state lives in two
+ * registers as (A,B,E,F) and (C,D,G,H), the layout sha256rnds2 works on; each iteration of the
+ * inner loop does 4 rounds and extends the message schedule by 4 words. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void
+compress_shani(uint32_t h[8], const uint8_t *p, size_t nblocks)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);    /* D C B A */
+    __m128i state1 = _mm_loadu_si128((const __m128i *)&h[4]); /* H G F E */
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);                       /* C D A B */
+    state1 = _mm_shuffle_epi32(state1, 0x1B);                 /* E F G H */
+    __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);         /* A B E F */
+    state1 = _mm_blend_epi16(state1, tmp, 0xF0);              /* C D G H */
+    for (; nblocks--; p += 64) {
+        const __m128i save0 = state0, save1 = state1;
+        __m128i w[4];
+        for (int i = 0; i < 16; i++) {
+            __m128i cur;
+            if (i < 4) {
+                cur = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), bswap);
+            } else {
+                /* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], four words at a time. */
+                cur = _mm_sha256msg1_epu32(w[i & 3], w[(i + 1) & 3]);
+                cur = _mm_add_epi32(cur, _mm_alignr_epi8(w[(i + 3) & 3], w[(i + 2) & 3], 4));
+                cur = _mm_sha256msg2_epu32(cur, w[(i + 3) & 3]);
+            }
+            w[i & 3] = cur;
+            __m128i msg = _mm_add_epi32(cur, _mm_loadu_si128((const __m128i *)&K[4 * i]));
+            state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+        }
+        state0 = _mm_add_epi32(state0, save0);
+        state1 = _mm_add_epi32(state1, save1);
+    }
+    tmp = _mm_shuffle_epi32(state0, 0x1B);       /* F E B A */
+    state1 = _mm_shuffle_epi32(state1, 0xB1);    /* D C H G */
+    state0 = _mm_blend_epi16(tmp, state1, 0xF0); /* D C B A */
+    state1 = _mm_alignr_epi8(state1, tmp, 8);    /* H G F E */
+    _mm_storeu_si128((__m128i *)&h[0], state0);
+    _mm_storeu_si128((__m128i *)&h[4], state1);
+}
+#endif
+
+static int use_shani = -1; /* -1: not decided yet */
+
+void sisa_sha256_use_accel(int on)
+{
+#if SISA_HAVE_SHANI
+    __builtin_cpu_init();
+    use_shani = on && __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+#else
+    (void)on;
+    use_shani = 0;
+#endif
+}
+
+int sisa_sha256_accel(void)
+{
+    if (use_shani < 0) sisa_sha256_use_accel(1);
+    return use_shani;
+}
+
+static void compress_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks)
+{
+#if SISA_HAVE_SHANI
+    if (sisa_sha256_accel()) {
+        compress_shani(h, p, nblocks);
+        return;
+    }
+#endif
+    for (; nblocks--; p += 64) compress(h, p);
+}
+
 void sisa_sha256_init(sisa_sha256_ctx *c)
 {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -77,10 +164,12 @@ void sisa_sha256_update(sisa_sha256_ctx *c, const void *data, size_t len)
         p += take;
         len -= take;
         if (c->nbuf < 64) return;
-        compress(c->h, c->buf);
+        compress_blocks(c->h, c->buf, 1);
         c->nbuf = 0;
     }
-    for (; len >= 64; p += 64, len -= 64) compress(c->h, p);
+    compress_blocks(c->h, p, len / 64);
+    p += len / 64 * 64;
+    len %= 64;
     memcpy(c->buf, p, len);
     c->nbuf = len;
 }

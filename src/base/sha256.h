@@ -25,6 +25,11 @@ void sisa_sha256_update(sisa_sha256_ctx *c, const void *data, size_t len);
 void sisa_sha256_final(sisa_sha256_ctx *c, uint8_t out[SISA_SHA256_LEN]);
 /* One-shot helper. */
 void sisa_sha256(uint8_t out[SISA_SHA256_LEN], const void *data, size_t len);
+/* Whether the x86 SHA extensions are used (decided on first use from the CPU); tests turn them
+ * off to compare both implementations. */
+int sisa_sha256_accel(void);
+void sisa_sha256_use_accel(int on);
+
 /* Lower-case hex of `len` bytes into `out` (2*len + 1 bytes). */
 void sisa_hex(char *out, const uint8_t *bytes, size_t len);
 
