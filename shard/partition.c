@@ -3,8 +3,9 @@
  *
  * Two passes over the small columns, one over the features: (1) assign every row to its shard
  * and slice and count; (2) per wanted shard, sort its rows by ID to get each row's position in
- * the shard file; (3) stream X in blocks, copying each wanted row straight to its position,
- * while hashing the whole dataset for the manifest's digest.
+ * the shard file; (3) read X, copying each wanted row straight to its position: all of X in
+ * blocks when the digest is wanted (hashing it on the way), else only the runs of wanted rows,
+ * so a rank of a large job reads about 1/P of the features.
  */
 #include "shard/partition.h"
 
@@ -48,7 +49,41 @@ static void digest_header(sisa_sha256_ctx *h, const sisa_dataset_header *hdr)
     sisa_sha256_update(h, nd, sizeof nd);
 }
 
-int sisa_partition(const sisa_store *st, const unsigned char *want, char digest_hex[65],
+int sisa_partition_count(const sisa_store *st, uint64_t *counts, sisa_dataset_header *hdr)
+{
+    int err = SISA_OK;
+    const sisa_config *cfg = &st->cfg;
+    sisa_dataset_stream *ds = NULL;
+    SISA_TRY(sisa_dataset_stream_open(&ds, cfg->data.train, hdr));
+    const uint64_t *id = sisa_dataset_stream_id(ds);
+    const uint64_t *group = sisa_dataset_stream_group(ds);
+    SISA_CHECK(cfg->sisa.sharding != SISA_SHARDING_GROUP || group, SISA_ECONFIG,
+               "%s: sisa.sharding is 'group' but %s has no group column (import it with "
+               "--group COLUMN)",
+               cfg->source, cfg->data.train);
+    memset(counts, 0, (size_t)cfg->sisa.shards * sizeof *counts);
+    for (uint64_t i = 0; i < hdr->n; i++) {
+        uint32_t k, s;
+        sisa_partition_assign(cfg, id[i], group ? group[i] : 0, &k, &s);
+        counts[k]++;
+    }
+done:
+    sisa_dataset_stream_close(ds);
+    return err;
+}
+
+/* Copy rows [r0, r0 + nr) from block into their shards' positions. */
+static void scatter(sisa_shard_data **sd, const uint32_t *shard_of, const uint64_t *pos,
+                    uint64_t r0, uint64_t nr, uint64_t d, const float *block)
+{
+    for (uint64_t r = 0; r < nr; r++) {
+        uint32_t k = shard_of[r0 + r];
+        if (!sd[k]) continue;
+        memcpy(sd[k]->X + pos[r0 + r] * d, block + r * d, d * sizeof *block);
+    }
+}
+
+int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest_hex,
                    sisa_dataset_header *hdr_out)
 {
     int err = SISA_OK;
@@ -112,29 +147,44 @@ int sisa_partition(const sisa_store *st, const unsigned char *want, char digest_
 
     block = malloc(PARTITION_BLOCK_ROWS * hdr.d * sizeof *block);
     SISA_CHECK(block, SISA_ENOMEM, "out of memory");
-    sisa_sha256_init(&h);
-    digest_header(&h, &hdr);
     sisa_progress_start(&prog, "partition", "rows", hdr.n);
+    if (digest_hex) {
+        sisa_sha256_init(&h);
+        digest_header(&h, &hdr);
+    }
     for (uint64_t r0 = 0; r0 < hdr.n; r0 += PARTITION_BLOCK_ROWS) {
         SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while partitioning %s",
                    cfg->data.train);
         uint64_t nr = hdr.n - r0 < PARTITION_BLOCK_ROWS ? hdr.n - r0 : PARTITION_BLOCK_ROWS;
-        SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, block));
-        sisa_sha256_update(&h, block, nr * hdr.d * sizeof *block);
-        for (uint64_t r = 0; r < nr; r++) {
-            uint32_t k = shard_of[r0 + r];
-            if (!sd[k]) continue;
-            memcpy(sd[k]->X + pos[r0 + r] * hdr.d, block + r * hdr.d, hdr.d * sizeof *block);
+        if (digest_hex) {
+            SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, block));
+            sisa_sha256_update(&h, block, nr * hdr.d * sizeof *block);
+            scatter(sd, shard_of, pos, r0, nr, hdr.d, block);
+        } else {
+            /* Only the runs of consecutive rows that belong to wanted shards. */
+            for (uint64_t a = r0; a < r0 + nr;) {
+                if (!sd[shard_of[a]]) {
+                    a++;
+                    continue;
+                }
+                uint64_t b = a + 1;
+                while (b < r0 + nr && sd[shard_of[b]]) b++;
+                SISA_TRY(sisa_dataset_stream_read_x(ds, a, b - a, block));
+                scatter(sd, shard_of, pos, a, b - a, hdr.d, block);
+                a = b;
+            }
         }
         sisa_progress_update(&prog, r0 + nr);
     }
     sisa_progress_finish(&prog);
-    sisa_sha256_update(&h, y, hdr.n * sizeof *y);
-    sisa_sha256_update(&h, id, hdr.n * sizeof *id);
-    if (group) sisa_sha256_update(&h, group, hdr.n * sizeof *group);
-    uint8_t digest[SISA_SHA256_LEN];
-    sisa_sha256_final(&h, digest);
-    sisa_hex(digest_hex, digest, SISA_SHA256_LEN);
+    if (digest_hex) {
+        sisa_sha256_update(&h, y, hdr.n * sizeof *y);
+        sisa_sha256_update(&h, id, hdr.n * sizeof *id);
+        if (group) sisa_sha256_update(&h, group, hdr.n * sizeof *group);
+        uint8_t digest[SISA_SHA256_LEN];
+        sisa_sha256_final(&h, digest);
+        sisa_hex(digest_hex, digest, SISA_SHA256_LEN);
+    }
 
     for (uint32_t k = 0; k < S; k++) {
         if (!sd[k]) continue;

@@ -18,11 +18,15 @@
 void sisa_partition_assign(const sisa_config *cfg, uint64_t id, uint64_t group, uint32_t *shard,
                            uint32_t *slice);
 
+/* Rows per shard (counts has S entries) and the dataset's header, from the ID and group
+ * columns only (features are not read). */
+int sisa_partition_count(const sisa_store *st, uint64_t *counts, sisa_dataset_header *hdr);
+
 /* Split cfg->data.train into STORE/shards/KKKK/data.h5 for every shard k with want[k] != 0
- * (want == NULL: all shards), rows sorted by ID. Reads the dataset once, in blocks; keeps only
- * the wanted shards' rows in memory. Returns the dataset's digest (SHA-256 hex, see
- * docs/formats.md) and header. */
-int sisa_partition(const sisa_store *st, const unsigned char *want, char digest_hex[65],
+ * (want == NULL: all shards), rows sorted by ID, keeping only those rows in memory. With
+ * digest_hex, every row of X is read to compute the dataset's digest (SHA-256 hex, see
+ * docs/formats.md); without, only the wanted shards' rows are read. */
+int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest_hex,
                    sisa_dataset_header *hdr);
 
 #endif

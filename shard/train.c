@@ -54,10 +54,11 @@ static uint64_t stage_rows(const sisa_shard_data *idx, uint32_t r)
     return n;
 }
 
-uint64_t sisa_shard_full_visits(const sisa_shard_data *idx, uint32_t epochs, uint32_t stages)
+uint64_t sisa_shard_visits(const sisa_shard_data *idx, uint32_t epochs, uint32_t stages,
+                           uint32_t first)
 {
     uint64_t total = 0;
-    for (uint32_t r = 1; r <= stages; r++)
+    for (uint32_t r = first ? first : 1; r <= stages; r++)
         total += sisa_stage_visits(stage_rows(idx, r), epochs, stages);
     return total;
 }
@@ -193,7 +194,7 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
         SISA_CHECK((uint32_t)sd->slice[i] < R, SISA_ECORRUPT, "%s: row %llu has slice %d of %u",
                    path, (unsigned long long)i, sd->slice[i], R);
     rep->rows = sd->n;
-    rep->full_samples = sisa_shard_full_visits(sd, E, R);
+    rep->full_samples = sisa_shard_visits(sd, E, R, 1);
     if (sd->n == 0) {
         /* Every row was deleted: no model, and no checkpoint may survive. */
         SISA_TRY(remove_ckpts(st, k, 1, R, &rep->removed));

@@ -29,8 +29,9 @@ uint64_t sisa_stage_visits(uint64_t rows, uint32_t epochs, uint32_t slices);
  * (u64 LE, ascending) of the rows with slice < r. `idx` needs only id and slice. */
 int sisa_shard_lineages(const sisa_shard_data *idx, uint32_t stages, char (*out)[65]);
 
-/* Sample visits of training this shard from scratch (all stages). */
-uint64_t sisa_shard_full_visits(const sisa_shard_data *idx, uint32_t epochs, uint32_t stages);
+/* Sample visits of training stages `first`..`stages` of a shard (first = 1: from scratch). */
+uint64_t sisa_shard_visits(const sisa_shard_data *idx, uint32_t epochs, uint32_t stages,
+                           uint32_t first);
 
 typedef struct sisa_shard_report {
     uint32_t shard;

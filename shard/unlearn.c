@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "io/store_io.h"
+#include "shard/train.h"
 #include "sisa/error.h"
 
 #include <stdio.h>
@@ -146,7 +147,11 @@ int sisa_unlearn_plan_make(sisa_unlearn_plan *plan, const sisa_store *st, const 
                 b++;
             }
         }
-        if (rows) plan->shards[plan->n_shards++] = (sisa_unlearn_shard){k, first, rows};
+        if (rows)
+            plan->shards[plan->n_shards++] =
+                (sisa_unlearn_shard){k, first, rows,
+                                     sisa_shard_visits(idx, (uint32_t)st->cfg.train.epochs,
+                                                       (uint32_t)st->cfg.sisa.slices, first)};
         sisa_shard_data_free(idx);
         idx = NULL;
     }

@@ -21,6 +21,7 @@ typedef struct sisa_unlearn_shard {
     uint32_t shard;
     uint32_t first_stage; /* earliest stage whose rows include a deleted ID */
     uint64_t rows;        /* rows of this shard in the request */
+    uint64_t cost;        /* sample visits of retraining stages first_stage..R (for scheduling) */
 } sisa_unlearn_shard;
 
 typedef struct sisa_unlearn_plan {

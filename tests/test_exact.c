@@ -92,16 +92,6 @@ static rows_t train_rows, test_rows;
 
 /* ---- files ----------------------------------------------------------------------------------- */
 
-static void sha_file(const char *path, char hex[65])
-{
-    size_t len;
-    char *data = tu_read_file(path, &len);
-    uint8_t d[32];
-    sisa_sha256(d, data, len);
-    sisa_hex(hex, d, 32);
-    free(data);
-}
-
 /* Compare every float dataset of `group` in two checkpoint files bit for bit. */
 static void compare_group(const char *a, const char *b, const char *group)
 {
@@ -151,7 +141,7 @@ static void file_snapshot(const char *path, file_state *f)
     f->exists = stat(path, &st) == 0;
     if (!f->exists) return;
     f->mtime = st.st_mtim;
-    sha_file(path, f->sha);
+    tu_sha_file(path, f->sha);
 }
 
 /* Every regular file under `dir`, recursively, as "relative-path sha mtime" lines, sorted.
@@ -350,8 +340,8 @@ static void check_same_stores(const char *a, const char *b, int shards, int slic
         char pa[4096], pb[4096], ha[65], hb[65];
         snprintf(pa, sizeof pa, "%s/shards/%04d/data.h5", a, k);
         snprintf(pb, sizeof pb, "%s/shards/%04d/data.h5", b, k);
-        sha_file(pa, ha);
-        sha_file(pb, hb);
+        tu_sha_file(pa, ha);
+        tu_sha_file(pb, hb);
         if (strcmp(ha, hb) != 0) fail_msg("shard %d data files differ: %s %s", k, pa, pb);
         for (int r = 1; r <= slices; r++) {
             snprintf(pa, sizeof pa, "%s/shards/%04d/ckpt-%03d.h5", a, k, r);
@@ -361,8 +351,8 @@ static void check_same_stores(const char *a, const char *b, int shards, int slic
             compare_group(pa, pb, "model");
             compare_group(pa, pb, "optim");
             /* Checkpoint files are byte-reproducible too. */
-            sha_file(pa, ha);
-            sha_file(pb, hb);
+            tu_sha_file(pa, ha);
+            tu_sha_file(pb, hb);
             if (strcmp(ha, hb) != 0) fail_msg("checkpoint files differ: %s %s", pa, pb);
         }
     }

@@ -138,9 +138,9 @@ static void test_lineage(void **state)
     sd->n = 6;
     memcpy(sd->id, ids, sizeof ids);
     memcpy(sd->slice, slices, sizeof slices);
-    assert_int_equal(sisa_shard_full_visits(sd, 2, 3), sisa_stage_visits(2, 2, 3) +
-                                                           sisa_stage_visits(4, 2, 3) +
-                                                           sisa_stage_visits(6, 2, 3));
+    assert_int_equal(sisa_shard_visits(sd, 2, 3, 1), sisa_stage_visits(2, 2, 3) +
+                                                         sisa_stage_visits(4, 2, 3) +
+                                                         sisa_stage_visits(6, 2, 3));
     sisa_shard_data_free(sd);
 }
 

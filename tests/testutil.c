@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "base/sha256.h"
+
 const char *tu_env(const char *name)
 {
     const char *v = getenv(name);
@@ -149,7 +151,20 @@ static void drain(int fd, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
+static void run_argv(tu_run *r, const char *prog, const char *const *argv);
+
 void tu_sisa_argv(tu_run *r, const char *const *argv)
+{
+    run_argv(r, tu_env("SISA_BIN"), argv);
+}
+
+void tu_run_argv(tu_run *r, const char *const *argv)
+{
+    run_argv(r, NULL, argv);
+}
+
+/* prog == NULL: argv[0] is the program; else prog runs with argv as its arguments. */
+static void run_argv(tu_run *r, const char *prog, const char *const *argv)
 {
     char outp[4096], errp[4096];
     const char *tmp = tu_env("SISA_TEST_TMP");
@@ -165,13 +180,12 @@ void tu_sisa_argv(tu_run *r, const char *const *argv)
         if (o < 0 || e < 0) _exit(127);
         dup2(o, 1);
         dup2(e, 2);
-        const char *argv0 = tu_env("SISA_BIN");
         const char *full[256];
         int n = 0;
-        full[n++] = argv0;
-        for (; argv[n - 1] && n < 255; n++) full[n] = argv[n - 1];
+        if (prog) full[n++] = prog;
+        for (int i = 0; argv[i] && n < 255; i++) full[n++] = argv[i];
         full[n] = NULL;
-        execv(argv0, (char *const *)full);
+        execvp(full[0], (char *const *)full);
         _exit(127);
     }
     int status = 0;
@@ -204,4 +218,14 @@ void tu_assert_contains_(const char *haystack, const char *needle, const char *f
         print_error("expected to find:\n  %s\nin:\n  %s\n", needle, haystack);
         _fail(file, line);
     }
+}
+
+void tu_sha_file(const char *path, char hex[65])
+{
+    size_t len;
+    char *data = tu_read_file(path, &len);
+    uint8_t d[32];
+    sisa_sha256(d, data, len);
+    sisa_hex(hex, d, 32);
+    free(data);
 }

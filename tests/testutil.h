@@ -47,6 +47,11 @@ typedef struct tu_run {
 void tu_sisa(tu_run *r, const char *arg0, ...);
 /* Same with an argv array. */
 void tu_sisa_argv(tu_run *r, const char *const *argv);
+/* Run any program (argv[0], found on PATH) the same way. */
+void tu_run_argv(tu_run *r, const char *const *argv);
+
+/* SHA-256 hex of a whole file. */
+void tu_sha_file(const char *path, char hex[65]);
 
 /* Assert that `haystack` contains `needle`, printing both when it does not. */
 #define tu_assert_contains(haystack, needle)                                                       \

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 static int log_level = SISA_LOG_INFO;
+static char log_prefix[32];
 static volatile sig_atomic_t interrupt_signal = 0;
 
 void sisa_log_set_level(int level)
@@ -20,12 +21,18 @@ int sisa_log_level_get(void)
     return log_level;
 }
 
+void sisa_log_set_prefix(const char *prefix)
+{
+    snprintf(log_prefix, sizeof log_prefix, "%s", prefix ? prefix : "");
+}
+
 void sisa_log_write(int level, const char *fmt, ...)
 {
     static const char *const tags[] = {"", "warning: ", "", "debug: "};
     va_list ap;
     va_start(ap, fmt);
     fputs("sisa: ", stderr);
+    fputs(log_prefix, stderr);
     fputs(tags[level < 0 ? 0 : level > 3 ? 3 : level], stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);

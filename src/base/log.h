@@ -18,6 +18,8 @@ typedef enum {
 } sisa_log_level;
 
 void sisa_log_set_level(int level);
+/* Text put after "sisa: " on every line, e.g. "rank 3: " in multi-rank jobs ("" by default). */
+void sisa_log_set_prefix(const char *prefix);
 int sisa_log_level_get(void);
 void sisa_log_write(int level, const char *fmt, ...) SISA_PRINTF(2, 3);
 

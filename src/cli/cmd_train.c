@@ -1,16 +1,20 @@
 /*
  * cmd_train.c - `sisa train -c CFG`: partition the training set into shards and train every
  * shard stage by stage, resuming whatever an earlier run left unfinished.
+ *
+ * Under mpirun/srun the shards are spread over the ranks by size (shard/schedule.h): each rank
+ * partitions and trains only its own shards, so it keeps only their rows in memory. Rank 0 also
+ * reads the whole dataset once to compute its digest when it creates the manifest. A shard
+ * trains to the same bits on any rank, so the store does not depend on the rank count.
  */
 #include "cli/args.h"
-#include "cli/common.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 
 #include "base/log.h"
 #include "base/progress.h"
-#include "model/blas.h"
-#include "model/model.h"
 #include "shard/partition.h"
+#include "shard/schedule.h"
 #include "shard/store.h"
 #include "shard/train.h"
 #include "sisa/error.h"
@@ -19,56 +23,78 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Make sure every shard has its data file; partition the dataset when some are missing. */
-static int ensure_partitioned(sisa_store *st)
+/* Rank 0's view before partitioning: which shard files are missing, and every shard's size
+ * (from the shard files when present, else from the dataset's ID/group columns). */
+typedef struct {
+    uint64_t partition; /* 1 when some shard files must be written */
+    uint64_t *missing;  /* (S) 1 when shard k's data file must be written */
+    uint64_t *rows;     /* (S) rows of shard k */
+} train_plan;
+
+static int plan_on_root(const sisa_store *st, train_plan *tp)
 {
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
-    unsigned char *want = calloc(S, 1);
-    char path[SISA_PATH_MAX], digest[65];
+    sisa_shard_data *idx = NULL;
+    char path[SISA_PATH_MAX];
     uint32_t missing = 0;
-    sisa_dataset_header hdr;
-    SISA_CHECK(want, SISA_ENOMEM, "out of memory");
     for (uint32_t k = 0; k < S; k++) {
         SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
         /* Without a manifest, files left by an interrupted first run are not trusted. */
-        want[k] = !st->has_manifest || !sisa_fs_exists(path);
-        missing += want[k];
+        tp->missing[k] = !st->has_manifest || !sisa_fs_exists(path);
+        missing += (uint32_t)tp->missing[k];
     }
-    if (!missing) goto done;
-    if (st->has_manifest && st->man.deletions > 0)
+    tp->partition = missing > 0;
+    if (missing && st->has_manifest && st->man.deletions > 0)
         SISA_FAIL(SISA_ECORRUPT,
                   "%u shard data file(s) of store %s are missing, and the store has processed "
                   "%llu deletion request(s): partitioning %s again would bring deleted rows "
                   "back. Restore the files, or build a new store from a dataset without the "
                   "deleted rows",
                   missing, st->root, (unsigned long long)st->man.deletions, st->cfg.data.train);
-    sisa_info("partitioning %s into %u shard(s) x %d slices", st->cfg.data.train, missing,
-              st->cfg.sisa.slices);
-    SISA_TRY(sisa_partition(st, want, digest, &hdr));
+    if (missing) {
+        sisa_dataset_header hdr;
+        SISA_TRY(sisa_partition_count(st, tp->rows, &hdr));
+    } else {
+        for (uint32_t k = 0; k < S; k++) {
+            SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
+            SISA_TRY(sisa_shard_data_read_index(&idx, path));
+            tp->rows[k] = idx->n;
+            sisa_shard_data_free(idx);
+            idx = NULL;
+        }
+    }
+done:
+    sisa_shard_data_free(idx);
+    return err;
+}
+
+/* Rank 0, after every rank wrote its shard files: write or check the manifest. */
+static int finish_manifest(sisa_store *st, const char *digest, const sisa_dataset_header *hdr)
+{
+    int err = SISA_OK;
     if (st->has_manifest) {
         SISA_CHECK(strcmp(digest, st->man.dataset_digest) == 0, SISA_ECORRUPT,
                    "%s has changed since store %s was created (dataset digest %.12s, the store "
                    "has %.12s); use the original dataset or a new store",
                    st->cfg.data.train, st->root, digest, st->man.dataset_digest);
-    } else {
-        sisa_manifest *m = &st->man;
-        memset(m, 0, sizeof *m);
-        snprintf(m->config_hash, sizeof m->config_hash, "%s", st->config_hash);
-        m->seed = st->cfg.seed;
-        m->shards = S;
-        m->slices = (uint32_t)st->cfg.sisa.slices;
-        m->sharding = st->cfg.sisa.sharding;
-        snprintf(m->dataset, sizeof m->dataset, "%s", st->cfg.data.train);
-        snprintf(m->dataset_digest, sizeof m->dataset_digest, "%s", digest);
-        m->rows = hdr.n;
-        m->features = hdr.d;
-        m->classes = hdr.num_classes;
-        snprintf(m->context, sizeof m->context, "%s", st->context);
-        SISA_TRY(sisa_store_write_manifest(st));
+        goto done;
     }
+    sisa_manifest *m = &st->man;
+    memset(m, 0, sizeof *m);
+    snprintf(m->config_hash, sizeof m->config_hash, "%s", st->config_hash);
+    m->seed = st->cfg.seed;
+    m->shards = (uint32_t)st->cfg.sisa.shards;
+    m->slices = (uint32_t)st->cfg.sisa.slices;
+    m->sharding = st->cfg.sisa.sharding;
+    snprintf(m->dataset, sizeof m->dataset, "%s", st->cfg.data.train);
+    snprintf(m->dataset_digest, sizeof m->dataset_digest, "%s", digest);
+    m->rows = hdr->n;
+    m->features = hdr->d;
+    m->classes = hdr->num_classes;
+    snprintf(m->context, sizeof m->context, "%s", st->context);
+    SISA_TRY(sisa_store_write_manifest(st));
 done:
-    free(want);
     return err;
 }
 
@@ -78,6 +104,10 @@ int sisa_cmd_train(int argc, char **argv)
     const char *cfg_path = NULL;
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
+    train_plan tp = {0};
+    uint32_t *owner = NULL;
+    unsigned char *want = NULL;
+    double *rss_all = NULL;
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
     };
@@ -90,45 +120,109 @@ int sisa_cmd_train(int argc, char **argv)
             "Running it again on a store whose training was interrupted continues from each\n"
             "shard's last complete checkpoint and ends with the same bits as an uninterrupted\n"
             "run. On a store that is up to date it does nothing. The store is locked while it\n"
-            "runs. See docs/design.md for what is trained when, and docs/formats.md for the\n"
-            "store's files.",
+            "runs. Under mpirun or srun, shards are spread over the ranks by size; the result\n"
+            "does not depend on the number of ranks. See docs/design.md and docs/scaling.md.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
 
+    sisa_dist *d = sisa_cli_dist();
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
     SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE));
-    SISA_TRY(ensure_partitioned(&st));
-
     const uint32_t S = (uint32_t)cfg.sisa.shards;
-    uint64_t samples = 0, rows = 0;
-    uint32_t trained = 0, empty = 0;
+
+    /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
+    tp.missing = calloc(S, sizeof *tp.missing);
+    tp.rows = calloc(S, sizeof *tp.rows);
+    owner = calloc(S, sizeof *owner);
+    want = calloc(S, 1);
+    rss_all = calloc((size_t)P, sizeof *rss_all);
+    err = tp.missing && tp.rows && owner && want && rss_all
+              ? SISA_OK
+              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (err == SISA_OK && rank == 0) err = plan_on_root(&st, &tp);
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_bcast(d, &tp.partition, sizeof tp.partition, 0));
+    SISA_TRY(sisa_dist_bcast(d, tp.missing, S * sizeof *tp.missing, 0));
+    SISA_TRY(sisa_dist_bcast(d, tp.rows, S * sizeof *tp.rows, 0));
+    SISA_TRY(
+        sisa_dist_agree(d, sisa_schedule_lpt(tp.rows, S, (uint32_t)P, owner) == 0
+                               ? SISA_OK
+                               : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory")));
+    uint32_t mine = 0;
+    for (uint32_t k = 0; k < S; k++) mine += owner[k] == (uint32_t)rank;
+    if (!mine)
+        sisa_info("no shard to train here (%u shards over %d ranks); waiting for the others", S, P);
+
+    /* 2. Partition: each rank writes its own missing shards; rank 0 also hashes the dataset. */
+    if (tp.partition) {
+        char digest[65] = "";
+        sisa_dataset_header hdr;
+        uint32_t todo = 0;
+        for (uint32_t k = 0; k < S; k++) {
+            want[k] = tp.missing[k] && owner[k] == (uint32_t)rank;
+            todo += want[k];
+        }
+        if (rank == 0)
+            sisa_info("partitioning %s into %u shard(s) x %d slices", cfg.data.train, S,
+                      cfg.sisa.slices);
+        err = SISA_OK;
+        if (todo || rank == 0) err = sisa_partition(&st, want, rank == 0 ? digest : NULL, &hdr);
+        SISA_TRY(sisa_dist_agree(d, err));
+        if (rank == 0) err = finish_manifest(&st, digest, &hdr);
+        SISA_TRY(sisa_dist_agree(d, err));
+    }
+
+    /* 3. Train this rank's shards, in shard order. */
+    uint64_t stats[4] = {0, 0, 0, 0}; /* samples, rows, shards trained, empty shards */
     double t_train = sisa_now();
-    for (uint32_t k = 0; k < S; k++) {
+    err = SISA_OK;
+    for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
+        if (owner[k] != (uint32_t)rank) continue;
         sisa_shard_report rep;
-        SISA_TRY(sisa_shard_train(&st, k, &rep));
-        samples += rep.samples;
-        rows += rep.rows;
-        trained += rep.stages_trained > 0;
-        empty += rep.empty;
+        err = sisa_shard_train(&st, k, &rep);
+        if (err < 0) break;
+        stats[0] += rep.samples;
+        stats[1] += rep.rows;
+        stats[2] += rep.stages_trained > 0;
+        stats[3] += (uint64_t)rep.empty;
         if (rep.stages_trained)
             sisa_info("shard %u: %llu rows, stages %u-%d trained%s, %.2f s", k,
                       (unsigned long long)rep.rows, rep.resumed_from + 1, cfg.sisa.slices,
                       rep.resumed_from ? " (resumed)" : "", rep.seconds);
     }
+    SISA_TRY(sisa_dist_agree(d, err));
     double t_end = sisa_now();
-    if (!trained) {
+
+    /* 4. Totals and every rank's peak memory on rank 0. */
+    SISA_TRY(sisa_dist_sum_u64(d, stats, 4));
+    double rss = (double)sisa_cli_peak_rss();
+    SISA_TRY(sisa_dist_gather_f64(d, &rss, 1, rss_all, 0));
+    if (rank != 0) goto done;
+    if (!stats[2]) {
         printf("store %s is up to date: %u shards x %d slices, %llu rows%s\n", st.root, S,
-               cfg.sisa.slices, (unsigned long long)rows, empty ? " (some shards are empty)" : "");
+               cfg.sisa.slices, (unsigned long long)stats[1],
+               stats[3] ? " (some shards are empty)" : "");
     } else {
-        printf("trained %u of %u shards x %d slices on %llu rows in %.2f s (%.0f samples/s)\n",
-               trained, S, cfg.sisa.slices, (unsigned long long)rows, t_end - t0,
-               t_end > t_train ? (double)samples / (t_end - t_train) : 0.0);
+        printf("trained %llu of %u shards x %d slices on %llu rows in %.2f s (%.0f samples/s) "
+               "with %d rank%s\n",
+               (unsigned long long)stats[2], S, cfg.sisa.slices, (unsigned long long)stats[1],
+               t_end - t0, t_end > t_train ? (double)stats[0] / (t_end - t_train) : 0.0, P,
+               P == 1 ? "" : "s");
         printf("  store %s, config hash %.12s\n", st.root, st.config_hash);
     }
+    printf("  peak memory per rank:");
+    for (int r = 0; r < P; r++) printf(" %.0f MB", rss_all[r] / 1e6);
+    printf("\n");
 done:
+    free(rss_all);
+    free(want);
+    free(owner);
+    free(tp.rows);
+    free(tp.missing);
     sisa_store_close(&st);
     return err;
 }

@@ -4,13 +4,28 @@
 #ifndef SISA_CLI_COMMON_H
 #define SISA_CLI_COMMON_H
 
+#include "dist/dist.h"
 #include "shard/store.h"
 #include "sisa/config.h"
 
-/* Load the config, set up the floating-point environment, and open its store in `mode`.
- * Writers also get advice about a generic OpenBLAS kernel, and refuse a store trained under
- * another determinism context. `st` is always safe to pass to sisa_store_close afterwards. */
+/* The job this process is a rank of (set by main for the store commands; a one-rank job
+ * otherwise). */
+sisa_dist *sisa_cli_dist(void);
+void sisa_cli_set_dist(sisa_dist *d);
+
+/* Collective. Rank 0 loads the config, sets up the floating-point environment and opens the
+ * store in `mode` (it alone holds the store's lock for the job); the config and the store's
+ * state are broadcast, and every rank checks that it computes the same config hash and runs
+ * under the same determinism context as rank 0. Writers also get advice about a generic
+ * OpenBLAS kernel and refuse a store trained under another context. `st` is always safe to
+ * pass to sisa_store_close afterwards. */
 int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
                         sisa_store_mode mode);
+
+/* 1 on every rank but rank 0: results are printed and written by rank 0 only. */
+int sisa_cli_not_root(void);
+
+/* Peak resident memory of this process, in bytes. */
+uint64_t sisa_cli_peak_rss(void);
 
 #endif

@@ -7,8 +7,10 @@
  * 130 interrupted (docs/exit-codes.md).
  */
 #include "cli/commands.h"
+#include "cli/common.h"
 
 #include "base/log.h"
+#include "dist/dist.h"
 #include "sisa/error.h"
 #include "sisa/version.h"
 
@@ -21,18 +23,21 @@ typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    int mpi; /* runs as a job of MPI ranks under mpirun/srun */
 } command;
 
 static const command commands[] = {
-    {"import", sisa_cmd_import, "turn IDX, CSV, libsvm or HDF5 data into a sisa dataset file"},
-    {"info", sisa_cmd_info, "describe and validate a sisa dataset file"},
-    {"train", sisa_cmd_train, "partition the data into shards and train them stage by stage"},
-    {"unlearn", sisa_cmd_unlearn, "delete training samples exactly, retraining only what saw them"},
-    {"predict", sisa_cmd_predict, "predict with the ensemble of shard models"},
-    {"eval", sisa_cmd_eval, "accuracy of the ensemble and of each shard on a labelled set"},
-    {"status", sisa_cmd_status, "shards, stages, checkpoints and determinism context of a store"},
-    {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key"},
-    {"version", sisa_cmd_version, "print the versions of sisa and its libraries"},
+    {"import", sisa_cmd_import, "turn IDX, CSV, libsvm or HDF5 data into a sisa dataset file", 0},
+    {"info", sisa_cmd_info, "describe and validate a sisa dataset file", 0},
+    {"train", sisa_cmd_train, "partition the data into shards and train them stage by stage", 1},
+    {"unlearn", sisa_cmd_unlearn, "delete training samples exactly, retraining only what saw them",
+     1},
+    {"predict", sisa_cmd_predict, "predict with the ensemble of shard models", 1},
+    {"eval", sisa_cmd_eval, "accuracy of the ensemble and of each shard on a labelled set", 1},
+    {"status", sisa_cmd_status, "shards, stages, checkpoints and determinism context of a store",
+     1},
+    {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key", 0},
+    {"version", sisa_cmd_version, "print the versions of sisa and its libraries", 0},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -74,9 +79,10 @@ static void install_signal_handlers(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static int report(int err)
+static int report(int err, int quiet)
 {
     if (err >= 0) return SISA_EXIT_OK;
+    if (quiet) return sisa_exit_code(err);
     if (err == SISA_EINTR && !*sisa_error_message())
         fprintf(stderr, "sisa: interrupted\n");
     else
@@ -123,7 +129,24 @@ int main(int argc, char **argv)
     for (size_t c = 0; c < N_COMMANDS; c++) {
         if (strcmp(name, commands[c].name) != 0) continue;
         install_signal_handlers();
-        return report(commands[c].run(argc - i - 1, argv + i + 1));
+        if (!commands[c].mpi) return report(commands[c].run(argc - i - 1, argv + i + 1), 0);
+        /* A job of ranks: every rank runs the command; they agree on the outcome, rank 0
+         * reports it, and every rank exits with the same status. */
+        sisa_dist *d = NULL;
+        int err = sisa_dist_init(&d, &argc, &argv);
+        if (err >= 0) {
+            sisa_cli_set_dist(d);
+            if (sisa_dist_size(d) > 1) {
+                char prefix[32];
+                snprintf(prefix, sizeof prefix, "rank %d: ", sisa_dist_rank(d));
+                sisa_log_set_prefix(prefix);
+            }
+            err = commands[c].run(argc - i - 1, argv + i + 1);
+            err = sisa_dist_agree(d, err);
+        }
+        int code = report(err, sisa_dist_rank(d) != 0);
+        sisa_dist_finalize(d, code);
+        return code;
     }
     fprintf(stderr, "sisa: error: unknown command '%s' (see 'sisa --help')\n", name);
     return SISA_EXIT_USAGE;
