@@ -2,9 +2,11 @@
 # The main job, end to end, on the default data (Fashion-MNIST from Debian's
 # dataset-fashion-mnist package): install what is missing, build, then
 #   1. import the training and test sets into sisa dataset files;
-#   2. train the store of configs/fashion-mnist.yaml (8 shards x 4 slices, MLP) and evaluate;
-#   3. unlearn 20 random training samples and evaluate again;
-#   4. print accuracy, training time, unlearning time and the speed-up over full retraining.
+#   2. train the store of configs/fashion-mnist.yaml (8 shards x 4 slices, MLP) with mpirun on
+#      all local cores, and evaluate;
+#   3. unlearn 20 random training samples (one batched request) and evaluate again, then
+#      unlearn one more sample on its own;
+#   4. print accuracy, training time, unlearning times and the speed-ups over full retraining.
 #
 #   scripts/run.sh                 # SISA_DEMO_SEED=N picks another set of 20 samples
 #
@@ -22,6 +24,17 @@ CFG=$ROOT/configs/fashion-mnist.yaml
 PY=/usr/bin/python3
 mkdir -p "$OUT"
 
+# sisa's store commands run as MPI jobs: one rank per local core, one OpenBLAS thread per rank.
+NP=$(nproc)
+MPI=()
+if command -v mpirun >/dev/null 2>&1 && [ "$NP" -gt 1 ]; then
+  MPI=(mpirun -n "$NP")
+  # mpirun refuses to start as root unless told; a fresh machine is often used as root.
+  [ "$(id -u)" -eq 0 ] && MPI+=(--allow-run-as-root)
+  export OPENBLAS_NUM_THREADS=1
+fi
+sisa_mpi() { "${MPI[@]}" "$SISA" "$@"; }
+
 now() { date +%s.%N; }
 json_field() { "$PY" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
@@ -37,13 +50,13 @@ echo "== 1. import Fashion-MNIST (IDX, gzipped) into sisa dataset files"
 "$SISA" config check -c "$CFG"
 
 echo
-echo "== 2. train ($CFG)"
+echo "== 2. train ($CFG) on $NP rank(s)"
 rm -rf "$OUT/store"
 t0=$(now)
-"$SISA" train -c "$CFG"
+sisa_mpi train -c "$CFG"
 t1=$(now)
-"$SISA" eval -c "$CFG"
-acc_before=$("$SISA" -q eval -c "$CFG" --json | json_field accuracy)
+sisa_mpi eval -c "$CFG"
+acc_before=$(sisa_mpi -q eval -c "$CFG" --json | json_field accuracy)
 
 echo
 echo "== 3. unlearn 20 random training samples"
@@ -54,20 +67,29 @@ awk -v seed="$seed" 'BEGIN { srand(seed); n = 0;
   >"$OUT/deletion-request.txt"
 echo "request: $OUT/deletion-request.txt ($(grep -vc '^#' "$OUT/deletion-request.txt") IDs)"
 t2=$(now)
-"$SISA" unlearn -c "$CFG" --ids-file "$OUT/deletion-request.txt"
+sisa_mpi unlearn -c "$CFG" --ids-file "$OUT/deletion-request.txt"
 t3=$(now)
-"$SISA" eval -c "$CFG"
-acc_after=$("$SISA" -q eval -c "$CFG" --json | json_field accuracy)
-"$SISA" status -c "$CFG"
+sisa_mpi eval -c "$CFG"
+acc_after=$(sisa_mpi -q eval -c "$CFG" --json | json_field accuracy)
+echo
+echo "== 3b. unlearn one more sample, on its own"
+one=$(awk -v seed="$seed" 'BEGIN { srand(seed + 1); print int(rand() * 60000) }')
+grep -qx "$one" "$OUT/deletion-request.txt" && one=$(( (one + 1) % 60000 ))
+t4=$(now)
+sisa_mpi unlearn -c "$CFG" --ids "$one"
+t5=$(now)
+sisa_mpi status -c "$CFG"
 
 echo
 echo "== summary"
-"$PY" - "$t0" "$t1" "$t2" "$t3" "$acc_before" "$acc_after" <<'PYEOF'
+"$PY" - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$acc_before" "$acc_after" <<'PYEOF'
 import sys
-t0, t1, t2, t3, before, after = map(float, sys.argv[1:])
-train, unlearn = t1 - t0, t3 - t2
+t0, t1, t2, t3, t4, t5, before, after = map(float, sys.argv[1:])
+train, unlearn, single = t1 - t0, t3 - t2, t5 - t4
 print(f"test accuracy:  {before:.4f} after training, {after:.4f} after unlearning 20 samples")
-print(f"training time:  {train:.2f} s (8 shards x 4 slices, 60000 rows)")
-print(f"unlearning:     {unlearn:.2f} s for 20 samples")
-print(f"speed-up over full retraining: {train / unlearn:.1f}x (wall time)")
+print(f"training time:  {train:.2f} s (8 shards x 4 slices, 60000 rows, on all local cores)")
+print(f"unlearning:     {unlearn:.2f} s for 20 samples in one request "
+      f"(speed-up over full retraining {train / unlearn:.1f}x: they hit every shard)")
+print(f"                {single:.2f} s for 1 sample "
+      f"(speed-up over full retraining {train / single:.1f}x)")
 PYEOF

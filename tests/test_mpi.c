@@ -83,10 +83,25 @@ static void sisa_p(tu_run *r, int p, const char *const *args)
     }
     for (int i = 0; args[i]; i++) argv[n++] = args[i];
     argv[n] = NULL;
-    if (p > 0)
-        tu_run_argv(r, argv);
-    else
+    if (p == 0) {
         tu_sisa_argv(r, argv);
+        return;
+    }
+    /* Open MPI does not free what MPI_Init allocates, partly inside components it unloads at
+     * MPI_Finalize (so a suppression file cannot name them): under the sanitizer build, leak
+     * checking is off for ranks. Every other sanitizer check stays on, and the same code runs
+     * leak-checked in the direct (one-rank) runs of this and the other tests. */
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *saved = asan ? strdup(asan) : NULL;
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    tu_run_argv(r, argv);
+    if (saved)
+        setenv("ASAN_OPTIONS", saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(saved);
 }
 
 static void ok_p(int p, const char *const *args)
