@@ -14,6 +14,8 @@
 #include "base/rng.h"
 #include "base/sha256.h"
 #include "io/store_io.h"
+#include "shard/journal.h"
+#include "shard/train.h"
 #include "sisa/error.h"
 
 #include <stdlib.h>
@@ -98,7 +100,6 @@ int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest
     float *block = NULL;
     sisa_sha256_ctx h;
     sisa_progress prog;
-    char path[SISA_PATH_MAX];
 
     SISA_TRY(sisa_dataset_stream_open(&ds, cfg->data.train, &hdr));
     const int32_t *y = sisa_dataset_stream_y(ds);
@@ -188,12 +189,12 @@ int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest
 
     for (uint32_t k = 0; k < S; k++) {
         if (!sd[k]) continue;
-        char dir[SISA_PATH_MAX];
-        SISA_TRY(sisa_store_shard_dir(st, k, dir, sizeof dir));
-        SISA_TRY(sisa_fs_mkdir_p(dir));
-        SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-        SISA_TRY(sisa_shard_data_write(path, sd[k]));
-        sisa_debug("shard %u: %llu rows -> %s", k, (unsigned long long)sd[k]->n, path);
+        sisa_files files = {0};
+        err = sisa_shard_files(st, k, &files, 1);
+        if (err == SISA_OK) err = sisa_shard_commit_data(st, &files, sd[k]);
+        sisa_files_close(&files);
+        SISA_TRY(err);
+        sisa_debug("shard %u: %llu rows", k, (unsigned long long)sd[k]->n);
     }
     *hdr_out = hdr;
 done:

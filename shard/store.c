@@ -7,6 +7,8 @@
 #include "shard/store.h"
 
 #include "base/log.h"
+#include "base/sha256.h"
+#include "shard/journal.h"
 #include "base/strutil.h"
 #include "model/blas.h"
 #include "model/model.h"
@@ -182,25 +184,89 @@ done:
     return err;
 }
 
+int sisa_store_files(const sisa_store *st, sisa_files *out, int writable)
+{
+    return sisa_files_open(out, st->root, "journal", writable);
+}
+
 int sisa_store_write_manifest(sisa_store *st)
 {
     int err = SISA_OK;
-    char path[SISA_PATH_MAX];
     char text[8192];
     char *dump = NULL;
+    sisa_files f = {0};
     int n = manifest_text(&st->man, text, sizeof text);
     SISA_CHECK(n > 0, SISA_EINTERNAL, "manifest too long");
     size_t need = sisa_config_dump(&st->cfg, NULL, 0) + 1;
     dump = malloc(need);
     SISA_CHECK(dump, SISA_ENOMEM, "out of memory");
     sisa_config_dump(&st->cfg, dump, need);
-    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "config.yaml"));
-    SISA_TRY(sisa_fs_write_atomic(path, dump, strlen(dump), 1));
-    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "manifest"));
-    SISA_TRY(sisa_fs_write_atomic(path, text, (size_t)n, 1));
+    SISA_TRY(sisa_store_files(st, &f, 1));
+    SISA_TRY(sisa_files_write(&f, "config.yaml", dump, strlen(dump)));
+    SISA_TRY(sisa_files_write(&f, "manifest", text, (size_t)n));
     st->has_manifest = 1;
 done:
+    sisa_files_close(&f);
     free(dump);
+    return err;
+}
+
+void sisa_store_hash_id(const sisa_store *st, uint64_t id, uint8_t out[32])
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(id >> (8 * i));
+    sisa_sha256_ctx h;
+    sisa_sha256_init(&h);
+    sisa_sha256_update(&h, "sisa-id-v1", 10);
+    sisa_sha256_update(&h, st->salt, SISA_SALT_LEN);
+    sisa_sha256_update(&h, le, 8);
+    sisa_sha256_final(&h, out);
+}
+
+void sisa_store_hash_group(const sisa_store *st, uint64_t group, uint8_t out[32])
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(group >> (8 * i));
+    sisa_sha256_ctx h;
+    sisa_sha256_init(&h);
+    sisa_sha256_update(&h, "sisa-group-v1", 13);
+    sisa_sha256_update(&h, st->salt, SISA_SALT_LEN);
+    sisa_sha256_update(&h, le, 8);
+    sisa_sha256_final(&h, out);
+}
+
+/* The store's salt: read it (checked against the journal), or make one for a new store. */
+static int load_salt(sisa_store *st, sisa_files *f, int create)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    if (!sisa_files_has(f, "salt")) {
+        if (!create) goto done;
+        FILE *r = fopen("/dev/urandom", "rb");
+        SISA_CHECK(r, SISA_EIO, "cannot open /dev/urandom: %s", strerror(errno));
+        size_t got = fread(st->salt, 1, SISA_SALT_LEN, r);
+        fclose(r);
+        SISA_CHECK(got == SISA_SALT_LEN, SISA_EIO, "cannot read /dev/urandom");
+        char hex[2 * SISA_SALT_LEN + 2];
+        sisa_hex(hex, st->salt, SISA_SALT_LEN);
+        strcat(hex, "\n");
+        SISA_TRY(sisa_files_write(f, "salt", hex, strlen(hex)));
+        st->has_salt = 1;
+        goto done;
+    }
+    SISA_TRY(sisa_files_verify(f, "salt"));
+    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "salt"));
+    SISA_TRY(sisa_fs_read_all(&text, &len, path, 256));
+    SISA_CHECK(len >= 2 * SISA_SALT_LEN, SISA_ECORRUPT, "%s is not a salt", path);
+    for (int i = 0; i < SISA_SALT_LEN; i++) {
+        unsigned v;
+        SISA_CHECK(sscanf(text + 2 * i, "%2x", &v) == 1, SISA_ECORRUPT, "%s is not a salt", path);
+        st->salt[i] = (uint8_t)v;
+    }
+    st->has_salt = 1;
+done:
+    free(text);
     return err;
 }
 
@@ -255,8 +321,11 @@ static int take_lock(sisa_store *st, int exclusive)
     int err = SISA_OK;
     char path[SISA_PATH_MAX];
     SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "lock"));
-    st->lock_fd = open(path, (exclusive ? O_RDWR : O_RDONLY) | O_CREAT | O_CLOEXEC, 0666);
-    if (st->lock_fd < 0 && !exclusive && errno == ENOENT) return SISA_OK;
+    /* Readers open it writable too when they can, so that they can take over the store to
+     * recover an interrupted deletion (sisa_store_upgrade_lock). */
+    st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    st->lock_writable = st->lock_fd >= 0;
+    if (st->lock_fd < 0 && !exclusive) st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
     SISA_CHECK(st->lock_fd >= 0, SISA_EIO, "cannot open the lock file %s: %s", path,
                strerror(errno));
     struct flock fl;
@@ -280,6 +349,7 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
     int err = SISA_OK;
     char path[SISA_PATH_MAX], *text = NULL;
     size_t len = 0;
+    sisa_files files = {0};
     memset(st, 0, sizeof *st);
     st->lock_fd = -1;
     st->cfg = *cfg;
@@ -299,7 +369,15 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
                    st->root, cfg->source[0] ? cfg->source : "CONFIG");
     }
     SISA_TRY(take_lock(st, mode != SISA_STORE_READ));
-    if (sisa_fs_exists(path)) {
+    st->exclusive = mode != SISA_STORE_READ;
+    SISA_TRY(sisa_store_files(st, &files, mode != SISA_STORE_READ));
+    if (mode != SISA_STORE_READ) {
+        static const char *const keep[] = {"ledger", "lock", NULL};
+        SISA_TRY(sisa_files_repair(&files, keep));
+    }
+    SISA_TRY(load_salt(st, &files, mode == SISA_STORE_CREATE));
+    if (sisa_files_has(&files, "manifest")) {
+        SISA_TRY(sisa_files_verify(&files, "manifest"));
         SISA_TRY(sisa_fs_read_all(&text, &len, path, 1 << 16));
         SISA_TRY(parse_manifest(&st->man, text, path));
         st->has_manifest = 1;
@@ -312,11 +390,31 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
                       cfg->source, st->root, st->man.config_hash, st->config_hash,
                       changed[0] ? "; changed: " : "", changed);
         }
+    } else {
+        SISA_CHECK(mode == SISA_STORE_CREATE, SISA_EUSAGE,
+                   "%s is not a trained store (no committed manifest); run 'sisa train -c %s' "
+                   "first",
+                   st->root, cfg->source[0] ? cfg->source : "CONFIG");
     }
 done:
+    sisa_files_close(&files);
     free(text);
     if (err < 0) sisa_store_close(st);
     return err;
+}
+
+int sisa_store_upgrade_lock(sisa_store *st)
+{
+    if (st->exclusive) return 1;
+    if (st->lock_fd < 0 || !st->lock_writable) return 0;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    /* Converts this process's read lock in place; fails while anyone else holds the store. */
+    if (fcntl(st->lock_fd, F_SETLK, &fl) != 0) return 0;
+    st->exclusive = 1;
+    return 1;
 }
 
 void sisa_store_close(sisa_store *st)

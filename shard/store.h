@@ -1,16 +1,21 @@
 /*
  * store.h - a SISA store on disk: its folder layout, manifest, lock and determinism context.
  *
+ *   STORE/journal                every change to the store's own files and every deletion
+ *                                request with its states (shard/journal.h, shard/request.h)
+ *   STORE/ledger                 one hash-chained record per completed deletion request
  *   STORE/manifest               text "key: value" lines: config hash, S, R, seed, dataset digest,
  *                                determinism context, deletions processed
  *   STORE/config.yaml            the canonical config the store was trained with
+ *   STORE/salt                   random key of the store's hashed sample IDs (hex)
  *   STORE/lock                   held (fcntl) by the process using the store
+ *   STORE/shards/KKKK/journal    the shard's committed files
  *   STORE/shards/KKKK/data.h5    shard K's rows, sorted by ID, with their slice numbers
  *   STORE/shards/KKKK/ckpt-RRR.h5  model + optimizer after stages 1..RRR
  *
  * Writers (train, unlearn) hold an exclusive lock, readers (predict, eval, status) a shared one;
- * a second writer is refused with a message naming the holder's PID. Every file is written
- * atomically; the manifest is rewritten whole.
+ * a second writer is refused with a message naming the holder's PID. Every file is committed
+ * through a journal and checked against its recorded SHA-256 before it is parsed.
  */
 #ifndef SISA_SHARD_STORE_H
 #define SISA_SHARD_STORE_H
@@ -42,14 +47,24 @@ typedef enum {
     SISA_STORE_CREATE = 2, /* created if missing; exclusive lock */
 } sisa_store_mode;
 
+#define SISA_SALT_LEN 32
+
 typedef struct sisa_store {
     sisa_config cfg;
     char root[SISA_PATH_MAX];
     char config_hash[65];
     char context[SISA_CONTEXT_MAX]; /* this process's determinism context */
     int lock_fd;
+    int lock_writable; /* lock_fd is open read-write (the lock can become exclusive) */
+    int exclusive;     /* the lock is exclusive (writer, or a reader that recovered the store) */
     int has_manifest;
     sisa_manifest man;
+    uint8_t salt[SISA_SALT_LEN];
+    int has_salt;
+    /* Shards taken out of service by a deletion request that is not published yet
+     * (fenced[k] != 0); predict and eval leave them out. */
+    uint64_t pending_request;
+    unsigned char fenced[4096];
 } sisa_store;
 
 /* Open the store named by cfg->store, take its lock and read its manifest when present. A store
@@ -58,8 +73,23 @@ typedef struct sisa_store {
 int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode);
 void sisa_store_close(sisa_store *st);
 
-/* Write st->man (and STORE/config.yaml) atomically. */
+/* Commit st->man (and STORE/config.yaml) through the store's journal. Writers only. */
 int sisa_store_write_manifest(sisa_store *st);
+
+/* The folder of the store's own files (STORE/journal), opened for the calling writer. The
+ * caller closes it. */
+struct sisa_files;
+int sisa_store_files(const sisa_store *st, struct sisa_files *out, int writable);
+
+/* Try to turn a reader's shared lock into an exclusive one (1 on success, 0 when another
+ * process holds the store too). */
+int sisa_store_upgrade_lock(sisa_store *st);
+
+/* Salted hash of a sample ID or a group key (32 bytes): SHA-256 of "sisa-id-v1" or
+ * "sisa-group-v1", the store's salt, and the value as 8 little-endian bytes. The ledger and the
+ * journal name deleted rows only this way. */
+void sisa_store_hash_id(const sisa_store *st, uint64_t id, uint8_t out[32]);
+void sisa_store_hash_group(const sisa_store *st, uint64_t group, uint8_t out[32]);
 
 /* Paths inside the store. */
 int sisa_store_shard_dir(const sisa_store *st, uint32_t shard, char *out, size_t cap);

@@ -16,6 +16,7 @@
 #include "base/rng.h"
 #include "base/sha256.h"
 #include "model/model.h"
+#include "shard/journal.h"
 #include "sisa/error.h"
 
 #include <math.h>
@@ -109,36 +110,46 @@ static void views_free(tensor_views *v)
     free(v->state);
 }
 
-/* Remove every checkpoint of shard k from stage `from` to `to` (inclusive). */
-static int remove_ckpts(const sisa_store *st, uint32_t k, uint32_t from, uint32_t to,
-                        uint32_t *removed)
+static void ckpt_name(char *out, size_t cap, uint32_t stage)
+{
+    snprintf(out, cap, "ckpt-%03u.h5", stage);
+}
+
+/* Remove every committed checkpoint of a shard from stage `from` to `to` (inclusive). */
+static int remove_ckpts(sisa_files *f, uint32_t from, uint32_t to, uint32_t *removed)
 {
     int err = SISA_OK;
-    char path[SISA_PATH_MAX];
-    int any = 0;
+    char name[32];
     for (uint32_t r = from; r <= to; r++) {
-        SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
-        if (!sisa_fs_exists(path)) continue;
-        SISA_CHECK(unlink(path) == 0, SISA_EIO, "cannot remove %s", path);
-        any = 1;
+        ckpt_name(name, sizeof name, r);
+        if (!sisa_files_has(f, name)) continue;
+        SISA_TRY(sisa_files_remove(f, name));
         if (removed) (*removed)++;
     }
-    if (any) SISA_TRY(sisa_fs_fsync_parent(path));
 done:
     return err;
 }
 
-/* Newest checkpoint of shard k whose lineage matches; stale ones above it are removed. */
-static int find_resume_point(const sisa_store *st, uint32_t k, char (*lineage)[65],
+/* Newest checkpoint of shard k whose bytes match the journal and whose lineage matches the
+ * shard's rows; damaged ones and stale ones above it are removed (they are retrained). */
+static int find_resume_point(const sisa_store *st, sisa_files *f, uint32_t k, char (*lineage)[65],
                              uint32_t *stage_out, uint32_t *removed)
 {
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
-    char path[SISA_PATH_MAX];
+    char path[SISA_PATH_MAX], name[32];
     *stage_out = 0;
     for (uint32_t r = R; r >= 1; r--) {
+        ckpt_name(name, sizeof name, r);
+        if (!sisa_files_has(f, name)) continue;
+        if (sisa_files_verify(f, name) < 0) {
+            sisa_warn("shard %u: %s; removing it to train it again", k, sisa_error_message());
+            sisa_error_clear();
+            SISA_TRY(sisa_files_remove(f, name));
+            (*removed)++;
+            continue;
+        }
         SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
-        if (!sisa_fs_exists(path)) continue;
         sisa_ckpt_meta meta;
         SISA_TRY(sisa_ckpt_read_meta(&meta, path));
         SISA_CHECK(meta.shard == k && meta.stage == r && meta.stages == R, SISA_ECORRUPT,
@@ -157,11 +168,52 @@ static int find_resume_point(const sisa_store *st, uint32_t k, char (*lineage)[6
             break;
         }
         /* Trained on rows that are no longer in the shard: never use or keep it. */
-        SISA_CHECK(unlink(path) == 0, SISA_EIO, "cannot remove stale checkpoint %s", path);
-        SISA_TRY(sisa_fs_fsync_parent(path));
+        SISA_TRY(sisa_files_remove(f, name));
         (*removed)++;
         sisa_debug("shard %u: removed stale checkpoint %s", k, path);
     }
+done:
+    return err;
+}
+
+int sisa_shard_files(const sisa_store *st, uint32_t k, sisa_files *out, int writable)
+{
+    int err = SISA_OK;
+    char dir[SISA_PATH_MAX];
+    SISA_TRY(sisa_store_shard_dir(st, k, dir, sizeof dir));
+    SISA_TRY(sisa_files_open(out, dir, "journal", writable));
+    if (writable) SISA_TRY(sisa_files_repair(out, NULL));
+done:
+    return err;
+}
+
+int sisa_shard_commit_data(const sisa_store *st, sisa_files *f, const sisa_shard_data *sd)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "";
+    SISA_TRY(sisa_store_data_path(st, sd->shard, path, sizeof path));
+    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
+    SISA_TRY(sisa_shard_data_write(tmp, sd));
+    SISA_TRY(sisa_files_commit(f, tmp, "data.h5"));
+    tmp[0] = '\0';
+done:
+    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    return err;
+}
+
+int sisa_shard_read_data(const sisa_store *st, const sisa_files *f, uint32_t k, int with_x,
+                         sisa_shard_data **out)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
+    SISA_TRY(sisa_files_verify(f, "data.h5"));
+    if (with_x)
+        SISA_TRY(sisa_shard_data_read(out, path));
+    else
+        SISA_TRY(sisa_shard_data_read_index(out, path));
+    SISA_CHECK((*out)->shard == k, SISA_ECORRUPT, "%s holds shard %u, expected %u", path,
+               (*out)->shard, k);
 done:
     return err;
 }
@@ -180,15 +232,16 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     uint32_t *rows = NULL, *order = NULL;
     float *xb = NULL;
     int32_t *yb = NULL;
-    char path[SISA_PATH_MAX];
+    char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "";
+    sisa_files files = {0};
     double t0 = sisa_now();
 
     memset(rep, 0, sizeof *rep);
     rep->shard = k;
     rep->loss = NAN;
+    SISA_TRY(sisa_shard_files(st, k, &files, 1));
     SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-    SISA_TRY(sisa_shard_data_read(&sd, path));
-    SISA_CHECK(sd->shard == k, SISA_ECORRUPT, "%s holds shard %u, expected %u", path, sd->shard, k);
+    SISA_TRY(sisa_shard_read_data(st, &files, k, 1, &sd));
     SISA_CHECK(sd->n <= UINT32_MAX, SISA_ECORRUPT, "%s: more than 2^32 rows in one shard", path);
     for (uint64_t i = 0; i < sd->n; i++)
         SISA_CHECK((uint32_t)sd->slice[i] < R, SISA_ECORRUPT, "%s: row %llu has slice %d of %u",
@@ -197,7 +250,7 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     rep->full_samples = sisa_shard_visits(sd, E, R, 1);
     if (sd->n == 0) {
         /* Every row was deleted: no model, and no checkpoint may survive. */
-        SISA_TRY(remove_ckpts(st, k, 1, R, &rep->removed));
+        SISA_TRY(remove_ckpts(&files, 1, R, &rep->removed));
         rep->empty = 1;
         goto done;
     }
@@ -206,7 +259,7 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_lineages(sd, R, lineage));
     uint32_t start = 0;
-    SISA_TRY(find_resume_point(st, k, lineage, &start, &rep->removed));
+    SISA_TRY(find_resume_point(st, &files, k, lineage, &start, &rep->removed));
     rep->resumed_from = start;
     if (start == R) goto done;
 
@@ -284,9 +337,14 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
         meta.rng_state[2] = r + 1;
         meta.rng_state[3] = 0;
         snprintf(meta.lineage, sizeof meta.lineage, "%s", lineage[r - 1]);
+        char name[32];
+        ckpt_name(name, sizeof name, r);
         SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
+        SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
         SISA_TRY(
-            sisa_ckpt_write(path, &meta, views.params, views.n_params, views.state, views.n_state));
+            sisa_ckpt_write(tmp, &meta, views.params, views.n_params, views.state, views.n_state));
+        SISA_TRY(sisa_files_commit(&files, tmp, name));
+        tmp[0] = '\0';
         rep->stages_trained++;
         rep->samples += visits;
         if (loss_n) rep->loss = loss_sum / (double)loss_n;
@@ -304,6 +362,8 @@ done:
     views_free(&views);
     sisa_model_destroy(model);
     sisa_shard_data_free(sd);
+    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    sisa_files_close(&files);
     if (err < 0 && err != SISA_EINTR) sisa_error_prefix("shard %u", k);
     return err;
 }
@@ -315,23 +375,32 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     sisa_shard_data *idx = NULL;
     char(*lineage)[65] = NULL;
-    char data[SISA_PATH_MAX];
+    char name[32];
+    sisa_files files = {0};
     *why = NULL;
-    SISA_TRY(sisa_store_data_path(st, k, data, sizeof data));
-    if (!sisa_fs_exists(data)) {
-        *why = "not partitioned yet (run sisa train)";
+    if ((size_t)k < sizeof st->fenced && st->fenced[k]) {
+        *why = "fenced: a deletion request that affects it is not finished (any writing sisa "
+               "command finishes it)";
         return 0;
     }
-    SISA_TRY(sisa_shard_data_read_index(&idx, data));
+    SISA_TRY(sisa_shard_files(st, k, &files, 0));
+    if (!sisa_files_has(&files, "data.h5")) {
+        *why = "not partitioned yet (run sisa train)";
+        goto done;
+    }
+    SISA_TRY(sisa_shard_read_data(st, &files, k, 0, &idx));
     if (idx->n == 0) {
         *why = "no rows left (all deleted)";
         goto done;
     }
+    ckpt_name(name, sizeof name, R);
     SISA_TRY(sisa_store_ckpt_path(st, k, R, path, cap));
-    if (!sisa_fs_exists(path)) {
+    if (!sisa_files_has(&files, name)) {
         *why = "training not finished (run sisa train)";
         goto done;
     }
+    /* The bytes are checked before HDF5 parses them. */
+    SISA_TRY(sisa_files_verify(&files, name));
     lineage = malloc(R * sizeof *lineage);
     SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_lineages(idx, R, lineage));
@@ -345,6 +414,7 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
     }
     err = 1;
 done:
+    sisa_files_close(&files);
     free(lineage);
     sisa_shard_data_free(idx);
     return err;

@@ -53,6 +53,15 @@ typedef struct sisa_shard_report {
  * uninterrupted run. Call sisa_model_fp_setup() first. */
 int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep);
 
+/* Shard k's journaled folder (shard/journal.h); writers also get it repaired first. */
+struct sisa_files;
+int sisa_shard_files(const sisa_store *st, uint32_t k, struct sisa_files *out, int writable);
+/* Shard k's rows (with_x = 0: IDs and slices only), after checking the file's bytes. */
+int sisa_shard_read_data(const sisa_store *st, const struct sisa_files *f, uint32_t k, int with_x,
+                         sisa_shard_data **out);
+/* Commit a new data file for shard sd->shard. */
+int sisa_shard_commit_data(const sisa_store *st, struct sisa_files *f, const sisa_shard_data *sd);
+
 /* The path and metadata of shard k's final checkpoint after checking that its lineage matches
  * the shard's current rows. Returns 1 when the shard has a usable final model, 0 when it has
  * none (empty shard, or training not finished: *why says which), negative on error. */

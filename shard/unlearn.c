@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "io/store_io.h"
+#include "shard/journal.h"
 #include "shard/train.h"
 #include "sisa/error.h"
 
@@ -33,7 +34,7 @@ static int push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
     return SISA_OK;
 }
 
-int sisa_unlearn_parse_list(uint64_t **out, size_t *n, const char *list)
+int sisa_unlearn_parse_list(uint64_t **out, size_t *n, const char *list, const char *what)
 {
     int err = SISA_OK;
     uint64_t *v = NULL;
@@ -44,10 +45,10 @@ int sisa_unlearn_parse_list(uint64_t **out, size_t *n, const char *list)
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         uint64_t x;
         SISA_CHECK(sisa_parse_u64(tok, &x) == SISA_PARSE_OK, SISA_EUSAGE,
-                   "--ids: '%s' is not a sample ID (a non-negative integer)", tok);
+                   "'%s' is not a %s (a non-negative integer)", tok, what);
         SISA_TRY(push(&v, &cnt, &cap, x));
     }
-    SISA_CHECK(cnt > 0, SISA_EUSAGE, "--ids: no sample IDs given");
+    SISA_CHECK(cnt > 0, SISA_EUSAGE, "no %s given", what);
     *out = v;
     *n = cnt;
     v = NULL;
@@ -57,7 +58,7 @@ done:
     return err;
 }
 
-int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path)
+int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path, const char *what)
 {
     int err = SISA_OK;
     uint64_t *v = NULL;
@@ -85,7 +86,7 @@ int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path)
         }
         line = next;
     }
-    SISA_CHECK(cnt > 0, SISA_EUSAGE, "%s: no sample IDs in the file", path);
+    SISA_CHECK(cnt > 0, SISA_EUSAGE, "%s: no %ss in the file", path, what);
     *out = v;
     *n = cnt;
     v = NULL;
@@ -95,120 +96,181 @@ done:
     return err;
 }
 
-void sisa_unlearn_plan_free(sisa_unlearn_plan *plan)
+static void sort_unique(uint64_t *v, size_t *n)
 {
-    free(plan->ids);
-    free(plan->shards);
-    memset(plan, 0, sizeof *plan);
+    qsort(v, *n, sizeof *v, cmp_u64);
+    size_t m = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (m == 0 || v[i] != v[m - 1]) v[m++] = v[i];
+    *n = m;
 }
 
-int sisa_unlearn_plan_make(sisa_unlearn_plan *plan, const sisa_store *st, const uint64_t *ids,
-                           size_t n)
+static int cmp_hash(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+/* "N of the M requested WHATs are not in store S: a, b, c and K more" */
+static int reject_unknown(const sisa_store *st, const uint64_t *v, const unsigned char *found,
+                          size_t n, const char *what)
+{
+    size_t unknown = 0;
+    for (size_t i = 0; i < n; i++) unknown += !found[i];
+    if (!unknown) return SISA_OK;
+    char list[512];
+    size_t used = 0, shown = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < n && used + 24 < sizeof list && shown < 20; i++) {
+        if (found[i]) continue;
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%llu", shown ? ", " : "",
+                                 (unsigned long long)v[i]);
+        shown++;
+    }
+    if (shown < unknown)
+        snprintf(list + used, sizeof list - used, " and %zu more", unknown - shown);
+    return sisa_error_set(SISA_EREJECT, __FILE__, __LINE__,
+                          "%zu of the %zu requested %ss %s not in store %s: %s. Nothing was "
+                          "changed",
+                          unknown, n, what, unknown == 1 ? "is" : "are", st->root, list);
+}
+
+int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids_in, size_t n_ids,
+                      const uint64_t *groups_in, size_t n_groups)
 {
     int err = SISA_OK;
-    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards, R = (uint32_t)st->cfg.sisa.slices;
     sisa_shard_data *idx = NULL;
-    unsigned char *found = NULL;
-    char path[SISA_PATH_MAX];
-    memset(plan, 0, sizeof *plan);
-    plan->ids = malloc((n ? n : 1) * sizeof *plan->ids);
-    plan->shards = calloc(S, sizeof *plan->shards);
-    found = calloc(n ? n : 1, 1);
-    SISA_CHECK(plan->ids && plan->shards && found, SISA_ENOMEM, "out of memory");
-    memcpy(plan->ids, ids, n * sizeof *ids);
-    qsort(plan->ids, n, sizeof *plan->ids, cmp_u64);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (m == 0 || plan->ids[i] != plan->ids[m - 1]) plan->ids[m++] = plan->ids[i];
-    plan->n_ids = m;
+    sisa_files files = {0};
+    uint64_t *ids = NULL, *groups = NULL, *rows_ids = NULL;
+    unsigned char *id_found = NULL, *group_found = NULL;
+    char(*lineage)[65] = NULL;
+    size_t n_rows = 0, cap_rows = 0;
+    memset(r, 0, sizeof *r);
+
+    ids = malloc((n_ids ? n_ids : 1) * sizeof *ids);
+    groups = malloc((n_groups ? n_groups : 1) * sizeof *groups);
+    id_found = calloc(n_ids ? n_ids : 1, 1);
+    group_found = calloc(n_groups ? n_groups : 1, 1);
+    r->shards = calloc(S, sizeof *r->shards);
+    lineage = malloc(R * sizeof *lineage);
+    SISA_CHECK(ids && groups && id_found && group_found && r->shards && lineage, SISA_ENOMEM,
+               "out of memory");
+    memcpy(ids, ids_in, n_ids * sizeof *ids);
+    memcpy(groups, groups_in, n_groups * sizeof *groups);
+    sort_unique(ids, &n_ids);
+    sort_unique(groups, &n_groups);
 
     for (uint32_t k = 0; k < S; k++) {
-        SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-        SISA_CHECK(sisa_fs_exists(path), SISA_EUSAGE,
-                   "shard %u has no data file (%s): the store is not fully trained; run sisa "
-                   "train first",
-                   k, path);
-        SISA_TRY(sisa_shard_data_read_index(&idx, path));
+        SISA_TRY(sisa_shard_files(st, k, &files, 0));
+        SISA_CHECK(sisa_files_has(&files, "data.h5"), SISA_EUSAGE,
+                   "shard %u has no data file: the store is not fully trained; run sisa train "
+                   "first",
+                   k);
+        SISA_TRY(sisa_shard_read_data(st, &files, k, 0, &idx));
+        SISA_CHECK(!n_groups || idx->group || idx->n == 0, SISA_EUSAGE,
+                   "--groups needs a group column, and store %s was built from a dataset "
+                   "without one (import it with --group COLUMN)",
+                   st->root);
         uint32_t first = 0;
         uint64_t rows = 0;
-        /* Both lists are sorted: one merge pass. */
-        size_t a = 0;
-        for (uint64_t b = 0; b < idx->n && a < m;) {
-            if (plan->ids[a] < idx->id[b]) {
-                a++;
-            } else if (plan->ids[a] > idx->id[b]) {
-                b++;
-            } else {
-                found[a] = 1;
-                uint32_t stage = (uint32_t)idx->slice[b] + 1;
-                if (!first || stage < first) first = stage;
-                rows++;
-                a++;
-                b++;
+        for (uint64_t i = 0; i < idx->n; i++) {
+            const uint64_t *hit =
+                n_ids ? bsearch(&idx->id[i], ids, n_ids, sizeof *ids, cmp_u64) : NULL;
+            const uint64_t *ghit =
+                n_groups ? bsearch(&idx->group[i], groups, n_groups, sizeof *groups, cmp_u64)
+                         : NULL;
+            if (!hit && !ghit) continue;
+            if (hit) id_found[hit - ids] = 1;
+            if (ghit) group_found[ghit - groups] = 1;
+            uint32_t stage = (uint32_t)idx->slice[i] + 1;
+            if (!first || stage < first) first = stage;
+            rows++;
+            if (n_rows == cap_rows) {
+                cap_rows = cap_rows ? cap_rows * 2 : 256;
+                uint64_t *nr = realloc(rows_ids, cap_rows * sizeof *nr);
+                SISA_CHECK(nr, SISA_ENOMEM, "out of memory");
+                rows_ids = nr;
             }
+            rows_ids[n_rows++] = idx->id[i];
         }
-        if (rows)
-            plan->shards[plan->n_shards++] =
-                (sisa_unlearn_shard){k, first, rows,
-                                     sisa_shard_visits(idx, (uint32_t)st->cfg.train.epochs,
-                                                       (uint32_t)st->cfg.sisa.slices, first)};
+        if (rows) {
+            sisa_req_shard *q = &r->shards[r->n_shards++];
+            q->shard = k;
+            q->first_stage = first;
+            q->rows = rows;
+            q->cost = sisa_shard_visits(idx, (uint32_t)st->cfg.train.epochs, R, first);
+            SISA_TRY(sisa_shard_lineages(idx, R, lineage));
+            memcpy(q->lineage_before, lineage[R - 1], 65);
+            char name[32];
+            snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+            const char *h = sisa_files_hash(&files, name);
+            snprintf(q->model_before, sizeof q->model_before, "%s", h ? h : "");
+        }
         sisa_shard_data_free(idx);
         idx = NULL;
+        sisa_files_close(&files);
     }
+    SISA_TRY(reject_unknown(st, ids, id_found, n_ids, "sample ID"));
+    SISA_TRY(reject_unknown(st, groups, group_found, n_groups, "group"));
 
-    size_t unknown = 0;
-    for (size_t i = 0; i < m; i++) unknown += !found[i];
-    if (unknown) {
-        char list[512];
-        size_t used = 0, shown = 0;
-        for (size_t i = 0; i < m && used + 24 < sizeof list && shown < 20; i++) {
-            if (found[i]) continue;
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s%llu", shown ? ", " : "",
-                                     (unsigned long long)plan->ids[i]);
-            shown++;
-        }
-        if (shown < unknown)
-            snprintf(list + used, sizeof list - used, " and %zu more", unknown - shown);
-        SISA_FAIL(SISA_EREJECT,
-                  "%zu of the %zu requested sample IDs %s not in store %s: %s. Nothing was "
-                  "changed",
-                  unknown, m, unknown == 1 ? "is" : "are", st->root, list);
-    }
+    /* From here on rows are named only by salted hashes. */
+    r->rows = n_rows;
+    r->n_ids = n_rows;
+    r->ids = malloc((n_rows ? n_rows : 1) * 32);
+    r->n_groups = n_groups;
+    r->groups = malloc((n_groups ? n_groups : 1) * 32);
+    SISA_CHECK(r->ids && r->groups, SISA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_rows; i++) sisa_store_hash_id(st, rows_ids[i], r->ids[i]);
+    for (size_t i = 0; i < n_groups; i++) sisa_store_hash_group(st, groups[i], r->groups[i]);
+    qsort(r->ids, n_rows, 32, cmp_hash);
+    qsort(r->groups, n_groups, 32, cmp_hash);
 done:
-    free(found);
+    free(lineage);
+    free(rows_ids);
+    free(group_found);
+    free(id_found);
+    free(groups);
+    free(ids);
     sisa_shard_data_free(idx);
-    if (err < 0) sisa_unlearn_plan_free(plan);
+    sisa_files_close(&files);
+    if (err < 0) sisa_request_free(r);
     return err;
 }
 
-int sisa_unlearn_apply_shard(const sisa_store *st, const sisa_unlearn_plan *plan,
-                             const sisa_unlearn_shard *s)
+int sisa_unlearn_fence(const sisa_store *st, const sisa_request *r)
 {
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
-    sisa_shard_data *sd = NULL, *kept = NULL;
-    char path[SISA_PATH_MAX];
-    int removed_any = 0;
-
-    /* 1. No checkpoint that saw a deleted row may outlive this step. */
-    for (uint32_t r = s->first_stage; r <= R; r++) {
-        SISA_TRY(sisa_store_ckpt_path(st, s->shard, r, path, sizeof path));
-        if (!sisa_fs_exists(path)) continue;
-        SISA_CHECK(unlink(path) == 0, SISA_EIO, "cannot remove %s", path);
-        removed_any = 1;
+    sisa_files files = {0};
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        const sisa_req_shard *s = &r->shards[i];
+        SISA_TRY(sisa_shard_files(st, s->shard, &files, 1));
+        for (uint32_t stage = s->first_stage; stage <= R; stage++) {
+            char name[32];
+            snprintf(name, sizeof name, "ckpt-%03u.h5", stage);
+            SISA_TRY(sisa_files_remove(&files, name));
+        }
+        sisa_files_close(&files);
     }
-    if (removed_any) SISA_TRY(sisa_fs_fsync_parent(path));
+done:
+    sisa_files_close(&files);
+    return err;
+}
 
-    /* 2. A new data file with the surviving rows only. */
-    SISA_TRY(sisa_store_data_path(st, s->shard, path, sizeof path));
-    SISA_TRY(sisa_shard_data_read(&sd, path));
+int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa_req_shard *s)
+{
+    int err = SISA_OK;
+    sisa_shard_data *sd = NULL, *kept = NULL;
+    sisa_files files = {0};
+    SISA_TRY(sisa_shard_files(st, s->shard, &files, 1));
+    SISA_TRY(sisa_shard_read_data(st, &files, s->shard, 1, &sd));
     SISA_TRY(
         sisa_shard_data_alloc(&kept, sd->shard, sd->n, sd->d, sd->num_classes, sd->group != NULL));
     uint64_t m = 0;
-    size_t a = 0;
     for (uint64_t i = 0; i < sd->n; i++) {
-        while (a < plan->n_ids && plan->ids[a] < sd->id[i]) a++;
-        if (a < plan->n_ids && plan->ids[a] == sd->id[i]) continue;
+        uint8_t h[32];
+        sisa_store_hash_id(st, sd->id[i], h);
+        if (sisa_request_has(r, h)) continue;
         memcpy(kept->X + m * sd->d, sd->X + i * sd->d, sd->d * sizeof *sd->X);
         kept->y[m] = sd->y[i];
         kept->id[m] = sd->id[i];
@@ -216,15 +278,47 @@ int sisa_unlearn_apply_shard(const sisa_store *st, const sisa_unlearn_plan *plan
         if (sd->group) kept->group[m] = sd->group[i];
         m++;
     }
-    SISA_CHECK(sd->n - m == s->rows, SISA_EINTERNAL,
-               "shard %u: expected to delete %llu rows, found %llu", s->shard,
-               (unsigned long long)s->rows, (unsigned long long)(sd->n - m));
+    if (m == sd->n) goto done; /* rewritten before (a request carried forward after a crash) */
+    SISA_CHECK(sd->n - m == s->rows, SISA_ECORRUPT,
+               "shard %u: request %llu names %llu of its rows, but %llu match", s->shard,
+               (unsigned long long)r->n, (unsigned long long)s->rows,
+               (unsigned long long)(sd->n - m));
     kept->n = m;
-    SISA_TRY(sisa_shard_data_write(path, kept));
+    SISA_TRY(sisa_shard_commit_data(st, &files, kept));
     sisa_debug("shard %u: %llu rows deleted, %llu remain", s->shard, (unsigned long long)s->rows,
                (unsigned long long)m);
 done:
+    sisa_files_close(&files);
     sisa_shard_data_free(kept);
     sisa_shard_data_free(sd);
+    return err;
+}
+
+int sisa_unlearn_after(const sisa_store *st, sisa_request *r)
+{
+    int err = SISA_OK;
+    const uint32_t R = (uint32_t)st->cfg.sisa.slices;
+    sisa_shard_data *idx = NULL;
+    sisa_files files = {0};
+    char(*lineage)[65] = malloc(R * sizeof *lineage);
+    SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        sisa_req_shard *s = &r->shards[i];
+        SISA_TRY(sisa_shard_files(st, s->shard, &files, 0));
+        SISA_TRY(sisa_shard_read_data(st, &files, s->shard, 0, &idx));
+        SISA_TRY(sisa_shard_lineages(idx, R, lineage));
+        memcpy(s->lineage_after, lineage[R - 1], 65);
+        char name[32];
+        snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+        const char *h = sisa_files_hash(&files, name);
+        snprintf(s->model_after, sizeof s->model_after, "%s", h ? h : "");
+        sisa_shard_data_free(idx);
+        idx = NULL;
+        sisa_files_close(&files);
+    }
+done:
+    free(lineage);
+    sisa_shard_data_free(idx);
+    sisa_files_close(&files);
     return err;
 }

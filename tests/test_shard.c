@@ -149,28 +149,28 @@ static void test_parse_requests(void **state)
     (void)state;
     uint64_t *ids = NULL;
     size_t n = 0;
-    assert_int_equal(sisa_unlearn_parse_list(&ids, &n, "17,42,17"), 0);
+    assert_int_equal(sisa_unlearn_parse_list(&ids, &n, "17,42,17", "sample ID"), 0);
     assert_int_equal(n, 3);
     assert_true(ids[0] == 17 && ids[1] == 42 && ids[2] == 17);
     free(ids);
-    assert_int_equal(sisa_unlearn_parse_list(&ids, &n, "17,-3"), SISA_EUSAGE);
+    assert_int_equal(sisa_unlearn_parse_list(&ids, &n, "17,-3", "sample ID"), SISA_EUSAGE);
     tu_assert_contains(sisa_error_message(), "'-3' is not a sample ID");
-    assert_int_equal(sisa_unlearn_parse_list(&ids, &n, ","), SISA_EUSAGE);
+    assert_int_equal(sisa_unlearn_parse_list(&ids, &n, ",", "sample ID"), SISA_EUSAGE);
 
     const char *dir = tu_scratch("requests");
     char path[4096];
     snprintf(path, sizeof path, "%s/ids.txt", dir);
     tu_write_text(path,
                   "# deletion request 12\n\n7  \n\t8 # trailing comment\r\n18446744073709551615\n");
-    assert_int_equal(sisa_unlearn_parse_file(&ids, &n, path), 0);
+    assert_int_equal(sisa_unlearn_parse_file(&ids, &n, path, "sample ID"), 0);
     assert_int_equal(n, 3);
     assert_true(ids[0] == 7 && ids[1] == 8 && ids[2] == UINT64_MAX);
     free(ids);
     tu_write_text(path, "7\n8 9\n");
-    assert_int_equal(sisa_unlearn_parse_file(&ids, &n, path), SISA_EUSAGE);
+    assert_int_equal(sisa_unlearn_parse_file(&ids, &n, path, "sample ID"), SISA_EUSAGE);
     tu_assert_contains(sisa_error_message(), "ids.txt:2: '8 9' is not a sample ID");
     tu_write_text(path, "# nothing\n\n");
-    assert_int_equal(sisa_unlearn_parse_file(&ids, &n, path), SISA_EUSAGE);
+    assert_int_equal(sisa_unlearn_parse_file(&ids, &n, path, "sample ID"), SISA_EUSAGE);
     tu_assert_contains(sisa_error_message(), "no sample IDs");
 }
 

@@ -14,7 +14,6 @@
 #include "base/log.h"
 #include "base/progress.h"
 #include "io/store_io.h"
-#include "shard/schedule.h"
 #include "shard/store.h"
 #include "shard/train.h"
 #include "shard/unlearn.h"
@@ -23,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Sample visits of training every shard from scratch, as the store is now. */
 static int full_training_visits(const sisa_store *st, uint64_t *out)
@@ -44,42 +44,36 @@ done:
     return err;
 }
 
-/* Rank 0: read the request and plan it. */
-static int plan_on_root(const sisa_store *st, const char *ids_list, const char *ids_file,
-                        sisa_unlearn_plan *plan)
+/* Rank 0: read the request, check it, and journal it as accepted. */
+static int accept_on_root(const sisa_store *st, const char *ids_list, const char *ids_file,
+                          const char *groups_list, const char *groups_file, int dry_run,
+                          sisa_request *r)
 {
     int err = SISA_OK;
-    uint64_t *ids = NULL;
-    size_t n = 0;
-    if (ids_list)
-        SISA_TRY(sisa_unlearn_parse_list(&ids, &n, ids_list));
-    else
-        SISA_TRY(sisa_unlearn_parse_file(&ids, &n, ids_file));
-    SISA_TRY(sisa_unlearn_plan_make(plan, st, ids, n));
+    uint64_t *ids = NULL, *groups = NULL;
+    size_t n_ids = 0, n_groups = 0;
+    sisa_files f = {0};
+    sisa_request last = {0};
+    int found = 0;
+    if (ids_list) SISA_TRY(sisa_unlearn_parse_list(&ids, &n_ids, ids_list, "sample ID"));
+    if (ids_file) SISA_TRY(sisa_unlearn_parse_file(&ids, &n_ids, ids_file, "sample ID"));
+    if (groups_list) SISA_TRY(sisa_unlearn_parse_list(&groups, &n_groups, groups_list, "group"));
+    if (groups_file) SISA_TRY(sisa_unlearn_parse_file(&groups, &n_groups, groups_file, "group"));
+    SISA_TRY(sisa_unlearn_plan(r, st, ids, n_ids, groups, n_groups));
+    if (dry_run) goto done;
+    SISA_TRY(sisa_store_files(st, &f, 1));
+    SISA_TRY(sisa_request_latest(&f.j, &last, &found, NULL));
+    r->n = found ? last.n + 1 : 1;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(r->time, sizeof r->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    SISA_TRY(sisa_request_accept(&f.j, r));
 done:
+    sisa_request_free(&last);
+    sisa_files_close(&f);
+    free(groups);
     free(ids);
-    return err;
-}
-
-/* Give every rank rank 0's plan. Collective. */
-static int share_plan(sisa_dist *d, sisa_unlearn_plan *plan)
-{
-    int err = SISA_OK;
-    uint64_t counts[2] = {plan->n_ids, plan->n_shards};
-    SISA_TRY(sisa_dist_bcast(d, counts, sizeof counts, 0));
-    if (sisa_dist_rank(d) != 0) {
-        plan->n_ids = (size_t)counts[0];
-        plan->n_shards = (uint32_t)counts[1];
-        plan->ids = malloc((plan->n_ids ? plan->n_ids : 1) * sizeof *plan->ids);
-        plan->shards = malloc((plan->n_shards ? plan->n_shards : 1) * sizeof *plan->shards);
-        err = plan->ids && plan->shards
-                  ? SISA_OK
-                  : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
-    SISA_TRY(sisa_dist_bcast(d, plan->ids, plan->n_ids * sizeof *plan->ids, 0));
-    SISA_TRY(sisa_dist_bcast(d, plan->shards, plan->n_shards * sizeof *plan->shards, 0));
-done:
     return err;
 }
 
@@ -90,21 +84,26 @@ int sisa_cmd_unlearn(int argc, char **argv)
     int dry_run = 0;
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
-    sisa_unlearn_plan plan = {0};
-    uint32_t *owner = NULL;
-    uint64_t *cost = NULL;
+    const char *groups_list = NULL, *groups_file = NULL;
+    sisa_request req = {0};
     sisa_shard_report *reps = NULL;
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"ids", 0, SISA_ARG_STRING, &ids_list, "ID,ID,...", "sample IDs to delete", 0},
         {"ids-file", 0, SISA_ARG_STRING, &ids_file, "FILE",
          "file of sample IDs to delete, one per line ('#' comments)", 0},
+        {"groups", 0, SISA_ARG_STRING, &groups_list, "G,G,...",
+         "data subjects (group keys) whose every row is deleted", 0},
+        {"groups-file", 0, SISA_ARG_STRING, &groups_file, "FILE",
+         "file of group keys, one per line ('#' comments)", 0},
         {"dry-run", 0, SISA_ARG_FLAG, &dry_run, NULL,
          "validate the request and print the plan; change nothing", 0},
     };
     const sisa_command_spec spec = {
         .name = "unlearn",
-        .usage = "unlearn -c CONFIG (--ids ID,ID,... | --ids-file FILE) [--dry-run]",
+        .usage =
+            "unlearn -c CONFIG (--ids ID,... | --ids-file F | --groups G,... | --groups-file F) "
+            "[--dry-run]",
         .summary = "Delete training samples exactly: afterwards the store is bit for bit what "
                    "training without them produces.",
         .description =
@@ -113,71 +112,53 @@ int sisa_cmd_unlearn(int argc, char **argv)
             "checkpoints that saw a deleted row are removed, the shard's data file is\n"
             "rewritten without the rows, and the shard is retrained from its last clean\n"
             "checkpoint. Other shards are not touched. Under mpirun or srun the affected\n"
-            "shards are retrained in parallel over the ranks.",
+            "shards are retrained in parallel over the ranks.\n"
+            "Each step is journaled first: if the command is interrupted, the next sisa command\n"
+            "on the store finishes the request. A finished request is certified in the\n"
+            "hash-chained ledger (STORE/ledger), which names rows only by salted hashes.\n"
+            "--groups deletes every row of the given data subjects (the dataset's group\n"
+            "column); with sisa.sharding: group, one subject lives in one shard.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_CHECK(!ids_list != !ids_file, SISA_EUSAGE,
-               "sisa unlearn: give exactly one of --ids and --ids-file");
+    SISA_CHECK(!!ids_list + !!ids_file + !!groups_list + !!groups_file >= 1, SISA_EUSAGE,
+               "sisa unlearn: name the rows with --ids, --ids-file, --groups or --groups-file");
+    SISA_CHECK(!(ids_list && ids_file) && !(groups_list && groups_file), SISA_EUSAGE,
+               "sisa unlearn: give a list or a file, not both");
 
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
     SISA_TRY(
         sisa_cli_open_store(&st, &cfg, cfg_path, dry_run ? SISA_STORE_READ : SISA_STORE_WRITE));
-    if (rank == 0) err = plan_on_root(&st, ids_list, ids_file, &plan);
+    if (rank == 0)
+        err = accept_on_root(&st, ids_list, ids_file, groups_list, groups_file, dry_run, &req);
     SISA_TRY(sisa_dist_agree(d, err));
-    SISA_TRY(share_plan(d, &plan));
-
     if (rank == 0) {
-        printf("request: %zu sample ID(s) in %u of %d shards\n", plan.n_ids, plan.n_shards,
-               cfg.sisa.shards);
-        for (uint32_t i = 0; i < plan.n_shards; i++)
-            printf("  shard %u: %llu row(s), retrain stages %u-%d\n", plan.shards[i].shard,
-                   (unsigned long long)plan.shards[i].rows, plan.shards[i].first_stage,
+        printf("request%s: %llu row(s)", dry_run ? "" : " accepted", (unsigned long long)req.rows);
+        if (req.n_groups) printf(" of %llu data subject(s)", (unsigned long long)req.n_groups);
+        printf(" in %u of %d shards", req.n_shards, cfg.sisa.shards);
+        if (!dry_run) printf(" (request %llu)", (unsigned long long)req.n);
+        printf("\n");
+        for (uint32_t i = 0; i < req.n_shards; i++)
+            printf("  shard %u: %llu row(s), retrain stages %u-%d\n", req.shards[i].shard,
+                   (unsigned long long)req.shards[i].rows, req.shards[i].first_stage,
                    cfg.sisa.slices);
         if (dry_run) printf("dry run: nothing changed\n");
         fflush(stdout);
     }
     if (dry_run) goto done;
+    SISA_TRY(sisa_cli_share_request(&req));
+    reps = calloc(req.n_shards ? req.n_shards : 1, sizeof *reps);
+    SISA_TRY(sisa_dist_agree(
+        d, reps ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory")));
+    SISA_TRY(sisa_cli_advance_request(&st, &req, reps));
 
-    /* Spread the affected shards over the ranks by retraining cost; apply and retrain. */
-    const uint32_t K = plan.n_shards;
-    owner = calloc(K ? K : 1, sizeof *owner);
-    cost = calloc(K ? K : 1, sizeof *cost);
-    reps = calloc(K ? K : 1, sizeof *reps);
-    err = owner && cost && reps ? SISA_OK
-                                : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    if (err == SISA_OK) {
-        for (uint32_t i = 0; i < K; i++) cost[i] = plan.shards[i].cost;
-        if (sisa_schedule_lpt(cost, K, (uint32_t)P, owner) != 0)
-            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
-    uint32_t mine = 0;
-    for (uint32_t i = 0; i < K && err == SISA_OK; i++) {
-        if (owner[i] != (uint32_t)rank) continue;
-        mine++;
-        err = sisa_unlearn_apply_shard(&st, &plan, &plan.shards[i]);
-        if (err == SISA_OK) err = sisa_shard_train(&st, plan.shards[i].shard, &reps[i]);
-    }
-    if (!mine && K)
-        sisa_info("no affected shard to retrain here (%u over %d ranks); waiting", K, P);
-    SISA_TRY(sisa_dist_agree(d, err));
-
-    /* Reports to rank 0 in shard order, whoever produced them. */
-    for (uint32_t i = 0; i < K; i++) {
-        if (owner[i] == 0) continue;
-        if (rank == (int)owner[i])
-            SISA_TRY(sisa_dist_send(d, &reps[i], sizeof reps[i], 0, (int)i));
-        else if (rank == 0)
-            SISA_TRY(sisa_dist_recv(d, &reps[i], sizeof reps[i], (int)owner[i], (int)i));
-    }
     uint64_t retrain = 0, full = 0;
     if (rank == 0) {
-        for (uint32_t i = 0; i < K; i++) {
+        for (uint32_t i = 0; i < req.n_shards; i++) {
             const sisa_shard_report *r = &reps[i];
             retrain += r->samples;
             if (r->empty)
@@ -189,28 +170,26 @@ int sisa_cmd_unlearn(int argc, char **argv)
                        r->resumed_from ? "its last clean checkpoint" : "initialisation", r->seconds,
                        (unsigned long long)r->samples);
         }
-        st.man.deletions++;
-        st.man.deleted_rows += plan.n_ids;
-        err = sisa_store_write_manifest(&st);
-        if (err == SISA_OK) err = full_training_visits(&st, &full);
+        err = full_training_visits(&st, &full);
     }
     SISA_TRY(sisa_dist_agree(d, err));
     if (rank == 0) {
         double secs = sisa_now() - t0;
         double frac = full ? (double)retrain / (double)full : 0.0;
-        printf("unlearned %zu sample(s) in %.2f s with %d rank%s: retraining cost %llu sample "
+        printf("unlearned %llu sample(s) in %.2f s with %d rank%s: retraining cost %llu sample "
                "visits, %.2f%% of training the whole store from scratch",
-               plan.n_ids, secs, P, P == 1 ? "" : "s", (unsigned long long)retrain, 100.0 * frac);
+               (unsigned long long)req.rows, secs, P, P == 1 ? "" : "s",
+               (unsigned long long)retrain, 100.0 * frac);
         if (retrain)
             printf(" (%.1fx less work)\n", 1.0 / frac);
         else
             printf("\n");
+        printf("request %llu is certified in the ledger (%s/ledger)\n", (unsigned long long)req.n,
+               st.root);
     }
 done:
     free(reps);
-    free(cost);
-    free(owner);
-    sisa_unlearn_plan_free(&plan);
+    sisa_request_free(&req);
     sisa_store_close(&st);
     return err;
 }

@@ -62,7 +62,7 @@ int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
     st->lock_fd = -1;
     if (rank == 0) err = open_on_root(st, cfg, cfg_path, mode);
     SISA_TRY(sisa_dist_agree(d, err));
-    if (sisa_dist_size(d) == 1) goto done;
+    if (sisa_dist_size(d) == 1) goto recover;
 
     /* Both structs are plain data: the other ranks receive rank 0's bytes. */
     SISA_TRY(sisa_dist_bcast(d, cfg, sizeof *cfg, 0));
@@ -88,6 +88,9 @@ int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
         snprintf(st->context, sizeof st->context, "%s", context);
     }
     SISA_TRY(sisa_dist_agree(d, err));
+recover:
+    /* An interrupted deletion is finished before the command does anything else. */
+    SISA_TRY(sisa_cli_recover(st));
 done:
     return err;
 }

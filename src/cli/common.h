@@ -5,7 +5,9 @@
 #define SISA_CLI_COMMON_H
 
 #include "dist/dist.h"
+#include "shard/request.h"
 #include "shard/store.h"
+#include "shard/train.h"
 #include "sisa/config.h"
 
 /* The job this process is a rank of (set by main for the store commands; a one-rank job
@@ -21,6 +23,17 @@ void sisa_cli_set_dist(sisa_dist *d);
  * pass to sisa_store_close afterwards. */
 int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
                         sisa_store_mode mode);
+
+/* Collective: give every rank rank 0's request. */
+int sisa_cli_share_request(sisa_request *r);
+/* Collective: carry a journaled request (known to every rank) through its remaining states to
+ * certified. With `reps` (K = r->n_shards entries), rank 0 receives the retraining reports of
+ * the affected shards, in shard order. */
+int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report *reps);
+/* Collective, run by sisa_cli_open_store: finish an interrupted deletion request before
+ * anything else, when this job can hold the store alone; otherwise leave its shards out
+ * (st->fenced) and say so. */
+int sisa_cli_recover(sisa_store *st);
 
 /* 1 on every rank but rank 0: results are printed and written by rank 0 only. */
 int sisa_cli_not_root(void);

@@ -59,11 +59,10 @@ int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *m, const sisa_tensor
                     int n_params, const sisa_tensor *state, int n_state)
 {
     int err = SISA_OK;
-    char tmp[SISA_PATH_MAX] = "";
     hid_t file = H5I_INVALID_HID;
-    SISA_TRY(sisa_h5_tmp_create(&file, tmp, sizeof tmp, path));
-    SISA_TRY(write_tensors(file, "model", params, n_params, tmp));
-    SISA_TRY(write_tensors(file, "optim", state, n_state, tmp));
+    SISA_TRY(sisa_h5_create_file(&file, path));
+    SISA_TRY(write_tensors(file, "model", params, n_params, path));
+    SISA_TRY(write_tensors(file, "optim", state, n_state, path));
     uint64_t counters[7] = {m->shard, m->stage,   m->stages, m->rows,
                             m->steps, m->samples, m->epochs};
     SISA_TRY(sisa_h5_attr_write_str(file, "sisa_format", SISA_CKPT_FORMAT));
@@ -81,9 +80,9 @@ int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *m, const sisa_tensor
     SISA_TRY(sisa_h5_attr_write_str(file, "context", m->context));
     SISA_TRY(sisa_h5_attr_write_str(file, "model", m->model));
     SISA_TRY(sisa_h5_attr_write_str(file, "optimizer", m->optimizer));
-    SISA_TRY(sisa_h5_tmp_publish(&file, tmp, path, 1));
+    SISA_TRY(sisa_h5_finish_file(&file, path));
 done:
-    sisa_h5_tmp_discard(&file, tmp);
+    sisa_h5_close_quiet(&file);
     return err;
 }
 

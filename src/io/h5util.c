@@ -369,3 +369,23 @@ void sisa_h5_tmp_discard(hid_t *file, char *tmp)
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
     tmp[0] = '\0';
 }
+
+int sisa_h5_create_file(hid_t *file, const char *path)
+{
+    int err = SISA_OK;
+    sisa_h5_init();
+    *file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    SISA_H5(*file, SISA_EIO, "cannot create %s", path);
+done:
+    return err;
+}
+
+int sisa_h5_finish_file(hid_t *file, const char *path)
+{
+    int err = SISA_OK;
+    SISA_H5(sisa_h5_close_file(file), SISA_EIO, "%s: closing failed", path);
+    SISA_TRY(sisa_fs_fsync_file(path));
+done:
+    sisa_h5_close_quiet(file);
+    return err;
+}

@@ -61,6 +61,11 @@ int sisa_h5_tmp_publish(hid_t *file, char *tmp, const char *path, int replace);
 /* Cleanup for the error path: close *file and remove tmp (when tmp[0]). */
 void sisa_h5_tmp_discard(hid_t *file, char *tmp);
 
+/* Writing into a file the caller created (a temp file it will commit itself): create it with
+ * HDF5, then close it (checked) and fsync it. */
+int sisa_h5_create_file(hid_t *file, const char *path);
+int sisa_h5_finish_file(hid_t *file, const char *path);
+
 /* Create dataset `name` in `loc` (rank 1 or 2, contiguous, no modification times so files are
  * byte-reproducible) and write all of `data` (memory type `mtype`) into it. */
 int sisa_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,

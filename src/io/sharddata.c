@@ -59,30 +59,29 @@ void sisa_shard_data_free(sisa_shard_data *sd)
 int sisa_shard_data_write(const char *path, const sisa_shard_data *sd)
 {
     int err = SISA_OK;
-    char tmp[SISA_PATH_MAX] = "";
     hid_t file = H5I_INVALID_HID;
-    SISA_TRY(sisa_h5_tmp_create(&file, tmp, sizeof tmp, path));
+    SISA_TRY(sisa_h5_create_file(&file, path));
     hsize_t xdims[2] = {sd->n, sd->d}, ndims[1] = {sd->n};
     SISA_TRY(
-        sisa_h5_write_dataset(file, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, xdims, sd->X, tmp));
+        sisa_h5_write_dataset(file, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, xdims, sd->X, path));
     SISA_TRY(
-        sisa_h5_write_dataset(file, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims, sd->y, tmp));
-    SISA_TRY(
-        sisa_h5_write_dataset(file, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims, sd->id, tmp));
+        sisa_h5_write_dataset(file, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims, sd->y, path));
+    SISA_TRY(sisa_h5_write_dataset(file, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims, sd->id,
+                                   path));
     SISA_TRY(sisa_h5_write_dataset(file, "slice", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims,
-                                   sd->slice, tmp));
+                                   sd->slice, path));
     if (sd->group)
         SISA_TRY(sisa_h5_write_dataset(file, "group", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims,
-                                       sd->group, tmp));
+                                       sd->group, path));
     SISA_TRY(sisa_h5_attr_write_str(file, "sisa_format", SISA_SHARD_FORMAT));
     SISA_TRY(sisa_h5_attr_write_i32(file, "sisa_format_version", 1));
     SISA_TRY(sisa_h5_attr_write_i32(file, "shard", (int32_t)sd->shard));
     SISA_TRY(sisa_h5_attr_write_i32(file, "num_classes", sd->num_classes));
     uint64_t d = sd->d;
     SISA_TRY(sisa_h5_attr_write_u64s(file, "features", &d, 1));
-    SISA_TRY(sisa_h5_tmp_publish(&file, tmp, path, 1));
+    SISA_TRY(sisa_h5_finish_file(&file, path));
 done:
-    sisa_h5_tmp_discard(&file, tmp);
+    sisa_h5_close_quiet(&file);
     return err;
 }
 
@@ -163,7 +162,8 @@ static int read_shard(sisa_shard_data **out, const char *path, int with_x)
         sd->num_classes = classes;
         sd->id = malloc((n ? (size_t)n : 1) * sizeof *sd->id);
         sd->slice = malloc((n ? (size_t)n : 1) * sizeof *sd->slice);
-        SISA_CHECK(sd->id && sd->slice, SISA_ENOMEM, "out of memory");
+        if (has_group) sd->group = malloc((n ? (size_t)n : 1) * sizeof *sd->group);
+        SISA_CHECK(sd->id && sd->slice && (!has_group || sd->group), SISA_ENOMEM, "out of memory");
     }
     struct {
         const char *name;

@@ -38,11 +38,12 @@ int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uin
                           int32_t num_classes, int has_group);
 void sisa_shard_data_free(sisa_shard_data *sd);
 
-/* Write atomically (temp, fsync, rename over any previous version, fsync folder). */
+/* Write into `path` (a temp file the caller created and commits; see shard/journal.h) and
+ * fsync it. */
 int sisa_shard_data_write(const char *path, const sisa_shard_data *sd);
 /* Read everything, validating shape, order and ranges. */
 int sisa_shard_data_read(sisa_shard_data **out, const char *path);
-/* Read only the id and slice columns (X is not read; sd->X is NULL). */
+/* Read only the id, slice and group columns (X and y are not read: NULL). */
 int sisa_shard_data_read_index(sisa_shard_data **out, const char *path);
 
 /* ---- checkpoints: STORE/shards/KKKK/ckpt-RRR.h5 ------------------------------------------ */
@@ -62,7 +63,8 @@ typedef struct sisa_ckpt_meta {
     char optimizer[128]; /* e.g. "adam lr=0.001 ..." */
 } sisa_ckpt_meta;
 
-/* Write params under /model and state under /optim, meta as root attributes; atomic. */
+/* Write params under /model and state under /optim, meta as root attributes, into `path` (a
+ * temp file the caller created and commits; see shard/journal.h), and fsync it. */
 int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *meta, const sisa_tensor *params,
                     int n_params, const sisa_tensor *state, int n_state);
 /* Attributes only. */

@@ -1,0 +1,389 @@
+/*
+ * journal.c - journals and journaled folders (see journal.h).
+ */
+#include "shard/journal.h"
+
+#include "base/log.h"
+#include "base/sha256.h"
+#include "base/strutil.h"
+#include "sisa/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define JOURNAL_MAX_BYTES ((size_t)1 << 30)
+
+int sisa_file_sha256(const char *path, char out[65])
+{
+    int err = SISA_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = NULL;
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+    buf = malloc(1 << 20);
+    SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
+    sisa_sha256_ctx h;
+    sisa_sha256_init(&h);
+    for (;;) {
+        ssize_t r = read(fd, buf, 1 << 20);
+        if (r < 0 && errno == EINTR) continue;
+        SISA_CHECK(r >= 0, SISA_EIO, "cannot read %s: %s", path, strerror(errno));
+        if (r == 0) break;
+        sisa_sha256_update(&h, buf, (size_t)r);
+    }
+    uint8_t d[SISA_SHA256_LEN];
+    sisa_sha256_final(&h, d);
+    sisa_hex(out, d, SISA_SHA256_LEN);
+done:
+    free(buf);
+    if (fd >= 0) close(fd);
+    return err;
+}
+
+/* ---- journal ------------------------------------------------------------------------------ */
+
+static int push_record(sisa_journal *j, sisa_json *rec)
+{
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 64;
+        sisa_json **r = realloc(j->recs, cap * sizeof *r);
+        if (!r) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        j->recs = r;
+        j->cap = cap;
+    }
+    j->recs[j->n++] = rec;
+    return SISA_OK;
+}
+
+void sisa_journal_close(sisa_journal *j)
+{
+    if (j->fd >= 0) close(j->fd);
+    j->fd = -1;
+    for (size_t i = 0; i < j->n; i++) sisa_json_free(j->recs[i]);
+    free(j->recs);
+    j->recs = NULL;
+    j->n = j->cap = 0;
+}
+
+int sisa_journal_open(sisa_journal *j, const char *path, int writable)
+{
+    int err = SISA_OK;
+    char *text = NULL;
+    size_t len = 0;
+    memset(j, 0, sizeof *j);
+    j->fd = -1;
+    SISA_CHECK(sisa_strlcpy(j->path, path, sizeof j->path) == 0, SISA_EUSAGE, "path too long");
+    if (sisa_fs_exists(path)) {
+        SISA_TRY(sisa_fs_read_all(&text, &len, path, JOURNAL_MAX_BYTES));
+        SISA_CHECK(strlen(text) == len, SISA_ECORRUPT, "%s: contains a NUL byte", path);
+    }
+    size_t good = 0; /* bytes up to the end of the last complete line */
+    int lineno = 0;
+    for (size_t pos = 0; pos < len;) {
+        char *nl = memchr(text + pos, '\n', len - pos);
+        if (!nl) break; /* a torn final line: the append it belongs to never completed */
+        lineno++;
+        size_t n = (size_t)(nl - (text + pos));
+        char name[SISA_PATH_MAX + 32];
+        snprintf(name, sizeof name, "%s:%d", path, lineno);
+        sisa_json *rec = NULL;
+        SISA_TRY(sisa_json_parse(&rec, text + pos, n, name));
+        if (rec->type != SISA_JSON_OBJECT) {
+            sisa_json_free(rec);
+            SISA_FAIL(SISA_ECORRUPT, "%s: a journal record must be a JSON object", name);
+        }
+        err = push_record(j, rec);
+        if (err < 0) {
+            sisa_json_free(rec);
+            goto done;
+        }
+        pos += n + 1;
+        good = pos;
+    }
+    if (writable) {
+        j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+        SISA_CHECK(j->fd >= 0, SISA_EIO, "cannot open %s for appending: %s", path, strerror(errno));
+        if (good < len) {
+            sisa_warn("%s: dropping an incomplete last record (%zu bytes) left by a crash", path,
+                      len - good);
+            SISA_CHECK(ftruncate(j->fd, (off_t)good) == 0 && fsync(j->fd) == 0, SISA_EIO,
+                       "cannot truncate %s: %s", path, strerror(errno));
+        }
+        if (!len) SISA_TRY(sisa_fs_fsync_parent(path)); /* a new journal's name must persist */
+    }
+done:
+    free(text);
+    if (err < 0) sisa_journal_close(j);
+    return err;
+}
+
+int sisa_journal_append(sisa_journal *j, const char *json_object)
+{
+    int err = SISA_OK;
+    sisa_json *rec = NULL;
+    char *line = NULL;
+    SISA_CHECK(j->fd >= 0, SISA_EINTERNAL, "%s is open read-only", j->path);
+    SISA_TRY(sisa_json_parse(&rec, json_object, strlen(json_object), j->path));
+    size_t n = strlen(json_object);
+    line = malloc(n + 2);
+    SISA_CHECK(line, SISA_ENOMEM, "out of memory");
+    memcpy(line, json_object, n);
+    line[n] = '\n';
+    for (size_t off = 0; off < n + 1;) {
+        ssize_t w = write(j->fd, line + off, n + 1 - off);
+        if (w < 0 && errno == EINTR) continue;
+        SISA_CHECK(w > 0, SISA_EIO, "cannot append to %s: %s", j->path,
+                   w < 0 ? strerror(errno) : "no progress");
+        off += (size_t)w;
+    }
+    SISA_CHECK(fsync(j->fd) == 0, SISA_EIO,
+               "fsync of %s failed: %s (the record may not be on disk)", j->path, strerror(errno));
+    SISA_TRY(push_record(j, rec));
+    rec = NULL;
+done:
+    free(line);
+    sisa_json_free(rec);
+    return err;
+}
+
+/* ---- journaled folders -------------------------------------------------------------------- */
+
+static sisa_files_entry *entry(sisa_files *f, const char *name, int create)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->e[i].name, name)) return &f->e[i];
+    if (!create) return NULL;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        sisa_files_entry *e = realloc(f->e, cap * sizeof *e);
+        if (!e) return NULL;
+        f->e = e;
+        f->cap = cap;
+    }
+    sisa_files_entry *e = &f->e[f->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    return e;
+}
+
+/* Fold one journal record into the file table (records other than put/del are ignored). */
+static int apply(sisa_files *f, const sisa_json *rec)
+{
+    const char *op = NULL, *name = NULL, *sha = NULL, *tmp = NULL;
+    if (!sisa_json_str(rec, "op", &op) || (strcmp(op, "put") && strcmp(op, "del"))) return 0;
+    if (!sisa_json_str(rec, "file", &name) || strlen(name) >= 64 || strchr(name, '/'))
+        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: a %s record has a bad file",
+                              f->j.path, op);
+    sisa_files_entry *e = entry(f, name, 1);
+    if (!e) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!strcmp(op, "del")) {
+        e->live = 0;
+        return 0;
+    }
+    if (!sisa_json_str(rec, "sha256", &sha) || strlen(sha) != 64 ||
+        !sisa_json_str(rec, "tmp", &tmp) || strlen(tmp) >= sizeof e->tmp || strchr(tmp, '/'))
+        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: a put record of %s is bad",
+                              f->j.path, name);
+    memcpy(e->sha, sha, 65);
+    snprintf(e->tmp, sizeof e->tmp, "%s", tmp);
+    e->live = 1;
+    return 0;
+}
+
+int sisa_files_open(sisa_files *f, const char *dir, const char *journal_name, int writable)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    memset(f, 0, sizeof *f);
+    f->j.fd = -1;
+    SISA_CHECK(sisa_strlcpy(f->dir, dir, sizeof f->dir) == 0, SISA_EUSAGE, "path too long");
+    if (writable) SISA_TRY(sisa_fs_mkdir_p(dir));
+    SISA_TRY(sisa_path_resolve(path, sizeof path, dir, journal_name));
+    SISA_TRY(sisa_journal_open(&f->j, path, writable));
+    for (size_t i = 0; i < f->j.n; i++) SISA_TRY(apply(f, f->j.recs[i]));
+done:
+    if (err < 0) sisa_files_close(f);
+    return err;
+}
+
+void sisa_files_close(sisa_files *f)
+{
+    if (f->j.path[0] || f->j.recs) sisa_journal_close(&f->j);
+    free(f->e);
+    f->e = NULL;
+    f->n = f->cap = 0;
+}
+
+const char *sisa_files_hash(const sisa_files *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->e[i].name, name)) return f->e[i].live ? f->e[i].sha : NULL;
+    return NULL;
+}
+
+int sisa_files_has(const sisa_files *f, const char *name)
+{
+    return sisa_files_hash(f, name) != NULL;
+}
+
+int sisa_files_verify(const sisa_files *f, const char *name)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], sha[65];
+    const char *want = sisa_files_hash(f, name);
+    SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
+    SISA_CHECK(want, SISA_ECORRUPT, "%s is not a committed file of %s", path, f->j.path);
+    SISA_CHECK(sisa_fs_exists(path), SISA_ECORRUPT, "%s is missing (its journal has it)", path);
+    SISA_TRY(sisa_file_sha256(path, sha));
+    SISA_CHECK(!strcmp(sha, want), SISA_ECORRUPT,
+               "%s does not match its recorded SHA-256 (%.12s..., the file hashes to %.12s...): it "
+               "is damaged or was modified, and is not used",
+               path, want, sha);
+done:
+    return err;
+}
+
+int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], sha[65];
+    sisa_jw w;
+    sisa_jw_init(&w);
+    const char *slash = strrchr(tmp_path, '/');
+    const char *tmp_name = slash ? slash + 1 : tmp_path;
+    SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
+    SISA_TRY(sisa_fs_fsync_file(tmp_path));
+    SISA_TRY(sisa_file_sha256(tmp_path, sha));
+    sisa_jw_raw(&w, "{");
+    sisa_jw_key(&w, "op", 1);
+    sisa_jw_str(&w, "put");
+    sisa_jw_key(&w, "file", 0);
+    sisa_jw_str(&w, name);
+    sisa_jw_key(&w, "tmp", 0);
+    sisa_jw_str(&w, tmp_name);
+    sisa_jw_key(&w, "sha256", 0);
+    sisa_jw_str(&w, sha);
+    sisa_jw_raw(&w, "}");
+    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
+    SISA_TRY(sisa_journal_append(&f->j, w.buf));
+    SISA_TRY(apply(f, f->j.recs[f->j.n - 1]));
+    SISA_CHECK(rename(tmp_path, path) == 0, SISA_EIO, "cannot rename %s to %s: %s", tmp_path, path,
+               strerror(errno));
+    SISA_TRY(sisa_fs_fsync_parent(path));
+done:
+    sisa_jw_free(&w);
+    return err;
+}
+
+int sisa_files_write(sisa_files *f, const char *name, const void *data, size_t len)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "";
+    FILE *fp = NULL;
+    SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
+    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
+    fp = fopen(tmp, "wb");
+    SISA_CHECK(fp, SISA_EIO, "cannot open %s: %s", tmp, strerror(errno));
+    SISA_CHECK(!len || fwrite(data, 1, len, fp) == len, SISA_EIO, "cannot write %s: %s", tmp,
+               strerror(errno));
+    int rc = fclose(fp);
+    fp = NULL;
+    SISA_CHECK(rc == 0, SISA_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    SISA_TRY(sisa_files_commit(f, tmp, name));
+    tmp[0] = '\0';
+done:
+    if (fp) fclose(fp);
+    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    return err;
+}
+
+int sisa_files_remove(sisa_files *f, const char *name)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    sisa_jw w;
+    sisa_jw_init(&w);
+    if (!sisa_files_has(f, name)) goto done;
+    SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
+    sisa_jw_raw(&w, "{");
+    sisa_jw_key(&w, "op", 1);
+    sisa_jw_str(&w, "del");
+    sisa_jw_key(&w, "file", 0);
+    sisa_jw_str(&w, name);
+    sisa_jw_raw(&w, "}");
+    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
+    SISA_TRY(sisa_journal_append(&f->j, w.buf));
+    SISA_TRY(apply(f, f->j.recs[f->j.n - 1]));
+    SISA_CHECK(unlink(path) == 0 || errno == ENOENT, SISA_EIO, "cannot remove %s: %s", path,
+               strerror(errno));
+    SISA_TRY(sisa_fs_fsync_parent(path));
+done:
+    sisa_jw_free(&w);
+    return err;
+}
+
+static int kept(const char *name, const char *journal, const char *const *keep)
+{
+    if (!strcmp(name, journal)) return 1;
+    for (size_t i = 0; keep && keep[i]; i++)
+        if (!strcmp(name, keep[i])) return 1;
+    return 0;
+}
+
+int sisa_files_repair(sisa_files *f, const char *const *keep)
+{
+    int err = SISA_OK;
+    int fixed = 0, changed = 0;
+    char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX], sha[65];
+    DIR *d = NULL;
+    const char *slash = strrchr(f->j.path, '/');
+    const char *journal = slash ? slash + 1 : f->j.path;
+    SISA_CHECK(f->j.fd >= 0, SISA_EINTERNAL, "repair needs a writable journal");
+    /* 1. Committed puts whose rename did not happen: finish them from their temp file. */
+    for (size_t i = 0; i < f->n; i++) {
+        sisa_files_entry *e = &f->e[i];
+        if (!e->live) continue;
+        SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, e->name));
+        if (sisa_fs_exists(path)) {
+            SISA_TRY(sisa_file_sha256(path, sha));
+            if (!strcmp(sha, e->sha)) continue;
+        }
+        SISA_TRY(sisa_path_resolve(tmp, sizeof tmp, f->dir, e->tmp));
+        if (!sisa_fs_exists(tmp)) continue; /* damaged or missing: sisa_files_verify says so */
+        SISA_TRY(sisa_file_sha256(tmp, sha));
+        if (strcmp(sha, e->sha) != 0) continue;
+        SISA_CHECK(rename(tmp, path) == 0, SISA_EIO, "cannot rename %s to %s: %s", tmp, path,
+                   strerror(errno));
+        sisa_debug("%s: completed the commit of %s", f->dir, e->name);
+        fixed++;
+        changed = 1;
+    }
+    /* 2. Anything else in the folder is not committed: temp files, removed files, writes that
+     * never reached the journal. */
+    d = opendir(f->dir);
+    SISA_CHECK(d, SISA_EIO, "cannot list %s: %s", f->dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
+        if (kept(de->d_name, journal, keep) || sisa_files_has(f, de->d_name)) continue;
+        SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, de->d_name));
+        struct stat st;
+        if (lstat(path, &st) != 0 || S_ISDIR(st.st_mode)) continue;
+        SISA_CHECK(unlink(path) == 0 || errno == ENOENT, SISA_EIO, "cannot remove %s: %s", path,
+                   strerror(errno));
+        sisa_debug("%s: removed %s (not committed)", f->dir, de->d_name);
+        fixed++;
+        changed = 1;
+    }
+    if (changed) SISA_TRY(sisa_fs_fsync_parent(f->j.path));
+    err = fixed;
+done:
+    if (d) closedir(d);
+    return err;
+}

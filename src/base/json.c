@@ -1,0 +1,409 @@
+/*
+ * json.c - see json.h. A recursive-descent parser over a bounded input.
+ */
+#include "base/json.h"
+
+#include "base/strutil.h"
+#include "sisa/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_MAX_DEPTH  32
+#define JSON_MAX_STRING (1u << 20)
+
+typedef struct {
+    const char *s;
+    size_t len, pos;
+    const char *name;
+    int depth;
+} parser;
+
+static int fail(parser *p, const char *what)
+{
+    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: offset %zu: %s", p->name, p->pos,
+                          what);
+}
+
+static void skip_ws(parser *p)
+{
+    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
+                               p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+        p->pos++;
+}
+
+void sisa_json_free(sisa_json *j)
+{
+    while (j) {
+        sisa_json *next = j->next;
+        sisa_json_free(j->kid);
+        free(j->key);
+        free(j->str);
+        free(j);
+        j = next;
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static size_t put_utf8(char *out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static int read_hex4(parser *p, unsigned *out)
+{
+    if (p->len - p->pos < 4) return fail(p, "truncated \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p->s[p->pos + (size_t)i]);
+        if (h < 0) return fail(p, "bad \\u escape");
+        v = v * 16 + (unsigned)h;
+    }
+    p->pos += 4;
+    *out = v;
+    return SISA_OK;
+}
+
+/* At an opening quote: the unescaped string, allocated. */
+static int parse_string(parser *p, char **out)
+{
+    p->pos++; /* the quote */
+    size_t start = p->pos, n = 0;
+    /* First pass: find the end and an upper bound of the length. */
+    while (p->pos < p->len && p->s[p->pos] != '"') {
+        unsigned char c = (unsigned char)p->s[p->pos];
+        if (c < 0x20) return fail(p, "control character in a string");
+        p->pos += c == '\\' ? 2 : 1;
+        if (++n > JSON_MAX_STRING) return fail(p, "string too long");
+    }
+    if (p->pos >= p->len) return fail(p, "unterminated string");
+    size_t end = p->pos;
+    char *buf = malloc(end - start + 1);
+    if (!buf) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    size_t o = 0;
+    p->pos = start;
+    while (p->pos < end) {
+        char c = p->s[p->pos++];
+        if (c != '\\') {
+            buf[o++] = c;
+            continue;
+        }
+        char e = p->s[p->pos++];
+        switch (e) {
+        case '"':
+            buf[o++] = '"';
+            break;
+        case '\\':
+            buf[o++] = '\\';
+            break;
+        case '/':
+            buf[o++] = '/';
+            break;
+        case 'b':
+            buf[o++] = '\b';
+            break;
+        case 'f':
+            buf[o++] = '\f';
+            break;
+        case 'n':
+            buf[o++] = '\n';
+            break;
+        case 'r':
+            buf[o++] = '\r';
+            break;
+        case 't':
+            buf[o++] = '\t';
+            break;
+        case 'u': {
+            unsigned cp;
+            int rc = read_hex4(p, &cp);
+            if (rc < 0) {
+                free(buf);
+                return rc;
+            }
+            if (cp >= 0xD800 && cp < 0xDC00 && p->pos + 6 <= end && p->s[p->pos] == '\\' &&
+                p->s[p->pos + 1] == 'u') {
+                unsigned lo;
+                p->pos += 2;
+                rc = read_hex4(p, &lo);
+                if (rc < 0 || lo < 0xDC00 || lo > 0xDFFF) {
+                    free(buf);
+                    return rc < 0 ? rc : fail(p, "bad surrogate pair");
+                }
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (cp == 0) {
+                free(buf);
+                return fail(p, "\\u0000 in a string");
+            }
+            o += put_utf8(buf + o, cp); /* never longer than the 6+ bytes it replaces */
+            break;
+        }
+        default:
+            free(buf);
+            return fail(p, "bad escape in a string");
+        }
+    }
+    buf[o] = '\0';
+    p->pos = end + 1;
+    *out = buf;
+    return SISA_OK;
+}
+
+static int parse_value(parser *p, sisa_json **out);
+
+static int parse_container(parser *p, sisa_json *j, int object)
+{
+    int err = SISA_OK;
+    char close = object ? '}' : ']';
+    sisa_json **tail = &j->kid;
+    p->pos++;
+    skip_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == close) {
+        p->pos++;
+        return SISA_OK;
+    }
+    for (;;) {
+        char *key = NULL;
+        skip_ws(p);
+        if (object) {
+            if (p->pos >= p->len || p->s[p->pos] != '"') return fail(p, "expected a member name");
+            SISA_TRY(parse_string(p, &key));
+            skip_ws(p);
+            if (p->pos >= p->len || p->s[p->pos] != ':') {
+                free(key);
+                return fail(p, "expected ':'");
+            }
+            p->pos++;
+        }
+        sisa_json *v = NULL;
+        err = parse_value(p, &v);
+        if (err < 0) {
+            free(key);
+            goto done;
+        }
+        v->key = key;
+        *tail = v;
+        tail = &v->next;
+        j->count++;
+        skip_ws(p);
+        if (p->pos >= p->len) return fail(p, "unterminated array or object");
+        if (p->s[p->pos] == ',') {
+            p->pos++;
+            continue;
+        }
+        if (p->s[p->pos] == close) {
+            p->pos++;
+            break;
+        }
+        return fail(p, object ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+done:
+    return err;
+}
+
+static int parse_value(parser *p, sisa_json **out)
+{
+    int err = SISA_OK;
+    sisa_json *j = calloc(1, sizeof *j);
+    if (!j) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    skip_ws(p);
+    if (p->pos >= p->len) {
+        err = fail(p, "unexpected end");
+        goto done;
+    }
+    char c = p->s[p->pos];
+    if (c == '{' || c == '[') {
+        if (++p->depth > JSON_MAX_DEPTH) {
+            err = fail(p, "nested too deeply");
+            goto done;
+        }
+        j->type = c == '{' ? SISA_JSON_OBJECT : SISA_JSON_ARRAY;
+        err = parse_container(p, j, c == '{');
+        p->depth--;
+    } else if (c == '"') {
+        j->type = SISA_JSON_STRING;
+        err = parse_string(p, &j->str);
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+        size_t start = p->pos;
+        while (p->pos < p->len && strchr("+-0123456789.eE", p->s[p->pos])) p->pos++;
+        j->type = SISA_JSON_NUMBER;
+        j->str = malloc(p->pos - start + 1);
+        if (!j->str) {
+            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+            goto done;
+        }
+        memcpy(j->str, p->s + start, p->pos - start);
+        j->str[p->pos - start] = '\0';
+        double d;
+        if (sisa_parse_f64(j->str, &d) != SISA_PARSE_OK) err = fail(p, "bad number");
+    } else if (p->len - p->pos >= 4 && !strncmp(p->s + p->pos, "true", 4)) {
+        j->type = SISA_JSON_BOOL;
+        j->boolean = 1;
+        p->pos += 4;
+    } else if (p->len - p->pos >= 5 && !strncmp(p->s + p->pos, "false", 5)) {
+        j->type = SISA_JSON_BOOL;
+        p->pos += 5;
+    } else if (p->len - p->pos >= 4 && !strncmp(p->s + p->pos, "null", 4)) {
+        j->type = SISA_JSON_NULL;
+        p->pos += 4;
+    } else {
+        err = fail(p, "unexpected character");
+    }
+done:
+    if (err < 0) {
+        sisa_json_free(j);
+        return err;
+    }
+    *out = j;
+    return SISA_OK;
+}
+
+int sisa_json_parse(sisa_json **out, const char *text, size_t len, const char *name)
+{
+    parser p = {text, len, 0, name ? name : "JSON", 0};
+    sisa_json *j = NULL;
+    *out = NULL;
+    int err = parse_value(&p, &j);
+    if (err < 0) return err;
+    skip_ws(&p);
+    if (p.pos != p.len) {
+        sisa_json_free(j);
+        return fail(&p, "unexpected text after the value");
+    }
+    *out = j;
+    return SISA_OK;
+}
+
+const sisa_json *sisa_json_get(const sisa_json *obj, const char *key)
+{
+    if (!obj || obj->type != SISA_JSON_OBJECT) return NULL;
+    for (const sisa_json *k = obj->kid; k; k = k->next)
+        if (k->key && !strcmp(k->key, key)) return k;
+    return NULL;
+}
+
+int sisa_json_str(const sisa_json *obj, const char *key, const char **out)
+{
+    const sisa_json *v = sisa_json_get(obj, key);
+    if (!v || v->type != SISA_JSON_STRING) return 0;
+    *out = v->str;
+    return 1;
+}
+
+int sisa_json_u64(const sisa_json *obj, const char *key, uint64_t *out)
+{
+    const sisa_json *v = sisa_json_get(obj, key);
+    return v && v->type == SISA_JSON_NUMBER && sisa_parse_u64(v->str, out) == SISA_PARSE_OK;
+}
+
+/* ---- writer --------------------------------------------------------------------------------- */
+
+void sisa_jw_init(sisa_jw *w)
+{
+    memset(w, 0, sizeof *w);
+}
+
+void sisa_jw_free(sisa_jw *w)
+{
+    free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+static void put(sisa_jw *w, const char *s, size_t n)
+{
+    if (w->failed) return;
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n + 1) cap *= 2;
+        char *b = realloc(w->buf, cap);
+        if (!b) {
+            w->failed = 1;
+            return;
+        }
+        w->buf = b;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+    w->buf[w->len] = '\0';
+}
+
+void sisa_jw_raw(sisa_jw *w, const char *text)
+{
+    put(w, text, strlen(text));
+}
+
+void sisa_jw_str(sisa_jw *w, const char *s)
+{
+    put(w, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        char esc[8];
+        switch (*c) {
+        case '"':
+            put(w, "\\\"", 2);
+            break;
+        case '\\':
+            put(w, "\\\\", 2);
+            break;
+        case '\n':
+            put(w, "\\n", 2);
+            break;
+        case '\r':
+            put(w, "\\r", 2);
+            break;
+        case '\t':
+            put(w, "\\t", 2);
+            break;
+        default:
+            if (*c < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *c);
+                put(w, esc, 6);
+            } else {
+                put(w, (const char *)c, 1);
+            }
+        }
+    }
+    put(w, "\"", 1);
+}
+
+void sisa_jw_u64(sisa_jw *w, uint64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+    put(w, num, (size_t)n);
+}
+
+void sisa_jw_key(sisa_jw *w, const char *key, int first)
+{
+    if (!first) put(w, ", ", 2);
+    sisa_jw_str(w, key);
+    put(w, ": ", 2);
+}
