@@ -129,6 +129,8 @@ int sisa_journal_append(sisa_journal *j, const char *json_object)
     char *line = NULL;
     SISA_CHECK(j->fd >= 0, SISA_EINTERNAL, "%s is open read-only", j->path);
     SISA_TRY(sisa_json_parse(&rec, json_object, strlen(json_object), j->path));
+    SISA_CHECK(rec->type == SISA_JSON_OBJECT, SISA_EINTERNAL,
+               "%s: a journal record must be a JSON object", j->path);
     size_t n = strlen(json_object);
     line = malloc(n + 2);
     SISA_CHECK(line, SISA_ENOMEM, "out of memory");

@@ -12,6 +12,8 @@
 
 #include "io/store_io.h"
 #include "model/model.h"
+#include "shard/journal.h"
+#include "shard/request.h"
 #include "shard/store.h"
 #include "shard/train.h"
 #include "sisa/error.h"
@@ -27,24 +29,38 @@ typedef struct {
     int ready;
     char checkpoint[SISA_PATH_MAX];
     const char *state;
+    char problem[512]; /* why a file was not used */
 } shard_status;
 
+/* A shard's state from its journal: every file it reads is checked against its recorded hash
+ * first; a damaged file is reported, not parsed. */
 static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
 {
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     sisa_shard_data *idx = NULL;
+    sisa_files files = {0};
     char(*lineage)[65] = NULL;
-    char path[SISA_PATH_MAX];
+    char path[SISA_PATH_MAX], name[32];
     memset(s, 0, sizeof *s);
-    SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-    if (!sisa_fs_exists(path)) {
+    SISA_TRY(sisa_shard_files(st, k, &files, 0));
+    if (!sisa_files_has(&files, "data.h5")) {
         s->state = "not partitioned";
         goto done;
     }
     s->partitioned = 1;
-    SISA_TRY(sisa_shard_data_read_index(&idx, path));
+    if (sisa_files_verify(&files, "data.h5") < 0) {
+        snprintf(s->problem, sizeof s->problem, "%s", sisa_error_message());
+        sisa_error_clear();
+        s->state = "damaged data file";
+        goto done;
+    }
+    SISA_TRY(sisa_shard_read_data(st, &files, k, 0, &idx));
     s->rows = idx->n;
+    if ((size_t)k < sizeof st->fenced && st->fenced[k]) {
+        s->state = "fenced (an unfinished deletion request; not in the ensemble)";
+        goto done;
+    }
     if (idx->n == 0) {
         s->state = "empty (every row deleted; not in the ensemble)";
         goto done;
@@ -54,16 +70,25 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
     SISA_TRY(sisa_shard_lineages(idx, R, lineage));
     for (uint32_t r = 1; r <= R; r++) {
         sisa_ckpt_meta meta;
+        snprintf(name, sizeof name, "ckpt-%03u.h5", r);
+        if (!sisa_files_has(&files, name)) break;
+        if (sisa_files_verify(&files, name) < 0) {
+            snprintf(s->problem, sizeof s->problem, "%s", sisa_error_message());
+            sisa_error_clear();
+            break;
+        }
         SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
-        if (!sisa_fs_exists(path)) break;
         SISA_TRY(sisa_ckpt_read_meta(&meta, path));
         if (strcmp(meta.lineage, lineage[r - 1]) != 0) break;
         s->stages_done = r;
     }
     s->ready = s->stages_done == R;
     if (s->ready) SISA_TRY(sisa_store_ckpt_path(st, k, R, s->checkpoint, sizeof s->checkpoint));
-    s->state = s->ready ? "ready" : "training unfinished (run sisa train)";
+    s->state = s->ready        ? "ready"
+               : s->problem[0] ? "damaged checkpoint (sisa train rebuilds it)"
+                               : "training unfinished (run sisa train)";
 done:
+    sisa_files_close(&files);
     free(lineage);
     sisa_shard_data_free(idx);
     return err;
@@ -98,6 +123,10 @@ int sisa_cmd_status(int argc, char **argv)
     SISA_CHECK(ss, SISA_ENOMEM, "out of memory");
     uint32_t ready = 0;
     uint64_t rows = 0;
+    char ledger_path[SISA_PATH_MAX];
+    sisa_ledger_info ledger;
+    SISA_TRY(sisa_path_resolve(ledger_path, sizeof ledger_path, st.root, "ledger"));
+    SISA_TRY(sisa_ledger_check(ledger_path, &ledger));
     for (uint32_t k = 0; k < S; k++) {
         SISA_TRY(shard_state(&st, k, &ss[k]));
         ready += ss[k].ready;
@@ -119,8 +148,11 @@ int sisa_cmd_status(int argc, char **argv)
                m->dataset_digest, (unsigned long long)rows, (unsigned long long)m->deletions,
                (unsigned long long)m->deleted_rows);
         sisa_json_string(stdout, m->context);
-        printf(", \"context_matches\": %s, \"ready_shards\": %u, \"shards\": [",
-               strcmp(m->context, st.context) == 0 ? "true" : "false", ready);
+        printf(", \"context_matches\": %s, \"ledger_records\": %llu, \"ledger_head\": \"%s\", "
+               "\"pending_request\": %llu, \"ready_shards\": %u, \"shards\": [",
+               strcmp(m->context, st.context) == 0 ? "true" : "false",
+               (unsigned long long)ledger.records, ledger.head,
+               (unsigned long long)st.pending_request, ready);
         for (uint32_t k = 0; k < S; k++) {
             printf("%s{\"shard\": %u, \"rows\": %llu, \"stages_done\": %u, \"checkpoint\": ",
                    k ? ", " : "", k, (unsigned long long)ss[k].rows, ss[k].stages_done);
@@ -130,6 +162,10 @@ int sisa_cmd_status(int argc, char **argv)
                 printf("null");
             printf(", \"state\": ");
             sisa_json_string(stdout, ss[k].state);
+            if (ss[k].problem[0]) {
+                printf(", \"problem\": ");
+                sisa_json_string(stdout, ss[k].problem);
+            }
             printf("}");
         }
         printf("]}\n");
@@ -139,17 +175,23 @@ int sisa_cmd_status(int argc, char **argv)
                (unsigned long long)cfg.seed, S, cfg.sisa.slices,
                sisa_sharding_name(cfg.sisa.sharding), (unsigned long long)rows);
         printf("  dataset %s (digest %.12s)\n", m->dataset, m->dataset_digest);
-        printf("  deletions: %llu request(s), %llu row(s)\n", (unsigned long long)m->deletions,
-               (unsigned long long)m->deleted_rows);
+        printf("  deletions: %llu request(s), %llu row(s); ledger: %llu record(s), head %.16s...\n",
+               (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows,
+               (unsigned long long)ledger.records, ledger.head);
+        if (st.pending_request)
+            printf("  deletion request %llu is unfinished: its shards are fenced\n",
+                   (unsigned long long)st.pending_request);
         printf("  determinism context: %s%s\n", m->context,
                strcmp(m->context, st.context) == 0 ? ""
                                                    : "\n  (this process runs under another "
                                                      "context: its results would differ)");
         printf("  %u of %u shards ready\n\n  shard       rows  stages  checkpoint\n", ready, S);
-        for (uint32_t k = 0; k < S; k++)
+        for (uint32_t k = 0; k < S; k++) {
             printf("  %5u %10llu  %3u/%-3d %s\n", k, (unsigned long long)ss[k].rows,
                    ss[k].stages_done, cfg.sisa.slices,
                    ss[k].ready ? ss[k].checkpoint : ss[k].state);
+            if (ss[k].problem[0]) printf("        %s\n", ss[k].problem);
+        }
     }
 done:
     free(ss);
