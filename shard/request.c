@@ -125,6 +125,21 @@ static void write_shards(sisa_jw *w, const sisa_request *r, int after)
     sisa_jw_raw(w, "]");
 }
 
+/* The fields a journal request and a ledger record share: time, rows, ids, groups, shards. */
+static void write_body(sisa_jw *w, const sisa_request *r, int after)
+{
+    sisa_jw_key(w, "time", 0);
+    sisa_jw_str(w, r->time);
+    sisa_jw_key(w, "rows", 0);
+    sisa_jw_u64(w, r->rows);
+    sisa_jw_key(w, "ids", 0);
+    write_hashes(w, (const uint8_t(*)[32])r->ids, r->n_ids);
+    sisa_jw_key(w, "groups", 0);
+    write_hashes(w, (const uint8_t(*)[32])r->groups, r->n_groups);
+    sisa_jw_key(w, "shards", 0);
+    write_shards(w, r, after);
+}
+
 static int copy_hex(char *dst, const sisa_json *obj, const char *key, int required)
 {
     const char *v = NULL;
@@ -221,16 +236,7 @@ int sisa_request_accept(sisa_journal *j, sisa_request *r)
     sisa_jw_str(&w, "request");
     sisa_jw_key(&w, "n", 0);
     sisa_jw_u64(&w, r->n);
-    sisa_jw_key(&w, "time", 0);
-    sisa_jw_str(&w, r->time);
-    sisa_jw_key(&w, "rows", 0);
-    sisa_jw_u64(&w, r->rows);
-    sisa_jw_key(&w, "ids", 0);
-    write_hashes(&w, (const uint8_t(*)[32])r->ids, r->n_ids);
-    sisa_jw_key(&w, "groups", 0);
-    write_hashes(&w, (const uint8_t(*)[32])r->groups, r->n_groups);
-    sisa_jw_key(&w, "shards", 0);
-    write_shards(&w, r, 0);
+    write_body(&w, r, 0);
     sisa_jw_raw(&w, "}");
     SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_journal_append(j, w.buf));
@@ -394,16 +400,7 @@ int sisa_ledger_append(const char *path, const sisa_request *r, char head[65])
     sisa_jw_raw(&w, "{");
     sisa_jw_key(&w, "request", 1);
     sisa_jw_u64(&w, r->n);
-    sisa_jw_key(&w, "time", 0);
-    sisa_jw_str(&w, r->time);
-    sisa_jw_key(&w, "rows", 0);
-    sisa_jw_u64(&w, r->rows);
-    sisa_jw_key(&w, "ids", 0);
-    write_hashes(&w, (const uint8_t(*)[32])r->ids, r->n_ids);
-    sisa_jw_key(&w, "groups", 0);
-    write_hashes(&w, (const uint8_t(*)[32])r->groups, r->n_groups);
-    sisa_jw_key(&w, "shards", 0);
-    write_shards(&w, r, 1);
+    write_body(&w, r, 1);
     sisa_jw_key(&w, "prev", 0);
     sisa_jw_str(&w, info.head);
     sisa_jw_raw(&w, "}");

@@ -211,28 +211,26 @@ done:
     return err;
 }
 
-void sisa_store_hash_id(const sisa_store *st, uint64_t id, uint8_t out[32])
+static void salted_hash(const sisa_store *st, const char *tag, uint64_t v, uint8_t out[32])
 {
     uint8_t le[8];
-    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(id >> (8 * i));
+    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(v >> (8 * i));
     sisa_sha256_ctx h;
     sisa_sha256_init(&h);
-    sisa_sha256_update(&h, "sisa-id-v1", 10);
+    sisa_sha256_update(&h, tag, strlen(tag));
     sisa_sha256_update(&h, st->salt, SISA_SALT_LEN);
     sisa_sha256_update(&h, le, 8);
     sisa_sha256_final(&h, out);
 }
 
+void sisa_store_hash_id(const sisa_store *st, uint64_t id, uint8_t out[32])
+{
+    salted_hash(st, "sisa-id-v1", id, out);
+}
+
 void sisa_store_hash_group(const sisa_store *st, uint64_t group, uint8_t out[32])
 {
-    uint8_t le[8];
-    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(group >> (8 * i));
-    sisa_sha256_ctx h;
-    sisa_sha256_init(&h);
-    sisa_sha256_update(&h, "sisa-group-v1", 13);
-    sisa_sha256_update(&h, st->salt, SISA_SALT_LEN);
-    sisa_sha256_update(&h, le, 8);
-    sisa_sha256_final(&h, out);
+    salted_hash(st, "sisa-group-v1", group, out);
 }
 
 /* The store's salt: read it (checked against the journal), or make one for a new store. */
