@@ -364,7 +364,7 @@ done:
     sisa_shard_data_free(sd);
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
     sisa_files_close(&files);
-    if (err < 0 && err != SISA_EINTR) sisa_error_prefix("shard %u", k);
+    if (err < 0 && err != SISA_EINTR && err != SISA_ESTOPPED) sisa_error_prefix("shard %u", k);
     return err;
 }
 

@@ -604,6 +604,50 @@ static void test_resume_after_kill(void **state)
     assert_same_tree(before, after);
 }
 
+/* SIGUSR1 (what Slurm sends before a time limit) stops training at the next stage boundary with
+ * exit status 75; running it again continues and ends with the bits of an uninterrupted run. */
+static void test_stop_and_resume(void **state)
+{
+    (void)state;
+    char dir[2048], cfg_a[2200], cfg_b[2200], store_a[2200], store_b[2200], journal[2300];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("stop"));
+    snprintf(cfg_a, sizeof cfg_a, "%s/A.yaml", dir);
+    snprintf(cfg_b, sizeof cfg_b, "%s/B.yaml", dir);
+    snprintf(store_a, sizeof store_a, "%s/store-A", dir);
+    snprintf(store_b, sizeof store_b, "%s/store-B", dir);
+    snprintf(journal, sizeof journal, "%s/shards/0000/journal", store_b);
+    write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
+    write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
+    combo c = {"mlp", "adam", 3, 4, 0};
+    write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
+    write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
+    sisa_train(cfg_a);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        const char *bin = getenv("SISA_BIN");
+        execl(bin, bin, "train", "-c", cfg_b, (char *)NULL);
+        _exit(127);
+    }
+    /* Signal once the first checkpoint is committed, so the stop lands mid-training. */
+    for (int i = 0; i < 2000 && !tu_exists(journal); i++) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGUSR1);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    /* 75 when the stop came before the end; 0 if training finished first. */
+    assert_true(WEXITSTATUS(st) == 75 || WEXITSTATUS(st) == 0);
+    sisa_train(cfg_b);
+    check_same_stores(store_a, store_b, 3, 4);
+}
+
 /* An unknown ID rejects the whole request: exit 3, the IDs named, the store byte for byte (and
  * mtime for mtime) untouched. */
 static void test_unknown_id_rejected(void **state)
@@ -676,6 +720,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_id_rejected),
         cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_stop_and_resume),
         cmocka_unit_test(test_logreg_sgd),
         cmocka_unit_test(test_logreg_adam),
         cmocka_unit_test(test_mlp_sgd),

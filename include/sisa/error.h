@@ -27,8 +27,9 @@ enum {
     SISA_ECONFIG = -5,   /* the configuration file is invalid */
     SISA_EREJECT = -6,   /* a request was rejected (e.g. unknown sample IDs); nothing changed */
     SISA_EEXIST = -7,    /* the output already exists and replacing it was not asked for */
-    SISA_EINTR = -8,     /* interrupted by SIGINT/SIGTERM; partial output removed */
+    SISA_EINTR = -8,     /* interrupted by SIGINT; partial output removed */
     SISA_EINTERNAL = -9, /* a broken invariant: a bug in sisa */
+    SISA_ESTOPPED = -10, /* stopped on request (SIGUSR1/SIGTERM) at a stage boundary */
 };
 
 /* Process exit statuses (docs/exit-codes.md). */
@@ -37,6 +38,7 @@ enum {
     SISA_EXIT_FAILURE = 1,       /* runtime failure: I/O, corrupt file, MPI, out of memory */
     SISA_EXIT_USAGE = 2,         /* usage or configuration error */
     SISA_EXIT_REJECTED = 3,      /* request rejected, store untouched */
+    SISA_EXIT_STOPPED = 75,      /* stopped early on request, committed work kept: run it again */
     SISA_EXIT_INTERRUPTED = 130, /* 128 + SIGINT: stopped on a signal, partial output removed */
 };
 

@@ -100,6 +100,8 @@ const char *sisa_error_name(int code)
         return "interrupted";
     case SISA_EINTERNAL:
         return "internal error";
+    case SISA_ESTOPPED:
+        return "stopped on request";
     default:
         return "unknown error";
     }
@@ -118,6 +120,8 @@ int sisa_exit_code(int code)
         return SISA_EXIT_REJECTED;
     case SISA_EINTR:
         return SISA_EXIT_INTERRUPTED;
+    case SISA_ESTOPPED:
+        return SISA_EXIT_STOPPED;
     default:
         return SISA_EXIT_FAILURE;
     }

@@ -10,6 +10,7 @@
 static int log_level = SISA_LOG_INFO;
 static char log_prefix[32];
 static volatile sig_atomic_t interrupt_signal = 0;
+static volatile sig_atomic_t stop_signal = 0;
 
 void sisa_log_set_level(int level)
 {
@@ -52,4 +53,15 @@ int sisa_interrupt_requested(void)
 void sisa_interrupt_reset(void)
 {
     interrupt_signal = 0;
+    stop_signal = 0;
+}
+
+void sisa_stop_raise(int signo)
+{
+    stop_signal = signo ? signo : SIGTERM;
+}
+
+int sisa_stop_requested(void)
+{
+    return stop_signal != 0;
 }

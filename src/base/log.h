@@ -38,4 +38,10 @@ void sisa_interrupt_raise(int signo);
 int sisa_interrupt_requested(void);
 void sisa_interrupt_reset(void);
 
+/* Stop request (SIGUSR1, SIGTERM: a scheduler's warning before a time limit or pre-emption).
+ * Unlike an interrupt, work continues to the next stage boundary, commits it, and unwinds with
+ * SISA_ESTOPPED; running the command again continues from there. Async-signal-safe too. */
+void sisa_stop_raise(int signo);
+int sisa_stop_requested(void);
+
 #endif

@@ -179,6 +179,6 @@ void sisa_args_help(const sisa_command_spec *spec, FILE *out)
     }
     fprintf(out, "  %-28s %s\n", "-h, --help", "show this help and exit");
     fprintf(out, "\nexit status: 0 success, 1 runtime failure (I/O, corrupt input), 2 usage or "
-                 "configuration error,\n3 request rejected (nothing changed), 130 interrupted. "
-                 "See docs/exit-codes.md.\n");
+                 "configuration error,\n3 request rejected (nothing changed), 75 stopped on "
+                 "request (run again to resume),\n130 interrupted. See docs/exit-codes.md.\n");
 }

@@ -182,6 +182,13 @@ int sisa_cmd_train(int argc, char **argv)
     err = SISA_OK;
     for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
         if (owner[k] != (uint32_t)rank) continue;
+        if (sisa_stop_requested()) {
+            err = sisa_error_set(SISA_ESTOPPED, __FILE__, __LINE__,
+                                 "stopped on request before shard %u (everything trained so far "
+                                 "is committed; run the command again to continue)",
+                                 k);
+            break;
+        }
         sisa_shard_report rep;
         err = sisa_shard_train(&st, k, &rep);
         if (err < 0) break;

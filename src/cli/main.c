@@ -59,24 +59,34 @@ static void usage(FILE *out)
                  "Run 'sisa COMMAND --help' for a command's options.\n\n"
                  "exit status: 0 success, 1 runtime failure (I/O, corrupt input, MPI),\n"
                  "2 usage or configuration error, 3 request rejected (nothing changed),\n"
+                 "75 stopped on SIGUSR1/SIGTERM at a stage boundary (run it again to resume),\n"
                  "130 interrupted (partial output removed). See docs/exit-codes.md.\n");
 }
 
-static void on_signal(int signo)
+static void on_interrupt(int signo)
 {
     sisa_interrupt_raise(signo);
 }
 
+static void on_stop(int signo)
+{
+    sisa_stop_raise(signo);
+}
+
+/* SIGINT (Ctrl-C) interrupts at once; SIGUSR1 and SIGTERM, which schedulers send before a time
+ * limit or a pre-emption, stop at the next stage boundary after committing it. A second signal
+ * of the same kind gets the default action: the user can always kill a stuck run. */
 static void install_signal_handlers(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    /* A second signal gets the default action: the user can always kill a stuck run. */
     sa.sa_flags = SA_RESETHAND;
+    sa.sa_handler = on_interrupt;
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
 static int report(int err, int quiet)
@@ -85,6 +95,8 @@ static int report(int err, int quiet)
     if (quiet) return sisa_exit_code(err);
     if (err == SISA_EINTR && !*sisa_error_message())
         fprintf(stderr, "sisa: interrupted\n");
+    else if (err == SISA_ESTOPPED)
+        fprintf(stderr, "sisa: %s\n", sisa_error_message());
     else
         fprintf(stderr, "sisa: error: %s\n", sisa_error_message());
     const char *dbg = getenv("SISA_DEBUG");
