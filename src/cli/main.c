@@ -34,6 +34,8 @@ static const command commands[] = {
      1},
     {"predict", sisa_cmd_predict, "predict with the ensemble of shard models", 1},
     {"eval", sisa_cmd_eval, "accuracy of the ensemble and of each shard on a labelled set", 1},
+    {"verify", sisa_cmd_verify,
+     "prove the touched shards equal training from scratch; write a deletion certificate", 1},
     {"status", sisa_cmd_status, "shards, stages, checkpoints and determinism context of a store",
      1},
     {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key", 0},
