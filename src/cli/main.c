@@ -38,6 +38,8 @@ static const command commands[] = {
      "prove the touched shards equal training from scratch; write a deletion certificate", 1},
     {"status", sisa_cmd_status, "shards, stages, checkpoints and determinism context of a store",
      1},
+    {"audit", sisa_cmd_audit, "check the ledger and that no byte of a deleted row is in the store",
+     1},
     {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key", 0},
     {"version", sisa_cmd_version, "print the versions of sisa and its libraries", 0},
 };
