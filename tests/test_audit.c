@@ -155,12 +155,18 @@ static void line_hash(const char *path, int k, char out[65])
     free(text);
 }
 
-static void write_certificate(const char *name, const char *head)
+/* The "ledger_head" of a certificate written by sisa verify. */
+static void certificate_head(const char *path, char out[65])
 {
-    char text[512];
-    snprintf(text, sizeof text,
-             "{\"sisa_certificate\": 1, \"verdict\": \"pass\", \"ledger_head\": \"%s\"}\n", head);
-    tu_write_text(tu_path(dir, name), text);
+    size_t len = 0;
+    char *text = tu_read_file(path, &len);
+    sisa_json *j = NULL;
+    const char *head = NULL;
+    assert_int_equal(sisa_json_parse(&j, text, len, path), 0);
+    assert_true(sisa_json_str(j, "ledger_head", &head));
+    snprintf(out, 65, "%s", head);
+    sisa_json_free(j);
+    free(text);
 }
 
 static int setup(void **state)
@@ -169,17 +175,27 @@ static int setup(void **state)
     snprintf(dir, sizeof dir, "%s", tu_scratch("audit"));
     write_dataset(tu_path(dir, "train.h5"), 3);
     write_config("base.yaml", "base");
-    char cfg[2200];
+    char cfg[2200], cert[2300];
     snprintf(cfg, sizeof cfg, "%s/base.yaml", dir);
     const char *train[] = {"-q", "train", "-c", cfg, NULL};
     run_ok(train);
+    /* Certificates from sisa verify: after request 1 kept outside the store, after request 3 in
+     * the store's own certificates folder (which the scan then covers too). */
     unlearn_rows(cfg, req1, sizeof req1 / sizeof *req1);
+    snprintf(cert, sizeof cert, "%s/cert1.json", dir);
+    const char *verify1[] = {"-q", "verify", "-c", cfg, "-o", cert, NULL};
+    run_ok(verify1);
     line_hash(tu_path(dir, "base/ledger"), 1, head1);
+    char h[65];
+    certificate_head(cert, h);
+    assert_string_equal(h, head1);
     unlearn_rows(cfg, req2, sizeof req2 / sizeof *req2);
     unlearn_rows(cfg, req3, sizeof req3 / sizeof *req3);
+    const char *verify3[] = {"-q", "verify", "-c", cfg, NULL};
+    run_ok(verify3);
     line_hash(tu_path(dir, "base/ledger"), 3, head3);
-    write_certificate("cert1.json", head1);
-    write_certificate("cert3.json", head3);
+    certificate_head(tu_path(dir, "base/certificates/request-3.json"), h);
+    assert_string_equal(h, head3);
     return 0;
 }
 
@@ -273,6 +289,27 @@ static void snapshot(const char *root, char *out, size_t cap)
     assert_int_equal(pclose(p), 0);
 }
 
+/* Regular files under `root` and their bytes, counted independently of the audit. */
+static void count_tree(const char *root, uint64_t *files, uint64_t *bytes)
+{
+    DIR *d = opendir(root);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", root, e->d_name);
+        struct stat sb;
+        assert_int_equal(lstat(path, &sb), 0);
+        if (S_ISDIR(sb.st_mode)) {
+            count_tree(path, files, bytes);
+        } else if (S_ISREG(sb.st_mode)) {
+            (*files)++;
+            *bytes += (uint64_t)sb.st_size;
+        }
+    }
+    closedir(d);
+}
+
 /* ---- the intact store --------------------------------------------------------------------- */
 
 static void test_intact_store_passes(void **state)
@@ -308,8 +345,13 @@ static void test_intact_store_passes(void **state)
     assert_int_equal(json_u64(scan, NULL, "identical_to_surviving"), 1);
     assert_int_equal(json_u64(scan, NULL, "found"), 0);
     assert_true(json_u64(scan, NULL, "control_found") >= 1);
-    assert_true(json_u64(scan, NULL, "files") >= 3 * 4 + 5); /* shard files, journal, ledger... */
-    assert_true(json_u64(scan, NULL, "bytes") > 10000);
+    /* Every regular file of the store was read whole, the certificate folder included. */
+    uint64_t files = 0, bytes = 0;
+    count_tree(tu_path(dir, "intact"), &files, &bytes);
+    assert_true(tu_exists(tu_path(dir, "intact/certificates/request-3.json")));
+    assert_int_equal(json_u64(scan, NULL, "files"), files);
+    assert_int_equal(json_u64(scan, NULL, "bytes"), bytes);
+    assert_true(files >= 3 * 4 + 6); /* 4 per shard; journal, ledger, manifest, salt, ... */
     /* The control is the first surviving row in file order, found in its shard's data file. */
     const sisa_json *control = sisa_json_get(scan, "control");
     assert_int_equal(json_u64(control, NULL, "id"), ids[0]);
@@ -472,8 +514,8 @@ static void test_truncated_tail(void **state)
     char msg[2400];
     snprintf(msg, sizeof msg,
              "the ledger was truncated or rewritten: head %s from %s is not in the chain", head3,
-             tu_path(dir, "cert3.json"));
-    audit(r, 0, cfg, "--certificate", tu_path(dir, "cert3.json"), NULL);
+             tu_path(dir, "base/certificates/request-3.json"));
+    audit(r, 0, cfg, "--certificate", tu_path(dir, "base/certificates/request-3.json"), NULL);
     expect_fail(r, msg);
     tu_assert_contains(r->err, msg);
     snprintf(msg, sizeof msg,
