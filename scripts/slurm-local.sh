@@ -2,8 +2,10 @@
 # A real, single-node Slurm cluster on this machine, for testing sisa's job scripts.
 #
 # Installs Debian's slurmctld, slurmd, slurm-client and munge when missing, writes a cgroup-free
-# configuration whose one node (this host, `hostname -s`) listens on 127.0.0.1 only, starts
-# munged (unless one runs already), slurmctld and slurmd, and returns once the node is idle.
+# configuration whose controller and one node (this host, `hostname -s`) are addressed as
+# 127.0.0.1, so all of the cluster's traffic stays on loopback and no name service is needed
+# (the daemons still listen on every interface: keep the ports firewalled on a shared machine),
+# starts munged (unless one runs already), slurmctld and slurmd, and returns once the node is idle.
 # Idempotent: when the daemons it started are alive and the node is usable it prints
 # "already up" and returns at once. scripts/slurm-local-stop.sh stops exactly what this started.
 #

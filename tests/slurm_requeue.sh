@@ -6,7 +6,9 @@
 # through srun, sisa stops at the next stage boundary with status 75 on every rank, the script
 # requeues the job, and the second run resumes: every (shard, stage) is trained exactly once
 # over the two runs, and the store is bit for bit the store of an uninterrupted mpirun run.
-# With SISA_MAX_REQUEUE=0 the same stop ends the job with status 75 and no requeue.
+# Then an unlearning job (slurm/unlearn.sbatch) stopped while retraining requeues and finishes
+# the request, again to mpirun's bits. With SISA_MAX_REQUEUE=0 a stop ends the job with status
+# 75 and no requeue.
 #   tests/slurm_requeue.sh SISA_BINARY SCRATCH_DIR
 set -euo pipefail
 sisa=$1
@@ -64,7 +66,32 @@ echo "stopped, requeued, resumed: each of the 12 stages trained once"
 (cd "$dir" && mpi 2 "$sisa" -q train -c mpi.yaml >/dev/null)
 same_store "$dir/store-slurm" "$dir/store-mpi"
 
-# 4. Without requeues left, the stop ends the job: FAILED with exit status 75, not requeued.
+# 4. An unlearning job stopped mid-way: stopped while retraining (after the request was
+#    journaled as rewritten), requeued; the second run finishes the request (sisa's recovery),
+#    finds every requested row gone, and ends successfully. Same bits as mpirun's unlearn.
+printf '%s\n' 0 777 1500 2222 3001 4444 5005 6006 7007 8008 9009 9999 >"$dir/ids.txt"
+job=$(submit --ntasks=2 "--output=$dir/unlearn-%j.out" "--export=ALL,SISA=$sisa" \
+  "$SRC/slurm/unlearn.sbatch" "$dir/slurm.yaml" "$dir/ids.txt")
+t0=$SECONDS
+until grep -qs '"state": "rewritten"' "$dir/store-slurm/journal"; do
+  [ $((SECONDS - t0)) -lt 120 ] || { show_job "$job"; fail "the request was not rewritten after 120 s"; }
+  case $(job_states "$job") in PENDING | RUNNING | CONFIGURING) ;; *) show_job "$job"; fail "job $job ended before retraining" ;; esac
+  sleep 0.05
+done
+timeout 10 scancel --signal=USR1 --batch "$job"
+wait_job "$job" 300
+out=$dir/unlearn-$job.out
+cat "$out"
+[ "$(job_field "$job" Restarts)" = 1 ] || fail "unlearn job $job was not requeued exactly once"
+grep -q 'stopped on request before stage' "$out" || fail "sisa unlearn did not stop at a stage boundary"
+grep -q 'finishing deletion request 1' "$out" || fail "the second run did not finish the request"
+grep -q 'every requested row is already deleted' "$out" || fail "the second run did not recognise the finished request"
+[ "$(wc -l <"$dir/store-slurm/ledger")" -eq 1 ] || fail "the ledger should hold exactly one record"
+(cd "$dir" && mpi 2 "$sisa" -q unlearn -c mpi.yaml --ids-file "$dir/ids.txt" >/dev/null)
+same_store "$dir/store-slurm" "$dir/store-mpi"
+echo "a stopped unlearning job requeues, finishes its request and matches mpirun's"
+
+# 5. Without requeues left, the stop ends the job: FAILED with exit status 75, not requeued.
 job=$(submit --ntasks=2 "--output=$dir/once-%j.out" "--export=ALL,SISA=$sisa,SISA_MAX_REQUEUE=0" \
   "$SRC/slurm/train.sbatch" "$dir/once.yaml")
 t0=$SECONDS

@@ -2,8 +2,9 @@
 # Slurm test: a 4-task scaling array (slurm/scaling.sbatch) on the local cluster, all tasks at
 # once, fills its CSV with exactly one well-formed row per grid point (appends under flock), and
 # points with the same request count delete the same samples. A task beyond the grid fails with
-# a clear message. The committed grid (configs/scaling-grid.csv) matches the script's default
-# --array and --ntasks.
+# a clear message. scripts/plot-scaling.sh draws its figures from the CSV (if gnuplot is
+# installed). The committed grid (configs/scaling-grid.csv) matches the script's default --array
+# and --ntasks.
 #   tests/slurm_scaling.sh SISA_BINARY SCRATCH_DIR
 set -euo pipefail
 sisa=$1
@@ -92,7 +93,20 @@ bad=$(submit --array=4 --ntasks=1 "--output=$dir/bad-%A_%a.out" "--export=ALL,SI
 grep -q "has 4 points (0..3); there is no point 4" "$dir"/bad-*_4.out || fail "task 4's message: $(cat "$dir"/bad-*_4.out)"
 [ "$(grep -c . "$dir/out/scaling.csv")" -eq 5 ] || fail "the failed task changed the CSV"
 
-# 5. The committed grid fits the script's defaults.
+# 5. The figures from this CSV (when gnuplot is installed: scripts/plot-scaling.sh installs it
+#    on first use, which a test should not do).
+if command -v gnuplot >/dev/null; then
+  bash "$SRC/scripts/plot-scaling.sh" "$dir/out/scaling.csv" "$dir/fig" 2>/dev/null
+  for f in accuracy-vs-shards unlearning-speedup train-time-vs-ranks; do
+    [ "$(head -c 8 "$dir/fig/$f.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+      fail "scripts/plot-scaling.sh did not write the PNG $dir/fig/$f.png"
+  done
+  echo "scripts/plot-scaling.sh drew the 3 figures"
+else
+  echo "gnuplot is not installed: scripts/plot-scaling.sh not tried"
+fi
+
+# 6. The committed grid fits the script's defaults.
 points=$(grep -v '^[[:space:]]*\(#\|$\)' "$SRC/configs/scaling-grid.csv" | tail -n +2)
 n=$(wc -l <<<"$points")
 maxp=$(cut -d, -f3 <<<"$points" | sort -n | tail -n 1)
