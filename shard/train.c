@@ -294,6 +294,12 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     SISA_CHECK(rows && order && xb && yb, SISA_ENOMEM, "out of memory for shard %u", k);
 
     for (uint32_t r = start + 1; r <= R; r++) {
+        /* A stop request (SIGUSR1/SIGTERM: a scheduler's warning) ends the work at a stage
+         * boundary, so a shard that needs longer than the warning leaves its stages so far. */
+        SISA_CHECK(!sisa_stop_requested(), SISA_ESTOPPED,
+                   "stopped on request before stage %u/%u of shard %u (every stage trained so "
+                   "far is committed; run the command again to continue)",
+                   r, R, k);
         double ts = sisa_now();
         uint32_t n_r = 0;
         for (uint64_t i = 0; i < sd->n; i++)
