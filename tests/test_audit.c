@@ -86,39 +86,6 @@ static void write_config(const char *name, const char *store)
     tu_write_text(tu_path(dir, name), text);
 }
 
-/* Run sisa with P ranks (P = 0: directly). Under the sanitizer build, ranks run without leak
- * checks: Open MPI does not free what MPI_Init allocates (see test_mpi.c). */
-static void sisa_p(tu_run *r, int p, const char *const *args)
-{
-    const char *argv[64];
-    int n = 0;
-    char np[16];
-    if (p > 0) {
-        snprintf(np, sizeof np, "%d", p);
-        argv[n++] = tu_env("SISA_MPIEXEC");
-        argv[n++] = "-n";
-        argv[n++] = np;
-        argv[n++] = tu_env("SISA_BIN");
-    }
-    for (int i = 0; args[i]; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    if (p == 0) {
-        tu_sisa_argv(r, argv);
-        return;
-    }
-    const char *asan = getenv("ASAN_OPTIONS");
-    char *saved = asan ? strdup(asan) : NULL;
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    tu_run_argv(r, argv);
-    if (saved)
-        setenv("ASAN_OPTIONS", saved, 1);
-    else
-        unsetenv("ASAN_OPTIONS");
-    free(saved);
-}
-
 static void run_ok(const char *const *args)
 {
     tu_run *r = malloc(sizeof *r);
@@ -218,7 +185,7 @@ static const char *fresh_copy(const char *name)
 static void audit(tu_run *r, int p, const char *cfg, const char *a1, const char *a2, const char *a3)
 {
     const char *args[] = {"audit", "-c", cfg, a1, a2, a3, NULL};
-    sisa_p(r, p, args);
+    tu_sisa_ranks(r, p, args);
 }
 
 static sisa_json *parse_json(const char *text)
@@ -662,7 +629,7 @@ static void test_usage_errors(void **state)
     tu_assert_contains(r->err, "--head 'abc' is not a ledger head (64 hex digits)");
     const char *args[] = {
         "audit", "-c", cfg, "--head", head1, "--certificate", tu_path(dir, "cert1.json"), NULL};
-    sisa_p(r, 0, args);
+    tu_sisa_ranks(r, 0, args);
     assert_int_equal(r->status, 2);
     tu_assert_contains(r->err, "not both");
     tu_write_text(tu_path(dir, "bad-cert.json"), "{\"verdict\": \"pass\"}");

@@ -68,46 +68,10 @@ static void write_config(const char *name, const char *store)
     tu_write_text(tu_path(dir, name), text);
 }
 
-/* Run sisa with P ranks (P = 0: directly, without mpirun). */
-static void sisa_p(tu_run *r, int p, const char *const *args)
-{
-    const char *argv[64];
-    int n = 0;
-    char np[16];
-    if (p > 0) {
-        snprintf(np, sizeof np, "%d", p);
-        argv[n++] = tu_env("SISA_MPIEXEC");
-        argv[n++] = "-n";
-        argv[n++] = np;
-        argv[n++] = tu_env("SISA_BIN");
-    }
-    for (int i = 0; args[i]; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    if (p == 0) {
-        tu_sisa_argv(r, argv);
-        return;
-    }
-    /* Open MPI does not free what MPI_Init allocates, partly inside components it unloads at
-     * MPI_Finalize (so a suppression file cannot name them): under the sanitizer build, leak
-     * checking is off for ranks. Every other sanitizer check stays on, and the same code runs
-     * leak-checked in the direct (one-rank) runs of this and the other tests. */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char *saved = asan ? strdup(asan) : NULL;
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    tu_run_argv(r, argv);
-    if (saved)
-        setenv("ASAN_OPTIONS", saved, 1);
-    else
-        unsetenv("ASAN_OPTIONS");
-    free(saved);
-}
-
 static void ok_p(int p, const char *const *args)
 {
     tu_run *r = malloc(sizeof *r);
-    sisa_p(r, p, args);
+    tu_sisa_ranks(r, p, args);
     if (r->status != 0)
         fail_msg("sisa %s with %d ranks failed (%d):\n%s%s", args[0], p, r->status, r->out, r->err);
     free(r);
@@ -160,7 +124,7 @@ static void test_train_any_rank_count(void **state)
     /* More ranks than shards: the spare rank says it waits, the store is the same. */
     tu_run *r = malloc(sizeof *r);
     const char *a4[] = {"train", "-c", tu_path(dir, "p4.yaml"), NULL};
-    sisa_p(r, 4, a4);
+    tu_sisa_ranks(r, 4, a4);
     assert_int_equal(r->status, 0);
     tu_assert_contains(r->err, "rank 3: no shard to train here (3 shards over 4 ranks)");
     tu_assert_contains(r->out, "with 4 ranks");
@@ -168,7 +132,7 @@ static void test_train_any_rank_count(void **state)
     same_store("store-p1", "store-p4");
 
     /* A second run on an up-to-date store changes nothing, at any rank count. */
-    sisa_p(r, 2, a2);
+    tu_sisa_ranks(r, 2, a2);
     assert_int_equal(r->status, 0);
     tu_assert_contains(r->out, "is up to date");
     same_store("store-p1", "store-p2");
@@ -191,7 +155,7 @@ static void test_predict_eval_any_rank_count(void **state)
         ok_p(p, args);
         if (p) same_file(ref, out);
         const char *ev[] = {"-q", "eval", "-c", cfg, "--json", NULL};
-        sisa_p(r, p, ev);
+        tu_sisa_ranks(r, p, ev);
         assert_int_equal(r->status, 0);
         tu_assert_contains(r->out, "\"accuracy\": ");
         if (!p)
@@ -222,7 +186,7 @@ static void test_unlearn_p2_equals_p1(void **state)
     /* An unknown ID is rejected by every rank with status 3. */
     tu_run *r = malloc(sizeof *r);
     const char *bad[] = {"unlearn", "-c", tu_path(dir, "u2.yaml"), "--ids", "7", NULL};
-    sisa_p(r, 2, bad);
+    tu_sisa_ranks(r, 2, bad);
     assert_int_equal(r->status, 3);
     tu_assert_contains(r->err, "rank 0: 1 of the 1 requested sample IDs is not in store");
     free(r);
@@ -279,7 +243,7 @@ static void test_failure_on_one_rank(void **state)
 
     tu_run *r = malloc(sizeof *r);
     const char *args[] = {"train", "-c", tu_path(dir, "bad.yaml"), NULL};
-    sisa_p(r, 2, args);
+    tu_sisa_ranks(r, 2, args);
     assert_int_equal(r->status, 1);
     char expect[4400];
     snprintf(expect, sizeof expect,

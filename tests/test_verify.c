@@ -402,40 +402,6 @@ static void check_pass_cert(const sisa_json *cert, const char *store, uint64_t r
 
 /* ---- running verify -------------------------------------------------------------------------- */
 
-/* Run sisa with P ranks (P = 0: directly). */
-static void sisa_p(tu_run *r, int p, const char *const *args)
-{
-    const char *argv[64];
-    int n = 0;
-    char np[16];
-    if (p > 0) {
-        snprintf(np, sizeof np, "%d", p);
-        argv[n++] = tu_env("SISA_MPIEXEC");
-        argv[n++] = "-n";
-        argv[n++] = np;
-        argv[n++] = tu_env("SISA_BIN");
-    }
-    for (int i = 0; args[i]; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    if (p == 0) {
-        tu_sisa_argv(r, argv);
-        return;
-    }
-    /* Open MPI leaks what MPI_Init allocates: no leak checks for mpirun'd ranks (see
-     * test_mpi.c); the same code runs leak-checked in the direct runs. */
-    const char *asan = getenv("ASAN_OPTIONS");
-    char *saved = asan ? strdup(asan) : NULL;
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    tu_run_argv(r, argv);
-    if (saved)
-        setenv("ASAN_OPTIONS", saved, 1);
-    else
-        unsetenv("ASAN_OPTIONS");
-    free(saved);
-}
-
 static void verify(tu_run *r, const char *cfg, const char *extra1, const char *extra2)
 {
     const char *argv[] = {"verify", "-c", tu_path(dir, cfg), extra1, extra2, NULL};
@@ -794,9 +760,9 @@ static void test_two_ranks(void **state)
         tu_run *r = malloc(sizeof *r);
         const char *a1[] = {"-q", "verify", "-c", tu_path(dir, cfg), "-o", o1, "--force", NULL};
         const char *a2[] = {"-q", "verify", "-c", tu_path(dir, cfg), "-o", o2, "--force", NULL};
-        sisa_p(r, 0, a1);
+        tu_sisa_ranks(r, 0, a1);
         int s1 = r->status;
-        sisa_p(r, 2, a2);
+        tu_sisa_ranks(r, 2, a2);
         if (r->status != s1)
             fail_msg("%s: 1 rank exits %d, 2 ranks %d:\n%s%s", stores[i], s1, r->status, r->out,
                      r->err);

@@ -163,6 +163,37 @@ void tu_run_argv(tu_run *r, const char *const *argv)
     run_argv(r, NULL, argv);
 }
 
+void tu_sisa_ranks(tu_run *r, int p, const char *const *args)
+{
+    const char *argv[256];
+    int n = 0;
+    char np[16];
+    if (p > 0) {
+        snprintf(np, sizeof np, "%d", p);
+        argv[n++] = tu_env("SISA_MPIEXEC");
+        argv[n++] = "-n";
+        argv[n++] = np;
+        argv[n++] = tu_env("SISA_BIN");
+    }
+    for (int i = 0; args[i] && n < 255; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    if (p == 0) {
+        tu_sisa_argv(r, argv);
+        return;
+    }
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *saved = asan ? strdup(asan) : NULL;
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    run_argv(r, NULL, argv);
+    if (saved)
+        setenv("ASAN_OPTIONS", saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(saved);
+}
+
 /* prog == NULL: argv[0] is the program; else prog runs with argv as its arguments. */
 static void run_argv(tu_run *r, const char *prog, const char *const *argv)
 {
