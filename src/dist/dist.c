@@ -160,11 +160,13 @@ int sisa_dist_agree(sisa_dist *d, int local)
     }
     SISA_MPI(MPI_Bcast(&pkt, (int)sizeof pkt, MPI_BYTE, first, d->comm),
              "sharing an error message");
-    if (counts[0] > 1)
-        err =
-            sisa_error_set(pkt.code, __FILE__, __LINE__, "rank %d: %s (and %d more rank%s failed)",
-                           first, pkt.msg, counts[0] - 1, counts[0] > 2 ? "s" : "");
-    else
+    if (counts[0] > 1) {
+        /* A stop request or an interrupt reaches every rank: that is not a failure. */
+        int stop = pkt.code == SISA_ESTOPPED || pkt.code == SISA_EINTR;
+        err = sisa_error_set(pkt.code, __FILE__, __LINE__, "rank %d: %s (and %d more rank%s %s)",
+                             first, pkt.msg, counts[0] - 1, counts[0] > 2 ? "s" : "",
+                             stop ? "stopped" : "failed");
+    } else
         err = sisa_error_set(pkt.code, __FILE__, __LINE__, "rank %d: %s", first, pkt.msg);
     d->agreed = 1;
 done:
