@@ -155,8 +155,9 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     lineage = malloc(R * sizeof *lineage);
     SISA_CHECK(ids && groups && id_found && group_found && r->shards && lineage, SISA_ENOMEM,
                "out of memory");
-    memcpy(ids, ids_in, n_ids * sizeof *ids);
-    memcpy(groups, groups_in, n_groups * sizeof *groups);
+    /* Either list may be empty and NULL: memcpy from NULL is undefined even for 0 bytes. */
+    if (n_ids) memcpy(ids, ids_in, n_ids * sizeof *ids);
+    if (n_groups) memcpy(groups, groups_in, n_groups * sizeof *groups);
     sort_unique(ids, &n_ids);
     sort_unique(groups, &n_groups);
 
