@@ -12,6 +12,7 @@
 
 #include "io/store_io.h"
 #include "model/model.h"
+#include "shard/journal.h"
 #include "shard/store.h"
 #include "shard/train.h"
 #include "sisa/error.h"
@@ -34,16 +35,18 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     sisa_shard_data *idx = NULL;
+    sisa_files files = {0};
     char(*lineage)[65] = NULL;
-    char path[SISA_PATH_MAX];
+    char path[SISA_PATH_MAX], name[32];
     memset(s, 0, sizeof *s);
-    SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-    if (!sisa_fs_exists(path)) {
+    /* Every file is checked against its recorded SHA-256 before HDF5 reads it. */
+    SISA_TRY(sisa_shard_files(st, k, &files, 0));
+    if (!sisa_files_has(&files, "data.h5")) {
         s->state = "not partitioned";
         goto done;
     }
     s->partitioned = 1;
-    SISA_TRY(sisa_shard_data_read_index(&idx, path));
+    SISA_TRY(sisa_shard_read_data(st, &files, k, 0, &idx));
     s->rows = idx->n;
     if (idx->n == 0) {
         s->state = "empty (every row deleted; not in the ensemble)";
@@ -54,8 +57,9 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
     SISA_TRY(sisa_shard_lineages(idx, R, lineage));
     for (uint32_t r = 1; r <= R; r++) {
         sisa_ckpt_meta meta;
-        SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
-        if (!sisa_fs_exists(path)) break;
+        snprintf(name, sizeof name, "ckpt-%03u.h5", r);
+        if (!sisa_files_has(&files, name)) break;
+        SISA_TRY(sisa_files_locate(&files, name, path, sizeof path));
         SISA_TRY(sisa_ckpt_read_meta(&meta, path));
         if (strcmp(meta.lineage, lineage[r - 1]) != 0) break;
         s->stages_done = r;
@@ -66,6 +70,7 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
 done:
     free(lineage);
     sisa_shard_data_free(idx);
+    sisa_files_close(&files);
     return err;
 }
 
