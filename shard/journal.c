@@ -250,9 +250,38 @@ done:
     return err;
 }
 
+int sisa_files_locate(const sisa_files *f, const char *name, char *out, size_t cap)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], sha[65];
+    const char *want = sisa_files_hash(f, name);
+    const sisa_files_entry *e = NULL;
+    for (size_t i = 0; i < f->n && want; i++)
+        if (!strcmp(f->e[i].name, name)) e = &f->e[i];
+    if (e) {
+        SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
+        if (sisa_fs_exists(path)) {
+            SISA_TRY(sisa_file_sha256(path, sha));
+            if (!strcmp(sha, want)) return sisa_path_resolve(out, cap, NULL, path);
+        }
+        /* A crash between journaling the commit and the rename: the temp file holds the
+         * committed bytes until the next writer's sisa_files_repair moves it into place. */
+        SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, e->tmp));
+        if (sisa_fs_exists(path)) {
+            SISA_TRY(sisa_file_sha256(path, sha));
+            if (!strcmp(sha, want)) return sisa_path_resolve(out, cap, NULL, path);
+        }
+    }
+    SISA_TRY(sisa_files_verify(f, name)); /* fails, saying why */
+    SISA_FAIL(SISA_EINTERNAL, "%s/%s: verified after failing to verify", f->dir, name);
+done:
+    return err;
+}
+
 int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
 {
     int err = SISA_OK;
+    int journaled = 0; /* the record may be in the journal: the temp file must stay */
     char path[SISA_PATH_MAX], sha[65];
     sisa_jw w;
     sisa_jw_init(&w);
@@ -272,12 +301,18 @@ int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
     sisa_jw_str(&w, sha);
     sisa_jw_raw(&w, "}");
     SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
+    /* From the first byte of the append on, the record may reach the journal even when the
+     * append reports a failure (a failed fsync leaves the line in the page cache), and then the
+     * temp file holds the only copy of the committed bytes: sisa_files_repair completes the
+     * commit from it, or removes it when the record never arrived. */
+    journaled = 1;
     SISA_TRY(sisa_journal_append(&f->j, w.buf));
     SISA_TRY(apply(f, f->j.recs[f->j.n - 1]));
     SISA_CHECK(rename(tmp_path, path) == 0, SISA_EIO, "cannot rename %s to %s: %s", tmp_path, path,
                strerror(errno));
     SISA_TRY(sisa_fs_fsync_parent(path));
 done:
+    if (err < 0 && !journaled) sisa_fs_remove_quiet(tmp_path);
     sisa_jw_free(&w);
     return err;
 }
@@ -296,8 +331,9 @@ int sisa_files_write(sisa_files *f, const char *name, const void *data, size_t l
     int rc = fclose(fp);
     fp = NULL;
     SISA_CHECK(rc == 0, SISA_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    SISA_TRY(sisa_files_commit(f, tmp, name));
-    tmp[0] = '\0';
+    rc = sisa_files_commit(f, tmp, name);
+    tmp[0] = '\0'; /* the commit owns the temp file now */
+    SISA_TRY(rc);
 done:
     if (fp) fclose(fp);
     if (tmp[0]) sisa_fs_remove_quiet(tmp);

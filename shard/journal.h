@@ -73,7 +73,16 @@ int sisa_files_has(const sisa_files *f, const char *name);
  * missing, not committed, or different (damaged or modified). */
 int sisa_files_verify(const sisa_files *f, const char *name);
 
-/* Commit a finished, closed temp file (in the same folder) as `name`. */
+/* For readers, who never change the folder: the path holding `name`'s committed bytes, checked
+ * against its hash. That is the file itself, or the temp file of a commit whose rename a crash
+ * prevented (the next writer's sisa_files_repair completes it). Otherwise fails like
+ * sisa_files_verify. */
+int sisa_files_locate(const sisa_files *f, const char *name, char *out, size_t cap);
+
+/* Commit a finished, closed temp file (in the same folder) as `name`. The commit owns the temp
+ * file, also on failure: it removes it when the record never reached the journal, and otherwise
+ * leaves it for sisa_files_repair (the journal may hold the record, and the temp file then holds
+ * the committed bytes). Callers never remove it after this call. */
 int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name);
 /* Write `len` bytes as `name` through a temp file and commit them. */
 int sisa_files_write(sisa_files *f, const char *name, const void *data, size_t len);

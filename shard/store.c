@@ -24,6 +24,9 @@
 
 #define MANIFEST_FORMAT "sisa-store 1"
 
+/* Files of the store's folder that its journal does not commit, which repair leaves alone. */
+static const char *const store_keep[] = {"ledger", "lock", NULL};
+
 void sisa_store_context(char *out, size_t cap)
 {
     sisa_blas_info blas;
@@ -253,8 +256,7 @@ static int load_salt(sisa_store *st, sisa_files *f, int create)
         st->has_salt = 1;
         goto done;
     }
-    SISA_TRY(sisa_files_verify(f, "salt"));
-    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "salt"));
+    SISA_TRY(sisa_files_locate(f, "salt", path, sizeof path));
     SISA_TRY(sisa_fs_read_all(&text, &len, path, 256));
     SISA_CHECK(len >= 2 * SISA_SALT_LEN, SISA_ECORRUPT, "%s is not a salt", path);
     for (int i = 0; i < SISA_SALT_LEN; i++) {
@@ -369,13 +371,10 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
     SISA_TRY(take_lock(st, mode != SISA_STORE_READ));
     st->exclusive = mode != SISA_STORE_READ;
     SISA_TRY(sisa_store_files(st, &files, mode != SISA_STORE_READ));
-    if (mode != SISA_STORE_READ) {
-        static const char *const keep[] = {"ledger", "lock", NULL};
-        SISA_TRY(sisa_files_repair(&files, keep));
-    }
+    if (mode != SISA_STORE_READ) SISA_TRY(sisa_files_repair(&files, store_keep));
     SISA_TRY(load_salt(st, &files, mode == SISA_STORE_CREATE));
     if (sisa_files_has(&files, "manifest")) {
-        SISA_TRY(sisa_files_verify(&files, "manifest"));
+        SISA_TRY(sisa_files_locate(&files, "manifest", path, sizeof path));
         SISA_TRY(sisa_fs_read_all(&text, &len, path, 1 << 16));
         SISA_TRY(parse_manifest(&st->man, text, path));
         st->has_manifest = 1;
@@ -403,6 +402,8 @@ done:
 
 int sisa_store_upgrade_lock(sisa_store *st)
 {
+    int err = SISA_OK;
+    sisa_files files = {0};
     if (st->exclusive) return 1;
     if (st->lock_fd < 0 || !st->lock_writable) return 0;
     struct flock fl;
@@ -412,7 +413,14 @@ int sisa_store_upgrade_lock(sisa_store *st)
     /* Converts this process's read lock in place; fails while anyone else holds the store. */
     if (fcntl(st->lock_fd, F_SETLK, &fl) != 0) return 0;
     st->exclusive = 1;
-    return 1;
+    /* Now the store's writer: bring its folder in line with the journal first, as a writer's
+     * open does (a crashed writer may have left a commit to complete, or temp files). */
+    SISA_TRY(sisa_store_files(st, &files, 1));
+    SISA_TRY(sisa_files_repair(&files, store_keep));
+    err = 1;
+done:
+    sisa_files_close(&files);
+    return err;
 }
 
 void sisa_store_close(sisa_store *st)

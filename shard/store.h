@@ -82,7 +82,8 @@ struct sisa_files;
 int sisa_store_files(const sisa_store *st, struct sisa_files *out, int writable);
 
 /* Try to turn a reader's shared lock into an exclusive one (1 on success, 0 when another
- * process holds the store too). */
+ * process holds the store too, negative on error). On success the store's folder is repaired
+ * as a writer's open repairs it (sisa_files_repair). */
 int sisa_store_upgrade_lock(sisa_store *st);
 
 /* Salted hash of a sample ID or a group key (32 bytes): SHA-256 of "sisa-id-v1" or

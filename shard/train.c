@@ -131,15 +131,18 @@ done:
 }
 
 /* Newest checkpoint of shard k whose bytes match the journal and whose lineage matches the
- * shard's rows; damaged ones and stale ones above it are removed (they are retrained). */
+ * shard's rows, with every checkpoint below it intact too; damaged ones and stale ones above it
+ * are removed (they are retrained). */
 static int find_resume_point(const sisa_store *st, sisa_files *f, uint32_t k, char (*lineage)[65],
                              uint32_t *stage_out, uint32_t *removed)
 {
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     char path[SISA_PATH_MAX], name[32];
+    uint32_t top = R;
+again:
     *stage_out = 0;
-    for (uint32_t r = R; r >= 1; r--) {
+    for (uint32_t r = top; r >= 1; r--) {
         ckpt_name(name, sizeof name, r);
         if (!sisa_files_has(f, name)) continue;
         if (sisa_files_verify(f, name) < 0) {
@@ -172,6 +175,23 @@ static int find_resume_point(const sisa_store *st, sisa_files *f, uint32_t k, ch
         (*removed)++;
         sisa_debug("shard %u: removed stale checkpoint %s", k, path);
     }
+    /* Later deletions resume from the checkpoints below: a damaged or missing one is trained
+     * again, and so is every stage after it (to the same bits: each stage is a function of
+     * the one before). */
+    for (uint32_t r = 1; r < *stage_out; r++) {
+        ckpt_name(name, sizeof name, r);
+        if (sisa_files_has(f, name) && sisa_files_verify(f, name) == SISA_OK) continue;
+        if (sisa_files_has(f, name))
+            sisa_warn("shard %u: %s; removing it to train it again, with the stages after it", k,
+                      sisa_error_message());
+        else
+            sisa_warn("shard %u: %s is missing; training it again, with the stages after it", k,
+                      name);
+        sisa_error_clear();
+        SISA_TRY(remove_ckpts(f, r, R, removed));
+        top = r - 1;
+        goto again;
+    }
 done:
     return err;
 }
@@ -194,8 +214,9 @@ int sisa_shard_commit_data(const sisa_store *st, sisa_files *f, const sisa_shard
     SISA_TRY(sisa_store_data_path(st, sd->shard, path, sizeof path));
     SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
     SISA_TRY(sisa_shard_data_write(tmp, sd));
-    SISA_TRY(sisa_files_commit(f, tmp, "data.h5"));
-    tmp[0] = '\0';
+    int rc = sisa_files_commit(f, tmp, "data.h5");
+    tmp[0] = '\0'; /* the commit owns the temp file now */
+    SISA_TRY(rc);
 done:
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
     return err;
@@ -206,8 +227,8 @@ int sisa_shard_read_data(const sisa_store *st, const sisa_files *f, uint32_t k, 
 {
     int err = SISA_OK;
     char path[SISA_PATH_MAX];
-    SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-    SISA_TRY(sisa_files_verify(f, "data.h5"));
+    (void)st; /* the shard folder's journal locates the file */
+    SISA_TRY(sisa_files_locate(f, "data.h5", path, sizeof path));
     if (with_x)
         SISA_TRY(sisa_shard_data_read(out, path));
     else
@@ -349,8 +370,9 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
         SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
         SISA_TRY(
             sisa_ckpt_write(tmp, &meta, views.params, views.n_params, views.state, views.n_state));
-        SISA_TRY(sisa_files_commit(&files, tmp, name));
-        tmp[0] = '\0';
+        int rc = sisa_files_commit(&files, tmp, name);
+        tmp[0] = '\0'; /* the commit owns the temp file now */
+        SISA_TRY(rc);
         rep->stages_trained++;
         rep->samples += visits;
         if (loss_n) rep->loss = loss_sum / (double)loss_n;
@@ -405,8 +427,8 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
         *why = "training not finished (run sisa train)";
         goto done;
     }
-    /* The bytes are checked before HDF5 parses them. */
-    SISA_TRY(sisa_files_verify(&files, name));
+    /* The bytes are checked before HDF5 parses them (path: where the committed bytes are). */
+    SISA_TRY(sisa_files_locate(&files, name, path, cap));
     lineage = malloc(R * sizeof *lineage);
     SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_lineages(idx, R, lineage));

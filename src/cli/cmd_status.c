@@ -49,7 +49,7 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
         goto done;
     }
     s->partitioned = 1;
-    if (sisa_files_verify(&files, "data.h5") < 0) {
+    if (sisa_files_locate(&files, "data.h5", path, sizeof path) < 0) {
         snprintf(s->problem, sizeof s->problem, "%s", sisa_error_message());
         sisa_error_clear();
         s->state = "damaged data file";
@@ -72,12 +72,11 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
         sisa_ckpt_meta meta;
         snprintf(name, sizeof name, "ckpt-%03u.h5", r);
         if (!sisa_files_has(&files, name)) break;
-        if (sisa_files_verify(&files, name) < 0) {
+        if (sisa_files_locate(&files, name, path, sizeof path) < 0) {
             snprintf(s->problem, sizeof s->problem, "%s", sisa_error_message());
             sisa_error_clear();
             break;
         }
-        SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
         SISA_TRY(sisa_ckpt_read_meta(&meta, path));
         if (strcmp(meta.lineage, lineage[r - 1]) != 0) break;
         s->stages_done = r;
@@ -88,9 +87,9 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
                : s->problem[0] ? "damaged checkpoint (sisa train rebuilds it)"
                                : "training unfinished (run sisa train)";
 done:
-    sisa_files_close(&files);
     free(lineage);
     sisa_shard_data_free(idx);
+    sisa_files_close(&files);
     return err;
 }
 

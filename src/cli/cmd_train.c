@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "base/progress.h"
+#include "shard/journal.h"
 #include "shard/partition.h"
 #include "shard/schedule.h"
 #include "shard/store.h"
@@ -36,35 +37,49 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
     sisa_shard_data *idx = NULL;
-    char path[SISA_PATH_MAX];
-    uint32_t missing = 0;
+    sisa_files files = {0};
+    char path[SISA_PATH_MAX], problem[SISA_PATH_MAX + 64] = "";
+    uint32_t missing = 0, damaged = 0;
     for (uint32_t k = 0; k < S; k++) {
         SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
         /* Without a manifest, files left by an interrupted first run are not trusted. */
         tp->missing[k] = !st->has_manifest || !sisa_fs_exists(path);
         missing += (uint32_t)tp->missing[k];
+        if (tp->missing[k]) {
+            if (!problem[0]) snprintf(problem, sizeof problem, "%s is missing", path);
+            continue;
+        }
+        /* Checked against the shard's journal before HDF5 reads it. A damaged file is not
+         * partitioned again: the rank that trains the shard reports it. */
+        SISA_TRY(sisa_shard_files(st, k, &files, 0));
+        int rc = sisa_shard_read_data(st, &files, k, 0, &idx);
+        sisa_files_close(&files);
+        if (rc == SISA_ECORRUPT) {
+            if (!problem[0]) snprintf(problem, sizeof problem, "%s", sisa_error_message());
+            sisa_error_clear();
+            damaged++;
+            continue;
+        }
+        SISA_TRY(rc);
+        tp->rows[k] = idx->n;
+        sisa_shard_data_free(idx);
+        idx = NULL;
     }
     tp->partition = missing > 0;
-    if (missing && st->has_manifest && st->man.deletions > 0)
+    if ((missing || damaged) && st->has_manifest && st->man.deletions > 0)
         SISA_FAIL(SISA_ECORRUPT,
-                  "%u shard data file(s) of store %s are missing, and the store has processed "
-                  "%llu deletion request(s): partitioning %s again would bring deleted rows "
-                  "back. Restore the files, or build a new store from a dataset without the "
-                  "deleted rows",
-                  missing, st->root, (unsigned long long)st->man.deletions, st->cfg.data.train);
-    if (missing) {
+                  "%u shard data file(s) of store %s are missing or damaged (%s), and the store "
+                  "has processed %llu deletion request(s): partitioning %s again would bring "
+                  "deleted rows back. Restore the files, or build a new store from a dataset "
+                  "without the deleted rows",
+                  missing + damaged, st->root, problem, (unsigned long long)st->man.deletions,
+                  st->cfg.data.train);
+    if (missing || damaged) {
         sisa_dataset_header hdr;
         SISA_TRY(sisa_partition_count(st, tp->rows, &hdr));
-    } else {
-        for (uint32_t k = 0; k < S; k++) {
-            SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-            SISA_TRY(sisa_shard_data_read_index(&idx, path));
-            tp->rows[k] = idx->n;
-            sisa_shard_data_free(idx);
-            idx = NULL;
-        }
     }
 done:
+    sisa_files_close(&files);
     sisa_shard_data_free(idx);
     return err;
 }

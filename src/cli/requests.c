@@ -162,11 +162,21 @@ done:
     return err;
 }
 
+/* Serve without the shards of request r (every rank: st->fenced is read where models are
+ * chosen). */
+static void fence_shards(sisa_store *st, const sisa_request *r)
+{
+    st->pending_request = r->n;
+    for (uint32_t i = 0; i < r->n_shards; i++)
+        if (r->shards[i].shard < sizeof st->fenced) st->fenced[r->shards[i].shard] = 1;
+}
+
 int sisa_cli_recover(sisa_store *st)
 {
     int err = SISA_OK;
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d);
+    const int reader = !st->exclusive; /* the same on every rank (rank 0's store state) */
     sisa_request r = {0};
     sisa_files f = {0};
     uint64_t flags[2] = {0, 0}; /* [0]: a request is unfinished; [1]: this job may finish it */
@@ -177,29 +187,46 @@ int sisa_cli_recover(sisa_store *st)
         sisa_files_close(&f);
         if (err == SISA_OK && found && r.state < SISA_REQ_CERTIFIED) {
             flags[0] = 1;
-            flags[1] = (uint64_t)sisa_store_upgrade_lock(st);
+            int up = sisa_store_upgrade_lock(st);
+            if (up < 0)
+                err = up;
+            else
+                flags[1] = (uint64_t)up;
         }
     }
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, flags, sizeof flags, 0));
     if (!flags[0]) goto done;
+    SISA_TRY(sisa_cli_share_request(&r));
     if (!flags[1]) {
         /* Another process holds the store: serve without the request's shards. */
         if (r.state < SISA_REQ_PUBLISHED) {
-            st->pending_request = r.n;
-            for (uint32_t i = 0; i < r.n_shards; i++)
-                if (r.shards[i].shard < sizeof st->fenced) st->fenced[r.shards[i].shard] = 1;
-            sisa_warn("deletion request %llu is unfinished (%s) and another process uses the "
-                      "store; its %u shard(s) are left out",
-                      (unsigned long long)r.n, sisa_req_state_name(r.state), r.n_shards);
+            fence_shards(st, &r);
+            if (rank == 0)
+                sisa_warn("deletion request %llu is unfinished (%s) and another process uses the "
+                          "store; its %u shard(s) are left out",
+                          (unsigned long long)r.n, sisa_req_state_name(r.state), r.n_shards);
         }
         goto done;
     }
     if (rank == 0)
         sisa_warn("finishing deletion request %llu, interrupted after '%s'",
                   (unsigned long long)r.n, sisa_req_state_name(r.state));
-    SISA_TRY(sisa_cli_share_request(&r));
-    SISA_TRY(sisa_cli_advance_request(st, &r, NULL));
+    err = sisa_cli_advance_request(st, &r, NULL);
+    if (err < 0 && reader && err != SISA_EINTR) {
+        /* A reading command (predict, eval, status) finishes a request when it can, but cannot
+         * fail for it (a full disk, say): it serves what it may, and a writer finishes the
+         * request later. Every rank has the same error and request state here. */
+        if (rank == 0)
+            sisa_warn("could not finish deletion request %llu (%s)%s", (unsigned long long)r.n,
+                      sisa_error_message(),
+                      r.state < SISA_REQ_PUBLISHED ? "; its shard(s) are left out" : "");
+        sisa_error_clear();
+        err = SISA_OK;
+        if (r.state < SISA_REQ_PUBLISHED) fence_shards(st, &r);
+        goto done;
+    }
+    SISA_TRY(err);
     if (rank == 0) sisa_info("deletion request %llu is finished", (unsigned long long)r.n);
 done:
     sisa_request_free(&r);

@@ -15,6 +15,10 @@ void sisa_h5_init(void)
     static int done;
     if (done) return;
     done = 1;
+    /* No cleanup at exit: sisa closes every file itself, and after a file failed to close (an
+     * I/O error) HDF5 1.10's exit-time cleanup closes it again and crashes (SIGSEGV in
+     * H5F__close_cb), turning a reported error (exit 1) into a signal. */
+    H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     H5PLset_loading_state(0);
 }
