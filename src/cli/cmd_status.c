@@ -192,6 +192,12 @@ int sisa_cmd_status(int argc, char **argv)
             if (ss[k].problem[0]) printf("        %s\n", ss[k].problem);
         }
     }
+    /* The whole status is printed first; a damaged file then makes the exit status say so. */
+    uint32_t damaged = 0, first = 0;
+    for (uint32_t k = S; k-- > 0;)
+        if (ss[k].problem[0]) damaged++, first = k;
+    SISA_CHECK(damaged == 0, SISA_ECORRUPT, "%u shard%s with a damaged file; shard %u: %s", damaged,
+               damaged > 1 ? "s" : "", first, ss[first].problem);
 done:
     free(ss);
     sisa_store_close(&st);
