@@ -384,9 +384,11 @@ int sisa_ledger_append(const char *path, const sisa_request *r, char head[65])
         free(text);
         if (keep < len) {
             int tfd = open(path, O_WRONLY | O_CLOEXEC);
-            SISA_CHECK(tfd >= 0 && ftruncate(tfd, (off_t)keep) == 0 && fsync(tfd) == 0, SISA_EIO,
-                       "cannot drop the incomplete last record of %s: %s", path, strerror(errno));
-            close(tfd);
+            int ok = tfd >= 0 && ftruncate(tfd, (off_t)keep) == 0 && fsync(tfd) == 0;
+            int saved = errno;
+            if (tfd >= 0) close(tfd);
+            SISA_CHECK(ok, SISA_EIO, "cannot drop the incomplete last record of %s: %s", path,
+                       strerror(saved));
         }
     }
     SISA_TRY(sisa_ledger_check(path, &info));

@@ -239,6 +239,17 @@ done:
     return err;
 }
 
+int sisa_shard_read_index(const sisa_store *st, uint32_t k, sisa_shard_data **out)
+{
+    int err = SISA_OK;
+    sisa_files files = {0};
+    SISA_TRY(sisa_shard_files(st, k, &files, 0));
+    SISA_TRY(sisa_shard_read_data(st, &files, k, 0, out));
+done:
+    sisa_files_close(&files);
+    return err;
+}
+
 int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
 {
     int err = SISA_OK;

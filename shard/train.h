@@ -59,6 +59,9 @@ int sisa_shard_files(const sisa_store *st, uint32_t k, struct sisa_files *out, i
 /* Shard k's rows (with_x = 0: IDs and slices only), after checking the file's bytes. */
 int sisa_shard_read_data(const sisa_store *st, const struct sisa_files *f, uint32_t k, int with_x,
                          sisa_shard_data **out);
+/* Shard k's IDs and slices, with the data file checked against the shard's journal first (a
+ * reader's shortcut for sisa_shard_files + sisa_shard_read_data). */
+int sisa_shard_read_index(const sisa_store *st, uint32_t k, sisa_shard_data **out);
 /* Commit a new data file for shard sd->shard. */
 int sisa_shard_commit_data(const sisa_store *st, struct sisa_files *f, const sisa_shard_data *sd);
 

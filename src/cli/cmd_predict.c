@@ -68,7 +68,6 @@ static int find_models(const sisa_store *st, ensemble *e)
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
     sisa_shard_data *idx = NULL;
-    char data[SISA_PATH_MAX];
     e->models = calloc(S, sizeof *e->models);
     e->excluded = calloc(S, sizeof *e->excluded);
     e->why = calloc(S, sizeof *e->why);
@@ -85,8 +84,7 @@ static int find_models(const sisa_store *st, ensemble *e)
             sisa_warn("shard %u is left out of the ensemble: %s", k, why);
             continue;
         }
-        SISA_TRY(sisa_store_data_path(st, k, data, sizeof data));
-        SISA_TRY(sisa_shard_data_read_index(&idx, data));
+        SISA_TRY(sisa_shard_read_index(st, k, &idx));
         m->shard = k;
         m->rows = idx->n;
         sisa_shard_data_free(idx);
