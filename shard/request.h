@@ -60,6 +60,9 @@ typedef struct sisa_request {
     uint8_t (*groups)[32];
     uint32_t n_shards;
     sisa_req_shard *shards; /* in shard order */
+    /* Set by sisa_unlearn_plan, never journaled: requested IDs and groups that earlier,
+     * certified requests already deleted (the ledger names them). */
+    uint64_t already_ids, already_groups;
 } sisa_request;
 
 void sisa_request_free(sisa_request *r);

@@ -3,11 +3,13 @@
  */
 #include "shard/unlearn.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/strutil.h"
 #include "io/store_io.h"
 #include "shard/journal.h"
 #include "shard/train.h"
+#include "shard/verify.h"
 #include "sisa/error.h"
 
 #include <stdio.h>
@@ -134,6 +136,43 @@ static int reject_unknown(const sisa_store *st, const uint64_t *v, const unsigne
                           unknown, n, what, unknown == 1 ? "is" : "are", st->root, list);
 }
 
+/* IDs and groups not in the store that certified requests deleted (the ledger holds their
+ * salted hashes) are known, not unknown: asking again to delete them is not an error. */
+static int mark_already_deleted(sisa_request *r, const sisa_store *st, const uint64_t *ids,
+                                unsigned char *id_found, size_t n_ids, const uint64_t *groups,
+                                unsigned char *group_found, size_t n_groups)
+{
+    int err = SISA_OK;
+    sisa_deletions del = {0};
+    char path[SISA_PATH_MAX];
+    size_t missing = 0;
+    for (size_t i = 0; i < n_ids; i++) missing += !id_found[i];
+    for (size_t i = 0; i < n_groups; i++) missing += !group_found[i];
+    if (!missing) return SISA_OK;
+    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "ledger"));
+    if (!sisa_fs_exists(path)) goto done;
+    SISA_TRY(sisa_deletions_read(&del, path, (uint32_t)st->cfg.sisa.shards));
+    for (size_t i = 0; i < n_ids; i++) {
+        uint8_t h[32];
+        if (id_found[i]) continue;
+        sisa_store_hash_id(st, ids[i], h);
+        if (!sisa_deletions_has(&del, h)) continue;
+        id_found[i] = 1;
+        r->already_ids++;
+    }
+    for (size_t i = 0; i < n_groups; i++) {
+        uint8_t h[32];
+        if (group_found[i]) continue;
+        sisa_store_hash_group(st, groups[i], h);
+        if (!del.n_groups || !bsearch(h, del.groups, del.n_groups, 32, cmp_hash)) continue;
+        group_found[i] = 1;
+        r->already_groups++;
+    }
+done:
+    sisa_deletions_free(&del);
+    return err;
+}
+
 int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids_in, size_t n_ids,
                       const uint64_t *groups_in, size_t n_groups)
 {
@@ -212,6 +251,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
         idx = NULL;
         sisa_files_close(&files);
     }
+    SISA_TRY(mark_already_deleted(r, st, ids, id_found, n_ids, groups, group_found, n_groups));
     SISA_TRY(reject_unknown(st, ids, id_found, n_ids, "sample ID"));
     SISA_TRY(reject_unknown(st, groups, group_found, n_groups, "group"));
 

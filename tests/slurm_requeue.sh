@@ -86,7 +86,7 @@ cat "$out"
 [ "$(job_field "$job" Restarts)" = 1 ] || fail "unlearn job $job was not requeued exactly once"
 grep -q 'stopped on request before stage' "$out" || fail "sisa unlearn did not stop at a stage boundary"
 grep -q 'finishing deletion request 1' "$out" || fail "the second run did not finish the request"
-grep -q 'every requested row is already deleted' "$out" || fail "the second run did not recognise the finished request"
+grep -q 'nothing to delete: every requested row is already deleted' "$out" || fail "the second run did not recognise the finished request"
 [ "$(wc -l <"$dir/store-slurm/ledger")" -eq 1 ] || fail "the ledger should hold exactly one record"
 (cd "$dir" && mpi 2 "$sisa" -q unlearn -c mpi.yaml --ids-file "$dir/ids.txt" >/dev/null)
 same_store "$dir/store-slurm" "$dir/store-mpi"

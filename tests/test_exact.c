@@ -650,6 +650,69 @@ static void test_stop_and_resume(void **state)
 
 /* An unknown ID rejects the whole request: exit 3, the IDs named, the store byte for byte (and
  * mtime for mtime) untouched. */
+/* Asking again to delete rows that a certified request deleted is not an error (a requeued job
+ * does it): those IDs are recognised from the ledger and skipped; the rest are deleted, and the
+ * store still equals training without all of them. An ID never in the store is still refused. */
+static void test_repeated_request(void **state)
+{
+    (void)state;
+    char dir[2048], cfg[2200], rcfg[2200], store[2200], rstore[2200];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("repeat"));
+    snprintf(cfg, sizeof cfg, "%s/C.yaml", dir);
+    snprintf(rcfg, sizeof rcfg, "%s/R.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    snprintf(rstore, sizeof rstore, "%s/store-R", dir);
+    write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
+    write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
+    combo c = {"mlp", "adam", 3, 2, 0};
+    write_config(cfg, &c, "D.h5", "test.h5", "store");
+    sisa_train(cfg);
+    const uint64_t a = train_rows.id[5], b = train_rows.id[40];
+    char ids[128];
+    tu_run *r = malloc(sizeof *r);
+    snprintf(ids, sizeof ids, "%llu", (unsigned long long)a);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", ids, NULL);
+    assert_int_equal(r->status, 0);
+    tu_assert_contains(r->out, "request 1 is certified");
+
+    /* The same request again: nothing to do, not a byte changed. */
+    char before[65536] = "", after[65536] = "";
+    tree_snapshot(store, "", before, sizeof before);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", ids, NULL);
+    if (r->status != 0) fail_msg("repeated request: status %d\n%s", r->status, r->err);
+    tu_assert_contains(r->out, "already deleted by earlier requests");
+    tu_assert_contains(r->out, "1 sample ID(s)");
+    tu_assert_contains(r->out, "nothing to delete");
+    assert_null(strstr(r->out, "request accepted"));
+    tree_snapshot(store, "", after, sizeof after);
+    assert_same_tree(before, after);
+
+    /* One known-deleted ID and one not yet deleted: the second is deleted as request 2. */
+    snprintf(ids, sizeof ids, "%llu,%llu", (unsigned long long)b, (unsigned long long)a);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", ids, NULL);
+    if (r->status != 0) fail_msg("partly repeated request: status %d\n%s", r->status, r->err);
+    tu_assert_contains(r->out, "already deleted by earlier requests");
+    tu_assert_contains(r->out, "request accepted: 1 row(s)");
+    tu_assert_contains(r->out, "request 2 is certified");
+    uint64_t del[2] = {a, b};
+    write_rows(tu_path(dir, "R.h5"), &train_rows, del, 2);
+    write_config(rcfg, &c, "R.h5", "test.h5", "store-R");
+    sisa_train(rcfg);
+    check_same_stores(store, rstore, c.shards, c.slices);
+
+    /* A deleted ID next to one that was never in the store: refused, and only the stranger is
+     * named as unknown. */
+    tree_snapshot(store, "", before, sizeof before);
+    snprintf(ids, sizeof ids, "%llu,999999999", (unsigned long long)a);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", ids, NULL);
+    assert_int_equal(r->status, 3);
+    tu_assert_contains(r->err, "1 of the 2 requested sample IDs is not in store");
+    tu_assert_contains(r->err, ": 999999999. Nothing was changed");
+    tree_snapshot(store, "", after, sizeof after);
+    assert_same_tree(before, after);
+    free(r);
+}
+
 static void test_unknown_id_rejected(void **state)
 {
     (void)state;
@@ -719,6 +782,7 @@ int main(void)
     make_rows(&test_rows, N_TEST, 900000, 2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_id_rejected),
+        cmocka_unit_test(test_repeated_request),
         cmocka_unit_test(test_resume_after_kill),
         cmocka_unit_test(test_stop_and_resume),
         cmocka_unit_test(test_logreg_sgd),

@@ -29,11 +29,9 @@ static int full_training_visits(const sisa_store *st, uint64_t *out)
 {
     int err = SISA_OK;
     sisa_shard_data *idx = NULL;
-    char path[SISA_PATH_MAX];
     *out = 0;
     for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards; k++) {
-        SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-        SISA_TRY(sisa_shard_data_read_index(&idx, path));
+        SISA_TRY(sisa_shard_read_index(st, k, &idx));
         *out += sisa_shard_visits(idx, (uint32_t)st->cfg.train.epochs,
                                   (uint32_t)st->cfg.sisa.slices, 1);
         sisa_shard_data_free(idx);
@@ -60,7 +58,7 @@ static int accept_on_root(const sisa_store *st, const char *ids_list, const char
     if (groups_list) SISA_TRY(sisa_unlearn_parse_list(&groups, &n_groups, groups_list, "group"));
     if (groups_file) SISA_TRY(sisa_unlearn_parse_file(&groups, &n_groups, groups_file, "group"));
     SISA_TRY(sisa_unlearn_plan(r, st, ids, n_ids, groups, n_groups));
-    if (dry_run) goto done;
+    if (dry_run || r->rows == 0) goto done; /* rows == 0: all deleted before; nothing to do */
     SISA_TRY(sisa_store_files(st, &f, 1));
     SISA_TRY(sisa_request_latest(&f.j, &last, &found, NULL));
     r->n = found ? last.n + 1 : 1;
@@ -108,7 +106,10 @@ int sisa_cmd_unlearn(int argc, char **argv)
                    "training without them produces.",
         .description =
             "Every ID is checked first: one unknown ID rejects the whole request (exit 3) and\n"
-            "the store is left byte for byte untouched. Then, for each affected shard, the\n"
+            "the store is left byte for byte untouched. IDs and subjects that earlier requests\n"
+            "deleted are recognised (the ledger holds their salted hashes) and skipped: a\n"
+            "request made again, e.g. by a requeued job, ends with status 0. Then, for each "
+            "affected shard, the\n"
             "checkpoints that saw a deleted row are removed, the shard's data file is\n"
             "rewritten without the rows, and the shard is retrained from its last clean\n"
             "checkpoint. Other shards are not touched. Under mpirun or srun the affected\n"
@@ -136,6 +137,25 @@ int sisa_cmd_unlearn(int argc, char **argv)
     if (rank == 0)
         err = accept_on_root(&st, ids_list, ids_file, groups_list, groups_file, dry_run, &req);
     SISA_TRY(sisa_dist_agree(d, err));
+    /* Every rank learns whether there is anything to do. */
+    uint64_t nothing = rank == 0 && req.rows == 0;
+    SISA_TRY(sisa_dist_bcast(d, &nothing, sizeof nothing, 0));
+    if (rank == 0 && (req.already_ids || req.already_groups)) {
+        printf("already deleted by earlier requests (see %s/ledger):", st.root);
+        if (req.already_ids) printf(" %llu sample ID(s)", (unsigned long long)req.already_ids);
+        if (req.already_ids && req.already_groups) printf(" and");
+        if (req.already_groups)
+            printf(" %llu data subject(s)", (unsigned long long)req.already_groups);
+        printf("\n");
+    }
+    if (nothing) {
+        if (rank == 0) {
+            printf("nothing to delete: every requested row is already deleted; the store is "
+                   "unchanged\n");
+            fflush(stdout);
+        }
+        goto done;
+    }
     if (rank == 0) {
         printf("request%s: %llu row(s)", dry_run ? "" : " accepted", (unsigned long long)req.rows);
         if (req.n_groups) printf(" of %llu data subject(s)", (unsigned long long)req.n_groups);
