@@ -213,7 +213,11 @@ int sisa_shard_commit_data(const sisa_store *st, sisa_files *f, const sisa_shard
     char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "";
     SISA_TRY(sisa_store_data_path(st, sd->shard, path, sizeof path));
     SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
-    SISA_TRY(sisa_shard_data_write(tmp, sd));
+    err = sisa_shard_data_write(tmp, sd);
+    if (err < 0) {
+        sisa_error_prefix("writing %s", path); /* the message names the temp file */
+        goto done;
+    }
     int rc = sisa_files_commit(f, tmp, "data.h5");
     tmp[0] = '\0'; /* the commit owns the temp file now */
     SISA_TRY(rc);
@@ -379,8 +383,11 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
         ckpt_name(name, sizeof name, r);
         SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
         SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
-        SISA_TRY(
-            sisa_ckpt_write(tmp, &meta, views.params, views.n_params, views.state, views.n_state));
+        err = sisa_ckpt_write(tmp, &meta, views.params, views.n_params, views.state, views.n_state);
+        if (err < 0) {
+            sisa_error_prefix("writing %s", path); /* the message names the temp file */
+            goto done;
+        }
         int rc = sisa_files_commit(&files, tmp, name);
         tmp[0] = '\0'; /* the commit owns the temp file now */
         SISA_TRY(rc);

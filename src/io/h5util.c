@@ -24,7 +24,7 @@ void sisa_h5_init(void)
 }
 
 typedef struct {
-    char desc[256];
+    char desc[8192]; /* room for a message that quotes a long path */
     int found;
 } innermost;
 
@@ -39,6 +39,26 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
+/* HDF5's low-level I/O errors read "file write failed: time = <ctime with a newline>,
+ * filename = ..., file descriptor = 6, errno = 28, error message = 'No space left on device',
+ * buf = 0x..., ...". Keep "file write failed: No space left on device"; elsewhere only turn
+ * line breaks into spaces. */
+static void tidy_desc(char *desc)
+{
+    static const char key[] = "error message = '";
+    char *m = strstr(desc, key), *cut = strstr(desc, ": time = ");
+    if (m && cut && cut < m) {
+        char *b = m + sizeof key - 1, *e = strchr(b, '\'');
+        if (e) {
+            size_t head = (size_t)(cut - desc) + 2, len = (size_t)(e - b);
+            memmove(desc + head, b, len);
+            desc[head + len] = '\0';
+        }
+    }
+    for (char *c = desc; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+}
+
 int sisa_h5_fail(int code, const char *src, int line, const char *fmt, ...)
 {
     char msg[768];
@@ -50,7 +70,10 @@ int sisa_h5_fail(int code, const char *src, int line, const char *fmt, ...)
     innermost in = {"", 0};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &in);
     H5Eclear2(H5E_DEFAULT);
-    if (in.found) return sisa_error_set(code, src, line, "%s (HDF5: %s)", msg, in.desc);
+    if (in.found) {
+        tidy_desc(in.desc);
+        return sisa_error_set(code, src, line, "%s (HDF5: %s)", msg, in.desc);
+    }
     return sisa_error_set(code, src, line, "%s", msg);
 }
 
