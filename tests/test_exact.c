@@ -713,6 +713,53 @@ static void test_repeated_request(void **state)
     free(r);
 }
 
+/* A missing shard file is made again from the dataset only if the dataset is the one the store
+ * was built from: a changed dataset is refused before any file is written. */
+static void test_missing_shard_changed_dataset(void **state)
+{
+    (void)state;
+    char dir[2048], cfg[2200], store[2200], ref[2200], gone[2400];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("changed"));
+    snprintf(cfg, sizeof cfg, "%s/C.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    snprintf(gone, sizeof gone, "%s/shards/0001/data.h5", store);
+    write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
+    write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
+    combo c = {"logreg", "sgd", 3, 2, 0};
+    write_config(cfg, &c, "D.h5", "test.h5", "store");
+    sisa_train(cfg);
+    copy_tree(store, ref);
+    assert_int_equal(unlink(gone), 0);
+
+    /* Same IDs, other features. */
+    rows_t *changed = malloc(sizeof *changed);
+    *changed = train_rows;
+    for (uint64_t i = 0; i < changed->n * N_FEAT; i += 3) changed->X[i] += 0.5f;
+    write_rows(tu_path(dir, "D.h5"), changed, NULL, 0);
+    free(changed);
+    char before[65536] = "", after[65536] = "";
+    tree_snapshot(store, "", before, sizeof before);
+    tu_run *r = malloc(sizeof *r);
+    tu_sisa(r, "train", "-c", cfg, NULL);
+    assert_int_equal(r->status, 1);
+    tu_assert_contains(r->err, "has changed since store");
+    tree_snapshot(store, "", after, sizeof after);
+    assert_same_tree(before, after);
+    assert_false(tu_exists(gone));
+
+    /* With the original dataset back, the file is made again and the store is as it was. */
+    write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
+    sisa_train(cfg);
+    check_same_stores(store, ref, c.shards, c.slices);
+    char ha[65], hb[65], refdata[2400];
+    snprintf(refdata, sizeof refdata, "%s/shards/0001/data.h5", ref);
+    tu_sha_file(gone, ha);
+    tu_sha_file(refdata, hb);
+    assert_string_equal(ha, hb);
+    free(r);
+}
+
 static void test_unknown_id_rejected(void **state)
 {
     (void)state;
@@ -783,6 +830,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_id_rejected),
         cmocka_unit_test(test_repeated_request),
+        cmocka_unit_test(test_missing_shard_changed_dataset),
         cmocka_unit_test(test_resume_after_kill),
         cmocka_unit_test(test_stop_and_resume),
         cmocka_unit_test(test_logreg_sgd),

@@ -18,6 +18,7 @@
 #include "shard/schedule.h"
 #include "shard/store.h"
 #include "shard/train.h"
+#include "shard/verify.h"
 #include "sisa/error.h"
 
 #include <stdio.h>
@@ -31,6 +32,15 @@ typedef struct {
     uint64_t *missing;  /* (S) 1 when shard k's data file must be written */
     uint64_t *rows;     /* (S) rows of shard k */
 } train_plan;
+
+static int check_digest(const sisa_store *st, const char *digest)
+{
+    if (strcmp(digest, st->man.dataset_digest) == 0) return SISA_OK;
+    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
+                          "%s has changed since store %s was created (dataset digest %.12s, the "
+                          "store has %.12s); use the original dataset or a new store",
+                          st->cfg.data.train, st->root, digest, st->man.dataset_digest);
+}
 
 static int plan_on_root(const sisa_store *st, train_plan *tp)
 {
@@ -74,6 +84,13 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
                   "without the deleted rows",
                   missing + damaged, st->root, problem, (unsigned long long)st->man.deletions,
                   st->cfg.data.train);
+    if (missing && st->has_manifest) {
+        /* Missing files are made again from the dataset: it must be the one the store was built
+         * from, checked before any rank writes a file. */
+        char digest[65];
+        SISA_TRY(sisa_verify_dataset_digest(st->cfg.data.train, digest));
+        SISA_TRY(check_digest(st, digest));
+    }
     if (missing || damaged) {
         sisa_dataset_header hdr;
         SISA_TRY(sisa_partition_count(st, tp->rows, &hdr));
@@ -84,17 +101,10 @@ done:
     return err;
 }
 
-/* Rank 0, after every rank wrote its shard files: write or check the manifest. */
-static int finish_manifest(sisa_store *st, const char *digest, const sisa_dataset_header *hdr)
+/* Rank 0, after every rank wrote the shard files of a new store: write its manifest. */
+static int write_manifest(sisa_store *st, const char *digest, const sisa_dataset_header *hdr)
 {
     int err = SISA_OK;
-    if (st->has_manifest) {
-        SISA_CHECK(strcmp(digest, st->man.dataset_digest) == 0, SISA_ECORRUPT,
-                   "%s has changed since store %s was created (dataset digest %.12s, the store "
-                   "has %.12s); use the original dataset or a new store",
-                   st->cfg.data.train, st->root, digest, st->man.dataset_digest);
-        goto done;
-    }
     sisa_manifest *m = &st->man;
     memset(m, 0, sizeof *m);
     snprintf(m->config_hash, sizeof m->config_hash, "%s", st->config_hash);
@@ -185,9 +195,13 @@ int sisa_cmd_train(int argc, char **argv)
             sisa_info("partitioning %s into %u shard(s) x %d slices", cfg.data.train, S,
                       cfg.sisa.slices);
         err = SISA_OK;
-        if (todo || rank == 0) err = sisa_partition(&st, want, rank == 0 ? digest : NULL, &hdr);
+        /* A new store's digest is taken while partitioning; an existing store's was checked
+         * by the plan. */
+        const int fresh = !st.has_manifest;
+        if (todo || (rank == 0 && fresh))
+            err = sisa_partition(&st, want, rank == 0 && fresh ? digest : NULL, &hdr);
         SISA_TRY(sisa_dist_agree(d, err));
-        if (rank == 0) err = finish_manifest(&st, digest, &hdr);
+        if (rank == 0 && fresh) err = write_manifest(&st, digest, &hdr);
         SISA_TRY(sisa_dist_agree(d, err));
     }
 
