@@ -316,6 +316,30 @@ done:
     free(cur);
 }
 
+/* The lock is two locks on STORE/lock. Byte 0 carries an open-file-description (OFD) lock,
+ * which is what excludes: it belongs to lock_fd and ends only when lock_fd is closed. A
+ * classic fcntl lock would end when the process closes *any* descriptor of the file (sisa
+ * audit reads every file of the store, this one too). Byte 1 carries a classic lock of the
+ * same type, only so that a refused process can name the holder's PID (F_GETLK reports none
+ * for OFD locks). */
+static int lock_byte(int fd, int cmd, short type, off_t byte)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = byte;
+    fl.l_len = 1;
+    return fcntl(fd, cmd, &fl);
+}
+
+static int set_lock(int fd, short type)
+{
+    if (lock_byte(fd, F_OFD_SETLK, type, 0) != 0) return -1;
+    (void)lock_byte(fd, F_SETLK, type, 1); /* best effort: only names the holder */
+    return 0;
+}
+
 static int take_lock(sisa_store *st, int exclusive)
 {
     int err = SISA_OK;
@@ -328,15 +352,19 @@ static int take_lock(sisa_store *st, int exclusive)
     if (st->lock_fd < 0 && !exclusive) st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
     SISA_CHECK(st->lock_fd >= 0, SISA_EIO, "cannot open the lock file %s: %s", path,
                strerror(errno));
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = exclusive ? F_WRLCK : F_RDLCK;
-    fl.l_whence = SEEK_SET;
-    if (fcntl(st->lock_fd, F_SETLK, &fl) != 0) {
-        struct flock who = fl;
-        long pid = fcntl(st->lock_fd, F_GETLK, &who) == 0 ? (long)who.l_pid : -1;
+    const short type = exclusive ? F_WRLCK : F_RDLCK;
+    if (set_lock(st->lock_fd, type) != 0) {
+        struct flock who;
+        memset(&who, 0, sizeof who);
+        who.l_type = type;
+        who.l_whence = SEEK_SET;
+        who.l_start = 1;
+        who.l_len = 1;
+        char pid[32] = "";
+        if (fcntl(st->lock_fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK && who.l_pid > 0)
+            snprintf(pid, sizeof pid, " (pid %ld)", (long)who.l_pid);
         SISA_FAIL(SISA_EUSAGE,
-                  "store %s is in use by another sisa process (pid %ld): %s; wait for it to "
+                  "store %s is in use by another sisa process%s: %s; wait for it to "
                   "finish",
                   st->root, pid, exclusive ? "only one writer at a time" : "it is being modified");
     }
@@ -406,12 +434,8 @@ int sisa_store_upgrade_lock(sisa_store *st)
     sisa_files files = {0};
     if (st->exclusive) return 1;
     if (st->lock_fd < 0 || !st->lock_writable) return 0;
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
     /* Converts this process's read lock in place; fails while anyone else holds the store. */
-    if (fcntl(st->lock_fd, F_SETLK, &fl) != 0) return 0;
+    if (set_lock(st->lock_fd, F_WRLCK) != 0) return 0;
     st->exclusive = 1;
     /* Now the store's writer: bring its folder in line with the journal first, as a writer's
      * open does (a crashed writer may have left a commit to complete, or temp files). */
@@ -425,7 +449,7 @@ done:
 
 void sisa_store_close(sisa_store *st)
 {
-    if (st->lock_fd >= 0) close(st->lock_fd); /* releases the fcntl lock */
+    if (st->lock_fd >= 0) close(st->lock_fd); /* releases both locks */
     st->lock_fd = -1;
 }
 

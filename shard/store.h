@@ -8,7 +8,7 @@
  *                                determinism context, deletions processed
  *   STORE/config.yaml            the canonical config the store was trained with
  *   STORE/salt                   random key of the store's hashed sample IDs (hex)
- *   STORE/lock                   held (fcntl) by the process using the store
+ *   STORE/lock                   locked (fcntl, OFD) by the processes using the store
  *   STORE/shards/KKKK/journal    the shard's committed files
  *   STORE/shards/KKKK/data.h5    shard K's rows, sorted by ID, with their slice numbers
  *   STORE/shards/KKKK/ckpt-RRR.h5  model + optimizer after stages 1..RRR

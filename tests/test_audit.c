@@ -23,13 +23,17 @@
 #include "base/json.h"
 #include "base/sha256.h"
 #include "shard/audit.h"
+#include "shard/store.h"
+#include "sisa/config.h"
 #include "sisa/dataset.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define N_ROWS   300
 #define N_FEAT   10
@@ -639,6 +643,45 @@ static void test_usage_errors(void **state)
     free(r);
 }
 
+/* The store's lock outlives the scan: the scan opens and closes every file of the store, the
+ * lock file too, and a classic fcntl lock would end at that close. While this process holds
+ * the store (as sisa audit does) and after it scanned it, a writer must still be refused. */
+static void test_scan_keeps_the_lock(void **state)
+{
+    (void)state;
+    const char *path = fresh_copy("locked");
+    sisa_config cfg;
+    sisa_store st;
+    assert_int_equal(sisa_config_load(&cfg, path), 0);
+    assert_int_equal(sisa_store_open(&st, &cfg, SISA_STORE_READ), 0);
+    char id[32], expect[128];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)ids[200]);
+    snprintf(expect, sizeof expect, "is in use by another sisa process (pid %ld)", (long)getpid());
+    tu_run *r = malloc(sizeof *r);
+    tu_sisa(r, "unlearn", "-c", path, "--ids", id, NULL);
+    assert_int_equal(r->status, 2);
+    tu_assert_contains(r->err, expect);
+
+    sisa_audit_scan scan;
+    const uint8_t none[1][32] = {{0}};
+    assert_int_equal(sisa_audit_scan_store(&scan, &st, cfg.data.train, none, 0), 0);
+    assert_true(scan.files > 0);
+    sisa_audit_scan_free(&scan);
+    char lock[2400];
+    snprintf(lock, sizeof lock, "%s/locked/lock", dir);
+    int fd = open(lock, O_RDONLY); /* and once more, by hand */
+    assert_true(fd >= 0);
+    close(fd);
+    /* Still refused (the PID, named through a classic lock, may be gone by now). */
+    tu_sisa(r, "unlearn", "-c", path, "--ids", id, NULL);
+    assert_int_equal(r->status, 2);
+    tu_assert_contains(r->err, "is in use by another sisa process");
+    sisa_store_close(&st);
+    tu_sisa(r, "unlearn", "-c", path, "--ids", id, NULL);
+    if (r->status != 0) fail_msg("unlearn after the store was released: %d\n%s", r->status, r->err);
+    free(r);
+}
+
 /* ---- MPI ---------------------------------------------------------------------------------- */
 
 static void test_two_ranks_same_verdict(void **state)
@@ -765,6 +808,7 @@ int main(void)
         cmocka_unit_test(test_control_is_real),
         cmocka_unit_test(test_dataset_missing_or_foreign),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_scan_keeps_the_lock),
         cmocka_unit_test(test_two_ranks_same_verdict),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
