@@ -315,24 +315,21 @@ done:
 
 /* ---- ledger ----------------------------------------------------------------------------- */
 
-int sisa_ledger_check(const char *path, sisa_ledger_info *info)
+/* Check the chain of the ledger text [0, len) read from `path`. */
+static int check_chain(const char *path, const char *text, size_t len, sisa_ledger_info *info)
 {
     int err = SISA_OK;
-    char *text = NULL;
-    size_t len = 0;
     sisa_json *rec = NULL;
     memset(info, 0, sizeof *info);
     memset(info->head, '0', 64);
-    if (!sisa_fs_exists(path)) return SISA_OK;
-    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
-    SISA_CHECK(strlen(text) == len, SISA_ECORRUPT, "%s: contains a NUL byte", path);
+    SISA_CHECK(strnlen(text, len) == len, SISA_ECORRUPT, "%s: contains a NUL byte", path);
     SISA_CHECK(len == 0 || text[len - 1] == '\n', SISA_ECORRUPT,
                "%s: the last record is incomplete (no final newline): the ledger was cut or "
                "edited",
                path);
     int lineno = 0;
     for (size_t pos = 0; pos < len;) {
-        char *nl = memchr(text + pos, '\n', len - pos);
+        const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = (size_t)(nl - (text + pos));
         lineno++;
         char name[SISA_PATH_MAX + 32];
@@ -362,6 +359,20 @@ int sisa_ledger_check(const char *path, sisa_ledger_info *info)
     }
 done:
     sisa_json_free(rec);
+    return err;
+}
+
+int sisa_ledger_check(const char *path, sisa_ledger_info *info)
+{
+    int err = SISA_OK;
+    char *text = NULL;
+    size_t len = 0;
+    memset(info, 0, sizeof *info);
+    memset(info->head, '0', 64);
+    if (!sisa_fs_exists(path)) return SISA_OK;
+    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
+    SISA_TRY(check_chain(path, text, len, info));
+done:
     free(text);
     return err;
 }
@@ -373,16 +384,25 @@ int sisa_ledger_append(const char *path, const sisa_request *r, char head[65])
     sisa_jw w;
     int fd = -1;
     sisa_jw_init(&w);
-    /* A crash while appending leaves a record without its newline: drop it (the request is
-     * being certified again right now). */
+    memset(&info, 0, sizeof info);
+    memset(info.head, '0', 64);
     if (sisa_fs_exists(path)) {
         char *text = NULL;
         size_t len = 0;
         SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
         size_t keep = len;
         while (keep > 0 && text[keep - 1] != '\n') keep--;
+        err = check_chain(path, text, keep, &info);
         free(text);
+        SISA_TRY(err);
+        /* A crash while appending leaves a record without its newline. Only the record of this
+         * very request can be torn like that (the one before it was certified whole): drop it
+         * and append it again. Any other cut is damage, reported and left as it is. */
         if (keep < len) {
+            SISA_CHECK(info.last_request + 1 == r->n, SISA_ECORRUPT,
+                       "%s: the last record is incomplete (no final newline) and follows request "
+                       "%llu, not request %llu's: the ledger was cut or edited",
+                       path, (unsigned long long)info.last_request, (unsigned long long)r->n - 1);
             int tfd = open(path, O_WRONLY | O_CLOEXEC);
             int ok = tfd >= 0 && ftruncate(tfd, (off_t)keep) == 0 && fsync(tfd) == 0;
             int saved = errno;
@@ -391,7 +411,6 @@ int sisa_ledger_append(const char *path, const sisa_request *r, char head[65])
                        strerror(saved));
         }
     }
-    SISA_TRY(sisa_ledger_check(path, &info));
     if (info.last_request == r->n) { /* appended before a crash */
         memcpy(head, info.head, 65);
         goto done;

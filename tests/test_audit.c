@@ -395,6 +395,19 @@ static void test_edited_middle_record(void **state)
     snprintf(where, sizeof where,
              "%s/edit-middle/ledger:2: the record of request 2 is not the one certified", dir);
     tu_assert_contains(r->out, where);
+
+    /* No new deletion is accepted on a damaged ledger (it could never be certified), and the
+     * store is left as it was. */
+    char journal[2300], before[65], after[65], id[32];
+    snprintf(journal, sizeof journal, "%s/edit-middle/journal", dir);
+    tu_sha_file(journal, before);
+    snprintf(id, sizeof id, "%llu", (unsigned long long)ids[200]);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", id, NULL);
+    assert_int_equal(r->status, 1);
+    tu_assert_contains(r->err, "no deletion request is accepted while the ledger is damaged");
+    tu_assert_contains(r->err, "ledger:3: its prev hash");
+    tu_sha_file(journal, after);
+    assert_string_equal(before, after);
     free(r);
 }
 

@@ -294,6 +294,28 @@ static void test_ledger_chain(void **state)
     fclose(fp);
     assert_int_equal(sisa_ledger_check(path, &info), SISA_ECORRUPT);
     tu_assert_contains(sisa_error_message(), "the last record is incomplete");
+    /* Appending request 4 to it refuses and leaves the bytes as they are: the torn record is
+     * request 3's, certified before, not one this append may drop. */
+    sisa_request r4;
+    make_request(&r4, 4, 4);
+    char h4[65];
+    assert_int_equal(sisa_ledger_append(path, &r4, h4), SISA_ECORRUPT);
+    tu_assert_contains(sisa_error_message(), "follows request 2, not request 3's");
+    size_t cut_len;
+    char *cut = tu_read_file(path, &cut_len);
+    assert_int_equal(cut_len, len - 10);
+    assert_memory_equal(cut, text, cut_len);
+    free(cut);
+    /* Request 3 itself, appended again after a crash tore its record: dropped and rewritten. */
+    sisa_request r3;
+    make_request(&r3, 3, 3);
+    char h3[65];
+    assert_int_equal(sisa_ledger_append(path, &r3, h3), 0);
+    assert_string_equal(h3, heads[3]);
+    assert_int_equal(sisa_ledger_check(path, &info), 0);
+    assert_int_equal(info.records, 3);
+    sisa_request_free(&r3);
+    sisa_request_free(&r4);
     free(copy);
     free(text);
 }

@@ -11,9 +11,11 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/progress.h"
 #include "io/store_io.h"
+#include "shard/request.h"
 #include "shard/store.h"
 #include "shard/train.h"
 #include "shard/unlearn.h"
@@ -59,6 +61,15 @@ static int accept_on_root(const sisa_store *st, const char *ids_list, const char
     if (groups_file) SISA_TRY(sisa_unlearn_parse_file(&groups, &n_groups, groups_file, "group"));
     SISA_TRY(sisa_unlearn_plan(r, st, ids, n_ids, groups, n_groups));
     if (dry_run || r->rows == 0) goto done; /* rows == 0: all deleted before; nothing to do */
+    /* A request is accepted only if it can be certified: the ledger must be whole. */
+    char ledger[SISA_PATH_MAX];
+    sisa_ledger_info li;
+    SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));
+    err = sisa_ledger_check(ledger, &li);
+    if (err < 0) {
+        sisa_error_prefix("no deletion request is accepted while the ledger is damaged");
+        goto done;
+    }
     SISA_TRY(sisa_store_files(st, &f, 1));
     SISA_TRY(sisa_request_latest(&f.j, &last, &found, NULL));
     r->n = found ? last.n + 1 : 1;
