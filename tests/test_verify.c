@@ -454,7 +454,13 @@ static void test_pass_ids(void **state)
     (void)state;
     build_stores();
     tu_run *r = malloc(sizeof *r);
-    char scratch[2300], kept[2300];
+    char scratch[2300], kept[2300], inside[2400];
+    /* A scratch folder inside the store is refused, also when spelt through "..". */
+    snprintf(inside, sizeof inside, "%s/elsewhere/../ids/./scratch", dir);
+    verify(r, "ids.yaml", "--scratch", inside);
+    assert_int_equal(r->status, 2);
+    tu_assert_contains(r->err, "is inside store");
+    assert_false(tu_exists(tu_path(dir, "ids/scratch")));
     snprintf(scratch, sizeof scratch, "%s", tu_scratch("scratch-a"));
     verify(r, "ids.yaml", "--scratch", scratch);
     if (r->status != 0) fail_msg("verify failed (%d):\n%s%s", r->status, r->out, r->err);

@@ -237,8 +237,12 @@ int sisa_fs_mkdir_p(const char *path)
         if (buf[i] != '/' && buf[i] != '\0') continue;
         char saved = buf[i];
         buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        if (mkdir(buf, 0777) == 0) {
+            /* A new folder exists for good only once its parent's entry is on disk. */
+            SISA_TRY(sisa_fs_fsync_parent(buf));
+        } else if (errno != EEXIST) {
             SISA_FAIL(SISA_EIO, "cannot create folder %s: %s", buf, strerror(errno));
+        }
         buf[i] = saved;
     }
     struct stat st;
@@ -276,13 +280,44 @@ int sisa_path_resolve(char *out, size_t cap, const char *dir, const char *rel)
     return SISA_OK;
 }
 
+void sisa_path_normalise(char *path)
+{
+    char *out = path; /* write cursor; path[0] is '/' */
+    const char *in = path;
+    size_t n = 0;
+    while (*in) {
+        while (*in == '/') in++;
+        const char *end = strchr(in, '/');
+        size_t len = end ? (size_t)(end - in) : strlen(in);
+        if (len == 0) break;
+        if (len == 1 && in[0] == '.') {
+            /* skip */
+        } else if (len == 2 && in[0] == '.' && in[1] == '.') {
+            while (n > 0 && out[n - 1] != '/') n--;
+            if (n > 0) n--; /* the slash before the dropped component */
+        } else {
+            out[n++] = '/';
+            memmove(out + n, in, len);
+            n += len;
+        }
+        in += len;
+    }
+    if (n == 0) out[n++] = '/';
+    out[n] = '\0';
+}
+
 int sisa_path_absolute(char *out, size_t cap, const char *path)
 {
-    if (path[0] == '/') return sisa_path_resolve(out, cap, NULL, path);
+    int err = SISA_OK;
     char cwd[SISA_PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-        return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read the current folder: %s",
-                              strerror(errno));
-    if (strcmp(path, ".") == 0) return sisa_path_resolve(out, cap, NULL, cwd);
-    return sisa_path_resolve(out, cap, cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path);
+    if (path[0] == '/') {
+        SISA_TRY(sisa_path_resolve(out, cap, NULL, path));
+    } else {
+        SISA_CHECK(getcwd(cwd, sizeof cwd), SISA_EIO, "cannot read the current folder: %s",
+                   strerror(errno));
+        SISA_TRY(sisa_path_resolve(out, cap, cwd, path));
+    }
+    sisa_path_normalise(out);
+done:
+    return err;
 }

@@ -52,7 +52,10 @@ int sisa_fs_mkdir_p(const char *path);
 int sisa_path_dirname(char *out, size_t cap, const char *path);
 /* `rel` if absolute, else dir/rel. */
 int sisa_path_resolve(char *out, size_t cap, const char *dir, const char *rel);
-/* Make `path` absolute against the current directory (no symlink resolution). */
+/* Make `path` absolute against the current directory, lexically normalised (no symlink
+ * resolution). */
 int sisa_path_absolute(char *out, size_t cap, const char *path);
+/* Lexically normalise an absolute path in place: drop "." and empty components, apply "..". */
+void sisa_path_normalise(char *path);
 
 #endif

@@ -335,33 +335,6 @@ done:
     return err;
 }
 
-/* Lexically normalise an absolute path in place: drop "." and empty components, apply "..". */
-static void normalise(char *path)
-{
-    char *out = path; /* write cursor; path[0] is '/' */
-    const char *in = path;
-    size_t n = 0;
-    while (*in) {
-        while (*in == '/') in++;
-        const char *end = strchr(in, '/');
-        size_t len = end ? (size_t)(end - in) : strlen(in);
-        if (len == 0) break;
-        if (len == 1 && in[0] == '.') {
-            /* skip */
-        } else if (len == 2 && in[0] == '.' && in[1] == '.') {
-            while (n > 0 && out[n - 1] != '/') n--;
-            if (n > 0) n--; /* the slash before the dropped component */
-        } else {
-            out[n++] = '/';
-            memmove(out + n, in, len);
-            n += len;
-        }
-        in += len;
-    }
-    if (n == 0) out[n++] = '/';
-    out[n] = '\0';
-}
-
 static int scalar_path(loader *L, pos p, const sisa_schema_key *k, const yaml_event_t *e)
 {
     int err = SISA_OK;
@@ -383,7 +356,7 @@ static int scalar_path(loader *L, pos p, const sisa_schema_key *k, const yaml_ev
               SISA_CONFIG_PATH_MAX - 1);
     char joined[2 * SISA_CONFIG_PATH_MAX + 2];
     SISA_TRY(sisa_path_resolve(joined, sizeof joined, L->base_dir, s));
-    normalise(joined);
+    sisa_path_normalise(joined);
     if (strlen(joined) >= SISA_CONFIG_PATH_MAX)
         LFAIL(p, "'%s' resolves to a path of %zu bytes (%s/...); paths may have at most %d", k->key,
               strlen(joined), L->base_dir, SISA_CONFIG_PATH_MAX - 1);
@@ -844,7 +817,6 @@ int sisa_config_parse(sisa_config *cfg, const char *text, size_t len, const char
     L->cfg = cfg;
     SISA_TRY(sisa_path_absolute(L->base_dir, sizeof L->base_dir,
                                 base_dir && *base_dir ? base_dir : "."));
-    normalise(L->base_dir);
 
     SISA_CHECK(yaml_parser_initialize(&L->parser), SISA_ENOMEM, "out of memory loading %s", name);
     parser_ready = 1;
