@@ -48,6 +48,10 @@ static void test_json_reader(void **state)
         assert_int_equal(sisa_json_parse(&j, bad[i], strlen(bad[i]), "bad"), SISA_ECORRUPT);
         tu_assert_contains(sisa_error_message(), "bad: offset ");
     }
+    /* NUL bytes inside the given length are not JSON, also right after a number. */
+    static const char nul_after_number[] = "{\"n\": 12\0\0}";
+    assert_int_equal(sisa_json_parse(&j, nul_after_number, sizeof nul_after_number - 1, "nul"),
+                     SISA_ECORRUPT);
     /* Nesting is bounded, so hostile input cannot exhaust the stack. */
     char deep[200];
     memset(deep, '[', 100);
@@ -77,6 +81,15 @@ static void test_json_writer_round_trip(void **state)
     assert_true(sisa_json_u64(j, "n", &n));
     assert_true(n == 12345678901234567890ull);
     sisa_json_free(j);
+    sisa_jw_free(&w);
+
+    /* Valid UTF-8 passes through; a byte of another encoding, a surrogate or an overlong form
+     * becomes U+FFFD (one per byte), so that the output stays JSON. */
+    sisa_jw_init(&w);
+    sisa_jw_str(&w, "caf\xc3\xa9 c\xe9.yaml \xed\xa0\x80 \xc0\xaf \xf0\x9f\x98\x80");
+    assert_false(w.failed);
+    assert_string_equal(w.buf, "\"caf\xc3\xa9 c\\ufffd.yaml \\ufffd\\ufffd\\ufffd "
+                               "\\ufffd\\ufffd \xf0\x9f\x98\x80\"");
     sisa_jw_free(&w);
 }
 

@@ -253,7 +253,7 @@ static int parse_value(parser *p, sisa_json **out)
         err = parse_string(p, &j->str);
     } else if (c == '-' || (c >= '0' && c <= '9')) {
         size_t start = p->pos;
-        while (p->pos < p->len && strchr("+-0123456789.eE", p->s[p->pos])) p->pos++;
+        while (p->pos < p->len && p->s[p->pos] && strchr("+-0123456789.eE", p->s[p->pos])) p->pos++;
         j->type = SISA_JSON_NUMBER;
         j->str = malloc(p->pos - start + 1);
         if (!j->str) {
@@ -361,33 +361,64 @@ void sisa_jw_raw(sisa_jw *w, const char *text)
     put(w, text, strlen(text));
 }
 
+/* Length of the well-formed UTF-8 sequence at p (no overlongs, surrogates or values past
+ * U+10FFFF), or 0. Stops at a terminating NUL, which is not a continuation byte. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t len = 0; /* 0xc0, 0xc1 and 0xf5..0xff never start a sequence */
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4;
+    for (size_t k = 1; k < len; k++)
+        if ((p[k] & 0xc0) != 0x80) return 0;
+    if (len == 3) {
+        unsigned cp = (c & 0x0f) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+        if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    } else if (len == 4) {
+        unsigned cp =
+            (c & 0x07) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+        if (cp < 0x10000 || cp > 0x10ffff) return 0;
+    }
+    return len;
+}
+
 void sisa_jw_str(sisa_jw *w, const char *s)
 {
+    static const char short_esc[] = {
+        ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+    const unsigned char *p = (const unsigned char *)s;
     put(w, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    while (*p) {
+        unsigned c = *p;
         char esc[8];
-        switch (*c) {
-        case '"':
-            put(w, "\\\"", 2);
-            break;
-        case '\\':
-            put(w, "\\\\", 2);
-            break;
-        case '\n':
-            put(w, "\\n", 2);
-            break;
-        case '\r':
-            put(w, "\\r", 2);
-            break;
-        case '\t':
-            put(w, "\\t", 2);
-            break;
-        default:
-            if (*c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", *c);
-                put(w, esc, 6);
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            put(w, esc, 2);
+            p++;
+        } else if (c < 0x20 || c == 0x7f) {
+            int n = c < sizeof short_esc && short_esc[c]
+                        ? snprintf(esc, sizeof esc, "\\%c", short_esc[c])
+                        : snprintf(esc, sizeof esc, "\\u%04x", c);
+            put(w, esc, (size_t)n);
+            p++;
+        } else if (c < 0x80) {
+            put(w, (const char *)p, 1);
+            p++;
+        } else {
+            /* Well-formed UTF-8 passes through; anything else (a file name in another
+             * encoding) becomes U+FFFD, one byte at a time, so that the output is JSON. */
+            size_t len = utf8_len(p);
+            if (len) {
+                put(w, (const char *)p, len);
+                p += len;
             } else {
-                put(w, (const char *)c, 1);
+                put(w, "\\ufffd", 6);
+                p++;
             }
         }
     }

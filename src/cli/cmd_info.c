@@ -10,6 +10,7 @@
  */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/json.h"
 
 #include "sisa/dataset.h"
 #include "sisa/error.h"
@@ -80,66 +81,11 @@ done:
     return err;
 }
 
-/* Print `s` as a JSON string literal. */
-static void json_string(FILE *f, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    fputc('"', f);
-    while (*p) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\') {
-            fputc('\\', f);
-            fputc((int)c, f);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            static const char short_esc[] = {
-                ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
-            if (c < sizeof short_esc && short_esc[c])
-                fprintf(f, "\\%c", short_esc[c]);
-            else
-                fprintf(f, "\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            fputc((int)c, f);
-            p++;
-        } else {
-            /* A well-formed UTF-8 sequence (no overlongs, surrogates or values past U+10FFFF)
-             * passes through; anything else becomes U+FFFD, one byte at a time. */
-            size_t len = 0; /* 0xc0, 0xc1 and 0xf5..0xff never start a sequence */
-            if (c >= 0xc2 && c <= 0xdf)
-                len = 2;
-            else if (c >= 0xe0 && c <= 0xef)
-                len = 3;
-            else if (c >= 0xf0 && c <= 0xf4)
-                len = 4;
-            int ok = len > 0;
-            /* Stops at the terminating NUL, which is not a continuation byte. */
-            for (size_t k = 1; ok && k < len; k++) ok = (p[k] & 0xc0) == 0x80;
-            if (ok && len == 3) {
-                unsigned cp = (c & 0x0f) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
-                ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
-            } else if (ok && len == 4) {
-                unsigned cp =
-                    (c & 0x07) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
-                ok = cp >= 0x10000 && cp <= 0x10ffff;
-            }
-            if (ok) {
-                fwrite(p, 1, len, f);
-                p += len;
-            } else {
-                fputs("\\ufffd", f);
-                p++;
-            }
-        }
-    }
-    fputc('"', f);
-}
-
 static void print_json(const char *path, const sisa_dataset *ds, const info_stats *st)
 {
     FILE *f = stdout;
     fputs("{\"path\": ", f);
-    json_string(f, path);
+    sisa_json_string(f, path);
     fprintf(f, ", \"file_bytes\": %llu, \"rows\": %llu, \"features\": %llu, \"feature_shape\": ",
             (unsigned long long)st->file_bytes, (unsigned long long)ds->n,
             (unsigned long long)ds->d);
@@ -177,9 +123,9 @@ static void print_json(const char *path, const sisa_dataset *ds, const info_stat
         fputs("null", f);
     fprintf(f, ", \"x_min\": %.9g, \"x_max\": %.9g, \"x_mean\": %.17g, \"source\": ", st->x_min,
             st->x_max, st->x_mean);
-    json_string(f, ds->source);
+    sisa_json_string(f, ds->source);
     fputs(", \"created_by\": ", f);
-    json_string(f, ds->created_by);
+    sisa_json_string(f, ds->created_by);
     fputs("}\n", f);
 }
 

@@ -3,36 +3,20 @@
  */
 #include "cli/json.h"
 
+#include "base/json.h"
+
 #include <math.h>
 
 void sisa_json_string(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", out);
-            break;
-        case '\\':
-            fputs("\\\\", out);
-            break;
-        case '\n':
-            fputs("\\n", out);
-            break;
-        case '\r':
-            fputs("\\r", out);
-            break;
-        case '\t':
-            fputs("\\t", out);
-            break;
-        default:
-            if (*p < 0x20)
-                fprintf(out, "\\u%04x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
+    sisa_jw w;
+    sisa_jw_init(&w);
+    sisa_jw_str(&w, s);
+    if (w.failed)
+        fputs("null", out); /* out of memory for one string */
+    else
+        fwrite(w.buf, 1, w.len, out);
+    sisa_jw_free(&w);
 }
 
 void sisa_json_number(FILE *out, double v)
