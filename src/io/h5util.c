@@ -208,7 +208,8 @@ int sisa_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t cap, co
         SISA_H5(H5Tset_size(mt, H5T_VARIABLE), SISA_EIO, "cannot size string type");
         SISA_H5(H5Aread(attr, mt, &vbuf), SISA_ECORRUPT, "%s: cannot read attribute %s", file,
                 name);
-        snprintf(buf, cap, "%s", vbuf ? vbuf : "");
+        SISA_CHECK(snprintf(buf, cap, "%s", vbuf ? vbuf : "") < (int)cap, SISA_ECORRUPT,
+                   "%s: attribute %s is longer than %zu bytes", file, name, cap - 1);
     } else {
         size_t sz = H5Tget_size(t);
         SISA_CHECK(sz > 0 && sz < (1u << 20), SISA_ECORRUPT, "%s: attribute %s has a bad size",
@@ -217,7 +218,8 @@ int sisa_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t cap, co
         SISA_CHECK(fbuf, SISA_ENOMEM, "out of memory");
         SISA_H5(H5Tset_size(mt, sz + 1), SISA_EIO, "cannot size string type");
         SISA_H5(H5Aread(attr, mt, fbuf), SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
-        snprintf(buf, cap, "%s", fbuf);
+        SISA_CHECK(snprintf(buf, cap, "%s", fbuf) < (int)cap, SISA_ECORRUPT,
+                   "%s: attribute %s is longer than %zu bytes", file, name, cap - 1);
     }
     err = 1;
 done:

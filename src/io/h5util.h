@@ -39,7 +39,8 @@ int sisa_h5_attr_write_str(hid_t loc, const char *name, const char *value);
 int sisa_h5_attr_write_i32(hid_t loc, const char *name, int32_t value);
 int sisa_h5_attr_write_u64s(hid_t loc, const char *name, const uint64_t *v, size_t n);
 int sisa_h5_attr_write_i64s(hid_t loc, const char *name, const int64_t *v, size_t n);
-/* Readers return 1 when found, 0 when absent, negative on error (wrong type or shape).
+/* Readers return 1 when found, 0 when absent, negative on error (wrong type or shape, or a
+ * string that does not fit in `buf`: it is never silently cut).
  * `file` names the file in messages. */
 int sisa_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t cap, const char *file);
 int sisa_h5_attr_read_i32(hid_t loc, const char *name, int32_t *out, const char *file);
