@@ -173,6 +173,14 @@ static sisa_files_entry *entry(sisa_files *f, const char *name, int create)
     return e;
 }
 
+/* 1 when the journal ever named `name` (committed or removed). */
+static int known(const sisa_files *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->e[i].name, name)) return 1;
+    return 0;
+}
+
 /* Fold one journal record into the file table (records other than put/del are ignored). */
 static int apply(sisa_files *f, const sisa_json *rec)
 {
@@ -373,6 +381,42 @@ static int kept(const char *name, const char *journal, const char *const *keep)
     return 0;
 }
 
+/* The temp files of sisa_fs_tmp_create: ".NAME.sisa-tmp-PID-N". */
+static int is_tmp(const char *name)
+{
+    return name[0] == '.' && strstr(name, ".sisa-tmp-") != NULL;
+}
+
+int sisa_files_foreign(const sisa_files *f, const char *const *keep, char *out, size_t cap,
+                       size_t *count)
+{
+    int err = SISA_OK;
+    DIR *d = NULL;
+    const char *slash = strrchr(f->j.path, '/');
+    const char *journal = slash ? slash + 1 : f->j.path;
+    size_t used = 0;
+    *count = 0;
+    if (cap) out[0] = '\0';
+    d = opendir(f->dir);
+    SISA_CHECK(d, SISA_EIO, "cannot list %s: %s", f->dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+        if (kept(name, journal, keep) || is_tmp(name) || known(f, name)) continue;
+        if (*count < 8 && used < cap) {
+            int n = snprintf(out + used, cap - used, "%s%s", *count ? ", " : "", name);
+            if (n > 0) used += (size_t)n < cap - used ? (size_t)n : cap - used - 1;
+        } else if (*count == 8 && used + 5 < cap) {
+            used += (size_t)snprintf(out + used, cap - used, ", ...");
+        }
+        (*count)++;
+    }
+done:
+    if (d) closedir(d);
+    return err;
+}
+
 int sisa_files_repair(sisa_files *f, const char *const *keep)
 {
     int err = SISA_OK;
@@ -401,8 +445,9 @@ int sisa_files_repair(sisa_files *f, const char *const *keep)
         fixed++;
         changed = 1;
     }
-    /* 2. Anything else in the folder is not committed: temp files, removed files, writes that
-     * never reached the journal. */
+    /* 2. Files sisa wrote that are not committed: temp files (of commits that never reached
+     * the journal, or whose record a crash left unwritten) and files whose removal is journaled.
+     * Any other file is not sisa's and stays where it is (sisa_files_foreign lists them). */
     d = opendir(f->dir);
     SISA_CHECK(d, SISA_EIO, "cannot list %s: %s", f->dir, strerror(errno));
     struct dirent *de;
@@ -410,6 +455,7 @@ int sisa_files_repair(sisa_files *f, const char *const *keep)
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
         if (kept(de->d_name, journal, keep) || sisa_files_has(f, de->d_name)) continue;
+        if (!is_tmp(de->d_name) && !known(f, de->d_name)) continue; /* not sisa's */
         SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, de->d_name));
         struct stat st;
         if (lstat(path, &st) != 0 || S_ISDIR(st.st_mode)) continue;

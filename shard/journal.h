@@ -12,9 +12,9 @@
  * before unlinking it. The journal is therefore always ahead of the disk, and after a crash at
  * any point sisa_files_repair can finish or undo what was in flight: a committed put whose
  * rename did not happen is completed from its temp file, a deleted file that still exists is
- * removed, and files the journal does not know (temp files, writes that never reached the
- * journal) are removed. Readers check a file's bytes against its journaled SHA-256 before HDF5
- * opens it (sisa_files_verify).
+ * removed, and so are temp files of commits that never reached the journal. A file the journal
+ * never named is not sisa's and is never removed. Readers check a file's bytes against its
+ * journaled SHA-256 before HDF5 opens it (sisa_files_verify).
  *
  * A crash can tear the last line of a journal; opening drops a final line without its newline
  * (and a writer truncates it away). Any other malformed line is corruption.
@@ -60,10 +60,17 @@ typedef struct sisa_files {
 int sisa_files_open(sisa_files *f, const char *dir, const char *journal_name, int writable);
 void sisa_files_close(sisa_files *f); /* safe on a zeroed or closed struct */
 
-/* Writer only: bring the folder in line with the journal (see above). Files named in `keep`
- * (a NULL-terminated list; the journal itself is always kept) and subfolders are left alone.
- * Returns how many files were removed or completed, or a negative error. */
+/* Writer only: bring the folder in line with the journal (see above). Only files sisa wrote are
+ * touched: temp files, and files the journal names but no longer holds (removed ones). Files
+ * named in `keep` (a NULL-terminated list; the journal itself is always kept), subfolders and
+ * every file the journal never named are left alone. Returns how many files were removed or
+ * completed, or a negative error. */
 int sisa_files_repair(sisa_files *f, const char *const *keep);
+/* Files and folders in the folder that the journal never named and `keep` does not list
+ * (temp files excepted): not sisa's. Their count, and the first names, comma-separated, in
+ * `out`. Reads only. */
+int sisa_files_foreign(const sisa_files *f, const char *const *keep, char *out, size_t cap,
+                       size_t *count);
 
 /* The committed hash of `name`, or NULL when it is not a committed file. */
 const char *sisa_files_hash(const sisa_files *f, const char *name);

@@ -226,6 +226,48 @@ done:
     return err;
 }
 
+int sisa_request_summarise(const sisa_journal *j, sisa_request_summary *out)
+{
+    int err = SISA_OK;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < j->n; i++) {
+        const sisa_json *rec = j->recs[i];
+        const char *op = NULL, *state = NULL, *head = NULL;
+        uint64_t n = 0;
+        if (!sisa_json_str(rec, "op", &op)) continue;
+        if (!strcmp(op, "request")) {
+            SISA_CHECK(sisa_json_u64(rec, "n", &n) && n == out->requests + 1, SISA_ECORRUPT,
+                       "%s: request %llu follows request %llu", j->path, (unsigned long long)n,
+                       (unsigned long long)out->requests);
+            SISA_CHECK(out->latest_state == SISA_REQ_NONE ||
+                           out->latest_state == SISA_REQ_CERTIFIED,
+                       SISA_ECORRUPT,
+                       "%s: request %llu was accepted before request %llu was "
+                       "certified",
+                       j->path, (unsigned long long)n, (unsigned long long)out->requests);
+            out->requests = n;
+            out->latest_state = SISA_REQ_ACCEPTED;
+        } else if (!strcmp(op, "state")) {
+            SISA_CHECK(sisa_json_u64(rec, "n", &n) && sisa_json_str(rec, "state", &state) &&
+                           state_of(state) && out->requests && n == out->requests,
+                       SISA_ECORRUPT, "%s: a state record does not follow its request", j->path);
+            SISA_CHECK(state_of(state) > out->latest_state, SISA_ECORRUPT,
+                       "%s: request %llu goes back from %s to %s", j->path, (unsigned long long)n,
+                       sisa_req_state_name(out->latest_state), state);
+            out->latest_state = state_of(state);
+            if (out->latest_state == SISA_REQ_CERTIFIED) {
+                SISA_CHECK(sisa_json_str(rec, "ledger_head", &head) && strlen(head) == 64,
+                           SISA_ECORRUPT, "%s: request %llu is certified without a ledger head",
+                           j->path, (unsigned long long)n);
+                memcpy(out->certified_head, head, 65);
+                out->certified = n;
+            }
+        }
+    }
+done:
+    return err;
+}
+
 int sisa_request_accept(sisa_journal *j, sisa_request *r)
 {
     int err = SISA_OK;
@@ -372,6 +414,25 @@ int sisa_ledger_check(const char *path, sisa_ledger_info *info)
     if (!sisa_fs_exists(path)) return SISA_OK;
     SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
     SISA_TRY(check_chain(path, text, len, info));
+done:
+    free(text);
+    return err;
+}
+
+int sisa_ledger_read(const char *path, sisa_ledger_info *info, size_t *torn_bytes)
+{
+    int err = SISA_OK;
+    char *text = NULL;
+    size_t len = 0;
+    memset(info, 0, sizeof *info);
+    memset(info->head, '0', 64);
+    *torn_bytes = 0;
+    if (!sisa_fs_exists(path)) return SISA_OK;
+    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
+    size_t keep = len;
+    while (keep > 0 && text[keep - 1] != '\n') keep--;
+    *torn_bytes = len - keep;
+    SISA_TRY(check_chain(path, text, keep, info));
 done:
     free(text);
     return err;

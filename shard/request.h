@@ -72,6 +72,16 @@ int sisa_request_has(const sisa_request *r, const uint8_t h[32]);
 /* The newest request recorded in the store journal and its state (*found = 0 when none), and
  * the total rows of all requests (for the manifest). */
 int sisa_request_latest(const sisa_journal *j, sisa_request *out, int *found, uint64_t *all_rows);
+/* What the store journal says of all its requests, for the checks every open makes. Only the
+ * newest request can be unfinished: every command finishes (or, reading, fences) it first. */
+typedef struct sisa_request_summary {
+    uint64_t requests;       /* requests journaled */
+    uint64_t certified;      /* of them, certified (requests or requests - 1) */
+    int latest_state;        /* state of the newest request, SISA_REQ_NONE when none */
+    char certified_head[65]; /* the ledger head the last certified record left ("" when none) */
+} sisa_request_summary;
+int sisa_request_summarise(const sisa_journal *j, sisa_request_summary *out);
+
 /* Journal a new request (state accepted). */
 int sisa_request_accept(sisa_journal *j, sisa_request *r);
 /* Journal that r moved to `state` (and, for certified, the ledger head after its record). */
@@ -91,6 +101,9 @@ typedef struct sisa_ledger_info {
 /* Read STORE/ledger and check its chain: every line parses, request numbers count up from 1,
  * and each "prev" is the hash of the line before. A problem is SISA_ECORRUPT naming the line. */
 int sisa_ledger_check(const char *path, sisa_ledger_info *info);
+/* Like sisa_ledger_check, but a last line without its newline (an append in progress, or one a
+ * crash cut) is left out and counted in *torn_bytes instead of failing. */
+int sisa_ledger_read(const char *path, sisa_ledger_info *info, size_t *torn_bytes);
 /* Append the record of certified request `r` (idempotent: nothing when the ledger already ends
  * with it) and fsync. *head receives the new head. */
 int sisa_ledger_append(const char *path, const sisa_request *r, char head[65]);

@@ -7,19 +7,24 @@
 #include "shard/store.h"
 
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/sha256.h"
 #include "shard/journal.h"
+#include "shard/request.h"
 #include "base/strutil.h"
 #include "model/blas.h"
 #include "model/model.h"
 #include "sisa/error.h"
 #include "sisa/version.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MANIFEST_FORMAT "sisa-store 1"
@@ -316,12 +321,113 @@ done:
     free(cur);
 }
 
-/* The lock is two locks on STORE/lock. Byte 0 carries an open-file-description (OFD) lock,
- * which is what excludes: it belongs to lock_fd and ends only when lock_fd is closed. A
- * classic fcntl lock would end when the process closes *any* descriptor of the file (sisa
- * audit reads every file of the store, this one too). Byte 1 carries a classic lock of the
- * same type, only so that a refused process can name the holder's PID (F_GETLK reports none
- * for OFD locks). */
+/* ---- what a folder named as a store holds ---------------------------------------------- */
+
+/* Top-level names sisa writes in a store. Anything else there is the user's, and is never
+ * removed. */
+static const char *const store_names[] = {"journal", "manifest", "config.yaml",  "salt", "ledger",
+                                          "lock",    "shards",   "certificates", NULL};
+
+static int is_tmp_name(const char *name)
+{
+    return name[0] == '.' && strstr(name, ".sisa-tmp-") != NULL;
+}
+
+int sisa_store_is_own_name(const char *name)
+{
+    for (size_t i = 0; store_names[i]; i++)
+        if (!strcmp(name, store_names[i])) return 1;
+    return is_tmp_name(name) || !strncmp(name, SISA_ACTIVITY_FILE, strlen(SISA_ACTIVITY_FILE));
+}
+
+static int dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *de;
+    int empty = 1;
+    while (empty && (de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) empty = 0;
+    closedir(d);
+    return empty;
+}
+
+static void append_name(char *out, size_t cap, int *count, const char *name)
+{
+    size_t used = strlen(out);
+    if (*count < 5)
+        snprintf(out + used, cap - used, "%s'%s'", *count ? ", " : "", name);
+    else if (*count == 5)
+        snprintf(out + used, cap - used, ", ...");
+    (*count)++;
+}
+
+int sisa_store_probe(const char *root, sisa_folder_kind *kind, char *detail, size_t cap)
+{
+    int err = SISA_OK;
+    struct stat sb;
+    DIR *d = NULL;
+    char path[SISA_PATH_MAX], own[512] = "", foreign[512] = "";
+    int n_own = 0, n_foreign = 0, journal = 0;
+    if (detail && cap) detail[0] = '\0';
+    if (lstat(root, &sb) != 0) {
+        SISA_CHECK(errno == ENOENT, SISA_EIO, "cannot look at store folder %s: %s", root,
+                   strerror(errno));
+        *kind = SISA_FOLDER_MISSING;
+        goto done;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        *kind = SISA_FOLDER_FOREIGN;
+        if (detail) snprintf(detail, cap, "it is not a folder");
+        goto done;
+    }
+    d = opendir(root);
+    SISA_CHECK(d, SISA_EIO, "cannot list store folder %s: %s", root, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+        if (!strcmp(name, "journal")) {
+            journal = 1;
+            continue;
+        }
+        if (!sisa_store_is_own_name(name)) {
+            append_name(foreign, sizeof foreign, &n_foreign, name);
+            continue;
+        }
+        /* What a store creation that never reached its first commit leaves (an empty shards
+         * folder, the lock file, temp files) does not make a store. */
+        if (!strcmp(name, "lock") || is_tmp_name(name)) continue;
+        if (!strcmp(name, "shards")) {
+            SISA_TRY(sisa_path_resolve(path, sizeof path, root, name));
+            if (dir_is_empty(path)) continue;
+        }
+        append_name(own, sizeof own, &n_own, name);
+    }
+    if (journal) {
+        *kind = SISA_FOLDER_STORE;
+    } else if (n_own) {
+        *kind = SISA_FOLDER_DAMAGED;
+        if (detail) snprintf(detail, cap, "it holds a store's files (%s) but no journal", own);
+    } else if (n_foreign) {
+        *kind = SISA_FOLDER_FOREIGN;
+        if (detail) snprintf(detail, cap, "it holds files that sisa did not write: %s", foreign);
+    } else {
+        *kind = SISA_FOLDER_EMPTY;
+    }
+done:
+    if (d) closedir(d);
+    return err;
+}
+
+/* ---- the writers' lock ------------------------------------------------------------------- */
+
+/* The lock is two locks on STORE/lock, taken by writers only (readers take none). Byte 0
+ * carries an open-file-description (OFD) lock, which is what excludes: it belongs to lock_fd
+ * and ends only when lock_fd is closed. A classic fcntl lock would end when the process closes
+ * *any* descriptor of the file (sisa audit reads every file of the store, this one too). Byte 1
+ * carries a classic lock of the same type, only so that a refused process can name the
+ * holder's PID (F_GETLK reports none for OFD locks). */
 static int lock_byte(int fd, int cmd, short type, off_t byte)
 {
     struct flock fl;
@@ -333,76 +439,282 @@ static int lock_byte(int fd, int cmd, short type, off_t byte)
     return fcntl(fd, cmd, &fl);
 }
 
-static int set_lock(int fd, short type)
+/* The PID holding the classic lock on byte 1 of an open lock file, or 0. */
+static long lock_holder(int fd)
 {
-    if (lock_byte(fd, F_OFD_SETLK, type, 0) != 0) return -1;
-    (void)lock_byte(fd, F_SETLK, type, 1); /* best effort: only names the holder */
+    struct flock who;
+    memset(&who, 0, sizeof who);
+    who.l_type = F_WRLCK;
+    who.l_whence = SEEK_SET;
+    who.l_start = 1;
+    who.l_len = 1;
+    if (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK && who.l_pid > 0)
+        return (long)who.l_pid;
     return 0;
 }
 
-static int take_lock(sisa_store *st, int exclusive)
+int sisa_store_writer(const char *root, long *pid)
+{
+    char path[SISA_PATH_MAX];
+    *pid = 0;
+    if (sisa_path_resolve(path, sizeof path, root, "lock") < 0) {
+        sisa_error_clear();
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    int held = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+    if (held) *pid = lock_holder(fd);
+    close(fd);
+    return held;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !sisa_interrupt_requested()) {}
+}
+
+static int take_lock(sisa_store *st, double wait_seconds)
 {
     int err = SISA_OK;
     char path[SISA_PATH_MAX];
     SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "lock"));
-    /* Readers open it writable too when they can, so that they can take over the store to
-     * recover an interrupted deletion (sisa_store_upgrade_lock). */
-    st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    st->lock_writable = st->lock_fd >= 0;
-    if (st->lock_fd < 0 && !exclusive) st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
-    SISA_CHECK(st->lock_fd >= 0, SISA_EIO, "cannot open the lock file %s: %s", path,
-               strerror(errno));
-    const short type = exclusive ? F_WRLCK : F_RDLCK;
-    if (set_lock(st->lock_fd, type) != 0) {
-        struct flock who;
-        memset(&who, 0, sizeof who);
-        who.l_type = type;
-        who.l_whence = SEEK_SET;
-        who.l_start = 1;
-        who.l_len = 1;
-        char pid[32] = "";
-        if (fcntl(st->lock_fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK && who.l_pid > 0)
-            snprintf(pid, sizeof pid, " (pid %ld)", (long)who.l_pid);
-        SISA_FAIL(SISA_EUSAGE,
-                  "store %s is in use by another sisa process%s: %s; wait for it to "
-                  "finish",
-                  st->root, pid, exclusive ? "only one writer at a time" : "it is being modified");
+    st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    SISA_CHECK(st->lock_fd >= 0, SISA_EIO,
+               "cannot open the lock file %s: %s (changing a store needs write access to it; "
+               "reading commands need none)",
+               path, strerror(errno));
+    const double t0 = sisa_now();
+    int said = 0;
+    while (lock_byte(st->lock_fd, F_OFD_SETLK, F_WRLCK, 0) != 0) {
+        SISA_CHECK(errno == EAGAIN || errno == EACCES, SISA_EIO, "cannot lock %s: %s", path,
+                   strerror(errno));
+        long pid = lock_holder(st->lock_fd);
+        char who[32] = "";
+        if (pid) snprintf(who, sizeof who, " (pid %ld)", pid);
+        const double waited = sisa_now() - t0;
+        if (wait_seconds == 0 || (wait_seconds > 0 && waited >= wait_seconds))
+            SISA_FAIL(SISA_EBUSY,
+                      "store %s is busy: another sisa command%s is changing it. This is "
+                      "temporary: run the command again when it has finished, or pass --wait to "
+                      "wait for it%s",
+                      st->root, who, wait_seconds > 0 ? " longer" : "");
+        SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while waiting for %s",
+                   path);
+        SISA_CHECK(!sisa_stop_requested(), SISA_ESTOPPED,
+                   "stopped on request while waiting for store %s (nothing was changed)", st->root);
+        if (!said) {
+            sisa_info("store %s is busy%s; waiting for it", st->root, who);
+            said = 1;
+        }
+        sleep_ms(200);
+    }
+    (void)lock_byte(st->lock_fd, F_SETLK, F_WRLCK, 1); /* best effort: only names the holder */
+done:
+    return err;
+}
+
+/* ---- opening ----------------------------------------------------------------------------- */
+
+/* A new store's first commit: its folder, the lock, shards/ and the journal with the salt. What
+ * this run made is removed again if it cannot finish, so a failed creation leaves nothing. */
+static int create_store(sisa_store *st, int folder_existed)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], shards[SISA_PATH_MAX];
+    sisa_files files = {0};
+    int made_root = 0, made_shards = 0;
+    SISA_TRY(sisa_path_resolve(shards, sizeof shards, st->root, "shards"));
+    if (!folder_existed) {
+        char parent[SISA_PATH_MAX];
+        SISA_TRY(sisa_path_dirname(parent, sizeof parent, st->root));
+        SISA_TRY(sisa_fs_mkdir_p(parent));
+        if (mkdir(st->root, 0700) == 0) {
+            made_root = 1;
+            SISA_TRY(sisa_fs_fsync_parent(st->root));
+        } else {
+            SISA_CHECK(errno == EEXIST, SISA_EIO, "cannot create store folder %s: %s", st->root,
+                       strerror(errno));
+        }
+    }
+    SISA_TRY(take_lock(st, 0));
+    /* Another process may have created the store between the probe and the lock. */
+    sisa_folder_kind kind;
+    SISA_TRY(sisa_store_probe(st->root, &kind, NULL, 0));
+    SISA_CHECK(kind == SISA_FOLDER_EMPTY, SISA_EBUSY,
+               "store %s was created by another process meanwhile; run the command again",
+               st->root);
+    if (mkdir(shards, 0700) == 0)
+        made_shards = 1;
+    else
+        SISA_CHECK(errno == EEXIST, SISA_EIO, "cannot create folder %s: %s", shards,
+                   strerror(errno));
+    SISA_TRY(sisa_files_open(&files, st->root, "journal", 1));
+    SISA_TRY(load_salt(st, &files, 1));
+    SISA_TRY(sisa_fs_fsync_parent(shards));
+    st->created = made_root ? 2 : 1;
+done:
+    sisa_files_close(&files);
+    if (err < 0 && !st->created) {
+        /* Only what this run made: the journal and salt of a commit that failed, the lock,
+         * shards/ and the folder itself. */
+        int saved = err;
+        char *msg = strdup(sisa_error_message());
+        if (sisa_path_resolve(path, sizeof path, st->root, "journal") == 0 && st->lock_fd >= 0)
+            sisa_fs_remove_quiet(path);
+        if (sisa_path_resolve(path, sizeof path, st->root, "salt") == 0 && st->lock_fd >= 0)
+            sisa_fs_remove_quiet(path);
+        if (made_shards) (void)rmdir(shards);
+        if (st->lock_fd >= 0 && sisa_path_resolve(path, sizeof path, st->root, "lock") == 0)
+            sisa_fs_remove_quiet(path);
+        if (made_root) (void)rmdir(st->root);
+        sisa_store_close(st);
+        sisa_error_set(saved, __FILE__, __LINE__, "%s", msg ? msg : "(out of memory)");
+        free(msg);
+        err = saved;
+    }
+    return err;
+}
+
+/* The ledger against the journal's certified requests: a cut, lost or rewritten ledger is
+ * damage, found by every command that opens the store (not only by sisa audit). */
+static int check_ledger(sisa_store *st, const sisa_files *files)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    sisa_request_summary sum;
+    sisa_ledger_info li;
+    size_t torn = 0;
+    SISA_TRY(sisa_request_summarise(&files->j, &sum));
+    st->requests = sum.requests;
+    st->certified = sum.certified;
+    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "ledger"));
+    const int exists = sisa_fs_exists(path);
+    SISA_CHECK(exists || sum.certified == 0, SISA_ECORRUPT,
+               "%s is missing, but the journal certifies %llu deletion request(s) in it. The "
+               "store is damaged; run 'sisa repair -c %s' to rebuild the ledger from the "
+               "journal",
+               path, (unsigned long long)sum.certified, st->cfg.source);
+    err = sisa_ledger_read(path, &li, &torn);
+    if (err < 0) {
+        sisa_error_prefix("the store's ledger is damaged (run 'sisa repair -c %s')",
+                          st->cfg.source);
+        goto done;
+    }
+    /* One record more than certified: the crash window between appending the record of the
+     * newest request and journaling it as certified (the next writer completes it). A torn last
+     * line is that same record being written (or cut by a crash while written). */
+    const int appending = sum.latest_state == SISA_REQ_PUBLISHED;
+    SISA_CHECK(li.records == sum.certified || (appending && li.records == sum.certified + 1),
+               SISA_ECORRUPT,
+               "%s holds %llu record(s), but the journal certifies %llu deletion request(s): the "
+               "ledger was %s. The store is damaged; run 'sisa repair -c %s'",
+               path, (unsigned long long)li.records, (unsigned long long)sum.certified,
+               li.records < sum.certified ? "cut or replaced" : "extended outside sisa",
+               st->cfg.source);
+    SISA_CHECK(li.records != sum.certified || sum.certified == 0 ||
+                   !strcmp(li.head, sum.certified_head),
+               SISA_ECORRUPT,
+               "%s does not end with the record the journal certified (head %.16s..., the "
+               "journal has %.16s...): the ledger was rewritten. The store is damaged; run "
+               "'sisa repair -c %s'",
+               path, li.head, sum.certified_head, st->cfg.source);
+    SISA_CHECK(torn == 0 || (appending && li.records == sum.certified), SISA_ECORRUPT,
+               "%s: the last record is incomplete (no final newline), and it is not the record "
+               "of an unfinished request: the ledger was cut or edited. Run 'sisa repair -c %s'",
+               path, st->cfg.source);
+done:
+    return err;
+}
+
+/* Evidence that a store whose journal commits no manifest was trained before (the journal was
+ * cut or replaced): then it is damaged, not new, and must never be partitioned again. */
+static int untrained_or_damaged(const sisa_store *st, const sisa_files *files)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    sisa_request_summary sum;
+    SISA_TRY(sisa_request_summarise(&files->j, &sum));
+    SISA_CHECK(sum.requests == 0, SISA_ECORRUPT,
+               "%s/journal records %llu deletion request(s) but commits no manifest: the "
+               "journal was cut or replaced. The store is damaged; run 'sisa repair -c %s'",
+               st->root, (unsigned long long)sum.requests, st->cfg.source);
+    const char *const evidence[] = {"manifest", "ledger", NULL};
+    for (size_t i = 0; evidence[i]; i++) {
+        SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, evidence[i]));
+        SISA_CHECK(!sisa_fs_exists(path), SISA_ECORRUPT,
+                   "%s exists, but %s/journal does not commit it: the journal was cut or "
+                   "replaced. The store is damaged; run 'sisa repair -c %s'",
+                   path, st->root, st->cfg.source);
     }
 done:
     return err;
 }
 
-int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode)
+int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode,
+                    double wait_seconds)
 {
     int err = SISA_OK;
-    char path[SISA_PATH_MAX], *text = NULL;
+    char path[SISA_PATH_MAX], *text = NULL, detail[1200];
     size_t len = 0;
     sisa_files files = {0};
+    sisa_folder_kind kind;
     memset(st, 0, sizeof *st);
     st->lock_fd = -1;
     st->cfg = *cfg;
+    const char *src = cfg->source[0] ? cfg->source : "CONFIG";
     SISA_CHECK(sisa_strlcpy(st->root, cfg->store, sizeof st->root) == 0, SISA_EUSAGE,
                "store path too long");
     sisa_config_hash(cfg, st->config_hash);
     sisa_store_context(st->context, sizeof st->context);
-    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "manifest"));
-    if (mode == SISA_STORE_CREATE) {
-        SISA_TRY(sisa_fs_mkdir_p(st->root));
-        char shards[SISA_PATH_MAX];
-        SISA_TRY(sisa_path_resolve(shards, sizeof shards, st->root, "shards"));
-        SISA_TRY(sisa_fs_mkdir_p(shards));
-    } else {
-        SISA_CHECK(sisa_fs_exists(path), SISA_EUSAGE,
-                   "%s is not a trained store (no manifest); run 'sisa train -c %s' first",
-                   st->root, cfg->source[0] ? cfg->source : "CONFIG");
+
+    SISA_TRY(sisa_store_probe(st->root, &kind, detail, sizeof detail));
+    switch (kind) {
+    case SISA_FOLDER_MISSING:
+    case SISA_FOLDER_EMPTY:
+        SISA_CHECK(mode == SISA_STORE_CREATE, SISA_EUSAGE,
+                   "%s is not a sisa store yet (%s); run 'sisa train -c %s' first", st->root,
+                   kind == SISA_FOLDER_MISSING ? "no such folder" : "the folder is empty", src);
+        SISA_TRY(create_store(st, kind == SISA_FOLDER_EMPTY));
+        break;
+    case SISA_FOLDER_FOREIGN:
+        SISA_FAIL(SISA_ECONFIG,
+                  "%s: store %s is not a sisa store: %s. sisa creates a store only in a missing "
+                  "or empty folder and never removes files it did not write; set 'store:' to a "
+                  "new folder",
+                  src, st->root, detail);
+    case SISA_FOLDER_DAMAGED:
+        SISA_FAIL(SISA_ECORRUPT,
+                  "store %s is damaged: %s (%s/journal is missing). Nothing was changed; run "
+                  "'sisa repair -c %s' to see what can be rebuilt",
+                  st->root, detail, st->root, src);
+    case SISA_FOLDER_STORE:
+        if (mode == SISA_STORE_WRITE || mode == SISA_STORE_CREATE)
+            SISA_TRY(take_lock(st, wait_seconds));
+        break;
     }
-    SISA_TRY(take_lock(st, mode != SISA_STORE_READ));
-    st->exclusive = mode != SISA_STORE_READ;
-    SISA_TRY(sisa_store_files(st, &files, mode != SISA_STORE_READ));
-    if (mode != SISA_STORE_READ) SISA_TRY(sisa_files_repair(&files, store_keep));
-    SISA_TRY(load_salt(st, &files, mode == SISA_STORE_CREATE));
+    st->exclusive = mode == SISA_STORE_WRITE || mode == SISA_STORE_CREATE;
+
+    SISA_TRY(sisa_store_files(st, &files, st->exclusive));
+    if (st->exclusive) SISA_TRY(sisa_files_repair(&files, store_keep));
+    SISA_TRY(load_salt(st, &files, 0));
     if (sisa_files_has(&files, "manifest")) {
-        SISA_TRY(sisa_files_locate(&files, "manifest", path, sizeof path));
+        SISA_CHECK(st->has_salt, SISA_ECORRUPT,
+                   "%s/journal commits a manifest but no salt: the store is damaged; run 'sisa "
+                   "repair -c %s'",
+                   st->root, src);
+        err = sisa_files_locate(&files, "manifest", path, sizeof path);
+        if (err < 0) {
+            sisa_error_prefix("store %s is damaged (run 'sisa repair -c %s')", st->root, src);
+            goto done;
+        }
         SISA_TRY(sisa_fs_read_all(&text, &len, path, 1 << 16));
         SISA_TRY(parse_manifest(&st->man, text, path));
         st->has_manifest = 1;
@@ -415,11 +727,21 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
                       cfg->source, st->root, st->man.config_hash, st->config_hash,
                       changed[0] ? "; changed: " : "", changed);
         }
+        err = check_ledger(st, &files);
+        if (err == SISA_ECORRUPT && mode == SISA_STORE_INSPECT) {
+            snprintf(st->damage, sizeof st->damage, "%s", sisa_error_message());
+            sisa_error_clear();
+            err = SISA_OK;
+        }
+        SISA_TRY(err);
     } else {
+        SISA_TRY(untrained_or_damaged(st, &files));
         SISA_CHECK(mode == SISA_STORE_CREATE, SISA_EUSAGE,
-                   "%s is not a trained store (no committed manifest); run 'sisa train -c %s' "
-                   "first",
-                   st->root, cfg->source[0] ? cfg->source : "CONFIG");
+                   "store %s is not trained yet (its first 'sisa train' did not finish); run "
+                   "'sisa train -c %s'",
+                   st->root, src);
+        /* A first training that stopped before its salt was committed. */
+        if (!st->has_salt) SISA_TRY(load_salt(st, &files, 1));
     }
 done:
     sisa_files_close(&files);
@@ -428,23 +750,54 @@ done:
     return err;
 }
 
-int sisa_store_upgrade_lock(sisa_store *st)
+/* Remove the files a journal folder commits (and its temp files), the journal, then the folder
+ * when nothing else is left in it. */
+static void discard_folder(const char *dir)
 {
-    int err = SISA_OK;
-    sisa_files files = {0};
-    if (st->exclusive) return 1;
-    if (st->lock_fd < 0 || !st->lock_writable) return 0;
-    /* Converts this process's read lock in place; fails while anyone else holds the store. */
-    if (set_lock(st->lock_fd, F_WRLCK) != 0) return 0;
-    st->exclusive = 1;
-    /* Now the store's writer: bring its folder in line with the journal first, as a writer's
-     * open does (a crashed writer may have left a commit to complete, or temp files). */
-    SISA_TRY(sisa_store_files(st, &files, 1));
-    SISA_TRY(sisa_files_repair(&files, store_keep));
-    err = 1;
-done:
-    sisa_files_close(&files);
-    return err;
+    sisa_files f = {0};
+    char path[SISA_PATH_MAX];
+    if (sisa_files_open(&f, dir, "journal", 0) == SISA_OK) {
+        for (size_t i = 0; i < f.n; i++)
+            if (sisa_path_resolve(path, sizeof path, dir, f.e[i].name) == 0)
+                sisa_fs_remove_quiet(path);
+        sisa_files_close(&f);
+    }
+    sisa_error_clear();
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL)
+            if (is_tmp_name(de->d_name) &&
+                sisa_path_resolve(path, sizeof path, dir, de->d_name) == 0)
+                sisa_fs_remove_quiet(path);
+        closedir(d);
+    }
+    if (sisa_path_resolve(path, sizeof path, dir, "journal") == 0) sisa_fs_remove_quiet(path);
+}
+
+void sisa_store_discard_new(sisa_store *st)
+{
+    char path[SISA_PATH_MAX];
+    if (!st->created || st->has_manifest) return;
+    /* The error that brought us here stays the one reported. */
+    const int code = sisa_error_code();
+    char *msg = strdup(sisa_error_message());
+    for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards; k++) {
+        if (sisa_store_shard_dir(st, k, path, sizeof path) < 0) break;
+        discard_folder(path);
+        (void)rmdir(path);
+    }
+    discard_folder(st->root);
+    const char *const rest[] = {"salt", "lock", NULL};
+    for (size_t i = 0; rest[i]; i++)
+        if (sisa_path_resolve(path, sizeof path, st->root, rest[i]) == 0)
+            sisa_fs_remove_quiet(path);
+    if (sisa_path_resolve(path, sizeof path, st->root, "shards") == 0) (void)rmdir(path);
+    if (st->created == 2) (void)rmdir(st->root);
+    (void)sisa_fs_fsync_parent(st->root);
+    sisa_error_clear();
+    if (code) sisa_error_set(code, __FILE__, __LINE__, "%s", msg ? msg : "(out of memory)");
+    free(msg);
 }
 
 void sisa_store_close(sisa_store *st)

@@ -13,9 +13,17 @@
  *   STORE/shards/KKKK/data.h5    shard K's rows, sorted by ID, with their slice numbers
  *   STORE/shards/KKKK/ckpt-RRR.h5  model + optimizer after stages 1..RRR
  *
- * Writers (train, unlearn) hold an exclusive lock, readers (predict, eval, status) a shared one;
- * a second writer is refused with a message naming the holder's PID. Every file is committed
- * through a journal and checked against its recorded SHA-256 before it is parsed.
+ * Writers (train, unlearn, repair) hold an exclusive lock on STORE/lock; a second writer is
+ * refused as busy (SISA_EBUSY, exit 75) naming the holder's PID, or waits for it. Readers
+ * (predict, eval, status, audit, verify) take no lock and write nothing: every file is committed
+ * through a journal by a rename, and checked against its recorded SHA-256 before it is parsed,
+ * so a reader sees each file old or new, never half, and works on a read-only copy too.
+ *
+ * sisa creates a store only in a missing or empty folder, and removes only files it wrote
+ * (the names below, temp files, and files its journals name). A folder with a store's files but
+ * no journal, a manifest the journal does not commit, or a ledger that disagrees with the
+ * journal is *damage*: every command names the file and refuses (SISA_ECORRUPT), and nothing
+ * ever partitions such a store again as if no deletion had happened (sisa repair rebuilds it).
  */
 #ifndef SISA_SHARD_STORE_H
 #define SISA_SHARD_STORE_H
@@ -42,10 +50,26 @@ typedef struct sisa_manifest {
 } sisa_manifest;
 
 typedef enum {
-    SISA_STORE_READ = 0,   /* must exist; shared lock */
-    SISA_STORE_WRITE = 1,  /* must exist; exclusive lock */
-    SISA_STORE_CREATE = 2, /* created if missing; exclusive lock */
+    SISA_STORE_READ = 0,    /* must exist; no lock, nothing written */
+    SISA_STORE_WRITE = 1,   /* must exist; exclusive lock */
+    SISA_STORE_CREATE = 2,  /* created if missing or empty; exclusive lock */
+    SISA_STORE_INSPECT = 3, /* a reader that reports damage instead of refusing it (status,
+                             * audit): a ledger that disagrees with the journal is described in
+                             * st->damage, and the open succeeds */
 } sisa_store_mode;
+
+/* What the folder named as a store holds (sisa_store_probe). */
+typedef enum {
+    SISA_FOLDER_MISSING, /* no such folder */
+    SISA_FOLDER_EMPTY,   /* empty, or only what a creation that never committed leaves */
+    SISA_FOLDER_STORE,   /* a store (it has a journal) */
+    SISA_FOLDER_DAMAGED, /* a store's files without a journal */
+    SISA_FOLDER_FOREIGN, /* not a folder, or a folder of files sisa did not write */
+} sisa_folder_kind;
+
+/* Files a writer keeps in the store folder to show what it is doing (sisa status reads them):
+ * STORE/activity (command, PID, host, start) and STORE/activity-R for each rank R. */
+#define SISA_ACTIVITY_FILE "activity"
 
 #define SISA_SALT_LEN 32
 
@@ -54,10 +78,12 @@ typedef struct sisa_store {
     char root[SISA_PATH_MAX];
     char config_hash[65];
     char context[SISA_CONTEXT_MAX]; /* this process's determinism context */
-    int lock_fd;
-    int lock_writable; /* lock_fd is open read-write (the lock can become exclusive) */
-    int exclusive;     /* the lock is exclusive (writer, or a reader that recovered the store) */
+    int lock_fd;                    /* writers: the open lock file; -1 for readers */
+    int exclusive;                  /* a writer: the lock is held */
+    int created; /* this process created the store: 1 in an empty folder, 2 with the folder */
     int has_manifest;
+    uint64_t requests, certified; /* deletion requests journaled, and certified */
+    char damage[1024];            /* SISA_STORE_INSPECT: what is damaged ("" when nothing) */
     sisa_manifest man;
     uint8_t salt[SISA_SALT_LEN];
     int has_salt;
@@ -67,11 +93,20 @@ typedef struct sisa_store {
     unsigned char fenced[4096];
 } sisa_store;
 
-/* Open the store named by cfg->store, take its lock and read its manifest when present. A store
- * whose manifest names another config hash is refused (SISA_ECONFIG, listing the keys that
- * differ). */
-int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode);
+/* Open the store named by cfg->store and read its manifest. Writers take the lock, waiting up to
+ * `wait_seconds` for another writer (0: refuse at once with SISA_EBUSY; negative: wait as long
+ * as it takes), and bring the folder in line with its journal; CREATE makes a new store in a
+ * missing or empty folder. Refused: a folder that is not a store (SISA_ECONFIG), a damaged
+ * store (SISA_ECORRUPT, naming the file), a store whose manifest names another config hash
+ * (SISA_ECONFIG, listing the keys that differ). */
+int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode,
+                    double wait_seconds);
 void sisa_store_close(sisa_store *st);
+/* After a first training failed before its manifest was committed: remove everything this
+ * process's creation and partitioning wrote (only sisa's files; a folder that holds anything
+ * else is kept), so that a failed command leaves nothing. A no-op unless st->created and no
+ * manifest. Writers only; call before sisa_store_close. */
+void sisa_store_discard_new(sisa_store *st);
 
 /* Commit st->man (and STORE/config.yaml) through the store's journal. Writers only. */
 int sisa_store_write_manifest(sisa_store *st);
@@ -81,10 +116,13 @@ int sisa_store_write_manifest(sisa_store *st);
 struct sisa_files;
 int sisa_store_files(const sisa_store *st, struct sisa_files *out, int writable);
 
-/* Try to turn a reader's shared lock into an exclusive one (1 on success, 0 when another
- * process holds the store too, negative on error). On success the store's folder is repaired
- * as a writer's open repairs it (sisa_files_repair). */
-int sisa_store_upgrade_lock(sisa_store *st);
+/* What the folder `root` holds; `detail` (may be NULL) says why it is damaged or foreign. */
+int sisa_store_probe(const char *root, sisa_folder_kind *kind, char *detail, size_t cap);
+/* 1 when a writer holds store `root` now (*pid: its PID when known, else 0). Opens nothing for
+ * writing. */
+int sisa_store_writer(const char *root, long *pid);
+/* 1 when `name` is one that sisa writes at the top of a store folder. */
+int sisa_store_is_own_name(const char *name);
 
 /* Salted hash of a sample ID or a group key (32 bytes): SHA-256 of "sisa-id-v1" or
  * "sisa-group-v1", the store's salt, and the value as 8 little-endian bytes. The ledger and the

@@ -207,11 +207,18 @@ static void test_files_repair(void **state)
 
     assert_int_equal(sisa_files_open(&f, dir, "journal", 1), 0);
     const char *const keep[] = {"lock", NULL};
-    assert_int_equal(sisa_files_repair(&f, keep), 4);
+    assert_int_equal(sisa_files_repair(&f, keep), 3);
     assert_int_equal(sisa_files_verify(&f, "new.txt"), 0);
     assert_false(tu_exists(tu_path(dir, ".new.txt.sisa-tmp-1-1")));
     assert_false(tu_exists(tu_path(dir, "kept.txt")));
-    assert_false(tu_exists(tu_path(dir, "stray.h5")));
+    /* A file the journal never named is not sisa's: it stays, and is listed as foreign. */
+    assert_true(tu_exists(tu_path(dir, "stray.h5")));
+    char foreign[256];
+    size_t n_foreign = 0;
+    assert_int_equal(sisa_files_foreign(&f, keep, foreign, sizeof foreign, &n_foreign), 0);
+    assert_int_equal(n_foreign, 2); /* stray.h5 and the subfolder */
+    tu_assert_contains(foreign, "stray.h5");
+    tu_assert_contains(foreign, "sub");
     assert_false(tu_exists(tu_path(dir, ".x.sisa-tmp-9-9")));
     assert_true(tu_exists(tu_path(dir, "lock")));
     assert_true(tu_exists(tu_path(dir, "sub")));

@@ -30,6 +30,7 @@ enum {
     SISA_EINTR = -8,     /* interrupted by SIGINT; partial output removed */
     SISA_EINTERNAL = -9, /* a broken invariant: a bug in sisa */
     SISA_ESTOPPED = -10, /* stopped on request (SIGUSR1/SIGTERM) at a stage boundary */
+    SISA_EBUSY = -11,    /* the store is held by another writer: temporary, run again later */
 };
 
 /* Process exit statuses (docs/exit-codes.md). */
@@ -38,7 +39,8 @@ enum {
     SISA_EXIT_FAILURE = 1,       /* runtime failure: I/O, corrupt file, MPI, out of memory */
     SISA_EXIT_USAGE = 2,         /* usage or configuration error */
     SISA_EXIT_REJECTED = 3,      /* request rejected, store untouched */
-    SISA_EXIT_STOPPED = 75,      /* stopped early on request, committed work kept: run it again */
+    SISA_EXIT_STOPPED = 75,      /* temporary (EX_TEMPFAIL): stopped early on request with the
+                                  * committed work kept, or the store is busy: run it again */
     SISA_EXIT_INTERRUPTED = 130, /* 128 + SIGINT: stopped on a signal, partial output removed */
 };
 

@@ -102,6 +102,8 @@ const char *sisa_error_name(int code)
         return "internal error";
     case SISA_ESTOPPED:
         return "stopped on request";
+    case SISA_EBUSY:
+        return "store busy";
     default:
         return "unknown error";
     }
@@ -121,6 +123,7 @@ int sisa_exit_code(int code)
     case SISA_EINTR:
         return SISA_EXIT_INTERRUPTED;
     case SISA_ESTOPPED:
+    case SISA_EBUSY:
         return SISA_EXIT_STOPPED;
     default:
         return SISA_EXIT_FAILURE;

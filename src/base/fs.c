@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,4 +321,48 @@ int sisa_path_absolute(char *out, size_t cap, const char *path)
     sisa_path_normalise(out);
 done:
     return err;
+}
+
+int sisa_path_physical(char *out, size_t cap, const char *path)
+{
+    int err = SISA_OK;
+    char joined[SISA_PATH_MAX], head[SISA_PATH_MAX], real[PATH_MAX];
+    const char *tail = "";
+    if (path[0] == '/') {
+        SISA_TRY(sisa_path_resolve(joined, sizeof joined, NULL, path));
+    } else {
+        char cwd[SISA_PATH_MAX];
+        SISA_CHECK(getcwd(cwd, sizeof cwd), SISA_EIO, "cannot read the current folder: %s",
+                   strerror(errno));
+        SISA_TRY(sisa_path_resolve(joined, sizeof joined, cwd, path));
+    }
+    /* The longest leading part that exists is resolved by the kernel (symlinks and '..' as the
+     * file system has them); the rest, which does not exist yet, is appended as written. */
+    memcpy(head, joined, strlen(joined) + 1);
+    for (;;) {
+        if (realpath(head, real)) break;
+        SISA_CHECK(errno == ENOENT || errno == ENOTDIR, SISA_EIO, "cannot resolve %s: %s", head,
+                   strerror(errno));
+        char *slash = strrchr(head, '/');
+        if (!slash || slash == head) {
+            snprintf(real, sizeof real, "/");
+            tail = joined + 1;
+            break;
+        }
+        *slash = '\0';
+        tail = joined + (slash - head) + 1;
+    }
+    int n = *tail ? snprintf(out, cap, "%s/%s", strcmp(real, "/") ? real : "", tail)
+                  : snprintf(out, cap, "%s", real);
+    SISA_CHECK(n > 0 && (size_t)n < cap, SISA_EUSAGE, "path too long: %s", path);
+    sisa_path_normalise(out);
+done:
+    return err;
+}
+
+int sisa_path_within(const char *inner, const char *outer)
+{
+    size_t n = strlen(outer);
+    if (n == 1 && outer[0] == '/') return 1;
+    return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
 }

@@ -57,5 +57,11 @@ int sisa_path_resolve(char *out, size_t cap, const char *dir, const char *rel);
 int sisa_path_absolute(char *out, size_t cap, const char *path);
 /* Lexically normalise an absolute path in place: drop "." and empty components, apply "..". */
 void sisa_path_normalise(char *path);
+/* The physical, absolute form of `path`: its longest existing leading part resolved by the
+ * kernel (symlinks and '..' as the file system has them), the part that does not exist yet
+ * appended and normalised. Two names of one file give the same result. */
+int sisa_path_physical(char *out, size_t cap, const char *path);
+/* 1 when absolute, normalised path `inner` is `outer` or inside it. */
+int sisa_path_within(const char *inner, const char *outer);
 
 #endif

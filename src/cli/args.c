@@ -73,6 +73,15 @@ static int store(const sisa_command_spec *spec, const sisa_option *opt, const ch
         *(double *)opt->dest = v;
         break;
     }
+    case SISA_ARG_WAIT: {
+        double v = -1;
+        SISA_CHECK(!value || (sisa_parse_f64(value, &v) == SISA_PARSE_OK && v >= 0), SISA_EUSAGE,
+                   "sisa %s: --%s=%s: give a number of seconds >= 0 (or --%s alone to wait as "
+                   "long as it takes)",
+                   spec->name, opt->name, value, opt->name);
+        *(double *)opt->dest = v;
+        break;
+    }
     case SISA_ARG_CHAR:
         if (!strcmp(value, "\\t") || !strcmp(value, "tab")) {
             *(char *)opt->dest = '\t';
@@ -142,7 +151,7 @@ int sisa_args_parse(const sisa_command_spec *spec, int argc, char **argv, char *
         SISA_CHECK(idx < 64 && !seen[idx], SISA_EUSAGE, "sisa %s: --%s given twice", spec->name,
                    opt->name);
         seen[idx] = 1;
-        if (opt->kind != SISA_ARG_FLAG && !value) {
+        if (opt->kind != SISA_ARG_FLAG && opt->kind != SISA_ARG_WAIT && !value) {
             SISA_CHECK(i + 1 < argc, SISA_EUSAGE, "sisa %s: --%s needs a value (%s)", spec->name,
                        opt->name, opt->metavar ? opt->metavar : "VALUE");
             value = argv[++i];
@@ -169,7 +178,9 @@ void sisa_args_help(const sisa_command_spec *spec, FILE *out)
     for (int i = 0; i < spec->n_options; i++) {
         const sisa_option *o = &spec->options[i];
         char left[64];
-        if (o->short_name)
+        if (o->kind == SISA_ARG_WAIT)
+            snprintf(left, sizeof left, "    --%s[=%s]", o->name, o->metavar ? o->metavar : "N");
+        else if (o->short_name)
             snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name,
                      o->metavar ? " " : "", o->metavar ? o->metavar : "");
         else
@@ -178,7 +189,8 @@ void sisa_args_help(const sisa_command_spec *spec, FILE *out)
         fprintf(out, "  %-28s %s%s\n", left, o->help, o->required ? " (required)" : "");
     }
     fprintf(out, "  %-28s %s\n", "-h, --help", "show this help and exit");
-    fprintf(out, "\nexit status: 0 success, 1 runtime failure (I/O, corrupt input), 2 usage or "
-                 "configuration error,\n3 request rejected (nothing changed), 75 stopped on "
-                 "request (run again to resume),\n130 interrupted. See docs/exit-codes.md.\n");
+    fprintf(out, "\nexit status: 0 success, 1 runtime failure (I/O, corrupt input, damaged "
+                 "store), 2 usage or\nconfiguration error, 3 request rejected (nothing changed), "
+                 "75 temporary: stopped on\nrequest or store busy (run it again), 130 "
+                 "interrupted. See docs/exit-codes.md.\n");
 }

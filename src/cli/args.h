@@ -2,8 +2,9 @@
  * args.h - command-line options for sisa's commands, driven by one table per command.
  *
  * The same table parses argv and prints `sisa COMMAND --help`, so the help can never miss an
- * option. Accepted forms: --name VALUE, --name=VALUE, -x VALUE, flags without a value, and
- * positional arguments; "--" ends the options.
+ * option. Accepted forms: --name VALUE, --name=VALUE, -x VALUE, flags without a value, options
+ * whose value is optional (--name or --name=VALUE), and positional arguments; "--" ends the
+ * options.
  */
 #ifndef SISA_CLI_ARGS_H
 #define SISA_CLI_ARGS_H
@@ -18,6 +19,8 @@ typedef enum {
     SISA_ARG_I32,    /* int32_t *: non-negative */
     SISA_ARG_F64,    /* double *: finite */
     SISA_ARG_CHAR,   /* char *: a single character (e.g. a delimiter; "\t" and "tab" mean TAB) */
+    SISA_ARG_WAIT,   /* double *: "--name" alone sets -1 (no limit), "--name=SECONDS" sets
+                      * SECONDS (finite, >= 0); the value is never taken from the next word */
 } sisa_arg_kind;
 
 typedef struct sisa_option {

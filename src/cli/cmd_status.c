@@ -115,7 +115,7 @@ int sisa_cmd_status(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, 0));
     if (sisa_cli_not_root()) goto done; /* rank 0 reads the store's metadata for the job */
     const uint32_t S = (uint32_t)cfg.sisa.shards;
     ss = calloc(S, sizeof *ss);

@@ -76,14 +76,15 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
         idx = NULL;
     }
     tp->partition = missing > 0;
-    if ((missing || damaged) && st->has_manifest && st->man.deletions > 0)
+    const uint64_t requests = st->requests > st->man.deletions ? st->requests : st->man.deletions;
+    if ((missing || damaged) && st->has_manifest && requests > 0)
         SISA_FAIL(SISA_ECORRUPT,
                   "%u shard data file(s) of store %s are missing or damaged (%s), and the store "
                   "has processed %llu deletion request(s): partitioning %s again would bring "
-                  "deleted rows back. Restore the files, or build a new store from a dataset "
-                  "without the deleted rows",
-                  missing + damaged, st->root, problem, (unsigned long long)st->man.deletions,
-                  st->cfg.data.train);
+                  "deleted rows back, so sisa train changes nothing. Run 'sisa repair -c %s': "
+                  "it rebuilds them from the dataset without every row the ledger names",
+                  missing + damaged, st->root, problem, (unsigned long long)requests,
+                  st->cfg.data.train, st->cfg.source);
     if (missing && st->has_manifest) {
         /* Missing files are made again from the dataset: it must be the one the store was built
          * from, checked before any rank writes a file. */
@@ -127,6 +128,7 @@ int sisa_cmd_train(int argc, char **argv)
 {
     int err = SISA_OK;
     const char *cfg_path = NULL;
+    double wait = 0;
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     train_plan tp = {0};
@@ -135,10 +137,14 @@ int sisa_cmd_train(int argc, char **argv)
     double *rss_all = NULL;
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
+        {"wait", 0, SISA_ARG_WAIT, &wait, "SECONDS",
+         "if another sisa command is changing the store, wait for it (at most SECONDS) instead "
+         "of exiting with status 75",
+         0},
     };
     const sisa_command_spec spec = {
         .name = "train",
-        .usage = "train -c CONFIG",
+        .usage = "train -c CONFIG [--wait[=SECONDS]]",
         .summary = "Partition the training set into shards and slices, and train every shard "
                    "stage by stage with a checkpoint after each stage.",
         .description =
@@ -156,7 +162,7 @@ int sisa_cmd_train(int argc, char **argv)
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE, wait));
     const uint32_t S = (uint32_t)cfg.sisa.shards;
 
     /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
@@ -254,6 +260,13 @@ int sisa_cmd_train(int argc, char **argv)
     for (int r = 0; r < P; r++) printf(" %.0f MB", rss_all[r] / 1e6);
     printf("\n");
 done:
+    /* A first training that failed (not one stopped or interrupted, which the next run
+     * continues) leaves no store behind: nothing in it can be trusted without its manifest. */
+    if (err < 0 && err != SISA_EINTR && err != SISA_ESTOPPED && rank == 0 && st.created &&
+        !st.has_manifest) {
+        sisa_store_discard_new(&st);
+        sisa_info("removed the unfinished new store %s", st.root);
+    }
     free(rss_all);
     free(want);
     free(owner);

@@ -91,6 +91,7 @@ int sisa_cmd_unlearn(int argc, char **argv)
     int err = SISA_OK;
     const char *cfg_path = NULL, *ids_list = NULL, *ids_file = NULL;
     int dry_run = 0;
+    double wait = 0;
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     const char *groups_list = NULL, *groups_file = NULL;
@@ -107,12 +108,16 @@ int sisa_cmd_unlearn(int argc, char **argv)
          "file of group keys, one per line ('#' comments)", 0},
         {"dry-run", 0, SISA_ARG_FLAG, &dry_run, NULL,
          "validate the request and print the plan; change nothing", 0},
+        {"wait", 0, SISA_ARG_WAIT, &wait, "SECONDS",
+         "if another sisa command is changing the store, wait for it (at most SECONDS) instead "
+         "of exiting with status 75",
+         0},
     };
     const sisa_command_spec spec = {
         .name = "unlearn",
         .usage =
             "unlearn -c CONFIG (--ids ID,... | --ids-file F | --groups G,... | --groups-file F) "
-            "[--dry-run]",
+            "[--dry-run] [--wait[=SECONDS]]",
         .summary = "Delete training samples exactly: afterwards the store is bit for bit what "
                    "training without them produces.",
         .description =
@@ -143,8 +148,8 @@ int sisa_cmd_unlearn(int argc, char **argv)
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
-    SISA_TRY(
-        sisa_cli_open_store(&st, &cfg, cfg_path, dry_run ? SISA_STORE_READ : SISA_STORE_WRITE));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, dry_run ? SISA_STORE_READ : SISA_STORE_WRITE,
+                                 wait));
     if (rank == 0)
         err = accept_on_root(&st, ids_list, ids_file, groups_list, groups_file, dry_run, &req);
     SISA_TRY(sisa_dist_agree(d, err));

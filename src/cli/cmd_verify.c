@@ -3,9 +3,11 @@
  * prove that every shard touched by a deletion equals training it from scratch without the
  * deleted rows, and write a deletion certificate.
  *
- * Rank 0 opens the store as a writer (so that an interrupted request is finished first, and a
- * store trained under another determinism context is refused: bits can only be compared under
- * the same build and OpenBLAS core), checks and reads the ledger, and decides where the rows
+ * Rank 0 opens the store, as a writer when the certificate goes into STORE/certificates (so
+ * that an interrupted request is finished first), else as a reader that writes nothing into the
+ * store and checks at the end that nobody changed it meanwhile. A store trained under another
+ * determinism context is refused (bits can only be compared under the same build and OpenBLAS
+ * core). Rank 0 checks and reads the ledger, and decides where the rows
  * come from: the original dataset when its digest is the manifest's, else the store's own data
  * files. The touched shards are spread over the ranks by size (shard/schedule.h); each rank
  * rebuilds its shards' rows, compares them with the store's and trains them from scratch in a
@@ -22,6 +24,7 @@
 #include "base/log.h"
 #include "base/sha256.h"
 #include "shard/journal.h"
+#include "shard/request.h"
 #include "shard/schedule.h"
 #include "shard/store.h"
 #include "shard/train.h"
@@ -95,6 +98,44 @@ static int make_scratch(const sisa_store *st, const char *base_opt, char *out, s
         SISA_FAIL(SISA_EIO, "cannot create a scratch folder in %s: %s", base, strerror(e));
     }
 done:
+    return err;
+}
+
+/* Rank 0: `path` (an output file) must not be inside the store, which a reader never writes. */
+static int check_outside(const sisa_store *st, const char *path, const char *what)
+{
+    int err = SISA_OK;
+    char abs[SISA_PATH_MAX], root[SISA_PATH_MAX];
+    SISA_TRY(sisa_path_absolute(abs, sizeof abs, path));
+    SISA_TRY(sisa_path_absolute(root, sizeof root, st->root));
+    size_t rl = strlen(root);
+    SISA_CHECK(!(strncmp(abs, root, rl) == 0 && (abs[rl] == '\0' || abs[rl] == '/')), SISA_EUSAGE,
+               "sisa verify: %s %s is inside store %s; omit %s to write the certificate into "
+               "STORE/certificates, or name a file outside the store",
+               what, path, st->root, what);
+done:
+    return err;
+}
+
+/* Rank 0, readers: the deletion requests as the open saw them, unfinished ones excepted. A
+ * reader cannot finish a request, and verifying shards that one is changing means nothing. */
+static int check_settled(const sisa_store *st)
+{
+    int err = SISA_OK;
+    sisa_files f = {0};
+    sisa_request_summary sum;
+    SISA_TRY(sisa_store_files(st, &f, 0));
+    SISA_TRY(sisa_request_summarise(&f.j, &sum));
+    SISA_CHECK(sum.requests == st->requests && sum.certified == st->certified &&
+                   sum.certified == sum.requests,
+               SISA_EBUSY,
+               "store %s has an unfinished deletion request (%llu of %llu certified): verify "
+               "checks certified requests only, on a store nobody is changing. Run it again "
+               "once the request is finished (the next writing sisa command finishes it), or "
+               "run sisa verify without -o, which finishes it first",
+               st->root, (unsigned long long)sum.certified, (unsigned long long)sum.requests);
+done:
+    sisa_files_close(&f);
     return err;
 }
 
@@ -359,6 +400,7 @@ int sisa_cmd_verify(int argc, char **argv)
     int err = SISA_OK;
     const char *cfg_path = NULL, *out_opt = NULL, *scratch_opt = NULL;
     int keep = 0, json = 0, force = 0;
+    double wait = 0;
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     sisa_deletions del = {0};
@@ -380,11 +422,15 @@ int sisa_cmd_verify(int argc, char **argv)
          "keep the scratch store afterwards (its path is printed)", 0},
         {"json", 0, SISA_ARG_FLAG, &json, NULL, "print the certificate (JSON) instead of a summary",
          0},
+        {"wait", 0, SISA_ARG_WAIT, &wait, "SECONDS",
+         "without -o: if another sisa command is changing the store, wait for it (at most "
+         "SECONDS) instead of exiting with status 75",
+         0},
     };
     const sisa_command_spec spec = {
         .name = "verify",
         .usage = "verify -c CONFIG [-o CERT.json [--force]] [--scratch DIR] [--keep-scratch] "
-                 "[--json]",
+                 "[--json] [--wait[=SECONDS]]",
         .summary = "Prove that every shard touched by a deletion is bit for bit what training it "
                    "from scratch without the deleted rows gives, and write a certificate.",
         .description =
@@ -401,7 +447,11 @@ int sisa_cmd_verify(int argc, char **argv)
             "threads, floating-point mode and CPU features); another context is refused.\n"
             "Exit status 0 when every shard passes, 1 when one differs (the certificate is\n"
             "written with verdict \"fail\"). Under mpirun or srun the shards are verified in\n"
-            "parallel; the certificate does not depend on the number of ranks.",
+            "parallel; the certificate does not depend on the number of ranks.\n"
+            "With -o outside the store and --scratch outside it, verify writes nothing into the\n"
+            "store and takes no lock: it certifies a read-only (archived) store, and works while\n"
+            "another command runs (if that command changes the store meanwhile, verify stops\n"
+            "with status 75 instead of comparing against a moving target; run it again).",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
@@ -412,7 +462,20 @@ int sisa_cmd_verify(int argc, char **argv)
 
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    err = sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_WRITE);
+    /* A certificate written outside the store makes verify a reader: it takes no lock and
+     * writes nothing into the store (which may be read-only). Into STORE/certificates, it
+     * writes: then it holds the store like any writer, and finishes an interrupted request
+     * first. */
+    const int reader = out_opt != NULL;
+    err =
+        sisa_cli_open_store(&st, &cfg, cfg_path, reader ? SISA_STORE_READ : SISA_STORE_WRITE, wait);
+    if (err == SISA_OK && reader) {
+        /* Writers' opens check the context; a reader that compares bits must too. */
+        if (rank == 0) err = sisa_store_check_context(&st);
+        if (err == SISA_OK && rank == 0) err = check_outside(&st, out_opt, "-o");
+        if (err == SISA_OK && rank == 0) err = check_settled(&st);
+        err = sisa_dist_agree(d, err);
+    }
     if (err == SISA_EUSAGE && rank == 0 && st.has_manifest &&
         strcmp(st.man.context, st.context) != 0)
         err = sisa_error_set(
@@ -485,6 +548,15 @@ int sisa_cmd_verify(int argc, char **argv)
         if (rank != 0 || json) sisa_info("scratch store kept: %s", scratch);
         scratch[0] = '\0';
     }
+    /* A reader checks that nobody changed the store while it verified before it certifies. */
+    if (rank == 0 && reader) {
+        err = check_settled(&st);
+        if (err == SISA_EBUSY)
+            sisa_error_prefix("store %s changed while it was being verified; run sisa verify "
+                              "again",
+                              st.root);
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
     if (rank == 0) err = report_on_root(&st, &del, &vp, res, out_opt, json);
 done:
     if (scratch[0] && keep)

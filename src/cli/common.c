@@ -4,6 +4,7 @@
 #include "cli/common.h"
 
 #include "base/log.h"
+#include "io/dsstream.h"
 #include "model/blas.h"
 #include "model/model.h"
 #include "sisa/error.h"
@@ -37,30 +38,52 @@ uint64_t sisa_cli_peak_rss(void)
     return (uint64_t)ru.ru_maxrss * 1024; /* Linux reports kilobytes */
 }
 
+/* Before a new store is created: the dataset it will be made from must open, so that a bad
+ * path or a foreign file fails with nothing created. */
+static int check_new_store_inputs(const sisa_config *cfg)
+{
+    int err = SISA_OK;
+    sisa_folder_kind kind;
+    sisa_dataset_stream *ds = NULL;
+    sisa_dataset_header hdr;
+    SISA_TRY(sisa_store_probe(cfg->store, &kind, NULL, 0));
+    if (kind != SISA_FOLDER_MISSING && kind != SISA_FOLDER_EMPTY) goto done;
+    err = sisa_dataset_stream_open(&ds, cfg->data.train, &hdr);
+    if (err < 0) {
+        sisa_error_prefix("%s: data.train", cfg->source);
+        goto done;
+    }
+done:
+    sisa_dataset_stream_close(ds);
+    return err;
+}
+
 static int open_on_root(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode)
+                        sisa_store_mode mode, double wait_seconds)
 {
     int err = SISA_OK;
     SISA_TRY(sisa_config_load(cfg, cfg_path));
     sisa_model_fp_setup();
-    if (mode != SISA_STORE_READ) {
+    const int writer = mode == SISA_STORE_WRITE || mode == SISA_STORE_CREATE;
+    if (writer) {
         char advice[512];
         if (sisa_blas_core_advice(advice, sizeof advice)) sisa_warn("%s", advice);
     }
-    SISA_TRY(sisa_store_open(st, cfg, mode));
-    if (mode != SISA_STORE_READ) SISA_TRY(sisa_store_check_context(st));
+    if (mode == SISA_STORE_CREATE) SISA_TRY(check_new_store_inputs(cfg));
+    SISA_TRY(sisa_store_open(st, cfg, mode, wait_seconds));
+    if (writer) SISA_TRY(sisa_store_check_context(st));
 done:
     return err;
 }
 
 int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode)
+                        sisa_store_mode mode, double wait_seconds)
 {
     int err = SISA_OK;
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d);
     st->lock_fd = -1;
-    if (rank == 0) err = open_on_root(st, cfg, cfg_path, mode);
+    if (rank == 0) err = open_on_root(st, cfg, cfg_path, mode, wait_seconds);
     SISA_TRY(sisa_dist_agree(d, err));
     if (sisa_dist_size(d) == 1) goto recover;
 

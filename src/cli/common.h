@@ -16,13 +16,14 @@ sisa_dist *sisa_cli_dist(void);
 void sisa_cli_set_dist(sisa_dist *d);
 
 /* Collective. Rank 0 loads the config, sets up the floating-point environment and opens the
- * store in `mode` (it alone holds the store's lock for the job); the config and the store's
+ * store in `mode` (writers: it alone holds the store's lock for the job, waiting for another
+ * writer up to `wait_seconds` as sisa_store_open says); the config and the store's
  * state are broadcast, and every rank checks that it computes the same config hash and runs
  * under the same determinism context as rank 0. Writers also get advice about a generic
  * OpenBLAS kernel and refuse a store trained under another context. `st` is always safe to
  * pass to sisa_store_close afterwards. */
 int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode);
+                        sisa_store_mode mode, double wait_seconds);
 
 /* Collective: give every rank rank 0's request. */
 int sisa_cli_share_request(sisa_request *r);
@@ -30,9 +31,8 @@ int sisa_cli_share_request(sisa_request *r);
  * certified. With `reps` (K = r->n_shards entries), rank 0 receives the retraining reports of
  * the affected shards, in shard order. */
 int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report *reps);
-/* Collective, run by sisa_cli_open_store: finish an interrupted deletion request before
- * anything else, when this job can hold the store alone; otherwise leave its shards out
- * (st->fenced) and say so. */
+/* Collective, run by sisa_cli_open_store: a writer finishes an interrupted deletion request
+ * before anything else; a reader leaves its shards out (st->fenced) and says so. */
 int sisa_cli_recover(sisa_store *st);
 
 /* 1 on every rank but rank 0: results are printed and written by rank 0 only. */

@@ -63,7 +63,8 @@ static void usage(FILE *out)
                  "Run 'sisa COMMAND --help' for a command's options.\n\n"
                  "exit status: 0 success, 1 runtime failure (I/O, corrupt input, MPI),\n"
                  "2 usage or configuration error, 3 request rejected (nothing changed),\n"
-                 "75 stopped on SIGUSR1/SIGTERM at a stage boundary (run it again to resume),\n"
+                 "75 temporary: stopped on SIGUSR1/SIGTERM at a stage boundary, or the store\n"
+                 "is busy with another writer (run it again to resume or retry),\n"
                  "130 interrupted (partial output removed). See docs/exit-codes.md.\n");
 }
 

@@ -176,57 +176,43 @@ int sisa_cli_recover(sisa_store *st)
     int err = SISA_OK;
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d);
-    const int reader = !st->exclusive; /* the same on every rank (rank 0's store state) */
     sisa_request r = {0};
     sisa_files f = {0};
-    uint64_t flags[2] = {0, 0}; /* [0]: a request is unfinished; [1]: this job may finish it */
+    uint64_t flags[2] = {0, 0}; /* [0]: a request is unfinished; [1]: this job is a writer */
     int found = 0;
     if (rank == 0) {
         err = sisa_store_files(st, &f, 0);
         if (err == SISA_OK) err = sisa_request_latest(&f.j, &r, &found, NULL);
         sisa_files_close(&f);
-        if (err == SISA_OK && found && r.state < SISA_REQ_CERTIFIED) {
-            flags[0] = 1;
-            int up = sisa_store_upgrade_lock(st);
-            if (up < 0)
-                err = up;
-            else
-                flags[1] = (uint64_t)up;
-        }
+        flags[0] = err == SISA_OK && found && r.state < SISA_REQ_CERTIFIED;
+        flags[1] = (uint64_t)st->exclusive;
     }
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, flags, sizeof flags, 0));
     if (!flags[0]) goto done;
     SISA_TRY(sisa_cli_share_request(&r));
     if (!flags[1]) {
-        /* Another process holds the store: serve without the request's shards. */
+        /* Readers never write: they serve without the request's shards until a writer (the
+         * one running now, or the next one) finishes it. */
         if (r.state < SISA_REQ_PUBLISHED) {
             fence_shards(st, &r);
-            if (rank == 0)
-                sisa_warn("deletion request %llu is unfinished (%s) and another process uses the "
-                          "store; its %u shard(s) are left out",
-                          (unsigned long long)r.n, sisa_req_state_name(r.state), r.n_shards);
+            if (rank == 0) {
+                long pid = 0;
+                char who[96] = "the next writing command (sisa unlearn or sisa train) finishes it";
+                if (sisa_store_writer(st->root, &pid))
+                    snprintf(who, sizeof who, "a running sisa command is working on it");
+                if (pid) snprintf(who, sizeof who, "sisa (pid %ld) is working on it", pid);
+                sisa_warn("deletion request %llu is unfinished (%s): its %u shard(s) are left "
+                          "out; %s",
+                          (unsigned long long)r.n, sisa_req_state_name(r.state), r.n_shards, who);
+            }
         }
         goto done;
     }
     if (rank == 0)
         sisa_warn("finishing deletion request %llu, interrupted after '%s'",
                   (unsigned long long)r.n, sisa_req_state_name(r.state));
-    err = sisa_cli_advance_request(st, &r, NULL);
-    if (err < 0 && reader && err != SISA_EINTR) {
-        /* A reading command (predict, eval, status) finishes a request when it can, but cannot
-         * fail for it (a full disk, say): it serves what it may, and a writer finishes the
-         * request later. Every rank has the same error and request state here. */
-        if (rank == 0)
-            sisa_warn("could not finish deletion request %llu (%s)%s", (unsigned long long)r.n,
-                      sisa_error_message(),
-                      r.state < SISA_REQ_PUBLISHED ? "; its shard(s) are left out" : "");
-        sisa_error_clear();
-        err = SISA_OK;
-        if (r.state < SISA_REQ_PUBLISHED) fence_shards(st, &r);
-        goto done;
-    }
-    SISA_TRY(err);
+    SISA_TRY(sisa_cli_advance_request(st, &r, NULL));
     if (rank == 0) sisa_info("deletion request %llu is finished", (unsigned long long)r.n);
 done:
     sisa_request_free(&r);

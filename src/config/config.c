@@ -832,6 +832,31 @@ done:
     return err;
 }
 
+/* The store folder must not be, or hold, the config file or the data: sisa creates its store
+ * only in a missing or empty folder, and a store around the user's files could only be a
+ * mistake (before this rule, training removed them). */
+static int check_store_placement(const sisa_config *cfg, const char *path)
+{
+    int err = SISA_OK;
+    char store[SISA_PATH_MAX], other[SISA_PATH_MAX];
+    SISA_TRY(sisa_path_physical(store, sizeof store, cfg->store));
+    const struct {
+        const char *what, *path;
+    } files[] = {
+        {"the config file", path}, {"data.train", cfg->data.train}, {"data.test", cfg->data.test}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (!files[i].path[0]) continue;
+        SISA_TRY(sisa_path_physical(other, sizeof other, files[i].path));
+        SISA_CHECK(!sisa_path_within(other, store), SISA_ECONFIG,
+                   "%s: store: %s %s %s (%s); the store must be a folder of its own (sisa "
+                   "creates it, and it must not hold your files): choose another 'store:'",
+                   path, cfg->store, strcmp(other, store) ? "contains" : "is", files[i].what,
+                   files[i].path);
+    }
+done:
+    return err;
+}
+
 int sisa_config_load(sisa_config *cfg, const char *path)
 {
     int err = SISA_OK;
@@ -851,6 +876,7 @@ int sisa_config_load(sisa_config *cfg, const char *path)
     if (err < 0) goto done;
     SISA_TRY(sisa_path_dirname(dir, sizeof dir, path));
     SISA_TRY(sisa_config_parse(cfg, text, len, path, dir));
+    SISA_TRY(check_store_placement(cfg, path));
 done:
     free(text);
     return err;
