@@ -6,6 +6,7 @@
  */
 #include "shard/store.h"
 
+#include "base/json.h"
 #include "base/log.h"
 #include "base/progress.h"
 #include "base/sha256.h"
@@ -800,8 +801,171 @@ void sisa_store_discard_new(sisa_store *st)
     free(msg);
 }
 
+/* ---- files that are not sisa's -------------------------------------------------------------- */
+
+static void list_add(char *out, size_t cap, size_t *count, const char *rel)
+{
+    size_t used = strlen(out);
+    if (*count < 10)
+        snprintf(out + used, cap - used, "%s%s", *count ? ", " : "", rel);
+    else if (*count == 10)
+        snprintf(out + used, cap - used, ", ...");
+    (*count)++;
+}
+
+int sisa_store_foreign(const sisa_store *st, char *out, size_t cap, size_t *count)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], rel[SISA_PATH_MAX], names[1024];
+    DIR *d = NULL;
+    sisa_files f = {0};
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    *count = 0;
+    out[0] = '\0';
+    d = opendir(st->root);
+    SISA_CHECK(d, SISA_EIO, "cannot list store folder %s: %s", st->root, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+            !sisa_store_is_own_name(de->d_name))
+            list_add(out, cap, count, de->d_name);
+    closedir(d);
+    d = NULL;
+    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "shards"));
+    d = opendir(path);
+    while (d && (de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+        char *end = NULL;
+        unsigned long k = strtoul(n, &end, 10);
+        if (strlen(n) == 4 && end && !*end && k < S) continue; /* a shard folder: below */
+        snprintf(rel, sizeof rel, "shards/%s", n);
+        list_add(out, cap, count, rel);
+    }
+    if (d) closedir(d);
+    d = NULL;
+    for (uint32_t k = 0; k < S; k++) {
+        size_t n = 0;
+        SISA_TRY(sisa_store_shard_dir(st, k, path, sizeof path));
+        if (!sisa_fs_exists(path)) continue;
+        SISA_TRY(sisa_files_open(&f, path, "journal", 0));
+        SISA_TRY(sisa_files_foreign(&f, NULL, names, sizeof names, &n));
+        sisa_files_close(&f);
+        for (char *save = NULL, *tok = strtok_r(names, ",", &save); tok && n;
+             tok = strtok_r(NULL, ",", &save)) {
+            tok += strspn(tok, " ");
+            if (!strcmp(tok, "...")) continue;
+            snprintf(rel, sizeof rel, "shards/%04u/%s", k, tok);
+            list_add(out, cap, count, rel);
+        }
+    }
+done:
+    if (d) closedir(d);
+    sisa_files_close(&f);
+    return err;
+}
+
+/* ---- activity ------------------------------------------------------------------------------ */
+
+static void utc_now(char *out, size_t cap)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Replace `name` in the store folder with `text` (write, rename; no fsync: see store.h). */
+static int write_activity(const sisa_store *st, const char *name, const char *text)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "";
+    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, name));
+    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
+    int fd = open(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", tmp, strerror(errno));
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    close(fd);
+    SISA_CHECK(n == (ssize_t)len, SISA_EIO, "cannot write %s", tmp);
+    SISA_CHECK(rename(tmp, path) == 0, SISA_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+    tmp[0] = '\0';
+done:
+    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    return err;
+}
+
+int sisa_store_activity_begin(sisa_store *st, const char *command, int rank, int ranks)
+{
+    int err = SISA_OK;
+    char host[256] = "", started[32], text[1024], name[SISA_PATH_MAX];
+    sisa_jw w;
+    sisa_jw_init(&w);
+    if (gethostname(host, sizeof host) != 0) host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    utc_now(started, sizeof started);
+    st->activity_on = 1;
+    st->activity_rank = rank;
+    if (rank == 0) {
+        /* What a writer that died left (its ranks' files too): this writer replaces it. */
+        DIR *d = opendir(st->root);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            if (strncmp(de->d_name, SISA_ACTIVITY_FILE "-", strlen(SISA_ACTIVITY_FILE) + 1))
+                continue;
+            if (sisa_path_resolve(name, sizeof name, st->root, de->d_name) == 0)
+                sisa_fs_remove_quiet(name);
+        }
+        if (d) closedir(d);
+        sisa_jw_raw(&w, "{");
+        sisa_jw_key(&w, "command", 1);
+        sisa_jw_str(&w, command);
+        sisa_jw_key(&w, "pid", 0);
+        sisa_jw_u64(&w, (uint64_t)getpid());
+        sisa_jw_key(&w, "host", 0);
+        sisa_jw_str(&w, host);
+        sisa_jw_key(&w, "started", 0);
+        sisa_jw_str(&w, started);
+        sisa_jw_key(&w, "ranks", 0);
+        sisa_jw_u64(&w, (uint64_t)ranks);
+        sisa_jw_raw(&w, "}\n");
+        SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
+        SISA_TRY(write_activity(st, SISA_ACTIVITY_FILE, w.buf));
+    }
+    snprintf(name, sizeof name, "%s-%d", SISA_ACTIVITY_FILE, rank);
+    snprintf(text, sizeof text, "{\"rank\": %d, \"pid\": %ld, \"since\": \"%s\"}\n", rank,
+             (long)getpid(), started);
+    SISA_TRY(write_activity(st, name, text));
+done:
+    sisa_jw_free(&w);
+    return err;
+}
+
+void sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t stage)
+{
+    char since[32], text[256], name[64];
+    if (!st->activity_on) return;
+    utc_now(since, sizeof since);
+    snprintf(name, sizeof name, "%s-%d", SISA_ACTIVITY_FILE, st->activity_rank);
+    snprintf(text, sizeof text,
+             "{\"rank\": %d, \"pid\": %ld, \"shard\": %u, \"stage\": %u, \"stages\": %d, "
+             "\"since\": \"%s\"}\n",
+             st->activity_rank, (long)getpid(), shard, stage, st->cfg.sisa.slices, since);
+    /* Best effort: showing progress must never fail the work. */
+    if (write_activity(st, name, text) < 0) sisa_error_clear();
+}
+
 void sisa_store_close(sisa_store *st)
 {
+    if (st->activity_on) {
+        char path[SISA_PATH_MAX], name[64];
+        snprintf(name, sizeof name, "%s-%d", SISA_ACTIVITY_FILE, st->activity_rank);
+        if (sisa_path_resolve(path, sizeof path, st->root, name) == 0) sisa_fs_remove_quiet(path);
+        if (st->activity_rank == 0 &&
+            sisa_path_resolve(path, sizeof path, st->root, SISA_ACTIVITY_FILE) == 0)
+            sisa_fs_remove_quiet(path);
+        st->activity_on = 0;
+    }
     if (st->lock_fd >= 0) close(st->lock_fd); /* releases both locks */
     st->lock_fd = -1;
 }

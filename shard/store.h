@@ -84,6 +84,8 @@ typedef struct sisa_store {
     int has_manifest;
     uint64_t requests, certified; /* deletion requests journaled, and certified */
     char damage[1024];            /* SISA_STORE_INSPECT: what is damaged ("" when nothing) */
+    /* Writers: this process reports its work in STORE/activity-RANK (sisa_store_activity_*). */
+    int activity_on, activity_rank;
     sisa_manifest man;
     uint8_t salt[SISA_SALT_LEN];
     int has_salt;
@@ -108,6 +110,16 @@ void sisa_store_close(sisa_store *st);
  * manifest. Writers only; call before sisa_store_close. */
 void sisa_store_discard_new(sisa_store *st);
 
+/* ---- what a writer is doing ------------------------------------------------------------ *
+ * A writer shows its work in the store folder for sisa status: rank 0 writes STORE/activity
+ * ({"command", "pid", "host", "started", "ranks"}) and every rank R its current shard and stage
+ * in STORE/activity-R ({"rank", "pid", "host", "shard", "stage", "stages", "since"}). Each file
+ * is replaced by a rename (seen whole), not fsynced (it says nothing about the store's state),
+ * and removed by sisa_store_close. Files left by a writer that died are recognised because
+ * nobody holds the lock; the next writer replaces them. */
+int sisa_store_activity_begin(sisa_store *st, const char *command, int rank, int ranks);
+void sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t stage);
+
 /* Commit st->man (and STORE/config.yaml) through the store's journal. Writers only. */
 int sisa_store_write_manifest(sisa_store *st);
 
@@ -123,6 +135,10 @@ int sisa_store_probe(const char *root, sisa_folder_kind *kind, char *detail, siz
 int sisa_store_writer(const char *root, long *pid);
 /* 1 when `name` is one that sisa writes at the top of a store folder. */
 int sisa_store_is_own_name(const char *name);
+/* Files and folders in the store that sisa did not write (never removed; sisa status lists
+ * them): their count, and the first ones as paths relative to the store, comma-separated, in
+ * `out`. Reads only. */
+int sisa_store_foreign(const sisa_store *st, char *out, size_t cap, size_t *count);
 
 /* Salted hash of a sample ID or a group key (32 bytes): SHA-256 of "sisa-id-v1" or
  * "sisa-group-v1", the store's salt, and the value as 8 little-endian bytes. The ledger and the

@@ -336,6 +336,7 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
                    "stopped on request before stage %u/%u of shard %u (every stage trained so "
                    "far is committed; run the command again to continue)",
                    r, R, k);
+        sisa_store_activity_stage(st, k, r);
         double ts = sisa_now();
         uint32_t n_r = 0;
         for (uint64_t i = 0; i < sd->n; i++)
@@ -431,6 +432,13 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
     }
     SISA_TRY(sisa_shard_files(st, k, &files, 0));
     if (!sisa_files_has(&files, "data.h5")) {
+        /* Every shard of a store with a manifest was partitioned: this one lost its journal
+         * or its folder, which is damage, not a shard to train. */
+        SISA_CHECK(!st->has_manifest, SISA_ECORRUPT,
+                   "shard %u of store %s is damaged: %s %s. Run 'sisa repair -c %s'", k, st->root,
+                   files.j.path,
+                   sisa_fs_exists(files.j.path) ? "commits no data file" : "is missing",
+                   st->cfg.source);
         *why = "not partitioned yet (run sisa train)";
         goto done;
     }

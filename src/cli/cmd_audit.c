@@ -291,7 +291,7 @@ int sisa_cmd_audit(int argc, char **argv)
     }
 
     sisa_dist *d = sisa_cli_dist();
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, 0));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, 0, "audit"));
     if (sisa_dist_rank(d) == 0) {
         a.cfg_path = cfg_path;
         a.dataset = dataset ? dataset : cfg.data.train;

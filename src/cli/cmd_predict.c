@@ -291,7 +291,7 @@ int sisa_cmd_predict(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, 0));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, 0, NULL));
     SISA_TRY(run_ensemble(&st, input, &e));
     if (sisa_cli_not_root()) goto done;
     char used[4096];
@@ -354,7 +354,7 @@ int sisa_cmd_eval(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, 0));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, 0, NULL));
     if (!input) {
         SISA_CHECK(cfg.data.test[0], SISA_EUSAGE,
                    "sisa eval: %s has no data.test; pass the test set with -i TEST.h5", cfg_path);

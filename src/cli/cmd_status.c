@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/json.h"
 
+#include "base/json.h"
 #include "io/store_io.h"
 #include "model/model.h"
 #include "shard/journal.h"
@@ -29,7 +30,7 @@ typedef struct {
     int ready;
     char checkpoint[SISA_PATH_MAX];
     const char *state;
-    char problem[512]; /* why a file was not used */
+    char problem[1280]; /* why a file was not used */
 } shard_status;
 
 /* A shard's state from its journal: every file it reads is checked against its recorded hash
@@ -43,9 +44,22 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
     char(*lineage)[65] = NULL;
     char path[SISA_PATH_MAX], name[32];
     memset(s, 0, sizeof *s);
+    SISA_TRY(sisa_store_shard_dir(st, k, path, sizeof path));
+    if (!sisa_fs_exists(path)) {
+        /* Every shard of a store with a manifest was partitioned: a missing one is damage. */
+        snprintf(s->problem, sizeof s->problem,
+                 "%.600s is missing: the shard is damaged (run 'sisa repair -c %.600s')", path,
+                 st->cfg.source);
+        s->state = "damaged: its folder is missing";
+        goto done;
+    }
     SISA_TRY(sisa_shard_files(st, k, &files, 0));
     if (!sisa_files_has(&files, "data.h5")) {
-        s->state = "not partitioned";
+        snprintf(s->problem, sizeof s->problem,
+                 "%.600s %s: the shard is damaged (run 'sisa repair -c %.600s')", files.j.path,
+                 sisa_fs_exists(files.j.path) ? "commits no data file" : "is missing",
+                 st->cfg.source);
+        s->state = "damaged: its journal is missing or commits no data file";
         goto done;
     }
     s->partitioned = 1;
@@ -93,6 +107,71 @@ done:
     return err;
 }
 
+/* What a writer is doing now, from its activity files (store.h), or "" when no writer holds
+ * the store. A writer that died leaves its files without its lock: said so. */
+static void describe_running(const sisa_store *st, char *out, size_t cap)
+{
+    char path[SISA_PATH_MAX], *text = NULL;
+    size_t len = 0, used = 0;
+    sisa_json *j = NULL;
+    long pid = 0;
+    out[0] = '\0';
+    const int held = sisa_store_writer(st->root, &pid);
+    if (sisa_path_resolve(path, sizeof path, st->root, SISA_ACTIVITY_FILE) < 0 ||
+        !sisa_fs_exists(path) || sisa_fs_read_all(&text, &len, path, 1 << 16) < 0 ||
+        sisa_json_parse(&j, text, len, path) < 0) {
+        sisa_error_clear();
+        if (held && pid)
+            snprintf(out, cap, "a sisa command (pid %ld) holds the store", pid);
+        else if (held)
+            snprintf(out, cap, "a sisa command holds the store");
+        goto done;
+    }
+    const char *cmd = "?", *host = "?", *started = "?";
+    uint64_t jpid = 0, ranks = 1;
+    sisa_json_str(j, "command", &cmd);
+    sisa_json_str(j, "host", &host);
+    sisa_json_str(j, "started", &started);
+    sisa_json_u64(j, "pid", &jpid);
+    sisa_json_u64(j, "ranks", &ranks);
+    int n = snprintf(out, cap, "sisa %s (pid %llu on %s, %llu rank%s) since %s%s", cmd,
+                     (unsigned long long)jpid, host, (unsigned long long)ranks,
+                     ranks == 1 ? "" : "s", started,
+                     held ? ""
+                          : ", ended without cleaning up (it crashed or was killed; the next "
+                            "writing command finishes its work)");
+    used = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
+    for (uint64_t r = 0; held && r < ranks && r < 4096 && used + 64 < cap; r++) {
+        char name[64];
+        uint64_t shard = 0, stage = 0, stages = 0;
+        const char *since = "?";
+        snprintf(name, sizeof name, "%s-%llu", SISA_ACTIVITY_FILE, (unsigned long long)r);
+        sisa_json_free(j);
+        j = NULL;
+        free(text);
+        text = NULL;
+        if (sisa_path_resolve(path, sizeof path, st->root, name) < 0 ||
+            sisa_fs_read_all(&text, &len, path, 1 << 16) < 0 ||
+            sisa_json_parse(&j, text, len, path) < 0) {
+            sisa_error_clear();
+            continue;
+        }
+        sisa_json_str(j, "since", &since);
+        if (sisa_json_u64(j, "shard", &shard) && sisa_json_u64(j, "stage", &stage) &&
+            sisa_json_u64(j, "stages", &stages))
+            n = snprintf(out + used, cap - used, "; rank %llu: shard %llu stage %llu/%llu since %s",
+                         (unsigned long long)r, (unsigned long long)shard,
+                         (unsigned long long)stage, (unsigned long long)stages, since);
+        else
+            n = snprintf(out + used, cap - used, "; rank %llu: starting since %s",
+                         (unsigned long long)r, since);
+        if (n > 0) used += (size_t)n < cap - used ? (size_t)n : cap - used - 1;
+    }
+done:
+    sisa_json_free(j);
+    free(text);
+}
+
 int sisa_cmd_status(int argc, char **argv)
 {
     int err = SISA_OK;
@@ -115,17 +194,25 @@ int sisa_cmd_status(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, 0));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, 0, "status"));
     if (sisa_cli_not_root()) goto done; /* rank 0 reads the store's metadata for the job */
     const uint32_t S = (uint32_t)cfg.sisa.shards;
     ss = calloc(S, sizeof *ss);
     SISA_CHECK(ss, SISA_ENOMEM, "out of memory");
     uint32_t ready = 0;
     uint64_t rows = 0;
-    char ledger_path[SISA_PATH_MAX];
+    char ledger_path[SISA_PATH_MAX], foreign[2048], running[1024];
+    size_t n_foreign = 0, torn = 0;
     sisa_ledger_info ledger;
     SISA_TRY(sisa_path_resolve(ledger_path, sizeof ledger_path, st.root, "ledger"));
-    SISA_TRY(sisa_ledger_check(ledger_path, &ledger));
+    /* Damage is reported, not refused: the status is printed whole, then the exit status says
+     * what is wrong. */
+    if (sisa_ledger_read(ledger_path, &ledger, &torn) < 0) {
+        if (!st.damage[0]) snprintf(st.damage, sizeof st.damage, "%s", sisa_error_message());
+        sisa_error_clear();
+    }
+    SISA_TRY(sisa_store_foreign(&st, foreign, sizeof foreign, &n_foreign));
+    describe_running(&st, running, sizeof running);
     for (uint32_t k = 0; k < S; k++) {
         SISA_TRY(shard_state(&st, k, &ss[k]));
         ready += ss[k].ready;
@@ -148,10 +235,23 @@ int sisa_cmd_status(int argc, char **argv)
                (unsigned long long)m->deleted_rows);
         sisa_json_string(stdout, m->context);
         printf(", \"context_matches\": %s, \"ledger_records\": %llu, \"ledger_head\": \"%s\", "
-               "\"pending_request\": %llu, \"ready_shards\": %u, \"shards\": [",
+               "\"pending_request\": %llu, \"ready_shards\": %u, ",
                strcmp(m->context, st.context) == 0 ? "true" : "false",
                (unsigned long long)ledger.records, ledger.head,
                (unsigned long long)st.pending_request, ready);
+        printf("\"running\": ");
+        if (running[0])
+            sisa_json_string(stdout, running);
+        else
+            printf("null");
+        printf(", \"damage\": ");
+        if (st.damage[0])
+            sisa_json_string(stdout, st.damage);
+        else
+            printf("null");
+        printf(", \"foreign_files\": %zu, \"foreign\": ", n_foreign);
+        sisa_json_string(stdout, foreign);
+        printf(", \"shards\": [");
         for (uint32_t k = 0; k < S; k++) {
             printf("%s{\"shard\": %u, \"rows\": %llu, \"stages_done\": %u, \"checkpoint\": ",
                    k ? ", " : "", k, (unsigned long long)ss[k].rows, ss[k].stages_done);
@@ -177,9 +277,15 @@ int sisa_cmd_status(int argc, char **argv)
         printf("  deletions: %llu request(s), %llu row(s); ledger: %llu record(s), head %.16s...\n",
                (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows,
                (unsigned long long)ledger.records, ledger.head);
+        if (running[0]) printf("  running: %s\n", running);
         if (st.pending_request)
             printf("  deletion request %llu is unfinished: its shards are fenced\n",
                    (unsigned long long)st.pending_request);
+        if (st.damage[0]) printf("  DAMAGED: %s\n", st.damage);
+        if (n_foreign)
+            printf("  %zu file(s) in the store that sisa did not write (never removed by sisa): "
+                   "%s\n",
+                   n_foreign, foreign);
         printf("  determinism context: %s%s\n", m->context,
                strcmp(m->context, st.context) == 0 ? ""
                                                    : "\n  (this process runs under another "
@@ -196,6 +302,7 @@ int sisa_cmd_status(int argc, char **argv)
     uint32_t damaged = 0, first = 0;
     for (uint32_t k = S; k-- > 0;)
         if (ss[k].problem[0]) damaged++, first = k;
+    SISA_CHECK(!st.damage[0], SISA_ECORRUPT, "%s", st.damage);
     SISA_CHECK(damaged == 0, SISA_ECORRUPT, "%u shard%s with a damaged file; shard %u: %s", damaged,
                damaged > 1 ? "s" : "", first, ss[first].problem);
 done:

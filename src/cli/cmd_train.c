@@ -162,7 +162,7 @@ int sisa_cmd_train(int argc, char **argv)
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE, wait));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE, wait, "train"));
     const uint32_t S = (uint32_t)cfg.sisa.shards;
 
     /* 1. Which shards need partitioning, how big every shard is, and who owns which. */

@@ -149,7 +149,7 @@ int sisa_cmd_unlearn(int argc, char **argv)
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
     SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, dry_run ? SISA_STORE_READ : SISA_STORE_WRITE,
-                                 wait));
+                                 wait, "unlearn"));
     if (rank == 0)
         err = accept_on_root(&st, ids_list, ids_file, groups_list, groups_file, dry_run, &req);
     SISA_TRY(sisa_dist_agree(d, err));

@@ -77,7 +77,7 @@ done:
 }
 
 int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode, double wait_seconds)
+                        sisa_store_mode mode, double wait_seconds, const char *command)
 {
     int err = SISA_OK;
     sisa_dist *d = sisa_cli_dist();
@@ -112,6 +112,15 @@ int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
     }
     SISA_TRY(sisa_dist_agree(d, err));
 recover:
+    st->activity_on = 0; /* rank 0's bytes say nothing of this rank's files */
+    if (st->exclusive) {
+        /* Writers show what they do (sisa status); rank 0 clears what a dead writer left
+         * before the other ranks write theirs. */
+        if (rank == 0) err = sisa_store_activity_begin(st, command, 0, sisa_dist_size(d));
+        SISA_TRY(sisa_dist_agree(d, err));
+        if (rank != 0) err = sisa_store_activity_begin(st, command, rank, sisa_dist_size(d));
+        SISA_TRY(sisa_dist_agree(d, err));
+    }
     /* An interrupted deletion is finished before the command does anything else. */
     SISA_TRY(sisa_cli_recover(st));
 done:

@@ -17,13 +17,14 @@ void sisa_cli_set_dist(sisa_dist *d);
 
 /* Collective. Rank 0 loads the config, sets up the floating-point environment and opens the
  * store in `mode` (writers: it alone holds the store's lock for the job, waiting for another
- * writer up to `wait_seconds` as sisa_store_open says); the config and the store's
+ * writer up to `wait_seconds` as sisa_store_open says, and show `command` and their progress
+ * to sisa status: sisa_store_activity_begin); the config and the store's
  * state are broadcast, and every rank checks that it computes the same config hash and runs
  * under the same determinism context as rank 0. Writers also get advice about a generic
  * OpenBLAS kernel and refuse a store trained under another context. `st` is always safe to
  * pass to sisa_store_close afterwards. */
 int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode, double wait_seconds);
+                        sisa_store_mode mode, double wait_seconds, const char *command);
 
 /* Collective: give every rank rank 0's request. */
 int sisa_cli_share_request(sisa_request *r);
