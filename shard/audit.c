@@ -809,3 +809,64 @@ done:
     sisa_dataset_stream_close(ds);
     return err;
 }
+
+/* ---- the files --------------------------------------------------------------------------- */
+
+static int check_folder_files(sisa_audit_files *out, const sisa_files *f)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    for (size_t i = 0; i < f->n; i++) {
+        if (!f->e[i].live) continue;
+        int rc = sisa_files_locate(f, f->e[i].name, path, sizeof path);
+        if (rc == SISA_ECORRUPT) {
+            SISA_TRY(add_problem(&out->problems, &out->n_problems, "%s", sisa_error_message()));
+            sisa_error_clear();
+            continue;
+        }
+        SISA_TRY(rc);
+        struct stat sb;
+        if (stat(path, &sb) == 0) out->bytes += (uint64_t)sb.st_size;
+        out->checked++;
+    }
+done:
+    return err;
+}
+
+int sisa_audit_check_files(sisa_audit_files *out, const sisa_store *st)
+{
+    int err = SISA_OK;
+    sisa_files f = {0};
+    char dir[SISA_PATH_MAX];
+    memset(out, 0, sizeof *out);
+    SISA_TRY(sisa_store_files(st, &f, 0));
+    SISA_TRY(check_folder_files(out, &f));
+    sisa_files_close(&f);
+    for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards && st->has_manifest; k++) {
+        SISA_TRY(sisa_store_shard_dir(st, k, dir, sizeof dir));
+        if (!sisa_fs_exists(dir)) {
+            SISA_TRY(add_problem(&out->problems, &out->n_problems,
+                                 "%s is missing: shard %u is damaged (run 'sisa repair -c %s')",
+                                 dir, k, st->cfg.source));
+            continue;
+        }
+        SISA_TRY(sisa_files_open(&f, dir, "journal", 0));
+        if (!sisa_files_has(&f, "data.h5"))
+            SISA_TRY(add_problem(&out->problems, &out->n_problems,
+                                 "%s %s: shard %u is damaged (run 'sisa repair -c %s')", f.j.path,
+                                 sisa_fs_exists(f.j.path) ? "commits no data file" : "is missing",
+                                 k, st->cfg.source));
+        SISA_TRY(check_folder_files(out, &f));
+        sisa_files_close(&f);
+    }
+done:
+    sisa_files_close(&f);
+    return err;
+}
+
+void sisa_audit_files_free(sisa_audit_files *a)
+{
+    for (size_t i = 0; i < a->n_problems; i++) free(a->problems[i]);
+    free(a->problems);
+    memset(a, 0, sizeof *a);
+}

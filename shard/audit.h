@@ -80,6 +80,19 @@ int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
                             const sisa_journal *journal, const char *head, const char *head_source);
 void sisa_audit_ledger_free(sisa_audit_ledger *a);
 
+/* ---- the files ----------------------------------------------------------------------------
+ * Every file the store's journals commit (the store's own, and each shard's) must hold the bytes
+ * journaled for it: sisa status checks only sizes, readers check the files they parse, and this
+ * is the full check. A shard folder or journal that is missing is a problem too. */
+typedef struct sisa_audit_files {
+    uint64_t checked; /* committed files whose bytes were hashed */
+    uint64_t bytes;
+    char **problems;
+    size_t n_problems;
+} sisa_audit_files;
+int sisa_audit_check_files(sisa_audit_files *out, const sisa_store *st);
+void sisa_audit_files_free(sisa_audit_files *a);
+
 /* ---- the byte scan ----------------------------------------------------------------------- */
 
 typedef struct sisa_audit_hit {

@@ -19,12 +19,58 @@
 
 #define JOURNAL_MAX_BYTES ((size_t)1 << 30)
 
+/* Hashes this process computed, by file identity: a file sisa hashed (or committed) is not read
+ * again to be checked a second time, so an unlearning request reads each file of its shard about
+ * once whatever number of steps look at it. The key is (device, inode, size, modification time):
+ * sisa replaces files by rename (a new inode), and any other change to a file moves its
+ * modification time or size. The cache lives as long as the process. */
+#define HASH_CACHE 64
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    char sha[65];
+    int used;
+} hash_entry;
+static hash_entry hash_cache[HASH_CACHE];
+static unsigned hash_next;
+
+static int same_file(const hash_entry *e, const struct stat *st)
+{
+    return e->used && e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+           e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static void cache_put(const struct stat *st, const char *sha)
+{
+    hash_entry *e = NULL;
+    for (unsigned i = 0; i < HASH_CACHE && !e; i++)
+        if (hash_cache[i].used && hash_cache[i].dev == st->st_dev &&
+            hash_cache[i].ino == st->st_ino)
+            e = &hash_cache[i];
+    if (!e) e = &hash_cache[hash_next++ % HASH_CACHE];
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
+    e->size = st->st_size;
+    e->mtime = st->st_mtim;
+    memcpy(e->sha, sha, 65);
+    e->used = 1;
+}
+
 int sisa_file_sha256(const char *path, char out[65])
 {
     int err = SISA_OK;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     char *buf = NULL;
+    struct stat before, after;
     SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+    SISA_CHECK(fstat(fd, &before) == 0, SISA_EIO, "cannot stat %s: %s", path, strerror(errno));
+    for (unsigned i = 0; i < HASH_CACHE; i++)
+        if (same_file(&hash_cache[i], &before)) {
+            memcpy(out, hash_cache[i].sha, 65);
+            goto done;
+        }
     buf = malloc(1 << 20);
     SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
     sisa_sha256_ctx h;
@@ -39,6 +85,11 @@ int sisa_file_sha256(const char *path, char out[65])
     uint8_t d[SISA_SHA256_LEN];
     sisa_sha256_final(&h, d);
     sisa_hex(out, d, SISA_SHA256_LEN);
+    /* Cached only when the file did not change while it was read. */
+    if (fstat(fd, &after) == 0 && after.st_size == before.st_size &&
+        after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+        after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
+        cache_put(&after, out);
 done:
     free(buf);
     if (fd >= 0) close(fd);
@@ -193,6 +244,7 @@ static int apply(sisa_files *f, const sisa_json *rec)
     if (!e) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
     if (!strcmp(op, "del")) {
         e->live = 0;
+        e->meta = NULL;
         return 0;
     }
     if (!sisa_json_str(rec, "sha256", &sha) || strlen(sha) != 64 ||
@@ -202,6 +254,13 @@ static int apply(sisa_files *f, const sisa_json *rec)
     memcpy(e->sha, sha, 65);
     snprintf(e->tmp, sizeof e->tmp, "%s", tmp);
     e->live = 1;
+    e->size = -1;
+    uint64_t size = 0;
+    if (sisa_json_u64(rec, "size", &size)) e->size = (int64_t)size;
+    e->meta = sisa_json_get(rec, "meta");
+    if (e->meta && e->meta->type != SISA_JSON_OBJECT)
+        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
+                              "%s: the put record of %s has a bad meta", f->j.path, name);
     return 0;
 }
 
@@ -229,6 +288,13 @@ void sisa_files_close(sisa_files *f)
     f->n = f->cap = 0;
 }
 
+const sisa_files_entry *sisa_files_entry_of(const sisa_files *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->e[i].name, name)) return f->e[i].live ? &f->e[i] : NULL;
+    return NULL;
+}
+
 const char *sisa_files_hash(const sisa_files *f, const char *name)
 {
     for (size_t i = 0; i < f->n; i++)
@@ -254,6 +320,31 @@ int sisa_files_verify(const sisa_files *f, const char *name)
                "%s does not match its recorded SHA-256 (%.12s..., the file hashes to %.12s...): it "
                "is damaged or was modified, and is not used",
                path, want, sha);
+done:
+    return err;
+}
+
+int sisa_files_check_size(const sisa_files *f, const char *name)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    const sisa_files_entry *e = sisa_files_entry_of(f, name);
+    SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
+    SISA_CHECK(e, SISA_ECORRUPT, "%s is not a committed file of %s", path, f->j.path);
+    if (e->size < 0) return sisa_files_verify(f, name); /* a record from before sizes */
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size != e->size) {
+        /* The committed bytes may still be in the temp file of an unfinished commit. */
+        char tmp[SISA_PATH_MAX];
+        SISA_TRY(sisa_path_resolve(tmp, sizeof tmp, f->dir, e->tmp));
+        struct stat tst;
+        if (stat(tmp, &tst) == 0 && tst.st_size == e->size) return SISA_OK;
+        SISA_CHECK(sisa_fs_exists(path), SISA_ECORRUPT, "%s is missing (its journal has it)", path);
+        SISA_FAIL(SISA_ECORRUPT,
+                  "%s has %lld bytes, its journal records %lld: it is damaged or was modified, "
+                  "and is not used",
+                  path, (long long)st.st_size, (long long)e->size);
+    }
 done:
     return err;
 }
@@ -288,7 +379,13 @@ done:
 
 int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
 {
+    return sisa_files_commit_meta(f, tmp_path, name, NULL);
+}
+
+int sisa_files_commit_meta(sisa_files *f, const char *tmp_path, const char *name, const char *meta)
+{
     int err = SISA_OK;
+    struct stat tst;
     int journaled = 0; /* the record may be in the journal: the temp file must stay */
     char path[SISA_PATH_MAX], sha[65];
     sisa_jw w;
@@ -298,6 +395,8 @@ int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
     SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
     SISA_TRY(sisa_fs_fsync_file(tmp_path));
     SISA_TRY(sisa_file_sha256(tmp_path, sha));
+    SISA_CHECK(stat(tmp_path, &tst) == 0, SISA_EIO, "cannot stat %s: %s", tmp_path,
+               strerror(errno));
     sisa_jw_raw(&w, "{");
     sisa_jw_key(&w, "op", 1);
     sisa_jw_str(&w, "put");
@@ -307,6 +406,12 @@ int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
     sisa_jw_str(&w, tmp_name);
     sisa_jw_key(&w, "sha256", 0);
     sisa_jw_str(&w, sha);
+    sisa_jw_key(&w, "size", 0);
+    sisa_jw_u64(&w, (uint64_t)tst.st_size);
+    if (meta) {
+        sisa_jw_key(&w, "meta", 0);
+        sisa_jw_raw(&w, meta);
+    }
     sisa_jw_raw(&w, "}");
     SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
     /* From the first byte of the append on, the record may reach the journal even when the
@@ -430,13 +535,15 @@ int sisa_files_repair(sisa_files *f, const char *const *keep)
     for (size_t i = 0; i < f->n; i++) {
         sisa_files_entry *e = &f->e[i];
         if (!e->live) continue;
+        /* Only a commit whose temp file is still there can be unfinished (the rename moves it):
+         * nothing else is read here, so a writer's open costs no hashing. */
+        SISA_TRY(sisa_path_resolve(tmp, sizeof tmp, f->dir, e->tmp));
+        if (!sisa_fs_exists(tmp)) continue; /* damaged or missing: sisa_files_verify says so */
         SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, e->name));
         if (sisa_fs_exists(path)) {
             SISA_TRY(sisa_file_sha256(path, sha));
-            if (!strcmp(sha, e->sha)) continue;
+            if (!strcmp(sha, e->sha)) continue; /* renamed; the temp file is a stray copy */
         }
-        SISA_TRY(sisa_path_resolve(tmp, sizeof tmp, f->dir, e->tmp));
-        if (!sisa_fs_exists(tmp)) continue; /* damaged or missing: sisa_files_verify says so */
         SISA_TRY(sisa_file_sha256(tmp, sha));
         if (strcmp(sha, e->sha) != 0) continue;
         SISA_CHECK(rename(tmp, path) == 0, SISA_EIO, "cannot rename %s to %s: %s", tmp, path,

@@ -7,14 +7,14 @@
  * process working on that shard, so ranks never share a journal.
  *
  * A file is committed in four steps: write a temp file and fsync it; hash it; append
- * {"op": "put", "file": NAME, "tmp": TEMP, "sha256": HASH} and fsync the journal; rename the temp
- * file to NAME and fsync the folder. A file is removed by appending {"op": "del", "file": NAME}
- * before unlinking it. The journal is therefore always ahead of the disk, and after a crash at
- * any point sisa_files_repair can finish or undo what was in flight: a committed put whose
- * rename did not happen is completed from its temp file, a deleted file that still exists is
- * removed, and so are temp files of commits that never reached the journal. A file the journal
- * never named is not sisa's and is never removed. Readers check a file's bytes against its
- * journaled SHA-256 before HDF5 opens it (sisa_files_verify).
+ * {"op": "put", "file": NAME, "tmp": TEMP, "sha256": HASH, "size": BYTES[, "meta": {...}]} and
+ * fsync the journal; rename the temp file to NAME and fsync the folder. A file is removed by
+ * appending {"op": "del", "file": NAME} before unlinking it. The journal is therefore always ahead
+ * of the disk, and after a crash at any point sisa_files_repair can finish or undo what was in
+ * flight: a committed put whose rename did not happen is completed from its temp file, a deleted
+ * file that still exists is removed, and so are temp files of commits that never reached the
+ * journal. A file the journal never named is not sisa's and is never removed. Readers check a
+ * file's bytes against its journaled SHA-256 before HDF5 opens it (sisa_files_verify).
  *
  * A crash can tear the last line of a journal; opening drops a final line without its newline
  * (and a writer truncates it away). Any other malformed line is corruption.
@@ -45,7 +45,9 @@ typedef struct sisa_files_entry {
     char name[64];
     char sha[65];
     char tmp[160];
-    int live; /* put and not deleted since */
+    int live;              /* put and not deleted since */
+    int64_t size;          /* bytes, -1 when the record predates sizes */
+    const sisa_json *meta; /* the put record's "meta" object, or NULL (borrowed from the journal) */
 } sisa_files_entry;
 
 /* A folder whose files are committed through a journal in it. */
@@ -80,6 +82,11 @@ int sisa_files_has(const sisa_files *f, const char *name);
  * missing, not committed, or different (damaged or modified). */
 int sisa_files_verify(const sisa_files *f, const char *name);
 
+/* The cheap check of sisa status: `name` exists with its journaled size (a record without a
+ * size falls back to sisa_files_verify). A changed byte of the same size is found by
+ * sisa_files_verify (sisa audit, and every reader before it parses a file), not here. */
+int sisa_files_check_size(const sisa_files *f, const char *name);
+
 /* For readers, who never change the folder: the path holding `name`'s committed bytes, checked
  * against its hash. That is the file itself, or the temp file of a commit whose rename a crash
  * prevented (the next writer's sisa_files_repair completes it). Otherwise fails like
@@ -91,6 +98,12 @@ int sisa_files_locate(const sisa_files *f, const char *name, char *out, size_t c
  * leaves it for sisa_files_repair (the journal may hold the record, and the temp file then holds
  * the committed bytes). Callers never remove it after this call. */
 int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name);
+/* The same, with `meta` (the text of a JSON object, or NULL) kept in the put record: what
+ * readers need to know about the file without reading it (a shard data file's row counts and
+ * lineages, a checkpoint's lineage). Put records also carry the file's size. */
+int sisa_files_commit_meta(sisa_files *f, const char *tmp_path, const char *name, const char *meta);
+/* The live entry of `name`, or NULL. Borrowed: valid until the folder is closed or changed. */
+const sisa_files_entry *sisa_files_entry_of(const sisa_files *f, const char *name);
 /* Write `len` bytes as `name` through a temp file and commit them. */
 int sisa_files_write(sisa_files *f, const char *name, const void *data, size_t len);
 /* Journal the removal of `name`, then remove it. A name that is not committed is a no-op. */

@@ -75,27 +75,29 @@ int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, c
 
 static int manifest_text(const sisa_manifest *m, char *buf, size_t cap)
 {
-    int n =
-        snprintf(buf, cap,
-                 "# sisa store manifest: written by sisa, do not edit\n"
-                 "format: %s\n"
-                 "config_hash: %s\n"
-                 "seed: %llu\n"
-                 "shards: %u\n"
-                 "slices: %u\n"
-                 "sharding: %s\n"
-                 "dataset: %s\n"
-                 "dataset_digest: %s\n"
-                 "rows: %llu\n"
-                 "features: %llu\n"
-                 "classes: %d\n"
-                 "context: %s\n"
-                 "deletions: %llu\n"
-                 "deleted_rows: %llu\n",
-                 MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards, m->slices,
-                 sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest,
-                 (unsigned long long)m->rows, (unsigned long long)m->features, m->classes,
-                 m->context, (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows);
+    int n = snprintf(buf, cap,
+                     "# sisa store manifest: written by sisa, do not edit\n"
+                     "format: %s\n"
+                     "config_hash: %s\n"
+                     "seed: %llu\n"
+                     "shards: %u\n"
+                     "slices: %u\n"
+                     "sharding: %s\n"
+                     "dataset: %s\n"
+                     "dataset_digest: %s\n"
+                     "rows: %llu\n"
+                     "features: %llu\n"
+                     "classes: %d\n"
+                     "context: %s\n"
+                     "deletions: %llu\n"
+                     "deleted_rows: %llu\n"
+                     "store_id: %s\n"
+                     "location: %s\n",
+                     MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards,
+                     m->slices, sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest,
+                     (unsigned long long)m->rows, (unsigned long long)m->features, m->classes,
+                     m->context, (unsigned long long)m->deletions,
+                     (unsigned long long)m->deleted_rows, m->store_id, m->location);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -117,12 +119,14 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
         K_CONTEXT,
         K_DELETIONS,
         K_DELETED,
+        K_STORE_ID, /* optional: stores made before identities have neither */
+        K_LOCATION,
         K_COUNT
     };
     static const char *const keys[K_COUNT] = {
-        "format",   "config_hash", "seed",           "shards",      "slices",
-        "sharding", "dataset",     "dataset_digest", "rows",        "features",
-        "classes",  "context",     "deletions",      "deleted_rows"};
+        "format",    "config_hash",    "seed",     "shards",   "slices",  "sharding",
+        "dataset",   "dataset_digest", "rows",     "features", "classes", "context",
+        "deletions", "deleted_rows",   "store_id", "location"};
     int seen[K_COUNT] = {0};
     memset(m, 0, sizeof *m);
     int lineno = 0;
@@ -160,6 +164,15 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
             SISA_CHECK(sisa_strlcpy(m->context, v, sizeof m->context) == 0, SISA_ECORRUPT,
                        "%s: context too long", path);
             break;
+        case K_STORE_ID:
+            SISA_CHECK(strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32, SISA_ECORRUPT,
+                       "%s: store_id '%s' is not 32 hex digits", path, v);
+            memcpy(m->store_id, v, 33);
+            break;
+        case K_LOCATION:
+            SISA_CHECK(v[0] == '/' && sisa_strlcpy(m->location, v, sizeof m->location) == 0,
+                       SISA_ECORRUPT, "%s: bad location '%s'", path, v);
+            break;
         case K_SHARDING:
             SISA_CHECK(!strcmp(v, "id") || !strcmp(v, "group"), SISA_ECORRUPT,
                        "%s: bad sharding '%s'", path, v);
@@ -187,8 +200,10 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
             if (k == K_DELETED) m->deleted_rows = u;
         }
     }
-    for (int k = 0; k < K_COUNT; k++)
+    for (int k = 0; k < K_STORE_ID; k++)
         SISA_CHECK(seen[k], SISA_ECORRUPT, "%s: key '%s' is missing", path, keys[k]);
+    SISA_CHECK(seen[K_STORE_ID] == seen[K_LOCATION], SISA_ECORRUPT,
+               "%s: store_id and location come together", path);
 done:
     return err;
 }
@@ -198,12 +213,32 @@ int sisa_store_files(const sisa_store *st, sisa_files *out, int writable)
     return sisa_files_open(out, st->root, "journal", writable);
 }
 
+static int random_hex(char *out, size_t bytes)
+{
+    int err = SISA_OK;
+    uint8_t raw[64];
+    FILE *r = fopen("/dev/urandom", "rb");
+    SISA_CHECK(r, SISA_EIO, "cannot open /dev/urandom: %s", strerror(errno));
+    size_t got = fread(raw, 1, bytes, r);
+    fclose(r);
+    SISA_CHECK(got == bytes, SISA_EIO, "cannot read /dev/urandom");
+    sisa_hex(out, raw, bytes);
+done:
+    return err;
+}
+
 int sisa_store_write_manifest(sisa_store *st)
 {
     int err = SISA_OK;
-    char text[8192];
+    char text[3 * SISA_PATH_MAX];
     char *dump = NULL;
     sisa_files f = {0};
+    /* Every manifest a writer commits names the store: a store made before identities gets
+     * its ID and location now. */
+    if (!st->store_id[0]) SISA_TRY(random_hex(st->store_id, 16));
+    if (!st->man.store_id[0]) memcpy(st->man.store_id, st->store_id, 33);
+    if (!st->man.location[0])
+        snprintf(st->man.location, sizeof st->man.location, "%s", st->physical);
     int n = manifest_text(&st->man, text, sizeof text);
     SISA_CHECK(n > 0, SISA_EINTERNAL, "manifest too long");
     size_t need = sisa_config_dump(&st->cfg, NULL, 0) + 1;
@@ -559,6 +594,7 @@ static int create_store(sisa_store *st, int folder_existed)
                    strerror(errno));
     SISA_TRY(sisa_files_open(&files, st->root, "journal", 1));
     SISA_TRY(load_salt(st, &files, 1));
+    SISA_TRY(random_hex(st->store_id, 16));
     SISA_TRY(sisa_fs_fsync_parent(shards));
     st->created = made_root ? 2 : 1;
 done:
@@ -675,6 +711,7 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
                "store path too long");
     sisa_config_hash(cfg, st->config_hash);
     sisa_store_context(st->context, sizeof st->context);
+    SISA_TRY(sisa_path_physical(st->physical, sizeof st->physical, st->root));
 
     SISA_TRY(sisa_store_probe(st->root, &kind, detail, sizeof detail));
     switch (kind) {
@@ -719,6 +756,8 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
         SISA_TRY(sisa_fs_read_all(&text, &len, path, 1 << 16));
         SISA_TRY(parse_manifest(&st->man, text, path));
         st->has_manifest = 1;
+        memcpy(st->store_id, st->man.store_id, 33);
+        st->moved = st->man.location[0] && strcmp(st->man.location, st->physical) != 0;
         if (strcmp(st->man.config_hash, st->config_hash) != 0) {
             char changed[512];
             describe_config_change(st, changed, sizeof changed);
@@ -886,9 +925,12 @@ static int write_activity(const sisa_store *st, const char *name, const char *te
     SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", tmp, strerror(errno));
     size_t len = strlen(text);
     ssize_t n = write(fd, text, len);
+    int saved = errno;
     close(fd);
-    SISA_CHECK(n == (ssize_t)len, SISA_EIO, "cannot write %s", tmp);
-    SISA_CHECK(rename(tmp, path) == 0, SISA_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+    SISA_CHECK(n == (ssize_t)len, SISA_EIO, "cannot write %s: %s", tmp,
+               n < 0 ? strerror(saved) : "short write");
+    SISA_CHECK(rename(tmp, path) == 0, SISA_EIO, "cannot rename %s to %s: %s", tmp, path,
+               strerror(errno));
     tmp[0] = '\0';
 done:
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
@@ -941,18 +983,19 @@ done:
     return err;
 }
 
-void sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t stage)
+int sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t stage)
 {
     char since[32], text[256], name[64];
-    if (!st->activity_on) return;
+    if (!st->activity_on) return SISA_OK;
     utc_now(since, sizeof since);
     snprintf(name, sizeof name, "%s-%d", SISA_ACTIVITY_FILE, st->activity_rank);
     snprintf(text, sizeof text,
              "{\"rank\": %d, \"pid\": %ld, \"shard\": %u, \"stage\": %u, \"stages\": %d, "
              "\"since\": \"%s\"}\n",
              st->activity_rank, (long)getpid(), shard, stage, st->cfg.sisa.slices, since);
-    /* Best effort: showing progress must never fail the work. */
-    if (write_activity(st, name, text) < 0) sisa_error_clear();
+    /* A write that fails here (a full disk) would fail the stage's checkpoint next: it is an
+     * error like any other. */
+    return write_activity(st, name, text);
 }
 
 void sisa_store_close(sisa_store *st)
@@ -968,6 +1011,50 @@ void sisa_store_close(sisa_store *st)
     }
     if (st->lock_fd >= 0) close(st->lock_fd); /* releases both locks */
     st->lock_fd = -1;
+}
+
+int sisa_store_check_location(sisa_store *st, int accept)
+{
+    int err = SISA_OK;
+    if (!st->moved) return SISA_OK;
+    const char *env = getenv("SISA_ACCEPT_MOVED");
+    const int by_env = env && !strcmp(env, "1");
+    if (by_env && !st->exclusive) return SISA_OK;
+    if (by_env) accept = 1;
+    /* Is the recorded location still a store with this ID? Then this one is a copy. */
+    sisa_manifest other;
+    char path[SISA_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    int copy = 0;
+    if (sisa_path_resolve(path, sizeof path, st->man.location, "manifest") == 0 &&
+        sisa_fs_read_all(&text, &len, path, 1 << 16) == 0 &&
+        parse_manifest(&other, text, path) == 0)
+        copy = !strcmp(other.store_id, st->man.store_id);
+    sisa_error_clear();
+    free(text);
+    if (!st->exclusive) {
+        sisa_warn("store %s (ID %.12s) was made at %s: it was %s; reading it is safe, but a "
+                  "deletion must be made in the store that is used",
+                  st->root, st->man.store_id, st->man.location,
+                  copy ? "copied (the original is still there)" : "moved");
+        return SISA_OK;
+    }
+    SISA_CHECK(accept, SISA_EUSAGE,
+               "store %s (ID %.12s) was made at %s, %s: a deletion made here would not reach "
+               "the %s. If it was moved on purpose, run the command again with --accept-move "
+               "to record its new location; if it is a copy you mean to use as a store of its "
+               "own, remove the original first (or train a new store)",
+               st->physical, st->man.store_id, st->man.location,
+               copy ? "which still holds a store with the same ID: this is a copy"
+                    : "so it was moved or copied",
+               copy ? "original" : "store at the old location, if it still exists");
+    sisa_info("store %s (ID %.12s) was made at %s; recording its new location", st->physical,
+              st->man.store_id, st->man.location);
+    snprintf(st->man.location, sizeof st->man.location, "%s", st->physical);
+    SISA_TRY(sisa_store_write_manifest(st));
+    st->moved = 0;
+done:
+    return err;
 }
 
 int sisa_store_check_context(const sisa_store *st)

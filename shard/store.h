@@ -47,6 +47,10 @@ typedef struct sisa_manifest {
     char context[SISA_CONTEXT_MAX];
     uint64_t deletions; /* deletion requests processed */
     uint64_t deleted_rows;
+    /* The store's identity: a random ID made with the store, and the physical path it was made
+     * at (or last accepted at). Both "" in stores made before identities. */
+    char store_id[33];
+    char location[SISA_PATH_MAX];
 } sisa_manifest;
 
 typedef enum {
@@ -76,6 +80,9 @@ typedef enum {
 typedef struct sisa_store {
     sisa_config cfg;
     char root[SISA_PATH_MAX];
+    char physical[SISA_PATH_MAX]; /* root with symlinks resolved: the store's location */
+    char store_id[33];            /* this store's ID (from its manifest, or made at creation) */
+    int moved; /* the manifest records another location (a moved or copied store): see open */
     char config_hash[65];
     char context[SISA_CONTEXT_MAX]; /* this process's determinism context */
     int lock_fd;                    /* writers: the open lock file; -1 for readers */
@@ -115,10 +122,16 @@ void sisa_store_discard_new(sisa_store *st);
  * ({"command", "pid", "host", "started", "ranks"}) and every rank R its current shard and stage
  * in STORE/activity-R ({"rank", "pid", "host", "shard", "stage", "stages", "since"}). Each file
  * is replaced by a rename (seen whole), not fsynced (it says nothing about the store's state),
- * and removed by sisa_store_close. Files left by a writer that died are recognised because
- * nobody holds the lock; the next writer replaces them. */
+ * and removed by sisa_store_close. A failed write is an error like any other. Files left by a
+ * writer that died are recognised because nobody holds the lock; the next writer replaces them. */
 int sisa_store_activity_begin(sisa_store *st, const char *command, int rank, int ranks);
-void sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t stage);
+int sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t stage);
+
+/* A store whose manifest records another location than where it is now (st->moved) was moved
+ * or copied. Writers refuse it (SISA_EUSAGE, saying what to do) unless told it was moved on
+ * purpose (`accept`): then the new location is recorded in the manifest. Readers only warn.
+ * SISA_ACCEPT_MOVED=1 in the environment accepts too (for test harnesses that copy stores). */
+int sisa_store_check_location(sisa_store *st, int accept);
 
 /* Commit st->man (and STORE/config.yaml) through the store's journal. Writers only. */
 int sisa_store_write_manifest(sisa_store *st);

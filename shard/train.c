@@ -11,9 +11,11 @@
  */
 #include "shard/train.h"
 
+#include "base/json.h"
 #include "base/log.h"
 #include "base/progress.h"
 #include "base/rng.h"
+#include "base/strutil.h"
 #include "base/sha256.h"
 #include "model/model.h"
 #include "shard/journal.h"
@@ -207,10 +209,121 @@ done:
     return err;
 }
 
+/* The summary of a shard's rows, as the text of a JSON object (see train.h). */
+static int summary_json(const sisa_shard_data *sd, uint32_t R, sisa_jw *w)
+{
+    int err = SISA_OK;
+    char(*lineage)[65] = malloc(R * sizeof *lineage);
+    uint64_t *counts = calloc(R, sizeof *counts);
+    SISA_CHECK(lineage && counts, SISA_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < sd->n; i++)
+        if ((uint32_t)sd->slice[i] < R) counts[sd->slice[i]]++;
+    SISA_TRY(sisa_shard_lineages(sd, R, lineage));
+    sisa_jw_raw(w, "{");
+    sisa_jw_key(w, "rows", 1);
+    sisa_jw_u64(w, sd->n);
+    sisa_jw_key(w, "slice_rows", 0);
+    sisa_jw_raw(w, "[");
+    for (uint32_t r = 0; r < R; r++) {
+        if (r) sisa_jw_raw(w, ", ");
+        sisa_jw_u64(w, counts[r]);
+    }
+    sisa_jw_raw(w, "]");
+    sisa_jw_key(w, "lineages", 0);
+    sisa_jw_raw(w, "[");
+    for (uint32_t r = 0; r < R; r++) {
+        if (r) sisa_jw_raw(w, ", ");
+        sisa_jw_str(w, lineage[r]);
+    }
+    sisa_jw_raw(w, "]}");
+    SISA_CHECK(!w->failed, SISA_ENOMEM, "out of memory");
+done:
+    free(counts);
+    free(lineage);
+    return err;
+}
+
+void sisa_shard_summary_free(sisa_shard_summary *s)
+{
+    free(s->slice_rows);
+    free(s->lineage);
+    memset(s, 0, sizeof *s);
+}
+
+int sisa_shard_summary_read(const sisa_store *st, const sisa_files *f, sisa_shard_summary *out)
+{
+    int err = SISA_OK;
+    const uint32_t R = (uint32_t)st->cfg.sisa.slices;
+    memset(out, 0, sizeof *out);
+    const sisa_files_entry *e = sisa_files_entry_of(f, "data.h5");
+    if (!e || !e->meta) return 0;
+    const sisa_json *counts = sisa_json_get(e->meta, "slice_rows");
+    const sisa_json *lin = sisa_json_get(e->meta, "lineages");
+    SISA_CHECK(sisa_json_u64(e->meta, "rows", &out->rows) && counts &&
+                   counts->type == SISA_JSON_ARRAY && counts->count == R && lin &&
+                   lin->type == SISA_JSON_ARRAY && lin->count == R,
+               SISA_ECORRUPT, "%s: the record of data.h5 has a bad summary", f->j.path);
+    out->slice_rows = calloc(R, sizeof *out->slice_rows);
+    out->lineage = malloc(R * sizeof *out->lineage);
+    SISA_CHECK(out->slice_rows && out->lineage, SISA_ENOMEM, "out of memory");
+    uint64_t total = 0;
+    const sisa_json *c = counts->kid, *l = lin->kid;
+    for (uint32_t r = 0; r < R; r++, c = c->next, l = l->next) {
+        SISA_CHECK(c && l && c->type == SISA_JSON_NUMBER &&
+                       sisa_parse_u64(c->str, &out->slice_rows[r]) == SISA_PARSE_OK &&
+                       l->type == SISA_JSON_STRING && strlen(l->str) == 64,
+                   SISA_ECORRUPT, "%s: the record of data.h5 has a bad summary", f->j.path);
+        total += out->slice_rows[r];
+        memcpy(out->lineage[r], l->str, 65);
+    }
+    SISA_CHECK(total == out->rows, SISA_ECORRUPT,
+               "%s: the record of data.h5 counts %llu rows but its slices hold %llu", f->j.path,
+               (unsigned long long)out->rows, (unsigned long long)total);
+    err = 1;
+done:
+    return err;
+}
+
+int sisa_shard_summary_get(const sisa_store *st, const sisa_files *f, uint32_t k,
+                           sisa_shard_summary *out)
+{
+    int err = SISA_OK;
+    const uint32_t R = (uint32_t)st->cfg.sisa.slices;
+    sisa_shard_data *idx = NULL;
+    err = sisa_shard_summary_read(st, f, out);
+    if (err != 0) return err < 0 ? err : SISA_OK;
+    /* A store written before summaries: read the file's IDs and slices. */
+    SISA_TRY(sisa_shard_read_data(st, f, k, 0, &idx));
+    out->rows = idx->n;
+    out->slice_rows = calloc(R, sizeof *out->slice_rows);
+    out->lineage = malloc(R * sizeof *out->lineage);
+    SISA_CHECK(out->slice_rows && out->lineage, SISA_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < idx->n; i++)
+        if ((uint32_t)idx->slice[i] < R) out->slice_rows[idx->slice[i]]++;
+    SISA_TRY(sisa_shard_lineages(idx, R, out->lineage));
+done:
+    sisa_shard_data_free(idx);
+    return err;
+}
+
+uint64_t sisa_shard_summary_visits(const sisa_shard_summary *s, uint32_t epochs, uint32_t stages,
+                                   uint32_t first)
+{
+    uint64_t total = 0, n_r = 0;
+    for (uint32_t r = 1; r <= stages; r++) {
+        n_r += s->slice_rows[r - 1];
+        if (r >= (first ? first : 1)) total += sisa_stage_visits(n_r, epochs, stages);
+    }
+    return total;
+}
+
 int sisa_shard_commit_data(const sisa_store *st, sisa_files *f, const sisa_shard_data *sd)
 {
     int err = SISA_OK;
     char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "";
+    sisa_jw meta;
+    sisa_jw_init(&meta);
+    SISA_TRY(summary_json(sd, (uint32_t)st->cfg.sisa.slices, &meta));
     SISA_TRY(sisa_store_data_path(st, sd->shard, path, sizeof path));
     SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
     err = sisa_shard_data_write(tmp, sd);
@@ -218,11 +331,12 @@ int sisa_shard_commit_data(const sisa_store *st, sisa_files *f, const sisa_shard
         sisa_error_prefix("writing %s", path); /* the message names the temp file */
         goto done;
     }
-    int rc = sisa_files_commit(f, tmp, "data.h5");
+    int rc = sisa_files_commit_meta(f, tmp, "data.h5", meta.buf);
     tmp[0] = '\0'; /* the commit owns the temp file now */
     SISA_TRY(rc);
 done:
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    sisa_jw_free(&meta);
     return err;
 }
 
@@ -256,12 +370,19 @@ done:
 
 int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
 {
+    return sisa_shard_train_rows(st, k, NULL, rep);
+}
+
+int sisa_shard_train_rows(const sisa_store *st, uint32_t k, const sisa_shard_data *rows_in,
+                          sisa_shard_report *rep)
+{
     int err = SISA_OK;
     const sisa_config *cfg = &st->cfg;
     const uint32_t R = (uint32_t)cfg->sisa.slices;
     const uint32_t B = (uint32_t)cfg->train.batch_size;
     const uint32_t E = (uint32_t)cfg->train.epochs;
-    sisa_shard_data *sd = NULL;
+    sisa_shard_data *owned = NULL;
+    const sisa_shard_data *sd = rows_in;
     sisa_model *model = NULL;
     tensor_views views = {0};
     char(*lineage)[65] = NULL;
@@ -277,7 +398,10 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     rep->loss = NAN;
     SISA_TRY(sisa_shard_files(st, k, &files, 1));
     SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-    SISA_TRY(sisa_shard_read_data(st, &files, k, 1, &sd));
+    if (!sd) {
+        SISA_TRY(sisa_shard_read_data(st, &files, k, 1, &owned));
+        sd = owned;
+    }
     SISA_CHECK(sd->n <= UINT32_MAX, SISA_ECORRUPT, "%s: more than 2^32 rows in one shard", path);
     for (uint64_t i = 0; i < sd->n; i++)
         SISA_CHECK((uint32_t)sd->slice[i] < R, SISA_ECORRUPT, "%s: row %llu has slice %d of %u",
@@ -336,7 +460,7 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
                    "stopped on request before stage %u/%u of shard %u (every stage trained so "
                    "far is committed; run the command again to continue)",
                    r, R, k);
-        sisa_store_activity_stage(st, k, r);
+        SISA_TRY(sisa_store_activity_stage(st, k, r));
         double ts = sisa_now();
         uint32_t n_r = 0;
         for (uint64_t i = 0; i < sd->n; i++)
@@ -389,7 +513,9 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
             sisa_error_prefix("writing %s", path); /* the message names the temp file */
             goto done;
         }
-        int rc = sisa_files_commit(&files, tmp, name);
+        char ckpt_meta[96];
+        snprintf(ckpt_meta, sizeof ckpt_meta, "{\"lineage\": \"%s\"}", lineage[r - 1]);
+        int rc = sisa_files_commit_meta(&files, tmp, name, ckpt_meta);
         tmp[0] = '\0'; /* the commit owns the temp file now */
         SISA_TRY(rc);
         rep->stages_trained++;
@@ -408,7 +534,7 @@ done:
     free(lineage);
     views_free(&views);
     sisa_model_destroy(model);
-    sisa_shard_data_free(sd);
+    sisa_shard_data_free(owned);
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
     sisa_files_close(&files);
     if (err < 0 && err != SISA_EINTR && err != SISA_ESTOPPED) sisa_error_prefix("shard %u", k);
@@ -416,15 +542,15 @@ done:
 }
 
 int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t cap,
-                          sisa_ckpt_meta *meta, const char **why)
+                          sisa_ckpt_meta *meta, uint64_t *rows, const char **why)
 {
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
-    sisa_shard_data *idx = NULL;
-    char(*lineage)[65] = NULL;
+    sisa_shard_summary sum = {0};
     char name[32];
     sisa_files files = {0};
     *why = NULL;
+    *rows = 0;
     if ((size_t)k < sizeof st->fenced && st->fenced[k]) {
         *why = "fenced: a deletion request that affects it is not finished (any writing sisa "
                "command finishes it)";
@@ -442,8 +568,10 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
         *why = "not partitioned yet (run sisa train)";
         goto done;
     }
-    SISA_TRY(sisa_shard_read_data(st, &files, k, 0, &idx));
-    if (idx->n == 0) {
+    /* The shard's rows and lineages from its journal: the data file itself is not read. */
+    SISA_TRY(sisa_shard_summary_get(st, &files, k, &sum));
+    *rows = sum.rows;
+    if (sum.rows == 0) {
         *why = "no rows left (all deleted)";
         goto done;
     }
@@ -455,11 +583,8 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
     }
     /* The bytes are checked before HDF5 parses them (path: where the committed bytes are). */
     SISA_TRY(sisa_files_locate(&files, name, path, cap));
-    lineage = malloc(R * sizeof *lineage);
-    SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
-    SISA_TRY(sisa_shard_lineages(idx, R, lineage));
     SISA_TRY(sisa_ckpt_read_meta(meta, path));
-    if (strcmp(meta->lineage, lineage[R - 1]) != 0 || meta->shard != k || meta->stage != R) {
+    if (strcmp(meta->lineage, sum.lineage[R - 1]) != 0 || meta->shard != k || meta->stage != R) {
         /* Trained on rows that are no longer in the shard (an unfinished deletion): never
          * serve it. */
         *why = "final checkpoint does not match the shard's rows (run sisa train to finish the "
@@ -469,7 +594,6 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
     err = 1;
 done:
     sisa_files_close(&files);
-    free(lineage);
-    sisa_shard_data_free(idx);
+    sisa_shard_summary_free(&sum);
     return err;
 }

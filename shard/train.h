@@ -52,6 +52,11 @@ typedef struct sisa_shard_report {
  * (SISA_EINTR) loses at most the stage in progress; running it again gives the same bits as an
  * uninterrupted run. Call sisa_model_fp_setup() first. */
 int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep);
+/* The same with the shard's rows already in memory (`rows`, borrowed: exactly what the shard's
+ * committed data file holds, e.g. the rows sisa_unlearn_rewrite just wrote), so that the file is
+ * not read again; NULL reads it. */
+int sisa_shard_train_rows(const sisa_store *st, uint32_t k, const sisa_shard_data *rows,
+                          sisa_shard_report *rep);
 
 /* Shard k's journaled folder (shard/journal.h); writers also get it repaired first. */
 struct sisa_files;
@@ -62,13 +67,36 @@ int sisa_shard_read_data(const sisa_store *st, const struct sisa_files *f, uint3
 /* Shard k's IDs and slices, with the data file checked against the shard's journal first (a
  * reader's shortcut for sisa_shard_files + sisa_shard_read_data). */
 int sisa_shard_read_index(const sisa_store *st, uint32_t k, sisa_shard_data **out);
-/* Commit a new data file for shard sd->shard. */
+/* Commit a new data file for shard sd->shard. Its put record keeps the shard's summary (below)
+ * in "meta": {"rows": N, "slice_rows": [R counts], "lineages": [R hex]}. */
 int sisa_shard_commit_data(const sisa_store *st, struct sisa_files *f, const sisa_shard_data *sd);
 
+/* What a shard's journal says of its data file, so that readers and the unaffected shards of a
+ * deletion never read the file itself (O(affected) work): rows, rows per slice, and each
+ * stage's lineage. */
+typedef struct sisa_shard_summary {
+    uint64_t rows;
+    uint64_t *slice_rows; /* (R) */
+    char (*lineage)[65];  /* (R): lineage[r - 1] of stage r */
+} sisa_shard_summary;
+/* Fill `out` from the journal's record of data.h5 (1), or report that the record predates
+ * summaries (0: read the file instead), or fail on a malformed summary (negative). `out` must be
+ * freed with sisa_shard_summary_free whatever the result. */
+int sisa_shard_summary_read(const sisa_store *st, const struct sisa_files *f,
+                            sisa_shard_summary *out);
+/* The same, falling back to reading (and checking) the data file for old stores. */
+int sisa_shard_summary_get(const sisa_store *st, const struct sisa_files *f, uint32_t k,
+                           sisa_shard_summary *out);
+void sisa_shard_summary_free(sisa_shard_summary *s);
+/* Sample visits of training stages first..R of a shard from its summary. */
+uint64_t sisa_shard_summary_visits(const sisa_shard_summary *s, uint32_t epochs, uint32_t stages,
+                                   uint32_t first);
+
 /* The path and metadata of shard k's final checkpoint after checking that its lineage matches
- * the shard's current rows. Returns 1 when the shard has a usable final model, 0 when it has
- * none (empty shard, or training not finished: *why says which), negative on error. */
+ * the shard's current rows, and the shard's row count. Returns 1 when the shard has a usable
+ * final model, 0 when it has none (empty shard, or training not finished: *why says which),
+ * negative on error. Reads the checkpoint and the shard's journal, not its data file. */
 int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t cap,
-                          sisa_ckpt_meta *meta, const char **why);
+                          sisa_ckpt_meta *meta, uint64_t *rows, const char **why);
 
 #endif

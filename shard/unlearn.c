@@ -8,6 +8,7 @@
 #include "base/strutil.h"
 #include "io/store_io.h"
 #include "shard/journal.h"
+#include "shard/partition.h"
 #include "shard/train.h"
 #include "shard/verify.h"
 #include "sisa/error.h"
@@ -181,7 +182,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     sisa_shard_data *idx = NULL;
     sisa_files files = {0};
     uint64_t *ids = NULL, *groups = NULL, *rows_ids = NULL;
-    unsigned char *id_found = NULL, *group_found = NULL;
+    unsigned char *id_found = NULL, *group_found = NULL, *candidate = NULL;
     char(*lineage)[65] = NULL;
     size_t n_rows = 0, cap_rows = 0;
     memset(r, 0, sizeof *r);
@@ -201,7 +202,30 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     sort_unique(ids, &n_ids);
     sort_unique(groups, &n_groups);
 
+    /* Only the shards that can hold a requested row are read: a row's shard is a keyed hash of
+     * its ID (sharding: id) or of its group (sharding: group), so an ID under sharding by ID,
+     * or a group under sharding by group, names its one shard. The other combinations are
+     * looked up in every shard. */
+    candidate = calloc(S, 1);
+    SISA_CHECK(candidate, SISA_ENOMEM, "out of memory");
+    const int by_group = st->cfg.sisa.sharding == SISA_SHARDING_GROUP;
+    if ((by_group && n_ids) || (!by_group && n_groups)) {
+        memset(candidate, 1, S);
+    } else {
+        for (size_t i = 0; i < n_ids; i++) {
+            uint32_t k, slice;
+            sisa_partition_assign(&st->cfg, ids[i], 0, &k, &slice);
+            candidate[k] = 1;
+        }
+        for (size_t i = 0; i < n_groups; i++) {
+            uint32_t k, slice;
+            sisa_partition_assign(&st->cfg, 0, groups[i], &k, &slice);
+            candidate[k] = 1;
+        }
+    }
+
     for (uint32_t k = 0; k < S; k++) {
+        if (!candidate[k]) continue;
         SISA_TRY(sisa_shard_files(st, k, &files, 0));
         SISA_CHECK(sisa_files_has(&files, "data.h5"), SISA_EUSAGE,
                    "shard %u has no data file: the store is not fully trained; run sisa train "
@@ -267,6 +291,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     qsort(r->ids, n_rows, 32, cmp_hash);
     qsort(r->groups, n_groups, 32, cmp_hash);
 done:
+    free(candidate);
     free(lineage);
     free(rows_ids);
     free(group_found);
@@ -299,11 +324,13 @@ done:
     return err;
 }
 
-int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa_req_shard *s)
+int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa_req_shard *s,
+                         sisa_shard_data **kept_out)
 {
     int err = SISA_OK;
     sisa_shard_data *sd = NULL, *kept = NULL;
     sisa_files files = {0};
+    if (kept_out) *kept_out = NULL;
     SISA_TRY(sisa_shard_files(st, s->shard, &files, 1));
     SISA_TRY(sisa_shard_read_data(st, &files, s->shard, 1, &sd));
     SISA_TRY(
@@ -329,6 +356,10 @@ int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa
     SISA_TRY(sisa_shard_commit_data(st, &files, kept));
     sisa_debug("shard %u: %llu rows deleted, %llu remain", s->shard, (unsigned long long)s->rows,
                (unsigned long long)m);
+    if (kept_out) {
+        *kept_out = kept;
+        kept = NULL;
+    }
 done:
     sisa_files_close(&files);
     sisa_shard_data_free(kept);

@@ -14,6 +14,7 @@
 #ifndef SISA_SHARD_UNLEARN_H
 #define SISA_SHARD_UNLEARN_H
 
+#include "io/store_io.h"
 #include "shard/request.h"
 #include "shard/store.h"
 
@@ -30,8 +31,12 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
 
 /* Fence: remove every affected shard's checkpoints from its first stage on. */
 int sisa_unlearn_fence(const sisa_store *st, const sisa_request *r);
-/* Rewrite shard s's data file without the request's rows (nothing to do when already done). */
-int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa_req_shard *s);
+/* Rewrite shard s's data file without the request's rows (nothing to do when already done).
+ * With `kept` (may be NULL), the rows now committed are handed to the caller (to free with
+ * sisa_shard_data_free; NULL when nothing was rewritten), so that retraining need not read the
+ * file again (sisa_shard_train_rows). */
+int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa_req_shard *s,
+                         sisa_shard_data **kept);
 /* Fill each affected shard's lineage and model hashes after retraining. */
 int sisa_unlearn_after(const sisa_store *st, sisa_request *r);
 

@@ -18,6 +18,10 @@
  *                            "N+" instead of N makes fail and enospc persistent: every call
  *                            from the N-th on fails.
  *
+ * Independently, SISA_SHIM_READS=PREFIX counts the bytes that read, pread and pread64 return for
+ * each regular file whose path starts with PREFIX, and at exit appends "PATH BYTES" lines to the
+ * file SISA_SHIM_READS_OUT (what a command read of a store, file by file).
+ *
  * Unset or empty SISA_SHIM: every call passes through untouched. A malformed SISA_SHIM aborts
  * the process as the library loads, with a message on stderr, so that a typo can never pass for
  * "no crash happened". Under AddressSanitizer, preloading another library needs
@@ -140,6 +144,62 @@ static int regular_fd(int fd)
     return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* ---- reads per file (SISA_SHIM_READS) ---- */
+#define READ_FILES 1024
+static struct {
+    char path[512];
+    long long bytes;
+} reads[READ_FILES];
+static int n_reads;
+
+static void count_read_(int fd, ssize_t got)
+{
+    static const char *prefix;
+    static int checked;
+    if (got <= 0) return;
+    if (!checked) {
+        prefix = getenv("SISA_SHIM_READS");
+        checked = 1;
+    }
+    if (!prefix || !*prefix || !regular_fd(fd)) return;
+    char link[64], path[512];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 0) return;
+    path[n] = '\0';
+    if (strncmp(path, prefix, strlen(prefix)) != 0) return;
+    for (int i = 0; i < n_reads; i++)
+        if (!strcmp(reads[i].path, path)) {
+            reads[i].bytes += got;
+            return;
+        }
+    if (n_reads < READ_FILES) {
+        snprintf(reads[n_reads].path, sizeof reads[n_reads].path, "%s", path);
+        reads[n_reads++].bytes = got;
+    }
+}
+
+static void count_read(int fd, ssize_t got)
+{
+    int saved = errno; /* the caller sees the read's errno, not ours */
+    count_read_(fd, got);
+    errno = saved;
+}
+
+__attribute__((destructor)) static void report_reads(void)
+{
+    const char *out = getenv("SISA_SHIM_READS_OUT");
+    if (!n_reads || !out || !*out) return;
+    int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    if (fd < 0) return;
+    for (int i = 0; i < n_reads; i++) {
+        char line[640];
+        snprintf(line, sizeof line, "%.511s %lld\n", reads[i].path, reads[i].bytes);
+        say(fd, line);
+    }
+    close(fd);
+}
+
 __attribute__((destructor)) static void report(void)
 {
     if (mode != MODE_COUNT) return;
@@ -172,6 +232,33 @@ typedef ssize_t (*pwrite64_fn)(int, const void *, size_t, off64_t);
 typedef int (*rename_fn)(const char *, const char *);
 typedef int (*renameat_fn)(int, const char *, int, const char *);
 typedef int (*fsync_fn)(int);
+typedef ssize_t (*read_fn)(int, void *, size_t);
+typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
+typedef ssize_t (*pread64_fn)(int, void *, size_t, off64_t);
+
+ssize_t read(int fd, void *buf, size_t count)
+{
+    REAL(read, read_fn);
+    ssize_t got = real_read(fd, buf, count);
+    count_read(fd, got);
+    return got;
+}
+
+ssize_t pread(int fd, void *buf, size_t count, off_t offset)
+{
+    REAL(pread, pread_fn);
+    ssize_t got = real_pread(fd, buf, count, offset);
+    count_read(fd, got);
+    return got;
+}
+
+ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)
+{
+    REAL(pread64, pread64_fn);
+    ssize_t got = real_pread64(fd, buf, count, offset);
+    count_read(fd, got);
+    return got;
+}
 
 ssize_t write(int fd, const void *buf, size_t count)
 {

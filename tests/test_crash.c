@@ -616,8 +616,9 @@ static void check_prediction(int p, const char *store, int hold_lock, const char
     if (fd >= 0) close(fd);
 }
 
-/* Recovery as a user does it: after train, train and unlearn; after unlearn, status (which
- * finishes an accepted request) and the unlearn again when the ledger lacks it. */
+/* Recovery as a user does it: after train, train and unlearn; after unlearn, status (a reader:
+ * it leaves an unfinished request's shards out and changes nothing) and the unlearn again,
+ * whose writer's open finishes the interrupted request (the rows are then already deleted). */
 static void recover(int p, const char *store, int crashed_in_train, const char *what)
 {
     if (crashed_in_train) {
@@ -626,7 +627,7 @@ static void recover(int p, const char *store, int crashed_in_train, const char *
         return;
     }
     run_ok(p, ARGS("status", "-c", cfg_of(store)), what);
-    if (!ledger_has_request(store)) unlearn_ok(p, store, what);
+    unlearn_ok(p, store, what);
 }
 
 /* ---- setup: the reference ------------------------------------------------------------------ */
@@ -1222,7 +1223,34 @@ static const char *store_file(const char *store, int shard, const char *name)
     return b;
 }
 
-/* predict, eval and status refuse, naming `path`, without HDF5 having parsed it. */
+/* The size the folder's journal records for the file at `path` (its last put), or -1. */
+static long long committed_size(const char *path)
+{
+    char jpath[2400];
+    const char *slash = strrchr(path, '/');
+    assert_non_null(slash);
+    snprintf(jpath, sizeof jpath, "%.*s/journal", (int)(slash - path), path);
+    char *text = tu_read_file(jpath, NULL);
+    long long size = -1;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        sisa_json *rec = NULL;
+        const char *op = NULL, *file = NULL;
+        uint64_t n = 0;
+        if (sisa_json_parse(&rec, line, strlen(line), jpath) == 0 &&
+            sisa_json_str(rec, "op", &op) && !strcmp(op, "put") &&
+            sisa_json_str(rec, "file", &file) && !strcmp(file, slash + 1) &&
+            sisa_json_u64(rec, "size", &n))
+            size = (long long)n;
+        sisa_json_free(rec);
+    }
+    free(text);
+    return size;
+}
+
+/* predict and eval refuse, naming `path`, without HDF5 having parsed it; status (which reads
+ * journals and checks sizes only) names a file whose size changed, and audit (the full check)
+ * names any damaged file. */
 static void readers_refuse(const char *path)
 {
     char out[2400];
@@ -1237,10 +1265,21 @@ static void readers_refuse(const char *path)
     tu_assert_contains(R->err, path);
     tu_assert_contains(R->err, "does not match its recorded SHA-256");
     assert_null(strstr(R->err, "HDF5"));
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
     run(R, 0, ARGS("status", "-c", cfg_of("w")));
+    if (sb.st_size != committed_size(path)) {
+        assert_int_equal(R->status, 1);
+        tu_assert_contains(R->err, path);
+        tu_assert_contains(R->err, "bytes, its journal records");
+    } else {
+        assert_int_equal(R->status, 0);
+    }
+    assert_null(strstr(R->err, "HDF5"));
+    run(R, 0, ARGS("audit", "-c", cfg_of("w")));
     assert_int_equal(R->status, 1);
-    tu_assert_contains(R->err, path);
-    tu_assert_contains(R->err, "does not match its recorded SHA-256");
+    tu_assert_contains(R->out, path);
+    tu_assert_contains(R->out, "does not match its recorded SHA-256");
     assert_null(strstr(R->err, "HDF5"));
 }
 

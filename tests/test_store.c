@@ -34,19 +34,21 @@ static void nap(void) /* 0.1 s */
     nanosleep(&ts, NULL);
 }
 
-/* A CSV of n rows (id, label, 4 features: three noisy classes), imported with sisa. */
-static void make_dataset(const char *h5, int n, int id0)
+/* A CSV of n rows (id, label, `features` features: three noisy classes), imported with sisa. */
+static void make_dataset_d(const char *h5, int n, int id0, int features)
 {
     char csv[4200];
     snprintf(csv, sizeof csv, "%s.csv", h5);
     FILE *f = fopen(csv, "w");
     assert_non_null(f);
-    fprintf(f, "id,label,a,b,c,d\n");
+    fprintf(f, "id,label");
+    for (int j = 0; j < features; j++) fprintf(f, ",x%d", j);
+    fprintf(f, "\n");
     unsigned s = 12345u + (unsigned)id0;
     for (int i = 0; i < n; i++) {
         int c = i % 3;
         fprintf(f, "%d,%d", id0 + i, c);
-        for (int j = 0; j < 4; j++) {
+        for (int j = 0; j < features; j++) {
             s = s * 1103515245u + 12345u;
             double u = (double)((s >> 8) & 0xffff) / 65536.0;
             fprintf(f, ",%.4f", (j % 3 == c ? 1.0 : 0.0) + (u - 0.5));
@@ -60,6 +62,11 @@ static void make_dataset(const char *h5, int n, int id0)
     if (r->status != 0) fail_msg("import failed: %s", r->err);
     free(r);
     unlink(csv);
+}
+
+static void make_dataset(const char *h5, int n, int id0)
+{
+    make_dataset_d(h5, n, id0, 4);
 }
 
 /* A config in `cfg_dir` naming `store` and `train` (both as written into the file). */
@@ -483,6 +490,153 @@ static void test_status_shows_writer(void **state)
     free(r);
 }
 
+/* ---- one store, one identity ---------------------------------------------------------------- */
+
+/* A store records its ID and where it was made. A moved store is refused by writers until its
+ * move is accepted (--accept-move); a copy whose original still exists is refused as a copy:
+ * a deletion made in one would leave the row in the other. Readers only warn. */
+static void test_moved_and_copied_store(void **state)
+{
+    (void)state;
+    char cfg[4200], sub[4200], cmd[9000];
+    unsetenv("SISA_ACCEPT_MOVED");
+    trained_with_deletions("moved", cfg, sizeof cfg);
+    snprintf(sub, sizeof sub, "%s/moved", dir);
+    tu_run *r = malloc(sizeof *r);
+    tu_sisa(r, "status", "-c", cfg, "--json", NULL);
+    expect_status(r, 0, "status");
+    tu_assert_contains(r->out, "\"store_id\": \"");
+    /* Move it: the config names the new place. */
+    snprintf(cmd, sizeof cmd, "mv '%s/store' '%s/store2'", sub, sub);
+    assert_int_equal(system(cmd), 0);
+    const char *cfg2 = write_config(sub, "cfg2.yaml", "store2", "train.h5", 2);
+    char cfg2c[4200];
+    snprintf(cfg2c, sizeof cfg2c, "%s", cfg2);
+    tu_sisa(r, "status", "-c", cfg2c, NULL);
+    expect_status(r, 0, "status of a moved store");
+    tu_assert_contains(r->err, "was moved");
+    tu_sisa(r, "unlearn", "-c", cfg2c, "--ids", "1100", NULL);
+    expect_status(r, 2, "unlearn in a moved store");
+    tu_assert_contains(r->err, "--accept-move");
+    tu_sisa(r, "unlearn", "-c", cfg2c, "--ids", "1100", "--accept-move", NULL);
+    expect_status(r, 0, "unlearn --accept-move");
+    tu_sisa(r, "status", "-c", cfg2c, NULL);
+    expect_status(r, 0, "status after the move was accepted");
+    assert_null(strstr(r->err, "was moved"));
+    /* Copy it: the original is still there. */
+    snprintf(cmd, sizeof cmd, "cp -a '%s/store2' '%s/store3'", sub, sub);
+    assert_int_equal(system(cmd), 0);
+    const char *cfg3 = write_config(sub, "cfg3.yaml", "store3", "train.h5", 2);
+    tu_sisa(r, "unlearn", "-c", cfg3, "--ids", "1101", NULL);
+    expect_status(r, 2, "unlearn in a copy");
+    tu_assert_contains(r->err, "this is a copy");
+    tu_sisa(r, "eval", "-c", cfg3, "-i", tu_path(sub, "train.h5"), NULL);
+    expect_status(r, 0, "eval of a copy");
+    tu_assert_contains(r->err, "copied");
+    setenv("SISA_ACCEPT_MOVED", "1", 1);
+    free(r);
+}
+
+/* ---- a deletion costs what its shard costs -------------------------------------------------- */
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* A one-row deletion reads only the affected shard's files and the store's small metadata
+ * (manifest, config.yaml, salt, journals, ledger), and at most twice their bytes in all; no data
+ * file or checkpoint of another shard is opened. Before, opening the store and planning the
+ * request read (and hashed) every shard's data file. Measured with the I/O shim's per-file read
+ * counts (tests/ioshim.c). */
+static void test_deletion_reads_only_its_shard(void **state)
+{
+    (void)state;
+    char sub[4200], store[4300], cfg[4400], reads[4400];
+    snprintf(sub, sizeof sub, "%s/cost", dir);
+    mkdir(sub, 0700);
+    /* Sizes in proportion to real use: a shard's data file (500 rows of 64 features) and its
+     * checkpoints (a 64-32-3 MLP with momentum) weigh far more than the HDF5 headers. */
+    make_dataset_d(tu_path(sub, "train.h5"), 6000, 1000, 64);
+    snprintf(cfg, sizeof cfg, "%s", write_config(sub, "cfg.yaml", "store", "train.h5", 1));
+    /* 12 shards: a wide store, so reading the others would show. */
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "sed -i 's/shards: 3/shards: 12/; s/hidden: \\[8\\]/hidden: [32]/' '%s'", cfg);
+    assert_int_equal(system(cmd), 0);
+    snprintf(store, sizeof store, "%s/store", sub);
+    tu_run *r = malloc(sizeof *r);
+    tu_sisa(r, "train", "-c", cfg, NULL);
+    expect_status(r, 0, "train");
+
+    snprintf(reads, sizeof reads, "%s/reads.txt", sub);
+    unlink(reads);
+    char prefix[4400];
+    snprintf(prefix, sizeof prefix, "%s/", store);
+    setenv("LD_PRELOAD", tu_env("SISA_IOSHIM"), 1);
+    setenv("SISA_SHIM_READS", prefix, 1);
+    setenv("SISA_SHIM_READS_OUT", reads, 1);
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *asan_saved = asan ? strdup(asan) : NULL;
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "",
+             asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", "2345", NULL);
+    unsetenv("LD_PRELOAD");
+    unsetenv("SISA_SHIM_READS");
+    unsetenv("SISA_SHIM_READS_OUT");
+    if (asan_saved)
+        setenv("ASAN_OPTIONS", asan_saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(asan_saved);
+    expect_status(r, 0, "unlearn one row");
+    const char *at = strstr(r->out, "  shard ");
+    assert_non_null(at);
+    unsigned affected = 0;
+    assert_int_equal(sscanf(at, "  shard %u:", &affected), 1);
+
+    /* Bytes of the affected shard's files and of the metadata, as they are now. */
+    char shard_dir[4400];
+    snprintf(shard_dir, sizeof shard_dir, "%s/shards/%04u", store, affected);
+    long long budget = 0;
+    const char *shard_files[] = {"data.h5", "ckpt-001.h5", "ckpt-002.h5", "journal", NULL};
+    for (int i = 0; shard_files[i]; i++) budget += file_size(tu_path(shard_dir, shard_files[i]));
+    const char *meta[] = {"manifest", "config.yaml", "salt", "journal", "ledger", NULL};
+    for (int i = 0; meta[i]; i++) budget += file_size(tu_path(store, meta[i]));
+    for (unsigned k = 0; k < 12; k++) {
+        char j[4400];
+        snprintf(j, sizeof j, "%s/shards/%04u/journal", store, k);
+        if (k != affected) budget += file_size(j);
+    }
+
+    char *text = tu_read_file(reads, NULL);
+    long long total = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *sp = strrchr(line, ' ');
+        assert_non_null(sp);
+        *sp = '\0';
+        long long bytes = atoll(sp + 1);
+        total += bytes;
+        const char *rel = line + strlen(prefix);
+        unsigned k = 0;
+        char name[256];
+        if (sscanf(rel, "shards/%u/%255s", &k, name) == 2 && k != affected &&
+            strcmp(name, "journal") != 0)
+            fail_msg("a one-row deletion in shard %u read %lld bytes of %s", affected, bytes, line);
+    }
+    free(text);
+    if (total > 2 * budget)
+        fail_msg("a one-row deletion read %lld bytes of the store; its shard's files and the "
+                 "metadata hold %lld (the limit is twice that)",
+                 total, budget);
+    fprintf(stderr, "one-row deletion: read %lld bytes; affected shard + metadata: %lld\n", total,
+            budget);
+    free(r);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch("store"));
@@ -495,6 +649,8 @@ int main(void)
         cmocka_unit_test(test_cut_ledger_is_damage),
         cmocka_unit_test(test_read_only_store),
         cmocka_unit_test(test_status_shows_writer),
+        cmocka_unit_test(test_moved_and_copied_store),
+        cmocka_unit_test(test_deletion_reads_only_its_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,7 @@ typedef struct {
     int json;
     char head[65];
     sisa_audit_ledger ledger;
+    sisa_audit_files files;
     sisa_audit_scan scan;
     int scan_ran;
     char scan_error[1024]; /* why the scan could not run */
@@ -114,6 +115,10 @@ static void print_json(const sisa_store *st, const audit_result *a)
         printf(", \"unfinished_request\": %llu", (unsigned long long)st->pending_request);
     else
         printf(", \"unfinished_request\": null");
+    printf("}, \"files\": {\"checked\": %llu, \"bytes\": %llu, \"ok\": %s, \"problems\": ",
+           (unsigned long long)a->files.checked, (unsigned long long)a->files.bytes,
+           a->files.n_problems ? "false" : "true");
+    json_problems(a->files.problems, a->files.n_problems);
     printf("}, \"scan\": {\"ran\": %s, \"files\": %llu, \"bytes\": %llu, \"deleted_rows\": %llu, "
            "\"missing_rows\": %llu, \"not_scannable\": %llu, \"identical_to_surviving\": %llu, "
            "\"found\": %llu, \"found_in\": [",
@@ -165,9 +170,14 @@ static void print_text(const sisa_store *st, const audit_result *a)
                a->head_source ? " and the given head" : "");
     for (size_t i = 0; i < l->n_problems; i++) printf("  problem: %s\n", l->problems[i]);
     if (st->pending_request)
-        printf("  note: deletion request %llu is unfinished (another process uses the store): its "
-               "rows are not deleted yet, and not searched for\n",
+        printf("  note: deletion request %llu is unfinished: its rows are not deleted yet, and not "
+               "searched for (the next writing command finishes it)\n",
                (unsigned long long)st->pending_request);
+    printf("files: %llu committed file(s), %llu bytes, checked against their journaled SHA-256\n",
+           (unsigned long long)a->files.checked, (unsigned long long)a->files.bytes);
+    if (!a->files.n_problems) printf("  every file intact\n");
+    for (size_t i = 0; i < a->files.n_problems; i++)
+        printf("  problem: %s\n", a->files.problems[i]);
     if (!a->scan_ran) {
         printf("scan: not run: %s\n", a->scan_error);
     } else {
@@ -213,6 +223,7 @@ static int audit_on_root(const sisa_store *st, audit_result *a, const char *head
     SISA_TRY(sisa_audit_check_ledger(&a->ledger, ledger, &files.j, a->head_source ? a->head : NULL,
                                      a->head_source));
 
+    SISA_TRY(sisa_audit_check_files(&a->files, st));
     int rc = sisa_audit_scan_store(&a->scan, st, a->dataset, (const uint8_t(*)[32])a->ledger.ids,
                                    a->ledger.n_ids);
     if (rc == SISA_EINTR || rc == SISA_ENOMEM) SISA_TRY(rc);
@@ -221,7 +232,7 @@ static int audit_on_root(const sisa_store *st, audit_result *a, const char *head
         snprintf(a->scan_error, sizeof a->scan_error, "the byte scan could not run: %s",
                  sisa_error_message());
 
-    a->pass = !a->ledger.n_problems && a->scan_ran && !a->scan.n_problems;
+    a->pass = !a->ledger.n_problems && !a->files.n_problems && a->scan_ran && !a->scan.n_problems;
     if (a->json)
         print_json(st, a);
     else
@@ -230,6 +241,8 @@ static int audit_on_root(const sisa_store *st, audit_result *a, const char *head
     if (a->pass) goto done;
     if (a->ledger.n_problems)
         err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s", a->ledger.problems[0]);
+    else if (a->files.n_problems)
+        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s", a->files.problems[0]);
     else if (!a->scan_ran)
         err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s", a->scan_error);
     else
@@ -262,13 +275,16 @@ int sisa_cmd_audit(int argc, char **argv)
         .name = "audit",
         .usage = "audit -c CONFIG [--head HEX | --certificate CERT.json] [--dataset PATH] [--json]",
         .summary = "Check, without changing anything, that the store keeps its deletion promises: "
-                   "an intact ledger and no byte of a deleted row anywhere in the store.",
+                   "an intact ledger, intact files and no byte of a deleted row anywhere in the "
+                   "store.",
         .description =
             "Ledger: its hash chain must be intact (an edited, dropped, reordered or inserted\n"
             "record breaks it), it must hold exactly the requests the store journal certifies,\n"
             "each hashing to the head journaled with it, and a head kept outside the store\n"
             "(--head, or a certificate's \"ledger_head\") must be the chain's head after some\n"
             "record: otherwise the ledger was truncated or rewritten.\n"
+            "Files: every file the store's journals commit must hash to its journaled SHA-256\n"
+            "(sisa status checks only sizes; this is the full check).\n"
             "Scan: the deleted rows are the dataset's rows whose salted ID hash the ledger names;\n"
             "every file under the store (temp files, journals and the ledger included) is\n"
             "searched for their bytes (d float32 values), which must be found 0 times. A\n"
@@ -291,7 +307,7 @@ int sisa_cmd_audit(int argc, char **argv)
     }
 
     sisa_dist *d = sisa_cli_dist();
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, 0, "audit"));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, NULL));
     if (sisa_dist_rank(d) == 0) {
         a.cfg_path = cfg_path;
         a.dataset = dataset ? dataset : cfg.data.train;
@@ -302,6 +318,7 @@ int sisa_cmd_audit(int argc, char **argv)
     SISA_TRY(sisa_dist_agree(d, err));
 done:
     sisa_audit_scan_free(&a.scan);
+    sisa_audit_files_free(&a.files);
     sisa_audit_ledger_free(&a.ledger);
     sisa_store_close(&st);
     return err;

@@ -67,7 +67,6 @@ static int find_models(const sisa_store *st, ensemble *e)
 {
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
-    sisa_shard_data *idx = NULL;
     e->models = calloc(S, sizeof *e->models);
     e->excluded = calloc(S, sizeof *e->excluded);
     e->why = calloc(S, sizeof *e->why);
@@ -76,7 +75,8 @@ static int find_models(const sisa_store *st, ensemble *e)
         sisa_ckpt_meta meta;
         const char *why = NULL;
         model_ref *m = &e->models[e->n_models];
-        int usable = sisa_shard_final_ckpt(st, k, m->ckpt, sizeof m->ckpt, &meta, &why);
+        uint64_t rows = 0;
+        int usable = sisa_shard_final_ckpt(st, k, m->ckpt, sizeof m->ckpt, &meta, &rows, &why);
         SISA_TRY(usable);
         if (!usable) {
             e->excluded[e->n_excluded] = k;
@@ -84,17 +84,13 @@ static int find_models(const sisa_store *st, ensemble *e)
             sisa_warn("shard %u is left out of the ensemble: %s", k, why);
             continue;
         }
-        SISA_TRY(sisa_shard_read_index(st, k, &idx));
         m->shard = k;
-        m->rows = idx->n;
-        sisa_shard_data_free(idx);
-        idx = NULL;
+        m->rows = rows;
         e->n_models++;
     }
     SISA_CHECK(e->n_models > 0, SISA_EUSAGE,
                "store %s has no shard with a trained model (run sisa train)", st->root);
 done:
-    sisa_shard_data_free(idx);
     return err;
 }
 
@@ -291,7 +287,7 @@ int sisa_cmd_predict(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, 0, NULL));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, NULL));
     SISA_TRY(run_ensemble(&st, input, &e));
     if (sisa_cli_not_root()) goto done;
     char used[4096];
@@ -354,7 +350,7 @@ int sisa_cmd_eval(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, 0, NULL));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, NULL));
     if (!input) {
         SISA_CHECK(cfg.data.test[0], SISA_EUSAGE,
                    "sisa eval: %s has no data.test; pass the test set with -i TEST.h5", cfg_path);

@@ -39,9 +39,8 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
 {
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
-    sisa_shard_data *idx = NULL;
+    sisa_shard_summary sum = {0};
     sisa_files files = {0};
-    char(*lineage)[65] = NULL;
     char path[SISA_PATH_MAX], name[32];
     memset(s, 0, sizeof *s);
     SISA_TRY(sisa_store_shard_dir(st, k, path, sizeof path));
@@ -63,36 +62,47 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
         goto done;
     }
     s->partitioned = 1;
-    if (sisa_files_locate(&files, "data.h5", path, sizeof path) < 0) {
+    /* From the journals, with a size check of each file: status reads no data file and hashes
+     * nothing large (the full byte-for-byte check is sisa audit's). */
+    if (sisa_files_check_size(&files, "data.h5") < 0) {
         snprintf(s->problem, sizeof s->problem, "%s", sisa_error_message());
         sisa_error_clear();
         s->state = "damaged data file";
         goto done;
     }
-    SISA_TRY(sisa_shard_read_data(st, &files, k, 0, &idx));
-    s->rows = idx->n;
+    SISA_TRY(sisa_shard_summary_get(st, &files, k, &sum));
+    s->rows = sum.rows;
     if ((size_t)k < sizeof st->fenced && st->fenced[k]) {
         s->state = "fenced (an unfinished deletion request; not in the ensemble)";
         goto done;
     }
-    if (idx->n == 0) {
+    if (sum.rows == 0) {
         s->state = "empty (every row deleted; not in the ensemble)";
         goto done;
     }
-    lineage = malloc(R * sizeof *lineage);
-    SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
-    SISA_TRY(sisa_shard_lineages(idx, R, lineage));
     for (uint32_t r = 1; r <= R; r++) {
-        sisa_ckpt_meta meta;
         snprintf(name, sizeof name, "ckpt-%03u.h5", r);
-        if (!sisa_files_has(&files, name)) break;
-        if (sisa_files_locate(&files, name, path, sizeof path) < 0) {
+        const sisa_files_entry *e = sisa_files_entry_of(&files, name);
+        if (!e) break;
+        if (sisa_files_check_size(&files, name) < 0) {
             snprintf(s->problem, sizeof s->problem, "%s", sisa_error_message());
             sisa_error_clear();
             break;
         }
-        SISA_TRY(sisa_ckpt_read_meta(&meta, path));
-        if (strcmp(meta.lineage, lineage[r - 1]) != 0) break;
+        const char *lin = NULL;
+        if (!e->meta || !sisa_json_str(e->meta, "lineage", &lin)) {
+            /* A checkpoint committed before its lineage was journaled: read it. */
+            sisa_ckpt_meta meta;
+            if (sisa_files_locate(&files, name, path, sizeof path) < 0) {
+                snprintf(s->problem, sizeof s->problem, "%s", sisa_error_message());
+                sisa_error_clear();
+                break;
+            }
+            SISA_TRY(sisa_ckpt_read_meta(&meta, path));
+            if (strcmp(meta.lineage, sum.lineage[r - 1]) != 0) break;
+        } else if (strcmp(lin, sum.lineage[r - 1]) != 0) {
+            break;
+        }
         s->stages_done = r;
     }
     s->ready = s->stages_done == R;
@@ -101,8 +111,7 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
                : s->problem[0] ? "damaged checkpoint (sisa train rebuilds it)"
                                : "training unfinished (run sisa train)";
 done:
-    free(lineage);
-    sisa_shard_data_free(idx);
+    sisa_shard_summary_free(&sum);
     sisa_files_close(&files);
     return err;
 }
@@ -194,7 +203,7 @@ int sisa_cmd_status(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, 0, "status"));
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_INSPECT, NULL));
     if (sisa_cli_not_root()) goto done; /* rank 0 reads the store's metadata for the job */
     const uint32_t S = (uint32_t)cfg.sisa.shards;
     ss = calloc(S, sizeof *ss);
@@ -222,6 +231,10 @@ int sisa_cmd_status(int argc, char **argv)
     if (json) {
         printf("{\"store\": ");
         sisa_json_string(stdout, st.root);
+        printf(", \"store_id\": \"%s\", \"location\": ", st.store_id);
+        sisa_json_string(stdout, st.physical);
+        printf(", \"made_at\": ");
+        sisa_json_string(stdout, st.man.location[0] ? st.man.location : st.physical);
         printf(", \"config\": ");
         sisa_json_string(stdout, cfg_path);
         printf(", \"config_hash\": \"%s\", \"seed\": %llu, \"num_shards\": %u, \"slices\": %d, "
@@ -270,6 +283,8 @@ int sisa_cmd_status(int argc, char **argv)
         printf("]}\n");
     } else {
         printf("store %s (config %s, hash %.12s)\n", st.root, cfg_path, st.config_hash);
+        printf("  store ID %s, at %s%s%s\n", st.store_id[0] ? st.store_id : "(none yet)",
+               st.physical, st.moved ? "; made at " : "", st.moved ? st.man.location : "");
         printf("  seed %llu, %u shards x %d slices, sharding by %s, %llu rows\n",
                (unsigned long long)cfg.seed, S, cfg.sisa.slices,
                sisa_sharding_name(cfg.sisa.sharding), (unsigned long long)rows);

@@ -46,7 +46,7 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
 {
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
-    sisa_shard_data *idx = NULL;
+    sisa_shard_summary sum = {0};
     sisa_files files = {0};
     char path[SISA_PATH_MAX], problem[SISA_PATH_MAX + 64] = "";
     uint32_t missing = 0, damaged = 0;
@@ -59,21 +59,24 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
             if (!problem[0]) snprintf(problem, sizeof problem, "%s is missing", path);
             continue;
         }
-        /* Checked against the shard's journal before HDF5 reads it. A damaged file is not
-         * partitioned again: the rank that trains the shard reports it. */
+        /* Checked against the shard's journal (its bytes: sisa train checks every file of
+         * the store, and rebuilds damaged checkpoints). A damaged data file is never
+         * partitioned again: after a deletion, sisa repair rebuilds it without the deleted
+         * rows. */
         SISA_TRY(sisa_shard_files(st, k, &files, 0));
-        int rc = sisa_shard_read_data(st, &files, k, 0, &idx);
+        int rc = sisa_files_locate(&files, "data.h5", path, sizeof path);
+        if (rc == SISA_OK) rc = sisa_shard_summary_get(st, &files, k, &sum);
         sisa_files_close(&files);
         if (rc == SISA_ECORRUPT) {
             if (!problem[0]) snprintf(problem, sizeof problem, "%s", sisa_error_message());
             sisa_error_clear();
             damaged++;
+            sisa_shard_summary_free(&sum);
             continue;
         }
         SISA_TRY(rc);
-        tp->rows[k] = idx->n;
-        sisa_shard_data_free(idx);
-        idx = NULL;
+        tp->rows[k] = sum.rows;
+        sisa_shard_summary_free(&sum);
     }
     tp->partition = missing > 0;
     const uint64_t requests = st->requests > st->man.deletions ? st->requests : st->man.deletions;
@@ -98,7 +101,7 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
     }
 done:
     sisa_files_close(&files);
-    sisa_shard_data_free(idx);
+    sisa_shard_summary_free(&sum);
     return err;
 }
 
@@ -129,6 +132,7 @@ int sisa_cmd_train(int argc, char **argv)
     int err = SISA_OK;
     const char *cfg_path = NULL;
     double wait = 0;
+    int accept_move = 0;
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     train_plan tp = {0};
@@ -141,10 +145,12 @@ int sisa_cmd_train(int argc, char **argv)
          "if another sisa command is changing the store, wait for it (at most SECONDS) instead "
          "of exiting with status 75",
          0},
+        {"accept-move", 0, SISA_ARG_FLAG, &accept_move, NULL,
+         "the store was moved on purpose: record its new location (see docs/guarantees.md)", 0},
     };
     const sisa_command_spec spec = {
         .name = "train",
-        .usage = "train -c CONFIG [--wait[=SECONDS]]",
+        .usage = "train -c CONFIG [--wait[=SECONDS]] [--accept-move]",
         .summary = "Partition the training set into shards and slices, and train every shard "
                    "stage by stage with a checkpoint after each stage.",
         .description =
@@ -162,7 +168,8 @@ int sisa_cmd_train(int argc, char **argv)
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE, wait, "train"));
+    const sisa_cli_open_opts oo = {wait, "train", accept_move};
+    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE, &oo));
     const uint32_t S = (uint32_t)cfg.sisa.shards;
 
     /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
@@ -254,7 +261,7 @@ int sisa_cmd_train(int argc, char **argv)
                (unsigned long long)stats[2], S, cfg.sisa.slices, (unsigned long long)stats[1],
                t_end - t0, t_end > t_train ? (double)stats[0] / (t_end - t_train) : 0.0, P,
                P == 1 ? "" : "s");
-        printf("  store %s, config hash %.12s\n", st.root, st.config_hash);
+        printf("  store %s (ID %.12s), config hash %.12s\n", st.root, st.store_id, st.config_hash);
     }
     printf("  peak memory per rank:");
     for (int r = 0; r < P; r++) printf(" %.0f MB", rss_all[r] / 1e6);

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/progress.h"
 #include "io/store_io.h"
+#include "shard/journal.h"
 #include "shard/request.h"
 #include "shard/store.h"
 #include "shard/train.h"
@@ -26,21 +27,25 @@
 #include <string.h>
 #include <time.h>
 
-/* Sample visits of training every shard from scratch, as the store is now. */
+/* Sample visits of training every shard from scratch, as the store is now: from the shards'
+ * journals, which summarise their data files (no data file is read). */
 static int full_training_visits(const sisa_store *st, uint64_t *out)
 {
     int err = SISA_OK;
-    sisa_shard_data *idx = NULL;
+    sisa_shard_summary sum = {0};
+    sisa_files f = {0};
     *out = 0;
     for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards; k++) {
-        SISA_TRY(sisa_shard_read_index(st, k, &idx));
-        *out += sisa_shard_visits(idx, (uint32_t)st->cfg.train.epochs,
-                                  (uint32_t)st->cfg.sisa.slices, 1);
-        sisa_shard_data_free(idx);
-        idx = NULL;
+        SISA_TRY(sisa_shard_files(st, k, &f, 0));
+        SISA_TRY(sisa_shard_summary_get(st, &f, k, &sum));
+        *out += sisa_shard_summary_visits(&sum, (uint32_t)st->cfg.train.epochs,
+                                          (uint32_t)st->cfg.sisa.slices, 1);
+        sisa_shard_summary_free(&sum);
+        sisa_files_close(&f);
     }
 done:
-    sisa_shard_data_free(idx);
+    sisa_shard_summary_free(&sum);
+    sisa_files_close(&f);
     return err;
 }
 
@@ -92,6 +97,7 @@ int sisa_cmd_unlearn(int argc, char **argv)
     const char *cfg_path = NULL, *ids_list = NULL, *ids_file = NULL;
     int dry_run = 0;
     double wait = 0;
+    int accept_move = 0;
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     const char *groups_list = NULL, *groups_file = NULL;
@@ -112,12 +118,14 @@ int sisa_cmd_unlearn(int argc, char **argv)
          "if another sisa command is changing the store, wait for it (at most SECONDS) instead "
          "of exiting with status 75",
          0},
+        {"accept-move", 0, SISA_ARG_FLAG, &accept_move, NULL,
+         "the store was moved on purpose: record its new location (see docs/guarantees.md)", 0},
     };
     const sisa_command_spec spec = {
         .name = "unlearn",
         .usage =
             "unlearn -c CONFIG (--ids ID,... | --ids-file F | --groups G,... | --groups-file F) "
-            "[--dry-run] [--wait[=SECONDS]]",
+            "[--dry-run] [--wait[=SECONDS]] [--accept-move]",
         .summary = "Delete training samples exactly: afterwards the store is bit for bit what "
                    "training without them produces.",
         .description =
@@ -148,8 +156,9 @@ int sisa_cmd_unlearn(int argc, char **argv)
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
+    const sisa_cli_open_opts oo = {wait, "unlearn", accept_move};
     SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, dry_run ? SISA_STORE_READ : SISA_STORE_WRITE,
-                                 wait, "unlearn"));
+                                 &oo));
     if (rank == 0)
         err = accept_on_root(&st, ids_list, ids_file, groups_list, groups_file, dry_run, &req);
     SISA_TRY(sisa_dist_agree(d, err));

@@ -467,8 +467,9 @@ int sisa_cmd_verify(int argc, char **argv)
      * writes: then it holds the store like any writer, and finishes an interrupted request
      * first. */
     const int reader = out_opt != NULL;
-    err = sisa_cli_open_store(&st, &cfg, cfg_path, reader ? SISA_STORE_READ : SISA_STORE_WRITE,
-                              wait, "verify");
+    const sisa_cli_open_opts oo = {wait, "verify", 0};
+    err =
+        sisa_cli_open_store(&st, &cfg, cfg_path, reader ? SISA_STORE_READ : SISA_STORE_WRITE, &oo);
     if (err == SISA_OK && reader) {
         /* Writers' opens check the context; a reader that compares bits must too. */
         if (rank == 0) err = sisa_store_check_context(&st);

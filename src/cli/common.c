@@ -59,7 +59,7 @@ done:
 }
 
 static int open_on_root(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode, double wait_seconds)
+                        sisa_store_mode mode, const sisa_cli_open_opts *opts)
 {
     int err = SISA_OK;
     SISA_TRY(sisa_config_load(cfg, cfg_path));
@@ -70,20 +70,23 @@ static int open_on_root(sisa_store *st, sisa_config *cfg, const char *cfg_path,
         if (sisa_blas_core_advice(advice, sizeof advice)) sisa_warn("%s", advice);
     }
     if (mode == SISA_STORE_CREATE) SISA_TRY(check_new_store_inputs(cfg));
-    SISA_TRY(sisa_store_open(st, cfg, mode, wait_seconds));
+    SISA_TRY(sisa_store_open(st, cfg, mode, opts->wait));
     if (writer) SISA_TRY(sisa_store_check_context(st));
+    SISA_TRY(sisa_store_check_location(st, opts->accept_move));
 done:
     return err;
 }
 
 int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode, double wait_seconds, const char *command)
+                        sisa_store_mode mode, const sisa_cli_open_opts *opts_in)
 {
     int err = SISA_OK;
+    const sisa_cli_open_opts none = {0, NULL, 0};
+    const sisa_cli_open_opts *opts = opts_in ? opts_in : &none;
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d);
     st->lock_fd = -1;
-    if (rank == 0) err = open_on_root(st, cfg, cfg_path, mode, wait_seconds);
+    if (rank == 0) err = open_on_root(st, cfg, cfg_path, mode, opts);
     SISA_TRY(sisa_dist_agree(d, err));
     if (sisa_dist_size(d) == 1) goto recover;
 
@@ -116,6 +119,7 @@ recover:
     if (st->exclusive) {
         /* Writers show what they do (sisa status); rank 0 clears what a dead writer left
          * before the other ranks write theirs. */
+        const char *command = opts->command ? opts->command : "?";
         if (rank == 0) err = sisa_store_activity_begin(st, command, 0, sisa_dist_size(d));
         SISA_TRY(sisa_dist_agree(d, err));
         if (rank != 0) err = sisa_store_activity_begin(st, command, rank, sisa_dist_size(d));

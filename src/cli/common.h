@@ -17,14 +17,20 @@ void sisa_cli_set_dist(sisa_dist *d);
 
 /* Collective. Rank 0 loads the config, sets up the floating-point environment and opens the
  * store in `mode` (writers: it alone holds the store's lock for the job, waiting for another
- * writer up to `wait_seconds` as sisa_store_open says, and show `command` and their progress
- * to sisa status: sisa_store_activity_begin); the config and the store's
+ * writer as opts->wait says (sisa_store_open), and show opts->command and their progress to
+ * sisa status: sisa_store_activity_begin; a moved store is refused unless opts->accept_move:
+ * sisa_store_check_location); opts may be NULL for readers. The config and the store's
  * state are broadcast, and every rank checks that it computes the same config hash and runs
  * under the same determinism context as rank 0. Writers also get advice about a generic
  * OpenBLAS kernel and refuse a store trained under another context. `st` is always safe to
  * pass to sisa_store_close afterwards. */
+typedef struct sisa_cli_open_opts {
+    double wait;         /* writers: seconds to wait for another writer (0: none, < 0: no limit) */
+    const char *command; /* writers: the command shown to sisa status */
+    int accept_move;     /* writers: record a moved store's new location (--accept-move) */
+} sisa_cli_open_opts;
 int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode, double wait_seconds, const char *command);
+                        sisa_store_mode mode, const sisa_cli_open_opts *opts);
 
 /* Collective: give every rank rank 0's request. */
 int sisa_cli_share_request(sisa_request *r);

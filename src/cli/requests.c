@@ -102,8 +102,10 @@ int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report 
     uint32_t *owner = calloc(K ? K : 1, sizeof *owner);
     uint64_t *cost = calloc(K ? K : 1, sizeof *cost);
     sisa_shard_report *mine = calloc(K ? K : 1, sizeof *mine);
-    err = owner && cost && mine ? SISA_OK
-                                : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    sisa_shard_data **kept = calloc(K ? K : 1, sizeof *kept);
+    err = owner && cost && mine && kept
+              ? SISA_OK
+              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
     if (err == SISA_OK) {
         for (uint32_t i = 0; i < K; i++) cost[i] = r->shards[i].cost ? r->shards[i].cost : 1;
         if (sisa_schedule_lpt(cost, K, (uint32_t)P, owner) != 0)
@@ -121,7 +123,8 @@ int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report 
     }
     if (r->state < SISA_REQ_REWRITTEN) {
         for (uint32_t i = 0; i < K && err == SISA_OK; i++)
-            if (owner[i] == (uint32_t)rank) err = sisa_unlearn_rewrite(st, r, &r->shards[i]);
+            if (owner[i] == (uint32_t)rank)
+                err = sisa_unlearn_rewrite(st, r, &r->shards[i], &kept[i]);
         SISA_TRY(sisa_dist_agree(d, err));
         if (rank == 0) err = journal_state(st, r, SISA_REQ_REWRITTEN, NULL);
         SISA_TRY(sisa_dist_agree(d, err));
@@ -129,8 +132,12 @@ int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report 
     }
     if (r->state < SISA_REQ_RETRAINED) {
         for (uint32_t i = 0; i < K && err == SISA_OK; i++)
-            if (owner[i] == (uint32_t)rank)
-                err = sisa_shard_train(st, r->shards[i].shard, &mine[i]);
+            if (owner[i] == (uint32_t)rank) {
+                /* The rows this rank just wrote, if it did (not after a crash). */
+                err = sisa_shard_train_rows(st, r->shards[i].shard, kept[i], &mine[i]);
+                sisa_shard_data_free(kept[i]);
+                kept[i] = NULL;
+            }
         SISA_TRY(sisa_dist_agree(d, err));
         /* Reports to rank 0 in shard order, whoever produced them. */
         for (uint32_t i = 0; i < K; i++) {
@@ -156,6 +163,8 @@ int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report 
         r->state = SISA_REQ_CERTIFIED;
     }
 done:
+    for (uint32_t i = 0; kept && i < K; i++) sisa_shard_data_free(kept[i]);
+    free(kept);
     free(mine);
     free(cost);
     free(owner);
