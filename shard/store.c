@@ -1017,10 +1017,8 @@ int sisa_store_check_location(sisa_store *st, int accept)
 {
     int err = SISA_OK;
     if (!st->moved) return SISA_OK;
-    const char *env = getenv("SISA_ACCEPT_MOVED");
-    const int by_env = env && !strcmp(env, "1");
-    if (by_env && !st->exclusive) return SISA_OK;
-    if (by_env) accept = 1;
+    const char *env = getenv("SISA_IGNORE_STORE_LOCATION");
+    if (env && !strcmp(env, "1")) return SISA_OK;
     /* Is the recorded location still a store with this ID? Then this one is a copy. */
     sisa_manifest other;
     char path[SISA_PATH_MAX], *text = NULL;

@@ -130,7 +130,8 @@ int sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t sta
 /* A store whose manifest records another location than where it is now (st->moved) was moved
  * or copied. Writers refuse it (SISA_EUSAGE, saying what to do) unless told it was moved on
  * purpose (`accept`): then the new location is recorded in the manifest. Readers only warn.
- * SISA_ACCEPT_MOVED=1 in the environment accepts too (for test harnesses that copy stores). */
+ * SISA_IGNORE_STORE_LOCATION=1 in the environment skips the check and records nothing: for test
+ * harnesses that copy stores and compare them byte for byte, never for real stores. */
 int sisa_store_check_location(sisa_store *st, int accept);
 
 /* Commit st->man (and STORE/config.yaml) through the store's journal. Writers only. */

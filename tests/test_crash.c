@@ -6,7 +6,8 @@
  * of two IDs in two shards (one from the first slice, one from the second), uninterrupted.
  * Every case ends by comparing its store with the reference: every file under shards/ except the
  * journals, byte for byte (so no temp file may be left either, anywhere in the store), the
- * manifest, and the ledger's records without their "time" fields. The salted ID hashes in the
+ * manifest without the store's identity (its store_id and location), and the ledger's records
+ * without their "time" fields. The salted ID hashes in the
  * ledger are checked against each store's own salt: a store trained anew draws a new salt.
  *
  *   a. Enumerated crash points. tests/ioshim.c (LD_PRELOAD) counts the write, rename and fsync
@@ -15,8 +16,9 @@
  *      the same initial state with the call turned into _exit(99) (mode exit) or into a failure
  *      with EIO (mode fail: the command must exit 1 with a message; no signal is tolerated, see
  *      failed_with_message). Recovery is what a user does:
- *      after train, train and unlearn again; after unlearn, `sisa status` (which finishes an
- *      accepted request) and the unlearn again if the ledger lacks it. After every crash in
+ *      after train, train and unlearn again; after unlearn, `sisa status` (a reader: it leaves
+ *      an unfinished request's shards out) and the unlearn again (its open finishes the
+ *      interrupted request). After every crash in
  *      unlearn, a prediction taken while another reader holds the store must leave out the
  *      shards of a request that is not published yet (published shards are retrained without
  *      the rows and serve again; only the ledger record is missing).
@@ -400,6 +402,21 @@ static char *ledger_normal(const char *store, const char *what)
     return text;
 }
 
+/* A manifest without the store's identity (store_id, location): each store has its own. */
+static char *manifest_normal(const char *path)
+{
+    char *text = tu_read_file(path, NULL), *out = calloc(1, strlen(text) + 1);
+    assert_non_null(out);
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (!strncmp(line, "store_id: ", 10) || !strncmp(line, "location: ", 10)) continue;
+        strcat(out, line);
+        strcat(out, "\n");
+    }
+    free(text);
+    return out;
+}
+
 /* The store equals the reference (see the top of the file). */
 static void compare_store(const char *store, const char *ref, const char *what)
 {
@@ -439,7 +456,10 @@ static void compare_store(const char *store, const char *ref, const char *what)
     }
     snprintf(a + strlen(a), sizeof a - strlen(a), "/manifest");
     snprintf(b + strlen(b), sizeof b - strlen(b), "/manifest");
-    same_bytes(a, b, what);
+    char *ma = manifest_normal(a), *mb = manifest_normal(b);
+    if (strcmp(ma, mb) != 0) fail_msg("%s: %s\n%s\ndiffers from %s\n%s", what, a, ma, b, mb);
+    free(ma);
+    free(mb);
     snprintf(a, sizeof a, "%s/%s", dir, store);
     snprintf(b, sizeof b, "%s/%s", dir, ref);
     char *la = ledger_normal(a, what), *lb = ledger_normal(b, what);
@@ -1248,22 +1268,28 @@ static long long committed_size(const char *path)
     return size;
 }
 
-/* predict and eval refuse, naming `path`, without HDF5 having parsed it; status (which reads
- * journals and checks sizes only) names a file whose size changed, and audit (the full check)
- * names any damaged file. */
+/* A damaged checkpoint: predict and eval refuse, naming `path`, without HDF5 having parsed it.
+ * A damaged data file: they do not read data files (the shard's journal summarises it), and
+ * predict as before. Either way status (which reads journals and checks sizes only) names a
+ * file whose size changed, and audit (the full check) names any damaged file. */
 static void readers_refuse(const char *path)
 {
     char out[2400];
+    const int model = strstr(path, "/ckpt-") != NULL;
     snprintf(out, sizeof out, "%s/pred.h5", dir);
     run(R, 0, ARGS("predict", "-c", cfg_of("w"), "-i", tu_path(dir, "T.h5"), "-o", out, "--force"));
-    assert_int_equal(R->status, 1);
-    tu_assert_contains(R->err, path);
-    tu_assert_contains(R->err, "does not match its recorded SHA-256");
+    assert_int_equal(R->status, model ? 1 : 0);
+    if (model) {
+        tu_assert_contains(R->err, path);
+        tu_assert_contains(R->err, "does not match its recorded SHA-256");
+    }
     assert_null(strstr(R->err, "HDF5"));
     run(R, 0, ARGS("eval", "-c", cfg_of("w")));
-    assert_int_equal(R->status, 1);
-    tu_assert_contains(R->err, path);
-    tu_assert_contains(R->err, "does not match its recorded SHA-256");
+    assert_int_equal(R->status, model ? 1 : 0);
+    if (model) {
+        tu_assert_contains(R->err, path);
+        tu_assert_contains(R->err, "does not match its recorded SHA-256");
+    }
     assert_null(strstr(R->err, "HDF5"));
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
@@ -1273,7 +1299,8 @@ static void readers_refuse(const char *path)
         tu_assert_contains(R->err, path);
         tu_assert_contains(R->err, "bytes, its journal records");
     } else {
-        assert_int_equal(R->status, 0);
+        /* Same size: status cannot see it (another damaged file may still fail it). */
+        assert_null(strstr(R->err, path));
     }
     assert_null(strstr(R->err, "HDF5"));
     run(R, 0, ARGS("audit", "-c", cfg_of("w")));

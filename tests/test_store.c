@@ -499,7 +499,7 @@ static void test_moved_and_copied_store(void **state)
 {
     (void)state;
     char cfg[4200], sub[4200], cmd[9000];
-    unsetenv("SISA_ACCEPT_MOVED");
+    unsetenv("SISA_IGNORE_STORE_LOCATION");
     trained_with_deletions("moved", cfg, sizeof cfg);
     snprintf(sub, sizeof sub, "%s/moved", dir);
     tu_run *r = malloc(sizeof *r);
@@ -533,7 +533,7 @@ static void test_moved_and_copied_store(void **state)
     tu_sisa(r, "eval", "-c", cfg3, "-i", tu_path(sub, "train.h5"), NULL);
     expect_status(r, 0, "eval of a copy");
     tu_assert_contains(r->err, "copied");
-    setenv("SISA_ACCEPT_MOVED", "1", 1);
+    setenv("SISA_IGNORE_STORE_LOCATION", "1", 1);
     free(r);
 }
 
