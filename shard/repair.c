@@ -1079,7 +1079,7 @@ static int plan_journal_lost(sisa_repair *rp)
     sisa_repair_state *p = rp->priv;
     sisa_store *st = &rp->st;
     const int it = p->journal_item;
-    char why[600], action[1280];
+    char why[600], action[1280], cfgpath[SISA_PATH_MAX];
     uint64_t bad = 0, rows = 0;
     if (!p->manifest_ok || !p->salt_ok) {
         snprintf(action, sizeof action, "cannot be rebuilt until the store's %s is restored",
@@ -1123,13 +1123,16 @@ static int plan_journal_lost(sisa_repair *rp)
         make_unrepairable(rp, it, action);
         goto done;
     }
+    SISA_TRY(path_in(cfgpath, sizeof cfgpath, st, "config.yaml"));
+    const int have_config = sisa_fs_exists(cfgpath);
     snprintf(rp->items[it].action, sizeof rp->items[it].action,
-             "rebuild it from the store's files (salt, config.yaml, manifest) and the ledger's "
-             "%llu record(s)%s",
-             (unsigned long long)p->n_reqs,
+             "rebuild it from the store's files (salt, %smanifest) and the ledger's %llu "
+             "record(s)%s%s",
+             have_config ? "config.yaml, " : "", (unsigned long long)p->n_reqs,
              p->torn ? ", dropping the ledger's incomplete last record (a request whose journal "
                        "records are lost)"
-                     : "");
+                     : "",
+             have_config ? "" : "; config.yaml is missing too: write it again from the config");
     if (p->torn) {
         p->ledger_write = 1;
         p->ledger_keep = p->ledger_upto = p->n_lines;
@@ -1515,10 +1518,10 @@ static int write_journal(sisa_repair *rp)
     sisa_repair_item *it = &rp->items[p->journal_item];
     snprintf(it->action, sizeof it->action,
              "rebuilt it from the store's files (salt, %smanifest) and the ledger's %llu "
-             "record(s)%s",
+             "record(s)%s%s",
              have_config ? "config.yaml, " : "", (unsigned long long)p->n_reqs,
-             have_config ? ""
-                         : "; config.yaml was missing too and is written again from the config");
+             p->torn ? "; dropped the ledger's incomplete last record" : "",
+             have_config ? "" : "; config.yaml was missing too: wrote it again from the config");
     it->done = 1;
 done:
     sisa_journal_close(&j);

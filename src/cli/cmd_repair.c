@@ -99,7 +99,8 @@ int sisa_cmd_repair(int argc, char **argv)
             "command (sisa unlearn or sisa train), which finishes it.\n"
             "Exit 0 when the store is whole afterwards (or was), 1 when something cannot be\n"
             "repaired, 2 for usage or config errors, 75 when the store is busy. Check the result\n"
-            "with 'sisa verify' and 'sisa audit'. See docs/guarantees.md.",
+            "with 'sisa verify' and 'sisa audit'. Repair runs as one process (not under mpirun)\n"
+            "and retrains the shards it rebuilds one after another. See docs/guarantees.md.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
