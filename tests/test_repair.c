@@ -13,6 +13,8 @@
  */
 #include "testutil.h"
 
+#include "io/store_io.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -158,12 +160,13 @@ static void corrupt(const char *path)
 }
 
 /* A store is whole and keeps its promises: verify (certificate outside the store) and audit
- * pass, status exits 0, and each deleted ID is known as deleted (and is in no shard: audit's
- * byte scan finds none of their bytes). */
-static void expect_whole(const char *name, const char *cfg)
+ * pass with `deleted` rows deleted and none of their bytes found, status exits 0, and each
+ * deleted ID (`ids`, NULL-terminated) is known as deleted. */
+static void expect_whole_with(const char *name, const char *cfg, const char *const *ids,
+                              int deleted)
 {
     tu_run *r = malloc(sizeof *r);
-    char cert[4300];
+    char cert[4300], rows[64];
     snprintf(cert, sizeof cert, "%s/%s/cert.json", dir, name);
     unlink(cert);
     tu_sisa(r, "verify", "-c", cfg, "-o", cert, NULL);
@@ -172,11 +175,11 @@ static void expect_whole(const char *name, const char *cfg)
     tu_sisa(r, "audit", "-c", cfg, NULL);
     expect_status(r, 0, "audit after repair");
     tu_assert_contains(r->out, "bytes of deleted rows found: 0");
-    tu_assert_contains(r->out, "3 deleted row(s)");
+    snprintf(rows, sizeof rows, ": %d deleted row(s)", deleted);
+    tu_assert_contains(r->out, rows);
     tu_sisa(r, "status", "-c", cfg, NULL);
     expect_status(r, 0, "status after repair");
-    const char *ids[] = {"1003", "1010", "1020"};
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; ids[i]; i++) {
         tu_sisa(r, "unlearn", "-c", cfg, "--ids", ids[i], NULL);
         expect_status(r, 0, "unlearn of a deleted ID after repair");
         tu_assert_contains(r->out, "nothing to delete");
@@ -187,8 +190,13 @@ static void expect_whole(const char *name, const char *cfg)
     free(r);
 }
 
-/* ---- what repair rebuilds ---------------------------------------------------------------------
- */
+static void expect_whole(const char *name, const char *cfg)
+{
+    const char *const ids[] = {"1003", "1010", "1020", NULL};
+    expect_whole_with(name, cfg, ids, 3);
+}
+
+/* ---- what repair rebuilds ----------------------------------------------------------------- */
 
 typedef struct {
     const char *name;
@@ -294,8 +302,103 @@ static void test_repair_combined(void **state)
     free(r);
 }
 
-/* ---- what repair cannot rebuild -----------------------------------------------------------------
- */
+/* An interrupted deletion request is left to the next writing command: repair keeps its rows
+ * out of the shard it rebuilds, says the request is unfinished, and the next unlearn finishes
+ * it. The request is interrupted with tests/ioshim.c at the first rename after which it is
+ * fenced (found by trying, so that a change in how many files a command renames does not
+ * break the test). */
+static void test_unfinished_request(void **state)
+{
+    (void)state;
+    char cfg[4200], store[4300], journal[4400];
+    trained_with_deletions("unfinished", cfg, sizeof cfg);
+    snprintf(store, sizeof store, "%s/unfinished/store", dir);
+    snprintf(journal, sizeof journal, "%s/journal", store);
+    char sub[4300];
+    snprintf(sub, sizeof sub, "%s/unfinished", dir);
+    run_sh(sub, "cp -a \"$S/store\" \"$S/saved\"");
+    tu_run *r = malloc(sizeof *r);
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *asan_saved = asan ? strdup(asan) : NULL, opts[1024];
+    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "",
+             asan && *asan ? ":" : "");
+    int fenced = 0;
+    for (int n = 1; n <= 60 && !fenced; n++) {
+        char spec[32];
+        snprintf(spec, sizeof spec, "exit:rename:%d", n);
+        run_sh(sub, "rm -rf \"$S/store\" && cp -a \"$S/saved\" \"$S/store\"");
+        setenv("SISA_SHIM", spec, 1);
+        setenv("LD_PRELOAD", tu_env("SISA_IOSHIM"), 1);
+        setenv("ASAN_OPTIONS", opts, 1);
+        tu_sisa(r, "unlearn", "-c", cfg, "--ids", "1030,1031", NULL);
+        unsetenv("SISA_SHIM");
+        unsetenv("LD_PRELOAD");
+        if (asan_saved)
+            setenv("ASAN_OPTIONS", asan_saved, 1);
+        else
+            unsetenv("ASAN_OPTIONS");
+        if (r->status == 0) break; /* no rename left to crash at */
+        char *text = tu_read_file(journal, NULL);
+        fenced = strstr(text, "\"n\": 3, \"state\": \"fenced\"") &&
+                 !strstr(text, "\"n\": 3, \"state\": \"certified\"");
+        free(text);
+    }
+    free(asan_saved);
+    assert_true(fenced);
+    /* Damage: a cut ledger, a lost journal of a shard the request touches, a damaged checkpoint
+     * of one it does not. */
+    run_sh(store, "head -n1 \"$S/ledger\" > \"$S/l\" && mv \"$S/l\" \"$S/ledger\"");
+    /* The first shard the request touches, from its journal record. */
+    char *text = tu_read_file(journal, NULL), shard_journal[4400], rebuilt[128];
+    const char *req = strstr(text, "{\"op\": \"request\", \"n\": 3,");
+    assert_non_null(req);
+    const char *sh = strstr(req, "\"shards\": [{\"shard\": ");
+    assert_non_null(sh);
+    const int touched = atoi(sh + strlen("\"shards\": [{\"shard\": "));
+    const char *end = strchr(req, '\n');
+    int untouched = -1;
+    for (int k = 0; k < 3 && untouched < 0; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "{\"shard\": %d,", k);
+        const char *at = strstr(req, key);
+        if (!at || at > end) untouched = k;
+    }
+    free(text);
+    if (untouched >= 0) {
+        char ckpt[4400];
+        snprintf(ckpt, sizeof ckpt, "%s/shards/%04d/ckpt-002.h5", store, untouched);
+        corrupt(ckpt);
+    }
+    snprintf(shard_journal, sizeof shard_journal, "%s/shards/%04d/journal", store, touched);
+    assert_int_equal(unlink(shard_journal), 0);
+    tu_sisa(r, "repair", "-c", cfg, NULL);
+    expect_status(r, 0, "repair with an unfinished request");
+    tu_assert_contains(r->out, "deletion request 3 is unfinished (fenced): repair leaves it");
+    tu_assert_contains(r->out, "ledger holds 1 of the 2 record(s)");
+    snprintf(rebuilt, sizeof rebuilt, "shards/%04d/journal is missing: rebuilt shard %d", touched,
+             touched);
+    tu_assert_contains(r->out, rebuilt);
+    /* The rebuilt shard holds none of the unfinished request's rows (1030, 1031). */
+    char data[4400];
+    sisa_shard_data *sd = NULL;
+    snprintf(data, sizeof data, "%s/shards/%04d/data.h5", store, touched);
+    assert_int_equal(sisa_shard_data_read_index(&sd, data), 0);
+    assert_true(sd->n > 0);
+    for (uint64_t i = 0; i < sd->n; i++)
+        if (sd->id[i] == 1030 || sd->id[i] == 1031)
+            fail_msg("the rebuilt shard %d holds row %llu of the unfinished request", touched,
+                     (unsigned long long)sd->id[i]);
+    sisa_shard_data_free(sd);
+    /* The next writer finishes the request; then everything holds, with its rows deleted. */
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", "1040", NULL);
+    expect_status(r, 0, "unlearn after repair");
+    tu_assert_contains(r->err, "deletion request 3 is finished");
+    const char *const ids[] = {"1003", "1010", "1020", "1030", "1031", "1040", NULL};
+    expect_whole_with("unfinished", cfg, ids, 6);
+    free(r);
+}
+
+/* ---- what repair cannot rebuild ----------------------------------------------------------- */
 
 /* Damage that repair cannot undo: exit 1, the message names what to restore, not a byte of the
  * store (or of the dataset) changes, and a dry run says the same. */
@@ -356,8 +459,7 @@ static void test_refusals(void **state)
     free(r);
 }
 
-/* ---- the rest
- * ------------------------------------------------------------------------------------ */
+/* ---- the rest ---------------------------------------------------------------------------- */
 
 static void test_whole_busy_usage(void **state)
 {
@@ -434,6 +536,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_repairs),
         cmocka_unit_test(test_repair_combined),
+        cmocka_unit_test(test_unfinished_request),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_whole_busy_usage),
     };
