@@ -152,15 +152,15 @@ static int copy_hex(char *dst, const sisa_json *obj, const char *key, int requir
     return 0;
 }
 
-static int read_request(const sisa_json *rec, sisa_request *r, const char *where)
+int sisa_request_from_json(sisa_request *r, const sisa_json *rec, const char *where)
 {
     int err = SISA_OK;
     const char *time = NULL;
     const sisa_json *shards = sisa_json_get(rec, "shards");
     memset(r, 0, sizeof *r);
-    SISA_CHECK(sisa_json_u64(rec, "n", &r->n) && sisa_json_u64(rec, "rows", &r->rows) &&
-                   sisa_json_str(rec, "time", &time) && strlen(time) < sizeof r->time && shards &&
-                   shards->type == SISA_JSON_ARRAY,
+    SISA_CHECK((sisa_json_u64(rec, "n", &r->n) || sisa_json_u64(rec, "request", &r->n)) &&
+                   sisa_json_u64(rec, "rows", &r->rows) && sisa_json_str(rec, "time", &time) &&
+                   strlen(time) < sizeof r->time && shards && shards->type == SISA_JSON_ARRAY,
                SISA_ECORRUPT, "%s: a request record is incomplete", where);
     snprintf(r->time, sizeof r->time, "%s", time);
     SISA_TRY(read_hashes(sisa_json_get(rec, "ids"), &r->ids, &r->n_ids, where));
@@ -203,7 +203,7 @@ int sisa_request_latest(const sisa_journal *j, sisa_request *out, int *found, ui
         if (!sisa_json_str(rec, "op", &op)) continue;
         if (!strcmp(op, "request")) {
             sisa_request_free(out);
-            SISA_TRY(read_request(rec, out, j->path));
+            SISA_TRY(sisa_request_from_json(out, rec, j->path));
             SISA_CHECK(out->n == (uint64_t)(*found) + 1, SISA_ECORRUPT,
                        "%s: request %llu follows request %d", j->path, (unsigned long long)out->n,
                        *found);
@@ -438,6 +438,17 @@ done:
     return err;
 }
 
+void sisa_ledger_record(sisa_jw *w, const sisa_request *r, const char *prev)
+{
+    sisa_jw_raw(w, "{");
+    sisa_jw_key(w, "request", 1);
+    sisa_jw_u64(w, r->n);
+    write_body(w, r, 1);
+    sisa_jw_key(w, "prev", 0);
+    sisa_jw_str(w, prev);
+    sisa_jw_raw(w, "}");
+}
+
 int sisa_ledger_append(const char *path, const sisa_request *r, char head[65])
 {
     int err = SISA_OK;
@@ -479,13 +490,7 @@ int sisa_ledger_append(const char *path, const sisa_request *r, char head[65])
     SISA_CHECK(info.last_request + 1 == r->n, SISA_ECORRUPT,
                "%s ends with request %llu, so request %llu cannot follow it", path,
                (unsigned long long)info.last_request, (unsigned long long)r->n);
-    sisa_jw_raw(&w, "{");
-    sisa_jw_key(&w, "request", 1);
-    sisa_jw_u64(&w, r->n);
-    write_body(&w, r, 1);
-    sisa_jw_key(&w, "prev", 0);
-    sisa_jw_str(&w, info.head);
-    sisa_jw_raw(&w, "}");
+    sisa_ledger_record(&w, r, info.head);
     SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
     uint8_t d[32];
     sisa_sha256(d, w.buf, w.len);

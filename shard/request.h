@@ -69,6 +69,10 @@ void sisa_request_free(sisa_request *r);
 /* 1 when the salted hash `h` names a row of the request. */
 int sisa_request_has(const sisa_request *r, const uint8_t h[32]);
 
+/* Read one request record: a journal "request" record ("n") or a ledger record ("request", with
+ * the lineage and model hashes after). SISA_ECORRUPT naming `where` when incomplete. */
+int sisa_request_from_json(sisa_request *r, const sisa_json *rec, const char *where);
+
 /* The newest request recorded in the store journal and its state (*found = 0 when none), and
  * the total rows of all requests (for the manifest). */
 int sisa_request_latest(const sisa_journal *j, sisa_request *out, int *found, uint64_t *all_rows);
@@ -104,6 +108,10 @@ int sisa_ledger_check(const char *path, sisa_ledger_info *info);
 /* Like sisa_ledger_check, but a last line without its newline (an append in progress, or one a
  * crash cut) is left out and counted in *torn_bytes instead of failing. */
 int sisa_ledger_read(const char *path, sisa_ledger_info *info, size_t *torn_bytes);
+/* The ledger line of certified request `r` (no newline) whose "prev" is `prev`, appended to `w`:
+ * the one serialisation of a ledger record (sisa_ledger_append writes it; sisa repair rebuilds
+ * lost records with it and checks them against the heads the journal certified). */
+void sisa_ledger_record(sisa_jw *w, const sisa_request *r, const char *prev);
 /* Append the record of certified request `r` (idempotent: nothing when the ledger already ends
  * with it) and fsync. *head receives the new head. */
 int sisa_ledger_append(const char *path, const sisa_request *r, char head[65]);

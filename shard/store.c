@@ -208,6 +208,11 @@ done:
     return err;
 }
 
+int sisa_manifest_parse(sisa_manifest *m, char *text, const char *path)
+{
+    return parse_manifest(m, text, path);
+}
+
 int sisa_store_files(const sisa_store *st, sisa_files *out, int writable)
 {
     return sisa_files_open(out, st->root, "journal", writable);
@@ -555,6 +560,11 @@ static int take_lock(sisa_store *st, double wait_seconds)
     (void)lock_byte(st->lock_fd, F_SETLK, F_WRLCK, 1); /* best effort: only names the holder */
 done:
     return err;
+}
+
+int sisa_store_lock(sisa_store *st, double wait_seconds)
+{
+    return take_lock(st, wait_seconds);
 }
 
 /* ---- opening ----------------------------------------------------------------------------- */

@@ -134,6 +134,12 @@ int sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t sta
  * harnesses that copy stores and compare them byte for byte, never for real stores. */
 int sisa_store_check_location(sisa_store *st, int accept);
 
+/* Take the writers' lock of st->root (st->lock_fd), waiting as sisa_store_open says; released by
+ * sisa_store_close. For sisa repair, which must lock a store that sisa_store_open refuses. */
+int sisa_store_lock(sisa_store *st, double wait_seconds);
+/* Parse manifest `text` (modified in place) read from `path`: SISA_ECORRUPT naming the line. */
+int sisa_manifest_parse(sisa_manifest *m, char *text, const char *path);
+
 /* Commit st->man (and STORE/config.yaml) through the store's journal. Writers only. */
 int sisa_store_write_manifest(sisa_store *st);
 

@@ -19,6 +19,7 @@ int sisa_cmd_eval(int argc, char **argv);
 int sisa_cmd_status(int argc, char **argv);
 int sisa_cmd_verify(int argc, char **argv);
 int sisa_cmd_audit(int argc, char **argv);
+int sisa_cmd_repair(int argc, char **argv);
 
 /* Print the version report of `sisa --version` to stdout. */
 void sisa_print_versions(void);

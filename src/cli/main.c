@@ -40,6 +40,7 @@ static const command commands[] = {
      1},
     {"audit", sisa_cmd_audit, "check the ledger and that no byte of a deleted row is in the store",
      1},
+    {"repair", sisa_cmd_repair, "rebuild what a damaged store can rebuild; say what to restore", 0},
     {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key", 0},
     {"version", sisa_cmd_version, "print the versions of sisa and its libraries", 0},
 };
