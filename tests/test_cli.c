@@ -1,7 +1,7 @@
 /*
  * test_cli.c - the `sisa` executable as users meet it: help, versions, argument errors, exit
- * statuses, interruption (Ctrl-C) leaving nothing behind, and the modes of every file and folder
- * sisa creates.
+ * statuses, interruption (Ctrl-C) leaving nothing behind, a label typo that would make a million
+ * classes refused, and the modes of every file and folder sisa creates.
  */
 #include "testutil.h"
 
@@ -219,6 +219,8 @@ static void test_interrupt_leaves_nothing(void **state)
     assert_int_equal(tu_count_entries(outdir), 0);
 }
 
+/* ---- degenerate set-ups ------------------------------------------------------------------ */
+
 /* A CSV of n rows: two features and label y = labels[i] (i % 3 without labels), IDs 100 + i. */
 static void write_csv(const char *path, int n, const long long *labels)
 {
@@ -244,6 +246,85 @@ static void write_cfg(const char *path, const char *train, const char *store, in
              "train: {optimizer: sgd, lr: 0.05, batch_size: %d, epochs: 1}\n",
              train, store, shards, slices, batch);
     tu_write_text(path, text);
+}
+
+/* One label typo (1048575) must not make a million classes: import refuses it naming the line
+ * and the value; with --num-classes it is accepted, and `info` summarises the class list. */
+static void test_label_typo_refused(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("labeltypo"));
+    char csv[4096], data[4096], svm[4096];
+    snprintf(csv, sizeof csv, "%s/typo.csv", dir);
+    snprintf(data, sizeof data, "%s/typo.h5", dir);
+    snprintf(svm, sizeof svm, "%s/typo.svm", dir);
+    long long labels[30];
+    for (int i = 0; i < 30; i++) labels[i] = i % 3;
+    labels[17] = 1048575; /* line 19 of the file */
+    write_csv(csv, 30, labels);
+
+    tu_sisa(&r, "import", "csv", csv, "--label", "y", "-o", data, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, csv);
+    tu_assert_contains(r.err, ":19: column 'y': label 1048575 would make 1048576 classes");
+    tu_assert_contains(r.err, "did a label go wrong? pass --num-classes N if you really have N "
+                              "classes");
+    assert_false(tu_exists(data));
+
+    /* libsvm: the same, naming the line. */
+    tu_write_text(svm, "0 1:1\n1 1:2\n2 2:1\n5000 1:3\n");
+    tu_sisa(&r, "import", "libsvm", svm, "-o", data, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, ":4: label 5000 would make 5001 classes");
+    assert_false(tu_exists(data));
+
+    /* 1000 classes are inferred without a word; --num-classes allows more. */
+    tu_write_text(svm, "0 1:1\n999 1:2\n");
+    tu_sisa(&r, "-q", "import", "libsvm", svm, "-o", data, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "-o", data, "--force", "--num-classes",
+            "1048576", NULL);
+    assert_int_equal(r.status, 0);
+}
+
+/* A file that does have a million classes (declared with --num-classes): `info` prints the
+ * first classes and a summary, not a million lines; --all-classes lists every class. */
+static void test_info_many_classes(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("manyclasses"));
+    char csv[4096], data[4096];
+    snprintf(csv, sizeof csv, "%s/typo.csv", dir);
+    snprintf(data, sizeof data, "%s/typo.h5", dir);
+    long long labels[30];
+    for (int i = 0; i < 30; i++) labels[i] = i % 3;
+    labels[17] = 1048575;
+    write_csv(csv, 30, labels);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "-o", data, "--num-classes", "1048576",
+            NULL);
+    assert_int_equal(r.status, 0);
+
+    /* info: the first classes, then a summary, not a million lines. */
+    tu_sisa(&r, "info", data, NULL);
+    assert_int_equal(r.status, 0);
+    int lines = 0;
+    for (const char *p = r.out; *p; p++) lines += *p == '\n';
+    assert_true(lines < 40);
+    tu_assert_contains(r.out, "classes:     1048576 (4 with rows, 1048572 empty)");
+    tu_assert_contains(r.out, "  class 19 ");
+    assert_null(strstr(r.out, "  class 20 "));
+    tu_assert_contains(r.out, "... 1048556 more classes: 1 with rows (class 1048575: 1 row), "
+                              "1048555 empty; --all-classes lists them");
+    tu_sisa(&r, "info", data, "--all-classes", NULL); /* (r.out keeps the first 64 KiB) */
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "  class 20 ");
+    tu_assert_contains(r.out, "  class 1000 ");
+    assert_null(strstr(r.out, "more classes"));
+    tu_sisa(&r, "info", data, "--json", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "\"num_classes\": 1048576, \"empty_classes\": 1048572, ");
 }
 
 /* ---- file modes --------------------------------------------------------------------------- */
@@ -380,6 +461,8 @@ int main(void)
         cmocka_unit_test(test_import_usage_errors),
         cmocka_unit_test(test_runtime_error_and_debug_origin),
         cmocka_unit_test(test_interrupt_leaves_nothing),
+        cmocka_unit_test(test_label_typo_refused),
+        cmocka_unit_test(test_info_many_classes),
         cmocka_unit_test(test_private_modes),
         cmocka_unit_test(test_umask_narrows),
     };
