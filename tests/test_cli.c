@@ -1,7 +1,8 @@
 /*
  * test_cli.c - the `sisa` executable as users meet it: help, versions, argument errors, exit
- * statuses, interruption (Ctrl-C) leaving nothing behind, a label typo that would make a million
- * classes refused, and the modes of every file and folder sisa creates.
+ * statuses, interruption (Ctrl-C) leaving nothing behind, degenerate set-ups refused before any
+ * work (too few rows for the shards and slices, stages smaller than a minibatch, a label typo
+ * that would make a million classes), and the modes of every file and folder sisa creates.
  */
 #include "testutil.h"
 
@@ -234,6 +235,13 @@ static void write_csv(const char *path, int n, const long long *labels)
     assert_int_equal(fclose(f), 0);
 }
 
+static void import_ok(const char *csv, const char *out)
+{
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "--id", "id", "-o", out, "--force",
+            NULL);
+    if (r.status != 0) fail_msg("import %s failed (%d): %s", csv, r.status, r.err);
+}
+
 static void write_cfg(const char *path, const char *train, const char *store, int shards,
                       int slices, int batch)
 {
@@ -246,6 +254,140 @@ static void write_cfg(const char *path, const char *train, const char *store, in
              "train: {optimizer: sgd, lr: 0.05, batch_size: %d, epochs: 1}\n",
              train, store, shards, slices, batch);
     tu_write_text(path, text);
+}
+
+/* Fewer rows than shards x slices is refused before the store folder exists, by train and by
+ * config check, with the numbers and what to change; S x R rows or more train, and shards that
+ * get no row are named in a warning. */
+static void test_too_few_rows_refused(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("fewrows"));
+    char csv[4096], data[4096], cfg[4096], store[4096];
+    snprintf(csv, sizeof csv, "%s/five.csv", dir);
+    snprintf(data, sizeof data, "%s/five.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    write_csv(csv, 5, NULL);
+    import_ok(csv, data);
+
+    write_cfg(cfg, data, store, 10, 1, 4);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "has 5 rows, fewer than sisa.shards x sisa.slices = 10 x 1 = 10");
+    tu_assert_contains(r.err, data);
+    tu_assert_contains(r.err, "Lower sisa.shards to 5 or fewer");
+    assert_false(tu_exists(store)); /* refused before anything was created */
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "has 5 rows, fewer than sisa.shards x sisa.slices = 10 x 1 = 10");
+
+    /* The slices count too: 2 x 4 = 8 > 5. */
+    write_cfg(cfg, data, store, 2, 4, 4);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "has 5 rows, fewer than sisa.shards x sisa.slices = 2 x 4 = 8");
+    tu_assert_contains(r.err, "sisa.slices to 2 or fewer");
+    assert_false(tu_exists(store));
+
+    /* Enough rows in total (40 = 20 x 2), but some of 20 shards get none: a warning naming
+     * them, not a refusal (train(D \ X) after deleting a whole shard has an empty shard too, and
+     * unlearning is checked against it). */
+    char csv40[4096], data40[4096];
+    snprintf(csv40, sizeof csv40, "%s/forty.csv", dir);
+    snprintf(data40, sizeof data40, "%s/forty.h5", dir);
+    write_csv(csv40, 40, NULL);
+    import_ok(csv40, data40);
+    char store40[4096];
+    snprintf(store40, sizeof store40, "%s/store40", dir);
+    write_cfg(cfg, data40, store40, 20, 2, 4);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.err, "warning: ");
+    tu_assert_contains(r.err, " of 20 shards get no row of ");
+    tu_assert_contains(r.err, "they have no model and stay out of the ensemble");
+
+    /* 2 x 2 = 4 <= 5: trains. */
+    write_cfg(cfg, data, store, 2, 2, 4);
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    assert_true(tu_exists(tu_path(store, "manifest")));
+}
+
+/* A store that exists is never refused for having fewer rows now: deletions shrink it, and the
+ * dataset may have been cut to match. */
+static void test_existing_store_not_refused(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("fewrows_existing"));
+    char csv[4096], data[4096], cfg[4096], store[4096];
+    snprintf(csv, sizeof csv, "%s/rows.csv", dir);
+    snprintf(data, sizeof data, "%s/rows.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    write_csv(csv, 12, NULL);
+    import_ok(csv, data);
+    write_cfg(cfg, data, store, 2, 4, 4);
+    tu_sisa(&r, "-q", "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "unlearn", "-c", cfg, "--ids", "100,101,102,103,104,105", NULL);
+    assert_int_equal(r.status, 0);
+    /* The user deletes the rows from the dataset too (docs/guarantees.md): 6 rows < 2 x 4. */
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "id,x1,x2,y\n");
+    for (int i = 6; i < 12; i++) fprintf(f, "%d,%d.5,%d,%d\n", 100 + i, i % 7, (i * 5) % 11, i % 3);
+    assert_int_equal(fclose(f), 0);
+    import_ok(csv, data);
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    if (r.status != 0) fail_msg("train refused an existing store (%d): %s", r.status, r.err);
+    tu_assert_contains(r.out, "is up to date");
+}
+
+/* Stages whose rows are fewer than one minibatch are named in a warning, by train (actual rows
+ * per stage) and by config check (expected rows from the dataset's header). */
+static void test_small_stage_warning(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("smallstage"));
+    char csv[4096], data[4096], cfg[4096], store[4096];
+    snprintf(csv, sizeof csv, "%s/rows.csv", dir);
+    snprintf(data, sizeof data, "%s/rows.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    write_csv(csv, 400, NULL);
+    import_ok(csv, data);
+
+    /* 200 rows per shard in 16 slices: stage r has about 12.5 r rows, below 64 up to stage 5. */
+    write_cfg(cfg, data, store, 2, 16, 64);
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.err, "warning: ");
+    tu_assert_contains(r.err, "stages 1-5 of 16 are expected to train on fewer rows than one "
+                              "minibatch (train.batch_size 64)");
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.err, "warning: ");
+    tu_assert_contains(r.err, "fewer rows than one minibatch (train.batch_size 64)");
+    tu_assert_contains(r.err, "stages 1-");
+
+    /* Big enough stages: no warning from either. */
+    char store2[4096];
+    snprintf(store2, sizeof store2, "%s/store2", dir);
+    write_cfg(cfg, data, store2, 2, 2, 16);
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.err, "warning"));
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.err, "minibatch"));
 }
 
 /* One label typo (1048575) must not make a million classes: import refuses it naming the line
@@ -461,6 +603,9 @@ int main(void)
         cmocka_unit_test(test_import_usage_errors),
         cmocka_unit_test(test_runtime_error_and_debug_origin),
         cmocka_unit_test(test_interrupt_leaves_nothing),
+        cmocka_unit_test(test_too_few_rows_refused),
+        cmocka_unit_test(test_existing_store_not_refused),
+        cmocka_unit_test(test_small_stage_warning),
         cmocka_unit_test(test_label_typo_refused),
         cmocka_unit_test(test_info_many_classes),
         cmocka_unit_test(test_private_modes),
