@@ -157,7 +157,7 @@ int sisa_journal_open(sisa_journal *j, const char *path, int writable)
         good = pos;
     }
     if (writable) {
-        j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+        j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, SISA_FILE_MODE);
         SISA_CHECK(j->fd >= 0, SISA_EIO, "cannot open %s for appending: %s", path, strerror(errno));
         if (good < len) {
             sisa_warn("%s: dropping an incomplete last record (%zu bytes) left by a crash", path,

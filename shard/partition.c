@@ -51,10 +51,10 @@ static void digest_header(sisa_sha256_ctx *h, const sisa_dataset_header *hdr)
     sisa_sha256_update(h, nd, sizeof nd);
 }
 
-int sisa_partition_count(const sisa_store *st, uint64_t *counts, sisa_dataset_header *hdr)
+int sisa_partition_count(const sisa_config *cfg, uint64_t *counts, uint64_t *stage_rows,
+                         sisa_dataset_header *hdr)
 {
     int err = SISA_OK;
-    const sisa_config *cfg = &st->cfg;
     sisa_dataset_stream *ds = NULL;
     SISA_TRY(sisa_dataset_stream_open(&ds, cfg->data.train, hdr));
     const uint64_t *id = sisa_dataset_stream_id(ds);
@@ -63,12 +63,19 @@ int sisa_partition_count(const sisa_store *st, uint64_t *counts, sisa_dataset_he
                "%s: sisa.sharding is 'group' but %s has no group column (import it with "
                "--group COLUMN)",
                cfg->source, cfg->data.train);
-    memset(counts, 0, (size_t)cfg->sisa.shards * sizeof *counts);
+    const uint32_t S = (uint32_t)cfg->sisa.shards, R = (uint32_t)cfg->sisa.slices;
+    memset(counts, 0, (size_t)S * sizeof *counts);
+    if (stage_rows) memset(stage_rows, 0, (size_t)S * R * sizeof *stage_rows);
     for (uint64_t i = 0; i < hdr->n; i++) {
         uint32_t k, s;
         sisa_partition_assign(cfg, id[i], group ? group[i] : 0, &k, &s);
         counts[k]++;
+        if (stage_rows) stage_rows[(size_t)k * R + s]++; /* rows of slice s, summed below */
     }
+    if (stage_rows)
+        for (uint32_t k = 0; k < S; k++)
+            for (uint32_t r = 1; r < R; r++)
+                stage_rows[(size_t)k * R + r] += stage_rows[(size_t)k * R + r - 1];
 done:
     sisa_dataset_stream_close(ds);
     return err;

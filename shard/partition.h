@@ -19,8 +19,10 @@ void sisa_partition_assign(const sisa_config *cfg, uint64_t id, uint64_t group, 
                            uint32_t *slice);
 
 /* Rows per shard (counts has S entries) and the dataset's header, from the ID and group
- * columns only (features are not read). */
-int sisa_partition_count(const sisa_store *st, uint64_t *counts, sisa_dataset_header *hdr);
+ * columns only (features are not read). With stage_rows (S x R entries), also the rows each
+ * stage trains on: stage_rows[k * R + r - 1] is the number of shard k's rows in slices 0..r-1. */
+int sisa_partition_count(const sisa_config *cfg, uint64_t *counts, uint64_t *stage_rows,
+                         sisa_dataset_header *hdr);
 
 /* Split cfg->data.train into STORE/shards/KKKK/data.h5 for every shard k with want[k] != 0
  * (want == NULL: all shards), rows sorted by ID, keeping only those rows in memory. With

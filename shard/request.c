@@ -497,7 +497,7 @@ int sisa_ledger_append(const char *path, const sisa_request *r, char head[65])
     sisa_jw_raw(&w, "\n");
     SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
     int existed = sisa_fs_exists(path);
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, SISA_FILE_MODE);
     SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
     for (size_t off = 0; off < w.len;) {
         ssize_t n = write(fd, w.buf + off, w.len - off);

@@ -1,9 +1,12 @@
 /*
  * test_cli.c - the `sisa` executable as users meet it: help, versions, argument errors, exit
- * statuses, and interruption (Ctrl-C) leaving nothing behind.
+ * statuses, interruption (Ctrl-C) leaving nothing behind, degenerate set-ups refused before any
+ * work (too few rows for the shards and slices, stages smaller than a minibatch, a label typo
+ * that would make a million classes), and the modes of every file and folder sisa creates.
  */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -217,6 +220,376 @@ static void test_interrupt_leaves_nothing(void **state)
     assert_int_equal(tu_count_entries(outdir), 0);
 }
 
+/* ---- degenerate set-ups ------------------------------------------------------------------ */
+
+/* A CSV of n rows: two features and label y = labels[i] (i % 3 without labels), IDs 100 + i. */
+static void write_csv(const char *path, int n, const long long *labels)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "id,x1,x2,y\n");
+    for (int i = 0; i < n; i++) {
+        long long y = labels ? labels[i] : i % 3;
+        fprintf(f, "%d,%d.5,%d,%lld\n", 100 + i, i % 7, (i * 5) % 11, y);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static void import_ok(const char *csv, const char *out)
+{
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "--id", "id", "-o", out, "--force",
+            NULL);
+    if (r.status != 0) fail_msg("import %s failed (%d): %s", csv, r.status, r.err);
+}
+
+static void write_cfg(const char *path, const char *train, const char *store, int shards,
+                      int slices, int batch)
+{
+    char text[10000];
+    snprintf(text, sizeof text,
+             "data: {train: %s}\n"
+             "store: %s\n"
+             "sisa: {shards: %d, slices: %d}\n"
+             "model: {type: logreg}\n"
+             "train: {optimizer: sgd, lr: 0.05, batch_size: %d, epochs: 1}\n",
+             train, store, shards, slices, batch);
+    tu_write_text(path, text);
+}
+
+/* Fewer rows than shards x slices is refused before the store folder exists, by train and by
+ * config check, with the numbers and what to change; S x R rows or more train, and shards that
+ * get no row are named in a warning. */
+static void test_too_few_rows_refused(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("fewrows"));
+    char csv[4096], data[4096], cfg[4096], store[4096];
+    snprintf(csv, sizeof csv, "%s/five.csv", dir);
+    snprintf(data, sizeof data, "%s/five.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    write_csv(csv, 5, NULL);
+    import_ok(csv, data);
+
+    write_cfg(cfg, data, store, 10, 1, 4);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "has 5 rows, fewer than sisa.shards x sisa.slices = 10 x 1 = 10");
+    tu_assert_contains(r.err, data);
+    tu_assert_contains(r.err, "Lower sisa.shards to 5 or fewer");
+    assert_false(tu_exists(store)); /* refused before anything was created */
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "has 5 rows, fewer than sisa.shards x sisa.slices = 10 x 1 = 10");
+
+    /* The slices count too: 2 x 4 = 8 > 5. */
+    write_cfg(cfg, data, store, 2, 4, 4);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "has 5 rows, fewer than sisa.shards x sisa.slices = 2 x 4 = 8");
+    tu_assert_contains(r.err, "sisa.slices to 2 or fewer");
+    assert_false(tu_exists(store));
+
+    /* Enough rows in total (40 = 20 x 2), but some of 20 shards get none: a warning naming
+     * them, not a refusal (train(D \ X) after deleting a whole shard has an empty shard too, and
+     * unlearning is checked against it). */
+    char csv40[4096], data40[4096];
+    snprintf(csv40, sizeof csv40, "%s/forty.csv", dir);
+    snprintf(data40, sizeof data40, "%s/forty.h5", dir);
+    write_csv(csv40, 40, NULL);
+    import_ok(csv40, data40);
+    char store40[4096];
+    snprintf(store40, sizeof store40, "%s/store40", dir);
+    write_cfg(cfg, data40, store40, 20, 2, 4);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.err, "warning: ");
+    tu_assert_contains(r.err, " of 20 shards get no row of ");
+    tu_assert_contains(r.err, "they have no model and stay out of the ensemble");
+
+    /* 2 x 2 = 4 <= 5: trains. */
+    write_cfg(cfg, data, store, 2, 2, 4);
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    assert_true(tu_exists(tu_path(store, "manifest")));
+}
+
+/* A store that exists is never refused for having fewer rows now: deletions shrink it, and the
+ * dataset may have been cut to match. */
+static void test_existing_store_not_refused(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("fewrows_existing"));
+    char csv[4096], data[4096], cfg[4096], store[4096];
+    snprintf(csv, sizeof csv, "%s/rows.csv", dir);
+    snprintf(data, sizeof data, "%s/rows.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    write_csv(csv, 12, NULL);
+    import_ok(csv, data);
+    write_cfg(cfg, data, store, 2, 4, 4);
+    tu_sisa(&r, "-q", "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "unlearn", "-c", cfg, "--ids", "100,101,102,103,104,105", NULL);
+    assert_int_equal(r.status, 0);
+    /* The user deletes the rows from the dataset too (docs/guarantees.md): 6 rows < 2 x 4. */
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "id,x1,x2,y\n");
+    for (int i = 6; i < 12; i++) fprintf(f, "%d,%d.5,%d,%d\n", 100 + i, i % 7, (i * 5) % 11, i % 3);
+    assert_int_equal(fclose(f), 0);
+    import_ok(csv, data);
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    if (r.status != 0) fail_msg("train refused an existing store (%d): %s", r.status, r.err);
+    tu_assert_contains(r.out, "is up to date");
+}
+
+/* Stages whose rows are fewer than one minibatch are named in a warning, by train (actual rows
+ * per stage) and by config check (expected rows from the dataset's header). */
+static void test_small_stage_warning(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("smallstage"));
+    char csv[4096], data[4096], cfg[4096], store[4096];
+    snprintf(csv, sizeof csv, "%s/rows.csv", dir);
+    snprintf(data, sizeof data, "%s/rows.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", dir);
+    snprintf(store, sizeof store, "%s/store", dir);
+    write_csv(csv, 400, NULL);
+    import_ok(csv, data);
+
+    /* 200 rows per shard in 16 slices: stage r has about 12.5 r rows, below 64 up to stage 5. */
+    write_cfg(cfg, data, store, 2, 16, 64);
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.err, "warning: ");
+    tu_assert_contains(r.err, "stages 1-5 of 16 are expected to train on fewer rows than one "
+                              "minibatch (train.batch_size 64)");
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.err, "warning: ");
+    tu_assert_contains(r.err, "fewer rows than one minibatch (train.batch_size 64)");
+    tu_assert_contains(r.err, "stages 1-");
+
+    /* Big enough stages: no warning from either. */
+    char store2[4096];
+    snprintf(store2, sizeof store2, "%s/store2", dir);
+    write_cfg(cfg, data, store2, 2, 2, 16);
+    tu_sisa(&r, "config", "check", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.err, "warning"));
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.err, "minibatch"));
+}
+
+/* One label typo (1048575) must not make a million classes: import refuses it naming the line
+ * and the value; with --num-classes it is accepted, and `info` summarises the class list. */
+static void test_label_typo_refused(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("labeltypo"));
+    char csv[4096], data[4096], svm[4096];
+    snprintf(csv, sizeof csv, "%s/typo.csv", dir);
+    snprintf(data, sizeof data, "%s/typo.h5", dir);
+    snprintf(svm, sizeof svm, "%s/typo.svm", dir);
+    long long labels[30];
+    for (int i = 0; i < 30; i++) labels[i] = i % 3;
+    labels[17] = 1048575; /* line 19 of the file */
+    write_csv(csv, 30, labels);
+
+    tu_sisa(&r, "import", "csv", csv, "--label", "y", "-o", data, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, csv);
+    tu_assert_contains(r.err, ":19: column 'y': label 1048575 would make 1048576 classes");
+    tu_assert_contains(r.err, "did a label go wrong? pass --num-classes N if you really have N "
+                              "classes");
+    assert_false(tu_exists(data));
+
+    /* libsvm: the same, naming the line. */
+    tu_write_text(svm, "0 1:1\n1 1:2\n2 2:1\n5000 1:3\n");
+    tu_sisa(&r, "import", "libsvm", svm, "-o", data, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, ":4: label 5000 would make 5001 classes");
+    assert_false(tu_exists(data));
+
+    /* 1000 classes are inferred without a word; --num-classes allows more. */
+    tu_write_text(svm, "0 1:1\n999 1:2\n");
+    tu_sisa(&r, "-q", "import", "libsvm", svm, "-o", data, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "-o", data, "--force", "--num-classes",
+            "1048576", NULL);
+    assert_int_equal(r.status, 0);
+}
+
+/* A file that does have a million classes (declared with --num-classes): `info` prints the
+ * first classes and a summary, not a million lines; --all-classes lists every class. */
+static void test_info_many_classes(void **state)
+{
+    (void)state;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("manyclasses"));
+    char csv[4096], data[4096];
+    snprintf(csv, sizeof csv, "%s/typo.csv", dir);
+    snprintf(data, sizeof data, "%s/typo.h5", dir);
+    long long labels[30];
+    for (int i = 0; i < 30; i++) labels[i] = i % 3;
+    labels[17] = 1048575;
+    write_csv(csv, 30, labels);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "-o", data, "--num-classes", "1048576",
+            NULL);
+    assert_int_equal(r.status, 0);
+
+    /* info: the first classes, then a summary, not a million lines. */
+    tu_sisa(&r, "info", data, NULL);
+    assert_int_equal(r.status, 0);
+    int lines = 0;
+    for (const char *p = r.out; *p; p++) lines += *p == '\n';
+    assert_true(lines < 40);
+    tu_assert_contains(r.out, "classes:     1048576 (4 with rows, 1048572 empty)");
+    tu_assert_contains(r.out, "  class 19 ");
+    assert_null(strstr(r.out, "  class 20 "));
+    tu_assert_contains(r.out, "... 1048556 more classes: 1 with rows (class 1048575: 1 row), "
+                              "1048555 empty; --all-classes lists them");
+    tu_sisa(&r, "info", data, "--all-classes", NULL); /* (r.out keeps the first 64 KiB) */
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "  class 20 ");
+    tu_assert_contains(r.out, "  class 1000 ");
+    assert_null(strstr(r.out, "more classes"));
+    tu_sisa(&r, "info", data, "--json", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "\"num_classes\": 1048576, \"empty_classes\": 1048572, ");
+}
+
+/* ---- file modes --------------------------------------------------------------------------- */
+
+/* Every entry under `path` (and `path` itself): folders must be dir_mode, files file_mode. */
+static int check_modes(const char *path, mode_t dir_mode, mode_t file_mode, int *count)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    (*count)++;
+    if (S_ISDIR(st.st_mode)) {
+        int bad = 0;
+        if ((st.st_mode & 07777) != dir_mode) {
+            print_error("folder %s has mode %04o, expected %04o\n", path,
+                        (unsigned)(st.st_mode & 07777), (unsigned)dir_mode);
+            bad = 1;
+        }
+        DIR *d = opendir(path);
+        assert_non_null(d);
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char child[4096];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            bad += check_modes(child, dir_mode, file_mode, count);
+        }
+        closedir(d);
+        return bad;
+    }
+    if ((st.st_mode & 07777) != file_mode) {
+        print_error("file %s has mode %04o, expected %04o\n", path, (unsigned)(st.st_mode & 07777),
+                    (unsigned)file_mode);
+        return 1;
+    }
+    return 0;
+}
+
+/* A whole life cycle under one umask: every file and folder sisa created is private (0600 and
+ * 0700, narrowed by the umask). Folders the user made keep their own modes. */
+static void modes_under_umask(mode_t mask, const char *name)
+{
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch(name));
+    chmod(dir, 0755);
+    char csv[4096], data[4096], cfg[4096], store[4096], pred[4096], cert[4096];
+    snprintf(csv, sizeof csv, "%s/rows.csv", dir);
+    snprintf(data, sizeof data, "%s/rows.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", dir);
+    snprintf(store, sizeof store, "%s/runs/a/store", dir); /* the parents are sisa's too */
+    snprintf(pred, sizeof pred, "%s/pred.h5", dir);
+    snprintf(cert, sizeof cert, "%s/cert.json", dir);
+    write_csv(csv, 60, NULL);
+    write_cfg(cfg, data, store, 2, 2, 8);
+
+    mode_t old = umask(mask);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "--id", "id", "-o", data, NULL);
+    int st_import = r.status;
+    tu_sisa(&r, "-q", "train", "-c", cfg, NULL);
+    int st_train = r.status;
+    tu_sisa(&r, "-q", "unlearn", "-c", cfg, "--ids", "101,117", NULL);
+    int st_unlearn = r.status;
+    tu_sisa(&r, "-q", "verify", "-c", cfg, NULL); /* certificate inside the store */
+    int st_verify = r.status;
+    tu_sisa(&r, "-q", "verify", "-c", cfg, "-o", cert, NULL);
+    int st_verify2 = r.status;
+    tu_sisa(&r, "-q", "predict", "-c", cfg, "-i", data, "-o", pred, NULL);
+    int st_predict = r.status;
+    umask(old);
+    assert_int_equal(st_import, 0);
+    assert_int_equal(st_train, 0);
+    assert_int_equal(st_unlearn, 0);
+    assert_int_equal(st_verify, 0);
+    assert_int_equal(st_verify2, 0);
+    assert_int_equal(st_predict, 0);
+
+    const mode_t fmode = 0600 & ~mask, dmode = 0700 & ~mask;
+    int count = 0, bad = 0;
+    char runs[4096];
+    snprintf(runs, sizeof runs, "%s/runs", dir);
+    bad += check_modes(runs, dmode, fmode, &count);
+    bad += check_modes(data, dmode, fmode, &count);
+    bad += check_modes(pred, dmode, fmode, &count);
+    bad += check_modes(cert, dmode, fmode, &count);
+    assert_true(tu_exists(tu_path(store, "certificates")));
+    assert_true(tu_exists(tu_path(store, "ledger")));
+    assert_true(count > 15);
+    assert_int_equal(bad, 0);
+    /* The user's own folder and files are left as they were. */
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+}
+
+static void test_private_modes(void **state)
+{
+    (void)state;
+    modes_under_umask(022, "modes022");
+    modes_under_umask(0, "modes000"); /* private even when the umask allows everything */
+    modes_under_umask(027, "modes027");
+    modes_under_umask(077, "modes077");
+}
+
+/* The umask narrows further: with write permission masked the dataset is read-only (0400).
+ * Only root can go on writing into such files, so only root runs this part. */
+static void test_umask_narrows(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip();
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("modes_narrow"));
+    char csv[4096], data[4096];
+    snprintf(csv, sizeof csv, "%s/rows.csv", dir);
+    snprintf(data, sizeof data, "%s/rows.h5", dir);
+    write_csv(csv, 20, NULL);
+    mode_t old = umask(0277);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "-o", data, NULL);
+    umask(old);
+    assert_int_equal(r.status, 0);
+    struct stat st;
+    assert_int_equal(stat(data, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +599,13 @@ int main(void)
         cmocka_unit_test(test_import_usage_errors),
         cmocka_unit_test(test_runtime_error_and_debug_origin),
         cmocka_unit_test(test_interrupt_leaves_nothing),
+        cmocka_unit_test(test_too_few_rows_refused),
+        cmocka_unit_test(test_existing_store_not_refused),
+        cmocka_unit_test(test_small_stage_warning),
+        cmocka_unit_test(test_label_typo_refused),
+        cmocka_unit_test(test_info_many_classes),
+        cmocka_unit_test(test_private_modes),
+        cmocka_unit_test(test_umask_narrows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

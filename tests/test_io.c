@@ -376,6 +376,56 @@ static void test_writer_errors(void **state)
     assert_int_equal(tu_count_entries(dir), 0);
     wo.num_classes = 0;
 
+    /* Without num_classes, a label that would make more than 1000 classes is a usage error
+     * naming the first row that holds it (the importers name the line before this); with
+     * num_classes it is a class. 1000 inferred classes are fine. */
+    s.y[3] = 1500;
+    s.y[8] = 1500;
+    assert_err(write_rows(out, &wo, SD, s.X, s.y, s.id, NULL, SN, 5, NULL), SISA_EUSAGE, out,
+               ": row 3: label 1500 would make 1501 classes (the largest label + 1; without "
+               "--num-classes sisa infers at most 1000): did a label go wrong?");
+    assert_int_equal(tu_count_entries(dir), 0);
+    wo.num_classes = 1501;
+    sisa_dataset_summary sum;
+    assert_ok(write_rows(out, &wo, SD, s.X, s.y, s.id, NULL, SN, 5, &sum));
+    assert_int_equal(sum.num_classes, 1501);
+    wo.num_classes = 0;
+    s.y[3] = s.y[8] = 999;
+    wo.replace = 1;
+    assert_ok(write_rows(out, &wo, SD, s.X, s.y, s.id, NULL, SN, 5, &sum));
+    assert_int_equal(sum.num_classes, 1000);
+    wo.replace = 0;
+    assert_int_equal(unlink(out), 0);
+    small_fill(&s);
+
+    /* Remapping more than 1000 distinct labels without num_classes: the same question. */
+    {
+        enum { NR = 1001 };
+        float *X = calloc(NR, sizeof *X);
+        int64_t *y = malloc(NR * sizeof *y);
+        uint64_t *id = malloc(NR * sizeof *id);
+        assert_true(X && y && id);
+        for (int i = 0; i < NR; i++) {
+            y[i] = 10 * (int64_t)i - 7;
+            id[i] = (uint64_t)i;
+        }
+        wo.remap_labels = 1;
+        assert_err(write_rows(out, &wo, 1, X, y, id, NULL, NR, 500, NULL), SISA_EUSAGE, out,
+                   ": 1001 distinct labels would make 1001 classes (--remap-labels gives each "
+                   "distinct label a class; without --num-classes sisa infers at most 1000): did "
+                   "a label go wrong");
+        assert_int_equal(tu_count_entries(dir), 0);
+        wo.num_classes = NR;
+        assert_ok(write_rows(out, &wo, 1, X, y, id, NULL, NR, 500, &sum));
+        assert_int_equal(sum.num_classes, NR);
+        assert_int_equal(unlink(out), 0);
+        wo.num_classes = 0;
+        wo.remap_labels = 0;
+        free(X);
+        free(y);
+        free(id);
+    }
+
     /* A negative label without remapping. */
     s.y[4] = -3;
     assert_err(write_rows(out, &wo, SD, s.X, s.y, s.id, NULL, SN, 5, NULL), SISA_ECORRUPT, out,
@@ -1057,6 +1107,16 @@ static void test_idx_malformed(void **state)
         assert_err(import_idx(NULL, img, lab, out, 1), SISA_ECORRUPT, lab,
                    ": sample 1 has label 2000000; labels must be integers in 0..1048575 (pass "
                    "--remap-labels");
+        /* Within the limit, but more than 1000 inferred classes: did a label go wrong? */
+        l.len = 0;
+        idx_header(&l, 0x0C, 1, &n4);
+        const int32_t lt[4] = {0, 1, 1, 4096};
+        for (int i = 0; i < 4; i++) b_be(&l, (uint32_t)lt[i], 4);
+        b_write(&l, lab, 0);
+        assert_err(import_idx(NULL, img, lab, out, 1), SISA_EUSAGE, lab,
+                   ": sample 3: label 4096 would make 4097 classes (the largest label + 1; "
+                   "without --num-classes sisa infers at most 1000): did a label go wrong? pass "
+                   "--num-classes N if you really have N classes");
         sisa_import_opts o;
         sisa_import_opts_init(&o);
         o.images = img;
@@ -1507,6 +1567,10 @@ static const bad_h5 bad_h5s[] = {
      ": there is no dataset 'labels'"},
     {"single class", NULL, NULL, NULL, NULL, SISA_ECORRUPT,
      ": all rows have the same label; a classifier needs at least 2 classes"},
+    {"label typo", NULL, NULL, NULL, NULL, SISA_EUSAGE,
+     ": 'y' row 2: label 1048575 would make 1048576 classes (the largest label + 1; without "
+     "--num-classes sisa infers at most 1000): did a label go wrong? pass --num-classes N if you "
+     "really have N classes"},
 };
 
 static void build_bad_h5(const char *p, const char *what, const char *dir)
@@ -1521,6 +1585,7 @@ static void build_bad_h5(const char *p, const char *what, const char *dir)
     if (!strcmp(what, "negative id")) id[3] = -5;
     if (!strcmp(what, "duplicate id")) id[2] = 7;
     if (!strcmp(what, "single class")) y[1] = y[3] = 0;
+    if (!strcmp(what, "label typo")) y[2] = 1048575;
     h5_put1(f, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 4, y);
     h5_put1(f, "id", H5T_STD_I64LE, H5T_NATIVE_INT64, 4, id);
     if (!strcmp(what, "X strings")) {

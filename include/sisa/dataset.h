@@ -26,6 +26,12 @@
 #define SISA_MAX_CLASSES            (1 << 20)
 #define SISA_MAX_FEATURE_RANK       8
 
+/* Without a declared class count (sisa_writer_opts.num_classes 0, no --num-classes) the classes
+ * are inferred: the largest label + 1, or the number of distinct labels when remapping. More
+ * than this many is refused (SISA_EUSAGE: did a label go wrong?): a label typo such as 1048575
+ * would otherwise make a million classes. A declared count may go up to SISA_MAX_CLASSES. */
+#define SISA_INFER_CLASSES_MAX 1000
+
 typedef struct sisa_dataset {
     uint64_t n; /* rows */
     uint64_t d; /* features per row */

@@ -34,7 +34,7 @@ int sisa_fs_tmp_create(char *out, size_t cap, const char *final_path)
         int n = snprintf(out, cap, "%s/.%s.sisa-tmp-%ld-%lu%03ld", dir, base, (long)getpid(),
                          ++tmp_counter, (long)(ts.tv_nsec % 1000));
         SISA_CHECK(n > 0 && (size_t)n < cap, SISA_EUSAGE, "%s: path too long", final_path);
-        int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, SISA_FILE_MODE);
         if (fd >= 0) {
             close(fd);
             return SISA_OK;
@@ -238,7 +238,7 @@ int sisa_fs_mkdir_p(const char *path)
         if (buf[i] != '/' && buf[i] != '\0') continue;
         char saved = buf[i];
         buf[i] = '\0';
-        if (mkdir(buf, 0777) == 0) {
+        if (mkdir(buf, SISA_DIR_MODE) == 0) {
             /* A new folder exists for good only once its parent's entry is on disk. */
             SISA_TRY(sisa_fs_fsync_parent(buf));
         } else if (errno != EEXIST) {

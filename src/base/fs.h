@@ -17,8 +17,16 @@
 
 #define SISA_PATH_MAX 4096
 
+/* Private by default (docs/guarantees.md "File modes"): every file sisa creates (store files,
+ * journals, the ledger, datasets, predictions, certificates) is opened with SISA_FILE_MODE and
+ * every folder with SISA_DIR_MODE, both further narrowed by the umask. Stores hold personal
+ * data and the salt that pseudonymises deleted IDs: sharing one is a deliberate act (chmod). */
+#define SISA_FILE_MODE 0600
+#define SISA_DIR_MODE  0700
+
 /* Create a new, empty temp file next to `final_path` and write its path to `out`. The file is
- * created with O_EXCL and mode 0666 & ~umask. */
+ * created with O_EXCL and mode SISA_FILE_MODE & ~umask; whatever is later written into it (HDF5
+ * included) and published under the final name keeps that mode. */
 int sisa_fs_tmp_create(char *out, size_t cap, const char *final_path);
 
 /* Remove temp files left next to `final_path` by writers that no longer run (their PID, part of
@@ -45,7 +53,8 @@ int sisa_fs_read_all(char **out, size_t *len, const char *path, size_t max_bytes
 int sisa_fs_exists(const char *path);
 /* Remove a file; a missing file is not an error. Never fails loudly: used on cleanup paths. */
 void sisa_fs_remove_quiet(const char *path);
-/* mkdir -p with mode 0777 & ~umask. */
+/* mkdir -p: every folder it creates (parents included) gets SISA_DIR_MODE & ~umask; folders
+ * that exist keep their mode. */
 int sisa_fs_mkdir_p(const char *path);
 
 /* Path helpers. All return SISA_EUSAGE when the result would not fit in `cap`. */

@@ -10,6 +10,10 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 
+#include "base/fs.h"
+#include "base/log.h"
+#include "io/dsstream.h"
+#include "shard/setup.h"
 #include "sisa/config.h"
 #include "sisa/error.h"
 
@@ -64,6 +68,29 @@ static int load_from_args(const sisa_command_spec *spec, int argc, char **argv, 
     return sisa_config_load(cfg, *path);
 }
 
+/* What the training set's header tells about the set-up of a new store (shard/setup.h), when
+ * the file exists: too few rows for the shards and slices is an error, as `sisa train` would
+ * refuse it; stages smaller than a minibatch are a warning. A dataset that cannot be read is
+ * only a warning here: the config itself is valid, and `sisa train` reports the file. */
+static int check_dataset(const sisa_config *cfg)
+{
+    int err = SISA_OK;
+    if (!cfg->data.train[0] || !sisa_fs_exists(cfg->data.train) ||
+        !sisa_setup_new_store(cfg->store))
+        return SISA_OK;
+    sisa_dataset_header hdr;
+    if (sisa_dataset_read_header(cfg->data.train, &hdr) < 0) {
+        sisa_warn("%s: cannot check the set-up against the training set: %s", cfg->source,
+                  sisa_error_message());
+        sisa_error_clear();
+        return SISA_OK;
+    }
+    SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
+    sisa_setup_warn_expected(cfg, hdr.n);
+done:
+    return err;
+}
+
 static int config_check(int argc, char **argv)
 {
     const char *path = NULL;
@@ -74,14 +101,19 @@ static int config_check(int argc, char **argv)
         .name = "config check",
         .usage = "config check -c FILE",
         .summary = "Validate a config file and print its config hash.",
-        .description = "Prints 'FILE: valid (config hash HEX)'. Problems are reported as\n"
-                       "FILE:LINE:COLUMN: sentence, with exit status 2.",
+        .description =
+            "Prints 'FILE: valid (config hash HEX)'. Problems are reported as\n"
+            "FILE:LINE:COLUMN: sentence, with exit status 2. When data.train exists and the\n"
+            "store is not created yet, its header is read too: fewer rows than\n"
+            "sisa.shards x sisa.slices is an error (exit 2), as 'sisa train' would refuse it,\n"
+            "and stages expected to train on fewer rows than one minibatch are a warning.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
     sisa_config *cfg = malloc(sizeof *cfg);
     if (!cfg) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
     int rc = load_from_args(&spec, argc, argv, &path, cfg);
+    if (rc == 0) rc = check_dataset(cfg);
     if (rc == 0) {
         char hash[65];
         sisa_config_hash(cfg, hash);

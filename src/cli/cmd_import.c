@@ -33,7 +33,7 @@
          SISA_ARG_I32,                                                                             \
          &(o).num_classes,                                                                         \
          "C",                                                                                      \
-         "declare C classes (default: largest label + 1)",                                         \
+         "declare C classes (default: largest label + 1, at most 1000)",                           \
          0},                                                                                       \
     {                                                                                              \
         "remap-labels", 0, SISA_ARG_FLAG, &(o).remap_labels, NULL,                                 \

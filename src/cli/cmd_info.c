@@ -7,6 +7,11 @@
  * here in a fixed order, so the same file always prints the same text. --json prints the same
  * facts as one JSON object for scripts; strings are escaped, and bytes that are not valid UTF-8
  * (file names may hold any bytes) become U+FFFD so the output always parses.
+ *
+ * A file may declare up to 2^20 classes: the text lists the first INFO_CLASSES_SHOWN and sums up
+ * the rest (how many have rows, naming a few, and how many are empty) unless --all-classes is
+ * given. The JSON keeps one class_counts entry per class (a script indexes it by class) and adds
+ * empty_classes, so its size grows with the class count, by about 3 bytes per empty class.
  */
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -21,9 +26,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#define INFO_CLASSES_SHOWN 20 /* classes listed one per line without --all-classes */
+#define INFO_CLASSES_NAMED 5  /* non-empty classes named in the summary of the rest */
+
 typedef struct {
     uint64_t file_bytes;
     uint64_t *class_counts; /* (num_classes) */
+    uint64_t empty_classes; /* classes without a row */
     uint64_t id_min, id_max;
     uint64_t groups; /* distinct groups; 0 without a group column */
     double x_min, x_max, x_mean;
@@ -51,6 +60,7 @@ static int compute_stats(info_stats *st, const sisa_dataset *ds, const char *pat
         if (ds->id[i] < st->id_min) st->id_min = ds->id[i];
         if (ds->id[i] > st->id_max) st->id_max = ds->id[i];
     }
+    for (int32_t c = 0; c < ds->num_classes; c++) st->empty_classes += !st->class_counts[c];
     if (ds->group) {
         sorted = malloc(ds->n * sizeof *sorted);
         SISA_CHECK(sorted, SISA_ENOMEM, "out of memory counting groups");
@@ -97,7 +107,8 @@ static void print_json(const char *path, const sisa_dataset *ds, const info_stat
     } else {
         fputs("null", f);
     }
-    fprintf(f, ", \"num_classes\": %d, \"class_counts\": [", ds->num_classes);
+    fprintf(f, ", \"num_classes\": %d, \"empty_classes\": %llu, \"class_counts\": [",
+            ds->num_classes, (unsigned long long)st->empty_classes);
     for (int32_t c = 0; c < ds->num_classes; c++)
         fprintf(f, "%s%llu", c ? ", " : "", (unsigned long long)st->class_counts[c]);
     fputs("], \"label_values\": ", f);
@@ -129,7 +140,44 @@ static void print_json(const char *path, const sisa_dataset *ds, const info_stat
     fputs("}\n", f);
 }
 
-static void print_text(const char *path, const sisa_dataset *ds, const info_stats *st)
+static void print_class(const sisa_dataset *ds, const info_stats *st, int32_t c)
+{
+    printf("  class %-4d %10llu rows (%5.1f%%)", c, (unsigned long long)st->class_counts[c],
+           100.0 * (double)st->class_counts[c] / (double)ds->n);
+    if (ds->label_values && c < ds->num_label_values)
+        printf("  original label %lld", (long long)ds->label_values[c]);
+    printf("\n");
+}
+
+/* One line for classes first..C-1: how many have rows (naming the first few) and how many are
+ * empty. */
+static void print_rest(const sisa_dataset *ds, const info_stats *st, int32_t first)
+{
+    uint64_t with_rows = 0, named = 0;
+    for (int32_t c = first; c < ds->num_classes; c++) with_rows += st->class_counts[c] > 0;
+    const uint64_t rest = (uint64_t)(ds->num_classes - first);
+    printf("  ... %llu more classes: %llu with rows", (unsigned long long)rest,
+           (unsigned long long)with_rows);
+    for (int32_t c = first; c < ds->num_classes && with_rows; c++) {
+        if (!st->class_counts[c]) continue;
+        if (named == INFO_CLASSES_NAMED) {
+            printf(", ...");
+            break;
+        }
+        printf("%s%lld: %llu row%s",
+               named            ? ", "
+               : with_rows == 1 ? " (class "
+                                : " (classes ",
+               (long long)c, (unsigned long long)st->class_counts[c],
+               st->class_counts[c] == 1 ? "" : "s");
+        named++;
+    }
+    printf("%s, %llu empty; --all-classes lists them\n", with_rows ? ")" : "",
+           (unsigned long long)(rest - with_rows));
+}
+
+static void print_text(const char *path, const sisa_dataset *ds, const info_stats *st,
+                       int all_classes)
 {
     printf("path:        %s\n", path);
     printf("file size:   %.1f MB (%llu bytes)\n", (double)st->file_bytes / 1e6,
@@ -142,14 +190,16 @@ static void print_text(const char *path, const sisa_dataset *ds, const info_stat
             printf("%s%llu", i ? " x " : "", (unsigned long long)ds->feature_shape[i]);
         printf(")");
     }
-    printf("\nclasses:     %d\n", ds->num_classes);
-    for (int32_t c = 0; c < ds->num_classes; c++) {
-        printf("  class %-4d %10llu rows (%5.1f%%)", c, (unsigned long long)st->class_counts[c],
-               100.0 * (double)st->class_counts[c] / (double)ds->n);
-        if (ds->label_values && c < ds->num_label_values)
-            printf("  original label %lld", (long long)ds->label_values[c]);
-        printf("\n");
-    }
+    printf("\nclasses:     %d", ds->num_classes);
+    if (st->empty_classes)
+        printf(" (%llu with rows, %llu empty)",
+               (unsigned long long)((uint64_t)ds->num_classes - st->empty_classes),
+               (unsigned long long)st->empty_classes);
+    printf("\n");
+    const int32_t shown =
+        all_classes || ds->num_classes <= INFO_CLASSES_SHOWN ? ds->num_classes : INFO_CLASSES_SHOWN;
+    for (int32_t c = 0; c < shown; c++) print_class(ds, st, c);
+    if (shown < ds->num_classes) print_rest(ds, st, shown);
     printf("sample IDs:  %llu..%llu\n", (unsigned long long)st->id_min,
            (unsigned long long)st->id_max);
     if (ds->group)
@@ -164,25 +214,31 @@ static void print_text(const char *path, const sisa_dataset *ds, const info_stat
 int sisa_cmd_info(int argc, char **argv)
 {
     int err = SISA_OK;
-    int json = 0;
+    int json = 0, all_classes = 0;
     char *pos[1];
     sisa_dataset *ds = NULL;
     info_stats st;
     memset(&st, 0, sizeof st);
     const sisa_option options[] = {
         {"json", 0, SISA_ARG_FLAG, &json, NULL, "print one JSON object instead of text", 0},
+        {"all-classes", 0, SISA_ARG_FLAG, &all_classes, NULL,
+         "list every class (the text lists the first 20 and sums up the rest)", 0},
     };
     const sisa_command_spec spec = {
         .name = "info",
-        .usage = "info FILE.h5 [--json]",
+        .usage = "info FILE.h5 [--json] [--all-classes]",
         .summary = "Describe and validate a sisa dataset file.",
         .description =
             "Reads the whole file, checks it against the dataset schema (docs/formats.md), and\n"
             "prints its size, rows, features, classes with per-class counts, sample ID range,\n"
             "groups, feature statistics and provenance. A corrupt file exits 1 with the reason.\n"
+            "With more than 20 classes the text lists the first 20 and sums up the rest (how\n"
+            "many have rows, and how many are empty); --all-classes lists every class.\n"
             "--json keys: path, file_bytes, rows, features, feature_shape, num_classes,\n"
-            "class_counts, label_values, id_min, id_max, groups, x_min, x_max, x_mean, source,\n"
-            "created_by (feature_shape, label_values and groups are null when absent).",
+            "empty_classes, class_counts, label_values, id_min, id_max, groups, x_min, x_max,\n"
+            "x_mean, source, created_by (feature_shape, label_values and groups are null when\n"
+            "absent). class_counts and label_values always have one entry per class, so the\n"
+            "JSON grows with the number of classes (about 3 bytes per empty class).",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .positional_help = "FILE.h5  the dataset file",
@@ -196,7 +252,7 @@ int sisa_cmd_info(int argc, char **argv)
     if (json)
         print_json(pos[0], ds, &st);
     else
-        print_text(pos[0], ds, &st);
+        print_text(pos[0], ds, &st, all_classes);
     SISA_CHECK(fflush(stdout) == 0 && !ferror(stdout), SISA_EIO, "cannot write to stdout: %s",
                strerror(errno));
 done:

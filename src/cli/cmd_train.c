@@ -16,6 +16,7 @@
 #include "shard/journal.h"
 #include "shard/partition.h"
 #include "shard/schedule.h"
+#include "shard/setup.h"
 #include "shard/store.h"
 #include "shard/train.h"
 #include "shard/verify.h"
@@ -97,11 +98,41 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
     }
     if (missing || damaged) {
         sisa_dataset_header hdr;
-        SISA_TRY(sisa_partition_count(st, tp->rows, &hdr));
+        SISA_TRY(sisa_partition_count(&st->cfg, tp->rows, NULL, &hdr));
     }
 done:
     sisa_files_close(&files);
     sisa_shard_summary_free(&sum);
+    return err;
+}
+
+/* Rank 0, before the store is opened (which creates a new store's folder and first files):
+ * judge the set-up of a new store from its dataset (shard/setup.h). Fewer rows than
+ * shards x slices is refused from the header alone; then the ID (and group) columns say how many
+ * rows each shard and stage would get, and shards without rows and stages smaller than a
+ * minibatch are named in warnings. An existing store is not judged: deletions may have shrunk
+ * it, and it is never refused for that. */
+static int check_new_store(const char *cfg_path)
+{
+    int err = SISA_OK;
+    uint64_t *counts = NULL, *stage_rows = NULL;
+    sisa_config *cfg = malloc(sizeof *cfg);
+    SISA_CHECK(cfg, SISA_ENOMEM, "out of memory");
+    SISA_TRY(sisa_config_load(cfg, cfg_path));
+    if (!sisa_setup_new_store(cfg->store)) goto done;
+    sisa_dataset_header hdr;
+    SISA_TRY(sisa_dataset_read_header(cfg->data.train, &hdr));
+    SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
+    const size_t S = (size_t)cfg->sisa.shards, R = (size_t)cfg->sisa.slices;
+    counts = malloc(S * sizeof *counts);
+    stage_rows = malloc(S * R * sizeof *stage_rows);
+    SISA_CHECK(counts && stage_rows, SISA_ENOMEM, "out of memory");
+    SISA_TRY(sisa_partition_count(cfg, counts, stage_rows, &hdr));
+    sisa_setup_warn_exact(cfg, stage_rows);
+done:
+    free(stage_rows);
+    free(counts);
+    free(cfg);
     return err;
 }
 
@@ -168,6 +199,7 @@ int sisa_cmd_train(int argc, char **argv)
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
+    SISA_TRY(sisa_dist_agree(d, rank == 0 ? check_new_store(cfg_path) : SISA_OK));
     const sisa_cli_open_opts oo = {wait, "train", accept_move};
     SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE, &oo));
     const uint32_t S = (uint32_t)cfg.sisa.shards;

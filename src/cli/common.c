@@ -4,7 +4,6 @@
 #include "cli/common.h"
 
 #include "base/log.h"
-#include "io/dsstream.h"
 #include "model/blas.h"
 #include "model/model.h"
 #include "sisa/error.h"
@@ -38,26 +37,6 @@ uint64_t sisa_cli_peak_rss(void)
     return (uint64_t)ru.ru_maxrss * 1024; /* Linux reports kilobytes */
 }
 
-/* Before a new store is created: the dataset it will be made from must open, so that a bad
- * path or a foreign file fails with nothing created. */
-static int check_new_store_inputs(const sisa_config *cfg)
-{
-    int err = SISA_OK;
-    sisa_folder_kind kind;
-    sisa_dataset_stream *ds = NULL;
-    sisa_dataset_header hdr;
-    SISA_TRY(sisa_store_probe(cfg->store, &kind, NULL, 0));
-    if (kind != SISA_FOLDER_MISSING && kind != SISA_FOLDER_EMPTY) goto done;
-    err = sisa_dataset_stream_open(&ds, cfg->data.train, &hdr);
-    if (err < 0) {
-        sisa_error_prefix("%s: data.train", cfg->source);
-        goto done;
-    }
-done:
-    sisa_dataset_stream_close(ds);
-    return err;
-}
-
 static int open_on_root(sisa_store *st, sisa_config *cfg, const char *cfg_path,
                         sisa_store_mode mode, const sisa_cli_open_opts *opts)
 {
@@ -69,7 +48,6 @@ static int open_on_root(sisa_store *st, sisa_config *cfg, const char *cfg_path,
         char advice[512];
         if (sisa_blas_core_advice(advice, sizeof advice)) sisa_warn("%s", advice);
     }
-    if (mode == SISA_STORE_CREATE) SISA_TRY(check_new_store_inputs(cfg));
     SISA_TRY(sisa_store_open(st, cfg, mode, opts->wait));
     if (writer) SISA_TRY(sisa_store_check_context(st));
     SISA_TRY(sisa_store_check_location(st, opts->accept_move));

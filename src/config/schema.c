@@ -87,7 +87,9 @@ const sisa_schema_key sisa_schema_keys[] = {
      .def_int = 4,
      .doc = "Number of slices R per shard. A shard trains in R stages with a checkpoint after "
             "each, so a deletion resumes from the last checkpoint that never saw the deleted "
-            "rows."},
+            "rows. A new store needs at least shards x slices training rows: 'sisa train' refuses "
+            "fewer before writing anything, and 'sisa config check' checks it when data.train "
+            "exists."},
     {.key = "sisa.sharding",
      .type = SISA_SCHEMA_ENUM,
      AT(sisa.sharding),
@@ -205,7 +207,9 @@ const sisa_schema_key sisa_schema_keys[] = {
      .imin = 1,
      .imax = 1048576,
      .def_int = 128,
-     .doc = "Samples per minibatch."},
+     .doc = "Samples per minibatch. A stage that trains on fewer rows than this takes few "
+            "optimizer steps: 'sisa train' and 'sisa config check' name such stages in a "
+            "warning."},
     {.key = "train.epochs",
      .type = SISA_SCHEMA_INT,
      AT(train.epochs),

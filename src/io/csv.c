@@ -362,6 +362,12 @@ static int parse_row(csv_ctx *c, uint64_t row, uint64_t lineno)
                            "0..C-1)",
                            c->path, (unsigned long long)lineno, col_ref(c, col, ref, sizeof ref),
                            (long long)v, (long long)limit - 1);
+                if (!o->num_classes && v >= SISA_INFER_CLASSES_MAX) {
+                    err = sisa_import_label_typo(v, "%s:%llu: %s", c->path,
+                                                 (unsigned long long)lineno,
+                                                 col_ref(c, col, ref, sizeof ref));
+                    goto done;
+                }
             }
             c->y[c->nb] = v;
             break;

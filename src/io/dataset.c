@@ -234,6 +234,12 @@ static int finish_labels(const sisa_dataset_writer *w, int32_t *labels, int32_t 
         SISA_CHECK(!w->opts.num_classes || (int64_t)k <= w->opts.num_classes, SISA_ECORRUPT,
                    "%s: the input has %llu distinct labels but --num-classes is %d", w->path,
                    (unsigned long long)k, w->opts.num_classes);
+        SISA_CHECK(w->opts.num_classes || k <= SISA_INFER_CLASSES_MAX, SISA_EUSAGE,
+                   "%s: %llu distinct labels would make %llu classes (--remap-labels gives each "
+                   "distinct label a class; without --num-classes sisa infers at most %d): did "
+                   "a label go wrong, or is this column not a class? pass --num-classes N if "
+                   "you really have N classes",
+                   w->path, (unsigned long long)k, (unsigned long long)k, SISA_INFER_CLASSES_MAX);
         for (uint64_t i = 0; i < w->rows; i++) {
             const int64_t *hit = bsearch(&w->y[i], sorted, k, sizeof *sorted, cmp_i64);
             labels[i] = (int32_t)(hit - sorted);
@@ -260,6 +266,12 @@ static int finish_labels(const sisa_dataset_writer *w, int32_t *labels, int32_t 
             }
             if (v > max) max = v;
             labels[i] = (int32_t)v;
+        }
+        if (!w->opts.num_classes && max >= SISA_INFER_CLASSES_MAX) {
+            uint64_t row = 0;
+            while (w->y[row] != max) row++;
+            err = sisa_import_label_typo(max, "%s: row %llu", w->path, (unsigned long long)row);
+            goto done;
         }
         *num_classes = w->opts.num_classes ? w->opts.num_classes : (int32_t)(max + 1);
     }

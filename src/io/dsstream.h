@@ -20,6 +20,9 @@ typedef struct sisa_dataset_header {
 } sisa_dataset_header;
 
 int sisa_dataset_stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset_header *hdr);
+/* The header alone: the file's schema is checked (attributes, X, the columns' types and lengths)
+ * but no column is read, so this is cheap on any size of file. */
+int sisa_dataset_read_header(const char *path, sisa_dataset_header *hdr);
 /* Borrowed columns, valid until close. group is NULL without a group column. */
 const int32_t *sisa_dataset_stream_y(const sisa_dataset_stream *s);
 const uint64_t *sisa_dataset_stream_id(const sisa_dataset_stream *s);

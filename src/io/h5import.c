@@ -320,6 +320,14 @@ static int child_import(void *arg, void *result)
         SISA_TRY(read_block(x, rank, dims, r0, nr, H5T_NATIVE_DOUBLE, xd, x_name, path));
         SISA_TRY(narrow(xd, xf, nr * d, d, r0, x_name, path));
         SISA_TRY(read_labels(&y, r0, nr, labels, uscratch, path));
+        /* Labels outside 0..SISA_MAX_CLASSES-1 are the writer's to report; a probable typo
+         * among inferred classes is caught here, before the rest of the file is read. */
+        for (uint64_t i = 0; !o->num_classes && !o->remap_labels && i < nr; i++)
+            if (labels[i] >= SISA_INFER_CLASSES_MAX && labels[i] < SISA_MAX_CLASSES) {
+                err = sisa_import_label_typo(labels[i], "%s: '%s' row %llu", path, y.name,
+                                             (unsigned long long)(r0 + i));
+                goto done;
+            }
         if (has_id)
             SISA_TRY(read_keys(&id, r0, nr, ids, iscratch, path));
         else

@@ -267,7 +267,12 @@ static int to_labels(const idx_file *f, const unsigned char *p, int64_t *out, si
     if (o->remap_labels) return SISA_OK;
     int64_t limit = o->num_classes ? o->num_classes : SISA_MAX_CLASSES;
     for (size_t i = 0; i < count; i++) {
-        if (out[i] >= 0 && out[i] < limit) continue;
+        if (out[i] >= 0 && out[i] < limit) {
+            if (!o->num_classes && out[i] >= SISA_INFER_CLASSES_MAX)
+                return sisa_import_label_typo(out[i], "%s: sample %llu", f->path,
+                                              (unsigned long long)(row0 + i));
+            continue;
+        }
         if (o->num_classes)
             return sisa_error_set(
                 SISA_ECORRUPT, __FILE__, __LINE__,

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,20 @@ int sisa_import_check_id_offset(const sisa_import_opts *o, uint64_t n, const cha
                           "--id-offset %llu is too large: the IDs of %llu %s would pass the "
                           "largest 64-bit ID",
                           (unsigned long long)o->id_offset, (unsigned long long)n, unit);
+}
+
+int sisa_import_label_typo(int64_t label, const char *fmt, ...)
+{
+    char where[4352];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(where, sizeof where, fmt, ap);
+    va_end(ap);
+    return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
+                          "%s: label %lld would make %lld classes (the largest label + 1; without "
+                          "--num-classes sisa infers at most %d): did a label go wrong? pass "
+                          "--num-classes N if you really have N classes",
+                          where, (long long)label, (long long)label + 1, SISA_INFER_CLASSES_MAX);
 }
 
 typedef struct {

@@ -5,6 +5,7 @@
 #define SISA_IO_IMPORT_INTERNAL_H
 
 #include "sisa/dataset.h"
+#include "sisa/error.h"
 #include "sisa/import.h"
 
 #include <stdint.h>
@@ -19,6 +20,12 @@ int sisa_import_check_common(const sisa_import_opts *o);
 /* Generated IDs are id_offset + row: refuse an offset that would overflow for n rows (n >= 1).
  * `unit` names the rows in the message ("rows", "samples"). */
 int sisa_import_check_id_offset(const sisa_import_opts *o, uint64_t n, const char *unit);
+
+/* Without --num-classes (and without --remap-labels) the classes are inferred as the largest
+ * label + 1: a label at or above SISA_INFER_CLASSES_MAX is refused as a probable mistake.
+ * Returns SISA_EUSAGE with "WHERE: label L would make L+1 classes ...: did a label go wrong?
+ * pass --num-classes N ...", WHERE formatted from `fmt` (the file and the line or row). */
+int sisa_import_label_typo(int64_t label, const char *fmt, ...) SISA_PRINTF(2, 3);
 
 /* IDs must be unique: SISA_ECORRUPT naming `path`, the first repeated ID and both its rows. */
 int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path);

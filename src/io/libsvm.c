@@ -86,6 +86,8 @@ static int parse_label(const svm_ctx *c, uint64_t lineno, const char *t, int64_t
                    "%s:%llu: label %lld is outside 0..%lld; labels must be class numbers (pass "
                    "--remap-labels to map arbitrary integer labels such as -1/+1 to 0..C-1)",
                    c->path, (unsigned long long)lineno, (long long)*label, (long long)limit - 1);
+        if (!o->num_classes && *label >= SISA_INFER_CLASSES_MAX)
+            return sisa_import_label_typo(*label, "%s:%llu", c->path, (unsigned long long)lineno);
     }
 done:
     return err;

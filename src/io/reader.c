@@ -15,7 +15,9 @@
  *
  * Two ways in, one set of checks: sisa_dataset_stream_open (io/dsstream.h) validates the file
  * and loads the per-row columns, then hands out X in row blocks (partitioning a large dataset
- * needs only one block in memory); sisa_dataset_read is the stream read whole.
+ * needs only one block in memory); sisa_dataset_read is the stream read whole. A third,
+ * sisa_dataset_read_header, stops after the schema checks, before any column is read: train and
+ * config check use it to judge the set-up before any work.
  */
 #include "io/dsstream.h"
 #include "sisa/dataset.h"
@@ -200,7 +202,39 @@ int sisa_dataset_stream_read_x(sisa_dataset_stream *s, uint64_t row0, uint64_t r
     return read_x_rows(s->x, row0, rows, s->hdr.d, buf, s->path);
 }
 
-int sisa_dataset_stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset_header *hdr)
+/* Load the per-row columns of an opened stream and check them: labels in range, unique IDs. */
+static int load_columns(sisa_dataset_stream *s, hid_t y, hid_t id, hid_t group, const char *path)
+{
+    int err = SISA_OK;
+    const uint64_t n = s->hdr.n;
+    s->y = malloc(n * sizeof *s->y);
+    s->id = malloc(n * sizeof *s->id);
+    SISA_CHECK(s->y && s->id, SISA_ENOMEM, "out of memory reading %s (%llu rows)", path,
+               (unsigned long long)n);
+    if (s->hdr.has_group) {
+        s->group = malloc(n * sizeof *s->group);
+        SISA_CHECK(s->group, SISA_ENOMEM, "out of memory reading the groups of %s", path);
+    }
+    SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->y), SISA_ECORRUPT,
+            "%s: reading y failed", path);
+    SISA_H5(H5Dread(id, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->id), SISA_ECORRUPT,
+            "%s: reading id failed", path);
+    if (s->group)
+        SISA_H5(H5Dread(group, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->group),
+                SISA_ECORRUPT, "%s: reading group failed", path);
+    for (uint64_t i = 0; i < n; i++)
+        SISA_CHECK(s->y[i] >= 0 && s->y[i] < s->hdr.num_classes, SISA_ECORRUPT,
+                   "%s: row %llu has label %d, outside 0..%d (num_classes %d)", path,
+                   (unsigned long long)i, s->y[i], s->hdr.num_classes - 1, s->hdr.num_classes);
+    SISA_TRY(sisa_ids_check_unique(s->id, n, path));
+done:
+    return err;
+}
+
+/* Validate the file's schema (attributes, X and the columns' types and lengths); with
+ * `columns`, also load and check the per-row columns. */
+static int stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset_header *hdr,
+                       int columns)
 {
     int err = SISA_OK;
     sisa_dataset_stream *s = NULL;
@@ -279,27 +313,7 @@ int sisa_dataset_stream_open(sisa_dataset_stream **out, const char *path, sisa_d
                         &group, path);
     SISA_TRY(found);
     s->hdr.has_group = found;
-
-    s->y = malloc(n * sizeof *s->y);
-    s->id = malloc(n * sizeof *s->id);
-    SISA_CHECK(s->y && s->id, SISA_ENOMEM, "out of memory reading %s (%llu rows)", path,
-               (unsigned long long)n);
-    if (found) {
-        s->group = malloc(n * sizeof *s->group);
-        SISA_CHECK(s->group, SISA_ENOMEM, "out of memory reading the groups of %s", path);
-    }
-    SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->y), SISA_ECORRUPT,
-            "%s: reading y failed", path);
-    SISA_H5(H5Dread(id, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->id), SISA_ECORRUPT,
-            "%s: reading id failed", path);
-    if (s->group)
-        SISA_H5(H5Dread(group, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->group),
-                SISA_ECORRUPT, "%s: reading group failed", path);
-    for (uint64_t i = 0; i < n; i++)
-        SISA_CHECK(s->y[i] >= 0 && s->y[i] < s->hdr.num_classes, SISA_ECORRUPT,
-                   "%s: row %llu has label %d, outside 0..%d (num_classes %d)", path,
-                   (unsigned long long)i, s->y[i], s->hdr.num_classes - 1, s->hdr.num_classes);
-    SISA_TRY(sisa_ids_check_unique(s->id, n, path));
+    if (columns) SISA_TRY(load_columns(s, y, id, group, path));
     *hdr = s->hdr;
     *out = s;
     s = NULL;
@@ -307,6 +321,19 @@ done:
     sisa_h5_close_quiet(&group);
     sisa_h5_close_quiet(&id);
     sisa_h5_close_quiet(&y);
+    sisa_dataset_stream_close(s);
+    return err;
+}
+
+int sisa_dataset_stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset_header *hdr)
+{
+    return stream_open(out, path, hdr, 1);
+}
+
+int sisa_dataset_read_header(const char *path, sisa_dataset_header *hdr)
+{
+    sisa_dataset_stream *s = NULL;
+    int err = stream_open(&s, path, hdr, 0);
     sisa_dataset_stream_close(s);
     return err;
 }
