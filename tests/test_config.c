@@ -533,7 +533,9 @@ static void test_configs_dir(void **state)
     assert_int_equal(cfg->model.n_hidden, 1);
     assert_int_equal(cfg->model.hidden[0], 256);
     assert_int_equal(cfg->train.optimizer, SISA_OPT_ADAM);
-    assert_true(cfg->train.lr == 0.001 && cfg->train.momentum == 0.9);
+    assert_true(cfg->train.lr == 0.004 && cfg->train.momentum == 0.9);
+    assert_int_equal(cfg->train.schedule, SISA_SCHED_COSINE);
+    assert_true(cfg->train.final_lr_fraction == 0.3);
     assert_true(cfg->train.beta2 == 0.999 && cfg->train.eps == 1e-8); /* defaults */
     assert_int_equal(cfg->train.batch_size, 128);
     assert_int_equal(cfg->aggregate.strategy, SISA_AGG_MEAN);
