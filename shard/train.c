@@ -78,13 +78,20 @@ static void describe_model(const sisa_model_spec *ms, char *out, size_t cap)
 
 static void describe_optim(const sisa_optim_spec *os, char *out, size_t cap)
 {
+    int n;
     if (os->kind == SISA_OPT_ADAM)
-        snprintf(out, cap, "adam lr=%.9g beta1=%.9g beta2=%.9g eps=%.9g weight_decay=%.9g",
-                 (double)os->lr, (double)os->beta1, (double)os->beta2, (double)os->eps,
-                 (double)os->weight_decay);
+        n = snprintf(out, cap, "adam lr=%.9g beta1=%.9g beta2=%.9g eps=%.9g weight_decay=%.9g",
+                     (double)os->lr, (double)os->beta1, (double)os->beta2, (double)os->eps,
+                     (double)os->weight_decay);
     else
-        snprintf(out, cap, "sgd lr=%.9g momentum=%.9g nesterov=%d weight_decay=%.9g",
-                 (double)os->lr, (double)os->momentum, os->nesterov, (double)os->weight_decay);
+        n = snprintf(out, cap, "sgd lr=%.9g momentum=%.9g nesterov=%d weight_decay=%.9g",
+                     (double)os->lr, (double)os->momentum, os->nesterov, (double)os->weight_decay);
+    if (n <= 0 || (size_t)n >= cap) return;
+    if (os->schedule == SISA_SCHED_COSINE)
+        snprintf(out + n, cap - (size_t)n, " schedule=cosine final_lr_fraction=%.9g",
+                 (double)os->final_lr_fraction);
+    else
+        snprintf(out + n, cap - (size_t)n, " schedule=constant");
 }
 
 /* Tensors of a model as arrays for the checkpoint layer. */
@@ -470,6 +477,7 @@ int sisa_shard_train_rows(const sisa_store *st, uint32_t k, const sisa_shard_dat
         const uint64_t partial = n_r ? visits % n_r : 0;
         double loss_sum = 0;
         uint64_t loss_n = 0;
+        uint64_t done = 0; /* sample visits of this stage so far: the schedule's clock */
         for (uint64_t j = 0; j < full + (partial > 0); j++) {
             const uint32_t count = j < full ? n_r : (uint32_t)partial;
             sisa_rng rng;
@@ -489,7 +497,9 @@ int sisa_shard_train_rows(const sisa_store *st, uint32_t k, const sisa_shard_dat
                     memcpy(xb + (size_t)i * sd->d, sd->X + (size_t)row * sd->d, sd->d * sizeof *xb);
                     yb[i] = sd->y[row];
                 }
+                sisa_model_set_lr(model, sisa_optim_lr(&os, done, visits));
                 float loss = sisa_model_train_step(model, xb, yb, nb);
+                done += nb;
                 loss_sum += (double)loss * nb;
                 loss_n += nb;
             }

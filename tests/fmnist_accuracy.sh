@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Accuracy of the default config (configs/fashion-mnist.yaml: MLP 784-256-10, Adam) on the
-# Fashion-MNIST test set, trained on the full training set:
+# Accuracy of the default config (configs/fashion-mnist.yaml: MLP 784-256-10, Adam with a
+# cosine schedule) on the Fashion-MNIST test set, trained on the full training set:
 #   S=1, R=1 (one model, no slicing) must reach at least 0.87;
 #   S=8, R=4 (the demo's SISA setting) must reach at least 0.85.
-# Only shards, slices and paths are changed; every training setting comes from the file.
+# Only shards, slices and paths are changed; every training setting comes from the file, and
+# OPENBLAS_CORETYPE is whatever the environment sets. Each OpenBLAS core trains other bits:
+# bench/accuracy.sh measures the margin under each core (docs/benchmarks.md).
 #   tests/fmnist_accuracy.sh SISA_BINARY SCRATCH_DIR
 set -euo pipefail
 sisa=$1

@@ -25,6 +25,11 @@ def forward(ckpt, x):
         assert f.attrs["sisa_format"] == "sisa-checkpoint", f.attrs["sisa_format"]
         assert str(f.attrs["model"]).startswith("mlp 6-16-8-3"), f.attrs["model"]
         assert len(f.attrs["lineage"]) == 64
+        # How it was trained, schedule included (the config of tests/h5py_model.sh).
+        opt = f.attrs["optimizer"]
+        opt = opt.decode() if isinstance(opt, bytes) else str(opt)
+        assert opt.startswith("adam lr=0.00999999978 beta1=0.899999976 "), opt
+        assert opt.endswith(" schedule=cosine final_lr_fraction=0.25"), opt
         assert set(f["optim"].keys()) == {f"{m}.{k}" for m in ("m", "v") for k in f["model"].keys()}
     a = x
     for i, (w, b) in enumerate(layers):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A user can read sisa's models with h5py: data made with h5py is imported (sisa import h5),
-# trained (S=3, R=2, MLP with two hidden layers), predicted with --per-shard, and the recipe of
-# docs/formats.md ("Reading a model with h5py") run in numpy on each shard's final checkpoint
-# (found through `sisa status --json`) must reproduce that shard's posteriors, and their mean the
-# ensemble's.
+# trained (S=3, R=2, MLP with two hidden layers, cosine schedule), predicted with --per-shard,
+# and the recipe of docs/formats.md ("Reading a model with h5py") run in numpy on each shard's
+# final checkpoint (found through `sisa status --json`) must reproduce that shard's posteriors,
+# and their mean the ensemble's. The checkpoints' `optimizer` attribute must name the schedule.
 #   tests/h5py_model.sh SISA_BINARY SCRATCH_DIR
 set -euo pipefail
 sisa=$1
@@ -18,7 +18,7 @@ store: store
 seed: 3
 sisa: {shards: 3, slices: 2}
 model: {type: mlp, hidden: [16, 8]}
-train: {optimizer: adam, lr: 0.01, batch_size: 32, epochs: 4}
+train: {optimizer: adam, lr: 0.01, schedule: cosine, final_lr_fraction: 0.25, batch_size: 32, epochs: 4}
 aggregate: {strategy: mean}
 YAML
 "$sisa" -q train -c "$dir/cfg.yaml" >/dev/null

@@ -57,7 +57,7 @@ static const bad_case bad_cases[] = {
      0},
     {BASE "train:\n  bogus: 1\n",
      "5:3: unknown key 'bogus' in section 'train' (known keys here: "
-     "optimizer, lr, momentum",
+     "optimizer, lr, schedule, final_lr_fraction, momentum",
      0},
     {BASE "a: 1\n", "4:1: unknown key 'a' at the top level (known keys here: data, store, seed", 0},
     {": 1\n" BASE, "1:1: invalid YAML: did not find expected key", 0},
@@ -211,6 +211,12 @@ static const bad_case bad_cases[] = {
     {BASE "train:\n  lr: 1e-400\n", "5:7: 'train.lr' must be in (0, 10], found 1e-400", 0},
     /* enums */
     {BASE "model:\n  type: cnn\n", "5:9: 'model.type' must be one of: logreg, mlp; found 'cnn'", 0},
+    {BASE "train:\n  schedule: step\n",
+     "5:13: 'train.schedule' must be one of: constant, cosine; found 'step'", 0},
+    {BASE "train:\n  schedule: cosine\n  final_lr_fraction: 1.5\n",
+     "6:22: 'train.final_lr_fraction' must be in [0, 1], found 1.5", 0},
+    {BASE "train:\n  final_lr_fraction: -0.1\n",
+     "5:22: 'train.final_lr_fraction' must be in [0, 1], found -0.1", 0},
     {BASE "train:\n  optimizer: Adam\n",
      "5:14: 'train.optimizer' must be one of: sgd, adam; "
      "found 'Adam'",
@@ -527,7 +533,9 @@ static void test_configs_dir(void **state)
     assert_int_equal(cfg->model.n_hidden, 1);
     assert_int_equal(cfg->model.hidden[0], 256);
     assert_int_equal(cfg->train.optimizer, SISA_OPT_ADAM);
-    assert_true(cfg->train.lr == 0.001 && cfg->train.momentum == 0.9);
+    assert_true(cfg->train.lr == 0.004 && cfg->train.momentum == 0.9);
+    assert_int_equal(cfg->train.schedule, SISA_SCHED_COSINE);
+    assert_true(cfg->train.final_lr_fraction == 0.3);
     assert_true(cfg->train.beta2 == 0.999 && cfg->train.eps == 1e-8); /* defaults */
     assert_int_equal(cfg->train.batch_size, 128);
     assert_int_equal(cfg->aggregate.strategy, SISA_AGG_MEAN);
@@ -542,9 +550,10 @@ static void test_configs_dir(void **state)
     assert_int_equal(cfg->train.batch_size, 32);
     assert_int_equal(cfg->train.epochs, 2);
     assert_int_equal(cfg->aggregate.strategy, SISA_AGG_VOTE);
-    assert_true(cfg->seed == 42);                           /* default */
-    assert_int_equal(cfg->sisa.sharding, SISA_SHARDING_ID); /* default */
-    assert_int_equal(cfg->train.nesterov, 0);               /* default */
+    assert_true(cfg->seed == 42);                               /* default */
+    assert_int_equal(cfg->sisa.sharding, SISA_SHARDING_ID);     /* default */
+    assert_int_equal(cfg->train.nesterov, 0);                   /* default */
+    assert_int_equal(cfg->train.schedule, SISA_SCHED_CONSTANT); /* default */
     free(cfg);
 }
 
@@ -568,6 +577,8 @@ static void test_defaults(void **state)
     assert_true(cfg->train.lr == 0.001 && cfg->train.momentum == 0.9 && cfg->train.beta1 == 0.9 &&
                 cfg->train.beta2 == 0.999 && cfg->train.eps == 1e-8 &&
                 cfg->train.weight_decay == 0.0);
+    assert_int_equal(cfg->train.schedule, SISA_SCHED_CONSTANT);
+    assert_true(cfg->train.final_lr_fraction == 0.0);
     assert_int_equal(cfg->train.batch_size, 128);
     assert_int_equal(cfg->train.epochs, 5);
     assert_int_equal(cfg->aggregate.strategy, SISA_AGG_MEAN);
@@ -582,6 +593,8 @@ static void test_defaults(void **state)
 
     assert_string_equal(sisa_model_type_name(SISA_MODEL_LOGREG), "logreg");
     assert_string_equal(sisa_optimizer_name(SISA_OPT_SGD), "sgd");
+    assert_string_equal(sisa_schedule_name(SISA_SCHED_COSINE), "cosine");
+    assert_string_equal(sisa_schedule_name(SISA_SCHED_CONSTANT), "constant");
     assert_string_equal(sisa_strategy_name(SISA_AGG_WEIGHTED), "weighted");
     assert_string_equal(sisa_sharding_name(SISA_SHARDING_GROUP), "group");
     free(parsed);
@@ -672,6 +685,7 @@ static void test_roundtrip_edge_values(void **state)
         "model:\n  hidden: [65536, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]\n"
         "train:\n  optimizer: sgd\n  nesterov: true\n  momentum: 0.30000000000000004\n"
         "  lr: 10\n  eps: 5e-324\n  beta1: 0\n  beta2: 0.99999999999999989\n"
+        "  schedule: cosine\n  final_lr_fraction: 1\n"
         "  weight_decay: -0.0\n  batch_size: 1048576\n  epochs: 10000\n"
         "aggregate: {strategy: weighted}\n";
     int rc = sisa_config_parse(cfg, text, strlen(text), "edge.yaml", "/cfg");

@@ -1,7 +1,10 @@
 /*
  * test_exact.c - the promise: unlearn(train(D), X) is bit for bit train(D \ X).
  *
- * For logreg and mlp, SGD (with Nesterov momentum) and Adam, (S, R) in {(1, 1), (3, 4)}, and four
+ * For logreg and mlp, SGD (with Nesterov momentum) and Adam, (S, R) in {(1, 1), (3, 4)}, the
+ * mlp also under the cosine learning-rate schedule (whose clock is each stage's own sample
+ * visits: a schedule over the shard's total visits would change the reused early stages'
+ * bits when a later slice loses rows, and this matrix would catch it), and four
  * deletion sets (one ID; IDs in several shards; every row of one slice; the first and the last
  * row of a shard), through the real `sisa` binary:
  *   1. train a store on D, copy it, and unlearn X from the copy;
@@ -202,6 +205,7 @@ typedef struct {
     const char *optim; /* "sgd" or "adam" */
     int shards, slices;
     int by_group; /* sharding: group */
+    int cosine;   /* train.schedule: cosine (else constant) */
 } combo;
 
 static void write_config(const char *path, const combo *c, const char *train, const char *test,
@@ -214,12 +218,13 @@ static void write_config(const char *path, const combo *c, const char *train, co
              "seed: 7\n"
              "sisa: {shards: %d, slices: %d, sharding: %s}\n"
              "model: {type: %s%s}\n"
-             "train: {optimizer: %s, lr: %s, %sbatch_size: 16, epochs: 3, weight_decay: 0.0001}\n"
+             "train: {optimizer: %s, lr: %s, %s%sbatch_size: 16, epochs: 3, weight_decay: 0.0001}\n"
              "aggregate: {strategy: mean}\n",
              train, test, store, c->shards, c->slices, c->by_group ? "group" : "id", c->model,
              strcmp(c->model, "mlp") == 0 ? ", hidden: [10, 6]" : "", c->optim,
              strcmp(c->optim, "sgd") == 0 ? "0.05" : "0.01",
-             strcmp(c->optim, "sgd") == 0 ? "momentum: 0.9, nesterov: true, " : "");
+             strcmp(c->optim, "sgd") == 0 ? "momentum: 0.9, nesterov: true, " : "",
+             c->cosine ? "schedule: cosine, final_lr_fraction: 0.1, " : "");
     tu_write_text(path, text);
 }
 
@@ -394,8 +399,8 @@ static void run_combo(const combo *c)
 {
     char dir[2048], data[2200], test[2200], store[2200], cfg[2200];
     char name[64];
-    snprintf(name, sizeof name, "%s-%s-%d-%d%s", c->model, c->optim, c->shards, c->slices,
-             c->by_group ? "-group" : "");
+    snprintf(name, sizeof name, "%s-%s-%d-%d%s%s", c->model, c->optim, c->shards, c->slices,
+             c->by_group ? "-group" : "", c->cosine ? "-cosine" : "");
     snprintf(dir, sizeof dir, "%s", tu_scratch(name));
     snprintf(data, sizeof data, "%s/D.h5", dir);
     snprintf(test, sizeof test, "%s/test.h5", dir);
@@ -509,9 +514,10 @@ static void run_combo(const combo *c)
 }
 
 static const combo combos[] = {
-    {"logreg", "sgd", 1, 1, 0},  {"logreg", "sgd", 3, 4, 0}, {"logreg", "adam", 1, 1, 0},
-    {"logreg", "adam", 3, 4, 0}, {"mlp", "sgd", 1, 1, 0},    {"mlp", "sgd", 3, 4, 0},
-    {"mlp", "adam", 1, 1, 0},    {"mlp", "adam", 3, 4, 0},   {"mlp", "adam", 4, 3, 1},
+    {"logreg", "sgd", 1, 1, 0, 0},  {"logreg", "sgd", 3, 4, 0, 0}, {"logreg", "adam", 1, 1, 0, 0},
+    {"logreg", "adam", 3, 4, 0, 0}, {"mlp", "sgd", 1, 1, 0, 0},    {"mlp", "sgd", 3, 4, 0, 0},
+    {"mlp", "adam", 1, 1, 0, 0},    {"mlp", "adam", 3, 4, 0, 0},   {"mlp", "adam", 4, 3, 1, 0},
+    {"mlp", "sgd", 3, 4, 0, 1},     {"mlp", "adam", 3, 4, 0, 1},
 };
 
 static void test_logreg_sgd(void **state)
@@ -542,6 +548,14 @@ static void test_mlp_adam(void **state)
     run_combo(&combos[7]);
 }
 
+/* The cosine schedule: every deletion case, with SGD and with Adam. */
+static void test_mlp_cosine(void **state)
+{
+    (void)state;
+    run_combo(&combos[9]);
+    run_combo(&combos[10]);
+}
+
 /* sharding: group keeps each data subject in one shard, and deleting a subject is exact too. */
 static void test_group_sharding(void **state)
 {
@@ -552,7 +566,8 @@ static void test_group_sharding(void **state)
 }
 
 /* Killing training at an arbitrary moment and running it again ends with the bits of an
- * uninterrupted run. */
+ * uninterrupted run (under the cosine schedule: a stage resumed from its checkpoint starts its
+ * schedule's clock where the killed run started it). */
 static void test_resume_after_kill(void **state)
 {
     (void)state;
@@ -565,7 +580,7 @@ static void test_resume_after_kill(void **state)
     snprintf(store_b, sizeof store_b, "%s/store-B", dir);
     write_rows(data, &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 4, 0};
+    combo c = {"mlp", "adam", 3, 4, 0, 1};
     write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
     write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
     sisa_train(cfg_a);
@@ -618,7 +633,7 @@ static void test_stop_and_resume(void **state)
     snprintf(journal, sizeof journal, "%s/shards/0000/journal", store_b);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 4, 0};
+    combo c = {"mlp", "adam", 3, 4, 0, 0};
     write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
     write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
     sisa_train(cfg_a);
@@ -664,7 +679,7 @@ static void test_repeated_request(void **state)
     snprintf(rstore, sizeof rstore, "%s/store-R", dir);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 2, 0};
+    combo c = {"mlp", "adam", 3, 2, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     const uint64_t a = train_rows.id[5], b = train_rows.id[40];
@@ -726,7 +741,7 @@ static void test_missing_shard_changed_dataset(void **state)
     snprintf(gone, sizeof gone, "%s/shards/0001/data.h5", store);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"logreg", "sgd", 3, 2, 0};
+    combo c = {"logreg", "sgd", 3, 2, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     copy_tree(store, ref);
@@ -769,7 +784,7 @@ static void test_unknown_id_rejected(void **state)
     snprintf(store, sizeof store, "%s/store", dir);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"logreg", "sgd", 3, 2, 0};
+    combo c = {"logreg", "sgd", 3, 2, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     char before[65536] = "", after[65536] = "";
@@ -844,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_logreg_adam),
         cmocka_unit_test(test_mlp_sgd),
         cmocka_unit_test(test_mlp_adam),
+        cmocka_unit_test(test_mlp_cosine),
         cmocka_unit_test(test_group_sharding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

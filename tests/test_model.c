@@ -70,7 +70,8 @@ int __wrap_posix_memalign(void **out, size_t align, size_t size)
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-#define U_F32 (1.0 / 16777216.0) /* 2^-24, float's unit roundoff */
+#define U_F32        (1.0 / 16777216.0) /* 2^-24, float's unit roundoff */
+#define SISA_TEST_PI 3.14159265358979323846
 
 static float *fbuf(size_t n)
 {
@@ -599,6 +600,118 @@ static void test_adam_by_hand(void **state)
 #undef near
 }
 
+/* ---- learning-rate schedule ---------------------------------------------------------------- */
+
+/* sisa_optim_lr against its twin (libm's cosl in long double) and by hand: constant is lr
+ * exactly; cosine starts at lr exactly, passes (1 + f) / 2 lr half way and falls to f lr,
+ * never rising on the way, keeps its relative precision to the last step, and depends on
+ * the position in the stage only. */
+static void test_schedule(void **state)
+{
+    (void)state;
+    sisa_optim_spec o = adam_spec(4e-3f, 0);
+    for (uint64_t done = 0; done < 1000; done += 7) {
+        assert_true(sisa_optim_lr(&o, done, 1000) == o.lr);
+        assert_true(sisa_ref_optim_lr(&o, done, 1000) == o.lr);
+    }
+    o.final_lr_fraction = 0.3f; /* ignored by the constant schedule */
+    assert_true(sisa_optim_lr(&o, 999, 1000) == o.lr);
+
+    const float fractions[] = {0.0f, 0.3f, 0.05f, 1.0f};
+    const uint64_t totals[] = {1, 2, 3, 128, 1000, 15000, 93750, 600000, (uint64_t)1 << 40};
+    for (size_t fi = 0; fi < sizeof fractions / sizeof fractions[0]; fi++) {
+        o.schedule = SISA_SCHED_COSINE;
+        o.final_lr_fraction = fractions[fi];
+        const double f = fractions[fi], lr = o.lr;
+        for (size_t ti = 0; ti < sizeof totals / sizeof totals[0]; ti++) {
+            const uint64_t total = totals[ti];
+            assert_true(sisa_optim_lr(&o, 0, total) == o.lr);
+            float prev = o.lr;
+            const uint64_t stride = total > 4000 ? total / 4000 : 1;
+            for (uint64_t done = 0; done < total; done += stride) {
+                float got = sisa_optim_lr(&o, done, total);
+                float want = sisa_ref_optim_lr(&o, done, total);
+                /* Both round a value within 1e-15 (relative) of the true one to float: they
+                 * agree, or sit on the two sides of a rounding boundary one ulp apart. */
+                /* The twin's 1 + cosl(...) near the end of a stage cancels down to long
+                 * double's absolute precision, 2^-64 of lr. */
+                const double slack = (double)nextafterf(want, 1.0f) - want + lr * 0x1p-62;
+                if (fabs((double)got - (double)want) > slack)
+                    fail_msg("cosine f=%g: lr(%llu / %llu) = %.9g, the twin says %.9g", f,
+                             (unsigned long long)done, (unsigned long long)total, (double)got,
+                             (double)want);
+                assert_true(got <= prev);
+                assert_true(got >= (float)(f * lr) * (1.0f - 1e-7f));
+                prev = got;
+            }
+        }
+        /* Half way, and the last step of a long stage. */
+        assert_close(sisa_optim_lr(&o, 500, 1000), lr * (1.0 + f) / 2.0, lr * 1e-7, "half", 500);
+        assert_close(sisa_optim_lr(&o, 999999, 1000000), lr * f, lr * (f * 1.2e-7 + 1e-11), "end",
+                     999999);
+        /* With f = 0 the last steps' rates are lr sin^2(pi / (2 total)) ~ lr (pi / 2 total)^2,
+         * to float precision however small (a 1 + cos(...) would have cancelled to 0). */
+        if (f == 0.0) {
+            const uint64_t big = (uint64_t)1 << 40;
+            const double want =
+                lr * (SISA_TEST_PI / (2.0 * (double)big)) * (SISA_TEST_PI / (2.0 * (double)big));
+            assert_close(sisa_optim_lr(&o, big - 1, big), want, want * 2.4e-7, "last", 0);
+        }
+        /* Counted in sample visits: the same position in a stage twice as long is the same
+         * rate. */
+        assert_true(sisa_optim_lr(&o, 300, 1000) == sisa_optim_lr(&o, 600, 2000));
+    }
+    /* By hand: cos(pi / 3) = 1/2, so a third of the way the rate is f + (1 - f) 3/4. */
+    o.final_lr_fraction = 0.2f;
+    assert_close(sisa_optim_lr(&o, 1, 3), (double)o.lr * (0.2 + 0.8 * 0.75), 4e-3 * 1e-7, "third",
+                 1);
+    /* f = 1 is constant in effect. */
+    o.final_lr_fraction = 1.0f;
+    for (uint64_t done = 0; done < 100; done++) assert_true(sisa_optim_lr(&o, done, 100) == o.lr);
+}
+
+/* A step after sisa_model_set_lr(x) is bit for bit a step of a model created with lr x: the
+ * rate reaches both optimizers, and it is the only thing set_lr changes. */
+static void test_set_lr(void **state)
+{
+    (void)state;
+    const int32_t hidden[1] = {8};
+    sisa_model_spec ms = mlp_spec(6, 3, 1, hidden, 5);
+    sisa_optim_spec opts[2] = {sgd_spec(0.1f, 0.9f, 1, 1e-3f), adam_spec(1e-2f, 1e-3f)};
+    float X[5 * 6];
+    int32_t y[5] = {0, 1, 2, 1, 0};
+    sisa_rng r;
+    sisa_rng_init(&r, 5, SISA_RNG_TEST, 5, 0, 0);
+    fill(&r, X, 5 * 6, -1, 1);
+    for (int k = 0; k < 2; k++) {
+        sisa_optim_spec half = opts[k];
+        half.lr = opts[k].lr * 0.375f;
+        sisa_model *a = make(&ms, &opts[k]), *b = make(&ms, &half), *c = make(&ms, &opts[k]);
+        sisa_model_init(a, 3, 1);
+        sisa_model_init(b, 3, 1);
+        sisa_model_init(c, 3, 1);
+        for (int step = 0; step < 4; step++) {
+            sisa_model_set_lr(a, half.lr);
+            sisa_model_train_step(a, X, y, 5);
+            sisa_model_train_step(b, X, y, 5);
+            sisa_model_train_step(c, X, y, 5);
+        }
+        assert_same_model(a, b);
+        /* ... and it did change something: c kept the spec's rate. */
+        assert_memory_not_equal(sisa_model_param(a, 0)->data, sisa_model_param(c, 0)->data,
+                                numel(sisa_model_param(a, 0)) * sizeof(float));
+        /* Re-initialising returns to the spec's rate. */
+        sisa_model_init(a, 3, 1);
+        sisa_model_init(c, 3, 1);
+        sisa_model_train_step(a, X, y, 5);
+        sisa_model_train_step(c, X, y, 5);
+        assert_same_model(a, c);
+        sisa_model_destroy(a);
+        sisa_model_destroy(b);
+        sisa_model_destroy(c);
+    }
+}
+
 /* ---- initialisation ------------------------------------------------------------------------ */
 
 static void test_init_keyed(void **state)
@@ -1123,6 +1236,12 @@ static void test_create_errors(void **state)
     os = sgd_spec(0.1f, 0.0f, 0, -1e-3f);
     expect_create_error(&ok, &os, SISA_ECONFIG, "weight_decay -0.001 must be");
     os = adam_spec(1e-3f, 0);
+    os.schedule = (sisa_schedule)2;
+    expect_create_error(&ok, &os, SISA_ECONFIG, "unknown learning-rate schedule 2");
+    os = adam_spec(1e-3f, 0);
+    os.final_lr_fraction = 1.5f;
+    expect_create_error(&ok, &os, SISA_ECONFIG, "final_lr_fraction 1.5 must be in [0, 1]");
+    os = adam_spec(1e-3f, 0);
     os.beta1 = 1.0f;
     expect_create_error(&ok, &os, SISA_ECONFIG, "adam beta1 1 must be in [0, 1)");
     os = adam_spec(1e-3f, 0);
@@ -1158,6 +1277,8 @@ static void test_specs_from_config(void **state)
     cfg.train.beta2 = 0.99;
     cfg.train.eps = 1e-7;
     cfg.train.weight_decay = 5e-4;
+    cfg.train.schedule = SISA_SCHED_COSINE;
+    cfg.train.final_lr_fraction = 0.3;
     sisa_model_spec ms;
     sisa_optim_spec os;
     sisa_model_specs_from_config(&ms, &os, &cfg, 784, 10, 128);
@@ -1168,6 +1289,7 @@ static void test_specs_from_config(void **state)
     assert_true(os.lr == 0.05f && os.momentum == 0.9f && os.nesterov == 1);
     assert_true(os.beta1 == 0.8f && os.beta2 == 0.99f && os.eps == 1e-7f);
     assert_true(os.weight_decay == 5e-4f);
+    assert_true(os.schedule == SISA_SCHED_COSINE && os.final_lr_fraction == 0.3f);
     sisa_model *m = make(&ms, &os);
     assert_int_equal(sisa_model_param_count(m), 6);
     sisa_model_destroy(m);
@@ -1267,6 +1389,8 @@ int main(void)
         cmocka_unit_test(test_optimizers_bitwise_scalar),
         cmocka_unit_test(test_sgd_by_hand),
         cmocka_unit_test(test_adam_by_hand),
+        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_set_lr),
         cmocka_unit_test(test_init_keyed),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_resume_bit_exact),

@@ -25,6 +25,7 @@ typedef enum { SISA_SHARDING_ID = 0, SISA_SHARDING_GROUP = 1 } sisa_sharding;
 typedef enum { SISA_MODEL_LOGREG = 0, SISA_MODEL_MLP = 1 } sisa_model_type;
 typedef enum { SISA_ACT_RELU = 0 } sisa_activation;
 typedef enum { SISA_OPT_SGD = 0, SISA_OPT_ADAM = 1 } sisa_optimizer;
+typedef enum { SISA_SCHED_CONSTANT = 0, SISA_SCHED_COSINE = 1 } sisa_schedule;
 typedef enum { SISA_AGG_VOTE = 0, SISA_AGG_MEAN = 1, SISA_AGG_WEIGHTED = 2 } sisa_strategy;
 
 typedef struct sisa_config {
@@ -53,6 +54,8 @@ typedef struct sisa_config {
     struct {
         sisa_optimizer optimizer;
         double lr;
+        sisa_schedule schedule;   /* learning rate within each stage */
+        double final_lr_fraction; /* cosine: the rate at the end of a stage, as a fraction of lr */
         double momentum;
         int32_t nesterov; /* 0 or 1 */
         double beta1;
@@ -94,6 +97,7 @@ size_t sisa_config_reference(char *out, size_t cap, int markdown);
 /* Names of enum values ("mlp", "adam", ...). */
 const char *sisa_model_type_name(sisa_model_type t);
 const char *sisa_optimizer_name(sisa_optimizer o);
+const char *sisa_schedule_name(sisa_schedule s);
 const char *sisa_strategy_name(sisa_strategy s);
 const char *sisa_sharding_name(sisa_sharding s);
 

@@ -26,6 +26,7 @@ static const char *const sharding_names[] = {"id", "group"};
 static const char *const model_names[] = {"logreg", "mlp"};
 static const char *const activation_names[] = {"relu"};
 static const char *const optimizer_names[] = {"sgd", "adam"};
+static const char *const schedule_names[] = {"constant", "cosine"};
 static const char *const strategy_names[] = {"vote", "mean", "weighted"};
 #define N_OF(a)    ((int)(sizeof(a) / sizeof((a)[0])))
 #define CHOICES(a) .choices = (a), .n_choices = N_OF(a)
@@ -35,6 +36,7 @@ _Static_assert(sizeof(sisa_sharding) == sizeof(int), "enums are int-sized");
 _Static_assert(sizeof(sisa_model_type) == sizeof(int), "enums are int-sized");
 _Static_assert(sizeof(sisa_activation) == sizeof(int), "enums are int-sized");
 _Static_assert(sizeof(sisa_optimizer) == sizeof(int), "enums are int-sized");
+_Static_assert(sizeof(sisa_schedule) == sizeof(int), "enums are int-sized");
 _Static_assert(sizeof(sisa_strategy) == sizeof(int), "enums are int-sized");
 
 #define AT(member)                                                                                 \
@@ -144,7 +146,28 @@ const sisa_schema_key sisa_schema_keys[] = {
      .fmin_open = 1,
      .fmax = 10,
      .def_float = 0.001,
-     .doc = "The learning rate (step size)."},
+     .doc = "The learning rate (step size); with a schedule, the rate at the start of each "
+            "stage."},
+    {.key = "train.schedule",
+     .type = SISA_SCHEMA_ENUM,
+     AT(train.schedule),
+     .hashed = 1,
+     CHOICES(schedule_names),
+     .def_int = SISA_SCHED_CONSTANT,
+     .doc = "How the learning rate changes within each of a shard's R stages: 'constant' keeps "
+            "it at lr; 'cosine' lowers it from lr to lr * final_lr_fraction along half a cosine "
+            "wave, as a function of the sample visits the stage has made out of the visits it "
+            "makes (so a deletion or a resume from a checkpoint trains each stage as training "
+            "from scratch does)."},
+    {.key = "train.final_lr_fraction",
+     .type = SISA_SCHEMA_FLOAT,
+     AT(train.final_lr_fraction),
+     .hashed = 1,
+     .fmin = 0,
+     .fmax = 1,
+     .def_float = 0.0,
+     .when = "train.schedule is cosine",
+     .doc = "The learning rate at the end of each stage, as a fraction of lr."},
     {.key = "train.momentum",
      .type = SISA_SCHEMA_FLOAT,
      AT(train.momentum),
@@ -262,6 +285,11 @@ const char *sisa_model_type_name(sisa_model_type t)
 const char *sisa_optimizer_name(sisa_optimizer o)
 {
     return enum_name(optimizer_names, N_OF(optimizer_names), (int)o);
+}
+
+const char *sisa_schedule_name(sisa_schedule s)
+{
+    return enum_name(schedule_names, N_OF(schedule_names), (int)s);
 }
 
 const char *sisa_strategy_name(sisa_strategy s)

@@ -60,7 +60,7 @@ typedef struct sisa_ckpt_meta {
     char config_hash[65];
     char context[512];   /* determinism context */
     char model[128];     /* e.g. "mlp 784-256-10 relu" */
-    char optimizer[128]; /* e.g. "adam lr=0.001 ..." */
+    char optimizer[256]; /* e.g. "adam lr=0.001 ... schedule=constant" */
 } sisa_ckpt_meta;
 
 /* Write params under /model and state under /optim, meta as root attributes, into `path` (a

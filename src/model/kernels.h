@@ -103,6 +103,8 @@ void sisa_ref_relu_backward(float *dA, const float *A, size_t count);
 void sisa_ref_sgd(float *w, const float *g, float *vel, size_t count, const sisa_optim_spec *o);
 void sisa_ref_adam(float *w, const float *g, float *m, float *v, size_t count,
                    const sisa_optim_spec *o, uint64_t t);
+/* sisa_optim_lr's textbook formula with libm's cosl, in long double, rounded to float once. */
+float sisa_ref_optim_lr(const sisa_optim_spec *o, uint64_t done, uint64_t total);
 
 /* Mean softmax cross-entropy of a dense ReLU network, entirely in double: `layers` dense layers,
  * widths[0] = d, widths[l] = fan-out of layer l, W[l-1] (widths[l-1], widths[l]) and b[l-1]

@@ -62,6 +62,8 @@ void sisa_model_specs_from_config(sisa_model_spec *ms, sisa_optim_spec *os, cons
 
     os->kind = cfg->train.optimizer;
     os->lr = (float)cfg->train.lr;
+    os->schedule = cfg->train.schedule;
+    os->final_lr_fraction = (float)cfg->train.final_lr_fraction;
     os->momentum = (float)cfg->train.momentum;
     os->nesterov = cfg->train.nesterov ? 1 : 0;
     os->beta1 = (float)cfg->train.beta1;
@@ -77,6 +79,10 @@ static int check_optim(const sisa_optim_spec *os)
                "model: learning rate %g must be a finite number > 0", (double)os->lr);
     SISA_CHECK(isfinite(os->weight_decay) && os->weight_decay >= 0.0f, SISA_ECONFIG,
                "model: weight_decay %g must be a finite number >= 0", (double)os->weight_decay);
+    SISA_CHECK(os->schedule == SISA_SCHED_CONSTANT || os->schedule == SISA_SCHED_COSINE,
+               SISA_ECONFIG, "model: unknown learning-rate schedule %d", (int)os->schedule);
+    SISA_CHECK(os->final_lr_fraction >= 0.0f && os->final_lr_fraction <= 1.0f, SISA_ECONFIG,
+               "model: final_lr_fraction %g must be in [0, 1]", (double)os->final_lr_fraction);
     switch (os->kind) {
     case SISA_OPT_SGD:
         SISA_CHECK(os->momentum >= 0.0f && os->momentum < 1.0f, SISA_ECONFIG,
@@ -162,6 +168,7 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
     SISA_CHECK(m, SISA_ENOMEM, "model: out of memory creating a %s", ops->name);
     m->spec = *ms;
     m->opt = *os;
+    m->lr = os->lr;
     m->ops = ops;
     m->n_layers = layers;
 
@@ -264,6 +271,7 @@ void sisa_model_init(sisa_model *m, uint64_t seed, uint32_t shard)
     memset(m->grads, 0, m->n_params * sizeof(float));
     if (m->n_state) memset(m->state, 0, m->n_state * sizeof(float));
     m->steps = 0;
+    m->lr = m->opt.lr;
     sisa_rng r;
     sisa_rng_init(&r, seed, SISA_RNG_INIT, shard, 0, 0);
     m->ops->init(m, &r);
@@ -271,12 +279,19 @@ void sisa_model_init(sisa_model *m, uint64_t seed, uint32_t shard)
 
 static void optim_step(sisa_model *m)
 {
+    sisa_optim_spec o = m->opt;
+    o.lr = m->lr;
     m->steps++;
-    if (m->opt.kind == SISA_OPT_ADAM)
-        sisa_k_adam(m->params, m->grads, m->state, m->state + m->n_params, m->n_params, &m->opt,
+    if (o.kind == SISA_OPT_ADAM)
+        sisa_k_adam(m->params, m->grads, m->state, m->state + m->n_params, m->n_params, &o,
                     m->steps);
     else
-        sisa_k_sgd(m->params, m->grads, m->state, m->n_params, &m->opt);
+        sisa_k_sgd(m->params, m->grads, m->state, m->n_params, &o);
+}
+
+void sisa_model_set_lr(sisa_model *m, float lr)
+{
+    m->lr = lr;
 }
 
 float sisa_model_train_step(sisa_model *m, const float *X, const int32_t *y, uint32_t n)

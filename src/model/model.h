@@ -33,8 +33,10 @@ typedef struct sisa_model_spec {
 } sisa_model_spec;
 
 typedef struct sisa_optim_spec {
-    sisa_optimizer kind; /* SISA_OPT_SGD or SISA_OPT_ADAM */
-    float lr;
+    sisa_optimizer kind;     /* SISA_OPT_SGD or SISA_OPT_ADAM */
+    float lr;                /* the base rate: constant, or each stage's first under a schedule */
+    sisa_schedule schedule;  /* SISA_SCHED_CONSTANT or SISA_SCHED_COSINE (sisa_optim_lr) */
+    float final_lr_fraction; /* cosine: the rate at the end of a stage is lr * this, in [0, 1] */
     float momentum;          /* sgd; 0 = plain SGD without a velocity buffer */
     int nesterov;            /* sgd with momentum > 0 */
     float beta1, beta2, eps; /* adam */
@@ -60,6 +62,19 @@ void sisa_model_init(sisa_model *m, uint64_t seed, uint32_t shard);
  * 1 <= n <= max_batch. Loss: mean softmax cross-entropy over the batch. Returns that loss
  * (computed in the forward pass, before the update). Allocates nothing. */
 float sisa_model_train_step(sisa_model *m, const float *X, const int32_t *y, uint32_t n);
+
+/* The learning rate of a training step under the spec's schedule, as a pure function of where
+ * the step starts within its stage: after `done` of the stage's `total` sample visits
+ * (0 <= done < total). constant: lr, exactly. cosine: lr * (f + (1 - f) (1 + cos(pi p)) / 2)
+ * with p = done / total and f = final_lr_fraction: lr exactly at done = 0, falling to f lr,
+ * evaluated in double with + - * / only (fixed polynomials, no libm) and rounded to float
+ * once, so it is the same bits on every machine. It depends on nothing else: not on time,
+ * rank, or the stages around it. */
+float sisa_optim_lr(const sisa_optim_spec *os, uint64_t done, uint64_t total);
+
+/* Set the learning rate of the following steps (sisa_model_create starts at the spec's lr).
+ * The rate is not part of the model's state: the trainer sets it before every step. */
+void sisa_model_set_lr(sisa_model *m, float lr);
 
 /* Posteriors proba (n, classes) for X (n, d), n <= max_batch. Allocates nothing. */
 void sisa_model_predict(sisa_model *m, const float *X, uint32_t n, float *proba);

@@ -68,6 +68,7 @@ struct sisa_model {
     sisa_tensor state_t[4 * SISA_MODEL_MAX_LAYERS];
     int n_param_t, n_state_t;
     uint64_t steps;
+    float lr; /* the rate of the next step (sisa_model_set_lr), opt.lr at create */
 };
 
 extern const sisa_model_ops sisa_model_logreg_ops;

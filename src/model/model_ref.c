@@ -141,6 +141,15 @@ void sisa_ref_adam(float *w, const float *g, float *m, float *v, size_t count,
     }
 }
 
+float sisa_ref_optim_lr(const sisa_optim_spec *o, uint64_t done, uint64_t total)
+{
+    if (o->schedule == SISA_SCHED_CONSTANT || total == 0) return o->lr;
+    const long double pi = 3.141592653589793238462643383279502884L;
+    long double p = (long double)done / (long double)total;
+    long double f = o->final_lr_fraction;
+    return (float)((long double)o->lr * (f + (1.0L - f) * (1.0L + cosl(pi * p)) / 2.0L));
+}
+
 double sisa_ref_net_loss(int layers, const uint32_t *widths, const double *const *W,
                          const double *const *b, const float *X, const int32_t *y, uint32_t n,
                          double *scratch)

@@ -22,12 +22,54 @@
  * state does not fit in L2 (mlp 784-256-10: 3.3 MB of parameters, gradients and moments), so
  * going backwards meets the most recently written gradient blocks while they are still cached
  * instead of evicting them with the first blocks of moments.
+ *
+ * The learning-rate schedule (sisa_optim_lr) is a scalar function of the step's position in its
+ * stage, evaluated once per step in double. Its cosine comes from fixed polynomials made of
+ * + - * / (IEEE-exact operations, FP contraction off), not from libm: libm picks its code at run
+ * time by CPU features and is not part of the determinism context, so a libm result could
+ * differ in the last bit between two machines that agree on everything sisa records.
  */
 #include "model/kernels.h"
 
 #include <math.h>
 
-#define BLOCK 4096 /* parameters: 16 KiB of each array */
+#define BLOCK   4096 /* parameters: 16 KiB of each array */
+#define SISA_PI 3.14159265358979323846
+
+/* cos(pi x) and sin(pi x) for x in [0, 1/4], from their Taylor series at 0 cut after the
+ * t^20 and t^21 terms (t = pi x <= pi/4: the first term left out is below 1e-23 of the sum),
+ * evaluated by Horner's rule in + - * / only. */
+static double cos_pi(double x)
+{
+    const double t2 = (SISA_PI * x) * (SISA_PI * x);
+    double r = 1.0;
+    for (int k = 10; k >= 1; k--) r = 1.0 - t2 / (double)((2 * k - 1) * (2 * k)) * r;
+    return r;
+}
+
+static double sin_pi(double x)
+{
+    const double t = SISA_PI * x, t2 = t * t;
+    double r = 1.0;
+    for (int k = 10; k >= 1; k--) r = 1.0 - t2 / (double)((2 * k) * (2 * k + 1)) * r;
+    return t * r;
+}
+
+float sisa_optim_lr(const sisa_optim_spec *os, uint64_t done, uint64_t total)
+{
+    if (os->schedule != SISA_SCHED_COSINE || total == 0) return os->lr;
+    if (done > total) done = total;
+    /* (1 + cos(pi p)) / 2 = cos^2(pi p / 2). The half angle a = done / (2 total) is at most
+     * 1/2; above 1/4 it is taken as sin(pi (1/2 - a)), with 1/2 - a = (total - done) /
+     * (2 total) formed from the integers, so the rate keeps full relative precision down to
+     * the last step (no 1 + cos(...) cancelling to nothing). Both counts are far below 2^53,
+     * so they are exact as doubles. */
+    const double twice = 2.0 * (double)total;
+    const double c =
+        2 * done <= total ? cos_pi((double)done / twice) : sin_pi((double)(total - done) / twice);
+    const double f = os->final_lr_fraction;
+    return (float)((double)os->lr * (f + (1.0 - f) * (c * c)));
+}
 
 typedef struct {
     float lr, wd, mu; /* sgd */
