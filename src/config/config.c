@@ -70,13 +70,13 @@ static pos mark_pos(yaml_mark_t m)
 static int load_fail(loader *L, pos p, int src_line, const char *fmt, ...) SISA_PRINTF(4, 5);
 static int load_fail(loader *L, pos p, int src_line, const char *fmt, ...)
 {
-    char msg[900];
+    /* Formatted in full, then "FILE:LINE:COL: " put in front: the error slot shortens long
+     * paths in the middle, so the sentence's end (what to change) is never lost. */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sisa_error_setv(SISA_ECONFIG, __FILE__, src_line, fmt, ap);
     va_end(ap);
-    return sisa_error_set(SISA_ECONFIG, __FILE__, src_line, "%s:%zu:%zu: %s", L->name, p.line,
-                          p.col, msg);
+    return sisa_error_prefix("%s:%zu:%zu", L->name, p.line, p.col);
 }
 
 #define LFAIL(p, ...)                                                                              \
