@@ -382,6 +382,76 @@ static void test_read_all_limit(void **state)
     tu_assert_contains(sisa_error_message(), "folder");
 }
 
+static void expect_physical(const char *path, const char *expect)
+{
+    char out[4096];
+    int rc = sisa_path_physical(out, sizeof out, path);
+    if (rc) fail_msg("%s: %s", path, sisa_error_message());
+    if (strcmp(out, expect)) fail_msg("%s resolves to %s, not %s", path, out, expect);
+}
+
+/* sisa_path_physical: links followed where they are, ".." applied to the folder reached, what
+ * does not exist kept as written. */
+static void check_physical_paths(void)
+{
+    char dir[4096], d[4096], p[4400], e[4400], cwd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("physical"));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0); /* the physical name of dir, without realpath() */
+    assert_non_null(getcwd(d, sizeof d));
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(mkdir(tu_path(dir, "a"), 0777), 0);
+    assert_int_equal(mkdir(tu_path(dir, "a/b"), 0777), 0);
+    assert_int_equal(symlink("a/b", tu_path(dir, "lb")), 0);           /* relative target */
+    assert_int_equal(symlink(tu_path(d, "a"), tu_path(dir, "la")), 0); /* absolute target */
+    assert_int_equal(symlink("lb", tu_path(dir, "llb")), 0);           /* a link to a link */
+    assert_int_equal(symlink("gone/x", tu_path(dir, "dangling")), 0);
+    assert_int_equal(symlink("self", tu_path(dir, "self")), 0);
+    struct {
+        const char *in, *out; /* relative to dir and d */
+    } cases[] = {
+        {"lb/..", "a"},
+        {"lb/../b/./c.h5", "a/b/c.h5"},
+        {"llb/../../x", "x"},
+        {"la/b/../../lb//f", "a/b/f"},
+        {"new/../lb/..", "a"},
+        {"new/deeper/../f", "new/f"},
+        {"dangling/y", "gone/x/y"},
+        {"a/b/../../../", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, cases[i].in);
+        snprintf(e, sizeof e, "%s%s%s", d, *cases[i].out ? "/" : "", cases[i].out);
+        if (!*cases[i].out) *strrchr(e, '/') = '\0';
+        expect_physical(p, e);
+    }
+    expect_physical("/", "/");
+    expect_physical("/..//./", "/");
+    /* Relative to the current folder. */
+    assert_int_equal(chdir(tu_path(dir, "lb")), 0);
+    snprintf(e, sizeof e, "%s/a/x", d);
+    char out[4096];
+    int rc = sisa_path_physical(out, sizeof out, "../x");
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rc, SISA_OK);
+    assert_string_equal(out, e);
+    /* Loops and lengths are errors, not hangs or overflows. */
+    snprintf(p, sizeof p, "%s/self/x", dir);
+    assert_int_equal(sisa_path_physical(out, sizeof out, p), SISA_EUSAGE);
+    tu_assert_contains(sisa_error_message(), "too many levels of symbolic links");
+    char small[16];
+    assert_int_equal(sisa_path_physical(small, sizeof small, "/abcdefgh/ijklmnop"), SISA_EUSAGE);
+    char *longp = malloc(3 * 4096);
+    for (int i = 0; i < 3 * 4096 - 1; i++) longp[i] = i % 100 ? 'z' : '/';
+    longp[3 * 4096 - 1] = '\0';
+    assert_int_equal(sisa_path_physical(out, sizeof out, longp), SISA_EUSAGE);
+    for (int i = 0; i + 3 < 3 * 4096; i += 3) memcpy(longp + i, "/..", 3);
+    longp[3 * 4096 - 3] = '\0'; /* 12 285 bytes that resolve to "/" */
+    assert_int_equal(sisa_path_physical(out, sizeof out, longp), SISA_OK);
+    assert_string_equal(out, "/");
+    free(longp);
+}
+
 static void test_paths(void **state)
 {
     (void)state;
@@ -402,6 +472,7 @@ static void test_paths(void **state)
     assert_int_equal(sisa_path_absolute(abs, sizeof abs, "rel/x"), SISA_OK);
     assert_true(abs[0] == '/');
     tu_assert_contains(abs, "/rel/x");
+    check_physical_paths();
 }
 
 static int child_ok(void *arg, void *result)

@@ -217,6 +217,79 @@ static void test_interrupt_leaves_nothing(void **state)
     assert_int_equal(tu_count_entries(outdir), 0);
 }
 
+/* The issue's reproduction: a config in a folder reached through a symbolic link, with
+ * relative paths using "..". Run from inside the linked folder and by an absolute path through
+ * the link, it names one store: the second train finds it up to date, and a deletion made
+ * through one name is seen through the other (with textual ".." there were two stores, and
+ * the row stayed in one of them). */
+static void test_one_config_one_store(void **state)
+{
+    (void)state;
+    char dir[2048], phys[4096], cwd[4096], csv[4096], cfg[4096], expect[4400];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("onestore"));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    assert_non_null(getcwd(phys, sizeof phys));
+    assert_int_equal(chdir(cwd), 0);
+
+    snprintf(csv, sizeof csv, "%s/d.csv", dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "label,a,b,c\n");
+    for (int i = 0; i < 200; i++)
+        fprintf(f, "%d,%.3f,%.3f,%.3f\n", i % 2, (i % 2) + (i % 7) / 7.0, (i % 5) / 5.0,
+                (i % 3) / 3.0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx"), 0777), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx/deep"), 0777), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx/deep/run"), 0777), 0);
+    assert_int_equal(symlink("deep/run", tu_path(dir, "lx/runlink")), 0);
+    const char *outs[] = {"lx/d.h5", "lx/deep/d.h5"};
+    for (int i = 0; i < 2; i++) {
+        tu_sisa(&r, "-q", "import", "csv", csv, "--label", "label", "-o", tu_path(dir, outs[i]),
+                NULL);
+        if (r.status != 0) fail_msg("import failed:\n%s", r.err);
+    }
+    tu_write_text(tu_path(dir, "lx/deep/run/cfg.yaml"),
+                  "data: {train: ../d.h5}\nstore: ../st\nseed: 3\n"
+                  "sisa: {shards: 2, slices: 1}\nmodel: {type: logreg}\ntrain: {epochs: 1}\n");
+    snprintf(cfg, sizeof cfg, "%s/lx/runlink/cfg.yaml", dir);
+
+    /* (cd lx/runlink && sisa train -c cfg.yaml), then the absolute path through the link. */
+    assert_int_equal(chdir(tu_path(dir, "lx/runlink")), 0);
+    tu_sisa(&r, "-q", "train", "-c", "cfg.yaml", NULL);
+    assert_int_equal(chdir(cwd), 0);
+    if (r.status != 0) fail_msg("train failed (%d):\n%s", r.status, r.err);
+    snprintf(expect, sizeof expect, "store %s/lx/deep/st, config hash", phys);
+    tu_assert_contains(r.out, expect);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    if (r.status != 0) fail_msg("train failed (%d):\n%s", r.status, r.err);
+    snprintf(expect, sizeof expect, "store %s/lx/deep/st is up to date", phys);
+    tu_assert_contains(r.out, expect);
+    assert_false(tu_exists(tu_path(dir, "lx/st")));
+
+    /* Delete row 100 through the absolute path; through the other name it is gone already. */
+    tu_sisa(&r, "-q", "unlearn", "-c", cfg, "--ids", "100", NULL);
+    if (r.status != 0) fail_msg("unlearn failed (%d):\n%s", r.status, r.err);
+    assert_false(tu_exists(tu_path(dir, "lx/st")));
+    assert_int_equal(chdir(tu_path(dir, "lx/runlink")), 0);
+    tu_sisa(&r, "unlearn", "-c", "cfg.yaml", "--ids", "100", NULL);
+    assert_int_equal(chdir(cwd), 0);
+    if (r.status != 0) fail_msg("unlearn failed (%d):\n%s%s", r.status, r.out, r.err);
+    tu_assert_contains(r.out, "nothing to delete: every requested row is already deleted");
+
+    /* sisa config show prints the resolved, physical paths, whichever name is used. */
+    const char *names[] = {cfg, tu_path(dir, "lx/deep/run/cfg.yaml")};
+    for (int i = 0; i < 2; i++) {
+        tu_sisa(&r, "config", "show", "-c", names[i], NULL);
+        assert_int_equal(r.status, 0);
+        snprintf(expect, sizeof expect, "  train: \"%s/lx/deep/d.h5\"\n", phys);
+        tu_assert_contains(r.out, expect);
+        snprintf(expect, sizeof expect, "store: \"%s/lx/deep/st\"\n", phys);
+        tu_assert_contains(r.out, expect);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_import_usage_errors),
         cmocka_unit_test(test_runtime_error_and_debug_origin),
         cmocka_unit_test(test_interrupt_leaves_nothing),
+        cmocka_unit_test(test_one_config_one_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,9 @@
  *
  * sisa_config is plain old data (fixed-size arrays, no pointers), so it can be copied, compared
  * and broadcast to MPI ranks as bytes. Relative paths in the file are resolved against the
- * folder of the config file at load time; the struct holds the resolved paths.
+ * folder that physically holds the config file at load time, and every path is made physical
+ * (symbolic links followed, ".." applied to the folder reached): the struct holds the resolved
+ * paths, the same whichever path reached the file.
  */
 #ifndef SISA_CONFIG_H
 #define SISA_CONFIG_H
