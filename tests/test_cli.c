@@ -290,6 +290,99 @@ static void test_one_config_one_store(void **state)
     }
 }
 
+/* A path of exactly `n` bytes under `base` (which exists): folders of at most 200 bytes are made
+ * down to the last component, which is left to be created. */
+static void make_long_path(char *out, const char *base, size_t n)
+{
+    size_t len = (size_t)snprintf(out, 4096, "%s", base);
+    while (n - len > 201) {
+        out[len++] = '/';
+        memset(out + len, 'd', 199);
+        len += 199;
+        out[len] = '\0';
+        assert_true(mkdir(out, 0777) == 0 || errno == EEXIST);
+    }
+    out[len++] = '/';
+    memset(out + len, 's', n - len);
+    out[n] = '\0';
+}
+
+static int ends_with(const char *s, const char *end)
+{
+    size_t a = strlen(s), b = strlen(end);
+    return a >= b && !strcmp(s + a - b, end);
+}
+
+/* The issue's reproduction: a store path of 4 077 bytes passed `sisa config check`, and `train`
+ * then failed with its message cut at 1 KiB, before the reason. Now the check refuses it,
+ * naming the limit, and messages with long paths keep their end. */
+static void test_long_paths(void **state)
+{
+    (void)state;
+    char dir[2048], phys[4096], cwd[4096], store[4200], data[4200], text[9000];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("longpaths"));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    assert_non_null(getcwd(phys, sizeof phys));
+    assert_int_equal(chdir(cwd), 0);
+    const char *cfg = tu_path(dir, "long.yaml");
+
+    make_long_path(store, phys, 4077);
+    snprintf(text, sizeof text, "data: {train: %s/d.h5}\nstore: \"%s\"\n", phys, store);
+    tu_write_text(cfg, text);
+    const char *reason = "a store's path may have at most 3895 bytes, so that the paths of the "
+                         "files sisa makes in it (200 bytes are kept for their names) stay within "
+                         "the system's limit of 4095 bytes\n";
+    const char *cmds[] = {"config", "train"};
+    for (int i = 0; i < 2; i++) {
+        const char *argv[] = {cmds[i], i == 0 ? "check" : "-c", i == 0 ? "-c" : cfg,
+                              i == 0 ? cfg : NULL, NULL};
+        tu_sisa_argv(&r, argv);
+        assert_int_equal(r.status, 2);
+        assert_string_equal(r.out, "");
+        tu_assert_contains(r.err, "2:8: 'store' resolves to a path of 4077 bytes");
+        if (!ends_with(r.err, reason)) fail_msg("the reason is missing:\n%s", r.err);
+        assert_true(strlen(r.err) < 1100);
+    }
+    /* At the limit the store works: the reserve covers the deepest paths sisa makes in it
+     * (shard checkpoints, temp files, a certificate written by verify). */
+    store[strlen(store) - (4077 - 3895)] = '\0';
+    snprintf(text, sizeof text, "%s/d.csv", phys);
+    FILE *f = fopen(text, "w");
+    assert_non_null(f);
+    fprintf(f, "label,a,b\n");
+    for (int i = 0; i < 60; i++) fprintf(f, "%d,%d,%d\n", i % 2, i % 2 + i % 3, i % 5);
+    assert_int_equal(fclose(f), 0);
+    tu_sisa(&r, "-q", "import", "csv", text, "--label", "label", "-o", tu_path(phys, "d.h5"), NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(text, sizeof text,
+             "data: {train: %s/d.h5}\nstore: \"%s\"\nsisa: {shards: 2, slices: 2}\n"
+             "model: {type: logreg}\ntrain: {epochs: 1}\n",
+             phys, store);
+    tu_write_text(cfg, text);
+    const char *steps[][7] = {{"config", "check", "-c", cfg, NULL},
+                              {"-q", "train", "-c", cfg, NULL},
+                              {"-q", "unlearn", "-c", cfg, "--ids", "7"},
+                              {"-q", "verify", "-c", cfg, NULL}};
+    for (int i = 0; i < 4; i++) {
+        tu_sisa_argv(&r, steps[i]);
+        if (r.status != 0) fail_msg("sisa %s failed (%d):\n%s", steps[i][1], r.status, r.err);
+    }
+    snprintf(text, sizeof text, "%s/certificates/request-1.json", store);
+    assert_true(tu_exists(text));
+
+    /* A runtime error naming a dataset path of 3 500 bytes ends with its reason. */
+    make_long_path(data, phys, 3500);
+    snprintf(text, sizeof text, "data: {train: \"%s\"}\nstore: %s/st\n", data, phys);
+    tu_write_text(cfg, text);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 1);
+    tu_assert_contains(r.err, "sisa: error: cannot open ");
+    if (!ends_with(r.err, "sss: No such file or directory\n"))
+        fail_msg("the reason is missing:\n%s", r.err);
+    assert_true(strlen(r.err) < 1100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_runtime_error_and_debug_origin),
         cmocka_unit_test(test_interrupt_leaves_nothing),
         cmocka_unit_test(test_one_config_one_store),
+        cmocka_unit_test(test_long_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -725,6 +725,43 @@ static void test_paths_physical(void **state)
     free(cfg);
 }
 
+/* A store's path leaves room for the names of the files sisa makes in it. */
+static void test_store_path_limit(void **state)
+{
+    (void)state;
+    sisa_config *cfg = malloc(sizeof *cfg);
+    const int most = SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE;
+    char *text = malloc(2 * SISA_CONFIG_PATH_MAX), *store = malloc(SISA_CONFIG_PATH_MAX);
+    /* "/q/q/q...": components of 1 byte, in a folder that does not exist. */
+    for (int n = most; n <= most + 1; n++) {
+        for (int i = 0; i < n; i++) store[i] = i % 2 ? 'q' : '/';
+        store[n] = '\0';
+        if (store[n - 1] == '/') store[n - 1] = 'q';
+        snprintf(text, 2 * SISA_CONFIG_PATH_MAX, "data: {train: /d.h5}\nstore: %s\n", store);
+        int rc = sisa_config_parse(cfg, text, strlen(text), "c.yaml", "/cfg");
+        if (n == most) {
+            assert_int_equal(rc, SISA_OK);
+            assert_int_equal(strlen(cfg->store), (size_t)most);
+            continue;
+        }
+        char expect[300];
+        snprintf(expect, sizeof expect, "2:8: 'store' resolves to a path of %d bytes", n);
+        assert_config_error(rc, "c.yaml", expect);
+        /* The path is shortened in the middle; the message's end, the reason, is all there. */
+        snprintf(expect, sizeof expect,
+                 "); a store's path may have at most %d bytes, so that the paths of the files "
+                 "sisa makes in it (%d bytes are kept for their names) stay within the system's "
+                 "limit of %d bytes",
+                 most, SISA_STORE_PATH_RESERVE, SISA_CONFIG_PATH_MAX - 1);
+        const char *m = sisa_error_message();
+        assert_true(strlen(m) >= strlen(expect));
+        assert_string_equal(m + strlen(m) - strlen(expect), expect);
+    }
+    free(text);
+    free(store);
+    free(cfg);
+}
+
 static void test_roundtrip_edge_values(void **state)
 {
     (void)state;
@@ -1027,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_paths_resolve),
         cmocka_unit_test(test_paths_physical),
+        cmocka_unit_test(test_store_path_limit),
         cmocka_unit_test(test_roundtrip_edge_values),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_schema_invariants),

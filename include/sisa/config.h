@@ -23,6 +23,12 @@
 #define SISA_CONFIG_MAX_HIDDEN 16
 #define SISA_CONFIG_MAX_BYTES  (1024 * 1024)
 
+/* Bytes a store may append to its folder's path: the longest path sisa makes inside a store,
+ * a certificate's temp file "/certificates/.request-N.json.sisa-tmp-PID-C" with 20-digit
+ * numbers, is 89 bytes; the rest is margin. A store's path may therefore have at most
+ * SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE bytes (the loader checks it). */
+#define SISA_STORE_PATH_RESERVE 200
+
 typedef enum { SISA_SHARDING_ID = 0, SISA_SHARDING_GROUP = 1 } sisa_sharding;
 typedef enum { SISA_MODEL_LOGREG = 0, SISA_MODEL_MLP = 1 } sisa_model_type;
 typedef enum { SISA_ACT_RELU = 0 } sisa_activation;

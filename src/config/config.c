@@ -368,6 +368,14 @@ static int scalar_path(loader *L, pos p, const sisa_schema_key *k, const yaml_ev
               strlen(lexical), L->base_dir, SISA_CONFIG_PATH_MAX - 1);
     if (sisa_path_physical(dst, k->size, joined) < 0)
         LFAIL(p, "'%s': %s", k->key, sisa_error_message());
+    if (k->offset == offsetof(sisa_config, store) &&
+        strlen(dst) > SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE)
+        LFAIL(p,
+              "'store' resolves to a path of %zu bytes (%s); a store's path may have at most %d "
+              "bytes, so that the paths of the files sisa makes in it (%d bytes are kept for "
+              "their names) stay within the system's limit of %d bytes",
+              strlen(dst), dst, SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE,
+              SISA_STORE_PATH_RESERVE, SISA_CONFIG_PATH_MAX - 1);
 done:
     return err;
 }

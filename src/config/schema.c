@@ -637,8 +637,10 @@ size_t sisa_config_reference(char *out, size_t cap, int markdown)
     sisa_sbuf_printf(&b, "\n");
     snprintf(text, sizeof text,
              "A leading `~` is not expanded, so it is rejected. A resolved path may have at most "
-             "%d bytes.",
-             SISA_CONFIG_PATH_MAX - 1);
+             "%d bytes, and the store's path at most %d: sisa keeps %d bytes for the names of "
+             "the files it makes inside the store.",
+             SISA_CONFIG_PATH_MAX - 1, SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE,
+             SISA_STORE_PATH_RESERVE);
     para(&b, markdown, "", 0, text);
 
     heading(&b, markdown, "What the loader rejects");
