@@ -217,6 +217,97 @@ static void test_interrupt_leaves_nothing(void **state)
     assert_int_equal(tu_count_entries(outdir), 0);
 }
 
+/* Whether process `pid` has SIGTERM pending (not yet handled) and whether it catches it, from
+ * /proc/PID/status (ShdPnd, SigPnd and SigCgt are hex masks; SIGTERM is bit 15 - 1). */
+static void term_state(pid_t pid, int *pending, int *caught)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    *pending = *caught = 0;
+    const unsigned long long bit = 1ull << (SIGTERM - 1);
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long mask = 0;
+        if (sscanf(line, "ShdPnd: %llx", &mask) == 1 || sscanf(line, "SigPnd: %llx", &mask) == 1)
+            *pending |= (mask & bit) != 0;
+        if (sscanf(line, "SigCgt: %llx", &mask) == 1) *caught = (mask & bit) != 0;
+    }
+    fclose(f);
+}
+
+/* Send SIGTERM to a running `pid` and wait until its handler has taken it; fail if it ends. */
+static void term_and_wait(pid_t pid, const char *what)
+{
+    int pending = 1, caught = 0, status = 0;
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    for (int i = 0; i < 5000 && pending; i++) {
+        sleep_ms(1);
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            fail_msg("%s ended sisa (%s %d)", what, WIFSIGNALED(status) ? "signal" : "status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        term_state(pid, &pending, &caught);
+    }
+    assert_false(pending);
+}
+
+/* Slurm sends TERM to a job's tasks twice at a time limit, milliseconds apart: that is one stop
+ * request, which must not kill sisa (it stops at the next stage boundary, as test_exact shows).
+ * A stop signal repeated later is the user insisting: it ends the process at once. The training
+ * run here has a first stage far longer than the test, which kills it. */
+static void test_stop_signal_repeats(void **state)
+{
+    (void)state;
+    char dir[2048], csv[4096], cfg[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("stoprepeat"));
+    snprintf(csv, sizeof csv, "%s/d.csv", dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "label,a,b,c,d\n");
+    for (int i = 0; i < 2000; i++)
+        fprintf(f, "%d,%d,%d,%d,%d\n", i % 3, i % 7, i % 11, i % 13, i % 3 + i % 5);
+    assert_int_equal(fclose(f), 0);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "label", "-o", tu_path(dir, "d.h5"), NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(cfg, sizeof cfg, "%s/c.yaml", dir);
+    tu_write_text(cfg, "data: {train: d.h5}\nstore: st\nsisa: {shards: 1, slices: 1}\n"
+                       "model: {type: mlp, hidden: [512, 512]}\ntrain: {epochs: 10000}\n");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        const char *bin = getenv("SISA_BIN");
+        execl(bin, bin, "train", "-c", cfg, (char *)NULL);
+        _exit(127);
+    }
+    /* Wait until sisa handles SIGTERM and is training. */
+    int pending = 0, caught = 0;
+    for (int i = 0; i < 10000 && !caught; i++) {
+        sleep_ms(1);
+        term_state(pid, &pending, &caught);
+    }
+    assert_true(caught);
+    while (!tu_exists(tu_path(dir, "st/shards/0000"))) sleep_ms(5);
+    sleep_ms(200);
+
+    term_and_wait(pid, "the first TERM");
+    term_and_wait(pid, "a TERM repeated within milliseconds");
+    sleep_ms(300);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still training */
+
+    /* Over 2 s after the first (sisa stopped meanwhile, so that it stays mid-stage). */
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    sleep_ms(2100);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    assert_true(waitpid(pid, &status, 0) == pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGTERM);
+}
+
 /* The issue's reproduction: a config in a folder reached through a symbolic link, with
  * relative paths using "..". Run from inside the linked folder and by an absolute path through
  * the link, it names one store: the second train finds it up to date, and a deletion made
@@ -392,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_import_usage_errors),
         cmocka_unit_test(test_runtime_error_and_debug_origin),
         cmocka_unit_test(test_interrupt_leaves_nothing),
+        cmocka_unit_test(test_stop_signal_repeats),
         cmocka_unit_test(test_one_config_one_store),
         cmocka_unit_test(test_long_paths),
     };
