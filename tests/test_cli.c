@@ -251,10 +251,55 @@ static void term_and_wait(pid_t pid, const char *what)
     assert_false(pending);
 }
 
+/* CPU time used by `pid` so far, in clock ticks (utime + stime of /proc/PID/stat). */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    assert_non_null(p);
+    long utime = 0, stime = 0;
+    /* After the command's ")": fields 3 (state) to 13, then utime and stime. */
+    int got = sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime);
+    assert_int_equal(got, 2);
+    return utime + stime;
+}
+
+/* Start `sisa train -c cfg`, wait until it catches SIGTERM and has used half a second of CPU:
+ * past opening and partitioning, inside its first (long) stage. */
+static pid_t start_train(const char *cfg)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        const char *bin = getenv("SISA_BIN");
+        execl(bin, bin, "train", "-c", cfg, (char *)NULL);
+        _exit(127);
+    }
+    int pending = 0, caught = 0;
+    for (int i = 0; i < 10000 && !caught; i++) {
+        sleep_ms(1);
+        term_state(pid, &pending, &caught);
+    }
+    assert_true(caught);
+    long hz = sysconf(_SC_CLK_TCK);
+    for (int i = 0; i < 60000 && cpu_ticks(pid) < hz / 2; i++) sleep_ms(1);
+    assert_true(cpu_ticks(pid) >= hz / 2);
+    return pid;
+}
+
 /* Slurm sends TERM to a job's tasks twice at a time limit, milliseconds apart: that is one stop
  * request, which must not kill sisa (it stops at the next stage boundary, as test_exact shows).
  * A stop signal repeated later is the user insisting: it ends the process at once. The training
- * run here has a first stage far longer than the test, which kills it. */
+ * run has a stage far longer than the test, which kills it. */
 static void test_stop_signal_repeats(void **state)
 {
     (void)state;
@@ -272,40 +317,47 @@ static void test_stop_signal_repeats(void **state)
     snprintf(cfg, sizeof cfg, "%s/c.yaml", dir);
     tu_write_text(cfg, "data: {train: d.h5}\nstore: st\nsisa: {shards: 1, slices: 1}\n"
                        "model: {type: mlp, hidden: [512, 512]}\ntrain: {epochs: 10000}\n");
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        const char *bin = getenv("SISA_BIN");
-        execl(bin, bin, "train", "-c", cfg, (char *)NULL);
-        _exit(127);
-    }
-    /* Wait until sisa handles SIGTERM and is training. */
-    int pending = 0, caught = 0;
-    for (int i = 0; i < 10000 && !caught; i++) {
-        sleep_ms(1);
-        term_state(pid, &pending, &caught);
-    }
-    assert_true(caught);
-    while (!tu_exists(tu_path(dir, "st/shards/0000"))) sleep_ms(5);
-    sleep_ms(200);
 
+    /* Two TERMs milliseconds apart: sisa goes on towards the end of its stage (exit 75 there);
+     * it must not die of the second TERM. */
+    pid_t pid = start_train(cfg);
     term_and_wait(pid, "the first TERM");
     term_and_wait(pid, "a TERM repeated within milliseconds");
     sleep_ms(300);
     int status = 0;
-    assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still training */
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == 0) { /* still training: the stage is far from its end */
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_true(waitpid(pid, &status, 0) == pid);
+    } else {
+        assert_true(w == pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 75)
+            fail_msg("after two TERMs sisa ended with %s %d, not status 75",
+                     WIFSIGNALED(status) ? "signal" : "status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
 
-    /* Over 2 s after the first (sisa stopped meanwhile, so that it stays mid-stage). */
+    /* A TERM over 2 s after the first ends sisa at once. It is stopped right after taking the
+     * first, so that it stays in its stage meanwhile. */
+    pid = start_train(cfg);
     assert_int_equal(kill(pid, SIGSTOP), 0);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    int pending = 1, caught = 0;
+    for (int i = 0; i < 10000 && pending; i++) {
+        term_state(pid, &pending, &caught);
+        if (pending) sleep_ms(1);
+    }
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    assert_false(pending);
     sleep_ms(2100);
     assert_int_equal(kill(pid, SIGTERM), 0);
     assert_int_equal(kill(pid, SIGCONT), 0);
     assert_true(waitpid(pid, &status, 0) == pid);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGTERM);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGTERM)
+        fail_msg("a TERM 2 s after the first did not end sisa at once (%s %d)",
+                 WIFSIGNALED(status) ? "signal" : "status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 /* The issue's reproduction: a config in a folder reached through a symbolic link, with
