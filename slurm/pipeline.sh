@@ -18,7 +18,8 @@
 #   -- ARGS                one `sisa import ARGS` job per group (e.g. -- idx --images A --labels B
 #                          --scale 255 --force -o /abs/train.h5); without any, no import job
 #
-# Relative paths given to -c, --ids-file and --predict are made absolute here; import arguments
+# Relative paths given to -c, --ids-file and --predict are made absolute and physical here
+# (realpath, as sisa resolves a config's own paths); import arguments
 # are passed as they are, so give them absolute paths. Options for one step only go in
 # SISA_IMPORT_SBATCH, SISA_TRAIN_SBATCH, SISA_UNLEARN_SBATCH, SISA_EVAL_SBATCH (split at
 # spaces), e.g. SISA_TRAIN_SBATCH="--ntasks=32 --time=04:00:00".

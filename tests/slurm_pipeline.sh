@@ -2,14 +2,17 @@
 # Slurm test: slurm/pipeline.sh on the local cluster (import -> train -> unlearn -> eval with
 # predictions, chained with afterok, 2 ranks per job through srun --mpi=pmix) produces a store
 # and predictions identical bit for bit to the same work run with mpirun, and the same
-# evaluation. A chain whose first job fails is cancelled instead of waiting forever.
+# evaluation. A chain whose first job fails is cancelled instead of waiting forever. The Slurm
+# side's config is reached through a symbolic link to its folder and names its files with "..":
+# the jobs and a user's direct commands, by either path, use one store.
 #   tests/slurm_pipeline.sh SISA_BINARY SCRATCH_DIR
 set -euo pipefail
 sisa=$1
 dir=$2
 # shellcheck source=tests/slurm_lib.sh
 . "$(dirname "$0")/slurm_lib.sh"
-rm -rf "$dir" && mkdir -p "$dir/slurm" "$dir/mpi"
+rm -rf "$dir" && mkdir -p "$dir/slurm/run" "$dir/mpi"
+ln -s slurm/run "$dir/runlink"
 
 # Data: 3 classes, 10 features, the label's features raised (fast to train, not trivial).
 make_csv() { # ROWS SEED
@@ -21,10 +24,12 @@ make_csv() { # ROWS SEED
 make_csv 1200 1 >"$dir/train.csv"
 make_csv 300 2 >"$dir/test.csv"
 printf '# rows to delete\n7\n150\n151\n1100\n' >"$dir/ids.txt"
-for side in slurm mpi; do
+for side in slurm/run mpi; do
+  up=""
+  [ "$side" = mpi ] || up=../
   cat >"$dir/$side/cfg.yaml" <<YAML
-data: {train: train.h5, test: test.h5}
-store: store
+data: {train: ${up}train.h5, test: ${up}test.h5}
+store: ${up}store
 seed: 11
 sisa: {shards: 3, slices: 2}
 model: {type: mlp, hidden: [8]}
@@ -37,7 +42,7 @@ import_test=(csv "$dir/test.csv" --label label --id-offset 100000 --force)
 
 # 1. The pipeline on Slurm.
 t0=$SECONDS
-listing=$(SISA=$sisa bash "$SRC/slurm/pipeline.sh" -c "$dir/slurm/cfg.yaml" --ids-file "$dir/ids.txt" \
+listing=$(SISA=$sisa bash "$SRC/slurm/pipeline.sh" -c "$dir/runlink/cfg.yaml" --ids-file "$dir/ids.txt" \
   --predict "$dir/slurm/test.h5" "$dir/slurm/pred.h5" \
   --sbatch --ntasks=2 --sbatch "--output=$dir/slurm/%x-%j.out" \
   -- "${import_train[@]}" -o "$dir/slurm/train.h5" -- "${import_test[@]}" -o "$dir/slurm/test.h5")
@@ -59,6 +64,18 @@ for pair in "0 2" "1 2" "2 3" "3 4"; do
 done
 grep -q 'request 1 is certified' "$dir"/slurm/sisa-unlearn-"${jobs[3]}".out ||
   fail "the unlearn job did not certify the request: $(cat "$dir"/slurm/sisa-unlearn-"${jobs[3]}".out)"
+# A user's own commands name the jobs' store, by the path through the link and from inside it
+# (with ".." taken as text, they named $dir/store).
+for how in abs cd; do
+  if [ "$how" = abs ]; then
+    st=$("$sisa" status -c "$dir/runlink/cfg.yaml" 2>&1) || fail "sisa status ($how) failed: $st"
+  else
+    st=$(cd "$dir/runlink" && "$sisa" status -c cfg.yaml 2>&1) || fail "sisa status ($how) failed: $st"
+  fi
+  grep -q "^store $dir/slurm/store " <<<"$st" || fail "sisa status ($how) names another store:"$'\n'"$st"
+  grep -q 'deletions: 1 request(s), 4 row(s)' <<<"$st" || fail "sisa status ($how) does not see the jobs' deletion:"$'\n'"$st"
+done
+[ ! -e "$dir/store" ] || fail "a second store appeared at $dir/store"
 
 # 2. The same work with mpirun, 2 ranks.
 cd "$dir/mpi"
@@ -82,7 +99,7 @@ diff "$dir/eval-slurm.txt" "$dir/eval-mpi.txt" || fail "the evaluations differ"
 echo "predictions and evaluation identical"
 
 # 4. A chain whose import fails: the import job FAILS, the others are cancelled, none waits.
-listing=$(SISA=$sisa bash "$SRC/slurm/pipeline.sh" -c "$dir/slurm/cfg.yaml" \
+listing=$(SISA=$sisa bash "$SRC/slurm/pipeline.sh" -c "$dir/runlink/cfg.yaml" \
   --sbatch --ntasks=1 --sbatch "--output=$dir/bad-%x-%j.out" \
   -- csv "$dir/missing.csv" --label label -o "$dir/never.h5")
 mapfile -t jobs < <(awk '{ print $2 }' <<<"$listing")

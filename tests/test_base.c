@@ -175,6 +175,107 @@ static void test_edit_distance(void **state)
     assert_int_equal(sisa_edit_distance("", "abc"), 3);
 }
 
+/* A path of `n` bytes: "/" then components of 9 letters, ending in `leaf`. */
+static char *long_path(size_t n, const char *leaf)
+{
+    char *p = malloc(n + 1);
+    size_t tail = strlen(leaf);
+    for (size_t i = 0; i < n - tail; i++) p[i] = i % 10 == 0 ? '/' : (char)('a' + i % 10);
+    memcpy(p + n - tail, leaf, tail + 1);
+    return p;
+}
+
+static int ends_with(const char *s, const char *end)
+{
+    size_t a = strlen(s), b = strlen(end);
+    return a >= b && !strcmp(s + a - b, end);
+}
+
+static int valid_utf8(const unsigned char *s)
+{
+    while (*s) {
+        int n = *s < 0x80 ? 0 : (*s & 0xE0) == 0xC0 ? 1 : (*s & 0xF0) == 0xE0 ? 2 : 3;
+        if (*s >= 0x80 && (*s & 0xC0) == 0x80) return 0;
+        s++;
+        for (int i = 0; i < n; i++, s++)
+            if ((*s & 0xC0) != 0x80) return 0;
+    }
+    return 1;
+}
+
+/* Messages longer than the slot are shortened in the middle, never at the end: the reason, which
+ * comes last, always survives, and so does the start (what failed) and a prefix. */
+static void check_long_messages(void)
+{
+    const size_t max = SISA_ERROR_MAX - 1;
+    const char *m = NULL;
+    /* One path of 4 000 bytes and a reason: the path loses its middle. */
+    char *a = long_path(4000, "/store/shards/0003/ckpt-007.h5");
+    char *b = long_path(3000, "/other/data.h5");
+    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot open %s: %s", a,
+                   "No such file or directory");
+    m = sisa_error_message();
+    assert_true(strlen(m) <= max && strlen(m) > max - 8);
+    assert_true(!strncmp(m, "cannot open /bcdefghij/bcdefghij/", 33));
+    assert_true(ends_with(m, "/store/shards/0003/ckpt-007.h5: No such file or directory"));
+    assert_non_null(strstr(m, "..."));
+    /* Two long paths: both keep their ends; the sentence between them stays. */
+    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot rename %s to %s: %s", a, b,
+                   "Read-only file system");
+    m = sisa_error_message();
+    assert_true(strlen(m) <= max);
+    assert_true(!strncmp(m, "cannot rename /bcdefghij/", 25));
+    assert_non_null(strstr(m, "/ckpt-007.h5 to /"));
+    assert_true(ends_with(m, "/other/data.h5: Read-only file system"));
+    /* A prefix with a long path: the prefix's start and the whole message stay. */
+    sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "row 17: %s", "not a number");
+    sisa_error_prefix("reading %s", b);
+    m = sisa_error_message();
+    assert_true(strlen(m) <= max);
+    assert_true(!strncmp(m, "reading /bcdefghij/", 19));
+    assert_true(ends_with(m, "/other/data.h5: row 17: not a number"));
+    /* No word long enough to shorten: the message loses its own middle. */
+    char words[3000];
+    for (size_t i = 0; i < 2980; i += 2) memcpy(words + i, "w ", 2);
+    snprintf(words + 2980, sizeof words - 2980, "THE REASON");
+    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "start %s", words);
+    m = sisa_error_message();
+    assert_true(strlen(m) <= max);
+    assert_true(!strncmp(m, "start w w", 9));
+    assert_true(ends_with(m, "w w THE REASON"));
+    /* One word and nothing else: its start and end stay. */
+    memset(words, 'x', 2990);
+    memcpy(words, "BEGIN", 5);
+    memcpy(words + 2985, "END", 4);
+    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s", words);
+    m = sisa_error_message();
+    assert_true(strlen(m) <= max && !strncmp(m, "BEGIN", 5) && ends_with(m, "xEND"));
+    /* UTF-8 is never cut inside a character. */
+    char utf[4001];
+    for (size_t i = 0; i < 4000; i += 2) memcpy(utf + i, "\xc3\xa9", 2);
+    utf[4000] = '\0';
+    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "/%s: %s", utf, "reason");
+    m = sisa_error_message();
+    assert_true(strlen(m) <= max && valid_utf8((const unsigned char *)m));
+    assert_true(ends_with(m, "\xc3\xa9: reason"));
+    /* Longer than the formatting buffer (20 KiB): formatted on the heap, end kept. */
+    char *huge = long_path(30000, "/leaf.h5");
+    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot create %s: %s", huge,
+                   "File name too long");
+    m = sisa_error_message();
+    assert_true(strlen(m) <= max && ends_with(m, "/leaf.h5: File name too long"));
+    /* A message that fits is kept as it is, to the byte. */
+    char *fits = long_path(max - 6, "/x"); /* with ": gone", exactly max bytes */
+    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s: gone", fits);
+    m = sisa_error_message();
+    assert_int_equal(strlen(m), max);
+    assert_true(!strncmp(m, fits, max - 6) && ends_with(m, "/x: gone"));
+    free(fits);
+    free(huge);
+    free(a);
+    free(b);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -188,14 +289,7 @@ static void test_errors(void **state)
     sisa_error_prefix("importing %s", "x");
     assert_string_equal(sisa_error_message(), "importing x: f.h5: bad 7");
     tu_assert_contains(sisa_error_origin(), "test_base.c:");
-    /* Long messages are cut with "..." rather than overflowing. */
-    char big[3000];
-    memset(big, 'x', sizeof big - 1);
-    big[sizeof big - 1] = '\0';
-    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s", big);
-    size_t n = strlen(sisa_error_message());
-    assert_true(n < 1024);
-    assert_string_equal(sisa_error_message() + n - 3, "...");
+    check_long_messages();
 
     assert_int_equal(sisa_exit_code(SISA_OK), 0);
     assert_int_equal(sisa_exit_code(SISA_EIO), 1);
@@ -288,6 +382,76 @@ static void test_read_all_limit(void **state)
     tu_assert_contains(sisa_error_message(), "folder");
 }
 
+static void expect_physical(const char *path, const char *expect)
+{
+    char out[4096];
+    int rc = sisa_path_physical(out, sizeof out, path);
+    if (rc) fail_msg("%s: %s", path, sisa_error_message());
+    if (strcmp(out, expect)) fail_msg("%s resolves to %s, not %s", path, out, expect);
+}
+
+/* sisa_path_physical: links followed where they are, ".." applied to the folder reached, what
+ * does not exist kept as written. */
+static void check_physical_paths(void)
+{
+    char dir[4096], d[4096], p[4400], e[4400], cwd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("physical"));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0); /* the physical name of dir, without realpath() */
+    assert_non_null(getcwd(d, sizeof d));
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(mkdir(tu_path(dir, "a"), 0777), 0);
+    assert_int_equal(mkdir(tu_path(dir, "a/b"), 0777), 0);
+    assert_int_equal(symlink("a/b", tu_path(dir, "lb")), 0);           /* relative target */
+    assert_int_equal(symlink(tu_path(d, "a"), tu_path(dir, "la")), 0); /* absolute target */
+    assert_int_equal(symlink("lb", tu_path(dir, "llb")), 0);           /* a link to a link */
+    assert_int_equal(symlink("gone/x", tu_path(dir, "dangling")), 0);
+    assert_int_equal(symlink("self", tu_path(dir, "self")), 0);
+    struct {
+        const char *in, *out; /* relative to dir and d */
+    } cases[] = {
+        {"lb/..", "a"},
+        {"lb/../b/./c.h5", "a/b/c.h5"},
+        {"llb/../../x", "x"},
+        {"la/b/../../lb//f", "a/b/f"},
+        {"new/../lb/..", "a"},
+        {"new/deeper/../f", "new/f"},
+        {"dangling/y", "gone/x/y"},
+        {"a/b/../../../", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, cases[i].in);
+        snprintf(e, sizeof e, "%s%s%s", d, *cases[i].out ? "/" : "", cases[i].out);
+        if (!*cases[i].out) *strrchr(e, '/') = '\0';
+        expect_physical(p, e);
+    }
+    expect_physical("/", "/");
+    expect_physical("/..//./", "/");
+    /* Relative to the current folder. */
+    assert_int_equal(chdir(tu_path(dir, "lb")), 0);
+    snprintf(e, sizeof e, "%s/a/x", d);
+    char out[4096];
+    int rc = sisa_path_physical(out, sizeof out, "../x");
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rc, SISA_OK);
+    assert_string_equal(out, e);
+    /* Loops and lengths are errors, not hangs or overflows. */
+    snprintf(p, sizeof p, "%s/self/x", dir);
+    assert_int_equal(sisa_path_physical(out, sizeof out, p), SISA_EUSAGE);
+    tu_assert_contains(sisa_error_message(), "too many levels of symbolic links");
+    char small[16];
+    assert_int_equal(sisa_path_physical(small, sizeof small, "/abcdefgh/ijklmnop"), SISA_EUSAGE);
+    char *longp = malloc(3 * 4096);
+    for (int i = 0; i < 3 * 4096 - 1; i++) longp[i] = i % 100 ? 'z' : '/';
+    longp[3 * 4096 - 1] = '\0';
+    assert_int_equal(sisa_path_physical(out, sizeof out, longp), SISA_EUSAGE);
+    for (int i = 0; i + 3 < 3 * 4096; i += 3) memcpy(longp + i, "/..", 3);
+    longp[3 * 4096 - 3] = '\0'; /* 12 285 bytes that resolve to "/" */
+    assert_int_equal(sisa_path_physical(out, sizeof out, longp), SISA_OK);
+    assert_string_equal(out, "/");
+    free(longp);
+}
+
 static void test_paths(void **state)
 {
     (void)state;
@@ -308,6 +472,7 @@ static void test_paths(void **state)
     assert_int_equal(sisa_path_absolute(abs, sizeof abs, "rel/x"), SISA_OK);
     assert_true(abs[0] == '/');
     tu_assert_contains(abs, "/rel/x");
+    check_physical_paths();
 }
 
 static int child_ok(void *arg, void *result)

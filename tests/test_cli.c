@@ -588,6 +588,313 @@ static void test_umask_narrows(void **state)
     struct stat st;
     assert_int_equal(stat(data, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0400);
+/* Whether process `pid` has SIGTERM pending (not yet handled) and whether it catches it, from
+ * /proc/PID/status (ShdPnd, SigPnd and SigCgt are hex masks; SIGTERM is bit 15 - 1). */
+static void term_state(pid_t pid, int *pending, int *caught)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    *pending = *caught = 0;
+    const unsigned long long bit = 1ull << (SIGTERM - 1);
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long mask = 0;
+        if (sscanf(line, "ShdPnd: %llx", &mask) == 1 || sscanf(line, "SigPnd: %llx", &mask) == 1)
+            *pending |= (mask & bit) != 0;
+        if (sscanf(line, "SigCgt: %llx", &mask) == 1) *caught = (mask & bit) != 0;
+    }
+    fclose(f);
+}
+
+/* Send SIGTERM to a running `pid` and wait until its handler has taken it; fail if it ends. */
+static void term_and_wait(pid_t pid, const char *what)
+{
+    int pending = 1, caught = 0, status = 0;
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    for (int i = 0; i < 5000 && pending; i++) {
+        sleep_ms(1);
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            fail_msg("%s ended sisa (%s %d)", what, WIFSIGNALED(status) ? "signal" : "status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        term_state(pid, &pending, &caught);
+    }
+    assert_false(pending);
+}
+
+/* CPU time used by `pid` so far, in clock ticks (utime + stime of /proc/PID/stat). */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    assert_non_null(p);
+    long utime = 0, stime = 0;
+    /* After the command's ")": fields 3 (state) to 13, then utime and stime. */
+    int got = sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime);
+    assert_int_equal(got, 2);
+    return utime + stime;
+}
+
+/* Start `sisa train -c cfg`, wait until it catches SIGTERM and has used half a second of CPU:
+ * past opening and partitioning, inside its first (long) stage. */
+static pid_t start_train(const char *cfg)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        const char *bin = getenv("SISA_BIN");
+        execl(bin, bin, "train", "-c", cfg, (char *)NULL);
+        _exit(127);
+    }
+    int pending = 0, caught = 0;
+    for (int i = 0; i < 10000 && !caught; i++) {
+        sleep_ms(1);
+        term_state(pid, &pending, &caught);
+    }
+    assert_true(caught);
+    long hz = sysconf(_SC_CLK_TCK);
+    for (int i = 0; i < 60000 && cpu_ticks(pid) < hz / 2; i++) sleep_ms(1);
+    assert_true(cpu_ticks(pid) >= hz / 2);
+    return pid;
+}
+
+/* Slurm sends TERM to a job's tasks twice at a time limit, milliseconds apart: that is one stop
+ * request, which must not kill sisa (it stops at the next stage boundary, as test_exact shows).
+ * A stop signal repeated later is the user insisting: it ends the process at once. The training
+ * run has a stage far longer than the test, which kills it. */
+static void test_stop_signal_repeats(void **state)
+{
+    (void)state;
+    char dir[2048], csv[4096], cfg[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("stoprepeat"));
+    snprintf(csv, sizeof csv, "%s/d.csv", dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "label,a,b,c,d\n");
+    for (int i = 0; i < 2000; i++)
+        fprintf(f, "%d,%d,%d,%d,%d\n", i % 3, i % 7, i % 11, i % 13, i % 3 + i % 5);
+    assert_int_equal(fclose(f), 0);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "label", "-o", tu_path(dir, "d.h5"), NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(cfg, sizeof cfg, "%s/c.yaml", dir);
+    tu_write_text(cfg, "data: {train: d.h5}\nstore: st\nsisa: {shards: 1, slices: 1}\n"
+                       "model: {type: mlp, hidden: [512, 512]}\ntrain: {epochs: 10000}\n");
+
+    /* Two TERMs milliseconds apart: sisa goes on towards the end of its stage (exit 75 there);
+     * it must not die of the second TERM. */
+    pid_t pid = start_train(cfg);
+    term_and_wait(pid, "the first TERM");
+    term_and_wait(pid, "a TERM repeated within milliseconds");
+    sleep_ms(300);
+    int status = 0;
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == 0) { /* still training: the stage is far from its end */
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_true(waitpid(pid, &status, 0) == pid);
+    } else {
+        assert_true(w == pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 75)
+            fail_msg("after two TERMs sisa ended with %s %d, not status 75",
+                     WIFSIGNALED(status) ? "signal" : "status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+
+    /* A TERM over 2 s after the first ends sisa at once. It is stopped right after taking the
+     * first, so that it stays in its stage meanwhile. */
+    pid = start_train(cfg);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    int pending = 1, caught = 0;
+    for (int i = 0; i < 10000 && pending; i++) {
+        term_state(pid, &pending, &caught);
+        if (pending) sleep_ms(1);
+    }
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    assert_false(pending);
+    sleep_ms(2100);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    assert_true(waitpid(pid, &status, 0) == pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGTERM)
+        fail_msg("a TERM 2 s after the first did not end sisa at once (%s %d)",
+                 WIFSIGNALED(status) ? "signal" : "status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+/* The issue's reproduction: a config in a folder reached through a symbolic link, with
+ * relative paths using "..". Run from inside the linked folder and by an absolute path through
+ * the link, it names one store: the second train finds it up to date, and a deletion made
+ * through one name is seen through the other (with textual ".." there were two stores, and
+ * the row stayed in one of them). */
+static void test_one_config_one_store(void **state)
+{
+    (void)state;
+    char dir[2048], phys[4096], cwd[4096], csv[4096], cfg[4096], expect[4400];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("onestore"));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    assert_non_null(getcwd(phys, sizeof phys));
+    assert_int_equal(chdir(cwd), 0);
+
+    snprintf(csv, sizeof csv, "%s/d.csv", dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "label,a,b,c\n");
+    for (int i = 0; i < 200; i++)
+        fprintf(f, "%d,%.3f,%.3f,%.3f\n", i % 2, (i % 2) + (i % 7) / 7.0, (i % 5) / 5.0,
+                (i % 3) / 3.0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx"), 0777), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx/deep"), 0777), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx/deep/run"), 0777), 0);
+    assert_int_equal(symlink("deep/run", tu_path(dir, "lx/runlink")), 0);
+    const char *outs[] = {"lx/d.h5", "lx/deep/d.h5"};
+    for (int i = 0; i < 2; i++) {
+        tu_sisa(&r, "-q", "import", "csv", csv, "--label", "label", "-o", tu_path(dir, outs[i]),
+                NULL);
+        if (r.status != 0) fail_msg("import failed:\n%s", r.err);
+    }
+    tu_write_text(tu_path(dir, "lx/deep/run/cfg.yaml"),
+                  "data: {train: ../d.h5}\nstore: ../st\nseed: 3\n"
+                  "sisa: {shards: 2, slices: 1}\nmodel: {type: logreg}\ntrain: {epochs: 1}\n");
+    snprintf(cfg, sizeof cfg, "%s/lx/runlink/cfg.yaml", dir);
+
+    /* (cd lx/runlink && sisa train -c cfg.yaml), then the absolute path through the link. */
+    assert_int_equal(chdir(tu_path(dir, "lx/runlink")), 0);
+    tu_sisa(&r, "-q", "train", "-c", "cfg.yaml", NULL);
+    assert_int_equal(chdir(cwd), 0);
+    if (r.status != 0) fail_msg("train failed (%d):\n%s", r.status, r.err);
+    snprintf(expect, sizeof expect, "store %s/lx/deep/st, config hash", phys);
+    tu_assert_contains(r.out, expect);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    if (r.status != 0) fail_msg("train failed (%d):\n%s", r.status, r.err);
+    snprintf(expect, sizeof expect, "store %s/lx/deep/st is up to date", phys);
+    tu_assert_contains(r.out, expect);
+    assert_false(tu_exists(tu_path(dir, "lx/st")));
+
+    /* Delete row 100 through the absolute path; through the other name it is gone already. */
+    tu_sisa(&r, "-q", "unlearn", "-c", cfg, "--ids", "100", NULL);
+    if (r.status != 0) fail_msg("unlearn failed (%d):\n%s", r.status, r.err);
+    assert_false(tu_exists(tu_path(dir, "lx/st")));
+    assert_int_equal(chdir(tu_path(dir, "lx/runlink")), 0);
+    tu_sisa(&r, "unlearn", "-c", "cfg.yaml", "--ids", "100", NULL);
+    assert_int_equal(chdir(cwd), 0);
+    if (r.status != 0) fail_msg("unlearn failed (%d):\n%s%s", r.status, r.out, r.err);
+    tu_assert_contains(r.out, "nothing to delete: every requested row is already deleted");
+
+    /* sisa config show prints the resolved, physical paths, whichever name is used. */
+    const char *names[] = {cfg, tu_path(dir, "lx/deep/run/cfg.yaml")};
+    for (int i = 0; i < 2; i++) {
+        tu_sisa(&r, "config", "show", "-c", names[i], NULL);
+        assert_int_equal(r.status, 0);
+        snprintf(expect, sizeof expect, "  train: \"%s/lx/deep/d.h5\"\n", phys);
+        tu_assert_contains(r.out, expect);
+        snprintf(expect, sizeof expect, "store: \"%s/lx/deep/st\"\n", phys);
+        tu_assert_contains(r.out, expect);
+    }
+}
+
+/* A path of exactly `n` bytes under `base` (which exists): folders of at most 200 bytes are made
+ * down to the last component, which is left to be created. */
+static void make_long_path(char *out, const char *base, size_t n)
+{
+    size_t len = (size_t)snprintf(out, 4096, "%s", base);
+    while (n - len > 201) {
+        out[len++] = '/';
+        memset(out + len, 'd', 199);
+        len += 199;
+        out[len] = '\0';
+        assert_true(mkdir(out, 0777) == 0 || errno == EEXIST);
+    }
+    out[len++] = '/';
+    memset(out + len, 's', n - len);
+    out[n] = '\0';
+}
+
+static int ends_with(const char *s, const char *end)
+{
+    size_t a = strlen(s), b = strlen(end);
+    return a >= b && !strcmp(s + a - b, end);
+}
+
+/* The issue's reproduction: a store path of 4 077 bytes passed `sisa config check`, and `train`
+ * then failed with its message cut at 1 KiB, before the reason. Now the check refuses it,
+ * naming the limit, and messages with long paths keep their end. */
+static void test_long_paths(void **state)
+{
+    (void)state;
+    char dir[2048], phys[4096], cwd[4096], store[4200], data[4200], text[9000];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("longpaths"));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    assert_non_null(getcwd(phys, sizeof phys));
+    assert_int_equal(chdir(cwd), 0);
+    const char *cfg = tu_path(dir, "long.yaml");
+
+    make_long_path(store, phys, 4077);
+    snprintf(text, sizeof text, "data: {train: %s/d.h5}\nstore: \"%s\"\n", phys, store);
+    tu_write_text(cfg, text);
+    const char *reason = "a store's path may have at most 3895 bytes, so that the paths of the "
+                         "files sisa makes in it (200 bytes are kept for their names) stay within "
+                         "the system's limit of 4095 bytes\n";
+    const char *cmds[] = {"config", "train"};
+    for (int i = 0; i < 2; i++) {
+        const char *argv[] = {cmds[i], i == 0 ? "check" : "-c", i == 0 ? "-c" : cfg,
+                              i == 0 ? cfg : NULL, NULL};
+        tu_sisa_argv(&r, argv);
+        assert_int_equal(r.status, 2);
+        assert_string_equal(r.out, "");
+        tu_assert_contains(r.err, "2:8: 'store' resolves to a path of 4077 bytes");
+        if (!ends_with(r.err, reason)) fail_msg("the reason is missing:\n%s", r.err);
+        assert_true(strlen(r.err) < 1100);
+    }
+    /* At the limit the store works: the reserve covers the deepest paths sisa makes in it
+     * (shard checkpoints, temp files, a certificate written by verify). */
+    store[strlen(store) - (4077 - 3895)] = '\0';
+    snprintf(text, sizeof text, "%s/d.csv", phys);
+    FILE *f = fopen(text, "w");
+    assert_non_null(f);
+    fprintf(f, "label,a,b\n");
+    for (int i = 0; i < 60; i++) fprintf(f, "%d,%d,%d\n", i % 2, i % 2 + i % 3, i % 5);
+    assert_int_equal(fclose(f), 0);
+    tu_sisa(&r, "-q", "import", "csv", text, "--label", "label", "-o", tu_path(phys, "d.h5"), NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(text, sizeof text,
+             "data: {train: %s/d.h5}\nstore: \"%s\"\nsisa: {shards: 2, slices: 2}\n"
+             "model: {type: logreg}\ntrain: {epochs: 1}\n",
+             phys, store);
+    tu_write_text(cfg, text);
+    const char *steps[][7] = {{"config", "check", "-c", cfg, NULL},
+                              {"-q", "train", "-c", cfg, NULL},
+                              {"-q", "unlearn", "-c", cfg, "--ids", "7"},
+                              {"-q", "verify", "-c", cfg, NULL}};
+    for (int i = 0; i < 4; i++) {
+        tu_sisa_argv(&r, steps[i]);
+        if (r.status != 0) fail_msg("sisa %s failed (%d):\n%s", steps[i][1], r.status, r.err);
+    }
+    snprintf(text, sizeof text, "%s/certificates/request-1.json", store);
+    assert_true(tu_exists(text));
+
+    /* A runtime error naming a dataset path of 3 500 bytes ends with its reason. */
+    make_long_path(data, phys, 3500);
+    snprintf(text, sizeof text, "data: {train: \"%s\"}\nstore: %s/st\n", data, phys);
+    tu_write_text(cfg, text);
+    tu_sisa(&r, "train", "-c", cfg, NULL);
+    assert_int_equal(r.status, 1);
+    tu_assert_contains(r.err, "sisa: error: cannot open ");
+    if (!ends_with(r.err, "sss: No such file or directory\n"))
+        fail_msg("the reason is missing:\n%s", r.err);
+    assert_true(strlen(r.err) < 1100);
 }
 
 int main(void)
@@ -606,6 +913,9 @@ int main(void)
         cmocka_unit_test(test_info_many_classes),
         cmocka_unit_test(test_private_modes),
         cmocka_unit_test(test_umask_narrows),
+        cmocka_unit_test(test_stop_signal_repeats),
+        cmocka_unit_test(test_one_config_one_store),
+        cmocka_unit_test(test_long_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

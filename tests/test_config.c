@@ -670,6 +670,111 @@ static void test_paths_resolve(void **state)
     free(cfg);
 }
 
+/* The issue's reproduction: one config file in a folder reached through a symbolic link, with
+ * relative paths using "..". Every way of naming the file gives the same paths: those of the
+ * folder that physically holds it (textual ".." handling gave two stores). */
+static void test_paths_physical(void **state)
+{
+    (void)state;
+    sisa_config *cfg = malloc(sizeof *cfg);
+    char dir[4096], phys[4096], cwd[4096], path[4400], expect[4400];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("physical"));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0); /* the physical name of dir, without realpath() */
+    assert_non_null(getcwd(phys, sizeof phys));
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx"), 0777), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx/deep"), 0777), 0);
+    assert_int_equal(mkdir(tu_path(dir, "lx/deep/run"), 0777), 0);
+    assert_int_equal(symlink("deep/run", tu_path(dir, "lx/runlink")), 0);
+    assert_int_equal(symlink("lx/deep/run/cfg.yaml", tu_path(dir, "cfglink.yaml")), 0);
+    /* data.test: an absolute path through the link; store: through a folder that does not exist
+     * yet ("new/.." is dropped as written). */
+    snprintf(expect, sizeof expect,
+             "data: {train: ../d.h5, test: %s/lx/runlink/../t.h5}\nstore: new/../../st\n", dir);
+    tu_write_text(tu_path(dir, "lx/deep/run/cfg.yaml"), expect);
+
+    const char *spellings[] = {"lx/runlink/cfg.yaml", "lx/deep/run/cfg.yaml",
+                               "lx/runlink/../run/cfg.yaml", "cfglink.yaml"};
+    for (int how = 0; how < 2 * 4; how++) {
+        /* Absolute, and relative to the current folder (which getcwd() reports physically). */
+        if (how < 4) {
+            snprintf(path, sizeof path, "%s/%s", dir, spellings[how]);
+        } else {
+            assert_int_equal(chdir(dir), 0);
+            snprintf(path, sizeof path, "%s", spellings[how - 4]);
+        }
+        int rc = sisa_config_load(cfg, path);
+        assert_int_equal(chdir(cwd), 0);
+        if (rc) print_error("%s: %s\n", path, sisa_error_message());
+        assert_int_equal(rc, SISA_OK);
+        snprintf(expect, sizeof expect, "%s/lx/deep/d.h5", phys);
+        assert_string_equal(cfg->data.train, expect);
+        snprintf(expect, sizeof expect, "%s/lx/deep/t.h5", phys);
+        assert_string_equal(cfg->data.test, expect);
+        snprintf(expect, sizeof expect, "%s/lx/deep/st", phys);
+        assert_string_equal(cfg->store, expect);
+    }
+    /* From the folder reached through the link: the issue's `cd lx/runlink && sisa ...`. */
+    assert_int_equal(chdir(tu_path(dir, "lx/runlink")), 0);
+    int rc = sisa_config_load(cfg, "cfg.yaml");
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rc, SISA_OK);
+    assert_string_equal(cfg->store, expect);
+
+    /* A base folder given to sisa_config_parse is resolved the same way. */
+    const char *text = "data: {train: ../x.h5}\nstore: s\n";
+    assert_int_equal(
+        sisa_config_parse(cfg, text, strlen(text), "c.yaml", tu_path(dir, "lx/runlink")), SISA_OK);
+    snprintf(expect, sizeof expect, "%s/lx/deep/x.h5", phys);
+    assert_string_equal(cfg->data.train, expect);
+
+    /* A link that points at itself is reported, naming the key. */
+    assert_int_equal(symlink("loop", tu_path(dir, "loop")), 0);
+    snprintf(path, sizeof path, "%s/loop.yaml", dir);
+    tu_write_text(path, "data: {train: loop/x.h5}\nstore: s\n");
+    assert_config_error(sisa_config_load(cfg, path), path, "1:15: 'data.train': ");
+    tu_assert_contains(sisa_error_message(), "too many levels of symbolic links");
+    free(cfg);
+}
+
+/* A store's path leaves room for the names of the files sisa makes in it. */
+static void test_store_path_limit(void **state)
+{
+    (void)state;
+    sisa_config *cfg = malloc(sizeof *cfg);
+    const int most = SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE;
+    char *text = malloc(2 * SISA_CONFIG_PATH_MAX), *store = malloc(SISA_CONFIG_PATH_MAX);
+    /* "/q/q/q...": components of 1 byte, in a folder that does not exist. */
+    for (int n = most; n <= most + 1; n++) {
+        for (int i = 0; i < n; i++) store[i] = i % 2 ? 'q' : '/';
+        store[n] = '\0';
+        if (store[n - 1] == '/') store[n - 1] = 'q';
+        snprintf(text, 2 * SISA_CONFIG_PATH_MAX, "data: {train: /d.h5}\nstore: %s\n", store);
+        int rc = sisa_config_parse(cfg, text, strlen(text), "c.yaml", "/cfg");
+        if (n == most) {
+            assert_int_equal(rc, SISA_OK);
+            assert_int_equal(strlen(cfg->store), (size_t)most);
+            continue;
+        }
+        char expect[300];
+        snprintf(expect, sizeof expect, "2:8: 'store' resolves to a path of %d bytes", n);
+        assert_config_error(rc, "c.yaml", expect);
+        /* The path is shortened in the middle; the message's end, the reason, is all there. */
+        snprintf(expect, sizeof expect,
+                 "); a store's path may have at most %d bytes, so that the paths of the files "
+                 "sisa makes in it (%d bytes are kept for their names) stay within the system's "
+                 "limit of %d bytes",
+                 most, SISA_STORE_PATH_RESERVE, SISA_CONFIG_PATH_MAX - 1);
+        const char *m = sisa_error_message();
+        assert_true(strlen(m) >= strlen(expect));
+        assert_string_equal(m + strlen(m) - strlen(expect), expect);
+    }
+    free(text);
+    free(store);
+    free(cfg);
+}
+
 static void test_roundtrip_edge_values(void **state)
 {
     (void)state;
@@ -972,6 +1077,8 @@ int main(void)
         cmocka_unit_test(test_configs_dir),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_paths_resolve),
+        cmocka_unit_test(test_paths_physical),
+        cmocka_unit_test(test_store_path_limit),
         cmocka_unit_test(test_roundtrip_edge_values),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_schema_invariants),

@@ -542,6 +542,38 @@ static void test_pass_ids(void **state)
     free(r);
 }
 
+/* verify creates no folder but its own scratch store, and removes that: a --scratch folder that
+ * does not exist is refused (nothing created), and a $TMPDIR that does not exist is passed over
+ * for /tmp instead of being created and left behind. */
+static void test_scratch_folders(void **state)
+{
+    (void)state;
+    build_stores();
+    tu_run *r = malloc(sizeof *r);
+    char missing[2400], cert[2400];
+    snprintf(cert, sizeof cert, "%s/scratch-test.json", dir);
+    snprintf(missing, sizeof missing, "%s/no-such/tmp", dir);
+    const char *a[] = {"verify", "-c", tu_path(dir, "ids.yaml"), "-o", cert, "--force", "--scratch",
+                       missing,  NULL};
+    tu_sisa_argv(r, a);
+    assert_int_equal(r->status, 2);
+    tu_assert_contains(r->err, "/no-such/tmp: No such file or directory; give an existing folder");
+    assert_false(tu_exists(tu_path(dir, "no-such")));
+    assert_false(tu_exists(cert));
+
+    setenv("TMPDIR", missing, 1);
+    const char *b[] = {"verify", "-c", tu_path(dir, "ids.yaml"), "-o", cert, "--force", NULL};
+    tu_sisa_argv(r, b);
+    setenv("TMPDIR", tmpdir, 1);
+    if (r->status != 0) fail_msg("verify failed (%d):\n%s%s", r->status, r->out, r->err);
+    tu_assert_contains(r->out, "verdict: pass");
+    tu_assert_contains(r->err, "/no-such/tmp is not an existing folder: training from scratch in "
+                               "/tmp instead");
+    assert_false(tu_exists(tu_path(dir, "no-such")));
+    assert_true(tu_exists(cert));
+    free(r);
+}
+
 static void test_pass_groups(void **state)
 {
     (void)state;
@@ -795,9 +827,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_deletions),        cmocka_unit_test(test_pass_ids),
-        cmocka_unit_test(test_pass_groups),         cmocka_unit_test(test_replaced_checkpoint),
-        cmocka_unit_test(test_deleted_row_in_data), cmocka_unit_test(test_dataset_missing),
-        cmocka_unit_test(test_other_context),       cmocka_unit_test(test_two_ranks),
+        cmocka_unit_test(test_scratch_folders),     cmocka_unit_test(test_pass_groups),
+        cmocka_unit_test(test_replaced_checkpoint), cmocka_unit_test(test_deleted_row_in_data),
+        cmocka_unit_test(test_dataset_missing),     cmocka_unit_test(test_other_context),
+        cmocka_unit_test(test_two_ranks),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -9,7 +9,9 @@
  *
  * sisa_config is plain old data (fixed-size arrays, no pointers), so it can be copied, compared
  * and broadcast to MPI ranks as bytes. Relative paths in the file are resolved against the
- * folder of the config file at load time; the struct holds the resolved paths.
+ * folder that physically holds the config file at load time, and every path is made physical
+ * (symbolic links followed, ".." applied to the folder reached): the struct holds the resolved
+ * paths, the same whichever path reached the file.
  */
 #ifndef SISA_CONFIG_H
 #define SISA_CONFIG_H
@@ -20,6 +22,12 @@
 #define SISA_CONFIG_PATH_MAX   4096
 #define SISA_CONFIG_MAX_HIDDEN 16
 #define SISA_CONFIG_MAX_BYTES  (1024 * 1024)
+
+/* Bytes a store may append to its folder's path: the longest path sisa makes inside a store,
+ * a certificate's temp file "/certificates/.request-N.json.sisa-tmp-PID-C" with 20-digit
+ * numbers, is 89 bytes; the rest is margin. A store's path may therefore have at most
+ * SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE bytes (the loader checks it). */
+#define SISA_STORE_PATH_RESERVE 200
 
 typedef enum { SISA_SHARDING_ID = 0, SISA_SHARDING_GROUP = 1 } sisa_sharding;
 typedef enum { SISA_MODEL_LOGREG = 0, SISA_MODEL_MLP = 1 } sisa_model_type;

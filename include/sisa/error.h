@@ -12,6 +12,8 @@
 #ifndef SISA_ERROR_H
 #define SISA_ERROR_H
 
+#include <stdarg.h>
+
 #ifdef __GNUC__
 #define SISA_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
 #else
@@ -44,12 +46,21 @@ enum {
     SISA_EXIT_INTERRUPTED = 130, /* 128 + SIGINT: stopped on a signal, partial output removed */
 };
 
+/* The longest message the slot holds, in bytes with its NUL. A longer message is shortened in
+ * its middle, never at its end, so that its reason survives: first the longest words (paths)
+ * lose their middle ("/scratch/a/b...shards/0003/data.h5"), then, if that is not enough, the
+ * message itself. A prefix keeps its start. Buffers that copy messages should be this big. */
+#define SISA_ERROR_MAX 1024
+
 /* Record an error and return `code`. `src`/`line` are the C source location (printed only in
  * debug mode); the message should name the user's file and the problem. */
 int sisa_error_set(int code, const char *src, int line, const char *fmt, ...) SISA_PRINTF(4, 5);
+/* The same with a va_list, for functions that add their own context to a caller's format. */
+int sisa_error_setv(int code, const char *src, int line, const char *fmt, va_list ap)
+    SISA_PRINTF(4, 0);
 
-/* Prepend "context: " to the current message (e.g. which command or file was being handled).
- * Returns the current code. A no-op when no error is recorded. */
+/* Prepend "context: " to the current message (e.g. which command or file was being handled),
+ * shortened like any message. Returns the current code. A no-op when no error is recorded. */
 int sisa_error_prefix(const char *fmt, ...) SISA_PRINTF(1, 2);
 
 /* The current message ("" when none); borrowed, valid until the next sisa call on this thread. */

@@ -323,40 +323,80 @@ done:
     return err;
 }
 
+/* Drop the last component of a resolved path of length `n` ("" stands for the root). */
+static size_t drop_last(const char *res, size_t n)
+{
+    while (n > 0 && res[n - 1] != '/') n--;
+    return n > 0 ? n - 1 : 0;
+}
+
 int sisa_path_physical(char *out, size_t cap, const char *path)
 {
+    enum { TODO_CAP = 3 * SISA_PATH_MAX, MAX_LINKS = 40 };
     int err = SISA_OK;
-    char joined[SISA_PATH_MAX], head[SISA_PATH_MAX], real[PATH_MAX];
-    const char *tail = "";
+    char *todo = malloc(TODO_CAP), *next = malloc(TODO_CAP), *res = malloc(SISA_PATH_MAX);
+    char *target = malloc(SISA_PATH_MAX);
+    size_t n = 0; /* length of res; res holds "/a/b" without a trailing slash, "" is the root */
+    int links = 0;
+    SISA_CHECK(todo && next && res && target, SISA_ENOMEM, "out of memory resolving %s", path);
     if (path[0] == '/') {
-        SISA_TRY(sisa_path_resolve(joined, sizeof joined, NULL, path));
+        SISA_CHECK(strlen(path) < TODO_CAP, SISA_EUSAGE, "path too long: %s", path);
+        memcpy(todo, path, strlen(path) + 1);
     } else {
-        char cwd[SISA_PATH_MAX];
-        SISA_CHECK(getcwd(cwd, sizeof cwd), SISA_EIO, "cannot read the current folder: %s",
+        /* getcwd() is physical already. */
+        SISA_CHECK(getcwd(res, SISA_PATH_MAX), SISA_EIO, "cannot read the current folder: %s",
                    strerror(errno));
-        SISA_TRY(sisa_path_resolve(joined, sizeof joined, cwd, path));
+        int m = snprintf(todo, TODO_CAP, "%s/%s", res, path);
+        SISA_CHECK(m > 0 && m < TODO_CAP, SISA_EUSAGE, "path too long: %s", path);
     }
-    /* The longest leading part that exists is resolved by the kernel (symlinks and '..' as the
-     * file system has them); the rest, which does not exist yet, is appended as written. */
-    memcpy(head, joined, strlen(joined) + 1);
-    for (;;) {
-        if (realpath(head, real)) break;
-        SISA_CHECK(errno == ENOENT || errno == ENOTDIR, SISA_EIO, "cannot resolve %s: %s", head,
-                   strerror(errno));
-        char *slash = strrchr(head, '/');
-        if (!slash || slash == head) {
-            snprintf(real, sizeof real, "/");
-            tail = joined + 1;
-            break;
+    const char *p = todo;
+    while (*p) {
+        while (*p == '/') p++;
+        size_t len = strcspn(p, "/");
+        if (len == 0) break;
+        const char *comp = p;
+        p += len;
+        if (len == 1 && comp[0] == '.') continue;
+        if (len == 2 && comp[0] == '.' && comp[1] == '.') {
+            /* res holds no symbolic link, so its parent is its textual parent. */
+            n = drop_last(res, n);
+            continue;
         }
-        *slash = '\0';
-        tail = joined + (slash - head) + 1;
+        SISA_CHECK(n + 1 + len < SISA_PATH_MAX, SISA_EUSAGE,
+                   "path too long: %s (more than %d bytes once resolved)", path, SISA_PATH_MAX - 1);
+        res[n] = '/';
+        memcpy(res + n + 1, comp, len);
+        n += 1 + len;
+        res[n] = '\0';
+        struct stat st;
+        /* A component that does not exist (yet), or cannot be examined, stays as written. */
+        if (lstat(res, &st) != 0 || !S_ISLNK(st.st_mode)) continue;
+        SISA_CHECK(++links <= MAX_LINKS, SISA_EUSAGE,
+                   "%s: too many levels of symbolic links (more than %d)", path, MAX_LINKS);
+        ssize_t t = readlink(res, target, SISA_PATH_MAX);
+        SISA_CHECK(t >= 0, SISA_EIO, "cannot read the symbolic link %s: %s", res, strerror(errno));
+        SISA_CHECK(t > 0 && t < SISA_PATH_MAX, SISA_EUSAGE,
+                   "the symbolic link %s has an empty or too long target", res);
+        target[t] = '\0';
+        n = target[0] == '/' ? 0 : drop_last(res, n);
+        res[n] = '\0';
+        /* Continue with the link's target followed by what was left of the path. */
+        int m = snprintf(next, TODO_CAP, "%s/%s", target, p);
+        SISA_CHECK(m > 0 && m < TODO_CAP, SISA_EUSAGE, "path too long: %s", path);
+        char *swap = todo;
+        todo = next;
+        next = swap;
+        p = todo;
     }
-    int n = *tail ? snprintf(out, cap, "%s/%s", strcmp(real, "/") ? real : "", tail)
-                  : snprintf(out, cap, "%s", real);
-    SISA_CHECK(n > 0 && (size_t)n < cap, SISA_EUSAGE, "path too long: %s", path);
-    sisa_path_normalise(out);
+    if (n == 0) res[n++] = '/';
+    res[n] = '\0';
+    SISA_CHECK(n < cap, SISA_EUSAGE, "path too long: %s", res);
+    memcpy(out, res, n + 1);
 done:
+    free(todo);
+    free(next);
+    free(res);
+    free(target);
     return err;
 }
 

@@ -66,9 +66,13 @@ int sisa_path_resolve(char *out, size_t cap, const char *dir, const char *rel);
 int sisa_path_absolute(char *out, size_t cap, const char *path);
 /* Lexically normalise an absolute path in place: drop "." and empty components, apply "..". */
 void sisa_path_normalise(char *path);
-/* The physical, absolute form of `path`: its longest existing leading part resolved by the
- * kernel (symlinks and '..' as the file system has them), the part that does not exist yet
- * appended and normalised. Two names of one file give the same result. */
+/* The physical absolute path of `path` (relative paths are taken against the current folder),
+ * resolved as the kernel resolves it: every symbolic link is followed, and "." and ".." apply
+ * to the folder actually reached, so a ".." after a link to a folder leads to the parent of the
+ * link's target. Components that do not exist (yet) are kept as written, a ".." after one
+ * removing it (like `realpath -m`). Two spellings of one existing file or folder give the same
+ * result. SISA_EUSAGE when the result or an intermediate one is longer than SISA_PATH_MAX - 1
+ * bytes or links nest more than 40 deep. */
 int sisa_path_physical(char *out, size_t cap, const char *path);
 /* 1 when absolute, normalised path `inner` is `outer` or inside it. */
 int sisa_path_within(const char *inner, const char *outer);

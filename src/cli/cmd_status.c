@@ -30,7 +30,7 @@ typedef struct {
     int ready;
     char checkpoint[SISA_PATH_MAX];
     const char *state;
-    char problem[1280]; /* why a file was not used */
+    char problem[SISA_ERROR_MAX]; /* why a file was not used */
 } shard_status;
 
 /* A shard's state from its journal: every file it reads is checked against its recorded hash

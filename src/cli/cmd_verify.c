@@ -73,24 +73,48 @@ static void remove_tree(const char *path)
 }
 
 /* Make this rank's scratch folder: a fresh sisa-verify-XXXXXX under `base` (--scratch, else
- * $TMPDIR, else /tmp), never inside the store. */
+ * $TMPDIR, else /tmp), never inside the store. Only that folder is created (and removed again
+ * by the caller): a --scratch folder that does not exist is an error, and a $TMPDIR that does
+ * not exist is passed over for /tmp, with a warning, rather than created and left behind. */
 static int make_scratch(const sisa_store *st, const char *base_opt, char *out, size_t cap)
 {
     int err = SISA_OK;
     char base[SISA_PATH_MAX], root[SISA_PATH_MAX];
-    const char *tmpdir = getenv("TMPDIR");
-    const char *b = base_opt ? base_opt : tmpdir && *tmpdir ? tmpdir : "/tmp";
+    struct stat sb;
+    const char *b = base_opt;
     out[0] = '\0';
-    SISA_TRY(sisa_path_absolute(base, sizeof base, b));
-    SISA_TRY(sisa_path_absolute(root, sizeof root, st->root));
+    if (!b) {
+        const char *tmpdir = getenv("TMPDIR");
+        b = "/tmp";
+        if (tmpdir && *tmpdir) {
+            if (stat(tmpdir, &sb) == 0 && S_ISDIR(sb.st_mode))
+                b = tmpdir;
+            else
+                sisa_warn("TMPDIR=%s is not an existing folder: training from scratch in /tmp "
+                          "instead (choose the folder with --scratch DIR)",
+                          tmpdir);
+        }
+    }
+    /* Physical paths, so that a link cannot hide that the folder is inside the store. */
+    SISA_TRY(sisa_path_physical(base, sizeof base, b));
+    SISA_TRY(sisa_path_physical(root, sizeof root, st->root));
     size_t rl = strlen(root);
     SISA_CHECK(!(strncmp(base, root, rl) == 0 && (base[rl] == '\0' || base[rl] == '/')),
                SISA_EUSAGE,
                "sisa verify: the scratch folder %s is inside store %s; choose a folder outside "
                "the store with --scratch DIR",
                base, st->root);
-    SISA_TRY(sisa_fs_mkdir_p(base));
-    SISA_CHECK(strlen(base) + 32 < cap, SISA_EUSAGE, "scratch path too long: %s", base);
+    int have = stat(base, &sb) == 0;
+    SISA_CHECK(have && S_ISDIR(sb.st_mode), SISA_EUSAGE,
+               "sisa verify: the scratch folder %s: %s; give an existing folder (verify makes a "
+               "folder sisa-verify-XXXXXX inside it and removes it afterwards)",
+               b, have ? "not a folder" : strerror(errno));
+    /* The scratch store holds the same files as a store: keep room for their names. */
+    SISA_CHECK(strlen(base) + sizeof "/sisa-verify-XXXXXX" + SISA_STORE_PATH_RESERVE <= cap,
+               SISA_EUSAGE,
+               "sisa verify: the scratch folder's path %s is too long for a scratch store (at "
+               "most %zu bytes); choose a shorter one with --scratch DIR",
+               base, cap - sizeof "/sisa-verify-XXXXXX" - SISA_STORE_PATH_RESERVE);
     snprintf(out, cap, "%s/sisa-verify-XXXXXX", base);
     if (!mkdtemp(out)) {
         int e = errno;
@@ -417,7 +441,9 @@ int sisa_cmd_verify(int argc, char **argv)
          "write the certificate here (default: STORE/certificates/request-N.json)", 0},
         {"force", 0, SISA_ARG_FLAG, &force, NULL, "replace the -o file if it exists", 0},
         {"scratch", 0, SISA_ARG_STRING, &scratch_opt, "DIR",
-         "where to train from scratch (a new folder inside DIR; default $TMPDIR or /tmp)", 0},
+         "where to train from scratch: a new folder inside DIR, an existing folder (default "
+         "$TMPDIR if it exists, else /tmp)",
+         0},
         {"keep-scratch", 0, SISA_ARG_FLAG, &keep, NULL,
          "keep the scratch store afterwards (its path is printed)", 0},
         {"json", 0, SISA_ARG_FLAG, &json, NULL, "print the certificate (JSON) instead of a summary",

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     const char *name;
@@ -74,14 +75,37 @@ static void on_interrupt(int signo)
     sisa_interrupt_raise(signo);
 }
 
+/* A repeat of a stop signal this soon after the first is the same request delivered twice:
+ * Slurm sends TERM to a job's tasks twice at a time limit, from the step and from the job,
+ * milliseconds apart. */
+#define STOP_REPEAT_NS 2000000000LL
+
+static struct timespec stop_at[2]; /* when the first SIGTERM [0] / SIGUSR1 [1] came */
+static volatile sig_atomic_t stop_seen[2];
+
 static void on_stop(int signo)
 {
-    sisa_stop_raise(signo);
+    int k = signo == SIGUSR1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!stop_seen[k]) {
+        stop_seen[k] = 1;
+        stop_at[k] = now;
+        sisa_stop_raise(signo);
+        return;
+    }
+    long long ns = (long long)(now.tv_sec - stop_at[k].tv_sec) * 1000000000LL +
+                   (now.tv_nsec - stop_at[k].tv_nsec);
+    if (ns < STOP_REPEAT_NS) return;
+    /* The user insists: the default action, once this handler returns. */
+    signal(signo, SIG_DFL);
+    raise(signo);
 }
 
 /* SIGINT (Ctrl-C) interrupts at once; SIGUSR1 and SIGTERM, which schedulers send before a time
  * limit or a pre-emption, stop at the next stage boundary after committing it. A second signal
- * of the same kind gets the default action: the user can always kill a stuck run. */
+ * of the same kind gets the default action, so the user can always kill a stuck run, unless it
+ * comes within 2 s of the first (then it is the scheduler's duplicate, see on_stop). */
 static void install_signal_handlers(void)
 {
     struct sigaction sa;
@@ -90,6 +114,11 @@ static void install_signal_handlers(void)
     sa.sa_flags = SA_RESETHAND;
     sa.sa_handler = on_interrupt;
     sigaction(SIGINT, &sa, NULL);
+    /* The stop handler stays installed and decides itself; the two stop signals block each
+     * other while it runs. */
+    sa.sa_flags = 0;
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGUSR1);
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);

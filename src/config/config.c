@@ -18,8 +18,9 @@
  * the whole document, so the order of keys in the file never matters.
  *
  * Invariant on success: every field holds a value within its bounds, paths are absolute and
- * normalised, and all bytes not written by a key (padding, the tail of strings) are zero, so two
- * loads of equivalent files compare equal with memcmp.
+ * physical (symbolic links resolved, see sisa_path_physical), and all bytes not written by a key
+ * (padding, the tail of strings) are zero, so two loads of equivalent files compare equal with
+ * memcmp.
  */
 #include "sisa/config.h"
 
@@ -51,7 +52,7 @@ typedef struct {
     const char *name; /* the config file as named in messages */
     const char *text;
     size_t len;
-    char base_dir[SISA_CONFIG_PATH_MAX]; /* absolute, normalised */
+    char base_dir[SISA_CONFIG_PATH_MAX]; /* absolute, physical */
     yaml_parser_t parser;
     yaml_event_t ev;
     int have_ev;
@@ -70,13 +71,13 @@ static pos mark_pos(yaml_mark_t m)
 static int load_fail(loader *L, pos p, int src_line, const char *fmt, ...) SISA_PRINTF(4, 5);
 static int load_fail(loader *L, pos p, int src_line, const char *fmt, ...)
 {
-    char msg[900];
+    /* Formatted in full, then "FILE:LINE:COL: " put in front: the error slot shortens long
+     * paths in the middle, so the sentence's end (what to change) is never lost. */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sisa_error_setv(SISA_ECONFIG, __FILE__, src_line, fmt, ap);
     va_end(ap);
-    return sisa_error_set(SISA_ECONFIG, __FILE__, src_line, "%s:%zu:%zu: %s", L->name, p.line,
-                          p.col, msg);
+    return sisa_error_prefix("%s:%zu:%zu", L->name, p.line, p.col);
 }
 
 #define LFAIL(p, ...)                                                                              \
@@ -356,11 +357,25 @@ static int scalar_path(loader *L, pos p, const sisa_schema_key *k, const yaml_ev
               SISA_CONFIG_PATH_MAX - 1);
     char joined[2 * SISA_CONFIG_PATH_MAX + 2];
     SISA_TRY(sisa_path_resolve(joined, sizeof joined, L->base_dir, s));
-    sisa_path_normalise(joined);
-    if (strlen(joined) >= SISA_CONFIG_PATH_MAX)
+    /* The length check on the text first (normalised, so that the count means something), then
+     * the physical path: symbolic links followed, ".." applied to the folder actually reached,
+     * so that every spelling of one file gives one path. */
+    char lexical[sizeof joined];
+    memcpy(lexical, joined, sizeof joined);
+    sisa_path_normalise(lexical);
+    if (strlen(lexical) >= SISA_CONFIG_PATH_MAX)
         LFAIL(p, "'%s' resolves to a path of %zu bytes (%s/...); paths may have at most %d", k->key,
-              strlen(joined), L->base_dir, SISA_CONFIG_PATH_MAX - 1);
-    memcpy(dst, joined, strlen(joined) + 1);
+              strlen(lexical), L->base_dir, SISA_CONFIG_PATH_MAX - 1);
+    if (sisa_path_physical(dst, k->size, joined) < 0)
+        LFAIL(p, "'%s': %s", k->key, sisa_error_message());
+    if (k->offset == offsetof(sisa_config, store) &&
+        strlen(dst) > SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE)
+        LFAIL(p,
+              "'store' resolves to a path of %zu bytes (%s); a store's path may have at most %d "
+              "bytes, so that the paths of the files sisa makes in it (%d bytes are kept for "
+              "their names) stay within the system's limit of %d bytes",
+              strlen(dst), dst, SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE,
+              SISA_STORE_PATH_RESERVE, SISA_CONFIG_PATH_MAX - 1);
 done:
     return err;
 }
@@ -815,7 +830,7 @@ int sisa_config_parse(sisa_config *cfg, const char *text, size_t len, const char
     L->text = text;
     L->len = len;
     L->cfg = cfg;
-    SISA_TRY(sisa_path_absolute(L->base_dir, sizeof L->base_dir,
+    SISA_TRY(sisa_path_physical(L->base_dir, sizeof L->base_dir,
                                 base_dir && *base_dir ? base_dir : "."));
 
     SISA_CHECK(yaml_parser_initialize(&L->parser), SISA_ENOMEM, "out of memory loading %s", name);
@@ -862,7 +877,7 @@ int sisa_config_load(sisa_config *cfg, const char *path)
     int err = SISA_OK;
     char *text = NULL;
     size_t len = 0;
-    char dir[SISA_CONFIG_PATH_MAX];
+    char dir[SISA_CONFIG_PATH_MAX], file[SISA_CONFIG_PATH_MAX];
     struct stat st;
     /* Refuse big files before reading them. */
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > SISA_CONFIG_MAX_BYTES)
@@ -874,7 +889,11 @@ int sisa_config_load(sisa_config *cfg, const char *path)
                   "config files",
                   path, SISA_CONFIG_MAX_BYTES);
     if (err < 0) goto done;
-    SISA_TRY(sisa_path_dirname(dir, sizeof dir, path));
+    /* Relative paths resolve against the folder that physically holds the file (a symbolic
+     * link to the file or to a folder on the way followed): one config file, one store,
+     * whichever path reached it. */
+    SISA_TRY(sisa_path_physical(file, sizeof file, path));
+    SISA_TRY(sisa_path_dirname(dir, sizeof dir, file));
     SISA_TRY(sisa_config_parse(cfg, text, len, path, dir));
     SISA_TRY(check_store_placement(cfg, path));
 done:

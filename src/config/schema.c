@@ -650,13 +650,29 @@ size_t sisa_config_reference(char *out, size_t cap, int markdown)
     reference_keys(&b, markdown);
 
     heading(&b, markdown, "Paths");
+    para(&b, markdown, "", 0,
+         "Relative paths are resolved against the folder that physically holds the config "
+         "file: not the current folder, and not the folder as spelt in the path you typed. When "
+         "the file is reached through a symbolic link (to the file itself or to a folder on the "
+         "way), the folder of the link's target counts.");
+    sisa_sbuf_printf(&b, "\n");
+    para(&b, markdown, "", 0,
+         "Every path, relative or absolute, is then resolved as the operating system resolves "
+         "it: symbolic links are followed, and `..` leads to the parent of the folder actually "
+         "reached, not to the parent in the text. With `run` a link to `deep/run`, `run/../st` "
+         "is `deep/st`, and a config in `deep/run` saying `store: ../st` names `deep/st` whether "
+         "it is read as `run/cfg.yaml`, `deep/run/cfg.yaml` or `cfg.yaml` from inside `run`. "
+         "Folders that do not exist yet (a store before its first run) are taken as written. So "
+         "one config file names one store, however it is reached: `sisa config show` prints "
+         "the resolved paths, every command uses them, and the job scripts in `slurm/` pass the "
+         "config on, so that their jobs name the same store as your own commands.");
+    sisa_sbuf_printf(&b, "\n");
     snprintf(text, sizeof text,
-             "Relative paths are resolved against the folder holding the config file (not the "
-             "current folder), made absolute and normalised: `.` and `..` components and "
-             "repeated slashes are removed without following symbolic links. A leading `~` is "
-             "not expanded, so it is rejected. A resolved path "
-             "may have at most %d bytes.",
-             SISA_CONFIG_PATH_MAX - 1);
+             "A leading `~` is not expanded, so it is rejected. A resolved path may have at most "
+             "%d bytes, and the store's path at most %d: sisa keeps %d bytes for the names of "
+             "the files it makes inside the store.",
+             SISA_CONFIG_PATH_MAX - 1, SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE,
+             SISA_STORE_PATH_RESERVE);
     para(&b, markdown, "", 0, text);
 
     heading(&b, markdown, "What the loader rejects");

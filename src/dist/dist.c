@@ -151,7 +151,7 @@ int sisa_dist_agree(sisa_dist *d, int local)
     if (counts[0] == d->size && counts[1] == 0) return local;
     struct {
         int code;
-        char msg[1024];
+        char msg[SISA_ERROR_MAX];
     } pkt;
     memset(&pkt, 0, sizeof pkt);
     if (d->rank == first) {

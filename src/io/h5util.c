@@ -61,20 +61,19 @@ static void tidy_desc(char *desc)
 
 int sisa_h5_fail(int code, const char *src, int line, const char *fmt, ...)
 {
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (n < 0) msg[0] = '\0';
     innermost in = {"", 0};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &in);
     H5Eclear2(H5E_DEFAULT);
+    va_list ap;
+    va_start(ap, fmt);
+    sisa_error_setv(code, src, line, fmt, ap);
+    va_end(ap);
     if (in.found) {
+        /* The slot formats before it stores, so its own message may be an argument. */
         tidy_desc(in.desc);
-        return sisa_error_set(code, src, line, "%s (HDF5: %s)", msg, in.desc);
+        return sisa_error_set(code, src, line, "%s (HDF5: %s)", sisa_error_message(), in.desc);
     }
-    return sisa_error_set(code, src, line, "%s", msg);
+    return code;
 }
 
 int sisa_h5_close_file(hid_t *id)
