@@ -588,6 +588,8 @@ static void test_umask_narrows(void **state)
     struct stat st;
     assert_int_equal(stat(data, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0400);
+}
+
 /* Whether process `pid` has SIGTERM pending (not yet handled) and whether it catches it, from
  * /proc/PID/status (ShdPnd, SigPnd and SigCgt are hex masks; SIGTERM is bit 15 - 1). */
 static void term_state(pid_t pid, int *pending, int *caught)
@@ -774,7 +776,7 @@ static void test_one_config_one_store(void **state)
     tu_sisa(&r, "-q", "train", "-c", "cfg.yaml", NULL);
     assert_int_equal(chdir(cwd), 0);
     if (r.status != 0) fail_msg("train failed (%d):\n%s", r.status, r.err);
-    snprintf(expect, sizeof expect, "store %s/lx/deep/st, config hash", phys);
+    snprintf(expect, sizeof expect, "store %s/lx/deep/st (ID ", phys);
     tu_assert_contains(r.out, expect);
     tu_sisa(&r, "train", "-c", cfg, NULL);
     if (r.status != 0) fail_msg("train failed (%d):\n%s", r.status, r.err);

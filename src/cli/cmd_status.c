@@ -47,7 +47,7 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
     if (!sisa_fs_exists(path)) {
         /* Every shard of a store with a manifest was partitioned: a missing one is damage. */
         snprintf(s->problem, sizeof s->problem,
-                 "%.600s is missing: the shard is damaged (run 'sisa repair -c %.600s')", path,
+                 "%.400s is missing: the shard is damaged (run 'sisa repair -c %.400s')", path,
                  st->cfg.source);
         s->state = "damaged: its folder is missing";
         goto done;
@@ -55,7 +55,7 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
     SISA_TRY(sisa_shard_files(st, k, &files, 0));
     if (!sisa_files_has(&files, "data.h5")) {
         snprintf(s->problem, sizeof s->problem,
-                 "%.600s %s: the shard is damaged (run 'sisa repair -c %.600s')", files.j.path,
+                 "%.400s %s: the shard is damaged (run 'sisa repair -c %.400s')", files.j.path,
                  sisa_fs_exists(files.j.path) ? "commits no data file" : "is missing",
                  st->cfg.source);
         s->state = "damaged: its journal is missing or commits no data file";
