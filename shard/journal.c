@@ -278,7 +278,9 @@ done:
     return err;
 }
 
-int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
+/* Commit a temp file; `known` is its SHA-256 when the writer fsynced it and hashed its bytes
+ * while writing them, else NULL (then it is fsynced and hashed here). */
+static int commit(sisa_files *f, const char *tmp_path, const char *name, const char *known)
 {
     int err = SISA_OK;
     int journaled = 0; /* the record may be in the journal: the temp file must stay */
@@ -288,8 +290,13 @@ int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
     const char *slash = strrchr(tmp_path, '/');
     const char *tmp_name = slash ? slash + 1 : tmp_path;
     SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
-    SISA_TRY(sisa_fs_fsync_file(tmp_path));
-    SISA_TRY(sisa_file_sha256(tmp_path, sha));
+    if (known) {
+        SISA_CHECK(strlen(known) == 64, SISA_EINTERNAL, "bad SHA-256 for %s", tmp_path);
+        memcpy(sha, known, 65);
+    } else {
+        SISA_TRY(sisa_fs_fsync_file(tmp_path));
+        SISA_TRY(sisa_file_sha256(tmp_path, sha));
+    }
     sisa_jw_raw(&w, "{");
     sisa_jw_key(&w, "op", 1);
     sisa_jw_str(&w, "put");
@@ -315,6 +322,16 @@ done:
     if (err < 0 && !journaled) sisa_fs_remove_quiet(tmp_path);
     sisa_jw_free(&w);
     return err;
+}
+
+int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
+{
+    return commit(f, tmp_path, name, NULL);
+}
+
+int sisa_files_commit_hashed(sisa_files *f, const char *tmp_path, const char *name, const char *sha)
+{
+    return commit(f, tmp_path, name, sha);
 }
 
 int sisa_files_write(sisa_files *f, const char *name, const void *data, size_t len)

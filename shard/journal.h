@@ -84,6 +84,11 @@ int sisa_files_locate(const sisa_files *f, const char *name, char *out, size_t c
  * leaves it for sisa_files_repair (the journal may hold the record, and the temp file then holds
  * the committed bytes). Callers never remove it after this call. */
 int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name);
+/* The same for a temp file its writer already fsynced and hashed while writing it: `sha` is the
+ * SHA-256 (hex) of its bytes (io/store_io.h, sisa_shard_data_write_hashed). It saves reading the
+ * file back; the journal records `sha`, so a wrong one makes every reader refuse the file. */
+int sisa_files_commit_hashed(sisa_files *f, const char *tmp_path, const char *name,
+                             const char *sha);
 /* Write `len` bytes as `name` through a temp file and commit them. */
 int sisa_files_write(sisa_files *f, const char *name, const void *data, size_t len);
 /* Journal the removal of `name`, then remove it. A name that is not committed is a no-op. */

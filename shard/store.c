@@ -80,6 +80,7 @@ static int manifest_text(const sisa_manifest *m, char *buf, size_t cap)
                  "sharding: %s\n"
                  "dataset: %s\n"
                  "dataset_digest: %s\n"
+                 "dataset_digest_version: %d\n"
                  "rows: %llu\n"
                  "features: %llu\n"
                  "classes: %d\n"
@@ -87,7 +88,7 @@ static int manifest_text(const sisa_manifest *m, char *buf, size_t cap)
                  "deletions: %llu\n"
                  "deleted_rows: %llu\n",
                  MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards, m->slices,
-                 sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest,
+                 sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest, m->digest_version,
                  (unsigned long long)m->rows, (unsigned long long)m->features, m->classes,
                  m->context, (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows);
     return n < 0 || (size_t)n >= cap ? -1 : n;
@@ -111,12 +112,13 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
         K_CONTEXT,
         K_DELETIONS,
         K_DELETED,
+        K_DIGEST_VERSION,
         K_COUNT
     };
     static const char *const keys[K_COUNT] = {
-        "format",   "config_hash", "seed",           "shards",      "slices",
-        "sharding", "dataset",     "dataset_digest", "rows",        "features",
-        "classes",  "context",     "deletions",      "deleted_rows"};
+        "format",   "config_hash", "seed",           "shards",       "slices",
+        "sharding", "dataset",     "dataset_digest", "rows",         "features",
+        "classes",  "context",     "deletions",      "deleted_rows", "dataset_digest_version"};
     int seen[K_COUNT] = {0};
     memset(m, 0, sizeof *m);
     int lineno = 0;
@@ -159,6 +161,11 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
                        "%s: bad sharding '%s'", path, v);
             m->sharding = strcmp(v, "id") ? SISA_SHARDING_GROUP : SISA_SHARDING_ID;
             break;
+        case K_DIGEST_VERSION:
+            SISA_CHECK(!strcmp(v, "1") || !strcmp(v, "2"), SISA_ECORRUPT,
+                       "%s: unknown dataset_digest_version '%s'", path, v);
+            m->digest_version = v[0] - '0';
+            break;
         case K_CLASSES:
             SISA_CHECK(sisa_parse_i64(v, &i64) == 0 && i64 >= 2 && i64 <= INT32_MAX, SISA_ECORRUPT,
                        "%s: bad classes '%s'", path, v);
@@ -181,6 +188,9 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
             if (k == K_DELETED) m->deleted_rows = u;
         }
     }
+    /* Stores made before the two-level digest have no dataset_digest_version: theirs is v1. */
+    if (!seen[K_DIGEST_VERSION]) m->digest_version = 1;
+    seen[K_DIGEST_VERSION] = 1;
     for (int k = 0; k < K_COUNT; k++)
         SISA_CHECK(seen[k], SISA_ECORRUPT, "%s: key '%s' is missing", path, keys[k]);
 done:

@@ -52,6 +52,12 @@ typedef struct sisa_shard_report {
  * (SISA_EINTR) loses at most the stage in progress; running it again gives the same bits as an
  * uninterrupted run. Call sisa_model_fp_setup() first. */
 int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep);
+/* The same, given shard k's rows in memory (`given`, borrowed) as this process has just written
+ * and committed them, with the SHA-256 of that data file (`given_sha`): when the shard's journal
+ * still commits that file, training uses `given` instead of reading and checking the file again
+ * (the same bytes: the hash was computed from them while writing). NULLs: read the file. */
+int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
+                          const char *given_sha, sisa_shard_report *rep);
 
 /* Shard k's journaled folder (shard/journal.h); writers also get it repaired first. */
 struct sisa_files;
@@ -62,8 +68,10 @@ int sisa_shard_read_data(const sisa_store *st, const struct sisa_files *f, uint3
 /* Shard k's IDs and slices, with the data file checked against the shard's journal first (a
  * reader's shortcut for sisa_shard_files + sisa_shard_read_data). */
 int sisa_shard_read_index(const sisa_store *st, uint32_t k, sisa_shard_data **out);
-/* Commit a new data file for shard sd->shard. */
+/* Commit a new data file for shard sd->shard (the _sha form also gives the file's SHA-256). */
 int sisa_shard_commit_data(const sisa_store *st, struct sisa_files *f, const sisa_shard_data *sd);
+int sisa_shard_commit_data_sha(const sisa_store *st, struct sisa_files *f,
+                               const sisa_shard_data *sd, char sha[65]);
 
 /* The path and metadata of shard k's final checkpoint after checking that its lineage matches
  * the shard's current rows. Returns 1 when the shard has a usable final model, 0 when it has

@@ -3,9 +3,12 @@
  * shard stage by stage, resuming whatever an earlier run left unfinished.
  *
  * Under mpirun/srun the shards are spread over the ranks by size (shard/schedule.h): each rank
- * partitions and trains only its own shards, so it keeps only their rows in memory. Rank 0 also
- * reads the whole dataset once to compute its digest when it creates the manifest. A shard
- * trains to the same bits on any rank, so the store does not depend on the rank count.
+ * partitions and trains only its own shards, so it keeps only their rows in memory. When it
+ * creates the store, each rank also digests its share of the dataset's blocks (io/dsdigest.h)
+ * while partitioning, and rank 0 combines the leaves in block order for the manifest: no rank
+ * reads the whole dataset, and the digest is the same for any rank count. A shard trains to the
+ * same bits on any rank, so the store does not depend on the rank count; the shards a rank has
+ * just partitioned are trained from memory (sisa_shard_train_from), not read back.
  */
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -13,12 +16,12 @@
 
 #include "base/log.h"
 #include "base/progress.h"
+#include "io/dsdigest.h"
 #include "shard/journal.h"
 #include "shard/partition.h"
 #include "shard/schedule.h"
 #include "shard/store.h"
 #include "shard/train.h"
-#include "shard/verify.h"
 #include "sisa/error.h"
 
 #include <stdio.h>
@@ -88,7 +91,7 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
         /* Missing files are made again from the dataset: it must be the one the store was built
          * from, checked before any rank writes a file. */
         char digest[65];
-        SISA_TRY(sisa_verify_dataset_digest(st->cfg.data.train, digest));
+        SISA_TRY(sisa_dataset_digest(st->cfg.data.train, st->man.digest_version, digest));
         SISA_TRY(check_digest(st, digest));
     }
     if (missing || damaged) {
@@ -114,12 +117,50 @@ static int write_manifest(sisa_store *st, const char *digest, const sisa_dataset
     m->sharding = st->cfg.sisa.sharding;
     snprintf(m->dataset, sizeof m->dataset, "%s", st->cfg.data.train);
     snprintf(m->dataset_digest, sizeof m->dataset_digest, "%s", digest);
+    m->digest_version = SISA_DIGEST_V2;
     m->rows = hdr->n;
     m->features = hdr->d;
     m->classes = hdr->num_classes;
     snprintf(m->context, sizeof m->context, "%s", st->context);
     SISA_TRY(sisa_store_write_manifest(st));
 done:
+    return err;
+}
+
+/* Collective: every rank's digest leaves to rank 0, which combines them in block order into the
+ * dataset's v2 digest (digest: rank 0 only). */
+static int combine_digest(sisa_dist *d, const sisa_partition_job *job, char *digest)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    uint8_t(*all)[32] = NULL;
+    const int tag = 1;
+    if (rank != 0) {
+        if (job->n_leaves)
+            err = sisa_dist_send(d, job->leaves, job->n_leaves * sizeof *job->leaves, 0, tag);
+        goto done;
+    }
+    const uint64_t m = sisa_dsdigest_blocks(job->hdr.n);
+    all = malloc((m ? m : 1) * sizeof *all);
+    SISA_CHECK(all, SISA_ENOMEM, "out of memory for %llu digest blocks", (unsigned long long)m);
+    for (int r = 0; r < P; r++) {
+        uint64_t b0, b1;
+        sisa_partition_digest_part(job->hdr.n, (uint32_t)r, (uint32_t)P, &b0, &b1);
+        if (b0 == b1) continue;
+        if (r == 0) {
+            SISA_CHECK(job->leaf0 == b0 && job->n_leaves == b1 - b0, SISA_EINTERNAL,
+                       "digest blocks %llu..%llu where %llu..%llu were expected",
+                       (unsigned long long)job->leaf0,
+                       (unsigned long long)(job->leaf0 + job->n_leaves), (unsigned long long)b0,
+                       (unsigned long long)b1);
+            memcpy(all[b0], job->leaves, (b1 - b0) * sizeof *all);
+        } else {
+            SISA_TRY(sisa_dist_recv(d, all[b0], (b1 - b0) * sizeof *all, r, tag));
+        }
+    }
+    sisa_dsdigest_root(digest, &job->hdr, (const uint8_t(*)[32])all);
+done:
+    free(all);
     return err;
 }
 
@@ -133,6 +174,8 @@ int sisa_cmd_train(int argc, char **argv)
     uint32_t *owner = NULL;
     unsigned char *want = NULL;
     double *rss_all = NULL;
+    sisa_partition_job job = {0};
+    uint32_t S = 0;
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
     };
@@ -157,7 +200,7 @@ int sisa_cmd_train(int argc, char **argv)
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     double t0 = sisa_now();
     SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE));
-    const uint32_t S = (uint32_t)cfg.sisa.shards;
+    S = (uint32_t)cfg.sisa.shards;
 
     /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
     tp.missing = calloc(S, sizeof *tp.missing);
@@ -182,10 +225,10 @@ int sisa_cmd_train(int argc, char **argv)
     if (!mine)
         sisa_info("no shard to train here (%u shards over %d ranks); waiting for the others", S, P);
 
-    /* 2. Partition: each rank writes its own missing shards; rank 0 also hashes the dataset. */
+    /* 2. Partition: each rank writes its own missing shards (and keeps them for training); for
+     * a new store every rank also digests its part of the dataset, and rank 0 combines them. */
     if (tp.partition) {
         char digest[65] = "";
-        sisa_dataset_header hdr;
         uint32_t todo = 0;
         for (uint32_t k = 0; k < S; k++) {
             want[k] = tp.missing[k] && owner[k] == (uint32_t)rank;
@@ -198,10 +241,19 @@ int sisa_cmd_train(int argc, char **argv)
         /* A new store's digest is taken while partitioning; an existing store's was checked
          * by the plan. */
         const int fresh = !st.has_manifest;
-        if (todo || (rank == 0 && fresh))
-            err = sisa_partition(&st, want, rank == 0 && fresh ? digest : NULL, &hdr);
+        job.want = want;
+        job.keep = 1;
+        if (fresh) {
+            job.digest_part = (uint32_t)rank;
+            job.digest_parts = (uint32_t)P;
+        }
+        if (todo || fresh) err = sisa_partition(&st, &job);
         SISA_TRY(sisa_dist_agree(d, err));
-        if (rank == 0 && fresh) err = write_manifest(&st, digest, &hdr);
+        if (fresh) {
+            err = combine_digest(d, &job, digest);
+            SISA_TRY(sisa_dist_agree(d, err));
+            if (rank == 0) err = write_manifest(&st, digest, &job.hdr);
+        }
         SISA_TRY(sisa_dist_agree(d, err));
     }
 
@@ -219,7 +271,12 @@ int sisa_cmd_train(int argc, char **argv)
             break;
         }
         sisa_shard_report rep;
-        err = sisa_shard_train(&st, k, &rep);
+        const sisa_shard_data *mem = job.kept ? job.kept[k] : NULL;
+        err = sisa_shard_train_from(&st, k, mem, mem ? job.sha[k] : NULL, &rep);
+        if (job.kept) { /* its rows are not needed any more */
+            sisa_shard_data_free(job.kept[k]);
+            job.kept[k] = NULL;
+        }
         if (err < 0) break;
         stats[0] += rep.samples;
         stats[1] += rep.rows;
@@ -254,6 +311,7 @@ int sisa_cmd_train(int argc, char **argv)
     for (int r = 0; r < P; r++) printf(" %.0f MB", rss_all[r] / 1e6);
     printf("\n");
 done:
+    sisa_partition_job_free(&job, S);
     free(rss_all);
     free(want);
     free(owner);

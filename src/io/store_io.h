@@ -39,8 +39,10 @@ int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uin
 void sisa_shard_data_free(sisa_shard_data *sd);
 
 /* Write into `path` (a temp file the caller created and commits; see shard/journal.h) and
- * fsync it. */
+ * fsync it. The _hashed form also gives the SHA-256 (hex) of the file's bytes, computed while
+ * writing them (for sisa_files_commit_hashed). */
 int sisa_shard_data_write(const char *path, const sisa_shard_data *sd);
+int sisa_shard_data_write_hashed(const char *path, const sisa_shard_data *sd, char sha[65]);
 /* Read everything, validating shape, order and ranges. */
 int sisa_shard_data_read(sisa_shard_data **out, const char *path);
 /* Read only the id, slice and group columns (X and y are not read: NULL). */
