@@ -24,6 +24,7 @@
 #include "shard/train.h"
 #include "sisa/error.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,37 +128,28 @@ done:
     return err;
 }
 
-/* Collective: every rank's digest leaves to rank 0, which combines them in block order into the
- * dataset's v2 digest (digest: rank 0 only). */
+/* Collective: the dataset's v2 digest from every rank's leaves (digest: on every rank). Each
+ * rank places its leaves, the others' are zero, and an element-wise sum (exact: one term per
+ * element is nonzero) gives every rank all of them in block order; a collective, so a rank that
+ * fails to allocate cannot leave another waiting. */
 static int combine_digest(sisa_dist *d, const sisa_partition_job *job, char *digest)
 {
     int err = SISA_OK;
-    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    uint8_t(*all)[32] = NULL;
-    const int tag = 1;
-    if (rank != 0) {
-        if (job->n_leaves)
-            err = sisa_dist_send(d, job->leaves, job->n_leaves * sizeof *job->leaves, 0, tag);
-        goto done;
-    }
     const uint64_t m = sisa_dsdigest_blocks(job->hdr.n);
-    all = malloc((m ? m : 1) * sizeof *all);
-    SISA_CHECK(all, SISA_ENOMEM, "out of memory for %llu digest blocks", (unsigned long long)m);
-    for (int r = 0; r < P; r++) {
-        uint64_t b0, b1;
-        sisa_partition_digest_part(job->hdr.n, (uint32_t)r, (uint32_t)P, &b0, &b1);
-        if (b0 == b1) continue;
-        if (r == 0) {
-            SISA_CHECK(job->leaf0 == b0 && job->n_leaves == b1 - b0, SISA_EINTERNAL,
-                       "digest blocks %llu..%llu where %llu..%llu were expected",
-                       (unsigned long long)job->leaf0,
-                       (unsigned long long)(job->leaf0 + job->n_leaves), (unsigned long long)b0,
-                       (unsigned long long)b1);
-            memcpy(all[b0], job->leaves, (b1 - b0) * sizeof *all);
-        } else {
-            SISA_TRY(sisa_dist_recv(d, all[b0], (b1 - b0) * sizeof *all, r, tag));
-        }
+    uint8_t(*all)[32] = NULL;
+    err = m <= (uint64_t)INT32_MAX / 4
+              ? SISA_OK
+              : sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "%llu digest blocks are too many",
+                               (unsigned long long)m);
+    if (err == SISA_OK) {
+        all = calloc(m ? m : 1, sizeof *all);
+        if (!all) err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
     }
+    if (err == SISA_OK && (job->leaf0 + job->n_leaves > m))
+        err = sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "digest blocks out of range");
+    SISA_TRY(sisa_dist_agree(d, err));
+    if (job->n_leaves) memcpy(all[job->leaf0], job->leaves, job->n_leaves * sizeof *all);
+    SISA_TRY(sisa_dist_sum_u64(d, (uint64_t *)all, (int)(m * 4)));
     sisa_dsdigest_root(digest, &job->hdr, (const uint8_t(*)[32])all);
 done:
     free(all);
@@ -250,8 +242,7 @@ int sisa_cmd_train(int argc, char **argv)
         if (todo || fresh) err = sisa_partition(&st, &job);
         SISA_TRY(sisa_dist_agree(d, err));
         if (fresh) {
-            err = combine_digest(d, &job, digest);
-            SISA_TRY(sisa_dist_agree(d, err));
+            SISA_TRY(combine_digest(d, &job, digest));
             if (rank == 0) err = write_manifest(&st, digest, &job.hdr);
         }
         SISA_TRY(sisa_dist_agree(d, err));
