@@ -4,7 +4,8 @@
 MLP 784-256-10 (ReLU), Adam (lr 1e-3), batch 128, one thread, over a sisa dataset file read
 with h5py; each epoch visits a fresh random permutation, each batch gathered with index_select
 (PyTorch's fastest idiom for in-memory data: no DataLoader). Prints the loop's samples/s (the
-whole loop: permutation, gather, forward, backward, step) and the loss of the last epoch.
+whole loop: permutation, gather, forward, backward, step), the same per second of the process's
+CPU time (what the loop gets from its core on a shared machine), and the last epoch's loss.
 Run it with glibc's malloc thresholds raised (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_),
 as bench/train_speed.sh does, so that PyTorch's per-step buffers are reused, not mapped anew.
 """
@@ -28,6 +29,7 @@ opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 loss_fn = torch.nn.CrossEntropyLoss()
 B = 128
 t0 = time.perf_counter()
+c0 = time.process_time()
 for e in range(epochs):
     perm = torch.randperm(n)
     total = 0.0
@@ -41,6 +43,7 @@ for e in range(epochs):
         opt.step()
         total += loss.item() * len(idx)
 t = time.perf_counter() - t0
-print(f"torch {torch.__version__}: {epochs * n / t:.0f} samples/s "
+c = time.process_time() - c0
+print(f"torch {torch.__version__}: {epochs * n / t:.0f} samples/s, {epochs * n / c:.0f} per CPU s "
       f"({epochs} epochs of {n} rows in {t:.2f} s, threads {torch.get_num_threads()}, "
       f"last epoch loss {total / n:.4f})")
