@@ -17,11 +17,12 @@
  * the last epoch (subnormals build up over time), samples/s counting only the time inside
  * sisa_model_train_step ("in step": the model's own throughput, which the targets are about),
  * the GFLOP/s of that (sisa_model_train_flops_per_sample), the mean loss of the last epoch,
- * test accuracy, and the share of optimizer state that is subnormal at the end (meaningful in
- * the IEEE case only: with FTZ none can arise). Then the matrix products of a step alone, on
- * the same shapes: the bound for "in step". The OpenBLAS core and the floating-point mode are
- * printed because they decide both the speed and the bits. Nothing here is a test: no figure
- * is checked.
+ * test accuracy, the share of optimizer state that is subnormal at the end (meaningful in
+ * the IEEE case only: with FTZ none can arise), and samples per second of this process's CPU
+ * time over the epochs (on a shared machine, what the loop gets from its core). Then the matrix
+ * products of a step alone, on the same shapes: the bound for "in step". The OpenBLAS core and the
+ * floating-point mode are printed because they decide both the speed and the bits. Nothing here is
+ * a test: no figure is checked.
  */
 #include "base/progress.h"
 #include "base/rng.h"
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #define BATCH 128
@@ -142,6 +144,15 @@ typedef struct {
     int flush;
 } bench_case;
 
+/* This process's CPU time (s): on a shared machine, throughput over CPU time is what the loop
+ * gets from the core it runs on, whatever else runs beside it. */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 static double subnormal_share(const sisa_model *m)
 {
     uint64_t sub = 0, all = 0;
@@ -183,6 +194,7 @@ static int run_case(const bench_case *c, const set *train, const float *Xtrain, 
 
     /* t_all: whole epochs (shuffle, gather, steps); t_model: inside train_step only. */
     double t_all = 0.0, t_last = 0.0, t_model = 0.0, loss_last = 0.0;
+    const double cpu0 = cpu_now();
     for (int e = 0; e < epochs; e++) {
         sisa_rng r;
         sisa_rng_init(&r, SEED, SISA_RNG_ORDER, 0, 0, (uint32_t)e);
@@ -210,6 +222,7 @@ static int run_case(const bench_case *c, const set *train, const float *Xtrain, 
         loss_last = loss_sum / batches;
     }
 
+    const double cpu_all = cpu_now() - cpu0; /* includes the shuffles between epochs */
     uint32_t correct = 0;
     for (uint32_t at = 0; at < test->n; at += BATCH) {
         uint32_t nb = test->n - at < BATCH ? test->n - at : BATCH;
@@ -228,8 +241,9 @@ static int run_case(const bench_case *c, const set *train, const float *Xtrain, 
     double sps = samples / t_all, sps_last = (double)train->n / t_last,
            sps_model = samples / t_model;
     double gf = sps_model * sisa_model_train_flops_per_sample(&ms) * 1e-9;
-    printf("%-24s %-7s %9.0f %9.0f %9.0f %7.1f  %.4f  %.4f  %5.1f%%\n", c->label, mode, sps,
-           sps_last, sps_model, gf, loss_last, (double)correct / test->n, 100.0 * sub);
+    printf("%-24s %-7s %9.0f %9.0f %9.0f %7.1f  %.4f  %.4f  %5.1f%%  %9.0f\n", c->label, mode, sps,
+           sps_last, sps_model, gf, loss_last, (double)correct / test->n, 100.0 * sub,
+           samples / cpu_all);
     fflush(stdout);
     rc = 0;
 done:
@@ -333,8 +347,8 @@ int main(int argc, char **argv)
         Ztest = standardise(&train, &test);
         if (!Ztrain || !Ztest) goto done;
     }
-    printf("\n%-24s %-7s %9s %9s %9s %7s  %-6s  %-6s  %s\n", "case", "fp", "samples/s", "last ep.",
-           "in step", "GFLOP/s", "loss", "test", "subnormal state");
+    printf("\n%-24s %-7s %9s %9s %9s %7s  %-6s  %-6s  %s  %s\n", "case", "fp", "samples/s",
+           "last ep.", "in step", "GFLOP/s", "loss", "test", "subnormal state", "per CPU s");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const bench_case *c = &cases[i];
         if (filter && !strstr(c->label, filter)) continue;

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/progress.h"
 #include "base/sha256.h"
+#include "io/dsdigest.h"
 #include "io/dsstream.h"
 #include "shard/partition.h"
 #include "shard/request.h"
@@ -554,8 +555,6 @@ done:
     return err;
 }
 
-#define SCAN_BLOCK_BYTES ((size_t)4 << 20)
-
 int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char *dataset,
                           const uint8_t (*ids)[32], uint64_t n_ids)
 {
@@ -569,6 +568,7 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
     uint64_t *dup = NULL, *mult = NULL, *counts = NULL;
     unsigned char *shared = NULL;
     sisa_bytescan *scan = NULL;
+    sisa_dsdigest digest = {0};
     file_list files = {0};
     sisa_progress prog;
     int progress_on = 0;
@@ -611,23 +611,22 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
     row = malloc(len);
     kept = malloc((S ? S : 1) * sizeof *kept);
     del = malloc((D ? D : 1) * sizeof *del);
-    uint64_t rows_per_block = SCAN_BLOCK_BYTES / len ? SCAN_BLOCK_BYTES / len : 1;
+    uint64_t rows_per_block = sisa_dsdigest_read_rows(hdr.d);
     block = malloc(rows_per_block * len);
     SISA_CHECK(pat && row && kept && del && block, SISA_ENOMEM,
                "out of memory for the %llu deleted rows of %s", (unsigned long long)D, dataset);
     uint64_t nd = 0, ns = 0, control_row = UINT64_MAX;
-    /* The dataset's digest (docs/formats.md), to be sure these are the bytes the store held. */
-    sisa_sha256_ctx digest;
-    const uint64_t nd_hdr[2] = {hdr.n, hdr.d};
-    sisa_sha256_init(&digest);
-    sisa_sha256_update(&digest, "sisa-dataset-v1", 15);
-    sisa_sha256_update(&digest, nd_hdr, sizeof nd_hdr);
+    /* The dataset's digest (docs/formats.md), in the manifest's version, to be sure these are
+     * the bytes the store held. */
+    SISA_TRY(sisa_dsdigest_init(&digest,
+                                st->has_manifest ? st->man.digest_version : SISA_DIGEST_LATEST,
+                                &hdr, sisa_dataset_stream_y(ds), id, group, 0, hdr.n));
     for (uint64_t r0 = 0; r0 < hdr.n; r0 += rows_per_block) {
         SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s",
                    dataset);
         uint64_t nr = hdr.n - r0 < rows_per_block ? hdr.n - r0 : rows_per_block;
         SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, block));
-        sisa_sha256_update(&digest, block, nr * len);
+        SISA_TRY(sisa_dsdigest_rows(&digest, block, nr));
         for (uint64_t r = 0; r < nr; r++) {
             const uint64_t i = r0 + r;
             if (deleted[i]) {
@@ -646,12 +645,7 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
         }
     }
 
-    sisa_sha256_update(&digest, sisa_dataset_stream_y(ds), hdr.n * sizeof(int32_t));
-    sisa_sha256_update(&digest, id, hdr.n * sizeof *id);
-    if (group) sisa_sha256_update(&digest, group, hdr.n * sizeof *group);
-    uint8_t dg[SISA_SHA256_LEN];
-    sisa_sha256_final(&digest, dg);
-    sisa_hex(out->digest, dg, SISA_SHA256_LEN);
+    SISA_TRY(sisa_dsdigest_final(&digest, out->digest));
     out->digest_match = !st->has_manifest || !strcmp(out->digest, st->man.dataset_digest);
 
     /* Identical deleted rows are one pattern (mult[u] rows); a pattern equal to a surviving
@@ -806,6 +800,7 @@ done:
     free(row);
     free(pat);
     free(deleted);
+    sisa_dsdigest_free(&digest);
     sisa_dataset_stream_close(ds);
     return err;
 }

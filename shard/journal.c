@@ -377,12 +377,8 @@ done:
     return err;
 }
 
-int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
-{
-    return sisa_files_commit_meta(f, tmp_path, name, NULL);
-}
-
-int sisa_files_commit_meta(sisa_files *f, const char *tmp_path, const char *name, const char *meta)
+int sisa_files_commit_ex(sisa_files *f, const char *tmp_path, const char *name, const char *known,
+                         const char *meta)
 {
     int err = SISA_OK;
     struct stat tst;
@@ -393,10 +389,18 @@ int sisa_files_commit_meta(sisa_files *f, const char *tmp_path, const char *name
     const char *slash = strrchr(tmp_path, '/');
     const char *tmp_name = slash ? slash + 1 : tmp_path;
     SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
-    SISA_TRY(sisa_fs_fsync_file(tmp_path));
-    SISA_TRY(sisa_file_sha256(tmp_path, sha));
-    SISA_CHECK(stat(tmp_path, &tst) == 0, SISA_EIO, "cannot stat %s: %s", tmp_path,
-               strerror(errno));
+    if (known) {
+        SISA_CHECK(strlen(known) == 64, SISA_EINTERNAL, "bad SHA-256 for %s", tmp_path);
+        memcpy(sha, known, 65);
+        SISA_CHECK(stat(tmp_path, &tst) == 0, SISA_EIO, "cannot stat %s: %s", tmp_path,
+                   strerror(errno));
+        cache_put(&tst, sha); /* so that no later check of this process reads it back */
+    } else {
+        SISA_TRY(sisa_fs_fsync_file(tmp_path));
+        SISA_TRY(sisa_file_sha256(tmp_path, sha));
+        SISA_CHECK(stat(tmp_path, &tst) == 0, SISA_EIO, "cannot stat %s: %s", tmp_path,
+                   strerror(errno));
+    }
     sisa_jw_raw(&w, "{");
     sisa_jw_key(&w, "op", 1);
     sisa_jw_str(&w, "put");
@@ -428,6 +432,21 @@ done:
     if (err < 0 && !journaled) sisa_fs_remove_quiet(tmp_path);
     sisa_jw_free(&w);
     return err;
+}
+
+int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name)
+{
+    return sisa_files_commit_ex(f, tmp_path, name, NULL, NULL);
+}
+
+int sisa_files_commit_meta(sisa_files *f, const char *tmp_path, const char *name, const char *meta)
+{
+    return sisa_files_commit_ex(f, tmp_path, name, NULL, meta);
+}
+
+int sisa_files_commit_hashed(sisa_files *f, const char *tmp_path, const char *name, const char *sha)
+{
+    return sisa_files_commit_ex(f, tmp_path, name, sha, NULL);
 }
 
 int sisa_files_write(sisa_files *f, const char *name, const void *data, size_t len)

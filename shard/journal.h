@@ -104,6 +104,14 @@ int sisa_files_commit(sisa_files *f, const char *tmp_path, const char *name);
 int sisa_files_commit_meta(sisa_files *f, const char *tmp_path, const char *name, const char *meta);
 /* The live entry of `name`, or NULL. Borrowed: valid until the folder is closed or changed. */
 const sisa_files_entry *sisa_files_entry_of(const sisa_files *f, const char *name);
+/* The same for a temp file its writer already fsynced and hashed while writing it: `sha` is the
+ * SHA-256 (hex) of its bytes (io/store_io.h, sisa_shard_data_write_hashed). It saves reading the
+ * file back; the journal records `sha`, so a wrong one makes every reader refuse the file. */
+int sisa_files_commit_hashed(sisa_files *f, const char *tmp_path, const char *name,
+                             const char *sha);
+/* All of the above: `known` (or NULL) as for _hashed, `meta` (or NULL) as for _meta. */
+int sisa_files_commit_ex(sisa_files *f, const char *tmp_path, const char *name, const char *known,
+                         const char *meta);
 /* Write `len` bytes as `name` through a temp file and commit them. */
 int sisa_files_write(sisa_files *f, const char *name, const void *data, size_t len);
 /* Journal the removal of `name`, then remove it. A name that is not committed is a no-op. */

@@ -3,9 +3,10 @@
  *
  * Two passes over the small columns, one over the features: (1) assign every row to its shard
  * and slice and count; (2) per wanted shard, sort its rows by ID to get each row's position in
- * the shard file; (3) read X, copying each wanted row straight to its position: all of X in
- * blocks when the digest is wanted (hashing it on the way), else only the runs of wanted rows,
- * so a rank of a large job reads about 1/P of the features.
+ * the shard file; (3) read X, copying each wanted row straight to its position: every row of
+ * this process's part of the dataset digest (hashing it on the way), and elsewhere only the runs
+ * of wanted rows, so a rank of a large job reads about 2/P of the features; (4) write each shard
+ * file, hashing it as it is written.
  */
 #include "shard/partition.h"
 
@@ -13,6 +14,8 @@
 #include "base/progress.h"
 #include "base/rng.h"
 #include "base/sha256.h"
+#include "base/sysio.h"
+#include "io/dsdigest.h"
 #include "io/store_io.h"
 #include "shard/journal.h"
 #include "shard/train.h"
@@ -20,8 +23,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#define PARTITION_BLOCK_ROWS 4096
 
 void sisa_partition_assign(const sisa_config *cfg, uint64_t id, uint64_t group, uint32_t *shard,
                            uint32_t *slice)
@@ -40,15 +41,6 @@ static int cmp_id_row(const void *a, const void *b)
 {
     const id_row *x = a, *y = b;
     return (x->id > y->id) - (x->id < y->id);
-}
-
-/* Digest of the canonical content: "sisa-dataset-v1", n and d (u64 LE), X rows (float32 LE),
- * y (int32 LE), id (u64 LE), then group (u64 LE) when present. Little-endian hosts only. */
-static void digest_header(sisa_sha256_ctx *h, const sisa_dataset_header *hdr)
-{
-    uint64_t nd[2] = {hdr->n, hdr->d};
-    sisa_sha256_update(h, "sisa-dataset-v1", 15);
-    sisa_sha256_update(h, nd, sizeof nd);
 }
 
 int sisa_partition_count(const sisa_config *cfg, uint64_t *counts, uint64_t *stage_rows,
@@ -92,12 +84,47 @@ static void scatter(sisa_shard_data **sd, const uint32_t *shard_of, const uint64
     }
 }
 
-int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest_hex,
-                   sisa_dataset_header *hdr_out)
+/* Where rows [r0, r0 + nr) go when they are consecutive rows of one wanted shard (then they are
+ * read straight there), else NULL. */
+static float *direct_target(sisa_shard_data **sd, const uint32_t *shard_of, const uint64_t *pos,
+                            uint64_t r0, uint64_t nr, uint64_t d)
+{
+    const uint32_t k = shard_of[r0];
+    if (!sd[k]) return NULL;
+    for (uint64_t r = 1; r < nr; r++)
+        if (shard_of[r0 + r] != k || pos[r0 + r] != pos[r0] + r) return NULL;
+    return sd[k]->X + pos[r0] * d;
+}
+
+void sisa_partition_digest_part(uint64_t n, uint32_t part, uint32_t parts, uint64_t *b0,
+                                uint64_t *b1)
+{
+    const uint64_t m = sisa_dsdigest_blocks(n);
+    *b0 = *b1 = 0;
+    if (!parts || part >= parts) return;
+    /* m * part < 2^64 for any dataset that fits on a disk (m < 2^54 at 1 KiB rows). */
+    *b0 = m * part / parts;
+    *b1 = m * (part + 1) / parts;
+}
+
+void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards)
+{
+    if (job->kept)
+        for (uint32_t k = 0; k < shards; k++) sisa_shard_data_free(job->kept[k]);
+    free(job->kept);
+    free(job->sha);
+    free(job->leaves);
+    job->kept = NULL;
+    job->sha = NULL;
+    job->leaves = NULL;
+}
+
+int sisa_partition(const sisa_store *st, sisa_partition_job *job)
 {
     int err = SISA_OK;
     const sisa_config *cfg = &st->cfg;
     const uint32_t S = (uint32_t)cfg->sisa.shards;
+    const unsigned char *want = job->want;
     sisa_dataset_stream *ds = NULL;
     sisa_dataset_header hdr;
     uint32_t *shard_of = NULL, *slice_of = NULL;
@@ -105,9 +132,14 @@ int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest
     sisa_shard_data **sd = NULL;
     id_row *pairs = NULL;
     float *block = NULL;
-    sisa_sha256_ctx h;
+    sisa_dsdigest dg = {0};
     sisa_progress prog;
 
+    job->kept = NULL;
+    job->leaves = NULL;
+    job->leaf0 = job->n_leaves = 0;
+    job->sha = calloc(S, sizeof *job->sha);
+    SISA_CHECK(job->sha, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_dataset_stream_open(&ds, cfg->data.train, &hdr));
     const int32_t *y = sisa_dataset_stream_y(ds);
     const uint64_t *id = sisa_dataset_stream_id(ds);
@@ -117,6 +149,15 @@ int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest
                "--group COLUMN)",
                cfg->source, cfg->data.train);
     SISA_CHECK(hdr.d <= UINT32_MAX, SISA_ECORRUPT, "%s: too many features", cfg->data.train);
+
+    /* This process's part of the digest: whole v2 blocks [da, db) of rows. */
+    uint64_t b0, b1;
+    sisa_partition_digest_part(hdr.n, job->digest_part, job->digest_parts, &b0, &b1);
+    const uint64_t da = b0 * SISA_DIGEST_BLOCK_ROWS;
+    const uint64_t db = b1 * SISA_DIGEST_BLOCK_ROWS < hdr.n ? b1 * SISA_DIGEST_BLOCK_ROWS : hdr.n;
+    if (job->digest_parts)
+        SISA_TRY(sisa_dsdigest_init(&dg, SISA_DIGEST_V2, &hdr, y, id, group, b0 < b1 ? da : 0,
+                                    b0 < b1 ? db : 0));
 
     shard_of = malloc(hdr.n * sizeof *shard_of);
     slice_of = malloc(hdr.n * sizeof *slice_of);
@@ -153,57 +194,64 @@ int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest
         }
     }
 
-    block = malloc(PARTITION_BLOCK_ROWS * hdr.d * sizeof *block);
+    const uint64_t step = sisa_dsdigest_read_rows(hdr.d);
+    block = sisa_alloc_large(step * hdr.d * sizeof *block);
     SISA_CHECK(block, SISA_ENOMEM, "out of memory");
     sisa_progress_start(&prog, "partition", "rows", hdr.n);
-    if (digest_hex) {
-        sisa_sha256_init(&h);
-        digest_header(&h, &hdr);
-    }
-    for (uint64_t r0 = 0; r0 < hdr.n; r0 += PARTITION_BLOCK_ROWS) {
+    for (uint64_t r0 = 0; r0 < hdr.n;) {
         SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while partitioning %s",
                    cfg->data.train);
-        uint64_t nr = hdr.n - r0 < PARTITION_BLOCK_ROWS ? hdr.n - r0 : PARTITION_BLOCK_ROWS;
-        if (digest_hex) {
-            SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, block));
-            sisa_sha256_update(&h, block, nr * hdr.d * sizeof *block);
-            scatter(sd, shard_of, pos, r0, nr, hdr.d, block);
+        /* Blocks never straddle the digest part's ends. */
+        uint64_t r1 = hdr.n - r0 < step ? hdr.n : r0 + step;
+        if (r0 < da && r1 > da) r1 = da;
+        if (r0 < db && r1 > db) r1 = db;
+        const uint64_t nr = r1 - r0;
+        if (r0 >= da && r0 < db) {
+            /* Digested: every row is read, then hashed where it lies. */
+            float *dst = direct_target(sd, shard_of, pos, r0, nr, hdr.d);
+            SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, dst ? dst : block));
+            SISA_TRY(sisa_dsdigest_rows(&dg, dst ? dst : block, nr));
+            if (!dst) scatter(sd, shard_of, pos, r0, nr, hdr.d, block);
         } else {
             /* Only the runs of consecutive rows that belong to wanted shards. */
-            for (uint64_t a = r0; a < r0 + nr;) {
+            for (uint64_t a = r0; a < r1;) {
                 if (!sd[shard_of[a]]) {
                     a++;
                     continue;
                 }
                 uint64_t b = a + 1;
-                while (b < r0 + nr && sd[shard_of[b]]) b++;
-                SISA_TRY(sisa_dataset_stream_read_x(ds, a, b - a, block));
-                scatter(sd, shard_of, pos, a, b - a, hdr.d, block);
+                while (b < r1 && sd[shard_of[b]]) b++;
+                float *dst = direct_target(sd, shard_of, pos, a, b - a, hdr.d);
+                SISA_TRY(sisa_dataset_stream_read_x(ds, a, b - a, dst ? dst : block));
+                if (!dst) scatter(sd, shard_of, pos, a, b - a, hdr.d, block);
                 a = b;
             }
         }
-        sisa_progress_update(&prog, r0 + nr);
+        sisa_progress_update(&prog, r1);
+        r0 = r1;
     }
     sisa_progress_finish(&prog);
-    if (digest_hex) {
-        sisa_sha256_update(&h, y, hdr.n * sizeof *y);
-        sisa_sha256_update(&h, id, hdr.n * sizeof *id);
-        if (group) sisa_sha256_update(&h, group, hdr.n * sizeof *group);
-        uint8_t digest[SISA_SHA256_LEN];
-        sisa_sha256_final(&h, digest);
-        sisa_hex(digest_hex, digest, SISA_SHA256_LEN);
+    if (job->digest_parts) {
+        job->leaf0 = dg.leaf0;
+        job->n_leaves = dg.n_leaves;
+        job->leaves = dg.leaves;
+        dg.leaves = NULL;
     }
 
     for (uint32_t k = 0; k < S; k++) {
         if (!sd[k]) continue;
         sisa_files files = {0};
         err = sisa_shard_files(st, k, &files, 1);
-        if (err == SISA_OK) err = sisa_shard_commit_data(st, &files, sd[k]);
+        if (err == SISA_OK) err = sisa_shard_commit_data_sha(st, &files, sd[k], job->sha[k]);
         sisa_files_close(&files);
         SISA_TRY(err);
         sisa_debug("shard %u: %llu rows", k, (unsigned long long)sd[k]->n);
     }
-    *hdr_out = hdr;
+    job->hdr = hdr;
+    if (job->keep) {
+        job->kept = sd;
+        sd = NULL;
+    }
 done:
     if (sd)
         for (uint32_t k = 0; k < S; k++) sisa_shard_data_free(sd[k]);
@@ -214,6 +262,8 @@ done:
     free(pos);
     free(slice_of);
     free(shard_of);
+    sisa_dsdigest_free(&dg);
     sisa_dataset_stream_close(ds);
+    if (err < 0) sisa_partition_job_free(job, S);
     return err;
 }

@@ -11,6 +11,7 @@
 #define SISA_SHARD_PARTITION_H
 
 #include "io/dsstream.h"
+#include "io/store_io.h"
 #include "shard/store.h"
 
 #include <stdint.h>
@@ -24,11 +25,34 @@ void sisa_partition_assign(const sisa_config *cfg, uint64_t id, uint64_t group, 
 int sisa_partition_count(const sisa_config *cfg, uint64_t *counts, uint64_t *stage_rows,
                          sisa_dataset_header *hdr);
 
-/* Split cfg->data.train into STORE/shards/KKKK/data.h5 for every shard k with want[k] != 0
- * (want == NULL: all shards), rows sorted by ID, keeping only those rows in memory. With
- * digest_hex, every row of X is read to compute the dataset's digest (SHA-256 hex, see
- * docs/formats.md); without, only the wanted shards' rows are read. */
-int sisa_partition(const sisa_store *st, const unsigned char *want, char *digest_hex,
-                   sisa_dataset_header *hdr);
+/* What sisa_partition is asked to do, and what it gives back. */
+typedef struct sisa_partition_job {
+    /* in */
+    const unsigned char *want; /* (S) shards whose data files to write (NULL: all) */
+    uint32_t digest_part;      /* digest this part of the dataset's v2 blocks ... */
+    uint32_t digest_parts;     /* ... of this many (0: no digest) */
+    int keep;                  /* keep the written shards in memory (for sisa_shard_train_from) */
+    /* out */
+    sisa_dataset_header hdr;
+    uint64_t leaf0, n_leaves; /* the digest leaves of blocks leaf0.. (io/dsdigest.h) */
+    uint8_t (*leaves)[32];
+    sisa_shard_data **kept; /* (S) with keep: the shards written, else NULL entries */
+    char (*sha)[65];        /* (S) the committed SHA-256 of each shard file written */
+} sisa_partition_job;
+
+/* The v2 digest blocks of part `part` of `parts` of a dataset of n rows: [*b0, *b1). */
+void sisa_partition_digest_part(uint64_t n, uint32_t part, uint32_t parts, uint64_t *b0,
+                                uint64_t *b1);
+
+/* Split cfg->data.train into STORE/shards/KKKK/data.h5 for every wanted shard, rows sorted by
+ * ID, in one pass over the features: each row of X is read once, into a reused block (or
+ * straight into its shard when a block's rows are consecutive rows of one shard), and copied
+ * once, to its shard's position. Rows in the asked digest part are all read and digested as
+ * they pass (so each row is hashed once); outside it, only the runs of wanted rows are read, so
+ * a rank of a large job reads about 2/P of the features. Each data file is hashed as it is
+ * written (sisa_shard_data_write_hashed). Free the job's results with
+ * sisa_partition_job_free. */
+int sisa_partition(const sisa_store *st, sisa_partition_job *job);
+void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards);
 
 #endif

@@ -75,29 +75,31 @@ int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, c
 
 static int manifest_text(const sisa_manifest *m, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap,
-                     "# sisa store manifest: written by sisa, do not edit\n"
-                     "format: %s\n"
-                     "config_hash: %s\n"
-                     "seed: %llu\n"
-                     "shards: %u\n"
-                     "slices: %u\n"
-                     "sharding: %s\n"
-                     "dataset: %s\n"
-                     "dataset_digest: %s\n"
-                     "rows: %llu\n"
-                     "features: %llu\n"
-                     "classes: %d\n"
-                     "context: %s\n"
-                     "deletions: %llu\n"
-                     "deleted_rows: %llu\n"
-                     "store_id: %s\n"
-                     "location: %s\n",
-                     MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards,
-                     m->slices, sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest,
-                     (unsigned long long)m->rows, (unsigned long long)m->features, m->classes,
-                     m->context, (unsigned long long)m->deletions,
-                     (unsigned long long)m->deleted_rows, m->store_id, m->location);
+    int n =
+        snprintf(buf, cap,
+                 "# sisa store manifest: written by sisa, do not edit\n"
+                 "format: %s\n"
+                 "config_hash: %s\n"
+                 "seed: %llu\n"
+                 "shards: %u\n"
+                 "slices: %u\n"
+                 "sharding: %s\n"
+                 "dataset: %s\n"
+                 "dataset_digest: %s\n"
+                 "dataset_digest_version: %d\n"
+                 "rows: %llu\n"
+                 "features: %llu\n"
+                 "classes: %d\n"
+                 "context: %s\n"
+                 "deletions: %llu\n"
+                 "deleted_rows: %llu\n"
+                 "store_id: %s\n"
+                 "location: %s\n",
+                 MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards, m->slices,
+                 sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest, m->digest_version,
+                 (unsigned long long)m->rows, (unsigned long long)m->features, m->classes,
+                 m->context, (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows,
+                 m->store_id, m->location);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -119,14 +121,16 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
         K_CONTEXT,
         K_DELETIONS,
         K_DELETED,
-        K_STORE_ID, /* optional: stores made before identities have neither */
+        K_DIGEST_VERSION, /* optional: stores made before the two-level digest are v1 */
+        K_STORE_ID,       /* optional: stores made before identities have neither */
         K_LOCATION,
         K_COUNT
     };
     static const char *const keys[K_COUNT] = {
-        "format",    "config_hash",    "seed",     "shards",   "slices",  "sharding",
-        "dataset",   "dataset_digest", "rows",     "features", "classes", "context",
-        "deletions", "deleted_rows",   "store_id", "location"};
+        "format",   "config_hash", "seed",           "shards",       "slices",
+        "sharding", "dataset",     "dataset_digest", "rows",         "features",
+        "classes",  "context",     "deletions",      "deleted_rows", "dataset_digest_version",
+        "store_id", "location"};
     int seen[K_COUNT] = {0};
     memset(m, 0, sizeof *m);
     int lineno = 0;
@@ -178,6 +182,11 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
                        "%s: bad sharding '%s'", path, v);
             m->sharding = strcmp(v, "id") ? SISA_SHARDING_GROUP : SISA_SHARDING_ID;
             break;
+        case K_DIGEST_VERSION:
+            SISA_CHECK(!strcmp(v, "1") || !strcmp(v, "2"), SISA_ECORRUPT,
+                       "%s: unknown dataset_digest_version '%s'", path, v);
+            m->digest_version = v[0] - '0';
+            break;
         case K_CLASSES:
             SISA_CHECK(sisa_parse_i64(v, &i64) == 0 && i64 >= 2 && i64 <= INT32_MAX, SISA_ECORRUPT,
                        "%s: bad classes '%s'", path, v);
@@ -200,6 +209,9 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
             if (k == K_DELETED) m->deleted_rows = u;
         }
     }
+    /* Stores made before the two-level digest have no dataset_digest_version: theirs is v1. */
+    if (!seen[K_DIGEST_VERSION]) m->digest_version = 1;
+    seen[K_DIGEST_VERSION] = 1;
     for (int k = 0; k < K_STORE_ID; k++)
         SISA_CHECK(seen[k], SISA_ECORRUPT, "%s: key '%s' is missing", path, keys[k]);
     SISA_CHECK(seen[K_STORE_ID] == seen[K_LOCATION], SISA_ECORRUPT,

@@ -41,7 +41,8 @@ typedef struct sisa_manifest {
     uint32_t shards, slices;
     sisa_sharding sharding;
     char dataset[SISA_PATH_MAX]; /* the dataset partitioned into this store */
-    char dataset_digest[65];     /* SHA-256 of its canonical content (docs/formats.md) */
+    char dataset_digest[65];     /* its digest (docs/formats.md "Dataset digest") */
+    int digest_version;          /* of that digest: 1 or 2 (io/dsdigest.h) */
     uint64_t rows, features;
     int32_t classes;
     char context[SISA_CONTEXT_MAX];

@@ -324,7 +324,8 @@ uint64_t sisa_shard_summary_visits(const sisa_shard_summary *s, uint32_t epochs,
     return total;
 }
 
-int sisa_shard_commit_data(const sisa_store *st, sisa_files *f, const sisa_shard_data *sd)
+int sisa_shard_commit_data_sha(const sisa_store *st, sisa_files *f, const sisa_shard_data *sd,
+                               char sha[65])
 {
     int err = SISA_OK;
     char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "";
@@ -333,18 +334,25 @@ int sisa_shard_commit_data(const sisa_store *st, sisa_files *f, const sisa_shard
     SISA_TRY(summary_json(sd, (uint32_t)st->cfg.sisa.slices, &meta));
     SISA_TRY(sisa_store_data_path(st, sd->shard, path, sizeof path));
     SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
-    err = sisa_shard_data_write(tmp, sd);
+    /* Hashed while written: the rows are not read back. */
+    err = sisa_shard_data_write_hashed(tmp, sd, sha);
     if (err < 0) {
         sisa_error_prefix("writing %s", path); /* the message names the temp file */
         goto done;
     }
-    int rc = sisa_files_commit_meta(f, tmp, "data.h5", meta.buf);
+    int rc = sisa_files_commit_ex(f, tmp, "data.h5", sha, meta.buf);
     tmp[0] = '\0'; /* the commit owns the temp file now */
     SISA_TRY(rc);
 done:
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
     sisa_jw_free(&meta);
     return err;
+}
+
+int sisa_shard_commit_data(const sisa_store *st, sisa_files *f, const sisa_shard_data *sd)
+{
+    char sha[65];
+    return sisa_shard_commit_data_sha(st, f, sd, sha);
 }
 
 int sisa_shard_read_data(const sisa_store *st, const sisa_files *f, uint32_t k, int with_x,
@@ -377,11 +385,11 @@ done:
 
 int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
 {
-    return sisa_shard_train_rows(st, k, NULL, rep);
+    return sisa_shard_train_from(st, k, NULL, NULL, rep);
 }
 
-int sisa_shard_train_rows(const sisa_store *st, uint32_t k, const sisa_shard_data *rows_in,
-                          sisa_shard_report *rep)
+int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
+                          const char *given_sha, sisa_shard_report *rep)
 {
     int err = SISA_OK;
     const sisa_config *cfg = &st->cfg;
@@ -389,7 +397,7 @@ int sisa_shard_train_rows(const sisa_store *st, uint32_t k, const sisa_shard_dat
     const uint32_t B = (uint32_t)cfg->train.batch_size;
     const uint32_t E = (uint32_t)cfg->train.epochs;
     sisa_shard_data *owned = NULL;
-    const sisa_shard_data *sd = rows_in;
+    const sisa_shard_data *sd = NULL;
     sisa_model *model = NULL;
     tensor_views views = {0};
     char(*lineage)[65] = NULL;
@@ -405,7 +413,12 @@ int sisa_shard_train_rows(const sisa_store *st, uint32_t k, const sisa_shard_dat
     rep->loss = NAN;
     SISA_TRY(sisa_shard_files(st, k, &files, 1));
     SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-    if (!sd) {
+    /* Rows this process has just written are used as they are in memory, provided the journal
+     * still commits exactly that file (same SHA-256): the file holds these bytes. */
+    const char *committed = sisa_files_hash(&files, "data.h5");
+    if (given && given_sha && committed && given->shard == k && !strcmp(committed, given_sha)) {
+        sd = given;
+    } else {
         SISA_TRY(sisa_shard_read_data(st, &files, k, 1, &owned));
         sd = owned;
     }

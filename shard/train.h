@@ -52,11 +52,12 @@ typedef struct sisa_shard_report {
  * (SISA_EINTR) loses at most the stage in progress; running it again gives the same bits as an
  * uninterrupted run. Call sisa_model_fp_setup() first. */
 int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep);
-/* The same with the shard's rows already in memory (`rows`, borrowed: exactly what the shard's
- * committed data file holds, e.g. the rows sisa_unlearn_rewrite just wrote), so that the file is
- * not read again; NULL reads it. */
-int sisa_shard_train_rows(const sisa_store *st, uint32_t k, const sisa_shard_data *rows,
-                          sisa_shard_report *rep);
+/* The same, given shard k's rows in memory (`given`, borrowed) as this process has just written
+ * and committed them, with the SHA-256 of that data file (`given_sha`): when the shard's journal
+ * still commits that file, training uses `given` instead of reading and checking the file again
+ * (the same bytes: the hash was computed from them while writing). NULLs: read the file. */
+int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
+                          const char *given_sha, sisa_shard_report *rep);
 
 /* Shard k's journaled folder (shard/journal.h); writers also get it repaired first. */
 struct sisa_files;
@@ -67,9 +68,12 @@ int sisa_shard_read_data(const sisa_store *st, const struct sisa_files *f, uint3
 /* Shard k's IDs and slices, with the data file checked against the shard's journal first (a
  * reader's shortcut for sisa_shard_files + sisa_shard_read_data). */
 int sisa_shard_read_index(const sisa_store *st, uint32_t k, sisa_shard_data **out);
-/* Commit a new data file for shard sd->shard. Its put record keeps the shard's summary (below)
- * in "meta": {"rows": N, "slice_rows": [R counts], "lineages": [R hex]}. */
+/* Commit a new data file for shard sd->shard (the _sha form also gives the file's SHA-256,
+ * computed while writing it). Its put record keeps the shard's summary (below) in "meta":
+ * {"rows": N, "slice_rows": [R counts], "lineages": [R hex]}. */
 int sisa_shard_commit_data(const sisa_store *st, struct sisa_files *f, const sisa_shard_data *sd);
+int sisa_shard_commit_data_sha(const sisa_store *st, struct sisa_files *f,
+                               const sisa_shard_data *sd, char sha[65]);
 
 /* What a shard's journal says of its data file, so that readers and the unaffected shards of a
  * deletion never read the file itself (O(affected) work): rows, rows per slice, and each

@@ -325,7 +325,7 @@ done:
 }
 
 int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa_req_shard *s,
-                         sisa_shard_data **kept_out)
+                         sisa_shard_data **kept_out, char kept_sha[65])
 {
     int err = SISA_OK;
     sisa_shard_data *sd = NULL, *kept = NULL;
@@ -353,7 +353,9 @@ int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa
                (unsigned long long)r->n, (unsigned long long)s->rows,
                (unsigned long long)(sd->n - m));
     kept->n = m;
-    SISA_TRY(sisa_shard_commit_data(st, &files, kept));
+    char sha[65];
+    SISA_TRY(sisa_shard_commit_data_sha(st, &files, kept, sha));
+    if (kept_sha) memcpy(kept_sha, sha, 65);
     sisa_debug("shard %u: %llu rows deleted, %llu remain", s->shard, (unsigned long long)s->rows,
                (unsigned long long)m);
     if (kept_out) {

@@ -33,10 +33,10 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
 int sisa_unlearn_fence(const sisa_store *st, const sisa_request *r);
 /* Rewrite shard s's data file without the request's rows (nothing to do when already done).
  * With `kept` (may be NULL), the rows now committed are handed to the caller (to free with
- * sisa_shard_data_free; NULL when nothing was rewritten), so that retraining need not read the
- * file again (sisa_shard_train_rows). */
+ * sisa_shard_data_free; NULL when nothing was rewritten) with the new file's SHA-256 in
+ * `kept_sha`, so that retraining need not read the file again (sisa_shard_train_from). */
 int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa_req_shard *s,
-                         sisa_shard_data **kept);
+                         sisa_shard_data **kept, char kept_sha[65]);
 /* Fill each affected shard's lineage and model hashes after retraining. */
 int sisa_unlearn_after(const sisa_store *st, sisa_request *r);
 

@@ -5,6 +5,11 @@
  * that reused the store's own partitioning code path end to end would share its bugs. It uses
  * the same public assignment (sisa_partition_assign), so a disagreement means the store's rows
  * are not what the assignment says they must be.
+ *
+ * The dataset digest is not repeated here: it is a format (docs/formats.md), defined once in
+ * io/dsdigest.c for train, verify and audit, and tests/test_io.c checks that definition against
+ * an independent computation (Python's hashlib over h5py's arrays), so verify cannot silently
+ * diverge from train on it.
  */
 #include "shard/verify.h"
 
@@ -169,40 +174,6 @@ done:
 }
 
 /* ---- the dataset ------------------------------------------------------------------------- */
-
-int sisa_verify_dataset_digest(const char *path, char hex[65])
-{
-    int err = SISA_OK;
-    sisa_dataset_stream *ds = NULL;
-    sisa_dataset_header hdr;
-    float *block = NULL;
-    sisa_sha256_ctx h;
-    SISA_TRY(sisa_dataset_stream_open(&ds, path, &hdr));
-    block = malloc(VERIFY_BLOCK_ROWS * (hdr.d ? hdr.d : 1) * sizeof *block);
-    SISA_CHECK(block, SISA_ENOMEM, "out of memory");
-    /* "sisa-dataset-v1", n and d (u64 LE), X, y, id, group: docs/formats.md. */
-    uint64_t nd[2] = {hdr.n, hdr.d};
-    sisa_sha256_init(&h);
-    sisa_sha256_update(&h, "sisa-dataset-v1", 15);
-    sisa_sha256_update(&h, nd, sizeof nd);
-    for (uint64_t r0 = 0; r0 < hdr.n; r0 += VERIFY_BLOCK_ROWS) {
-        SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s", path);
-        uint64_t nr = hdr.n - r0 < VERIFY_BLOCK_ROWS ? hdr.n - r0 : VERIFY_BLOCK_ROWS;
-        SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, block));
-        sisa_sha256_update(&h, block, nr * hdr.d * sizeof *block);
-    }
-    const uint64_t *group = sisa_dataset_stream_group(ds);
-    sisa_sha256_update(&h, sisa_dataset_stream_y(ds), hdr.n * sizeof(int32_t));
-    sisa_sha256_update(&h, sisa_dataset_stream_id(ds), hdr.n * sizeof(uint64_t));
-    if (group) sisa_sha256_update(&h, group, hdr.n * sizeof *group);
-    uint8_t digest[SISA_SHA256_LEN];
-    sisa_sha256_final(&h, digest);
-    sisa_hex(hex, digest, SISA_SHA256_LEN);
-done:
-    free(block);
-    sisa_dataset_stream_close(ds);
-    return err;
-}
 
 typedef struct {
     uint64_t id;

@@ -46,10 +46,6 @@ void sisa_deletions_free(sisa_deletions *d); /* safe on a zeroed struct */
 /* 1 when the salted row hash `h` was deleted. */
 int sisa_deletions_has(const sisa_deletions *d, const uint8_t h[32]);
 
-/* SHA-256 hex of a dataset file's canonical content (docs/formats.md "Dataset digest"): the
- * value sisa train records as the manifest's dataset_digest. Reads all of X in blocks. */
-int sisa_verify_dataset_digest(const char *path, char hex[65]);
-
 /* Rebuild, from st->cfg.data.train, the rows every shard k with want[k] != 0 holds when trained
  * without the deleted rows: the rows assigned to k, minus deleted ones, sorted by ID, with their
  * slices. out[k] (S entries) receives them (NULL for shards not wanted); the caller frees each.

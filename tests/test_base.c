@@ -92,6 +92,79 @@ static void test_sha256_implementations(void **state)
     }
 }
 
+/* Several messages hashed together (sisa_sha256_update_multi) give each message's own hash, on
+ * both implementations: 1 to 4 messages, equal lengths of 0 to several blocks, after prefixes
+ * that leave the same or different partial blocks buffered, and fed in pieces. */
+static void test_sha256_multi(void **state)
+{
+    (void)state;
+    enum { CAP = 1500 };
+    static uint8_t buf[4][CAP + 200];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int m = 0; m < 4; m++)
+        for (size_t i = 0; i < sizeof buf[m]; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf[m][i] = (uint8_t)x;
+        }
+    const int accel_modes = sisa_sha256_accel() ? 2 : 1;
+    size_t checked = 0;
+    for (int mode = 0; mode < accel_modes; mode++) {
+        sisa_sha256_use_accel(mode == 0);
+        for (int n = 1; n <= 4; n++)
+            for (size_t len = 0; len <= CAP; len += (len < 200 ? 1 : 61))
+                for (size_t pre = 0; pre < 130; pre += 43) {
+                    /* Prefixes: equal for all (pre), or unequal mod 64 (pre + m). */
+                    for (int unequal = 0; unequal < 2; unequal++) {
+                        sisa_sha256_ctx c[4], *cp[4];
+                        const void *p[4];
+                        size_t plen[4];
+                        for (int m = 0; m < n; m++) {
+                            plen[m] = pre + (unequal ? (size_t)m : 0);
+                            sisa_sha256_init(&c[m]);
+                            sisa_sha256_update(&c[m], buf[m] + CAP, plen[m]);
+                            cp[m] = &c[m];
+                        }
+                        /* The message in two pieces of equal length across the contexts. */
+                        size_t cut = len / 3;
+                        for (int m = 0; m < n; m++) p[m] = buf[m];
+                        sisa_sha256_update_multi(cp, p, cut, n);
+                        for (int m = 0; m < n; m++) p[m] = buf[m] + cut;
+                        sisa_sha256_update_multi(cp, p, len - cut, n);
+                        for (int m = 0; m < n; m++) {
+                            uint8_t got[32], want[32];
+                            sisa_sha256_final(&c[m], got);
+                            sisa_sha256_ctx one;
+                            sisa_sha256_init(&one);
+                            sisa_sha256_update(&one, buf[m] + CAP, plen[m]);
+                            sisa_sha256_update(&one, buf[m], len);
+                            sisa_sha256_final(&one, want);
+                            assert_memory_equal(got, want, 32);
+                            checked++;
+                        }
+                    }
+                }
+    }
+    sisa_sha256_use_accel(1);
+    /* And the accelerated result equals the portable one on a multi-block message. */
+    if (accel_modes == 2) {
+        char fast[65], slow[65];
+        sisa_sha256_ctx c[4], *cp[4] = {&c[0], &c[1], &c[2], &c[3]};
+        const void *p[4] = {buf[0], buf[1], buf[2], buf[3]};
+        for (int m = 0; m < 4; m++) sisa_sha256_init(&c[m]);
+        sisa_sha256_update_multi(cp, p, CAP, 4);
+        uint8_t d[32];
+        sisa_sha256_final(&c[3], d);
+        sisa_hex(fast, d, 32);
+        sisa_sha256_use_accel(0);
+        sha_hex(buf[3], CAP, slow);
+        sisa_sha256_use_accel(1);
+        assert_string_equal(fast, slow);
+    }
+    assert_true(checked > 1000);
+}
+
 static uint64_t check_split(const uint8_t *data, size_t len, size_t step)
 {
     sisa_check64 c;
@@ -629,21 +702,14 @@ static void test_rng_assign(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_vectors),
-        cmocka_unit_test(test_sha256_implementations),
-        cmocka_unit_test(test_check64),
-        cmocka_unit_test(test_parse_integers),
-        cmocka_unit_test(test_parse_floats),
-        cmocka_unit_test(test_edit_distance),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_atomic_publish),
-        cmocka_unit_test(test_stale_tmp_cleanup),
-        cmocka_unit_test(test_read_all_limit),
-        cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_sandbox),
-        cmocka_unit_test(test_philox_kat),
-        cmocka_unit_test(test_rng_streams),
-        cmocka_unit_test(test_rng_below_and_shuffle),
+        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_sha256_implementations),
+        cmocka_unit_test(test_sha256_multi),   cmocka_unit_test(test_check64),
+        cmocka_unit_test(test_parse_integers), cmocka_unit_test(test_parse_floats),
+        cmocka_unit_test(test_edit_distance),  cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_publish), cmocka_unit_test(test_stale_tmp_cleanup),
+        cmocka_unit_test(test_read_all_limit), cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_sandbox),        cmocka_unit_test(test_philox_kat),
+        cmocka_unit_test(test_rng_streams),    cmocka_unit_test(test_rng_below_and_shuffle),
         cmocka_unit_test(test_rng_assign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /*
- * testutil.c - see testutil.h.
+ * testutil.c - see testutil.h. _DEFAULT_SOURCE: wait4, to learn a child's peak memory.
  */
+#define _DEFAULT_SOURCE
 #include "testutil.h"
 
 #include <dirent.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -220,7 +222,10 @@ static void run_argv(tu_run *r, const char *prog, const char *const *argv)
         _exit(127);
     }
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {}
+    r->maxrss_kb = ru.ru_maxrss;
     r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     int fo = open(outp, O_RDONLY), fe = open(errp, O_RDONLY);
     drain(fo, r->out, sizeof r->out);

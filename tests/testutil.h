@@ -38,9 +38,11 @@ int tu_count_entries(const char *dir);
 void tu_write_gzip(const char *path, const void *data, size_t len);
 
 /* Run SISA_BIN with arguments (NULL-terminated), capture stdout and stderr (each up to 64 KiB)
- * and return the exit status (128 + signal when killed). `out`/`err` may be NULL. */
+ * and return the exit status (128 + signal when killed) and peak memory. `out`/`err` may be NULL.
+ */
 typedef struct tu_run {
     int status;
+    long maxrss_kb; /* the child's peak resident memory (for mpirun: the launcher's) */
     char out[65536];
     char err[65536];
 } tu_run;

@@ -6,6 +6,11 @@
  * extensions (SHA-NI), chosen at run time. Hashing a 188 MB dataset for the store's manifest
  * takes about 0.8 s in C and a fraction of that with SHA-NI. Both compute the same function;
  * tests compare them on random inputs of every length up to several blocks.
+ *
+ * sisa_sha256_update_multi feeds up to 4 independent messages of equal length at once (the
+ * leaves of the two-level dataset digest, io/dsdigest.h): SHA-NI then interleaves them, which
+ * hides the latency of its round instruction; the portable code hashes them one by one. Tests
+ * check it against the one-message path.
  */
 #include "base/sha256.h"
 
@@ -70,47 +75,88 @@ static void compress(uint32_t h[8], const uint8_t block[64])
 }
 
 #if SISA_HAVE_SHANI
-/* Compress `nblocks` consecutive 64-byte blocks with the SHA extensions. The state lives in two
- * registers as (A,B,E,F) and (C,D,G,H), the layout sha256rnds2 works on; each iteration of the
- * inner loop does 4 rounds and extends the message schedule by 4 words. */
-__attribute__((target("sha,sse4.1,ssse3"))) static void
-compress_shani(uint32_t h[8], const uint8_t *p, size_t nblocks)
+#define SHANI_MAX_WAYS 4
+/* Compress `nblocks` consecutive 64-byte blocks of each of `ways` independent messages with the
+ * SHA extensions. The state of a message lives in two registers as (A,B,E,F) and (C,D,G,H), the
+ * layout sha256rnds2 works on; each step of the inner loop does 4 rounds and extends the message
+ * schedule by 4 words. sha256rnds2 has a latency of several cycles, so one message leaves the
+ * unit idle most of the time: interleaving 2 or 4 messages (the leaves of a two-level digest)
+ * nearly doubles or triples the throughput. `ways` is a constant in every caller, so the loops
+ * over it unroll and the state stays in registers. */
+__attribute__((target("sha,sse4.1,ssse3"), always_inline)) static inline void
+shani_ways(uint32_t *const h[], const uint8_t *const src[], size_t nblocks, const int ways)
 {
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-    __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);    /* D C B A */
-    __m128i state1 = _mm_loadu_si128((const __m128i *)&h[4]); /* H G F E */
-    tmp = _mm_shuffle_epi32(tmp, 0xB1);                       /* C D A B */
-    state1 = _mm_shuffle_epi32(state1, 0x1B);                 /* E F G H */
-    __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);         /* A B E F */
-    state1 = _mm_blend_epi16(state1, tmp, 0xF0);              /* C D G H */
-    for (; nblocks--; p += 64) {
-        const __m128i save0 = state0, save1 = state1;
-        __m128i w[4];
-        for (int i = 0; i < 16; i++) {
-            __m128i cur;
-            if (i < 4) {
-                cur = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), bswap);
-            } else {
-                /* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], four words at a time. */
-                cur = _mm_sha256msg1_epu32(w[i & 3], w[(i + 1) & 3]);
-                cur = _mm_add_epi32(cur, _mm_alignr_epi8(w[(i + 3) & 3], w[(i + 2) & 3], 4));
-                cur = _mm_sha256msg2_epu32(cur, w[(i + 3) & 3]);
-            }
-            w[i & 3] = cur;
-            __m128i msg = _mm_add_epi32(cur, _mm_loadu_si128((const __m128i *)&K[4 * i]));
-            state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
-            msg = _mm_shuffle_epi32(msg, 0x0E);
-            state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
-        }
-        state0 = _mm_add_epi32(state0, save0);
-        state1 = _mm_add_epi32(state1, save1);
+    __m128i s0[SHANI_MAX_WAYS], s1[SHANI_MAX_WAYS];
+    const uint8_t *p[SHANI_MAX_WAYS];
+    for (int j = 0; j < ways; j++) {
+        __m128i tmp = _mm_loadu_si128((const __m128i *)&h[j][0]); /* D C B A */
+        __m128i st = _mm_loadu_si128((const __m128i *)&h[j][4]);  /* H G F E */
+        tmp = _mm_shuffle_epi32(tmp, 0xB1);                       /* C D A B */
+        st = _mm_shuffle_epi32(st, 0x1B);                         /* E F G H */
+        s0[j] = _mm_alignr_epi8(tmp, st, 8);                      /* A B E F */
+        s1[j] = _mm_blend_epi16(st, tmp, 0xF0);                   /* C D G H */
+        p[j] = src[j];
     }
-    tmp = _mm_shuffle_epi32(state0, 0x1B);       /* F E B A */
-    state1 = _mm_shuffle_epi32(state1, 0xB1);    /* D C H G */
-    state0 = _mm_blend_epi16(tmp, state1, 0xF0); /* D C B A */
-    state1 = _mm_alignr_epi8(state1, tmp, 8);    /* H G F E */
-    _mm_storeu_si128((__m128i *)&h[0], state0);
-    _mm_storeu_si128((__m128i *)&h[4], state1);
+    for (; nblocks--;) {
+        __m128i save0[SHANI_MAX_WAYS], save1[SHANI_MAX_WAYS], w[SHANI_MAX_WAYS][4];
+        for (int j = 0; j < ways; j++) {
+            save0[j] = s0[j];
+            save1[j] = s1[j];
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) {
+            const __m128i k = _mm_loadu_si128((const __m128i *)&K[4 * i]);
+#pragma GCC unroll 4
+            for (int j = 0; j < ways; j++) {
+                __m128i cur;
+                if (i < 4) {
+                    cur =
+                        _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p[j] + 16 * i)), bswap);
+                } else {
+                    /* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], four words at once. */
+                    cur = _mm_sha256msg1_epu32(w[j][i & 3], w[j][(i + 1) & 3]);
+                    cur = _mm_add_epi32(cur,
+                                        _mm_alignr_epi8(w[j][(i + 3) & 3], w[j][(i + 2) & 3], 4));
+                    cur = _mm_sha256msg2_epu32(cur, w[j][(i + 3) & 3]);
+                }
+                w[j][i & 3] = cur;
+                __m128i msg = _mm_add_epi32(cur, k);
+                s1[j] = _mm_sha256rnds2_epu32(s1[j], s0[j], msg);
+                msg = _mm_shuffle_epi32(msg, 0x0E);
+                s0[j] = _mm_sha256rnds2_epu32(s0[j], s1[j], msg);
+            }
+        }
+        for (int j = 0; j < ways; j++) {
+            s0[j] = _mm_add_epi32(s0[j], save0[j]);
+            s1[j] = _mm_add_epi32(s1[j], save1[j]);
+            p[j] += 64;
+        }
+    }
+    for (int j = 0; j < ways; j++) {
+        __m128i tmp = _mm_shuffle_epi32(s0[j], 0x1B);                          /* F E B A */
+        __m128i st = _mm_shuffle_epi32(s1[j], 0xB1);                           /* D C H G */
+        _mm_storeu_si128((__m128i *)&h[j][0], _mm_blend_epi16(tmp, st, 0xF0)); /* D C B A */
+        _mm_storeu_si128((__m128i *)&h[j][4], _mm_alignr_epi8(st, tmp, 8));    /* H G F E */
+    }
+}
+
+__attribute__((target("sha,sse4.1,ssse3"), noinline)) static void
+compress_shani(uint32_t *const h[], const uint8_t *const p[], size_t nblocks)
+{
+    shani_ways(h, p, nblocks, 1);
+}
+
+__attribute__((target("sha,sse4.1,ssse3"), noinline)) static void
+compress_shani_x2(uint32_t *const h[], const uint8_t *const p[], size_t nblocks)
+{
+    shani_ways(h, p, nblocks, 2);
+}
+
+__attribute__((target("sha,sse4.1,ssse3"), noinline)) static void
+compress_shani_x4(uint32_t *const h[], const uint8_t *const p[], size_t nblocks)
+{
+    shani_ways(h, p, nblocks, 4);
 }
 #endif
 
@@ -137,11 +183,29 @@ static void compress_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks)
 {
 #if SISA_HAVE_SHANI
     if (sisa_sha256_accel()) {
-        compress_shani(h, p, nblocks);
+        uint32_t *hs[1] = {h};
+        const uint8_t *ps[1] = {p};
+        compress_shani(hs, ps, nblocks);
         return;
     }
 #endif
     for (; nblocks--; p += 64) compress(h, p);
+}
+
+/* `nblocks` blocks of each of n messages: the portable code one message after the other, or the
+ * SHA extensions on up to 4 at a time. */
+static void compress_multi(uint32_t *const h[], const uint8_t *const p[], size_t nblocks, int n)
+{
+#if SISA_HAVE_SHANI
+    if (sisa_sha256_accel()) {
+        int i = 0;
+        for (; n - i >= 4; i += 4) compress_shani_x4(h + i, p + i, nblocks);
+        for (; n - i >= 2; i += 2) compress_shani_x2(h + i, p + i, nblocks);
+        if (i < n) compress_shani(h + i, p + i, nblocks);
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++) compress_blocks(h[i], p[i], nblocks);
 }
 
 void sisa_sha256_init(sisa_sha256_ctx *c)
@@ -172,6 +236,49 @@ void sisa_sha256_update(sisa_sha256_ctx *c, const void *data, size_t len)
     len %= 64;
     memcpy(c->buf, p, len);
     c->nbuf = len;
+}
+
+void sisa_sha256_update_multi(sisa_sha256_ctx *const c[], const void *const data[], size_t len,
+                              int n)
+{
+    uint32_t *h[SISA_SHA256_MAX_MULTI];
+    const uint8_t *p[SISA_SHA256_MAX_MULTI];
+    int same = n >= 1 && n <= SISA_SHA256_MAX_MULTI;
+    for (int i = 1; same && i < n; i++) same = c[i]->nbuf == c[0]->nbuf;
+    if (!same) {
+        for (int i = 0; i < n; i++) sisa_sha256_update(c[i], data[i], len);
+        return;
+    }
+    /* Every context has the same bytes buffered: top the buffers up, compress them together,
+     * then the whole blocks of each message in place, and buffer the tails. */
+    size_t off = 0;
+    if (c[0]->nbuf) {
+        size_t take = 64 - c[0]->nbuf < len ? 64 - c[0]->nbuf : len;
+        for (int i = 0; i < n; i++) {
+            memcpy(c[i]->buf + c[i]->nbuf, data[i], take);
+            c[i]->nbuf += take;
+            c[i]->nbytes += take;
+        }
+        off = take;
+        if (c[0]->nbuf < 64) return;
+        for (int i = 0; i < n; i++) {
+            h[i] = c[i]->h;
+            p[i] = c[i]->buf;
+            c[i]->nbuf = 0;
+        }
+        compress_multi(h, p, 1, n);
+    }
+    size_t blocks = (len - off) / 64, tail = (len - off) % 64;
+    for (int i = 0; i < n; i++) {
+        h[i] = c[i]->h;
+        p[i] = (const uint8_t *)data[i] + off;
+    }
+    compress_multi(h, p, blocks, n);
+    for (int i = 0; i < n; i++) {
+        memcpy(c[i]->buf, p[i] + blocks * 64, tail);
+        c[i]->nbuf = tail;
+        c[i]->nbytes += len - off;
+    }
 }
 
 void sisa_sha256_final(sisa_sha256_ctx *c, uint8_t out[SISA_SHA256_LEN])

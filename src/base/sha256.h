@@ -23,6 +23,12 @@ typedef struct sisa_sha256_ctx {
 void sisa_sha256_init(sisa_sha256_ctx *c);
 void sisa_sha256_update(sisa_sha256_ctx *c, const void *data, size_t len);
 void sisa_sha256_final(sisa_sha256_ctx *c, uint8_t out[SISA_SHA256_LEN]);
+/* Up to SISA_SHA256_MAX_MULTI independent messages at once, each fed `len` bytes: the same as
+ * sisa_sha256_update(c[i], data[i], len) for every i, faster with SHA-NI when the contexts have
+ * been fed the same number of bytes mod 64 so far (else it is exactly that loop). */
+#define SISA_SHA256_MAX_MULTI 4
+void sisa_sha256_update_multi(sisa_sha256_ctx *const c[], const void *const data[], size_t len,
+                              int n);
 /* One-shot helper. */
 void sisa_sha256(uint8_t out[SISA_SHA256_LEN], const void *data, size_t len);
 /* Whether the x86 SHA extensions are used (decided on first use from the CPU); tests turn them

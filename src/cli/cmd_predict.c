@@ -33,33 +33,36 @@ typedef struct {
     char ckpt[SISA_PATH_MAX];
 } model_ref;
 
+/* What rank 0 does with the stream: each model's posteriors of a block of rows (in model
+ * order), then the ensemble's. Either may be NULL. */
+typedef struct ensemble ensemble;
 typedef struct {
+    int (*start)(void *ctx, const ensemble *e); /* models known, input open, before the rows */
+    int (*model_rows)(void *ctx, uint32_t m, uint64_t r0, uint64_t nr, const float *proba);
+    int (*ens_rows)(void *ctx, uint64_t r0, uint64_t nr, const float *proba, const int32_t *label);
+    void *ctx;
+} ensemble_sink;
+
+struct ensemble {
     uint64_t n;
     uint32_t d, classes;
-    int32_t *y;          /* (n), rank 0 */
-    uint64_t *id;        /* (n), rank 0 */
+    const int32_t *y;    /* (n), rank 0: borrowed from the input stream */
+    const uint64_t *id;  /* (n), rank 0: likewise */
     uint32_t n_models;   /* shards with a usable final model */
     model_ref *models;   /* (n_models), every rank */
-    float **proba;       /* (n_models) arrays (n, classes), rank 0 */
-    float *ens;          /* (n, classes), rank 0 */
-    int32_t *label;      /* (n), rank 0 */
     uint32_t n_excluded; /* rank 0 */
     uint32_t *excluded;
     const char **why;
-} ensemble;
+    sisa_dataset_stream *input;
+};
 
 static void ensemble_free(ensemble *e)
 {
-    if (e->proba)
-        for (uint32_t k = 0; k < e->n_models; k++) free(e->proba[k]);
-    free(e->proba);
-    free(e->y);
-    free(e->id);
     free(e->models);
-    free(e->ens);
-    free(e->label);
     free(e->excluded);
     free(e->why);
+    sisa_dataset_stream_close(e->input);
+    memset(e, 0, sizeof *e);
 }
 
 /* Rank 0: which shards have a usable final model. */
@@ -94,52 +97,37 @@ done:
     return err;
 }
 
-/* Prediction work: every model over every row, cut into items of whole 256-row blocks so that
- * spare ranks (P > models) share rows; item i covers model i / chunks, rows of chunk i % chunks. */
-typedef struct {
-    uint32_t chunks;     /* chunks of rows per model */
-    uint64_t chunk_rows; /* rows per chunk (a multiple of SISA_PREDICT_BLOCK) */
-    uint32_t items;
-    uint32_t *owner;
-} work_plan;
+/* The stream: the input's rows in chunks of ENSEMBLE_CHUNK rows (a multiple of
+ * SISA_PREDICT_BLOCK, so a row's posterior comes from the same BLAS call whoever computes it);
+ * item (c, m) is model m over chunk c. With no more ranks than models, rank m mod P runs model
+ * m on every chunk (each rank loads only its models); with spare ranks, items go round robin so
+ * that they share each model's rows. Rank 0 takes the items of each chunk in model order, computed
+ * or received, adds them to the combiner, and hands the chunk to the sink: its memory is one
+ * chunk of rows x classes, whatever the number of shards. */
+#define ENSEMBLE_CHUNK (16 * SISA_PREDICT_BLOCK)
+#define ENSEMBLE_TAG   7
 
-static int plan_work(work_plan *w, uint64_t n, uint32_t models, uint32_t ranks)
+static uint32_t item_owner(uint64_t c, uint32_t m, uint32_t models, uint32_t ranks)
 {
-    uint64_t blocks = (n + SISA_PREDICT_BLOCK - 1) / SISA_PREDICT_BLOCK;
-    uint64_t chunks = ranks > models ? (ranks + models - 1) / models : 1;
-    if (chunks > blocks) chunks = blocks ? blocks : 1;
-    uint64_t per = (blocks + chunks - 1) / chunks;
-    w->chunk_rows = per * SISA_PREDICT_BLOCK;
-    w->chunks = (uint32_t)((blocks + per - 1) / per);
-    if (!w->chunks) w->chunks = 1;
-    w->items = models * w->chunks;
-    uint64_t *cost = malloc(w->items * sizeof *cost);
-    w->owner = malloc(w->items * sizeof *w->owner);
-    if (!cost || !w->owner) {
-        free(cost);
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    }
-    for (uint32_t i = 0; i < w->items; i++) {
-        uint64_t r0 = (i % w->chunks) * w->chunk_rows;
-        cost[i] = n - r0 < w->chunk_rows ? n - r0 : w->chunk_rows;
-    }
-    int rc = sisa_schedule_lpt(cost, w->items, ranks, w->owner);
-    free(cost);
-    return rc == 0 ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    return ranks <= models ? m % ranks : (uint32_t)((c * models + m) % ranks);
 }
 
 /* Collective: read `input`, run every usable shard model over it (spread over the ranks), and
- * aggregate on rank 0 in shard order. */
-static int run_ensemble(const sisa_store *st, const char *input, ensemble *e)
+ * combine on rank 0 in shard order, chunk by chunk, into the sink. A rank that fails keeps
+ * sending its items (flagged as failed, without payload work) so that nobody waits for it; the
+ * ranks agree on the outcome at the end. */
+static int run_ensemble(const sisa_store *st, const char *input, ensemble *e,
+                        const ensemble_sink *sink)
 {
-    int err = SISA_OK;
+    int err = SISA_OK, local = SISA_OK;
     sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    sisa_dataset_stream *ds = NULL;
     sisa_dataset_header hdr;
-    work_plan w = {0};
-    float **out = NULL, *x = NULL;
+    sisa_shard_model **loaded = NULL;
+    float *x = NULL, *buf = NULL, *ens = NULL;
+    int32_t *label = NULL;
     double *weights = NULL;
+    sisa_combiner comb = {0};
     memset(e, 0, sizeof *e);
 
     if (rank == 0) err = find_models(st, e);
@@ -154,9 +142,10 @@ static int run_ensemble(const sisa_store *st, const char *input, ensemble *e)
     }
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, e->models, m64 * sizeof *e->models, 0));
+    const uint32_t M = e->n_models;
 
-    /* Every rank opens the input (reading only the rows of its work) and plans the same work. */
-    err = sisa_dataset_stream_open(&ds, input, &hdr);
+    /* Every rank opens the input (reading only the chunks of its items) and loads its models. */
+    err = sisa_dataset_stream_open(&e->input, input, &hdr);
     if (err == SISA_OK && hdr.d != st->man.features)
         err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
                              "%s has %llu features per row but store %s was trained on %llu", input,
@@ -166,87 +155,92 @@ static int run_ensemble(const sisa_store *st, const char *input, ensemble *e)
         err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
                              "%s declares %d classes but store %s was trained on %d", input,
                              hdr.num_classes, st->root, st->man.classes);
-    if (err == SISA_OK) err = plan_work(&w, hdr.n, e->n_models, (uint32_t)P);
-    SISA_TRY(sisa_dist_agree(d, err));
-    e->n = hdr.n;
-    e->d = (uint32_t)hdr.d;
+    e->n = err == SISA_OK ? hdr.n : 0;
+    e->d = err == SISA_OK ? (uint32_t)hdr.d : 0;
     e->classes = (uint32_t)st->man.classes;
-
-    /* This rank's items. */
-    const size_t row_floats = e->classes;
-    out = calloc(w.items, sizeof *out);
-    x = malloc(w.chunk_rows * e->d * sizeof *x);
-    err = out && x ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    uint64_t x_from = UINT64_MAX; /* rows currently in x (items of one chunk share them) */
-    for (uint32_t i = 0; i < w.items && err == SISA_OK; i++) {
-        if (w.owner[i] != (uint32_t)rank) continue;
-        const model_ref *m = &e->models[i / w.chunks];
-        uint64_t r0 = (i % w.chunks) * w.chunk_rows;
-        uint64_t nr = e->n - r0 < w.chunk_rows ? e->n - r0 : w.chunk_rows;
-        out[i] = malloc(nr * row_floats * sizeof *out[i]);
-        if (!out[i]) {
+    const uint64_t chunks = (e->n + ENSEMBLE_CHUNK - 1) / ENSEMBLE_CHUNK;
+    const size_t C = e->classes;
+    if (err == SISA_OK) {
+        loaded = calloc(M, sizeof *loaded);
+        x = malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *x);
+        buf = malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *buf);
+        if (!loaded || !x || !buf)
             err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-            break;
-        }
-        if (x_from != r0) {
-            err = sisa_dataset_stream_read_x(ds, r0, nr, x);
-            if (err < 0) break;
-            x_from = r0;
-        }
-        err = sisa_shard_predict(st, m->ckpt, x, nr, e->d, e->classes, out[i]);
-        if (err < 0) sisa_error_prefix("shard %u", m->shard);
+    }
+    for (uint32_t m = 0; m < M && err == SISA_OK; m++) {
+        int mine = 0;
+        for (uint64_t c = 0; c < chunks && !mine; c++)
+            mine = item_owner(c, m, M, (uint32_t)P) == (uint32_t)rank;
+        if (!mine) continue;
+        err = sisa_shard_model_load(&loaded[m], st, e->models[m].ckpt, e->d, e->classes);
+        if (err < 0) sisa_error_prefix("shard %u", e->models[m].shard);
+    }
+    if (err == SISA_OK && rank == 0) {
+        e->y = sisa_dataset_stream_y(e->input);
+        e->id = sisa_dataset_stream_id(e->input);
+        ens = malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ens);
+        label = malloc((size_t)ENSEMBLE_CHUNK * sizeof *label);
+        weights = malloc(M * sizeof *weights);
+        if (!ens || !label || !weights)
+            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        for (uint32_t m = 0; m < M && err == SISA_OK; m++) weights[m] = (double)e->models[m].rows;
+        if (err == SISA_OK)
+            err = sisa_combiner_init(&comb, st->cfg.aggregate.strategy, M, weights, e->classes,
+                                     ENSEMBLE_CHUNK);
+        if (err == SISA_OK && sink->start) err = sink->start(sink->ctx, e);
     }
     SISA_TRY(sisa_dist_agree(d, err));
 
-    /* Posteriors to rank 0, placed by item, never by arrival. */
-    if (rank == 0) {
-        e->proba = calloc(e->n_models, sizeof *e->proba);
-        err = e->proba ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-        for (uint32_t m = 0; m < e->n_models && err == SISA_OK; m++) {
-            e->proba[m] = malloc(e->n * row_floats * sizeof *e->proba[m]);
-            if (!e->proba[m])
-                err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    /* The stream. `local` is this rank's first failure; after it (or, on rank 0, after a rank
+     * reported one) a rank only keeps the message flow going: flag 1 in an item means "no
+     * result", and the failing rank's own message comes out of the final agreement. */
+    int remote_failed = 0;
+    for (uint64_t c = 0; c < chunks; c++) {
+        const uint64_t r0 = c * ENSEMBLE_CHUNK;
+        const uint64_t nr = e->n - r0 < ENSEMBLE_CHUNK ? e->n - r0 : ENSEMBLE_CHUNK;
+        const size_t bytes = (nr * C + 1) * sizeof *buf;
+        int have_x = 0;
+        if (rank == 0 && local == SISA_OK) local = sisa_combiner_begin(&comb, nr);
+        for (uint32_t m = 0; m < M; m++) {
+            const uint32_t owner = item_owner(c, m, M, (uint32_t)P);
+            if (owner != (uint32_t)rank && rank != 0) continue;
+            if (owner == (uint32_t)rank) {
+                if (local == SISA_OK && !have_x) {
+                    local = sisa_dataset_stream_read_x(e->input, r0, nr, x);
+                    have_x = local == SISA_OK;
+                }
+                if (local == SISA_OK) sisa_shard_model_predict(loaded[m], x, nr, buf);
+                buf[nr * C] = local == SISA_OK ? 0.0f : 1.0f;
+                if (rank != 0) {
+                    SISA_TRY(sisa_dist_send(d, buf, bytes, 0, ENSEMBLE_TAG));
+                    continue;
+                }
+            } else {
+                SISA_TRY(sisa_dist_recv(d, buf, bytes, (int)owner, ENSEMBLE_TAG));
+                remote_failed |= buf[nr * C] != 0.0f;
+            }
+            /* Rank 0: model m's posteriors of this chunk, in model order. */
+            if (local == SISA_OK && !remote_failed) local = sisa_combiner_add(&comb, m, buf);
+            if (local == SISA_OK && !remote_failed && sink->model_rows)
+                local = sink->model_rows(sink->ctx, m, r0, nr, buf);
+        }
+        if (rank == 0 && local == SISA_OK && !remote_failed) {
+            local = sisa_combiner_finish(&comb, ens, label);
+            if (local == SISA_OK && sink->ens_rows)
+                local = sink->ens_rows(sink->ctx, r0, nr, ens, label);
         }
     }
-    SISA_TRY(sisa_dist_agree(d, err));
-    for (uint32_t i = 0; i < w.items; i++) {
-        uint64_t r0 = (i % w.chunks) * w.chunk_rows;
-        uint64_t nr = e->n - r0 < w.chunk_rows ? e->n - r0 : w.chunk_rows;
-        size_t bytes = nr * row_floats * sizeof(float);
-        if (rank == 0) {
-            float *dst = e->proba[i / w.chunks] + r0 * row_floats;
-            if (w.owner[i] == 0)
-                memcpy(dst, out[i], bytes);
-            else
-                SISA_TRY(sisa_dist_recv(d, dst, bytes, (int)w.owner[i], (int)i));
-        } else if (w.owner[i] == (uint32_t)rank) {
-            SISA_TRY(sisa_dist_send(d, out[i], bytes, 0, (int)i));
-        }
-    }
-
-    if (rank == 0) {
-        e->y = malloc(e->n * sizeof *e->y);
-        e->id = malloc(e->n * sizeof *e->id);
-        e->ens = malloc(e->n * row_floats * sizeof *e->ens);
-        e->label = malloc(e->n * sizeof *e->label);
-        weights = malloc(e->n_models * sizeof *weights);
-        SISA_CHECK(e->y && e->id && e->ens && e->label && weights, SISA_ENOMEM,
-                   "out of memory for %llu rows of %s", (unsigned long long)e->n, input);
-        memcpy(e->y, sisa_dataset_stream_y(ds), e->n * sizeof *e->y);
-        memcpy(e->id, sisa_dataset_stream_id(ds), e->n * sizeof *e->id);
-        for (uint32_t m = 0; m < e->n_models; m++) weights[m] = (double)e->models[m].rows;
-        SISA_TRY(sisa_aggregate(st->cfg.aggregate.strategy, e->n_models,
-                                (const float *const *)e->proba, weights, e->n, e->classes, e->ens,
-                                e->label));
-    }
+    SISA_TRY(sisa_dist_agree(d, local));
 done:
-    if (out)
-        for (uint32_t i = 0; i < w.items; i++) free(out[i]);
-    free(out);
-    free(x);
-    free(w.owner);
+    if (loaded)
+        for (uint32_t m = 0; m < M; m++) sisa_shard_model_free(loaded[m]);
+    free(loaded);
+    sisa_combiner_free(&comb);
     free(weights);
-    sisa_dataset_stream_close(ds);
+    free(label);
+    free(ens);
+    free(buf);
+    free(x);
     return err;
 }
 
@@ -258,6 +252,52 @@ static void shards_used_text(const ensemble *e, char *out, size_t cap)
         used += (size_t)snprintf(out + used, cap - used, "%s%u", m ? "," : "", e->models[m].shard);
 }
 
+/* `sisa predict`'s sink: the prediction file, written as the rows stream in. */
+typedef struct {
+    const char *output;
+    int force, per_shard;
+    const sisa_store *st;
+    sisa_pred_writer *w;
+    uint32_t *shard_ids;
+} predict_out;
+
+static int predict_start(void *ctx, const ensemble *e)
+{
+    int err = SISA_OK;
+    predict_out *po = ctx;
+    char used[4096];
+    shards_used_text(e, used, sizeof used);
+    po->shard_ids = malloc(e->n_models * sizeof *po->shard_ids);
+    SISA_CHECK(po->shard_ids, SISA_ENOMEM, "out of memory");
+    for (uint32_t m = 0; m < e->n_models; m++) po->shard_ids[m] = e->models[m].shard;
+    sisa_pred_file pf = {
+        .n = e->n,
+        .classes = e->classes,
+        .id = e->id,
+        .strategy = sisa_strategy_name(po->st->cfg.aggregate.strategy),
+        .config_hash = po->st->config_hash,
+        .shards_used = used,
+        .n_shards = po->per_shard ? e->n_models : 0,
+        .shard_ids = po->shard_ids,
+    };
+    SISA_TRY(sisa_pred_open(&po->w, po->output, &pf, po->force));
+done:
+    return err;
+}
+
+static int predict_model_rows(void *ctx, uint32_t m, uint64_t r0, uint64_t nr, const float *proba)
+{
+    predict_out *po = ctx;
+    return po->per_shard ? sisa_pred_write_shard_rows(po->w, m, r0, nr, proba) : SISA_OK;
+}
+
+static int predict_ens_rows(void *ctx, uint64_t r0, uint64_t nr, const float *proba,
+                            const int32_t *label)
+{
+    predict_out *po = ctx;
+    return sisa_pred_write_rows(po->w, r0, nr, proba, label);
+}
+
 int sisa_cmd_predict(int argc, char **argv)
 {
     int err = SISA_OK;
@@ -266,7 +306,7 @@ int sisa_cmd_predict(int argc, char **argv)
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     ensemble e = {0};
-    uint32_t *shard_ids = NULL;
+    predict_out po = {0};
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"input", 'i', SISA_ARG_STRING, &input, "IN.h5", "a sisa dataset file to predict", 1},
@@ -288,42 +328,61 @@ int sisa_cmd_predict(int argc, char **argv)
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
     SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_READ, NULL));
-    SISA_TRY(run_ensemble(&st, input, &e));
+    po.output = output;
+    po.force = force;
+    po.per_shard = per_shard;
+    po.st = &st;
+    const ensemble_sink sink = {predict_start, predict_model_rows, predict_ens_rows, &po};
+    SISA_TRY(run_ensemble(&st, input, &e, &sink));
     if (sisa_cli_not_root()) goto done;
-    char used[4096];
-    shards_used_text(&e, used, sizeof used);
-    shard_ids = malloc(e.n_models * sizeof *shard_ids);
-    SISA_CHECK(shard_ids, SISA_ENOMEM, "out of memory");
-    for (uint32_t m = 0; m < e.n_models; m++) shard_ids[m] = e.models[m].shard;
-    sisa_pred_file pf = {
-        .n = e.n,
-        .classes = e.classes,
-        .proba = e.ens,
-        .label = e.label,
-        .id = e.id,
-        .strategy = sisa_strategy_name(cfg.aggregate.strategy),
-        .config_hash = st.config_hash,
-        .shards_used = used,
-        .n_shards = per_shard ? e.n_models : 0,
-        .shard_proba = (const float *const *)e.proba,
-        .shard_ids = shard_ids,
-    };
-    SISA_TRY(sisa_pred_write(output, &pf, force));
+    err = sisa_pred_commit(po.w);
+    po.w = NULL;
+    SISA_TRY(err);
+    sisa_debug("predict: peak memory %.1f MB on rank 0", (double)sisa_cli_peak_rss() / 1e6);
     printf("predicted %llu rows with %u of %d shard models (strategy %s) -> %s\n",
            (unsigned long long)e.n, e.n_models, cfg.sisa.shards,
            sisa_strategy_name(cfg.aggregate.strategy), output);
 done:
-    free(shard_ids);
+    sisa_pred_discard(po.w);
+    free(po.shard_ids);
     ensemble_free(&e);
     sisa_store_close(&st);
     return err;
 }
 
-static double accuracy_of(const int32_t *label, const int32_t *y, uint64_t n)
+/* `sisa eval`'s sink: hits of the ensemble and of every model, counted as the rows stream in. */
+typedef struct {
+    const int32_t *y;
+    uint32_t classes;
+    uint64_t ens_hits;
+    uint64_t *hits; /* (models) */
+} eval_counts;
+
+static int eval_start(void *ctx, const ensemble *e)
 {
-    uint64_t hit = 0;
-    for (uint64_t i = 0; i < n; i++) hit += label[i] == y[i];
-    return n ? (double)hit / (double)n : 0.0;
+    eval_counts *ec = ctx;
+    ec->y = e->y;
+    ec->classes = e->classes;
+    ec->hits = calloc(e->n_models ? e->n_models : 1, sizeof *ec->hits);
+    return ec->hits ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+}
+
+static int eval_model_rows(void *ctx, uint32_t m, uint64_t r0, uint64_t nr, const float *proba)
+{
+    eval_counts *ec = ctx;
+    const uint32_t C = ec->classes;
+    for (uint64_t i = 0; i < nr; i++)
+        ec->hits[m] += (int32_t)sisa_argmax(proba + i * C, C) == ec->y[r0 + i];
+    return SISA_OK;
+}
+
+static int eval_ens_rows(void *ctx, uint64_t r0, uint64_t nr, const float *proba,
+                         const int32_t *label)
+{
+    eval_counts *ec = ctx;
+    (void)proba;
+    for (uint64_t i = 0; i < nr; i++) ec->ens_hits += label[i] == ec->y[r0 + i];
+    return SISA_OK;
 }
 
 int sisa_cmd_eval(int argc, char **argv)
@@ -334,7 +393,7 @@ int sisa_cmd_eval(int argc, char **argv)
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     ensemble e = {0};
-    int32_t *shard_label = NULL;
+    eval_counts ec = {0};
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"input", 'i', SISA_ARG_STRING, &input, "TEST.h5",
@@ -356,11 +415,10 @@ int sisa_cmd_eval(int argc, char **argv)
                    "sisa eval: %s has no data.test; pass the test set with -i TEST.h5", cfg_path);
         input = cfg.data.test;
     }
-    SISA_TRY(run_ensemble(&st, input, &e));
+    const ensemble_sink sink = {eval_start, eval_model_rows, eval_ens_rows, &ec};
+    SISA_TRY(run_ensemble(&st, input, &e, &sink));
     if (sisa_cli_not_root()) goto done;
-    shard_label = malloc(e.n * sizeof *shard_label);
-    SISA_CHECK(shard_label, SISA_ENOMEM, "out of memory");
-    double acc = accuracy_of(e.label, e.y, e.n);
+    double acc = e.n ? (double)ec.ens_hits / (double)e.n : 0.0;
     const char *strategy = sisa_strategy_name(cfg.aggregate.strategy);
     if (json) {
         printf("{\"accuracy\": ");
@@ -375,9 +433,7 @@ int sisa_cmd_eval(int argc, char **argv)
         printf("  shard   train rows   accuracy\n");
     }
     for (uint32_t m = 0; m < e.n_models; m++) {
-        for (uint64_t i = 0; i < e.n; i++)
-            shard_label[i] = (int32_t)sisa_argmax(e.proba[m] + i * e.classes, e.classes);
-        double a = accuracy_of(shard_label, e.y, e.n);
+        double a = e.n ? (double)ec.hits[m] / (double)e.n : 0.0;
         if (json) {
             printf("%s{\"shard\": %u, \"rows\": %llu, \"accuracy\": ", m ? ", " : "",
                    e.models[m].shard, (unsigned long long)e.models[m].rows);
@@ -401,7 +457,7 @@ int sisa_cmd_eval(int argc, char **argv)
             printf("  %5u   left out: %s\n", e.excluded[x], e.why[x]);
     }
 done:
-    free(shard_label);
+    free(ec.hits);
     ensemble_free(&e);
     sisa_store_close(&st);
     return err;

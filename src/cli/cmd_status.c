@@ -242,10 +242,10 @@ int sisa_cmd_status(int argc, char **argv)
                st.config_hash, (unsigned long long)cfg.seed, S, cfg.sisa.slices,
                sisa_sharding_name(cfg.sisa.sharding));
         sisa_json_string(stdout, m->dataset);
-        printf(", \"dataset_digest\": \"%s\", \"rows\": %llu, \"deletions\": %llu, "
-               "\"deleted_rows\": %llu, \"context\": ",
-               m->dataset_digest, (unsigned long long)rows, (unsigned long long)m->deletions,
-               (unsigned long long)m->deleted_rows);
+        printf(", \"dataset_digest\": \"%s\", \"dataset_digest_version\": %d, \"rows\": %llu, "
+               "\"deletions\": %llu, \"deleted_rows\": %llu, \"context\": ",
+               m->dataset_digest, m->digest_version, (unsigned long long)rows,
+               (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows);
         sisa_json_string(stdout, m->context);
         printf(", \"context_matches\": %s, \"ledger_records\": %llu, \"ledger_head\": \"%s\", "
                "\"pending_request\": %llu, \"ready_shards\": %u, ",
@@ -288,7 +288,8 @@ int sisa_cmd_status(int argc, char **argv)
         printf("  seed %llu, %u shards x %d slices, sharding by %s, %llu rows\n",
                (unsigned long long)cfg.seed, S, cfg.sisa.slices,
                sisa_sharding_name(cfg.sisa.sharding), (unsigned long long)rows);
-        printf("  dataset %s (digest %.12s)\n", m->dataset, m->dataset_digest);
+        printf("  dataset %s (digest v%d %.12s)\n", m->dataset, m->digest_version,
+               m->dataset_digest);
         printf("  deletions: %llu request(s), %llu row(s); ledger: %llu record(s), head %.16s...\n",
                (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows,
                (unsigned long long)ledger.records, ledger.head);

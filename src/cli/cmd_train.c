@@ -3,9 +3,12 @@
  * shard stage by stage, resuming whatever an earlier run left unfinished.
  *
  * Under mpirun/srun the shards are spread over the ranks by size (shard/schedule.h): each rank
- * partitions and trains only its own shards, so it keeps only their rows in memory. Rank 0 also
- * reads the whole dataset once to compute its digest when it creates the manifest. A shard
- * trains to the same bits on any rank, so the store does not depend on the rank count.
+ * partitions and trains only its own shards, so it keeps only their rows in memory. When it
+ * creates the store, each rank also digests its share of the dataset's blocks (io/dsdigest.h)
+ * while partitioning, and rank 0 combines the leaves in block order for the manifest: no rank
+ * reads the whole dataset, and the digest is the same for any rank count. A shard trains to the
+ * same bits on any rank, so the store does not depend on the rank count; the shards a rank has
+ * just partitioned are trained from memory (sisa_shard_train_from), not read back.
  */
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -13,15 +16,16 @@
 
 #include "base/log.h"
 #include "base/progress.h"
+#include "io/dsdigest.h"
 #include "shard/journal.h"
 #include "shard/partition.h"
 #include "shard/schedule.h"
 #include "shard/setup.h"
 #include "shard/store.h"
 #include "shard/train.h"
-#include "shard/verify.h"
 #include "sisa/error.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +97,7 @@ static int plan_on_root(const sisa_store *st, train_plan *tp)
         /* Missing files are made again from the dataset: it must be the one the store was built
          * from, checked before any rank writes a file. */
         char digest[65];
-        SISA_TRY(sisa_verify_dataset_digest(st->cfg.data.train, digest));
+        SISA_TRY(sisa_dataset_digest(st->cfg.data.train, st->man.digest_version, digest));
         SISA_TRY(check_digest(st, digest));
     }
     if (missing || damaged) {
@@ -149,12 +153,41 @@ static int write_manifest(sisa_store *st, const char *digest, const sisa_dataset
     m->sharding = st->cfg.sisa.sharding;
     snprintf(m->dataset, sizeof m->dataset, "%s", st->cfg.data.train);
     snprintf(m->dataset_digest, sizeof m->dataset_digest, "%s", digest);
+    m->digest_version = SISA_DIGEST_V2;
     m->rows = hdr->n;
     m->features = hdr->d;
     m->classes = hdr->num_classes;
     snprintf(m->context, sizeof m->context, "%s", st->context);
     SISA_TRY(sisa_store_write_manifest(st));
 done:
+    return err;
+}
+
+/* Collective: the dataset's v2 digest from every rank's leaves (digest: on every rank). Each
+ * rank places its leaves, the others' are zero, and an element-wise sum (exact: one term per
+ * element is nonzero) gives every rank all of them in block order; a collective, so a rank that
+ * fails to allocate cannot leave another waiting. */
+static int combine_digest(sisa_dist *d, const sisa_partition_job *job, char *digest)
+{
+    int err = SISA_OK;
+    const uint64_t m = sisa_dsdigest_blocks(job->hdr.n);
+    uint8_t(*all)[32] = NULL;
+    err = m <= (uint64_t)INT32_MAX / 4
+              ? SISA_OK
+              : sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "%llu digest blocks are too many",
+                               (unsigned long long)m);
+    if (err == SISA_OK) {
+        all = calloc(m ? m : 1, sizeof *all);
+        if (!all) err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    }
+    if (err == SISA_OK && (job->leaf0 + job->n_leaves > m))
+        err = sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "digest blocks out of range");
+    SISA_TRY(sisa_dist_agree(d, err));
+    if (job->n_leaves) memcpy(all[job->leaf0], job->leaves, job->n_leaves * sizeof *all);
+    SISA_TRY(sisa_dist_sum_u64(d, (uint64_t *)all, (int)(m * 4)));
+    sisa_dsdigest_root(digest, &job->hdr, (const uint8_t(*)[32])all);
+done:
+    free(all);
     return err;
 }
 
@@ -170,6 +203,8 @@ int sisa_cmd_train(int argc, char **argv)
     uint32_t *owner = NULL;
     unsigned char *want = NULL;
     double *rss_all = NULL;
+    sisa_partition_job job = {0};
+    uint32_t S = 0;
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"wait", 0, SISA_ARG_WAIT, &wait, "SECONDS",
@@ -202,7 +237,7 @@ int sisa_cmd_train(int argc, char **argv)
     SISA_TRY(sisa_dist_agree(d, rank == 0 ? check_new_store(cfg_path) : SISA_OK));
     const sisa_cli_open_opts oo = {wait, "train", accept_move};
     SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE, &oo));
-    const uint32_t S = (uint32_t)cfg.sisa.shards;
+    S = (uint32_t)cfg.sisa.shards;
 
     /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
     tp.missing = calloc(S, sizeof *tp.missing);
@@ -227,10 +262,10 @@ int sisa_cmd_train(int argc, char **argv)
     if (!mine)
         sisa_info("no shard to train here (%u shards over %d ranks); waiting for the others", S, P);
 
-    /* 2. Partition: each rank writes its own missing shards; rank 0 also hashes the dataset. */
+    /* 2. Partition: each rank writes its own missing shards (and keeps them for training); for
+     * a new store every rank also digests its part of the dataset, and rank 0 combines them. */
     if (tp.partition) {
         char digest[65] = "";
-        sisa_dataset_header hdr;
         uint32_t todo = 0;
         for (uint32_t k = 0; k < S; k++) {
             want[k] = tp.missing[k] && owner[k] == (uint32_t)rank;
@@ -243,10 +278,18 @@ int sisa_cmd_train(int argc, char **argv)
         /* A new store's digest is taken while partitioning; an existing store's was checked
          * by the plan. */
         const int fresh = !st.has_manifest;
-        if (todo || (rank == 0 && fresh))
-            err = sisa_partition(&st, want, rank == 0 && fresh ? digest : NULL, &hdr);
+        job.want = want;
+        job.keep = 1;
+        if (fresh) {
+            job.digest_part = (uint32_t)rank;
+            job.digest_parts = (uint32_t)P;
+        }
+        if (todo || fresh) err = sisa_partition(&st, &job);
         SISA_TRY(sisa_dist_agree(d, err));
-        if (rank == 0 && fresh) err = write_manifest(&st, digest, &hdr);
+        if (fresh) {
+            SISA_TRY(combine_digest(d, &job, digest));
+            if (rank == 0) err = write_manifest(&st, digest, &job.hdr);
+        }
         SISA_TRY(sisa_dist_agree(d, err));
     }
 
@@ -264,7 +307,12 @@ int sisa_cmd_train(int argc, char **argv)
             break;
         }
         sisa_shard_report rep;
-        err = sisa_shard_train(&st, k, &rep);
+        const sisa_shard_data *mem = job.kept ? job.kept[k] : NULL;
+        err = sisa_shard_train_from(&st, k, mem, mem ? job.sha[k] : NULL, &rep);
+        if (job.kept) { /* its rows are not needed any more */
+            sisa_shard_data_free(job.kept[k]);
+            job.kept[k] = NULL;
+        }
         if (err < 0) break;
         stats[0] += rep.samples;
         stats[1] += rep.rows;
@@ -306,6 +354,7 @@ done:
         sisa_store_discard_new(&st);
         sisa_info("removed the unfinished new store %s", st.root);
     }
+    sisa_partition_job_free(&job, S);
     free(rss_all);
     free(want);
     free(owner);

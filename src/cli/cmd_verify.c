@@ -23,6 +23,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/sha256.h"
+#include "io/dsdigest.h"
 #include "shard/journal.h"
 #include "shard/request.h"
 #include "shard/schedule.h"
@@ -215,7 +216,7 @@ static int plan_on_root(const sisa_store *st, sisa_deletions *del, verify_plan *
         vp->from_store = 1;
         snprintf(vp->reason, sizeof vp->reason, "the dataset %s is missing", ds);
     } else {
-        int rc = sisa_verify_dataset_digest(ds, digest);
+        int rc = sisa_dataset_digest(ds, st->man.digest_version, digest);
         if (rc == SISA_ECORRUPT || rc == SISA_EIO) {
             vp->from_store = 1;
             snprintf(vp->reason, sizeof vp->reason, "the dataset cannot be read: %s",

@@ -103,7 +103,8 @@ int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report 
     uint64_t *cost = calloc(K ? K : 1, sizeof *cost);
     sisa_shard_report *mine = calloc(K ? K : 1, sizeof *mine);
     sisa_shard_data **kept = calloc(K ? K : 1, sizeof *kept);
-    err = owner && cost && mine && kept
+    char(*kept_sha)[65] = calloc(K ? K : 1, sizeof *kept_sha);
+    err = owner && cost && mine && kept && kept_sha
               ? SISA_OK
               : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
     if (err == SISA_OK) {
@@ -124,7 +125,7 @@ int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report 
     if (r->state < SISA_REQ_REWRITTEN) {
         for (uint32_t i = 0; i < K && err == SISA_OK; i++)
             if (owner[i] == (uint32_t)rank)
-                err = sisa_unlearn_rewrite(st, r, &r->shards[i], &kept[i]);
+                err = sisa_unlearn_rewrite(st, r, &r->shards[i], &kept[i], kept_sha[i]);
         SISA_TRY(sisa_dist_agree(d, err));
         if (rank == 0) err = journal_state(st, r, SISA_REQ_REWRITTEN, NULL);
         SISA_TRY(sisa_dist_agree(d, err));
@@ -134,7 +135,7 @@ int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report 
         for (uint32_t i = 0; i < K && err == SISA_OK; i++)
             if (owner[i] == (uint32_t)rank) {
                 /* The rows this rank just wrote, if it did (not after a crash). */
-                err = sisa_shard_train_rows(st, r->shards[i].shard, kept[i], &mine[i]);
+                err = sisa_shard_train_from(st, r->shards[i].shard, kept[i], kept_sha[i], &mine[i]);
                 sisa_shard_data_free(kept[i]);
                 kept[i] = NULL;
             }
@@ -165,6 +166,7 @@ int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report 
 done:
     for (uint32_t i = 0; kept && i < K; i++) sisa_shard_data_free(kept[i]);
     free(kept);
+    free(kept_sha);
     free(mine);
     free(cost);
     free(owner);

@@ -10,12 +10,21 @@
 #include "io/store_io.h"
 
 #include "base/fs.h"
+#include "base/sha256.h"
+#include "base/sysio.h"
 #include "io/h5util.h"
 #include "sisa/dataset.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define X_CHUNK_BYTES  ((size_t)8 << 20)
+#define META_BUF_BYTES ((size_t)1 << 20)
 
 int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uint64_t d,
                           int32_t num_classes, int has_group)
@@ -31,7 +40,7 @@ int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uin
     SISA_CHECK(d == 0 || rows <= SIZE_MAX / sizeof(float) / d, SISA_ENOMEM,
                "shard %u: %llu rows x %llu features does not fit in memory", shard,
                (unsigned long long)n, (unsigned long long)d);
-    sd->X = malloc(rows * (d ? d : 1) * sizeof(float));
+    sd->X = sisa_alloc_large(rows * (d ? d : 1) * sizeof(float));
     sd->y = malloc(rows * sizeof *sd->y);
     sd->id = malloc(rows * sizeof *sd->id);
     sd->slice = malloc(rows * sizeof *sd->slice);
@@ -56,14 +65,76 @@ void sisa_shard_data_free(sisa_shard_data *sd)
     free(sd);
 }
 
-int sisa_shard_data_write(const char *path, const sisa_shard_data *sd)
+/* Hash bytes [from, to) of the file fd by reading them. */
+static int hash_file_range(sisa_sha256_ctx *h, int fd, uint64_t from, uint64_t to, char *buf,
+                           const char *path)
+{
+    while (from < to) {
+        size_t want = to - from < META_BUF_BYTES ? (size_t)(to - from) : META_BUF_BYTES;
+        ssize_t got = pread(fd, buf, want, (off_t)from);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read back %s: %s", path,
+                                  got < 0 ? strerror(errno) : "unexpected end of file");
+        sisa_sha256_update(h, buf, (size_t)got);
+        from += (uint64_t)got;
+    }
+    return SISA_OK;
+}
+
+static int pwrite_all(int fd, const void *data, size_t len, uint64_t off, const char *path)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = pwrite(fd, p, len, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot write %s: %s", path,
+                                  w < 0 ? strerror(errno) : "no progress");
+        p += w;
+        len -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return SISA_OK;
+}
+
+/* The file is written in two steps so that its SHA-256 is computed while it is written, and the
+ * rows are never copied: HDF5 writes the small columns, the attributes and its metadata, with X
+ * allocated (contiguous, never filled) but not written; then X's bytes go from sd->X straight to
+ * their place in the file, in chunks, each hashed as it is written and handed to the disk at once
+ * (sisa_writeback_start), so that the final fsync finds little to do. The bytes before and after
+ * X are HDF5's own (a few KB of metadata, then the columns): they are read back and hashed in
+ * file order around X. The hash is therefore the hash of the file's bytes, as a reader computes
+ * it, and X is read from memory once. */
+int sisa_shard_data_write_hashed(const char *path, const sisa_shard_data *sd,
+                                 char sha[SISA_SHA256_HEX])
 {
     int err = SISA_OK;
-    hid_t file = H5I_INVALID_HID;
+    hid_t file = H5I_INVALID_HID, space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID,
+          x = H5I_INVALID_HID;
+    int fd = -1;
+    char *buf = NULL;
     SISA_TRY(sisa_h5_create_file(&file, path));
     hsize_t xdims[2] = {sd->n, sd->d}, ndims[1] = {sd->n};
-    SISA_TRY(
-        sisa_h5_write_dataset(file, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, xdims, sd->X, path));
+    const uint64_t xbytes = sd->n * sd->d * sizeof(float);
+    uint64_t xoff = 0;
+    space = H5Screate_simple(2, xdims, NULL);
+    SISA_H5(space, SISA_EIO, "%s: cannot create the dataspace of X", path);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    SISA_H5(dcpl, SISA_EIO, "cannot create a property list");
+    SISA_H5(H5Pset_obj_track_times(dcpl, 0), SISA_EIO, "cannot disable time tracking");
+    SISA_H5(H5Pset_layout(dcpl, H5D_CONTIGUOUS), SISA_EIO, "cannot set a contiguous layout");
+    SISA_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), SISA_EIO, "cannot set early allocation");
+    SISA_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), SISA_EIO, "cannot turn filling off");
+    x = H5Dcreate2(file, "X", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    SISA_H5(x, SISA_EIO, "%s: cannot create dataset X", path);
+    if (xbytes) {
+        haddr_t a = H5Dget_offset(x);
+        SISA_CHECK(a != HADDR_UNDEF, SISA_EIO, "%s: X has no place in the file", path);
+        xoff = (uint64_t)a;
+    }
+    SISA_H5(H5Dclose(x), SISA_EIO, "%s: closing X failed", path);
+    x = H5I_INVALID_HID;
     SISA_TRY(
         sisa_h5_write_dataset(file, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims, sd->y, path));
     SISA_TRY(sisa_h5_write_dataset(file, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims, sd->id,
@@ -79,10 +150,50 @@ int sisa_shard_data_write(const char *path, const sisa_shard_data *sd)
     SISA_TRY(sisa_h5_attr_write_i32(file, "num_classes", sd->num_classes));
     uint64_t d = sd->d;
     SISA_TRY(sisa_h5_attr_write_u64s(file, "features", &d, 1));
-    SISA_TRY(sisa_h5_finish_file(&file, path));
+    SISA_H5(sisa_h5_close_file(&file), SISA_EIO, "%s: closing failed", path);
+
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+    struct stat stt;
+    SISA_CHECK(fstat(fd, &stt) == 0, SISA_EIO, "cannot stat %s: %s", path, strerror(errno));
+    const uint64_t size = (uint64_t)stt.st_size;
+    SISA_CHECK(xoff + xbytes <= size, SISA_EIO,
+               "%s: HDF5 placed X at %llu..%llu, beyond the file's %llu bytes", path,
+               (unsigned long long)xoff, (unsigned long long)(xoff + xbytes),
+               (unsigned long long)size);
+    buf = malloc(META_BUF_BYTES);
+    SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
+    sisa_sha256_ctx h;
+    sisa_sha256_init(&h);
+    SISA_TRY(hash_file_range(&h, fd, 0, xoff, buf, path));
+    const char *xp = (const char *)sd->X;
+    for (uint64_t o = 0; o < xbytes; o += X_CHUNK_BYTES) {
+        size_t len = xbytes - o < X_CHUNK_BYTES ? (size_t)(xbytes - o) : X_CHUNK_BYTES;
+        SISA_TRY(pwrite_all(fd, xp + o, len, xoff + o, path));
+        sisa_writeback_start(fd, (off_t)(xoff + o), len);
+        sisa_sha256_update(&h, xp + o, len);
+    }
+    SISA_TRY(hash_file_range(&h, fd, xoff + xbytes, size, buf, path));
+    SISA_CHECK(fsync(fd) == 0, SISA_EIO, "cannot fsync %s: %s", path, strerror(errno));
+    uint8_t dg[SISA_SHA256_LEN];
+    sisa_sha256_final(&h, dg);
+    sisa_hex(sha, dg, SISA_SHA256_LEN);
 done:
+    free(buf);
+    if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
+        err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot close %s: %s", path,
+                             strerror(errno));
+    sisa_h5_close_quiet(&x);
+    sisa_h5_close_quiet(&dcpl);
+    sisa_h5_close_quiet(&space);
     sisa_h5_close_quiet(&file);
     return err;
+}
+
+int sisa_shard_data_write(const char *path, const sisa_shard_data *sd)
+{
+    char sha[SISA_SHA256_HEX];
+    return sisa_shard_data_write_hashed(path, sd, sha);
 }
 
 /* Open `name` and check it is rank `rank` with leading dimension n (and second dimension d for

@@ -39,8 +39,10 @@ int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uin
 void sisa_shard_data_free(sisa_shard_data *sd);
 
 /* Write into `path` (a temp file the caller created and commits; see shard/journal.h) and
- * fsync it. */
+ * fsync it. The _hashed form also gives the SHA-256 (hex) of the file's bytes, computed while
+ * writing them (for sisa_files_commit_hashed). */
 int sisa_shard_data_write(const char *path, const sisa_shard_data *sd);
+int sisa_shard_data_write_hashed(const char *path, const sisa_shard_data *sd, char sha[65]);
 /* Read everything, validating shape, order and ranges. */
 int sisa_shard_data_read(sisa_shard_data **out, const char *path);
 /* Read only the id, slice and group columns (X and y are not read: NULL). */
@@ -74,21 +76,31 @@ int sisa_ckpt_read_meta(sisa_ckpt_meta *out, const char *path);
 int sisa_ckpt_read(sisa_ckpt_meta *out, const char *path, const sisa_tensor *params, int n_params,
                    const sisa_tensor *state, int n_state);
 
-/* ---- prediction files (sisa predict -o) -------------------------------------------------- */
+/* ---- prediction files (sisa predict -o) --------------------------------------------------
+ * Written block by block as the ensemble streams (no row data is held by the writer). */
 typedef struct sisa_pred_file {
     uint64_t n;
     uint32_t classes;
-    const float *proba;   /* (n, classes) */
-    const int32_t *label; /* (n) */
-    const uint64_t *id;   /* (n) */
+    const uint64_t *id; /* (n): the input rows' IDs, written when the file is opened */
     const char *strategy;
     const char *config_hash;
-    const char *shards_used;         /* e.g. "0-7" or "0,2,5" */
-    uint32_t n_shards;               /* per-shard posteriors, or 0 */
-    const float *const *shard_proba; /* n_shards arrays (n, classes), written as /shards/KKKK */
-    const uint32_t *shard_ids;
+    const char *shards_used;   /* e.g. "0-7" or "0,2,5" */
+    uint32_t n_shards;         /* per-shard posteriors (/shards/KKKK), or 0 */
+    const uint32_t *shard_ids; /* (n_shards) */
 } sisa_pred_file;
 
-int sisa_pred_write(const char *path, const sisa_pred_file *p, int replace);
+typedef struct sisa_pred_writer sisa_pred_writer;
+/* Create the file (as a temp file next to `path`) with every dataset at its full size. */
+int sisa_pred_open(sisa_pred_writer **out, const char *path, const sisa_pred_file *p, int replace);
+/* Rows [r0, r0 + nr): the ensemble's posteriors (nr, classes) and labels (nr). */
+int sisa_pred_write_rows(sisa_pred_writer *w, uint64_t r0, uint64_t nr, const float *proba,
+                         const int32_t *label);
+/* Rows [r0, r0 + nr) of the k-th shard's posteriors (k indexes shard_ids). */
+int sisa_pred_write_shard_rows(sisa_pred_writer *w, uint32_t k, uint64_t r0, uint64_t nr,
+                               const float *proba);
+/* Publish the file at `path` (atomically) and free the writer, also on failure. */
+int sisa_pred_commit(sisa_pred_writer *w);
+/* Drop an unfinished file (NULL-safe). */
+void sisa_pred_discard(sisa_pred_writer *w);
 
 #endif

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Benchmark: `sisa train` as a whole process against its own training loop (bench_train) and
+# against PyTorch's, side by side in one run on one machine; then training on P = 1 and 2 ranks.
+#
+#   bench/train_speed.sh [RUNS] [CORE] [BUILD_DIR]     (defaults: 3, auto, build/release)
+#
+# CORE sets OPENBLAS_CORETYPE for every program here (sisa, bench_train and PyTorch, which
+# Debian links to the same OpenBLAS); "auto" leaves OpenBLAS to pick (the variable is unset).
+# Every program runs on one thread. The net: MLP 784-256-10 (ReLU), Adam lr 1e-3, batch 128,
+# 5 epochs over Fashion-MNIST's 60 000 training rows (300 000 sample visits).
+#
+#   1. `sisa train` at S=1, R=1, 5 epochs: the whole process's wall time (import excluded: the
+#      dataset file exists), its samples/s (300 000 / wall), and the samples/s sisa reports for
+#      its training phase;
+#   2. bench_train's loop (shuffle, gather, step) for 5 epochs: samples/s;
+#   3. PyTorch 1.13 (Debian's python3-torch, /usr/bin/python3) on the same net and data
+#      (bench/torch_mlp.py: index_select batches, glibc malloc thresholds raised);
+#   4. `sisa train` at S=2, R=1 on P = 1 and P = 2 ranks: wall times and efficiency T1 / (2 T2).
+# Each figure is the best of RUNS runs (the machine may be shared: the load average is printed
+# before and after). Throughputs are also given per second of the process's own CPU time, which
+# other jobs on a shared machine disturb far less than wall time. Nothing is checked: the script prints figures and the ratios the targets
+# are about (whole process >= 0.85x bench_train's loop, >= 1.3x PyTorch's loop).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+core=${2:-auto}
+build=${3:-build/release}
+sisa=$build/sisa
+bench=$build/bench/bench_train
+fm=/usr/share/datasets/fashion-mnist
+if [ ! -x "$sisa" ] || [ ! -x "$bench" ]; then
+  bash scripts/install-deps.sh
+  SISA_BUILD_TYPE=Release bash scripts/build.sh "$build" -DBUILD_TESTING=OFF >/dev/null
+fi
+/usr/bin/python3 -c 'import torch' 2>/dev/null || SISA_EXTRA_PKGS=python3-torch bash scripts/install-deps.sh
+if [ "$core" = auto ]; then unset OPENBLAS_CORETYPE; else export OPENBLAS_CORETYPE=$core; fi
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+MPI=(mpirun)
+[ "$(id -u)" -eq 0 ] && MPI+=(--allow-run-as-root)
+MPI+=(--oversubscribe -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS)
+[ "$core" = auto ] || MPI+=(-x OPENBLAS_CORETYPE)
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$sisa" -q import idx --images "$fm/train-images-idx3-ubyte.gz" --labels "$fm/train-labels-idx1-ubyte.gz" \
+  --scale 255 -o "$dir/train.h5" >/dev/null
+config() { # NAME SHARDS
+  sed -e "s|^\(  train:\).*|\1 train.h5|" -e "/^  test:/d" -e "s|^store:.*|store: store-$1|" \
+      -e "s|^\(  shards:\) *[0-9]*|\1 $2|" -e "s|^\(  slices:\) *[0-9]*|\1 1|" \
+      -e "s|^\(  epochs:\) *[0-9]*|\1 5|" configs/fashion-mnist.yaml >"$dir/$1.yaml"
+}
+config s1 1
+config s2 2
+now() { date +%s.%N; }
+min() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc -l)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+max() { if [ -z "$1" ] || [ "$(echo "$2 > $1" | bc -l)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+
+cpuinfo() { grep -m1 "^$1" /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'; }
+echo "cpu: $(cpuinfo 'model name') (family $(cpuinfo 'cpu family'), model $(cpuinfo 'model')), $(nproc --all) cores"
+"$sisa" --version | grep -E '^sisa|OpenBLAS'
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# CPU seconds (user + system) of a command, its stdout to $dir/out.
+cpu_of() {
+  /usr/bin/python3 -c 'import resource, subprocess, sys
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], check=True, stdout=out)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(r.ru_utime + r.ru_stime)' "$dir/out" "$@"
+}
+
+# 1. sisa train, S=1 R=1, whole process.
+wall="" phase="" cpu=""
+for _ in $(seq 1 "$runs"); do
+  rm -rf "$dir/store-s1"
+  a=$(now)
+  c=$(cpu_of "$sisa" -q train -c "$dir/s1.yaml")
+  b=$(now)
+  wall=$(min "$wall" "$(echo "$b - $a" | bc -l)")
+  cpu=$(min "$cpu" "$c")
+  phase=$(max "$phase" "$(grep -o '([0-9]* samples/s)' "$dir/out" | grep -o '[0-9]*')")
+done
+sisa_sps=$(echo "300000 / $wall" | bc -l)
+sisa_cpu=$(echo "300000 / $cpu" | bc -l)
+printf 'sisa train S=1 R=1 5 epochs: %.2f s wall (best of %d) = %.0f samples/s whole process; %.0f samples/s in its training phase; %.2f CPU s = %.0f samples per CPU s\n' \
+  "$wall" "$runs" "$sisa_sps" "$phase" "$cpu" "$sisa_cpu"
+
+# 2. bench_train's loop.
+loop="" loop_cpu=""
+for _ in $(seq 1 "$runs"); do
+  line=$("$bench" 5 "$fm" "mlp 784-256-10 raw" | awk '$4 == "ftz+daz"')
+  loop=$(max "$loop" "$(awk '{ print $5 }' <<<"$line")")
+  loop_cpu=$(max "$loop_cpu" "$(awk '{ print $12 }' <<<"$line")")
+done
+printf 'bench_train loop (mlp raw/255, 5 epochs): %.0f samples/s, %.0f per CPU s (best of %d)\n' \
+  "$loop" "$loop_cpu" "$runs"
+
+# 3. PyTorch's loop.
+torch="" torch_cpu=""
+for _ in $(seq 1 "$runs"); do
+  line=$(MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
+         MALLOC_TOP_PAD_=268435456 /usr/bin/python3 bench/torch_mlp.py "$dir/train.h5" 5)
+  torch=$(max "$torch" "$(grep -o '[0-9]* samples/s' <<<"$line" | grep -o '^[0-9]*')")
+  torch_cpu=$(max "$torch_cpu" "$(grep -o '[0-9]* per CPU s' <<<"$line" | grep -o '^[0-9]*')")
+done
+echo "$line"
+printf 'PyTorch loop (5 epochs): %.0f samples/s, %.0f per CPU s (best of %d)\n' "$torch" \
+  "$torch_cpu" "$runs"
+printf 'ratios (wall): sisa whole process / bench_train loop = %.2f (target 0.85); / PyTorch loop = %.2f (target 1.3)\n' \
+  "$(echo "$sisa_sps / $loop" | bc -l)" "$(echo "$sisa_sps / $torch" | bc -l)"
+printf 'ratios (CPU time): sisa whole process / bench_train loop = %.2f; / PyTorch loop = %.2f\n' \
+  "$(echo "$sisa_cpu / $loop_cpu" | bc -l)" "$(echo "$sisa_cpu / $torch_cpu" | bc -l)"
+
+# 4. P = 1 and 2 ranks, S = 2.
+t1="" t2=""
+for _ in $(seq 1 "$runs"); do
+  rm -rf "$dir/store-s2"
+  a=$(now)
+  "$sisa" -q train -c "$dir/s2.yaml" >/dev/null
+  b=$(now)
+  t1=$(min "$t1" "$(echo "$b - $a" | bc -l)")
+  rm -rf "$dir/store-s2"
+  a=$(now)
+  "${MPI[@]}" -n 2 "$sisa" -q train -c "$dir/s2.yaml" >/dev/null
+  b=$(now)
+  t2=$(min "$t2" "$(echo "$b - $a" | bc -l)")
+done
+printf 'sisa train S=2 R=1 5 epochs: P=1 %.2f s, P=2 %.2f s (best of %d): speed-up %.2f, efficiency %.0f%%\n' \
+  "$t1" "$t2" "$runs" "$(echo "$t1 / $t2" | bc -l)" "$(echo "100 * $t1 / (2 * $t2)" | bc -l)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
