@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/strutil.h"
+#include "io/dsdigest.h"
 #include "io/dsstream.h"
 #include "io/store_io.h"
 #include "shard/journal.h"
@@ -815,7 +816,7 @@ static int examine_dataset(sisa_repair *rp)
         snprintf(why, sizeof why, "cannot be rebuilt until data.train is restored");
     }
     if (!why[0]) {
-        int rc = sisa_verify_dataset_digest(path, digest);
+        int rc = sisa_dataset_digest(path, st->man.digest_version, digest);
         if (rc == SISA_ECORRUPT) {
             snprintf(problem, sizeof problem, "cannot be read (%.600s)", sisa_error_message());
             sisa_error_clear();

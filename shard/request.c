@@ -514,3 +514,37 @@ done:
     sisa_jw_free(&w);
     return err;
 }
+
+int sisa_ledger_lineages(const char *path, uint32_t shards, char (*out)[65])
+{
+    int err = SISA_OK;
+    char *text = NULL;
+    size_t len = 0;
+    sisa_json *rec = NULL;
+    sisa_request r = {0};
+    for (uint32_t k = 0; k < shards; k++) out[k][0] = '\0';
+    if (!sisa_fs_exists(path)) return SISA_OK;
+    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
+    int lineno = 0;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        if (!nl) break; /* a torn last line */
+        size_t n = (size_t)(nl - (text + pos));
+        char where[SISA_PATH_MAX + 32];
+        snprintf(where, sizeof where, "%s:%d", path, ++lineno);
+        SISA_TRY(sisa_json_parse(&rec, text + pos, n, where));
+        SISA_TRY(sisa_request_from_json(&r, rec, where));
+        for (uint32_t i = 0; i < r.n_shards; i++)
+            if (r.shards[i].shard < shards)
+                memcpy(out[r.shards[i].shard], r.shards[i].lineage_after, 65);
+        sisa_request_free(&r);
+        sisa_json_free(rec);
+        rec = NULL;
+        pos += n + 1;
+    }
+done:
+    sisa_request_free(&r);
+    sisa_json_free(rec);
+    free(text);
+    return err;
+}

@@ -112,6 +112,11 @@ int sisa_ledger_read(const char *path, sisa_ledger_info *info, size_t *torn_byte
  * the one serialisation of a ledger record (sisa_ledger_append writes it; sisa repair rebuilds
  * lost records with it and checks them against the heads the journal certified). */
 void sisa_ledger_record(sisa_jw *w, const sisa_request *r, const char *prev);
+/* For each of the S shards, the lineage of its final stage after the last ledger record that
+ * touched it ("" when no record did): what the shard's rows must hash to. A shard whose rows
+ * do not (a folder restored from an older copy, say) may hold deleted rows. A torn last line is
+ * left out. */
+int sisa_ledger_lineages(const char *path, uint32_t shards, char (*out)[65]);
 /* Append the record of certified request `r` (idempotent: nothing when the ledger already ends
  * with it) and fsync. *head receives the new head. */
 int sisa_ledger_append(const char *path, const sisa_request *r, char head[65]);

@@ -101,6 +101,9 @@ typedef struct sisa_store {
      * (fenced[k] != 0); predict and eval leave them out. */
     uint64_t pending_request;
     unsigned char fenced[4096];
+    /* Shards of a deletion request that is not certified yet (in any state): their rows may
+     * already differ from the ledger's last record of them. */
+    unsigned char unsettled[4096];
 } sisa_store;
 
 /* Open the store named by cfg->store and read its manifest. Writers take the lock, waiting up to

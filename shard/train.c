@@ -531,14 +531,16 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
         ckpt_name(name, sizeof name, r);
         SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
         SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
-        err = sisa_ckpt_write(tmp, &meta, views.params, views.n_params, views.state, views.n_state);
+        char ckpt_sha[65];
+        err = sisa_ckpt_write_hashed(tmp, &meta, views.params, views.n_params, views.state,
+                                     views.n_state, ckpt_sha);
         if (err < 0) {
             sisa_error_prefix("writing %s", path); /* the message names the temp file */
             goto done;
         }
         char ckpt_meta[96];
         snprintf(ckpt_meta, sizeof ckpt_meta, "{\"lineage\": \"%s\"}", lineage[r - 1]);
-        int rc = sisa_files_commit_meta(&files, tmp, name, ckpt_meta);
+        int rc = sisa_files_commit_ex(&files, tmp, name, ckpt_sha, ckpt_meta);
         tmp[0] = '\0'; /* the commit owns the temp file now */
         SISA_TRY(rc);
         rep->stages_trained++;
@@ -619,4 +621,18 @@ done:
     sisa_files_close(&files);
     sisa_shard_summary_free(&sum);
     return err;
+}
+
+int sisa_shard_check_lineage(const sisa_store *st, uint32_t k, const char *lineage,
+                             const char *expected)
+{
+    if (!expected || !expected[0] || !strcmp(lineage, expected)) return SISA_OK;
+    if ((size_t)k < sizeof st->unsettled && st->unsettled[k]) return SISA_OK;
+    return sisa_error_set(
+        SISA_ECORRUPT, __FILE__, __LINE__,
+        "shard %u of store %s holds other rows than the ledger's last record of it leaves "
+        "(lineage %.12s..., the ledger has %.12s...): the shard folder may have been restored "
+        "from an older copy and hold deleted rows, so its model is not used. Run 'sisa repair "
+        "-c %s'",
+        k, st->root, lineage, expected, st->cfg.source);
 }

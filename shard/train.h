@@ -102,5 +102,11 @@ uint64_t sisa_shard_summary_visits(const sisa_shard_summary *s, uint32_t epochs,
  * negative on error. Reads the checkpoint and the shard's journal, not its data file. */
 int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t cap,
                           sisa_ckpt_meta *meta, uint64_t *rows, const char **why);
+/* The shard's final lineage must be `expected` (sisa_ledger_lineages; "" or NULL: no
+ * deletion touched it), unless a deletion of it is unfinished (st->unsettled). Otherwise
+ * SISA_ECORRUPT: its rows are not those the ledger leaves (restored from an older copy?) and may
+ * hold deleted rows. */
+int sisa_shard_check_lineage(const sisa_store *st, uint32_t k, const char *lineage,
+                             const char *expected);
 
 #endif

@@ -373,27 +373,23 @@ int sisa_unlearn_after(const sisa_store *st, sisa_request *r)
 {
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
-    sisa_shard_data *idx = NULL;
+    sisa_shard_summary sum = {0};
     sisa_files files = {0};
-    char(*lineage)[65] = malloc(R * sizeof *lineage);
-    SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
     for (uint32_t i = 0; i < r->n_shards; i++) {
         sisa_req_shard *s = &r->shards[i];
+        /* The lineage from the shard's journal (its data file summarised when written). */
         SISA_TRY(sisa_shard_files(st, s->shard, &files, 0));
-        SISA_TRY(sisa_shard_read_data(st, &files, s->shard, 0, &idx));
-        SISA_TRY(sisa_shard_lineages(idx, R, lineage));
-        memcpy(s->lineage_after, lineage[R - 1], 65);
+        SISA_TRY(sisa_shard_summary_get(st, &files, s->shard, &sum));
+        memcpy(s->lineage_after, sum.lineage[R - 1], 65);
         char name[32];
         snprintf(name, sizeof name, "ckpt-%03u.h5", R);
         const char *h = sisa_files_hash(&files, name);
         snprintf(s->model_after, sizeof s->model_after, "%s", h ? h : "");
-        sisa_shard_data_free(idx);
-        idx = NULL;
+        sisa_shard_summary_free(&sum);
         sisa_files_close(&files);
     }
 done:
-    free(lineage);
-    sisa_shard_data_free(idx);
+    sisa_shard_summary_free(&sum);
     sisa_files_close(&files);
     return err;
 }

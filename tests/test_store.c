@@ -387,6 +387,51 @@ static void test_cut_ledger_is_damage(void **state)
     free(r);
 }
 
+/* A shard folder restored from a copy made before a deletion is consistent in itself (its
+ * journal commits its files) but holds the deleted row: status, eval and predict must see that
+ * its rows are not those the ledger's last record of it leaves, and never serve its model;
+ * sisa repair brings it back without the row. */
+static void test_restored_old_shard(void **state)
+{
+    (void)state;
+    char sub[4200], cmd[20000];
+    snprintf(sub, sizeof sub, "%s/restored", dir);
+    mkdir(sub, 0700);
+    make_dataset(tu_path(sub, "train.h5"), N_ROWS, 1000);
+    const char *cfgp = write_config(sub, "cfg.yaml", "store", "train.h5", 2);
+    char cfg[4200];
+    snprintf(cfg, sizeof cfg, "%s", cfgp);
+    tu_run *r = malloc(sizeof *r);
+    tu_sisa(r, "train", "-c", cfg, NULL);
+    expect_status(r, 0, "train");
+    snprintf(cmd, sizeof cmd, "cp -a '%s/store/shards' '%s/shards.bak'", sub, sub);
+    assert_int_equal(system(cmd), 0);
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", "1007", NULL);
+    expect_status(r, 0, "unlearn");
+    const char *at = strstr(r->out, "  shard ");
+    assert_non_null(at);
+    unsigned k = 0;
+    assert_int_equal(sscanf(at, "  shard %u:", &k), 1);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s/store/shards/%04u' && cp -a '%s/shards.bak/%04u' '%s/store/shards/'", sub,
+             k, sub, k, sub);
+    assert_int_equal(system(cmd), 0);
+    tu_sisa(r, "status", "-c", cfg, NULL);
+    expect_status(r, 1, "status over a restored shard");
+    tu_assert_contains(r->err, "restored from an older copy");
+    tu_sisa(r, "eval", "-c", cfg, "-i", tu_path(sub, "train.h5"), NULL);
+    expect_status(r, 1, "eval over a restored shard");
+    tu_assert_contains(r->err, "holds other rows than the ledger");
+    tu_sisa(r, "repair", "-c", cfg, NULL);
+    expect_status(r, 0, "repair of a restored shard");
+    tu_sisa(r, "status", "-c", cfg, NULL);
+    expect_status(r, 0, "status after the repair");
+    tu_sisa(r, "unlearn", "-c", cfg, "--ids", "1007", NULL);
+    expect_status(r, 0, "the row stays deleted");
+    tu_assert_contains(r->out, "nothing to delete");
+    free(r);
+}
+
 /* ---- readers ------------------------------------------------------------------------------- */
 
 /* Readers on a read-only mount of a store: status, eval, predict, audit and verify (with its
@@ -647,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_lost_journal_is_damage),
         cmocka_unit_test(test_lost_shard_is_damage),
         cmocka_unit_test(test_cut_ledger_is_damage),
+        cmocka_unit_test(test_restored_old_shard),
         cmocka_unit_test(test_read_only_store),
         cmocka_unit_test(test_status_shows_writer),
         cmocka_unit_test(test_moved_and_copied_store),

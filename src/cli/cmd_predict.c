@@ -18,6 +18,7 @@
 #include "io/store_io.h"
 #include "model/model.h"
 #include "shard/predict.h"
+#include "shard/request.h"
 #include "shard/schedule.h"
 #include "shard/store.h"
 #include "shard/train.h"
@@ -70,10 +71,15 @@ static int find_models(const sisa_store *st, ensemble *e)
 {
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    char ledger[SISA_PATH_MAX];
+    char(*expected)[65] = malloc(S * sizeof *expected);
     e->models = calloc(S, sizeof *e->models);
     e->excluded = calloc(S, sizeof *e->excluded);
     e->why = calloc(S, sizeof *e->why);
-    SISA_CHECK(e->models && e->excluded && e->why, SISA_ENOMEM, "out of memory");
+    SISA_CHECK(e->models && e->excluded && e->why && expected, SISA_ENOMEM, "out of memory");
+    /* Every model served must stand where the ledger left its shard. */
+    SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));
+    SISA_TRY(sisa_ledger_lineages(ledger, S, expected));
     for (uint32_t k = 0; k < S; k++) {
         sisa_ckpt_meta meta;
         const char *why = NULL;
@@ -87,6 +93,7 @@ static int find_models(const sisa_store *st, ensemble *e)
             sisa_warn("shard %u is left out of the ensemble: %s", k, why);
             continue;
         }
+        SISA_TRY(sisa_shard_check_lineage(st, k, meta.lineage, expected[k]));
         m->shard = k;
         m->rows = rows;
         e->n_models++;
@@ -94,6 +101,7 @@ static int find_models(const sisa_store *st, ensemble *e)
     SISA_CHECK(e->n_models > 0, SISA_EUSAGE,
                "store %s has no shard with a trained model (run sisa train)", st->root);
 done:
+    free(expected);
     return err;
 }
 

@@ -35,7 +35,7 @@ typedef struct {
 
 /* A shard's state from its journal: every file it reads is checked against its recorded hash
  * first; a damaged file is reported, not parsed. */
-static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
+static int shard_state(const sisa_store *st, uint32_t k, const char *expected, shard_status *s)
 {
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
@@ -72,6 +72,12 @@ static int shard_state(const sisa_store *st, uint32_t k, shard_status *s)
     }
     SISA_TRY(sisa_shard_summary_get(st, &files, k, &sum));
     s->rows = sum.rows;
+    if (sisa_shard_check_lineage(st, k, sum.lineage[R - 1], expected) < 0) {
+        snprintf(s->problem, sizeof s->problem, "%s", sisa_error_message());
+        sisa_error_clear();
+        s->state = "damaged: not the rows the ledger leaves (restored from an older copy?)";
+        goto done;
+    }
     if ((size_t)k < sizeof st->fenced && st->fenced[k]) {
         s->state = "fenced (an unfinished deletion request; not in the ensemble)";
         goto done;
@@ -189,6 +195,7 @@ int sisa_cmd_status(int argc, char **argv)
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     shard_status *ss = NULL;
+    char(*expected)[65] = NULL;
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"json", 0, SISA_ARG_FLAG, &json, NULL, "print the status as one JSON object", 0},
@@ -222,8 +229,15 @@ int sisa_cmd_status(int argc, char **argv)
     }
     SISA_TRY(sisa_store_foreign(&st, foreign, sizeof foreign, &n_foreign));
     describe_running(&st, running, sizeof running);
+    expected = malloc(S * sizeof *expected);
+    SISA_CHECK(expected, SISA_ENOMEM, "out of memory");
+    if (sisa_ledger_lineages(ledger_path, S, expected) < 0) {
+        if (!st.damage[0]) snprintf(st.damage, sizeof st.damage, "%s", sisa_error_message());
+        sisa_error_clear();
+        for (uint32_t k = 0; k < S; k++) expected[k][0] = '\0';
+    }
     for (uint32_t k = 0; k < S; k++) {
-        SISA_TRY(shard_state(&st, k, &ss[k]));
+        SISA_TRY(shard_state(&st, k, expected[k], &ss[k]));
         ready += ss[k].ready;
         rows += ss[k].rows;
     }
@@ -322,6 +336,7 @@ int sisa_cmd_status(int argc, char **argv)
     SISA_CHECK(damaged == 0, SISA_ECORRUPT, "%u shard%s with a damaged file; shard %u: %s", damaged,
                damaged > 1 ? "s" : "", first, ss[first].problem);
 done:
+    free(expected);
     free(ss);
     sisa_store_close(&st);
     return err;

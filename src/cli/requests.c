@@ -202,6 +202,8 @@ int sisa_cli_recover(sisa_store *st)
     SISA_TRY(sisa_dist_bcast(d, flags, sizeof flags, 0));
     if (!flags[0]) goto done;
     SISA_TRY(sisa_cli_share_request(&r));
+    for (uint32_t i = 0; i < r.n_shards; i++)
+        if (r.shards[i].shard < sizeof st->unsettled) st->unsettled[r.shards[i].shard] = 1;
     if (!flags[1]) {
         /* Readers never write: they serve without the request's shards until a writer (the
          * one running now, or the next one) finishes it. */

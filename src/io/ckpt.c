@@ -58,9 +58,17 @@ done:
 int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *m, const sisa_tensor *params,
                     int n_params, const sisa_tensor *state, int n_state)
 {
+    char sha[65];
+    return sisa_ckpt_write_hashed(path, m, params, n_params, state, n_state, sha);
+}
+
+int sisa_ckpt_write_hashed(const char *path, const sisa_ckpt_meta *m, const sisa_tensor *params,
+                           int n_params, const sisa_tensor *state, int n_state, char sha[65])
+{
     int err = SISA_OK;
     hid_t file = H5I_INVALID_HID;
-    SISA_TRY(sisa_h5_create_file(&file, path));
+    /* Built in memory, then written and hashed from memory (checkpoints are small). */
+    SISA_TRY(sisa_h5_create_image(&file, path));
     SISA_TRY(write_tensors(file, "model", params, n_params, path));
     SISA_TRY(write_tensors(file, "optim", state, n_state, path));
     uint64_t counters[7] = {m->shard, m->stage,   m->stages, m->rows,
@@ -80,7 +88,7 @@ int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *m, const sisa_tensor
     SISA_TRY(sisa_h5_attr_write_str(file, "context", m->context));
     SISA_TRY(sisa_h5_attr_write_str(file, "model", m->model));
     SISA_TRY(sisa_h5_attr_write_str(file, "optimizer", m->optimizer));
-    SISA_TRY(sisa_h5_finish_file(&file, path));
+    SISA_TRY(sisa_h5_finish_image(&file, path, sha));
 done:
     sisa_h5_close_quiet(&file);
     return err;

@@ -3,12 +3,17 @@
  */
 #include "io/h5util.h"
 
+#include "base/sha256.h"
+
 #include "base/fs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void sisa_h5_init(void)
 {
@@ -414,6 +419,57 @@ int sisa_h5_finish_file(hid_t *file, const char *path)
     SISA_H5(sisa_h5_close_file(file), SISA_EIO, "%s: closing failed", path);
     SISA_TRY(sisa_fs_fsync_file(path));
 done:
+    sisa_h5_close_quiet(file);
+    return err;
+}
+
+int sisa_h5_create_image(hid_t *file, const char *path)
+{
+    int err = SISA_OK;
+    hid_t fapl = H5I_INVALID_HID;
+    sisa_h5_init();
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    SISA_H5(fapl, SISA_EIO, "cannot create a property list");
+    /* In memory only (no backing store): sisa_h5_finish_image writes the bytes. */
+    SISA_H5(H5Pset_fapl_core(fapl, (size_t)1 << 20, 0), SISA_EIO, "cannot select memory files");
+    *file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    SISA_H5(*file, SISA_EIO, "cannot create %s in memory", path);
+done:
+    sisa_h5_close_quiet(&fapl);
+    return err;
+}
+
+int sisa_h5_finish_image(hid_t *file, const char *path, char sha[SISA_SHA256_HEX])
+{
+    int err = SISA_OK;
+    char *buf = NULL;
+    int fd = -1;
+    SISA_H5(H5Fflush(*file, H5F_SCOPE_GLOBAL), SISA_EIO, "%s: flushing failed", path);
+    ssize_t size = H5Fget_file_image(*file, NULL, 0);
+    SISA_CHECK(size > 0, SISA_EIO, "%s: cannot size the file image", path);
+    buf = malloc((size_t)size);
+    SISA_CHECK(buf, SISA_ENOMEM, "out of memory for %s", path);
+    SISA_CHECK(H5Fget_file_image(*file, buf, (size_t)size) == size, SISA_EIO,
+               "%s: cannot copy the file image", path);
+    SISA_H5(sisa_h5_close_file(file), SISA_EIO, "%s: closing failed", path);
+    uint8_t d[SISA_SHA256_LEN];
+    sisa_sha256(d, buf, (size_t)size);
+    sisa_hex(sha, d, SISA_SHA256_LEN);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+    for (size_t off = 0; off < (size_t)size;) {
+        ssize_t w = write(fd, buf + off, (size_t)size - off);
+        if (w < 0 && errno == EINTR) continue;
+        SISA_CHECK(w > 0, SISA_EIO, "cannot write %s: %s", path,
+                   w < 0 ? strerror(errno) : "no progress");
+        off += (size_t)w;
+    }
+    SISA_CHECK(fsync(fd) == 0, SISA_EIO, "cannot fsync %s: %s", path, strerror(errno));
+done:
+    if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
+        err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot close %s: %s", path,
+                             strerror(errno));
+    free(buf);
     sisa_h5_close_quiet(file);
     return err;
 }

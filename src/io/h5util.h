@@ -66,6 +66,11 @@ void sisa_h5_tmp_discard(hid_t *file, char *tmp);
  * HDF5, then close it (checked) and fsync it. */
 int sisa_h5_create_file(hid_t *file, const char *path);
 int sisa_h5_finish_file(hid_t *file, const char *path);
+/* The same for a file built in memory (HDF5's core driver): finishing it writes its bytes to
+ * `path` (a temp file the caller made), fsyncs it and gives their SHA-256, computed from memory,
+ * so that committing the file (sisa_files_commit_hashed) does not read it back. */
+int sisa_h5_create_image(hid_t *file, const char *path);
+int sisa_h5_finish_image(hid_t *file, const char *path, char sha[65]);
 
 /* Create dataset `name` in `loc` (rank 1 or 2, contiguous, no modification times so files are
  * byte-reproducible) and write all of `data` (memory type `mtype`) into it. */

@@ -69,6 +69,9 @@ typedef struct sisa_ckpt_meta {
  * temp file the caller created and commits; see shard/journal.h), and fsync it. */
 int sisa_ckpt_write(const char *path, const sisa_ckpt_meta *meta, const sisa_tensor *params,
                     int n_params, const sisa_tensor *state, int n_state);
+/* The same, giving the SHA-256 (hex) of the file's bytes, computed from memory while writing. */
+int sisa_ckpt_write_hashed(const char *path, const sisa_ckpt_meta *meta, const sisa_tensor *params,
+                           int n_params, const sisa_tensor *state, int n_state, char sha[65]);
 /* Attributes only. */
 int sisa_ckpt_read_meta(sisa_ckpt_meta *out, const char *path);
 /* Attributes, then every tensor into the given views, which must match the file exactly
