@@ -79,8 +79,10 @@ echo "== 3b. unlearn one more sample, on its own"
 one=$(awk -v seed="$seed" 'BEGIN { srand(seed + 1); print int(rand() * 60000) }')
 grep -qx "$one" "$OUT/deletion-request.txt" && one=$(( (one + 1) % 60000 ))
 t4=$(now)
-sisa_mpi unlearn -c "$CFG" --ids "$one"
+sisa_mpi unlearn -c "$CFG" --ids "$one" | tee "$OUT/unlearn-one.txt"
 t5=$(now)
+# The work saved, in sample visits, as sisa unlearn reports it ("(N.Nx less work)").
+work_one=$(sed -n 's/.*(\([0-9.]*\)x less work).*/\1/p' "$OUT/unlearn-one.txt" | tail -n 1)
 sisa_mpi status -c "$CFG"
 
 echo
@@ -92,15 +94,19 @@ sisa_mpi audit -c "$CFG" --certificate "$CERT"
 
 echo
 echo "== summary"
-"$PY" - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$acc_before" "$acc_after" <<'PYEOF'
+S=$(sed -n 's/^ *shards: *\([0-9]*\).*/\1/p' "$CFG" | head -n 1)
+R=$(sed -n 's/^ *slices: *\([0-9]*\).*/\1/p' "$CFG" | head -n 1)
+"$PY" - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$acc_before" "$acc_after" "${work_one:-0}" "$S" "$R" <<'PYEOF'
 import sys
-t0, t1, t2, t3, t4, t5, before, after = map(float, sys.argv[1:])
+t0, t1, t2, t3, t4, t5, before, after, work, S, R = map(float, sys.argv[1:])
 train, unlearn, single = t1 - t0, t3 - t2, t5 - t4
 print(f"test accuracy:  {before:.4f} after training, {after:.4f} after unlearning 20 samples")
 print(f"training time:  {train:.2f} s (8 shards x 4 slices, 60000 rows, on all local cores)")
 print(f"unlearning:     {unlearn:.2f} s for 20 samples in one request "
       f"(speed-up over full retraining {train / unlearn:.1f}x: they hit every shard)")
+model = S / (2 / 3 + 1 / (3 * R))
 print(f"                {single:.2f} s for 1 sample "
-      f"(speed-up over full retraining {train / single:.1f}x)")
+      f"(speed-up over full retraining {train / single:.1f}x; work saved {work:.1f}x in sample "
+      f"visits; SISA's cost model expects {model:.1f}x for one request at S={S:.0f}, R={R:.0f})")
 PYEOF
 echo "certificate:    $verdict ($CERT)"
