@@ -63,9 +63,8 @@ done:
 int sisa_combiner_begin(sisa_combiner *c, uint64_t rows)
 {
     if (rows > c->max_rows)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__,
-                              "a block of %llu rows in a combiner of %llu",
-                              (unsigned long long)rows, (unsigned long long)c->max_rows);
+        return SISA_ERR(SISA_EINTERNAL, "a block of %llu rows in a combiner of %llu",
+                        (unsigned long long)rows, (unsigned long long)c->max_rows);
     c->rows = rows;
     c->next = 0;
     memset(c->acc, 0, rows * c->classes * sizeof *c->acc);
@@ -75,8 +74,7 @@ int sisa_combiner_begin(sisa_combiner *c, uint64_t rows)
 int sisa_combiner_add(sisa_combiner *c, uint32_t model, const float *proba)
 {
     if (model != c->next || model >= c->models)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__,
-                              "model %u combined where model %u was due", model, c->next);
+        return SISA_ERR(SISA_EINTERNAL, "model %u combined where model %u was due", model, c->next);
     const uint32_t C = c->classes;
     for (uint64_t i = 0; i < c->rows; i++) {
         double *a = c->acc + i * C;
@@ -96,8 +94,7 @@ int sisa_combiner_add(sisa_combiner *c, uint32_t model, const float *proba)
 int sisa_combiner_finish(sisa_combiner *c, float *out_proba, int32_t *out_label)
 {
     if (c->next != c->models)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__,
-                              "block finished after %u of %u models", c->next, c->models);
+        return SISA_ERR(SISA_EINTERNAL, "block finished after %u of %u models", c->next, c->models);
     const uint32_t C = c->classes;
     for (uint64_t i = 0; i < c->rows; i++) {
         const double *a = c->acc + i * C;

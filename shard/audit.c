@@ -41,7 +41,7 @@ static int add_problem(char ***list, size_t *n, const char *fmt, ...)
     char **grown = text ? realloc(*list, (*n + 1) * sizeof *grown) : NULL;
     if (!grown) {
         free(text);
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        return SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     va_start(ap, fmt);
     vsnprintf(text, (size_t)len + 1, fmt, ap);
@@ -279,7 +279,7 @@ static int add_hashes(hash_list *l, const sisa_json *arr)
         if (l->n == l->cap) {
             uint64_t cap = l->cap ? 2 * l->cap : 64;
             uint8_t(*g)[32] = realloc(l->v, cap * 32);
-            if (!g) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+            if (!g) return SISA_ERR(SISA_ENOMEM, "out of memory");
             l->v = g;
             l->cap = cap;
         }

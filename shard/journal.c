@@ -103,7 +103,7 @@ static int push_record(sisa_journal *j, sisa_json *rec)
     if (j->n == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 64;
         sisa_json **r = realloc(j->recs, cap * sizeof *r);
-        if (!r) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        if (!r) return SISA_ERR(SISA_ENOMEM, "out of memory");
         j->recs = r;
         j->cap = cap;
     }
@@ -238,10 +238,9 @@ static int apply(sisa_files *f, const sisa_json *rec)
     const char *op = NULL, *name = NULL, *sha = NULL, *tmp = NULL;
     if (!sisa_json_str(rec, "op", &op) || (strcmp(op, "put") && strcmp(op, "del"))) return 0;
     if (!sisa_json_str(rec, "file", &name) || strlen(name) >= 64 || strchr(name, '/'))
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: a %s record has a bad file",
-                              f->j.path, op);
+        return SISA_ERR(SISA_ECORRUPT, "%s: a %s record has a bad file", f->j.path, op);
     sisa_files_entry *e = entry(f, name, 1);
-    if (!e) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!e) return SISA_ERR(SISA_ENOMEM, "out of memory");
     if (!strcmp(op, "del")) {
         e->live = 0;
         e->meta = NULL;
@@ -249,8 +248,7 @@ static int apply(sisa_files *f, const sisa_json *rec)
     }
     if (!sisa_json_str(rec, "sha256", &sha) || strlen(sha) != 64 ||
         !sisa_json_str(rec, "tmp", &tmp) || strlen(tmp) >= sizeof e->tmp || strchr(tmp, '/'))
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: a put record of %s is bad",
-                              f->j.path, name);
+        return SISA_ERR(SISA_ECORRUPT, "%s: a put record of %s is bad", f->j.path, name);
     memcpy(e->sha, sha, 65);
     snprintf(e->tmp, sizeof e->tmp, "%s", tmp);
     e->live = 1;
@@ -259,8 +257,7 @@ static int apply(sisa_files *f, const sisa_json *rec)
     if (sisa_json_u64(rec, "size", &size)) e->size = (int64_t)size;
     e->meta = sisa_json_get(rec, "meta");
     if (e->meta && e->meta->type != SISA_JSON_OBJECT)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: the put record of %s has a bad meta", f->j.path, name);
+        return SISA_ERR(SISA_ECORRUPT, "%s: the put record of %s has a bad meta", f->j.path, name);
     return 0;
 }
 

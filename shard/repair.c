@@ -94,7 +94,7 @@ static const char *const store_keep[] = {"ledger", "lock", NULL};
 static int item_new(sisa_repair *rp, const char *file, int repairable)
 {
     sisa_repair_item *it = realloc(rp->items, (rp->n_items + 1) * sizeof *it);
-    if (!it) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!it) return SISA_ERR(SISA_ENOMEM, "out of memory");
     rp->items = it;
     it = &rp->items[rp->n_items];
     memset(it, 0, sizeof *it);

@@ -80,13 +80,12 @@ static int read_hashes(const sisa_json *arr, uint8_t (**out)[32], uint64_t *n, c
     *out = NULL;
     *n = 0;
     if (!arr) return SISA_OK;
-    if (arr->type != SISA_JSON_ARRAY)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s is not a list", what);
+    if (arr->type != SISA_JSON_ARRAY) return SISA_ERR(SISA_ECORRUPT, "%s is not a list", what);
     *out = malloc((arr->count ? arr->count : 1) * 32);
-    if (!*out) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!*out) return SISA_ERR(SISA_ENOMEM, "out of memory");
     for (const sisa_json *e = arr->kid; e; e = e->next) {
         if (e->type != SISA_JSON_STRING || unhex32(e->str, (*out)[*n]) < 0)
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s holds a bad hash", what);
+            return SISA_ERR(SISA_ECORRUPT, "%s holds a bad hash", what);
         (*n)++;
     }
     return SISA_OK;
@@ -319,7 +318,7 @@ int sisa_request_pack(const sisa_request *r, uint8_t **out, size_t *len)
 {
     size_t n = sizeof *r + r->n_ids * 32 + r->n_groups * 32 + r->n_shards * sizeof *r->shards;
     uint8_t *buf = malloc(n);
-    if (!buf) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!buf) return SISA_ERR(SISA_ENOMEM, "out of memory");
     uint8_t *p = buf;
     memcpy(p, r, sizeof *r); /* its pointers are replaced on unpacking */
     p += sizeof *r;

@@ -50,7 +50,7 @@ int sisa_store_shard_dir(const sisa_store *st, uint32_t shard, char *out, size_t
 {
     int n = snprintf(out, cap, "%s/shards/%04u", st->root, shard);
     if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
+        return SISA_ERR(SISA_EUSAGE, "store path too long: %s", st->root);
     return SISA_OK;
 }
 
@@ -58,7 +58,7 @@ int sisa_store_data_path(const sisa_store *st, uint32_t shard, char *out, size_t
 {
     int n = snprintf(out, cap, "%s/shards/%04u/data.h5", st->root, shard);
     if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
+        return SISA_ERR(SISA_EUSAGE, "store path too long: %s", st->root);
     return SISA_OK;
 }
 
@@ -67,7 +67,7 @@ int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, c
 {
     int n = snprintf(out, cap, "%s/shards/%04u/ckpt-%03u.h5", st->root, shard, stage);
     if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
+        return SISA_ERR(SISA_EUSAGE, "store path too long: %s", st->root);
     return SISA_OK;
 }
 
@@ -635,7 +635,7 @@ done:
             sisa_fs_remove_quiet(path);
         if (made_root) (void)rmdir(st->root);
         sisa_store_close(st);
-        sisa_error_set(saved, __FILE__, __LINE__, "%s", msg ? msg : "(out of memory)");
+        SISA_ERR(saved, "%s", msg ? msg : "(out of memory)");
         free(msg);
         err = saved;
     }
@@ -858,7 +858,7 @@ void sisa_store_discard_new(sisa_store *st)
     if (st->created == 2) (void)rmdir(st->root);
     (void)sisa_fs_fsync_parent(st->root);
     sisa_error_clear();
-    if (code) sisa_error_set(code, __FILE__, __LINE__, "%s", msg ? msg : "(out of memory)");
+    if (code) SISA_ERR(code, "%s", msg ? msg : "(out of memory)");
     free(msg);
 }
 
@@ -1080,8 +1080,8 @@ done:
 int sisa_store_check_context(const sisa_store *st)
 {
     if (!st->has_manifest || strcmp(st->man.context, st->context) == 0) return SISA_OK;
-    return sisa_error_set(
-        SISA_EUSAGE, __FILE__, __LINE__,
+    return SISA_ERR(
+        SISA_EUSAGE,
         "store %s was trained under another determinism context, so continuing it here would "
         "not reproduce its bits.\n  store: %s\n  here:  %s\nUse the same sisa build and OpenBLAS "
         "core (OPENBLAS_CORETYPE), or train a new store",

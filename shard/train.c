@@ -106,8 +106,7 @@ static int views_of(sisa_model *m, tensor_views *v)
     v->n_state = sisa_model_state_count(m);
     v->params = malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
     v->state = malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
-    if (!v->params || !v->state)
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!v->params || !v->state) return SISA_ERR(SISA_ENOMEM, "out of memory");
     for (int i = 0; i < v->n_params; i++) v->params[i] = *sisa_model_param(m, i);
     for (int i = 0; i < v->n_state; i++) v->state[i] = *sisa_model_state(m, i);
     return SISA_OK;
@@ -628,8 +627,8 @@ int sisa_shard_check_lineage(const sisa_store *st, uint32_t k, const char *linea
 {
     if (!expected || !expected[0] || !strcmp(lineage, expected)) return SISA_OK;
     if ((size_t)k < sizeof st->unsettled && st->unsettled[k]) return SISA_OK;
-    return sisa_error_set(
-        SISA_ECORRUPT, __FILE__, __LINE__,
+    return SISA_ERR(
+        SISA_ECORRUPT,
         "shard %u of store %s holds other rows than the ledger's last record of it leaves "
         "(lineage %.12s..., the ledger has %.12s...): the shard folder may have been restored "
         "from an older copy and hold deleted rows, so its model is not used. Run 'sisa repair "

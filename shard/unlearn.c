@@ -29,7 +29,7 @@ static int push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64;
         uint64_t *nv = realloc(*v, ncap * sizeof *nv);
-        if (!nv) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        if (!nv) return SISA_ERR(SISA_ENOMEM, "out of memory");
         *v = nv;
         *cap = ncap;
     }
@@ -131,10 +131,10 @@ static int reject_unknown(const sisa_store *st, const uint64_t *v, const unsigne
     }
     if (shown < unknown)
         snprintf(list + used, sizeof list - used, " and %zu more", unknown - shown);
-    return sisa_error_set(SISA_EREJECT, __FILE__, __LINE__,
-                          "%zu of the %zu requested %ss %s not in store %s: %s. Nothing was "
-                          "changed",
-                          unknown, n, what, unknown == 1 ? "is" : "are", st->root, list);
+    return SISA_ERR(SISA_EREJECT,
+                    "%zu of the %zu requested %ss %s not in store %s: %s. Nothing was "
+                    "changed",
+                    unknown, n, what, unknown == 1 ? "is" : "are", st->root, list);
 }
 
 /* IDs and groups not in the store that certified requests deleted (the ledger holds their

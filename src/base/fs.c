@@ -264,8 +264,7 @@ int sisa_path_dirname(char *out, size_t cap, const char *path)
         dir = path;
         n = (size_t)(slash - path);
     }
-    if (n + 1 > cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "path too long: %s", path);
+    if (n + 1 > cap) return SISA_ERR(SISA_EUSAGE, "path too long: %s", path);
     memcpy(out, dir, n);
     out[n] = '\0';
     return SISA_OK;
@@ -276,8 +275,7 @@ int sisa_path_resolve(char *out, size_t cap, const char *dir, const char *rel)
     int n = rel[0] == '/' || !dir || !*dir ? snprintf(out, cap, "%s", rel)
                                            : snprintf(out, cap, "%s/%s", dir, rel);
     if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "path too long: %s/%s",
-                              dir ? dir : "", rel);
+        return SISA_ERR(SISA_EUSAGE, "path too long: %s/%s", dir ? dir : "", rel);
     return SISA_OK;
 }
 

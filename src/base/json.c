@@ -22,8 +22,7 @@ typedef struct {
 
 static int fail(parser *p, const char *what)
 {
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: offset %zu: %s", p->name, p->pos,
-                          what);
+    return SISA_ERR(SISA_ECORRUPT, "%s: offset %zu: %s", p->name, p->pos, what);
 }
 
 static void skip_ws(parser *p)
@@ -106,7 +105,7 @@ static int parse_string(parser *p, char **out)
     if (p->pos >= p->len) return fail(p, "unterminated string");
     size_t end = p->pos;
     char *buf = malloc(end - start + 1);
-    if (!buf) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!buf) return SISA_ERR(SISA_ENOMEM, "out of memory");
     size_t o = 0;
     p->pos = start;
     while (p->pos < end) {
@@ -233,7 +232,7 @@ static int parse_value(parser *p, sisa_json **out)
 {
     int err = SISA_OK;
     sisa_json *j = calloc(1, sizeof *j);
-    if (!j) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!j) return SISA_ERR(SISA_ENOMEM, "out of memory");
     skip_ws(p);
     if (p->pos >= p->len) {
         err = fail(p, "unexpected end");
@@ -257,7 +256,7 @@ static int parse_value(parser *p, sisa_json **out)
         j->type = SISA_JSON_NUMBER;
         j->str = malloc(p->pos - start + 1);
         if (!j->str) {
-            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+            err = SISA_ERR(SISA_ENOMEM, "out of memory");
             goto done;
         }
         memcpy(j->str, p->s + start, p->pos - start);

@@ -130,8 +130,7 @@ static int syntax_error(loader *L)
 {
     const yaml_parser_t *P = &L->parser;
     if (P->error == YAML_MEMORY_ERROR)
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "%s: out of memory parsing YAML",
-                              L->name);
+        return SISA_ERR(SISA_ENOMEM, "%s: out of memory parsing YAML", L->name);
     const char *problem = P->problem ? P->problem : "unknown error";
     if (P->error == YAML_READER_ERROR) {
         /* Reader errors (bad UTF-8, control characters) carry a byte offset, not a mark. For a
@@ -804,10 +803,10 @@ done:
 
 static int too_big(const char *name, unsigned long long size)
 {
-    return sisa_error_set(SISA_ECONFIG, __FILE__, __LINE__,
-                          "%s:1:1: the file is %llu bytes; config files may have at most %d bytes "
-                          "(1 MiB)",
-                          name, size, SISA_CONFIG_MAX_BYTES);
+    return SISA_ERR(SISA_ECONFIG,
+                    "%s:1:1: the file is %llu bytes; config files may have at most %d bytes "
+                    "(1 MiB)",
+                    name, size, SISA_CONFIG_MAX_BYTES);
 }
 
 int sisa_config_parse(sisa_config *cfg, const char *text, size_t len, const char *name,

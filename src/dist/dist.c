@@ -163,11 +163,10 @@ int sisa_dist_agree(sisa_dist *d, int local)
     if (counts[0] > 1) {
         /* A stop request or an interrupt reaches every rank: that is not a failure. */
         int stop = pkt.code == SISA_ESTOPPED || pkt.code == SISA_EINTR;
-        err = sisa_error_set(pkt.code, __FILE__, __LINE__, "rank %d: %s (and %d more rank%s %s)",
-                             first, pkt.msg, counts[0] - 1, counts[0] > 2 ? "s" : "",
-                             stop ? "stopped" : "failed");
+        err = SISA_ERR(pkt.code, "rank %d: %s (and %d more rank%s %s)", first, pkt.msg,
+                       counts[0] - 1, counts[0] > 2 ? "s" : "", stop ? "stopped" : "failed");
     } else
-        err = sisa_error_set(pkt.code, __FILE__, __LINE__, "rank %d: %s", first, pkt.msg);
+        err = SISA_ERR(pkt.code, "rank %d: %s", first, pkt.msg);
     d->agreed = 1;
 done:
     return err;

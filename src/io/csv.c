@@ -145,32 +145,32 @@ static int split_error(csv_ctx *c, const csv_split *s, uint64_t lineno)
     char ref[300];
     col_ref(c, s->bad_col, ref, sizeof ref);
     if (s->problem == SPLIT_AFTER_QUOTE)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: %s: unexpected text after the closing quote (a quote "
-                              "inside a quoted field must be doubled: \"\")",
-                              c->path, (unsigned long long)lineno, ref);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s:%llu: %s: unexpected text after the closing quote (a quote "
+                        "inside a quoted field must be doubled: \"\")",
+                        c->path, (unsigned long long)lineno, ref);
     int more = more_content(&c->lines);
     if (more < 0) return more;
     if (!more)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: %s: unterminated quoted field (the file ends before "
-                              "the closing quote)",
-                              c->path, (unsigned long long)lineno, ref);
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                          "%s:%llu: %s: the quoted field continues past the end of the line; "
-                          "fields containing line breaks are not supported (or the closing quote "
-                          "is missing)",
-                          c->path, (unsigned long long)lineno, ref);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s:%llu: %s: unterminated quoted field (the file ends before "
+                        "the closing quote)",
+                        c->path, (unsigned long long)lineno, ref);
+    return SISA_ERR(SISA_ECORRUPT,
+                    "%s:%llu: %s: the quoted field continues past the end of the line; "
+                    "fields containing line breaks are not supported (or the closing quote "
+                    "is missing)",
+                    c->path, (unsigned long long)lineno, ref);
 }
 
 static int check_no_nul(const csv_ctx *c, const char *line, size_t len, uint64_t lineno)
 {
     const char *nul = memchr(line, '\0', len);
     if (!nul) return SISA_OK;
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                          "%s:%llu: NUL byte at byte %zu of the line; a CSV file is text (is "
-                          "this a binary file?)",
-                          c->path, (unsigned long long)lineno, (size_t)(nul - line) + 1);
+    return SISA_ERR(SISA_ECORRUPT,
+                    "%s:%llu: NUL byte at byte %zu of the line; a CSV file is text (is "
+                    "this a binary file?)",
+                    c->path, (unsigned long long)lineno, (size_t)(nul - line) + 1);
 }
 
 typedef struct name_ref {
@@ -308,17 +308,16 @@ static int feature_error(const csv_ctx *c, uint64_t lineno, size_t col, const ch
     char ref[300];
     col_ref(c, col, ref, sizeof ref);
     if (!*text)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: %s is empty; every feature needs a numeric value", c->path,
-                              (unsigned long long)lineno, ref);
+        return SISA_ERR(SISA_ECORRUPT, "%s:%llu: %s is empty; every feature needs a numeric value",
+                        c->path, (unsigned long long)lineno, ref);
     const char *why = "is not a number";
     if (rc == SISA_PARSE_NONFINITE) /* sisa_parse_f64 knows only [-]nan and [-]inf[inity] */
         why = (text[*text == '-'] | 32) == 'n' ? "is NaN; features must be finite"
                                                : "is infinite; features must be finite";
     else if (rc == SISA_PARSE_RANGE)
         why = "is beyond the float32 range (about 3.4e38)";
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s:%llu: %s: '%.200s' %s", c->path,
-                          (unsigned long long)lineno, ref, text, why);
+    return SISA_ERR(SISA_ECORRUPT, "%s:%llu: %s: '%.200s' %s", c->path, (unsigned long long)lineno,
+                    ref, text, why);
 }
 
 /* Parse the fields of data row `row` (on line `lineno`) into slot c->nb of the block. */

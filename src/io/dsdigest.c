@@ -109,10 +109,10 @@ int sisa_dsdigest_rows(sisa_dsdigest *c, const float *X, uint64_t rows)
 {
     const uint64_t B = SISA_DIGEST_BLOCK_ROWS;
     if (rows > c->row1 - c->next)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__,
-                              "digest fed rows %llu..%llu past the end of its range (%llu)",
-                              (unsigned long long)c->next, (unsigned long long)(c->next + rows),
-                              (unsigned long long)c->row1);
+        return SISA_ERR(SISA_EINTERNAL,
+                        "digest fed rows %llu..%llu past the end of its range (%llu)",
+                        (unsigned long long)c->next, (unsigned long long)(c->next + rows),
+                        (unsigned long long)c->row1);
     if (c->version == SISA_DIGEST_V1) {
         sisa_sha256_update(&c->h, X, rows * c->d * sizeof *X);
         c->next += rows;

@@ -197,17 +197,16 @@ static int narrow(const double *in, float *out, uint64_t count, uint64_t d, uint
         if (v >= -FLT_MAX && v <= FLT_MAX) continue;
         unsigned long long row = r0 + i / d, col = i % d;
         if (isnan(v))
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                  "%s: '%s' row %llu, column %llu is NaN", path, name, row, col);
+            return SISA_ERR(SISA_ECORRUPT, "%s: '%s' row %llu, column %llu is NaN", path, name, row,
+                            col);
         if (isinf(v))
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                  "%s: '%s' row %llu, column %llu is infinite", path, name, row,
-                                  col);
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: '%s' row %llu, column %llu is %g, outside the float32 range",
-                              path, name, row, col, v);
+            return SISA_ERR(SISA_ECORRUPT, "%s: '%s' row %llu, column %llu is infinite", path, name,
+                            row, col);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s: '%s' row %llu, column %llu is %g, outside the float32 range", path,
+                        name, row, col, v);
     }
-    return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "%s: bad value not found", path);
+    return SISA_ERR(SISA_EINTERNAL, "%s: bad value not found", path);
 }
 
 /* The child's work (see the file comment). Runs in the sandbox; `result` receives the

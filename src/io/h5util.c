@@ -467,8 +467,7 @@ int sisa_h5_finish_image(hid_t *file, const char *path, char sha[SISA_SHA256_HEX
     SISA_CHECK(fsync(fd) == 0, SISA_EIO, "cannot fsync %s: %s", path, strerror(errno));
 done:
     if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
-        err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot close %s: %s", path,
-                             strerror(errno));
+        err = SISA_ERR(SISA_EIO, "cannot close %s: %s", path, strerror(errno));
     free(buf);
     sisa_h5_close_quiet(file);
     return err;

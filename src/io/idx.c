@@ -223,16 +223,15 @@ static int report_bad_value(const idx_file *f, const unsigned char *p, size_t co
         if (v >= -FLT_MAX && v <= FLT_MAX) continue;
         unsigned long long row = row0 + i / f->inner, col = i % f->inner;
         if (isnan(v))
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                  "%s: sample %llu, value %llu is NaN", f->path, row, col);
+            return SISA_ERR(SISA_ECORRUPT, "%s: sample %llu, value %llu is NaN", f->path, row, col);
         if (isinf(v))
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                  "%s: sample %llu, value %llu is infinite", f->path, row, col);
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: sample %llu, value %llu is %g, outside the float32 range",
-                              f->path, row, col, v);
+            return SISA_ERR(SISA_ECORRUPT, "%s: sample %llu, value %llu is infinite", f->path, row,
+                            col);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s: sample %llu, value %llu is %g, outside the float32 range", f->path,
+                        row, col, v);
     }
-    return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "%s: bad value not found", f->path);
+    return SISA_ERR(SISA_EINTERNAL, "%s: bad value not found", f->path);
 }
 
 /* Convert `count` big-endian integer labels and, unless they will be remapped, check their
@@ -274,16 +273,15 @@ static int to_labels(const idx_file *f, const unsigned char *p, int64_t *out, si
             continue;
         }
         if (o->num_classes)
-            return sisa_error_set(
-                SISA_ECORRUPT, __FILE__, __LINE__,
-                "%s: sample %llu has label %lld, outside 0..%d (--num-classes %d)", f->path,
-                (unsigned long long)(row0 + i), (long long)out[i], o->num_classes - 1,
-                o->num_classes);
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: sample %llu has label %lld; labels must be integers in 0..%d "
-                              "(pass --remap-labels to map arbitrary integer labels to 0..C-1)",
-                              f->path, (unsigned long long)(row0 + i), (long long)out[i],
-                              SISA_MAX_CLASSES - 1);
+            return SISA_ERR(SISA_ECORRUPT,
+                            "%s: sample %llu has label %lld, outside 0..%d (--num-classes %d)",
+                            f->path, (unsigned long long)(row0 + i), (long long)out[i],
+                            o->num_classes - 1, o->num_classes);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s: sample %llu has label %lld; labels must be integers in 0..%d "
+                        "(pass --remap-labels to map arbitrary integer labels to 0..C-1)",
+                        f->path, (unsigned long long)(row0 + i), (long long)out[i],
+                        SISA_MAX_CLASSES - 1);
     }
     return SISA_OK;
 }

@@ -48,18 +48,16 @@ static int is_sep(char ch)
 static int index_above_limit(const svm_ctx *c, uint64_t lineno, const char *idx_text)
 {
     if (c->limit_kind == LIMIT_FEATURES)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: index %s is above --features %llu", c->path,
-                              (unsigned long long)lineno, idx_text, (unsigned long long)c->limit);
+        return SISA_ERR(SISA_ECORRUPT, "%s:%llu: index %s is above --features %llu", c->path,
+                        (unsigned long long)lineno, idx_text, (unsigned long long)c->limit);
     if (c->limit_kind == LIMIT_FIRST_PASS)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: index %s is above the largest index (%llu) seen on the "
-                              "first pass; the file changed while it was being read",
-                              c->path, (unsigned long long)lineno, idx_text,
-                              (unsigned long long)c->limit);
-    return sisa_error_set(
-        SISA_ECORRUPT, __FILE__, __LINE__, "%s:%llu: index %s is above the limit of %llu features",
-        c->path, (unsigned long long)lineno, idx_text, (unsigned long long)SVM_MAX_FEATURES);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s:%llu: index %s is above the largest index (%llu) seen on the "
+                        "first pass; the file changed while it was being read",
+                        c->path, (unsigned long long)lineno, idx_text,
+                        (unsigned long long)c->limit);
+    return SISA_ERR(SISA_ECORRUPT, "%s:%llu: index %s is above the limit of %llu features", c->path,
+                    (unsigned long long)lineno, idx_text, (unsigned long long)SVM_MAX_FEATURES);
 }
 
 /* Parse and check the label token. A leading '+' is accepted: binary libsvm files often write

@@ -197,8 +197,7 @@ const uint64_t *sisa_dataset_stream_group(const sisa_dataset_stream *s)
 int sisa_dataset_stream_read_x(sisa_dataset_stream *s, uint64_t row0, uint64_t rows, float *buf)
 {
     if (row0 > s->hdr.n || rows > s->hdr.n - row0)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "read past the end of %s",
-                              s->path);
+        return SISA_ERR(SISA_EINTERNAL, "read past the end of %s", s->path);
     return read_x_rows(s->x, row0, rows, s->hdr.d, buf, s->path);
 }
 

@@ -74,8 +74,8 @@ static int hash_file_range(sisa_sha256_ctx *h, int fd, uint64_t from, uint64_t t
         ssize_t got = pread(fd, buf, want, (off_t)from);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0)
-            return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read back %s: %s", path,
-                                  got < 0 ? strerror(errno) : "unexpected end of file");
+            return SISA_ERR(SISA_EIO, "cannot read back %s: %s", path,
+                            got < 0 ? strerror(errno) : "unexpected end of file");
         sisa_sha256_update(h, buf, (size_t)got);
         from += (uint64_t)got;
     }
@@ -89,8 +89,8 @@ static int pwrite_all(int fd, const void *data, size_t len, uint64_t off, const 
         ssize_t w = pwrite(fd, p, len, (off_t)off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0)
-            return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot write %s: %s", path,
-                                  w < 0 ? strerror(errno) : "no progress");
+            return SISA_ERR(SISA_EIO, "cannot write %s: %s", path,
+                            w < 0 ? strerror(errno) : "no progress");
         p += w;
         len -= (size_t)w;
         off += (uint64_t)w;
@@ -181,8 +181,7 @@ int sisa_shard_data_write_hashed(const char *path, const sisa_shard_data *sd,
 done:
     free(buf);
     if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
-        err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot close %s: %s", path,
-                             strerror(errno));
+        err = SISA_ERR(SISA_EIO, "cannot close %s: %s", path, strerror(errno));
     sisa_h5_close_quiet(&x);
     sisa_h5_close_quiet(&dcpl);
     sisa_h5_close_quiet(&space);
