@@ -7,6 +7,7 @@
 #include "aggregate/aggregate.h"
 
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -24,8 +25,8 @@ uint32_t sisa_argmax(const float *p, uint32_t classes)
 
 void sisa_combiner_free(sisa_combiner *c)
 {
-    free(c->acc);
-    free(c->weights);
+    sisa_free(c->acc);
+    sisa_free(c->weights);
     memset(c, 0, sizeof *c);
 }
 
@@ -41,7 +42,7 @@ int sisa_combiner_init(sisa_combiner *c, sisa_strategy strategy, uint32_t models
     c->classes = classes;
     c->max_rows = max_rows ? max_rows : 1;
     if (strategy == SISA_AGG_WEIGHTED) {
-        c->weights = malloc(models * sizeof *c->weights);
+        c->weights = sisa_malloc(models * sizeof *c->weights);
         SISA_CHECK(c->weights, SISA_ENOMEM, "out of memory");
         for (uint32_t k = 0; k < models; k++) {
             SISA_CHECK(weights && weights[k] > 0, SISA_EUSAGE,
@@ -52,7 +53,7 @@ int sisa_combiner_init(sisa_combiner *c, sisa_strategy strategy, uint32_t models
         }
     }
     SISA_CHECK(c->max_rows <= SIZE_MAX / sizeof *c->acc / classes, SISA_ENOMEM, "out of memory");
-    c->acc = malloc(c->max_rows * classes * sizeof *c->acc);
+    c->acc = sisa_malloc(c->max_rows * classes * sizeof *c->acc);
     SISA_CHECK(c->acc, SISA_ENOMEM, "out of memory for a block of %llu rows",
                (unsigned long long)c->max_rows);
 done:

@@ -15,6 +15,7 @@
 #include "shard/partition.h"
 #include "shard/request.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,10 +38,10 @@ static int add_problem(char ***list, size_t *n, const char *fmt, ...)
     va_start(ap, fmt);
     int len = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    char **grown = text ? realloc(*list, (*n + 1) * sizeof *grown) : NULL;
+    char *text = len >= 0 ? sisa_malloc((size_t)len + 1) : NULL;
+    char **grown = text ? sisa_realloc(*list, (*n + 1) * sizeof *grown) : NULL;
     if (!grown) {
-        free(text);
+        sisa_free(text);
         return SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     va_start(ap, fmt);
@@ -53,8 +54,8 @@ static int add_problem(char ***list, size_t *n, const char *fmt, ...)
 
 static void free_problems(char **list, size_t n)
 {
-    for (size_t i = 0; i < n; i++) free(list[i]);
-    free(list);
+    for (size_t i = 0; i < n; i++) sisa_free(list[i]);
+    sisa_free(list);
 }
 
 /* ---- byte patterns ----------------------------------------------------------------------- */
@@ -114,19 +115,19 @@ static uint64_t load64(const uint8_t *p)
 void sisa_bytescan_free(sisa_bytescan *s)
 {
     if (!s) return;
-    free(s->pat);
-    free(s->anchor);
-    free(s->next);
-    free(s->slot_key);
-    free(s->slot_pat);
-    free(s->filter);
-    free(s);
+    sisa_free(s->pat);
+    sisa_free(s->anchor);
+    sisa_free(s->next);
+    sisa_free(s->slot_key);
+    sisa_free(s->slot_pat);
+    sisa_free(s->filter);
+    sisa_free(s);
 }
 
 int sisa_bytescan_create(sisa_bytescan **out, const uint8_t *patterns, size_t n, size_t len)
 {
     int err = SISA_OK;
-    sisa_bytescan *s = calloc(1, sizeof *s);
+    sisa_bytescan *s = sisa_calloc(1, sizeof *s);
     *out = NULL;
     SISA_CHECK(s, SISA_ENOMEM, "out of memory");
     SISA_CHECK(n < NO_ANCHOR && len < NO_ANCHOR && (n == 0 || len <= SIZE_MAX / n), SISA_EINTERNAL,
@@ -137,12 +138,12 @@ int sisa_bytescan_create(sisa_bytescan **out, const uint8_t *patterns, size_t n,
     while (((size_t)1 << bits) < 2 * n + 2) bits++;
     s->shift = (unsigned)(64 - bits);
     s->mask = ((size_t)1 << bits) - 1;
-    s->pat = malloc(n && len ? n * len : 1);
-    s->anchor = malloc((n ? n : 1) * sizeof *s->anchor);
-    s->next = malloc((n ? n : 1) * sizeof *s->next);
-    s->slot_key = calloc(s->mask + 1, sizeof *s->slot_key);
-    s->slot_pat = malloc((s->mask + 1) * sizeof *s->slot_pat);
-    s->filter = calloc(((size_t)1 << FILTER_BITS) / 64, sizeof *s->filter);
+    s->pat = sisa_malloc(n && len ? n * len : 1);
+    s->anchor = sisa_malloc((n ? n : 1) * sizeof *s->anchor);
+    s->next = sisa_malloc((n ? n : 1) * sizeof *s->next);
+    s->slot_key = sisa_calloc(s->mask + 1, sizeof *s->slot_key);
+    s->slot_pat = sisa_malloc((s->mask + 1) * sizeof *s->slot_pat);
+    s->filter = sisa_calloc(((size_t)1 << FILTER_BITS) / 64, sizeof *s->filter);
     SISA_CHECK(s->pat && s->anchor && s->next && s->slot_key && s->slot_pat && s->filter,
                SISA_ENOMEM, "out of memory indexing %zu byte patterns", n);
     if (n && len) memcpy(s->pat, patterns, n * len);
@@ -210,7 +211,7 @@ int sisa_bytescan_file(const sisa_bytescan *s, const char *path, size_t chunk, u
     /* An occurrence that starts in one chunk and ends in the next is whole in the next one. */
     const size_t overlap = s->len ? s->len - 1 : 0;
     SISA_CHECK(chunk <= SIZE_MAX - overlap, SISA_EINTERNAL, "scan chunk too large");
-    buf = malloc(chunk + overlap);
+    buf = sisa_malloc(chunk + overlap);
     SISA_CHECK(buf, SISA_ENOMEM, "out of memory scanning %s", path);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s to scan it: %s", path, strerror(errno));
@@ -239,7 +240,7 @@ int sisa_bytescan_file(const sisa_bytescan *s, const char *path, size_t chunk, u
     }
 done:
     if (fd >= 0) close(fd);
-    free(buf);
+    sisa_free(buf);
     return err;
 }
 
@@ -278,7 +279,7 @@ static int add_hashes(hash_list *l, const sisa_json *arr)
     for (const sisa_json *e = arr->kid; e; e = e->next) {
         if (l->n == l->cap) {
             uint64_t cap = l->cap ? 2 * l->cap : 64;
-            uint8_t(*g)[32] = realloc(l->v, cap * 32);
+            uint8_t(*g)[32] = sisa_realloc(l->v, cap * 32);
             if (!g) return SISA_ERR(SISA_ENOMEM, "out of memory");
             l->v = g;
             l->cap = cap;
@@ -297,7 +298,7 @@ typedef struct {
 void sisa_audit_ledger_free(sisa_audit_ledger *a)
 {
     free_problems(a->problems, a->n_problems);
-    free(a->ids);
+    sisa_free(a->ids);
     memset(a, 0, sizeof *a);
 }
 
@@ -332,7 +333,7 @@ int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
         pos = nl ? (size_t)(nl - text) + 1 : len;
         n_lines++;
     }
-    lines = calloc(n_lines ? n_lines : 1, sizeof *lines);
+    lines = sisa_calloc(n_lines ? n_lines : 1, sizeof *lines);
     SISA_CHECK(lines, SISA_ENOMEM, "out of memory");
     size_t k = 0;
     for (size_t pos = 0; pos < len; k++) {
@@ -433,9 +434,9 @@ int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
     ids.v = NULL;
 done:
     sisa_json_free(rec);
-    free(ids.v);
-    free(lines);
-    free(text);
+    sisa_free(ids.v);
+    sisa_free(lines);
+    sisa_free(text);
     return err;
 }
 
@@ -443,8 +444,8 @@ done:
 
 void sisa_audit_scan_free(sisa_audit_scan *a)
 {
-    for (size_t i = 0; i < a->n_hits; i++) free(a->hits[i].path);
-    free(a->hits);
+    for (size_t i = 0; i < a->n_hits; i++) sisa_free(a->hits[i].path);
+    sisa_free(a->hits);
     free_problems(a->problems, a->n_problems);
     memset(a, 0, sizeof *a);
 }
@@ -513,11 +514,11 @@ static int list_files(file_list *l, const char *dir, int depth)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 32;
-            char **g = realloc(names, cap * sizeof *g);
+            char **g = sisa_realloc(names, cap * sizeof *g);
             SISA_CHECK(g, SISA_ENOMEM, "out of memory");
             names = g;
         }
-        names[n] = strdup(e->d_name);
+        names[n] = sisa_strdup(e->d_name);
         SISA_CHECK(names[n], SISA_ENOMEM, "out of memory");
         n++;
     }
@@ -535,14 +536,14 @@ static int list_files(file_list *l, const char *dir, int depth)
         } else if (S_ISREG(sb.st_mode)) {
             if (l->n == l->cap) {
                 size_t c = l->cap ? 2 * l->cap : 64;
-                char **gp = realloc(l->path, c * sizeof *gp);
+                char **gp = sisa_realloc(l->path, c * sizeof *gp);
                 if (gp) l->path = gp;
-                uint64_t *gs = gp ? realloc(l->size, c * sizeof *gs) : NULL;
+                uint64_t *gs = gp ? sisa_realloc(l->size, c * sizeof *gs) : NULL;
                 if (gs) l->size = gs;
                 SISA_CHECK(gp && gs, SISA_ENOMEM, "out of memory");
                 l->cap = c;
             }
-            l->path[l->n] = strdup(path);
+            l->path[l->n] = sisa_strdup(path);
             SISA_CHECK(l->path[l->n], SISA_ENOMEM, "out of memory");
             l->size[l->n++] = (uint64_t)sb.st_size;
             l->total += (uint64_t)sb.st_size;
@@ -550,8 +551,8 @@ static int list_files(file_list *l, const char *dir, int depth)
     }
 done:
     if (d) closedir(d);
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
+    for (size_t i = 0; i < n; i++) sisa_free(names[i]);
+    sisa_free(names);
     return err;
 }
 
@@ -592,7 +593,7 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
     const uint64_t *group = sisa_dataset_stream_group(ds);
 
     /* Which rows were deleted: their salted ID hashes are named. */
-    deleted = calloc(hdr.n ? hdr.n : 1, 1);
+    deleted = sisa_calloc(hdr.n ? hdr.n : 1, 1);
     SISA_CHECK(deleted, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < hdr.n; i++) {
         uint8_t h[32];
@@ -607,12 +608,12 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
     /* One pass over X: the deleted rows' bytes, a hash of every surviving row, and the control
      * (the first surviving row with an anchor). */
     const uint64_t D = out->deleted_rows, S = hdr.n - D;
-    pat = malloc((D + 1) * len);
-    row = malloc(len);
-    kept = malloc((S ? S : 1) * sizeof *kept);
-    del = malloc((D ? D : 1) * sizeof *del);
+    pat = sisa_malloc((D + 1) * len);
+    row = sisa_malloc(len);
+    kept = sisa_malloc((S ? S : 1) * sizeof *kept);
+    del = sisa_malloc((D ? D : 1) * sizeof *del);
     uint64_t rows_per_block = sisa_dsdigest_read_rows(hdr.d);
-    block = malloc(rows_per_block * len);
+    block = sisa_malloc(rows_per_block * len);
     SISA_CHECK(pat && row && kept && del && block, SISA_ENOMEM,
                "out of memory for the %llu deleted rows of %s", (unsigned long long)D, dataset);
     uint64_t nd = 0, ns = 0, control_row = UINT64_MAX;
@@ -650,9 +651,9 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
 
     /* Identical deleted rows are one pattern (mult[u] rows); a pattern equal to a surviving
      * row is not a leftover wherever it is found, so it is not searched for. */
-    dup = malloc((D ? D : 1) * sizeof *dup);
-    mult = calloc(D ? D : 1, sizeof *mult);
-    shared = calloc(D ? D : 1, 1);
+    dup = sisa_malloc((D ? D : 1) * sizeof *dup);
+    mult = sisa_calloc(D ? D : 1, sizeof *mult);
+    shared = sisa_calloc(D ? D : 1, 1);
     SISA_CHECK(dup && mult && shared, SISA_ENOMEM, "out of memory");
     if (D) qsort(del, D, sizeof *del, cmp_keyed);
     if (S) qsort(kept, S, sizeof *kept, cmp_keyed);
@@ -715,7 +716,7 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
 
     /* Every regular file under the store. */
     SISA_TRY(list_files(&files, st->root, 0));
-    counts = malloc((m + 1) * sizeof *counts);
+    counts = sisa_malloc((m + 1) * sizeof *counts);
     SISA_CHECK(counts, SISA_ENOMEM, "out of memory");
     sisa_progress_start(&prog, "audit scan", "bytes", files.total);
     progress_on = 1;
@@ -729,10 +730,10 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
         uint64_t here = 0;
         for (uint64_t u = 0; u < m; u++) here += counts[u];
         if (here) {
-            sisa_audit_hit *g = realloc(out->hits, (out->n_hits + 1) * sizeof *g);
+            sisa_audit_hit *g = sisa_realloc(out->hits, (out->n_hits + 1) * sizeof *g);
             SISA_CHECK(g, SISA_ENOMEM, "out of memory");
             out->hits = g;
-            out->hits[out->n_hits].path = strdup(files.path[f]);
+            out->hits[out->n_hits].path = sisa_strdup(files.path[f]);
             SISA_CHECK(out->hits[out->n_hits].path, SISA_ENOMEM, "out of memory");
             out->hits[out->n_hits++].count = here;
             out->found += here;
@@ -786,20 +787,20 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
                              (unsigned long long)out->control_found));
 done:
     if (progress_on) sisa_progress_finish(&prog);
-    for (size_t f = 0; f < files.n; f++) free(files.path[f]);
-    free(files.path);
-    free(files.size);
+    for (size_t f = 0; f < files.n; f++) sisa_free(files.path[f]);
+    sisa_free(files.path);
+    sisa_free(files.size);
     sisa_bytescan_free(scan);
-    free(counts);
-    free(shared);
-    free(mult);
-    free(dup);
-    free(del);
-    free(kept);
-    free(block);
-    free(row);
-    free(pat);
-    free(deleted);
+    sisa_free(counts);
+    sisa_free(shared);
+    sisa_free(mult);
+    sisa_free(dup);
+    sisa_free(del);
+    sisa_free(kept);
+    sisa_free(block);
+    sisa_free(row);
+    sisa_free(pat);
+    sisa_free(deleted);
     sisa_dsdigest_free(&digest);
     sisa_dataset_stream_close(ds);
     return err;
@@ -861,7 +862,7 @@ done:
 
 void sisa_audit_files_free(sisa_audit_files *a)
 {
-    for (size_t i = 0; i < a->n_problems; i++) free(a->problems[i]);
-    free(a->problems);
+    for (size_t i = 0; i < a->n_problems; i++) sisa_free(a->problems[i]);
+    sisa_free(a->problems);
     memset(a, 0, sizeof *a);
 }

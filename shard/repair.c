@@ -27,6 +27,7 @@
 #include "shard/train.h"
 #include "shard/verify.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -93,7 +94,7 @@ static const char *const store_keep[] = {"ledger", "lock", NULL};
 
 static int item_new(sisa_repair *rp, const char *file, int repairable)
 {
-    sisa_repair_item *it = realloc(rp->items, (rp->n_items + 1) * sizeof *it);
+    sisa_repair_item *it = sisa_realloc(rp->items, (rp->n_items + 1) * sizeof *it);
     if (!it) return SISA_ERR(SISA_ENOMEM, "out of memory");
     rp->items = it;
     it = &rp->items[rp->n_items];
@@ -181,7 +182,7 @@ static int shard_now(const sisa_store *st, uint32_t k, char lineage[65], char mo
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     sisa_files f = {0};
     sisa_shard_data *idx = NULL;
-    char(*lin)[65] = malloc(R * sizeof *lin);
+    char(*lin)[65] = sisa_malloc(R * sizeof *lin);
     char name[32];
     SISA_CHECK(lin, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_files(st, k, &f, 0));
@@ -193,7 +194,7 @@ static int shard_now(const sisa_store *st, uint32_t k, char lineage[65], char mo
     snprintf(model, 65, "%s", h ? h : "");
     if (rows) *rows = idx->n;
 done:
-    free(lin);
+    sisa_free(lin);
     sisa_shard_data_free(idx);
     sisa_files_close(&f);
     return err;
@@ -230,7 +231,7 @@ static int examine_salt(sisa_repair *rp)
     st->has_salt = 1;
     rp->priv->salt_ok = 1;
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -242,7 +243,7 @@ static int load_requests(sisa_repair_state *p, const sisa_journal *j)
     int err = SISA_OK;
     sisa_request_summary sum;
     SISA_TRY(sisa_request_summarise(j, &sum));
-    p->reqs = calloc(sum.requests ? sum.requests : 1, sizeof *p->reqs);
+    p->reqs = sisa_calloc(sum.requests ? sum.requests : 1, sizeof *p->reqs);
     SISA_CHECK(p->reqs, SISA_ENOMEM, "out of memory");
     for (size_t i = 0; i < j->n; i++) {
         const sisa_json *rec = j->recs[i];
@@ -269,7 +270,7 @@ done:
 static void free_requests(sisa_repair_state *p)
 {
     for (uint64_t i = 0; i < p->n_reqs; i++) sisa_request_free(&p->reqs[i].r);
-    free(p->reqs);
+    sisa_free(p->reqs);
     p->reqs = NULL;
     p->n_reqs = p->certified = 0;
     p->latest_state = SISA_REQ_NONE;
@@ -408,7 +409,7 @@ static int examine_manifest(sisa_repair *rp)
     st->has_manifest = 1;
     p->manifest_ok = 1;
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -425,8 +426,8 @@ static int read_ledger(sisa_repair *rp)
     SISA_TRY(sisa_fs_read_all(&p->ledger, &p->ledger_len, path, (size_t)1 << 30));
     uint64_t n = 0;
     for (size_t i = 0; i < p->ledger_len; i++) n += p->ledger[i] == '\n';
-    p->line_start = malloc((n ? n : 1) * sizeof *p->line_start);
-    p->line_end = malloc((n ? n : 1) * sizeof *p->line_end);
+    p->line_start = sisa_malloc((n ? n : 1) * sizeof *p->line_start);
+    p->line_end = sisa_malloc((n ? n : 1) * sizeof *p->line_end);
     SISA_CHECK(p->line_start && p->line_end, SISA_ENOMEM, "out of memory");
     size_t pos = 0;
     for (size_t i = 0; i < p->ledger_len; i++) {
@@ -459,7 +460,7 @@ static int ledger_as_requests(sisa_repair *rp, uint64_t *bad, char *why, size_t 
     sisa_jw_init(&w);
     memcpy(prev, zero_head, 65);
     *bad = 0;
-    p->reqs = calloc(p->n_lines ? p->n_lines : 1, sizeof *p->reqs);
+    p->reqs = sisa_calloc(p->n_lines ? p->n_lines : 1, sizeof *p->reqs);
     SISA_CHECK(p->reqs, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < p->n_lines; i++) {
         const char *line = p->ledger + p->line_start[i];
@@ -510,7 +511,7 @@ static int collect_deletions(sisa_repair *rp)
     sisa_repair_state *p = rp->priv;
     uint64_t n = 0;
     for (uint64_t i = 0; i < p->n_reqs; i++) n += p->reqs[i].r.n_ids;
-    p->del.ids = malloc((n ? n : 1) * 32);
+    p->del.ids = sisa_malloc((n ? n : 1) * 32);
     SISA_CHECK(p->del.ids, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < p->n_reqs; i++) {
         memcpy(p->del.ids[p->del.n_ids], p->reqs[i].r.ids, p->reqs[i].r.n_ids * 32);
@@ -601,7 +602,7 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
         snprintf(rp->items[sp->item].problem, sizeof rp->items[sp->item].problem, "%s", why);
     } else {
         SISA_TRY(rc);
-        lin = malloc(R * sizeof *lin);
+        lin = sisa_malloc(R * sizeof *lin);
         SISA_CHECK(lin, SISA_ENOMEM, "out of memory");
         SISA_TRY(sisa_shard_lineages(idx, R, lin));
         memcpy(sp->lineage, lin[R - 1], 65);
@@ -637,7 +638,7 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     }
 done:
     if (d) closedir(d);
-    free(lin);
+    sisa_free(lin);
     sisa_shard_data_free(idx);
     sisa_files_close(&f);
     return err;
@@ -795,7 +796,7 @@ static int examine_dataset(sisa_repair *rp)
     char digest[65], problem[768], restore[1024], why[512];
     uint32_t n = 0;
     char(*lin)[65] = NULL;
-    want = calloc(S, 1);
+    want = sisa_calloc(S, 1);
     SISA_CHECK(want, SISA_ENOMEM, "out of memory");
     for (uint32_t k = 0; k < S; k++) {
         want[k] = (p->shards[k].need & (NEED_FOLDER | NEED_DATA)) != 0;
@@ -840,7 +841,7 @@ static int examine_dataset(sisa_repair *rp)
         SISA_TRY(sisa_dataset_stream_open(&ds, path, &hdr));
         const uint64_t *id = sisa_dataset_stream_id(ds);
         const uint64_t *group = sisa_dataset_stream_group(ds);
-        found = calloc(p->del.n_ids ? p->del.n_ids : 1, 1);
+        found = sisa_calloc(p->del.n_ids ? p->del.n_ids : 1, 1);
         SISA_CHECK(found, SISA_ENOMEM, "out of memory");
         for (uint64_t i = 0; i < hdr.n && p->del.n_ids; i++) {
             uint8_t h[32];
@@ -870,8 +871,8 @@ static int examine_dataset(sisa_repair *rp)
             if (want[k]) make_unrepairable(rp, p->shards[k].item, why);
         goto done;
     }
-    out = calloc(S, sizeof *out);
-    lin = malloc((size_t)st->cfg.sisa.slices * sizeof *lin);
+    out = sisa_calloc(S, sizeof *out);
+    lin = sisa_malloc((size_t)st->cfg.sisa.slices * sizeof *lin);
     SISA_CHECK(out && lin, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_verify_rebuild(out, st, want, &p->del));
     for (uint32_t k = 0; k < S; k++) {
@@ -886,10 +887,10 @@ static int examine_dataset(sisa_repair *rp)
 done:
     if (out)
         for (uint32_t k = 0; k < S; k++) sisa_shard_data_free(out[k]);
-    free(out);
-    free(lin);
-    free(found);
-    free(want);
+    sisa_free(out);
+    sisa_free(lin);
+    sisa_free(found);
+    sisa_free(want);
     sisa_dataset_stream_close(ds);
     return err;
 }
@@ -926,7 +927,7 @@ static int regen_record(sisa_repair *rp, uint64_t i, int from_disk, sisa_jw *w, 
     int err = SISA_OK;
     sisa_repair_state *p = rp->priv;
     sisa_request r = p->reqs[i].r;
-    sisa_req_shard *sh = malloc((r.n_shards ? r.n_shards : 1) * sizeof *sh);
+    sisa_req_shard *sh = sisa_malloc((r.n_shards ? r.n_shards : 1) * sizeof *sh);
     SISA_CHECK(sh, SISA_ENOMEM, "out of memory");
     if (r.n_shards) memcpy(sh, r.shards, r.n_shards * sizeof *sh);
     r.shards = sh;
@@ -958,7 +959,7 @@ static int regen_record(sisa_repair *rp, uint64_t i, int from_disk, sisa_jw *w, 
     sisa_ledger_record(w, &r, i ? p->reqs[i - 1].head : zero_head);
     SISA_CHECK(!w->failed, SISA_ENOMEM, "out of memory");
 done:
-    free(sh);
+    sisa_free(sh);
     return err;
 }
 
@@ -1193,7 +1194,7 @@ int sisa_repair_plan(sisa_repair *rp, const sisa_config *cfg, sisa_repair_mode m
     memset(rp, 0, sizeof *rp);
     st->lock_fd = -1;
     rp->mode = mode;
-    rp->priv = calloc(1, sizeof *rp->priv);
+    rp->priv = sisa_calloc(1, sizeof *rp->priv);
     SISA_CHECK(rp->priv, SISA_ENOMEM, "out of memory");
     sisa_repair_state *p = rp->priv;
     p->journal_item = p->ledger_item = p->config_item = -1;
@@ -1204,7 +1205,7 @@ int sisa_repair_plan(sisa_repair *rp, const sisa_config *cfg, sisa_repair_mode m
     sisa_config_hash(cfg, st->config_hash);
     sisa_store_context(st->context, sizeof st->context);
     const uint32_t S = (uint32_t)cfg->sisa.shards;
-    p->shards = calloc(S, sizeof *p->shards);
+    p->shards = sisa_calloc(S, sizeof *p->shards);
     SISA_CHECK(p->shards, SISA_ENOMEM, "out of memory");
 
     SISA_TRY(sisa_store_probe(st->root, &kind, detail, sizeof detail));
@@ -1400,7 +1401,7 @@ static int write_ledger(sisa_repair *rp)
     int unknown = 0;
     const size_t kept = p->ledger_keep ? p->line_end[p->ledger_keep - 1] + 1 : 0;
     cap = kept + 1024;
-    buf = malloc(cap);
+    buf = sisa_malloc(cap);
     SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
     memcpy(buf, p->ledger ? p->ledger : "", kept);
     len = kept;
@@ -1415,7 +1416,7 @@ static int write_ledger(sisa_repair *rp)
                    rp->st.root, (unsigned long long)i + 1, h, p->reqs[i].head);
         if (len + w.len + 1 > cap) {
             cap = 2 * (len + w.len + 1);
-            char *nb = realloc(buf, cap);
+            char *nb = sisa_realloc(buf, cap);
             SISA_CHECK(nb, SISA_ENOMEM, "out of memory");
             buf = nb;
         }
@@ -1440,7 +1441,7 @@ static int write_ledger(sisa_repair *rp)
         it->done = 1;
     }
 done:
-    free(buf);
+    sisa_free(buf);
     sisa_jw_free(&w);
     return err;
 }
@@ -1448,7 +1449,7 @@ done:
 static char *config_text(const sisa_config *cfg)
 {
     size_t need = sisa_config_dump(cfg, NULL, 0) + 1;
-    char *dump = malloc(need);
+    char *dump = sisa_malloc(need);
     if (dump) sisa_config_dump(cfg, dump, need);
     return dump;
 }
@@ -1528,7 +1529,7 @@ done:
     sisa_journal_close(&j);
     sisa_files_close(&f);
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
-    free(dump);
+    sisa_free(dump);
     return err;
 }
 
@@ -1577,7 +1578,7 @@ int sisa_repair_run(sisa_repair *rp)
     }
 done:
     sisa_files_close(&f);
-    free(dump);
+    sisa_free(dump);
     return err;
 }
 
@@ -1615,17 +1616,17 @@ void sisa_repair_free(sisa_repair *rp)
     if (p) {
         sisa_files_close(&p->files);
         free_requests(p);
-        free(p->ledger);
-        free(p->line_start);
-        free(p->line_end);
+        sisa_free(p->ledger);
+        sisa_free(p->line_start);
+        sisa_free(p->line_end);
         if (p->shards)
             for (uint32_t k = 0; k < (uint32_t)rp->st.cfg.sisa.shards; k++)
                 sisa_shard_data_free(p->shards[k].rebuilt);
-        free(p->shards);
+        sisa_free(p->shards);
         sisa_deletions_free(&p->del);
-        free(p);
+        sisa_free(p);
     }
-    free(rp->items);
+    sisa_free(rp->items);
     rp->items = NULL;
     rp->n_items = 0;
     rp->priv = NULL;

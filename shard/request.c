@@ -5,6 +5,7 @@
 
 #include "base/sha256.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +31,9 @@ static int state_of(const char *name)
 
 void sisa_request_free(sisa_request *r)
 {
-    free(r->ids);
-    free(r->groups);
-    free(r->shards);
+    sisa_free(r->ids);
+    sisa_free(r->groups);
+    sisa_free(r->shards);
     memset(r, 0, sizeof *r);
 }
 
@@ -81,7 +82,7 @@ static int read_hashes(const sisa_json *arr, uint8_t (**out)[32], uint64_t *n, c
     *n = 0;
     if (!arr) return SISA_OK;
     if (arr->type != SISA_JSON_ARRAY) return SISA_ERR(SISA_ECORRUPT, "%s is not a list", what);
-    *out = malloc((arr->count ? arr->count : 1) * 32);
+    *out = sisa_malloc((arr->count ? arr->count : 1) * 32);
     if (!*out) return SISA_ERR(SISA_ENOMEM, "out of memory");
     for (const sisa_json *e = arr->kid; e; e = e->next) {
         if (e->type != SISA_JSON_STRING || unhex32(e->str, (*out)[*n]) < 0)
@@ -164,7 +165,7 @@ int sisa_request_from_json(sisa_request *r, const sisa_json *rec, const char *wh
     snprintf(r->time, sizeof r->time, "%s", time);
     SISA_TRY(read_hashes(sisa_json_get(rec, "ids"), &r->ids, &r->n_ids, where));
     SISA_TRY(read_hashes(sisa_json_get(rec, "groups"), &r->groups, &r->n_groups, where));
-    r->shards = calloc(shards->count ? shards->count : 1, sizeof *r->shards);
+    r->shards = sisa_calloc(shards->count ? shards->count : 1, sizeof *r->shards);
     SISA_CHECK(r->shards, SISA_ENOMEM, "out of memory");
     for (const sisa_json *s = shards->kid; s; s = s->next) {
         sisa_req_shard *q = &r->shards[r->n_shards];
@@ -317,7 +318,7 @@ done:
 int sisa_request_pack(const sisa_request *r, uint8_t **out, size_t *len)
 {
     size_t n = sizeof *r + r->n_ids * 32 + r->n_groups * 32 + r->n_shards * sizeof *r->shards;
-    uint8_t *buf = malloc(n);
+    uint8_t *buf = sisa_malloc(n);
     if (!buf) return SISA_ERR(SISA_ENOMEM, "out of memory");
     uint8_t *p = buf;
     memcpy(p, r, sizeof *r); /* its pointers are replaced on unpacking */
@@ -341,9 +342,9 @@ int sisa_request_unpack(sisa_request *r, const uint8_t *buf, size_t len)
     SISA_CHECK(len ==
                    sizeof *r + r->n_ids * 32 + r->n_groups * 32 + r->n_shards * sizeof *r->shards,
                SISA_EINTERNAL, "request of the wrong size");
-    r->ids = malloc(r->n_ids ? r->n_ids * 32 : 1);
-    r->groups = malloc(r->n_groups ? r->n_groups * 32 : 1);
-    r->shards = malloc(r->n_shards ? r->n_shards * sizeof *r->shards : 1);
+    r->ids = sisa_malloc(r->n_ids ? r->n_ids * 32 : 1);
+    r->groups = sisa_malloc(r->n_groups ? r->n_groups * 32 : 1);
+    r->shards = sisa_malloc(r->n_shards ? r->n_shards * sizeof *r->shards : 1);
     SISA_CHECK(r->ids && r->groups && r->shards, SISA_ENOMEM, "out of memory");
     memcpy(r->ids, p, r->n_ids * 32);
     p += r->n_ids * 32;
@@ -414,7 +415,7 @@ int sisa_ledger_check(const char *path, sisa_ledger_info *info)
     SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
     SISA_TRY(check_chain(path, text, len, info));
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -433,7 +434,7 @@ int sisa_ledger_read(const char *path, sisa_ledger_info *info, size_t *torn_byte
     *torn_bytes = len - keep;
     SISA_TRY(check_chain(path, text, keep, info));
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -464,7 +465,7 @@ int sisa_ledger_append(const char *path, const sisa_request *r, char head[65])
         size_t keep = len;
         while (keep > 0 && text[keep - 1] != '\n') keep--;
         err = check_chain(path, text, keep, &info);
-        free(text);
+        sisa_free(text);
         SISA_TRY(err);
         /* A crash while appending leaves a record without its newline. Only the record of this
          * very request can be torn like that (the one before it was certified whole): drop it
@@ -544,6 +545,6 @@ int sisa_ledger_lineages(const char *path, uint32_t shards, char (*out)[65])
 done:
     sisa_request_free(&r);
     sisa_json_free(rec);
-    free(text);
+    sisa_free(text);
     return err;
 }

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "sisa/error.h"
 #include "sisa/version.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -259,7 +260,7 @@ int sisa_store_write_manifest(sisa_store *st)
     int n = manifest_text(&st->man, text, sizeof text);
     SISA_CHECK(n > 0, SISA_EINTERNAL, "manifest too long");
     size_t need = sisa_config_dump(&st->cfg, NULL, 0) + 1;
-    dump = malloc(need);
+    dump = sisa_malloc(need);
     SISA_CHECK(dump, SISA_ENOMEM, "out of memory");
     sisa_config_dump(&st->cfg, dump, need);
     SISA_TRY(sisa_store_files(st, &f, 1));
@@ -268,7 +269,7 @@ int sisa_store_write_manifest(sisa_store *st)
     st->has_manifest = 1;
 done:
     sisa_files_close(&f);
-    free(dump);
+    sisa_free(dump);
     return err;
 }
 
@@ -324,7 +325,7 @@ static int load_salt(sisa_store *st, sisa_files *f, int create)
     }
     st->has_salt = 1;
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -340,7 +341,7 @@ static void describe_config_change(const sisa_store *st, char *out, size_t cap)
         return;
     }
     size_t need = sisa_config_dump(&st->cfg, NULL, 0) + 1;
-    cur = malloc(need);
+    cur = sisa_malloc(need);
     if (!cur) goto done;
     sisa_config_dump(&st->cfg, cur, need);
     /* Compare "key: value" lines of the hashed sections in order. */
@@ -370,8 +371,8 @@ static void describe_config_change(const sisa_store *st, char *out, size_t cap)
         lc = strtok_r(NULL, "\n", &save_cur);
     }
 done:
-    free(old);
-    free(cur);
+    sisa_free(old);
+    sisa_free(cur);
 }
 
 /* ---- what a folder named as a store holds ---------------------------------------------- */
@@ -625,7 +626,7 @@ done:
         /* Only what this run made: the journal and salt of a commit that failed, the lock,
          * shards/ and the folder itself. */
         int saved = err;
-        char *msg = strdup(sisa_error_message());
+        char *msg = sisa_strdup(sisa_error_message());
         if (sisa_path_resolve(path, sizeof path, st->root, "journal") == 0 && st->lock_fd >= 0)
             sisa_fs_remove_quiet(path);
         if (sisa_path_resolve(path, sizeof path, st->root, "salt") == 0 && st->lock_fd >= 0)
@@ -636,7 +637,7 @@ done:
         if (made_root) (void)rmdir(st->root);
         sisa_store_close(st);
         SISA_ERR(saved, "%s", msg ? msg : "(out of memory)");
-        free(msg);
+        sisa_free(msg);
         err = saved;
     }
     return err;
@@ -807,7 +808,7 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
     }
 done:
     sisa_files_close(&files);
-    free(text);
+    sisa_free(text);
     if (err < 0) sisa_store_close(st);
     return err;
 }
@@ -843,7 +844,7 @@ void sisa_store_discard_new(sisa_store *st)
     if (!st->created || st->has_manifest) return;
     /* The error that brought us here stays the one reported. */
     const int code = sisa_error_code();
-    char *msg = strdup(sisa_error_message());
+    char *msg = sisa_strdup(sisa_error_message());
     for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards; k++) {
         if (sisa_store_shard_dir(st, k, path, sizeof path) < 0) break;
         discard_folder(path);
@@ -859,7 +860,7 @@ void sisa_store_discard_new(sisa_store *st)
     (void)sisa_fs_fsync_parent(st->root);
     sisa_error_clear();
     if (code) SISA_ERR(code, "%s", msg ? msg : "(out of memory)");
-    free(msg);
+    sisa_free(msg);
 }
 
 /* ---- files that are not sisa's -------------------------------------------------------------- */
@@ -1051,7 +1052,7 @@ int sisa_store_check_location(sisa_store *st, int accept)
         parse_manifest(&other, text, path) == 0)
         copy = !strcmp(other.store_id, st->man.store_id);
     sisa_error_clear();
-    free(text);
+    sisa_free(text);
     if (!st->exclusive) {
         sisa_warn("store %s (ID %.12s) was made at %s: it was %s; reading it is safe, but a "
                   "deletion must be made in the store that is used",

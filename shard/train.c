@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "shard/journal.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -104,8 +105,8 @@ static int views_of(sisa_model *m, tensor_views *v)
 {
     v->n_params = sisa_model_param_count(m);
     v->n_state = sisa_model_state_count(m);
-    v->params = malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
-    v->state = malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
+    v->params = sisa_malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
+    v->state = sisa_malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
     if (!v->params || !v->state) return SISA_ERR(SISA_ENOMEM, "out of memory");
     for (int i = 0; i < v->n_params; i++) v->params[i] = *sisa_model_param(m, i);
     for (int i = 0; i < v->n_state; i++) v->state[i] = *sisa_model_state(m, i);
@@ -114,8 +115,8 @@ static int views_of(sisa_model *m, tensor_views *v)
 
 static void views_free(tensor_views *v)
 {
-    free(v->params);
-    free(v->state);
+    sisa_free(v->params);
+    sisa_free(v->state);
 }
 
 static void ckpt_name(char *out, size_t cap, uint32_t stage)
@@ -219,8 +220,8 @@ done:
 static int summary_json(const sisa_shard_data *sd, uint32_t R, sisa_jw *w)
 {
     int err = SISA_OK;
-    char(*lineage)[65] = malloc(R * sizeof *lineage);
-    uint64_t *counts = calloc(R, sizeof *counts);
+    char(*lineage)[65] = sisa_malloc(R * sizeof *lineage);
+    uint64_t *counts = sisa_calloc(R, sizeof *counts);
     SISA_CHECK(lineage && counts, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < sd->n; i++)
         if ((uint32_t)sd->slice[i] < R) counts[sd->slice[i]]++;
@@ -244,15 +245,15 @@ static int summary_json(const sisa_shard_data *sd, uint32_t R, sisa_jw *w)
     sisa_jw_raw(w, "]}");
     SISA_CHECK(!w->failed, SISA_ENOMEM, "out of memory");
 done:
-    free(counts);
-    free(lineage);
+    sisa_free(counts);
+    sisa_free(lineage);
     return err;
 }
 
 void sisa_shard_summary_free(sisa_shard_summary *s)
 {
-    free(s->slice_rows);
-    free(s->lineage);
+    sisa_free(s->slice_rows);
+    sisa_free(s->lineage);
     memset(s, 0, sizeof *s);
 }
 
@@ -269,8 +270,8 @@ int sisa_shard_summary_read(const sisa_store *st, const sisa_files *f, sisa_shar
                    counts->type == SISA_JSON_ARRAY && counts->count == R && lin &&
                    lin->type == SISA_JSON_ARRAY && lin->count == R,
                SISA_ECORRUPT, "%s: the record of data.h5 has a bad summary", f->j.path);
-    out->slice_rows = calloc(R, sizeof *out->slice_rows);
-    out->lineage = malloc(R * sizeof *out->lineage);
+    out->slice_rows = sisa_calloc(R, sizeof *out->slice_rows);
+    out->lineage = sisa_malloc(R * sizeof *out->lineage);
     SISA_CHECK(out->slice_rows && out->lineage, SISA_ENOMEM, "out of memory");
     uint64_t total = 0;
     const sisa_json *c = counts->kid, *l = lin->kid;
@@ -301,8 +302,8 @@ int sisa_shard_summary_get(const sisa_store *st, const sisa_files *f, uint32_t k
     /* A store written before summaries: read the file's IDs and slices. */
     SISA_TRY(sisa_shard_read_data(st, f, k, 0, &idx));
     out->rows = idx->n;
-    out->slice_rows = calloc(R, sizeof *out->slice_rows);
-    out->lineage = malloc(R * sizeof *out->lineage);
+    out->slice_rows = sisa_calloc(R, sizeof *out->slice_rows);
+    out->lineage = sisa_malloc(R * sizeof *out->lineage);
     SISA_CHECK(out->slice_rows && out->lineage, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < idx->n; i++)
         if ((uint32_t)idx->slice[i] < R) out->slice_rows[idx->slice[i]]++;
@@ -434,7 +435,7 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
         goto done;
     }
 
-    lineage = malloc(R * sizeof *lineage);
+    lineage = sisa_malloc(R * sizeof *lineage);
     SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_lineages(sd, R, lineage));
     uint32_t start = 0;
@@ -466,10 +467,10 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
     describe_model(&ms, meta.model, sizeof meta.model);
     describe_optim(&os, meta.optimizer, sizeof meta.optimizer);
 
-    rows = malloc(sd->n * sizeof *rows);
-    order = malloc(sd->n * sizeof *order);
-    xb = malloc((size_t)B * sd->d * sizeof *xb);
-    yb = malloc((size_t)B * sizeof *yb);
+    rows = sisa_malloc(sd->n * sizeof *rows);
+    order = sisa_malloc(sd->n * sizeof *order);
+    xb = sisa_malloc((size_t)B * sd->d * sizeof *xb);
+    yb = sisa_malloc((size_t)B * sizeof *yb);
     SISA_CHECK(rows && order && xb && yb, SISA_ENOMEM, "out of memory for shard %u", k);
 
     for (uint32_t r = start + 1; r <= R; r++) {
@@ -551,11 +552,11 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
     }
 done:
     rep->seconds = sisa_now() - t0;
-    free(yb);
-    free(xb);
-    free(order);
-    free(rows);
-    free(lineage);
+    sisa_free(yb);
+    sisa_free(xb);
+    sisa_free(order);
+    sisa_free(rows);
+    sisa_free(lineage);
     views_free(&views);
     sisa_model_destroy(model);
     sisa_shard_data_free(owned);

@@ -23,6 +23,7 @@
 #include "shard/request.h"
 #include "shard/train.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,10 +47,10 @@ static int cmp_u32(const void *a, const void *b)
 
 void sisa_deletions_free(sisa_deletions *d)
 {
-    free(d->requests);
-    free(d->ids);
-    free(d->groups);
-    free(d->shards);
+    sisa_free(d->requests);
+    sisa_free(d->ids);
+    sisa_free(d->groups);
+    sisa_free(d->shards);
     memset(d, 0, sizeof *d);
 }
 
@@ -83,7 +84,7 @@ static int add_hashes(uint8_t (**list)[32], uint64_t *n, uint64_t *cap, const si
     for (const sisa_json *e = arr->kid; e; e = e->next) {
         if (*n == *cap) {
             uint64_t ncap = *cap ? *cap * 2 : 64;
-            uint8_t(*nl)[32] = realloc(*list, ncap * 32);
+            uint8_t(*nl)[32] = sisa_realloc(*list, ncap * 32);
             SISA_CHECK(nl, SISA_ENOMEM, "out of memory");
             *list = nl;
             *cap = ncap;
@@ -121,8 +122,8 @@ int sisa_deletions_read(sisa_deletions *out, const char *ledger_path, uint32_t s
     memcpy(out->head, info.head, sizeof out->head);
     if (!info.records) goto done;
     SISA_TRY(sisa_fs_read_all(&text, &len, ledger_path, (size_t)1 << 30));
-    out->requests = malloc(info.records * sizeof *out->requests);
-    touched = calloc(shards ? shards : 1, 1);
+    out->requests = sisa_malloc(info.records * sizeof *out->requests);
+    touched = sisa_calloc(shards ? shards : 1, 1);
     SISA_CHECK(out->requests && touched, SISA_ENOMEM, "out of memory");
     int lineno = 0;
     for (size_t pos = 0; pos < len;) {
@@ -159,7 +160,7 @@ int sisa_deletions_read(sisa_deletions *out, const char *ledger_path, uint32_t s
     sort_unique_hashes(out->ids, &out->n_ids);
     sort_unique_hashes(out->groups, &out->n_groups);
     for (uint32_t k = 0; k < shards; k++) out->n_shards += touched[k];
-    out->shards = malloc((out->n_shards ? out->n_shards : 1) * sizeof *out->shards);
+    out->shards = sisa_malloc((out->n_shards ? out->n_shards : 1) * sizeof *out->shards);
     SISA_CHECK(out->shards, SISA_ENOMEM, "out of memory");
     out->n_shards = 0;
     for (uint32_t k = 0; k < shards; k++)
@@ -167,8 +168,8 @@ int sisa_deletions_read(sisa_deletions *out, const char *ledger_path, uint32_t s
     qsort(out->shards, out->n_shards, sizeof *out->shards, cmp_u32);
 done:
     sisa_json_free(rec);
-    free(touched);
-    free(text);
+    sisa_free(touched);
+    sisa_free(text);
     if (err < 0) sisa_deletions_free(out);
     return err;
 }
@@ -213,10 +214,10 @@ int sisa_verify_rebuild(sisa_shard_data **out, const sisa_store *st, const unsig
                "%s has %llu features per row, but store %s was trained on %llu", path,
                (unsigned long long)hdr.d, st->root, (unsigned long long)st->man.features);
 
-    shard_of = malloc((hdr.n ? hdr.n : 1) * sizeof *shard_of);
-    slice_of = malloc((hdr.n ? hdr.n : 1) * sizeof *slice_of);
-    pos = malloc((hdr.n ? hdr.n : 1) * sizeof *pos);
-    count = calloc(S, sizeof *count);
+    shard_of = sisa_malloc((hdr.n ? hdr.n : 1) * sizeof *shard_of);
+    slice_of = sisa_malloc((hdr.n ? hdr.n : 1) * sizeof *slice_of);
+    pos = sisa_malloc((hdr.n ? hdr.n : 1) * sizeof *pos);
+    count = sisa_calloc(S, sizeof *count);
     SISA_CHECK(shard_of && slice_of && pos && count, SISA_ENOMEM,
                "out of memory rebuilding shards from %llu rows", (unsigned long long)hdr.n);
     /* Keep the wanted shards' rows that no request deleted. */
@@ -235,7 +236,7 @@ int sisa_verify_rebuild(sisa_shard_data **out, const sisa_store *st, const unsig
     uint64_t max_count = 0;
     for (uint32_t k = 0; k < S; k++)
         if (count[k] > max_count) max_count = count[k];
-    pairs = malloc((max_count ? max_count : 1) * sizeof *pairs);
+    pairs = sisa_malloc((max_count ? max_count : 1) * sizeof *pairs);
     SISA_CHECK(pairs, SISA_ENOMEM, "out of memory");
     for (uint32_t k = 0; k < S; k++) {
         if (!want[k]) continue;
@@ -256,7 +257,7 @@ int sisa_verify_rebuild(sisa_shard_data **out, const sisa_store *st, const unsig
     }
 
     /* Features: only the runs of consecutive kept rows. */
-    block = malloc(VERIFY_BLOCK_ROWS * (hdr.d ? hdr.d : 1) * sizeof *block);
+    block = sisa_malloc(VERIFY_BLOCK_ROWS * (hdr.d ? hdr.d : 1) * sizeof *block);
     SISA_CHECK(block, SISA_ENOMEM, "out of memory");
     for (uint64_t a = 0; a < hdr.n;) {
         if (shard_of[a] == NOT_KEPT) {
@@ -278,12 +279,12 @@ done:
             sisa_shard_data_free(out[k]);
             out[k] = NULL;
         }
-    free(block);
-    free(pairs);
-    free(count);
-    free(pos);
-    free(slice_of);
-    free(shard_of);
+    sisa_free(block);
+    sisa_free(pairs);
+    sisa_free(count);
+    sisa_free(pos);
+    sisa_free(slice_of);
+    sisa_free(shard_of);
     sisa_dataset_stream_close(ds);
     return err;
 }
@@ -409,8 +410,8 @@ typedef struct {
 
 static void views_free(model_views *v)
 {
-    free(v->params);
-    free(v->state);
+    sisa_free(v->params);
+    sisa_free(v->state);
     sisa_model_destroy(v->m);
     memset(v, 0, sizeof *v);
 }
@@ -425,8 +426,8 @@ static int views_create(model_views *v, const sisa_config *cfg, uint32_t d, uint
     SISA_TRY(sisa_model_create(&v->m, &ms, &os));
     v->n_params = sisa_model_param_count(v->m);
     v->n_state = sisa_model_state_count(v->m);
-    v->params = malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
-    v->state = malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
+    v->params = sisa_malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
+    v->state = sisa_malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
     SISA_CHECK(v->params && v->state, SISA_ENOMEM, "out of memory");
     for (int i = 0; i < v->n_params; i++) v->params[i] = *sisa_model_param(v->m, i);
     for (int i = 0; i < v->n_state; i++) v->state[i] = *sisa_model_state(v->m, i);
@@ -536,13 +537,13 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
     if (stored && same_rows(st, del, expect, stored, data_why, sizeof data_why)) data_why[0] = '\0';
     out->rows = expect->n;
     out->data_match = data_why[0] == '\0';
-    lineage = malloc(R * sizeof *lineage);
+    lineage = sisa_malloc(R * sizeof *lineage);
     SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_lineages(expect, R, lineage));
     memcpy(out->lineage, lineage[R - 1], sizeof out->lineage);
 
     /* 2. Train the rows from scratch in a store of their own. */
-    scratch = malloc(sizeof *scratch);
+    scratch = sisa_malloc(sizeof *scratch);
     SISA_CHECK(scratch, SISA_ENOMEM, "out of memory");
     *scratch = *st;
     scratch->lock_fd = -1;
@@ -601,8 +602,8 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
                      "data and %u checkpoints equal training from scratch", out->checkpoints);
     }
 done:
-    free(lineage);
-    free(scratch);
+    sisa_free(lineage);
+    sisa_free(scratch);
     sisa_shard_data_free(own);
     sisa_shard_data_free(stored);
     sisa_files_close(&xf);

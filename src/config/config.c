@@ -28,6 +28,7 @@
 #include "base/strutil.h"
 #include "config/schema.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -823,7 +824,7 @@ int sisa_config_parse(sisa_config *cfg, const char *text, size_t len, const char
     SISA_CHECK(sisa_schema_n_keys <= MAX_KEYS, SISA_EINTERNAL, "the schema has too many keys");
 
     /* The loader is ~50 KiB (paths): keep it off the stack. */
-    L = calloc(1, sizeof *L);
+    L = sisa_calloc(1, sizeof *L);
     SISA_CHECK(L, SISA_ENOMEM, "out of memory loading %s", name);
     L->name = name;
     L->text = text;
@@ -841,7 +842,7 @@ done:
     if (L) {
         if (L->have_ev) yaml_event_delete(&L->ev);
         if (parser_ready) yaml_parser_delete(&L->parser);
-        free(L);
+        sisa_free(L);
     }
     return err;
 }
@@ -896,6 +897,6 @@ int sisa_config_load(sisa_config *cfg, const char *path)
     SISA_TRY(sisa_config_parse(cfg, text, len, path, dir));
     SISA_TRY(check_store_placement(cfg, path));
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/progress.h"
 #include "io/import_internal.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <float.h>
@@ -325,11 +326,11 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
     uint64_t block = BLOCK_MAX_BYTES / (d * sizeof(float));
     if (block > BLOCK_MAX_ROWS) block = BLOCK_MAX_ROWS;
     if (block == 0) block = 1;
-    raw = malloc(block * d * img.type->size);
-    X = malloc(block * d * sizeof *X);
-    lraw = malloc(block * lab.type->size);
-    y = malloc(block * sizeof *y);
-    ids = malloc(block * sizeof *ids);
+    raw = sisa_malloc(block * d * img.type->size);
+    X = sisa_malloc(block * d * sizeof *X);
+    lraw = sisa_malloc(block * lab.type->size);
+    y = sisa_malloc(block * sizeof *y);
+    ids = sisa_malloc(block * sizeof *ids);
     SISA_CHECK(raw && X && lraw && y && ids, SISA_ENOMEM, "out of memory for a block of %llu rows",
                (unsigned long long)block);
 
@@ -369,10 +370,10 @@ done:
     sisa_dataset_writer_abort(w);
     sisa_gzin_close(&img.in);
     sisa_gzin_close(&lab.in);
-    free(raw);
-    free(X);
-    free(lraw);
-    free(y);
-    free(ids);
+    sisa_free(raw);
+    sisa_free(X);
+    sisa_free(lraw);
+    sisa_free(y);
+    sisa_free(ids);
     return err;
 }

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -85,7 +86,7 @@ static int cmp_keyed(const void *a, const void *b)
 int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path)
 {
     int err = SISA_OK;
-    keyed_row *kr = malloc((n ? n : 1) * sizeof *kr);
+    keyed_row *kr = sisa_malloc((n ? n : 1) * sizeof *kr);
     SISA_CHECK(kr, SISA_ENOMEM, "out of memory checking %llu IDs of %s", (unsigned long long)n,
                path);
     for (uint64_t i = 0; i < n; i++) kr[i] = (keyed_row){id[i], i};
@@ -96,7 +97,7 @@ int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path)
                    (unsigned long long)kr[i].key, (unsigned long long)kr[i - 1].row,
                    (unsigned long long)kr[i].row);
 done:
-    free(kr);
+    sisa_free(kr);
     return err;
 }
 
@@ -192,7 +193,7 @@ int sisa_lines_open(sisa_lines *l, const char *path)
     memset(l, 0, sizeof *l);
     SISA_TRY(sisa_gzin_open(&l->in, path));
     l->cap = 1u << 20;
-    l->buf = malloc(l->cap + 1);
+    l->buf = sisa_malloc(l->cap + 1);
     SISA_CHECK(l->buf, SISA_ENOMEM, "out of memory reading %s", path);
 done:
     return err;
@@ -224,7 +225,7 @@ int sisa_lines_next(sisa_lines *l, char **line, size_t *len)
             if (l->cap >= LINE_MAX_BYTES)
                 return SISA_ERR(SISA_ECORRUPT, "%s:%llu: line longer than %u bytes", l->in.path,
                                 (unsigned long long)l->lineno + 1, LINE_MAX_BYTES);
-            char *nb = realloc(l->buf, l->cap * 2 + 1);
+            char *nb = sisa_realloc(l->buf, l->cap * 2 + 1);
             if (!nb) return SISA_ERR(SISA_ENOMEM, "out of memory");
             l->buf = nb;
             l->cap *= 2;
@@ -249,6 +250,6 @@ int sisa_lines_rewind(sisa_lines *l)
 void sisa_lines_close(sisa_lines *l)
 {
     sisa_gzin_close(&l->in);
-    free(l->buf);
+    sisa_free(l->buf);
     l->buf = NULL;
 }

@@ -19,6 +19,7 @@
 #include "base/progress.h"
 #include "base/strutil.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <float.h>
 #include <math.h>
@@ -251,9 +252,9 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
     if (block_rows > SVM_BLOCK_ROWS_MAX) block_rows = SVM_BLOCK_ROWS_MAX;
     if (block_rows > n) block_rows = n;
     if (block_rows == 0) block_rows = 1;
-    X = calloc(block_rows * d, sizeof *X);
-    y = malloc(block_rows * sizeof *y);
-    id = malloc(block_rows * sizeof *id);
+    X = sisa_calloc(block_rows * d, sizeof *X);
+    y = sisa_malloc(block_rows * sizeof *y);
+    id = sisa_malloc(block_rows * sizeof *id);
     SISA_CHECK(X && y && id, SISA_ENOMEM, "out of memory for a block of %llu rows of %llu features",
                (unsigned long long)block_rows, (unsigned long long)d);
 
@@ -319,8 +320,8 @@ done:
     if (prog_started) sisa_progress_finish(&prog);
     sisa_dataset_writer_abort(w);
     if (lines_open) sisa_lines_close(&lines);
-    free(X);
-    free(y);
-    free(id);
+    sisa_free(X);
+    sisa_free(y);
+    sisa_free(id);
     return err;
 }
