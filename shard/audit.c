@@ -246,49 +246,6 @@ done:
 
 /* ---- the ledger -------------------------------------------------------------------------- */
 
-static int unhex32(const char *hex, uint8_t out[32])
-{
-    if (!hex || strlen(hex) != 64) return -1;
-    for (int i = 0; i < 64; i++) {
-        char c = hex[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0) return -1;
-        if (i % 2 == 0)
-            out[i / 2] = (uint8_t)(d << 4);
-        else
-            out[i / 2] |= (uint8_t)d;
-    }
-    return 0;
-}
-
-static int cmp_hash(const void *a, const void *b)
-{
-    return memcmp(a, b, 32);
-}
-
-typedef struct {
-    uint8_t (*v)[32];
-    uint64_t n, cap;
-} hash_list;
-
-/* Append the hashes of a JSON array of hex strings (anything else in it is skipped: the chain
- * and journal checks report damaged records). */
-static int add_hashes(hash_list *l, const sisa_json *arr)
-{
-    if (!arr || arr->type != SISA_JSON_ARRAY) return SISA_OK;
-    for (const sisa_json *e = arr->kid; e; e = e->next) {
-        if (l->n == l->cap) {
-            uint64_t cap = l->cap ? 2 * l->cap : 64;
-            uint8_t(*g)[32] = sisa_realloc(l->v, cap * 32);
-            if (!g) return SISA_ERR(SISA_ENOMEM, "out of memory");
-            l->v = g;
-            l->cap = cap;
-        }
-        if (e->type == SISA_JSON_STRING && unhex32(e->str, l->v[l->n]) == 0) l->n++;
-    }
-    return SISA_OK;
-}
-
 typedef struct {
     char head[65];    /* SHA-256 of the line: the chain's head after it */
     uint64_t request; /* its request number (0: the line is not a readable record) */
@@ -310,7 +267,7 @@ int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
     size_t len = 0, n_lines = 0;
     ledger_line *lines = NULL;
     sisa_json *rec = NULL;
-    hash_list ids = {0};
+    sisa_hashlist ids = {0};
     memset(out, 0, sizeof *out);
     memcpy(out->head, zero_head, sizeof out->head);
 
@@ -345,7 +302,7 @@ int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
         if (sisa_json_parse(&rec, text + pos, n, ledger_path) == SISA_OK) {
             uint64_t req = 0;
             if (sisa_json_u64(rec, "request", &req)) lines[k].request = req;
-            SISA_TRY(add_hashes(&ids, sisa_json_get(rec, "ids")));
+            SISA_TRY(sisa_hashlist_read(&ids, rec, "ids", ledger_path, SISA_HASHES_LENIENT));
         } else {
             sisa_error_clear(); /* reported by the chain check */
         }
@@ -387,7 +344,8 @@ int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
             uint64_t qn = 0;
             if (sisa_json_str(journal->recs[q], "op", &op) && !strcmp(op, "request") &&
                 sisa_json_u64(journal->recs[q], "n", &qn) && qn == n)
-                SISA_TRY(add_hashes(&ids, sisa_json_get(journal->recs[q], "ids")));
+                SISA_TRY(sisa_hashlist_read(&ids, journal->recs[q], "ids", journal->path,
+                                            SISA_HASHES_LENIENT));
         }
         if (!sisa_json_str(jr, "ledger_head", &jhead)) {
             SISA_TRY(add_problem(&out->problems, &out->n_problems,
@@ -425,12 +383,9 @@ int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
                                  ledger_path, i + 1, (unsigned long long)lines[i].request,
                                  journal->path));
 
-    if (ids.n) qsort(ids.v, ids.n, 32, cmp_hash);
-    uint64_t u = 0;
-    for (uint64_t i = 0; i < ids.n; i++)
-        if (u == 0 || memcmp(ids.v[u - 1], ids.v[i], 32) != 0) memmove(ids.v[u++], ids.v[i], 32);
+    sisa_hashlist_sort_unique(&ids);
     out->ids = ids.v;
-    out->n_ids = u;
+    out->n_ids = ids.n;
     ids.v = NULL;
 done:
     sisa_json_free(rec);
@@ -598,7 +553,7 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
     for (uint64_t i = 0; i < hdr.n; i++) {
         uint8_t h[32];
         sisa_store_hash_id(st, id[i], h);
-        if (n_ids && bsearch(h, ids, n_ids, 32, cmp_hash)) {
+        if (sisa_hashes_has((const uint8_t(*)[32])ids, n_ids, h)) {
             deleted[i] = 1;
             out->deleted_rows++;
         }

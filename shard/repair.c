@@ -218,13 +218,7 @@ static int examine_salt(sisa_repair *rp)
         goto done;
     }
     SISA_TRY(sisa_fs_read_all(&text, &len, path, 256));
-    int ok = len == 2 * SISA_SALT_LEN || (len == 2 * SISA_SALT_LEN + 1 && text[len - 1] == '\n');
-    for (int i = 0; ok && i < SISA_SALT_LEN; i++) {
-        unsigned v = 0;
-        ok = strspn(text + 2 * i, "0123456789abcdef") >= 2 && sscanf(text + 2 * i, "%2x", &v) == 1;
-        st->salt[i] = (uint8_t)v;
-    }
-    if (!ok) {
+    if (sisa_store_parse_salt(st->salt, text, len) < 0) {
         SISA_TRY(cannot(rp, "salt", "is damaged: it is not 64 hex digits", salt_restore));
         goto done;
     }

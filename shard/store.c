@@ -295,6 +295,12 @@ void sisa_store_hash_group(const sisa_store *st, uint64_t group, uint8_t out[32]
     salted_hash(st, "sisa-group-v1", group, out);
 }
 
+int sisa_store_parse_salt(uint8_t salt[SISA_SALT_LEN], const char *text, size_t len)
+{
+    int whole = len == 2 * SISA_SALT_LEN || (len == 2 * SISA_SALT_LEN + 1 && text[len - 1] == '\n');
+    return whole ? sisa_unhex(salt, text, SISA_SALT_LEN) : -1;
+}
+
 /* The store's salt: read it (checked against the journal), or make one for a new store. */
 static int load_salt(sisa_store *st, sisa_files *f, int create)
 {
@@ -317,12 +323,8 @@ static int load_salt(sisa_store *st, sisa_files *f, int create)
     }
     SISA_TRY(sisa_files_locate(f, "salt", path, sizeof path));
     SISA_TRY(sisa_fs_read_all(&text, &len, path, 256));
-    SISA_CHECK(len >= 2 * SISA_SALT_LEN, SISA_ECORRUPT, "%s is not a salt", path);
-    for (int i = 0; i < SISA_SALT_LEN; i++) {
-        unsigned v;
-        SISA_CHECK(sscanf(text + 2 * i, "%2x", &v) == 1, SISA_ECORRUPT, "%s is not a salt", path);
-        st->salt[i] = (uint8_t)v;
-    }
+    SISA_CHECK(sisa_store_parse_salt(st->salt, text, len) == 0, SISA_ECORRUPT,
+               "%s is not a salt (%d hex digits)", path, 2 * SISA_SALT_LEN);
     st->has_salt = 1;
 done:
     sisa_free(text);

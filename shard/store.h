@@ -167,6 +167,9 @@ int sisa_store_foreign(const sisa_store *st, char *out, size_t cap, size_t *coun
 /* Salted hash of a sample ID or a group key (32 bytes): SHA-256 of "sisa-id-v1" or
  * "sisa-group-v1", the store's salt, and the value as 8 little-endian bytes. The ledger and the
  * journal name deleted rows only this way. */
+/* The salt file's text (what load writes: the hex of the salt and a newline) into `salt`: 0, or
+ * -1 when it is anything else. */
+int sisa_store_parse_salt(uint8_t salt[SISA_SALT_LEN], const char *text, size_t len);
 void sisa_store_hash_id(const sisa_store *st, uint64_t id, uint8_t out[32]);
 void sisa_store_hash_group(const sisa_store *st, uint64_t group, uint8_t out[32]);
 

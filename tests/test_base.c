@@ -57,6 +57,24 @@ static void test_sha256_vectors(void **state)
     free(a);
 }
 
+/* The one hex reader is sisa_hex's inverse and takes nothing else: no upper case, no short or
+ * odd digits. */
+static void test_unhex(void **state)
+{
+    (void)state;
+    uint8_t bytes[4] = {0x00, 0x9f, 0xa0, 0xff}, back[4];
+    char hex[9];
+    sisa_hex(hex, bytes, 4);
+    assert_string_equal(hex, "009fa0ff");
+    assert_int_equal(sisa_unhex(back, hex, 4), 0);
+    assert_memory_equal(back, bytes, 4);
+    assert_int_equal(sisa_unhex(back, "009FA0FF", 4), -1);
+    assert_int_equal(sisa_unhex(back, "009fa0f", 4), -1); /* the NUL is not a digit */
+    assert_int_equal(sisa_unhex(back, "0x9fa0ff", 4), -1);
+    assert_int_equal(sisa_unhex(back, "009fa0fg", 4), -1);
+    assert_int_equal(sisa_unhex(back, "", 0), 0);
+}
+
 /* The SHA-NI and portable compressions agree on every length across several blocks, fed whole
  * and in pieces (skipped where the CPU lacks SHA-NI: then only the portable one exists). */
 static void test_sha256_implementations(void **state)
@@ -699,14 +717,23 @@ static void test_rng_assign(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_sha256_implementations),
-        cmocka_unit_test(test_sha256_multi),   cmocka_unit_test(test_check64),
-        cmocka_unit_test(test_parse_integers), cmocka_unit_test(test_parse_floats),
-        cmocka_unit_test(test_edit_distance),  cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_atomic_publish), cmocka_unit_test(test_stale_tmp_cleanup),
-        cmocka_unit_test(test_read_all_limit), cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_sandbox),        cmocka_unit_test(test_philox_kat),
-        cmocka_unit_test(test_rng_streams),    cmocka_unit_test(test_rng_below_and_shuffle),
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_unhex),
+        cmocka_unit_test(test_sha256_implementations),
+        cmocka_unit_test(test_sha256_multi),
+        cmocka_unit_test(test_check64),
+        cmocka_unit_test(test_parse_integers),
+        cmocka_unit_test(test_parse_floats),
+        cmocka_unit_test(test_edit_distance),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_publish),
+        cmocka_unit_test(test_stale_tmp_cleanup),
+        cmocka_unit_test(test_read_all_limit),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_philox_kat),
+        cmocka_unit_test(test_rng_streams),
+        cmocka_unit_test(test_rng_below_and_shuffle),
         cmocka_unit_test(test_rng_assign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
