@@ -802,7 +802,7 @@ int sisa_audit_check_files(sisa_audit_files *out, const sisa_store *st)
             continue;
         }
         SISA_TRY(sisa_files_open(&f, dir, "journal", 0));
-        if (!sisa_files_has(&f, "data.h5"))
+        if (!sisa_files_has(&f, SISA_SHARD_DATA))
             SISA_TRY(add_problem(&out->problems, &out->n_problems,
                                  "%s %s: shard %u is damaged (run 'sisa repair -c %s')", f.j.path,
                                  sisa_fs_exists(f.j.path) ? "commits no data file" : "is missing",

@@ -156,7 +156,7 @@ static const char zero_head[65] =
 /* sisa's own file names in a shard folder: the journal, data.h5, ckpt-NNN.h5 and temp files. */
 static int is_shard_file(const char *name)
 {
-    if (!strcmp(name, "journal") || !strcmp(name, "data.h5")) return 1;
+    if (!strcmp(name, "journal") || !strcmp(name, SISA_SHARD_DATA)) return 1;
     if (name[0] == '.' && strstr(name, ".sisa-tmp-")) return 1;
     if (strncmp(name, "ckpt-", 5) != 0) return 0;
     size_t digits = strspn(name + 5, "0123456789");
@@ -189,7 +189,7 @@ static int shard_now(const sisa_store *st, uint32_t k, char lineage[65], char mo
     SISA_TRY(sisa_shard_read_data(st, &f, k, 0, &idx));
     SISA_TRY(sisa_shard_lineages(idx, R, lin));
     memcpy(lineage, lin[R - 1], 65);
-    snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+    sisa_ckpt_name(name, sizeof name, R);
     const char *h = sisa_files_hash(&f, name);
     snprintf(model, 65, "%s", h ? h : "");
     if (rows) *rows = idx->n;
@@ -538,7 +538,7 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     DIR *d = NULL;
     sp->item = -1;
     SISA_TRY(sisa_store_shard_dir(st, k, dir, sizeof dir));
-    snprintf(rel, sizeof rel, "shards/%04u", k);
+    SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, NULL));
     if (!sisa_fs_exists(dir)) {
         sp->need = NEED_FOLDER | NEED_TRAIN;
         SISA_TRY(sp->item = item_new(rp, rel, 1));
@@ -555,13 +555,13 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
             sisa_error_clear();
         } else {
             SISA_TRY(rc);
-            if (!sisa_files_has(&f, "data.h5"))
+            if (!sisa_files_has(&f, SISA_SHARD_DATA))
                 snprintf(why, sizeof why, "commits no data file: it was cut or replaced");
         }
     }
     if (why[0]) {
         sp->need = NEED_FOLDER | NEED_TRAIN;
-        snprintf(rel, sizeof rel, "shards/%04u/journal", k);
+        SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, "journal"));
         SISA_TRY(sp->item = item_new(rp, rel, 1));
         snprintf(rp->items[sp->item].problem, sizeof rp->items[sp->item].problem, "%s", why);
         /* sisa's files in the folder cannot be checked without their journal. */
@@ -573,17 +573,18 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
                 list_append(sp->old_files, sizeof sp->old_files, de->d_name);
         goto done;
     }
-    snprintf(sp->recorded_data, sizeof sp->recorded_data, "%s", sisa_files_hash(&f, "data.h5"));
-    snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+    snprintf(sp->recorded_data, sizeof sp->recorded_data, "%s",
+             sisa_files_hash(&f, SISA_SHARD_DATA));
+    sisa_ckpt_name(name, sizeof name, R);
     snprintf(sp->recorded_final, sizeof sp->recorded_final, "%s",
              sisa_files_hash(&f, name) ? sisa_files_hash(&f, name) : "");
-    int rc = sisa_files_locate(&f, "data.h5", path, sizeof path);
+    int rc = sisa_files_locate(&f, SISA_SHARD_DATA, path, sizeof path);
     if (rc == SISA_OK) {
         rc = sisa_shard_read_data(st, &f, k, 0, &idx);
         if (rc == SISA_ECORRUPT)
             snprintf(why, sizeof why, "cannot be read (%.600s)", sisa_error_message());
     } else if (rc == SISA_ECORRUPT) {
-        SISA_TRY(sisa_path_resolve(path, sizeof path, dir, "data.h5"));
+        SISA_TRY(sisa_path_resolve(path, sizeof path, dir, SISA_SHARD_DATA));
         snprintf(why, sizeof why, "%s",
                  sisa_fs_exists(path) ? "does not match its recorded SHA-256 (damaged or modified)"
                                       : "is missing (its journal commits it)");
@@ -591,7 +592,7 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     if (rc == SISA_ECORRUPT) {
         sisa_error_clear();
         sp->need = NEED_DATA | NEED_TRAIN;
-        snprintf(rel, sizeof rel, "shards/%04u/data.h5", k);
+        SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, SISA_SHARD_DATA));
         SISA_TRY(sp->item = item_new(rp, rel, 1));
         snprintf(rp->items[sp->item].problem, sizeof rp->items[sp->item].problem, "%s", why);
     } else {
@@ -605,7 +606,7 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     /* Checkpoints: each committed one must match its hash (sisa_shard_train retrains from the
      * newest intact one). */
     for (uint32_t r = 1; r <= R; r++) {
-        snprintf(name, sizeof name, "ckpt-%03u.h5", r);
+        sisa_ckpt_name(name, sizeof name, r);
         if (!sisa_files_has(&f, name)) continue;
         rc = sisa_files_locate(&f, name, path, sizeof path);
         if (rc != SISA_ECORRUPT) {
@@ -625,7 +626,8 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     }
     if (sp->first_bad && sp->item < 0) {
         sp->need |= NEED_TRAIN;
-        snprintf(rel, sizeof rel, "shards/%04u/ckpt-%03u.h5", k, sp->first_bad);
+        sisa_ckpt_name(name, sizeof name, sp->first_bad);
+        SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, name));
         SISA_TRY(sp->item = item_new(rp, rel, 1));
         snprintf(rp->items[sp->item].problem, sizeof rp->items[sp->item].problem, "%s%s", why,
                  sp->bad_ckpts > 1 ? " (and later checkpoints too)" : "");
@@ -713,7 +715,7 @@ static int check_against_records(sisa_repair *rp)
                  "record has %.12s...",
                  (unsigned long long)(i + 1), lineage_ok ? "final model" : "rows' lineage",
                  lineage_ok ? sp->recorded_final : sp->lineage, lineage_ok ? model : lineage);
-        snprintf(rel, sizeof rel, "shards/%04u", k);
+        SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, NULL));
         if (p->journal_lost) {
             SISA_TRY(cannot(rp, rel, problem,
                             "the lost journal may have held a deletion request the ledger does "
@@ -1309,7 +1311,7 @@ static int rebuild_data(sisa_repair *rp, uint32_t k, int *same)
     sisa_files f = {0};
     SISA_TRY(sisa_shard_files(&rp->st, k, &f, 1));
     SISA_TRY(sisa_shard_commit_data(&rp->st, &f, sp->rebuilt));
-    const char *h = sisa_files_hash(&f, "data.h5");
+    const char *h = sisa_files_hash(&f, SISA_SHARD_DATA);
     *same = h && !strcmp(h, sp->recorded_data);
 done:
     sisa_files_close(&f);

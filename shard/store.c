@@ -47,29 +47,36 @@ void sisa_store_context(char *out, size_t cap)
              blas.threads, sisa_model_fp_mode(), cpu);
 }
 
+void sisa_ckpt_name(char *out, size_t cap, uint32_t stage)
+{
+    snprintf(out, cap, "ckpt-%03u.h5", stage);
+}
+
+int sisa_store_path(char *out, size_t cap, const char *root, uint32_t shard, const char *name)
+{
+    int n = snprintf(out, cap, "%s%sshards/%04u%s%s", root ? root : "", root ? "/" : "", shard,
+                     name ? "/" : "", name ? name : "");
+    if (n < 0 || (size_t)n >= cap)
+        return SISA_ERR(SISA_EUSAGE, "store path too long: %s", root ? root : out);
+    return SISA_OK;
+}
+
 int sisa_store_shard_dir(const sisa_store *st, uint32_t shard, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s/shards/%04u", st->root, shard);
-    if (n < 0 || (size_t)n >= cap)
-        return SISA_ERR(SISA_EUSAGE, "store path too long: %s", st->root);
-    return SISA_OK;
+    return sisa_store_path(out, cap, st->root, shard, NULL);
 }
 
 int sisa_store_data_path(const sisa_store *st, uint32_t shard, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s/shards/%04u/data.h5", st->root, shard);
-    if (n < 0 || (size_t)n >= cap)
-        return SISA_ERR(SISA_EUSAGE, "store path too long: %s", st->root);
-    return SISA_OK;
+    return sisa_store_path(out, cap, st->root, shard, SISA_SHARD_DATA);
 }
 
 int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, char *out,
                          size_t cap)
 {
-    int n = snprintf(out, cap, "%s/shards/%04u/ckpt-%03u.h5", st->root, shard, stage);
-    if (n < 0 || (size_t)n >= cap)
-        return SISA_ERR(SISA_EUSAGE, "store path too long: %s", st->root);
-    return SISA_OK;
+    char name[SISA_CKPT_NAME_MAX];
+    sisa_ckpt_name(name, sizeof name, stage);
+    return sisa_store_path(out, cap, st->root, shard, name);
 }
 
 /* ---- manifest ---------------------------------------------------------------------------- */
@@ -919,7 +926,7 @@ int sisa_store_foreign(const sisa_store *st, char *out, size_t cap, size_t *coun
              tok = strtok_r(NULL, ",", &save)) {
             tok += strspn(tok, " ");
             if (!strcmp(tok, "...")) continue;
-            snprintf(rel, sizeof rel, "shards/%04u/%s", k, tok);
+            SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, tok));
             list_add(out, cap, count, rel);
         }
     }

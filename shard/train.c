@@ -119,18 +119,13 @@ static void views_free(tensor_views *v)
     sisa_free(v->state);
 }
 
-static void ckpt_name(char *out, size_t cap, uint32_t stage)
-{
-    snprintf(out, cap, "ckpt-%03u.h5", stage);
-}
-
 /* Remove every committed checkpoint of a shard from stage `from` to `to` (inclusive). */
 static int remove_ckpts(sisa_files *f, uint32_t from, uint32_t to, uint32_t *removed)
 {
     int err = SISA_OK;
     char name[32];
     for (uint32_t r = from; r <= to; r++) {
-        ckpt_name(name, sizeof name, r);
+        sisa_ckpt_name(name, sizeof name, r);
         if (!sisa_files_has(f, name)) continue;
         SISA_TRY(sisa_files_remove(f, name));
         if (removed) (*removed)++;
@@ -152,7 +147,7 @@ static int find_resume_point(const sisa_store *st, sisa_files *f, uint32_t k, ch
 again:
     *stage_out = 0;
     for (uint32_t r = top; r >= 1; r--) {
-        ckpt_name(name, sizeof name, r);
+        sisa_ckpt_name(name, sizeof name, r);
         if (!sisa_files_has(f, name)) continue;
         if (sisa_files_verify(f, name) < 0) {
             sisa_warn("shard %u: %s; removing it to train it again", k, sisa_error_message());
@@ -188,7 +183,7 @@ again:
      * again, and so is every stage after it (to the same bits: each stage is a function of
      * the one before). */
     for (uint32_t r = 1; r < *stage_out; r++) {
-        ckpt_name(name, sizeof name, r);
+        sisa_ckpt_name(name, sizeof name, r);
         if (sisa_files_has(f, name) && sisa_files_verify(f, name) == SISA_OK) continue;
         if (sisa_files_has(f, name))
             sisa_warn("shard %u: %s; removing it to train it again, with the stages after it", k,
@@ -262,7 +257,7 @@ int sisa_shard_summary_read(const sisa_store *st, const sisa_files *f, sisa_shar
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     memset(out, 0, sizeof *out);
-    const sisa_files_entry *e = sisa_files_entry_of(f, "data.h5");
+    const sisa_files_entry *e = sisa_files_entry_of(f, SISA_SHARD_DATA);
     if (!e || !e->meta) return 0;
     const sisa_json *counts = sisa_json_get(e->meta, "slice_rows");
     const sisa_json *lin = sisa_json_get(e->meta, "lineages");
@@ -340,7 +335,7 @@ int sisa_shard_commit_data_sha(const sisa_store *st, sisa_files *f, const sisa_s
         sisa_error_prefix("writing %s", path); /* the message names the temp file */
         goto done;
     }
-    int rc = sisa_files_commit_ex(f, tmp, "data.h5", sha, meta.buf);
+    int rc = sisa_files_commit_ex(f, tmp, SISA_SHARD_DATA, sha, meta.buf);
     tmp[0] = '\0'; /* the commit owns the temp file now */
     SISA_TRY(rc);
 done:
@@ -361,7 +356,7 @@ int sisa_shard_read_data(const sisa_store *st, const sisa_files *f, uint32_t k, 
     int err = SISA_OK;
     char path[SISA_PATH_MAX];
     (void)st; /* the shard folder's journal locates the file */
-    SISA_TRY(sisa_files_locate(f, "data.h5", path, sizeof path));
+    SISA_TRY(sisa_files_locate(f, SISA_SHARD_DATA, path, sizeof path));
     if (with_x)
         SISA_TRY(sisa_shard_data_read(out, path));
     else
@@ -415,7 +410,7 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
     SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
     /* Rows this process has just written are used as they are in memory, provided the journal
      * still commits exactly that file (same SHA-256): the file holds these bytes. */
-    const char *committed = sisa_files_hash(&files, "data.h5");
+    const char *committed = sisa_files_hash(&files, SISA_SHARD_DATA);
     if (given && given_sha && committed && given->shard == k && !strcmp(committed, given_sha)) {
         sd = given;
     } else {
@@ -528,7 +523,7 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
         meta.rng_state[3] = 0;
         snprintf(meta.lineage, sizeof meta.lineage, "%s", lineage[r - 1]);
         char name[32];
-        ckpt_name(name, sizeof name, r);
+        sisa_ckpt_name(name, sizeof name, r);
         SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
         SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
         char ckpt_sha[65];
@@ -582,7 +577,7 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
         return 0;
     }
     SISA_TRY(sisa_shard_files(st, k, &files, 0));
-    if (!sisa_files_has(&files, "data.h5")) {
+    if (!sisa_files_has(&files, SISA_SHARD_DATA)) {
         /* Every shard of a store with a manifest was partitioned: this one lost its journal
          * or its folder, which is damage, not a shard to train. */
         SISA_CHECK(!st->has_manifest, SISA_ECORRUPT,
@@ -600,7 +595,7 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
         *why = "no rows left (all deleted)";
         goto done;
     }
-    ckpt_name(name, sizeof name, R);
+    sisa_ckpt_name(name, sizeof name, R);
     SISA_TRY(sisa_store_ckpt_path(st, k, R, path, cap));
     if (!sisa_files_has(&files, name)) {
         *why = "training not finished (run sisa train)";

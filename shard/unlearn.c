@@ -228,7 +228,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     for (uint32_t k = 0; k < S; k++) {
         if (!candidate[k]) continue;
         SISA_TRY(sisa_shard_files(st, k, &files, 0));
-        SISA_CHECK(sisa_files_has(&files, "data.h5"), SISA_EUSAGE,
+        SISA_CHECK(sisa_files_has(&files, SISA_SHARD_DATA), SISA_EUSAGE,
                    "shard %u has no data file: the store is not fully trained; run sisa train "
                    "first",
                    k);
@@ -268,7 +268,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
             SISA_TRY(sisa_shard_lineages(idx, R, lineage));
             memcpy(q->lineage_before, lineage[R - 1], 65);
             char name[32];
-            snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+            sisa_ckpt_name(name, sizeof name, R);
             const char *h = sisa_files_hash(&files, name);
             snprintf(q->model_before, sizeof q->model_before, "%s", h ? h : "");
         }
@@ -315,7 +315,7 @@ int sisa_unlearn_fence(const sisa_store *st, const sisa_request *r)
         SISA_TRY(sisa_shard_files(st, s->shard, &files, 1));
         for (uint32_t stage = s->first_stage; stage <= R; stage++) {
             char name[32];
-            snprintf(name, sizeof name, "ckpt-%03u.h5", stage);
+            sisa_ckpt_name(name, sizeof name, stage);
             SISA_TRY(sisa_files_remove(&files, name));
         }
         sisa_files_close(&files);
@@ -383,7 +383,7 @@ int sisa_unlearn_after(const sisa_store *st, sisa_request *r)
         SISA_TRY(sisa_shard_summary_get(st, &files, s->shard, &sum));
         memcpy(s->lineage_after, sum.lineage[R - 1], 65);
         char name[32];
-        snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+        sisa_ckpt_name(name, sizeof name, R);
         const char *h = sisa_files_hash(&files, name);
         snprintf(s->model_after, sizeof s->model_after, "%s", h ? h : "");
         sisa_shard_summary_free(&sum);

@@ -369,7 +369,7 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
     /* 1. The store's rows (checked against the shard journal before HDF5 reads them). */
     SISA_TRY(sisa_shard_files(st, k, &sf, 0));
     int rc = SISA_OK;
-    if (!sisa_files_has(&sf, "data.h5")) {
+    if (!sisa_files_has(&sf, SISA_SHARD_DATA)) {
         snprintf(data_why, sizeof data_why, "data differs: the shard has no committed data.h5");
     } else {
         rc = sisa_shard_read_data(st, &sf, k, 1, &stored);
@@ -418,7 +418,7 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
     /* 3. Every checkpoint, by its committed hash; the store's bytes checked too. */
     for (uint32_t r = 1; r <= R; r++) {
         char name[32], why[320] = "";
-        snprintf(name, sizeof name, "ckpt-%03u.h5", r);
+        sisa_ckpt_name(name, sizeof name, r);
         const char *hs = sisa_files_hash(&sf, name), *hx = sisa_files_hash(&xf, name);
         if (!hs && !hx) continue;
         out->checkpoints++;
@@ -445,7 +445,7 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
     if (ckpt_bad > 1) note(ckpt_why, sizeof ckpt_why, "%u checkpoints differ", ckpt_bad);
     out->checkpoints_match = ckpt_bad == 0;
     char name[32];
-    snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+    sisa_ckpt_name(name, sizeof name, R);
     const char *final = sisa_files_hash(&sf, name);
     snprintf(out->model, sizeof out->model, "%s", final ? final : "");
 
