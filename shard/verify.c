@@ -4,7 +4,10 @@
  * The rebuild deliberately repeats partition.c's logic instead of calling it: a verification
  * that reused the store's own partitioning code path end to end would share its bugs. It uses
  * the same public assignment (sisa_partition_assign), so a disagreement means the store's rows
- * are not what the assignment says they must be.
+ * are not what the assignment says they must be. tests/test_verify.c checks both this rebuild
+ * and partition.c's shard files against a third definition written out apart from either,
+ * tests/shard_rows.py (the assignment of docs/formats.md with its own Philox, over h5py's
+ * arrays), so neither can drift from the format unnoticed.
  *
  * The dataset digest is not repeated here: it is a format (docs/formats.md), defined once in
  * io/dsdigest.c for train, verify and audit, and tests/test_io.c checks that definition against
