@@ -1,5 +1,6 @@
 /*
- * audit.c - the ledger cross-checks and the byte scan of `sisa audit` (see audit.h).
+ * audit.c - the byte scan and the file checks of `sisa audit` (see audit.h); its check of the
+ * ledger against the journal is in shard/ledger.c, with the rest of the ledger.
  *
  * Nothing here writes: the store is opened by the caller as a reader and only read. Problems
  * the audit finds are collected as sentences (the CLI prints them and fails on the first);
@@ -10,6 +11,7 @@
 #include "base/log.h"
 #include "base/progress.h"
 #include "base/sha256.h"
+#include "base/strutil.h"
 #include "io/dsdigest.h"
 #include "io/dsstream.h"
 #include "shard/partition.h"
@@ -20,43 +22,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static const char zero_head[65] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
-
-/* Append a formatted sentence to a list of problems. */
-static int add_problem(char ***list, size_t *n, const char *fmt, ...) SISA_PRINTF(3, 4);
-static int add_problem(char ***list, size_t *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *text = len >= 0 ? sisa_malloc((size_t)len + 1) : NULL;
-    char **grown = text ? sisa_realloc(*list, (*n + 1) * sizeof *grown) : NULL;
-    if (!grown) {
-        sisa_free(text);
-        return SISA_ERR(SISA_ENOMEM, "out of memory");
-    }
-    va_start(ap, fmt);
-    vsnprintf(text, (size_t)len + 1, fmt, ap);
-    va_end(ap);
-    *list = grown;
-    (*list)[(*n)++] = text;
-    return SISA_OK;
-}
-
-static void free_problems(char **list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) sisa_free(list[i]);
-    sisa_free(list);
-}
 
 /* ---- byte patterns ----------------------------------------------------------------------- */
 
@@ -246,162 +216,13 @@ done:
 
 /* ---- the ledger -------------------------------------------------------------------------- */
 
-typedef struct {
-    char head[65];    /* SHA-256 of the line: the chain's head after it */
-    uint64_t request; /* its request number (0: the line is not a readable record) */
-    int matched;      /* a certified request of the journal accounts for it */
-} ledger_line;
-
-void sisa_audit_ledger_free(sisa_audit_ledger *a)
-{
-    free_problems(a->problems, a->n_problems);
-    sisa_free(a->ids);
-    memset(a, 0, sizeof *a);
-}
-
-int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
-                            const sisa_journal *journal, const char *head, const char *head_source)
-{
-    int err = SISA_OK;
-    char *text = NULL;
-    size_t len = 0, n_lines = 0;
-    ledger_line *lines = NULL;
-    sisa_json *rec = NULL;
-    sisa_hashlist ids = {0};
-    memset(out, 0, sizeof *out);
-    memcpy(out->head, zero_head, sizeof out->head);
-
-    /* The chain, as sisa_ledger_check defines it: it stops at the first broken link. */
-    sisa_ledger_info info;
-    int rc = sisa_ledger_check(ledger_path, &info);
-    if (rc == SISA_ECORRUPT) {
-        SISA_TRY(add_problem(&out->problems, &out->n_problems, "%s", sisa_error_message()));
-        sisa_error_clear();
-    } else {
-        SISA_TRY(rc);
-    }
-
-    /* Every line's hash and request, however damaged the chain: the heads the journal and a
-     * certificate recorded are looked up among them. A last line without its newline counts. */
-    if (sisa_fs_exists(ledger_path))
-        SISA_TRY(sisa_fs_read_all(&text, &len, ledger_path, (size_t)1 << 30));
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        pos = nl ? (size_t)(nl - text) + 1 : len;
-        n_lines++;
-    }
-    lines = sisa_calloc(n_lines ? n_lines : 1, sizeof *lines);
-    SISA_CHECK(lines, SISA_ENOMEM, "out of memory");
-    size_t k = 0;
-    for (size_t pos = 0; pos < len; k++) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        uint8_t d[SISA_SHA256_LEN];
-        sisa_sha256(d, text + pos, n);
-        sisa_hex(lines[k].head, d, SISA_SHA256_LEN);
-        if (sisa_json_parse(&rec, text + pos, n, ledger_path) == SISA_OK) {
-            uint64_t req = 0;
-            if (sisa_json_u64(rec, "request", &req)) lines[k].request = req;
-            SISA_TRY(sisa_hashlist_read(&ids, rec, "ids", ledger_path, SISA_HASHES_LENIENT));
-        } else {
-            sisa_error_clear(); /* reported by the chain check */
-        }
-        sisa_json_free(rec);
-        rec = NULL;
-        pos += n + (nl != NULL);
-    }
-    out->records = n_lines;
-    if (n_lines) memcpy(out->head, lines[n_lines - 1].head, sizeof out->head);
-
-    /* A head kept outside the store must be the head after some record (0: the empty chain). */
-    if (head) {
-        out->head_given = 1;
-        if (!strcmp(head, zero_head)) out->head_found = 1;
-        for (size_t i = 0; i < n_lines && !out->head_found; i++)
-            if (!strcmp(head, lines[i].head)) {
-                out->head_found = 1;
-                out->head_record = i + 1;
-            }
-        if (!out->head_found)
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "the ledger was truncated or rewritten: head %s from %s is not "
-                                 "in the chain of %s",
-                                 head, head_source, ledger_path));
-    }
-
-    /* The journal certifies requests with the head after their record: each must have exactly
-     * that record, and every record must belong to a certified request. */
-    for (size_t r = 0; r < journal->n; r++) {
-        const sisa_json *jr = journal->recs[r];
-        const char *op = NULL, *state = NULL, *jhead = NULL;
-        uint64_t n = 0;
-        if (!sisa_json_str(jr, "op", &op) || strcmp(op, "state") != 0) continue;
-        if (!sisa_json_str(jr, "state", &state) || strcmp(state, "certified") != 0) continue;
-        if (!sisa_json_u64(jr, "n", &n)) continue; /* the store open checked the journal */
-        out->certified++;
-        /* The deleted rows of a certified request count even if its record was tampered with. */
-        for (size_t q = 0; q < journal->n; q++) {
-            uint64_t qn = 0;
-            if (sisa_json_str(journal->recs[q], "op", &op) && !strcmp(op, "request") &&
-                sisa_json_u64(journal->recs[q], "n", &qn) && qn == n)
-                SISA_TRY(sisa_hashlist_read(&ids, journal->recs[q], "ids", journal->path,
-                                            SISA_HASHES_LENIENT));
-        }
-        if (!sisa_json_str(jr, "ledger_head", &jhead)) {
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s: the certified record of request %llu has no ledger_head",
-                                 journal->path, (unsigned long long)n));
-            continue;
-        }
-        size_t at = n_lines, same_request = n_lines;
-        for (size_t i = 0; i < n_lines && at == n_lines; i++)
-            if (!lines[i].matched && !strcmp(lines[i].head, jhead)) at = i;
-        for (size_t i = 0; i < n_lines && same_request == n_lines; i++)
-            if (!lines[i].matched && lines[i].request == n) same_request = i;
-        if (at < n_lines) {
-            lines[at].matched = 1;
-        } else if (same_request < n_lines) {
-            lines[same_request].matched = 1;
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s:%zu: the record of request %llu is not the one certified: it "
-                                 "hashes to %.16s... but %s recorded the ledger head %.16s... "
-                                 "after it: the record was edited",
-                                 ledger_path, same_request + 1, (unsigned long long)n,
-                                 lines[same_request].head, journal->path, jhead));
-        } else {
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s: request %llu is certified in %s but has no record: the "
-                                 "record was removed or the ledger truncated",
-                                 ledger_path, (unsigned long long)n, journal->path));
-        }
-    }
-    for (size_t i = 0; i < n_lines; i++)
-        if (!lines[i].matched && lines[i].request)
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s:%zu: a record of request %llu that %s does not certify: the "
-                                 "record was inserted",
-                                 ledger_path, i + 1, (unsigned long long)lines[i].request,
-                                 journal->path));
-
-    sisa_hashlist_sort_unique(&ids);
-    out->ids = ids.v;
-    out->n_ids = ids.n;
-    ids.v = NULL;
-done:
-    sisa_json_free(rec);
-    sisa_free(ids.v);
-    sisa_free(lines);
-    sisa_free(text);
-    return err;
-}
-
 /* ---- the byte scan ----------------------------------------------------------------------- */
 
 void sisa_audit_scan_free(sisa_audit_scan *a)
 {
     for (size_t i = 0; i < a->n_hits; i++) sisa_free(a->hits[i].path);
     sisa_free(a->hits);
-    free_problems(a->problems, a->n_problems);
+    sisa_strlist_free(a->problems, a->n_problems);
     memset(a, 0, sizeof *a);
 }
 
@@ -703,11 +524,12 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
 
     /* What the scan shows. */
     if (!out->digest_match)
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "%s is not the dataset store %s was trained on: its digest %.16s... "
-                             "is not the manifest's %.16s..., so its rows' bytes need not be the "
-                             "ones the store held",
-                             dataset, st->root, out->digest, st->man.dataset_digest));
+        SISA_TRY(
+            sisa_strlist_addf(&out->problems, &out->n_problems,
+                              "%s is not the dataset store %s was trained on: its digest %.16s... "
+                              "is not the manifest's %.16s..., so its rows' bytes need not be the "
+                              "ones the store held",
+                              dataset, st->root, out->digest, st->man.dataset_digest));
     if (out->found) {
         char where[1024] = "";
         size_t used = 0;
@@ -715,31 +537,33 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
             used +=
                 (size_t)snprintf(where + used, sizeof where - used, "%s%s (%llu)", h ? ", " : "",
                                  out->hits[h].path, (unsigned long long)out->hits[h].count);
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "bytes of deleted rows remain in the store: found %llu time(s), in "
-                             "%s%s",
-                             (unsigned long long)out->found, where,
-                             out->n_hits > 3 ? " and more files" : ""));
+        SISA_TRY(sisa_strlist_addf(
+            &out->problems, &out->n_problems,
+            "bytes of deleted rows remain in the store: found %llu time(s), in "
+            "%s%s",
+            (unsigned long long)out->found, where, out->n_hits > 3 ? " and more files" : ""));
     }
     if (out->missing_rows)
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "%llu of the %llu deleted rows named in the ledger are not in %s: it "
-                             "is not the dataset the store was trained on, and their bytes "
-                             "cannot be searched for",
-                             (unsigned long long)out->missing_rows, (unsigned long long)n_ids,
-                             dataset));
+        SISA_TRY(sisa_strlist_addf(
+            &out->problems, &out->n_problems,
+            "%llu of the %llu deleted rows named in the ledger are not in %s: it "
+            "is not the dataset the store was trained on, and their bytes "
+            "cannot be searched for",
+            (unsigned long long)out->missing_rows, (unsigned long long)n_ids, dataset));
     if (!has_control)
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "no surviving row of %s can serve as the positive control, so the "
-                             "scan cannot show that it finds rows",
-                             dataset));
+        SISA_TRY(
+            sisa_strlist_addf(&out->problems, &out->n_problems,
+                              "no surviving row of %s can serve as the positive control, so the "
+                              "scan cannot show that it finds rows",
+                              dataset));
     else if (!out->control_in_file)
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "the positive control failed: the bytes of surviving row %llu were "
-                             "not found in its shard's data file %s (found %llu time(s) "
-                             "elsewhere), so the scan is broken and proves nothing",
-                             (unsigned long long)out->control_id, out->control_file,
-                             (unsigned long long)out->control_found));
+        SISA_TRY(
+            sisa_strlist_addf(&out->problems, &out->n_problems,
+                              "the positive control failed: the bytes of surviving row %llu were "
+                              "not found in its shard's data file %s (found %llu time(s) "
+                              "elsewhere), so the scan is broken and proves nothing",
+                              (unsigned long long)out->control_id, out->control_file,
+                              (unsigned long long)out->control_found));
 done:
     if (progress_on) sisa_progress_finish(&prog);
     for (size_t f = 0; f < files.n; f++) sisa_free(files.path[f]);
@@ -771,7 +595,8 @@ static int check_folder_files(sisa_audit_files *out, const sisa_files *f)
         if (!f->e[i].live) continue;
         int rc = sisa_files_locate(f, f->e[i].name, path, sizeof path);
         if (rc == SISA_ECORRUPT) {
-            SISA_TRY(add_problem(&out->problems, &out->n_problems, "%s", sisa_error_message()));
+            SISA_TRY(
+                sisa_strlist_addf(&out->problems, &out->n_problems, "%s", sisa_error_message()));
             sisa_error_clear();
             continue;
         }
@@ -796,17 +621,19 @@ int sisa_audit_check_files(sisa_audit_files *out, const sisa_store *st)
     for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards && st->has_manifest; k++) {
         SISA_TRY(sisa_store_shard_dir(st, k, dir, sizeof dir));
         if (!sisa_fs_exists(dir)) {
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s is missing: shard %u is damaged (run 'sisa repair -c %s')",
-                                 dir, k, st->cfg.source));
+            SISA_TRY(
+                sisa_strlist_addf(&out->problems, &out->n_problems,
+                                  "%s is missing: shard %u is damaged (run 'sisa repair -c %s')",
+                                  dir, k, st->cfg.source));
             continue;
         }
         SISA_TRY(sisa_files_open(&f, dir, "journal", 0));
         if (!sisa_files_has(&f, SISA_SHARD_DATA))
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s %s: shard %u is damaged (run 'sisa repair -c %s')", f.j.path,
-                                 sisa_fs_exists(f.j.path) ? "commits no data file" : "is missing",
-                                 k, st->cfg.source));
+            SISA_TRY(
+                sisa_strlist_addf(&out->problems, &out->n_problems,
+                                  "%s %s: shard %u is damaged (run 'sisa repair -c %s')", f.j.path,
+                                  sisa_fs_exists(f.j.path) ? "commits no data file" : "is missing",
+                                  k, st->cfg.source));
         SISA_TRY(check_folder_files(out, &f));
         sisa_files_close(&f);
     }

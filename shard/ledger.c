@@ -7,6 +7,7 @@
 #include "base/fs.h"
 #include "base/mem.h"
 #include "base/sha256.h"
+#include "base/strutil.h"
 #include "shard/request.h"
 #include "sisa/error.h"
 
@@ -368,5 +369,195 @@ done:
     sisa_free(touched);
     sisa_free(text);
     if (err < 0) sisa_deletions_free(out);
+    return err;
+}
+
+/* ---- the audit's check ------------------------------------------------------------------- */
+
+static const char zero_head[65] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+typedef struct {
+    char head[65];    /* SHA-256 of the line: the chain's head after it */
+    uint64_t request; /* its request number (0: the line is not a readable record) */
+    int matched;      /* a certified request of the journal accounts for it */
+} ledger_line;
+
+void sisa_audit_ledger_free(sisa_audit_ledger *a)
+{
+    sisa_strlist_free(a->problems, a->n_problems);
+    sisa_free(a->ids);
+    memset(a, 0, sizeof *a);
+}
+
+/* Every line's hash and request, however damaged the chain (a last line without its newline
+ * counts), and the deleted IDs each readable record names, into `ids`. */
+static int audit_read_lines(const char *ledger_path, ledger_line **out, size_t *n_out,
+                            sisa_hashlist *ids)
+{
+    int err = SISA_OK;
+    char *text = NULL;
+    size_t len = 0, n_lines = 0;
+    ledger_line *lines = NULL;
+    sisa_json *rec = NULL;
+    if (sisa_fs_exists(ledger_path))
+        SISA_TRY(sisa_fs_read_all(&text, &len, ledger_path, (size_t)1 << 30));
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        pos = nl ? (size_t)(nl - text) + 1 : len;
+        n_lines++;
+    }
+    lines = sisa_calloc(n_lines ? n_lines : 1, sizeof *lines);
+    SISA_CHECK(lines, SISA_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t pos = 0; pos < len; k++) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        uint8_t d[SISA_SHA256_LEN];
+        sisa_sha256(d, text + pos, n);
+        sisa_hex(lines[k].head, d, SISA_SHA256_LEN);
+        if (sisa_json_parse(&rec, text + pos, n, ledger_path) == SISA_OK) {
+            uint64_t req = 0;
+            if (sisa_json_u64(rec, "request", &req)) lines[k].request = req;
+            SISA_TRY(sisa_hashlist_read(ids, rec, "ids", ledger_path, SISA_HASHES_LENIENT));
+        } else {
+            sisa_error_clear(); /* reported by the chain check */
+        }
+        sisa_json_free(rec);
+        rec = NULL;
+        pos += n + (nl != NULL);
+    }
+    *out = lines;
+    *n_out = n_lines;
+    lines = NULL;
+done:
+    sisa_json_free(rec);
+    sisa_free(lines);
+    sisa_free(text);
+    return err;
+}
+
+/* A head kept outside the store must be the head after some record (0: the empty chain). */
+static int audit_outside_head(sisa_audit_ledger *out, const ledger_line *lines, size_t n_lines,
+                              const char *ledger_path, const char *head, const char *head_source)
+{
+    out->head_given = 1;
+    if (!strcmp(head, zero_head)) out->head_found = 1;
+    for (size_t i = 0; i < n_lines && !out->head_found; i++)
+        if (!strcmp(head, lines[i].head)) {
+            out->head_found = 1;
+            out->head_record = i + 1;
+        }
+    if (out->head_found) return SISA_OK;
+    return sisa_strlist_addf(&out->problems, &out->n_problems,
+                             "the ledger was truncated or rewritten: head %s from %s is not in "
+                             "the chain of %s",
+                             head, head_source, ledger_path);
+}
+
+/* One request the journal certifies (number n, with the head `jhead` after its record): it must
+ * have exactly that record. */
+static int audit_certified(sisa_audit_ledger *out, ledger_line *lines, size_t n_lines,
+                           const char *ledger_path, const sisa_journal *journal, uint64_t n,
+                           const char *jhead)
+{
+    size_t at = n_lines, same_request = n_lines;
+    for (size_t i = 0; i < n_lines && at == n_lines; i++)
+        if (!lines[i].matched && !strcmp(lines[i].head, jhead)) at = i;
+    for (size_t i = 0; i < n_lines && same_request == n_lines; i++)
+        if (!lines[i].matched && lines[i].request == n) same_request = i;
+    if (at < n_lines) {
+        lines[at].matched = 1;
+        return SISA_OK;
+    }
+    if (same_request < n_lines) {
+        lines[same_request].matched = 1;
+        return sisa_strlist_addf(&out->problems, &out->n_problems,
+                                 "%s:%zu: the record of request %llu is not the one certified: "
+                                 "it hashes to %.16s... but %s recorded the ledger head %.16s... "
+                                 "after it: the record was edited",
+                                 ledger_path, same_request + 1, (unsigned long long)n,
+                                 lines[same_request].head, journal->path, jhead);
+    }
+    return sisa_strlist_addf(&out->problems, &out->n_problems,
+                             "%s: request %llu is certified in %s but has no record: the record "
+                             "was removed or the ledger truncated",
+                             ledger_path, (unsigned long long)n, journal->path);
+}
+
+/* The journal certifies requests with the head after their record: each must have exactly that
+ * record, and every record must belong to a certified request. The IDs of every certified
+ * request count as deleted even if its record was tampered with. */
+static int audit_journal(sisa_audit_ledger *out, ledger_line *lines, size_t n_lines,
+                         const char *ledger_path, const sisa_journal *journal, sisa_hashlist *ids)
+{
+    int err = SISA_OK;
+    for (size_t r = 0; r < journal->n; r++) {
+        const sisa_json *jr = journal->recs[r];
+        const char *op = NULL, *state = NULL, *jhead = NULL;
+        uint64_t n = 0;
+        if (!sisa_json_str(jr, "op", &op) || strcmp(op, "state") != 0) continue;
+        if (!sisa_json_str(jr, "state", &state) || strcmp(state, "certified") != 0) continue;
+        if (!sisa_json_u64(jr, "n", &n)) continue; /* the store open checked the journal */
+        out->certified++;
+        for (size_t q = 0; q < journal->n; q++) {
+            uint64_t qn = 0;
+            if (sisa_json_str(journal->recs[q], "op", &op) && !strcmp(op, "request") &&
+                sisa_json_u64(journal->recs[q], "n", &qn) && qn == n)
+                SISA_TRY(sisa_hashlist_read(ids, journal->recs[q], "ids", journal->path,
+                                            SISA_HASHES_LENIENT));
+        }
+        if (!sisa_json_str(jr, "ledger_head", &jhead)) {
+            SISA_TRY(sisa_strlist_addf(&out->problems, &out->n_problems,
+                                       "%s: the certified record of request %llu has no "
+                                       "ledger_head",
+                                       journal->path, (unsigned long long)n));
+            continue;
+        }
+        SISA_TRY(audit_certified(out, lines, n_lines, ledger_path, journal, n, jhead));
+    }
+    for (size_t i = 0; i < n_lines; i++)
+        if (!lines[i].matched && lines[i].request)
+            SISA_TRY(sisa_strlist_addf(&out->problems, &out->n_problems,
+                                       "%s:%zu: a record of request %llu that %s does not "
+                                       "certify: the record was inserted",
+                                       ledger_path, i + 1, (unsigned long long)lines[i].request,
+                                       journal->path));
+done:
+    return err;
+}
+
+int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
+                            const sisa_journal *journal, const char *head, const char *head_source)
+{
+    int err = SISA_OK;
+    size_t n_lines = 0;
+    ledger_line *lines = NULL;
+    sisa_hashlist ids = {0};
+    memset(out, 0, sizeof *out);
+    memcpy(out->head, zero_head, sizeof out->head);
+
+    /* The chain, as sisa_ledger_check defines it: it stops at the first broken link. */
+    sisa_ledger_info info;
+    int rc = sisa_ledger_check(ledger_path, &info);
+    if (rc == SISA_ECORRUPT) {
+        SISA_TRY(sisa_strlist_addf(&out->problems, &out->n_problems, "%s", sisa_error_message()));
+        sisa_error_clear();
+    } else {
+        SISA_TRY(rc);
+    }
+    SISA_TRY(audit_read_lines(ledger_path, &lines, &n_lines, &ids));
+    out->records = n_lines;
+    if (n_lines) memcpy(out->head, lines[n_lines - 1].head, sizeof out->head);
+    if (head) SISA_TRY(audit_outside_head(out, lines, n_lines, ledger_path, head, head_source));
+    SISA_TRY(audit_journal(out, lines, n_lines, ledger_path, journal, &ids));
+
+    sisa_hashlist_sort_unique(&ids);
+    out->ids = ids.v;
+    out->n_ids = ids.n;
+    ids.v = NULL;
+done:
+    sisa_free(ids.v);
+    sisa_free(lines);
     return err;
 }

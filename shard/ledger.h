@@ -14,6 +14,7 @@
 #define SISA_SHARD_LEDGER_H
 
 #include "base/json.h"
+#include "shard/journal.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -95,5 +96,32 @@ int sisa_deletions_read(sisa_deletions *out, const char *ledger_path, uint32_t s
 void sisa_deletions_free(sisa_deletions *d); /* safe on a zeroed struct */
 /* 1 when the salted row hash `h` was deleted. */
 int sisa_deletions_has(const sisa_deletions *d, const uint8_t h[32]);
+
+/* ---- the audit's check (sisa audit) -------------------------------------------------------- */
+
+typedef struct sisa_audit_ledger {
+    uint64_t records;   /* lines in the ledger */
+    char head[65];      /* SHA-256 hex of its last line; 64 zeros when empty */
+    uint64_t certified; /* requests the store journal certifies */
+    int head_given;     /* a head from outside was checked */
+    int head_found;     /* ... and it is the head after line head_record (0: the empty chain) */
+    uint64_t head_record;
+    char **problems; /* what is wrong, one sentence each naming the file (and line) */
+    size_t n_problems;
+    uint8_t (
+        *ids)[32];  /* the deleted rows: salted ID hashes named by the ledger's records and by */
+    uint64_t n_ids; /* the journal's certified requests; sorted, unique */
+} sisa_audit_ledger;
+
+/* Check the ledger at `ledger_path` (a missing file is an empty ledger): its chain
+ * (sisa_ledger_check), the store journal `journal` (every certified request has exactly one
+ * record, which hashes to the "ledger_head" journaled with it, and every record is certified),
+ * and, when `head` is not NULL, that `head` (64 hex digits, from `head_source`, e.g. a
+ * certificate's path) is the chain's head after some record. Problems found are listed in
+ * *out; the return value is negative only when the check could not run (I/O, memory). Free
+ * *out with sisa_audit_ledger_free, also after a failure. */
+int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
+                            const sisa_journal *journal, const char *head, const char *head_source);
+void sisa_audit_ledger_free(sisa_audit_ledger *a);
 
 #endif
