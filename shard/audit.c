@@ -332,166 +332,236 @@ done:
     return err;
 }
 
-int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char *dataset,
-                          const uint8_t (*ids)[32], uint64_t n_ids)
+/* What the scan's phases share. */
+typedef struct {
+    const sisa_store *st;
+    const char *dataset;
+    sisa_dataset_stream *ds;
+    sisa_dataset_header hdr;
+    size_t len; /* bytes of one row */
+    const uint64_t *id, *group;
+    unsigned char *deleted; /* (n) 1 for a deleted row */
+    uint64_t D, S;          /* deleted and surviving rows */
+    uint8_t *pat;           /* (D + 1) rows: deleted rows' bytes, then the control's */
+    uint8_t *row;
+    float *block;
+    uint64_t rows_per_block;
+    keyed *kept, *del;
+    uint64_t control_row;
+    uint64_t *dup, *mult;
+    unsigned char *shared;
+    uint64_t m; /* patterns searched for (the control not counted) */
+    int has_control;
+    sisa_bytescan *scan;
+    sisa_dsdigest digest;
+} scan_ctx;
+
+static void scan_ctx_free(scan_ctx *c)
+{
+    sisa_bytescan_free(c->scan);
+    sisa_free(c->shared);
+    sisa_free(c->mult);
+    sisa_free(c->dup);
+    sisa_free(c->del);
+    sisa_free(c->kept);
+    sisa_free(c->block);
+    sisa_free(c->row);
+    sisa_free(c->pat);
+    sisa_free(c->deleted);
+    sisa_dsdigest_free(&c->digest);
+    sisa_dataset_stream_close(c->ds);
+}
+
+/* Open the dataset and check it can be the store's. */
+static int scan_open(scan_ctx *c)
 {
     int err = SISA_OK;
-    sisa_dataset_stream *ds = NULL;
-    sisa_dataset_header hdr;
-    unsigned char *deleted = NULL;
-    uint8_t *pat = NULL, *row = NULL;
-    float *block = NULL;
-    keyed *kept = NULL, *del = NULL;
-    uint64_t *dup = NULL, *mult = NULL, *counts = NULL;
-    unsigned char *shared = NULL;
-    sisa_bytescan *scan = NULL;
-    sisa_dsdigest digest = {0};
-    file_list files = {0};
-    sisa_progress prog;
-    int progress_on = 0;
-    memset(out, 0, sizeof *out);
-    snprintf(out->dataset, sizeof out->dataset, "%s", dataset);
-
+    const char *dataset = c->dataset;
+    const sisa_store *st = c->st;
     SISA_CHECK(sisa_fs_exists(dataset), SISA_EIO,
                "the dataset %s is not available, and the deleted rows' bytes are known only "
                "from it (pass the dataset the store was trained on with --dataset PATH)",
                dataset);
-    SISA_TRY(sisa_dataset_stream_open(&ds, dataset, &hdr));
-    SISA_CHECK(!st->has_manifest || hdr.d == st->man.features, SISA_ECORRUPT,
+    SISA_TRY(sisa_dataset_stream_open(&c->ds, dataset, &c->hdr));
+    const sisa_dataset_header *hdr = &c->hdr;
+    SISA_CHECK(!st->has_manifest || hdr->d == st->man.features, SISA_ECORRUPT,
                "%s has %llu features per row but store %s was trained on %llu: it is not the "
                "store's dataset",
-               dataset, (unsigned long long)hdr.d, st->root, (unsigned long long)st->man.features);
-    SISA_CHECK(hdr.d > 0 && hdr.d <= (SIZE_MAX / 4) / (hdr.n + 2), SISA_ECORRUPT,
+               dataset, (unsigned long long)hdr->d, st->root, (unsigned long long)st->man.features);
+    SISA_CHECK(hdr->d > 0 && hdr->d <= (SIZE_MAX / 4) / (hdr->n + 2), SISA_ECORRUPT,
                "%s: %llu rows of %llu features are too many to scan for", dataset,
-               (unsigned long long)hdr.n, (unsigned long long)hdr.d);
-    const size_t len = (size_t)hdr.d * 4;
-    const uint64_t *id = sisa_dataset_stream_id(ds);
-    const uint64_t *group = sisa_dataset_stream_group(ds);
+               (unsigned long long)hdr->n, (unsigned long long)hdr->d);
+    c->len = (size_t)hdr->d * 4;
+    c->id = sisa_dataset_stream_id(c->ds);
+    c->group = sisa_dataset_stream_group(c->ds);
+done:
+    return err;
+}
 
-    /* Which rows were deleted: their salted ID hashes are named. */
-    deleted = sisa_calloc(hdr.n ? hdr.n : 1, 1);
-    SISA_CHECK(deleted, SISA_ENOMEM, "out of memory");
-    for (uint64_t i = 0; i < hdr.n; i++) {
+/* Which rows were deleted: their salted ID hashes are named. */
+static int scan_find_deleted(scan_ctx *c, sisa_audit_scan *out, const uint8_t (*ids)[32],
+                             uint64_t n_ids)
+{
+    int err = SISA_OK;
+    const uint64_t n = c->hdr.n;
+    c->deleted = sisa_calloc(n ? n : 1, 1);
+    SISA_CHECK(c->deleted, SISA_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) {
         uint8_t h[32];
-        sisa_store_hash_id(st, id[i], h);
-        if (sisa_hashes_has((const uint8_t(*)[32])ids, n_ids, h)) {
-            deleted[i] = 1;
+        sisa_store_hash_id(c->st, c->id[i], h);
+        if (sisa_hashes_has(ids, n_ids, h)) {
+            c->deleted[i] = 1;
             out->deleted_rows++;
         }
     }
     out->missing_rows = n_ids > out->deleted_rows ? n_ids - out->deleted_rows : 0;
+    c->D = out->deleted_rows;
+    c->S = n - c->D;
+done:
+    return err;
+}
 
-    /* One pass over X: the deleted rows' bytes, a hash of every surviving row, and the control
-     * (the first surviving row with an anchor). */
-    const uint64_t D = out->deleted_rows, S = hdr.n - D;
-    pat = sisa_malloc((D + 1) * len);
-    row = sisa_malloc(len);
-    kept = sisa_malloc((S ? S : 1) * sizeof *kept);
-    del = sisa_malloc((D ? D : 1) * sizeof *del);
-    uint64_t rows_per_block = sisa_dsdigest_read_rows(hdr.d);
-    block = sisa_malloc(rows_per_block * len);
-    SISA_CHECK(pat && row && kept && del && block, SISA_ENOMEM,
-               "out of memory for the %llu deleted rows of %s", (unsigned long long)D, dataset);
-    uint64_t nd = 0, ns = 0, control_row = UINT64_MAX;
-    /* The dataset's digest (docs/formats.md), in the manifest's version, to be sure these are
-     * the bytes the store held. */
-    SISA_TRY(sisa_dsdigest_init(&digest,
-                                st->has_manifest ? st->man.digest_version : SISA_DIGEST_LATEST,
-                                &hdr, sisa_dataset_stream_y(ds), id, group, 0, hdr.n));
-    for (uint64_t r0 = 0; r0 < hdr.n; r0 += rows_per_block) {
+/* One pass over X: the deleted rows' bytes, a hash of every surviving row, the control (the
+ * first surviving row with an anchor), and the dataset's digest (docs/formats.md) in the
+ * manifest's version, to be sure these are the bytes the store held. */
+static int scan_read_rows(scan_ctx *c, sisa_audit_scan *out)
+{
+    int err = SISA_OK;
+    const sisa_store *st = c->st;
+    const sisa_dataset_header *hdr = &c->hdr;
+    const uint64_t D = c->D, S = c->S;
+    const size_t len = c->len;
+    c->pat = sisa_malloc((D + 1) * len);
+    c->row = sisa_malloc(len);
+    c->kept = sisa_malloc((S ? S : 1) * sizeof *c->kept);
+    c->del = sisa_malloc((D ? D : 1) * sizeof *c->del);
+    c->rows_per_block = sisa_dsdigest_read_rows(hdr->d);
+    c->block = sisa_malloc(c->rows_per_block * len);
+    SISA_CHECK(c->pat && c->row && c->kept && c->del && c->block, SISA_ENOMEM,
+               "out of memory for the %llu deleted rows of %s", (unsigned long long)D, c->dataset);
+    uint64_t nd = 0, ns = 0;
+    c->control_row = UINT64_MAX;
+    SISA_TRY(sisa_dsdigest_init(&c->digest,
+                                st->has_manifest ? st->man.digest_version : SISA_DIGEST_LATEST, hdr,
+                                sisa_dataset_stream_y(c->ds), c->id, c->group, 0, hdr->n));
+    for (uint64_t r0 = 0; r0 < hdr->n; r0 += c->rows_per_block) {
         SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s",
-                   dataset);
-        uint64_t nr = hdr.n - r0 < rows_per_block ? hdr.n - r0 : rows_per_block;
-        SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, block));
-        SISA_TRY(sisa_dsdigest_rows(&digest, block, nr));
+                   c->dataset);
+        uint64_t nr = hdr->n - r0 < c->rows_per_block ? hdr->n - r0 : c->rows_per_block;
+        SISA_TRY(sisa_dataset_stream_read_x(c->ds, r0, nr, c->block));
+        SISA_TRY(sisa_dsdigest_rows(&c->digest, c->block, nr));
         for (uint64_t r = 0; r < nr; r++) {
             const uint64_t i = r0 + r;
-            if (deleted[i]) {
-                uint8_t *p = pat + nd * len;
-                encode_row(p, block + r * hdr.d, hdr.d);
-                del[nd] = (keyed){hash_bytes(p, len), nd};
+            if (c->deleted[i]) {
+                uint8_t *p = c->pat + nd * len;
+                encode_row(p, c->block + r * hdr->d, hdr->d);
+                c->del[nd] = (keyed){hash_bytes(p, len), nd};
                 nd++;
             } else {
-                encode_row(row, block + r * hdr.d, hdr.d);
-                kept[ns++] = (keyed){hash_bytes(row, len), i};
-                if (control_row == UINT64_MAX && best_anchor(row, len) != NO_ANCHOR) {
-                    control_row = i;
-                    memcpy(pat + D * len, row, len);
+                encode_row(c->row, c->block + r * hdr->d, hdr->d);
+                c->kept[ns++] = (keyed){hash_bytes(c->row, len), i};
+                if (c->control_row == UINT64_MAX && best_anchor(c->row, len) != NO_ANCHOR) {
+                    c->control_row = i;
+                    memcpy(c->pat + D * len, c->row, len);
                 }
             }
         }
     }
-
-    SISA_TRY(sisa_dsdigest_final(&digest, out->digest));
+    SISA_TRY(sisa_dsdigest_final(&c->digest, out->digest));
     out->digest_match = !st->has_manifest || !strcmp(out->digest, st->man.dataset_digest);
+done:
+    return err;
+}
 
-    /* Identical deleted rows are one pattern (mult[u] rows); a pattern equal to a surviving
-     * row is not a leftover wherever it is found, so it is not searched for. */
-    dup = sisa_malloc((D ? D : 1) * sizeof *dup);
-    mult = sisa_calloc(D ? D : 1, sizeof *mult);
-    shared = sisa_calloc(D ? D : 1, 1);
-    SISA_CHECK(dup && mult && shared, SISA_ENOMEM, "out of memory");
-    if (D) qsort(del, D, sizeof *del, cmp_keyed);
-    if (S) qsort(kept, S, sizeof *kept, cmp_keyed);
+/* Identical deleted rows are one pattern (mult[u] rows); a pattern equal to a surviving row is
+ * not a leftover wherever it is found, so it is not searched for (shared). */
+static int scan_dedupe(scan_ctx *c)
+{
+    int err = SISA_OK;
+    const uint64_t D = c->D, S = c->S;
+    const size_t len = c->len;
+    c->dup = sisa_malloc((D ? D : 1) * sizeof *c->dup);
+    c->mult = sisa_calloc(D ? D : 1, sizeof *c->mult);
+    c->shared = sisa_calloc(D ? D : 1, 1);
+    SISA_CHECK(c->dup && c->mult && c->shared, SISA_ENOMEM, "out of memory");
+    if (D) qsort(c->del, D, sizeof *c->del, cmp_keyed);
+    if (S) qsort(c->kept, S, sizeof *c->kept, cmp_keyed);
     for (uint64_t a = 0; a < D; a++) {
-        uint64_t i = del[a].index;
-        dup[i] = i;
-        for (uint64_t b = a; b-- > 0 && del[b].hash == del[a].hash;)
-            if (!memcmp(pat + del[b].index * len, pat + i * len, len)) {
-                dup[i] = dup[del[b].index];
+        uint64_t i = c->del[a].index;
+        c->dup[i] = i;
+        for (uint64_t b = a; b-- > 0 && c->del[b].hash == c->del[a].hash;)
+            if (!memcmp(c->pat + c->del[b].index * len, c->pat + i * len, len)) {
+                c->dup[i] = c->dup[c->del[b].index];
                 break;
             }
-        mult[dup[i]]++;
-        if (dup[i] != i) continue;
-        keyed probe = {del[a].hash, 0};
+        c->mult[c->dup[i]]++;
+        if (c->dup[i] != i) continue;
+        keyed probe = {c->del[a].hash, 0};
         size_t lo = 0, hi = S;
         while (lo < hi) { /* the first surviving row with this hash */
             size_t mid = lo + (hi - lo) / 2;
-            if (cmp_keyed(&kept[mid], &probe) < 0)
+            if (cmp_keyed(&c->kept[mid], &probe) < 0)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        for (size_t s = lo; s < S && kept[s].hash == del[a].hash && !shared[i]; s++) {
-            SISA_TRY(sisa_dataset_stream_read_x(ds, kept[s].index, 1, block));
-            encode_row(row, block, hdr.d);
-            shared[i] = !memcmp(row, pat + i * len, len);
+        for (size_t s = lo; s < S && c->kept[s].hash == c->del[a].hash && !c->shared[i]; s++) {
+            SISA_TRY(sisa_dataset_stream_read_x(c->ds, c->kept[s].index, 1, c->block));
+            encode_row(c->row, c->block, c->hdr.d);
+            c->shared[i] = !memcmp(c->row, c->pat + i * len, len);
         }
     }
+done:
+    return err;
+}
 
-    /* The patterns to search for: each distinct deleted row not shared with a surviving one,
-     * moved to the front in row order, then the control. */
+/* The patterns to search for: each distinct deleted row not shared with a surviving one, moved
+ * to the front in row order, then the control; and where the control must be found. */
+static int scan_patterns(scan_ctx *c, sisa_audit_scan *out)
+{
+    int err = SISA_OK;
+    const size_t len = c->len;
     uint64_t m = 0;
-    for (uint64_t i = 0; i < D; i++) {
-        if (dup[i] != i) continue;
-        if (shared[i]) {
-            out->shared += mult[i];
+    for (uint64_t i = 0; i < c->D; i++) {
+        if (c->dup[i] != i) continue;
+        if (c->shared[i]) {
+            out->shared += c->mult[i];
             continue;
         }
-        if (m != i) memmove(pat + m * len, pat + i * len, len);
-        mult[m] = mult[i];
+        if (m != i) memmove(c->pat + m * len, c->pat + i * len, len);
+        c->mult[m] = c->mult[i];
         m++;
     }
-    const int has_control = control_row != UINT64_MAX;
-    if (has_control) memmove(pat + m * len, pat + D * len, len);
-    SISA_TRY(sisa_bytescan_create(&scan, pat, m + (uint64_t)has_control, len));
+    c->m = m;
+    c->has_control = c->control_row != UINT64_MAX;
+    if (c->has_control) memmove(c->pat + m * len, c->pat + c->D * len, len);
+    SISA_TRY(sisa_bytescan_create(&c->scan, c->pat, m + (uint64_t)c->has_control, len));
     for (uint64_t u = 0; u < m; u++)
-        if (!sisa_bytescan_scannable(scan, u)) out->not_scannable += mult[u];
-    if (has_control) {
+        if (!sisa_bytescan_scannable(c->scan, u)) out->not_scannable += c->mult[u];
+    if (c->has_control) {
+        const uint64_t r = c->control_row;
         out->has_control = 1;
-        out->control_id = id[control_row];
+        out->control_id = c->id[r];
         uint32_t slice = 0;
-        sisa_partition_assign(&st->cfg, id[control_row], group ? group[control_row] : 0,
+        sisa_partition_assign(&c->st->cfg, c->id[r], c->group ? c->group[r] : 0,
                               &out->control_shard, &slice);
-        SISA_TRY(sisa_store_data_path(st, out->control_shard, out->control_file,
+        SISA_TRY(sisa_store_data_path(c->st, out->control_shard, out->control_file,
                                       sizeof out->control_file));
     }
-    /* The dataset's rows are in memory as patterns now; its columns are not needed. */
-    sisa_dataset_stream_close(ds);
-    ds = NULL;
+done:
+    return err;
+}
 
-    /* Every regular file under the store. */
-    SISA_TRY(list_files(&files, st->root, 0));
+/* Search every regular file under the store. */
+static int scan_files(scan_ctx *c, sisa_audit_scan *out)
+{
+    int err = SISA_OK;
+    file_list files = {0};
+    uint64_t *counts = NULL;
+    sisa_progress prog;
+    int progress_on = 0;
+    const uint64_t m = c->m;
+    SISA_TRY(list_files(&files, c->st->root, 0));
     counts = sisa_malloc((m + 1) * sizeof *counts);
     SISA_CHECK(counts, SISA_ENOMEM, "out of memory");
     sisa_progress_start(&prog, "audit scan", "bytes", files.total);
@@ -500,7 +570,7 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
     for (size_t f = 0; f < files.n; f++) {
         memset(counts, 0, (m + 1) * sizeof *counts);
         uint64_t bytes = 0;
-        SISA_TRY(sisa_bytescan_file(scan, files.path[f], 0, counts, &bytes));
+        SISA_TRY(sisa_bytescan_file(c->scan, files.path[f], 0, counts, &bytes));
         out->files++;
         out->bytes += bytes;
         uint64_t here = 0;
@@ -514,15 +584,27 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
             out->hits[out->n_hits++].count = here;
             out->found += here;
         }
-        if (has_control) {
+        if (c->has_control) {
             out->control_found += counts[m];
             if (!strcmp(files.path[f], out->control_file)) out->control_in_file += counts[m];
         }
         done_bytes += files.size[f];
         sisa_progress_update(&prog, done_bytes);
     }
+done:
+    if (progress_on) sisa_progress_finish(&prog);
+    for (size_t f = 0; f < files.n; f++) sisa_free(files.path[f]);
+    sisa_free(files.path);
+    sisa_free(files.size);
+    sisa_free(counts);
+    return err;
+}
 
-    /* What the scan shows. */
+/* What the scan shows, as problem sentences. */
+static int scan_report(sisa_audit_scan *out, const sisa_store *st, const char *dataset,
+                       uint64_t n_ids)
+{
+    int err = SISA_OK;
     if (!out->digest_match)
         SISA_TRY(
             sisa_strlist_addf(&out->problems, &out->n_problems,
@@ -550,7 +632,7 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
             "is not the dataset the store was trained on, and their bytes "
             "cannot be searched for",
             (unsigned long long)out->missing_rows, (unsigned long long)n_ids, dataset));
-    if (!has_control)
+    if (!out->has_control)
         SISA_TRY(
             sisa_strlist_addf(&out->problems, &out->n_problems,
                               "no surviving row of %s can serve as the positive control, so the "
@@ -565,23 +647,33 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
                               (unsigned long long)out->control_id, out->control_file,
                               (unsigned long long)out->control_found));
 done:
-    if (progress_on) sisa_progress_finish(&prog);
-    for (size_t f = 0; f < files.n; f++) sisa_free(files.path[f]);
-    sisa_free(files.path);
-    sisa_free(files.size);
-    sisa_bytescan_free(scan);
-    sisa_free(counts);
-    sisa_free(shared);
-    sisa_free(mult);
-    sisa_free(dup);
-    sisa_free(del);
-    sisa_free(kept);
-    sisa_free(block);
-    sisa_free(row);
-    sisa_free(pat);
-    sisa_free(deleted);
-    sisa_dsdigest_free(&digest);
-    sisa_dataset_stream_close(ds);
+    return err;
+}
+
+int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char *dataset,
+                          const uint8_t (*ids)[32], uint64_t n_ids)
+{
+    int err = SISA_OK;
+    scan_ctx c;
+    memset(&c, 0, sizeof c);
+    c.st = st;
+    c.dataset = dataset;
+    memset(out, 0, sizeof *out);
+    snprintf(out->dataset, sizeof out->dataset, "%s", dataset);
+
+    SISA_TRY(scan_open(&c));
+    SISA_TRY(scan_find_deleted(&c, out, ids, n_ids));
+    SISA_TRY(scan_read_rows(&c, out));
+    SISA_TRY(scan_dedupe(&c));
+    SISA_TRY(scan_patterns(&c, out));
+    /* The dataset's rows are in memory as patterns now; its columns are not needed. */
+    sisa_dataset_stream_close(c.ds);
+    c.ds = NULL;
+    c.id = c.group = NULL;
+    SISA_TRY(scan_files(&c, out));
+    SISA_TRY(scan_report(out, st, dataset, n_ids));
+done:
+    scan_ctx_free(&c);
     return err;
 }
 
