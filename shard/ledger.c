@@ -133,38 +133,37 @@ done:
     return err;
 }
 
-int sisa_ledger_check(const char *path, sisa_ledger_info *info)
+/* Read the ledger at `path` and check its chain. With torn_bytes, a last line without its
+ * newline is left out and counted there; without, it is damage. */
+static int load_chain(const char *path, sisa_ledger_info *info, size_t *torn_bytes)
 {
     int err = SISA_OK;
     char *text = NULL;
     size_t len = 0;
     memset(info, 0, sizeof *info);
     memset(info->head, '0', 64);
+    if (torn_bytes) *torn_bytes = 0;
     if (!sisa_fs_exists(path)) return SISA_OK;
     SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
-    SISA_TRY(check_chain(path, text, len, info));
+    size_t keep = len;
+    if (torn_bytes) {
+        while (keep > 0 && text[keep - 1] != '\n') keep--;
+        *torn_bytes = len - keep;
+    }
+    SISA_TRY(check_chain(path, text, keep, info));
 done:
     sisa_free(text);
     return err;
 }
 
+int sisa_ledger_check(const char *path, sisa_ledger_info *info)
+{
+    return load_chain(path, info, NULL);
+}
+
 int sisa_ledger_read(const char *path, sisa_ledger_info *info, size_t *torn_bytes)
 {
-    int err = SISA_OK;
-    char *text = NULL;
-    size_t len = 0;
-    memset(info, 0, sizeof *info);
-    memset(info->head, '0', 64);
-    *torn_bytes = 0;
-    if (!sisa_fs_exists(path)) return SISA_OK;
-    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
-    size_t keep = len;
-    while (keep > 0 && text[keep - 1] != '\n') keep--;
-    *torn_bytes = len - keep;
-    SISA_TRY(check_chain(path, text, keep, info));
-done:
-    sisa_free(text);
-    return err;
+    return load_chain(path, info, torn_bytes);
 }
 
 void sisa_ledger_record(sisa_jw *w, const sisa_request *r, const char *prev)
