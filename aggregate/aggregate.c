@@ -7,6 +7,7 @@
 #include "aggregate/aggregate.h"
 
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -24,8 +25,8 @@ uint32_t sisa_argmax(const float *p, uint32_t classes)
 
 void sisa_combiner_free(sisa_combiner *c)
 {
-    free(c->acc);
-    free(c->weights);
+    sisa_free(c->acc);
+    sisa_free(c->weights);
     memset(c, 0, sizeof *c);
 }
 
@@ -41,7 +42,7 @@ int sisa_combiner_init(sisa_combiner *c, sisa_strategy strategy, uint32_t models
     c->classes = classes;
     c->max_rows = max_rows ? max_rows : 1;
     if (strategy == SISA_AGG_WEIGHTED) {
-        c->weights = malloc(models * sizeof *c->weights);
+        c->weights = sisa_malloc(models * sizeof *c->weights);
         SISA_CHECK(c->weights, SISA_ENOMEM, "out of memory");
         for (uint32_t k = 0; k < models; k++) {
             SISA_CHECK(weights && weights[k] > 0, SISA_EUSAGE,
@@ -52,7 +53,7 @@ int sisa_combiner_init(sisa_combiner *c, sisa_strategy strategy, uint32_t models
         }
     }
     SISA_CHECK(c->max_rows <= SIZE_MAX / sizeof *c->acc / classes, SISA_ENOMEM, "out of memory");
-    c->acc = malloc(c->max_rows * classes * sizeof *c->acc);
+    c->acc = sisa_malloc(c->max_rows * classes * sizeof *c->acc);
     SISA_CHECK(c->acc, SISA_ENOMEM, "out of memory for a block of %llu rows",
                (unsigned long long)c->max_rows);
 done:
@@ -63,9 +64,8 @@ done:
 int sisa_combiner_begin(sisa_combiner *c, uint64_t rows)
 {
     if (rows > c->max_rows)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__,
-                              "a block of %llu rows in a combiner of %llu",
-                              (unsigned long long)rows, (unsigned long long)c->max_rows);
+        return SISA_ERR(SISA_EINTERNAL, "a block of %llu rows in a combiner of %llu",
+                        (unsigned long long)rows, (unsigned long long)c->max_rows);
     c->rows = rows;
     c->next = 0;
     memset(c->acc, 0, rows * c->classes * sizeof *c->acc);
@@ -75,8 +75,7 @@ int sisa_combiner_begin(sisa_combiner *c, uint64_t rows)
 int sisa_combiner_add(sisa_combiner *c, uint32_t model, const float *proba)
 {
     if (model != c->next || model >= c->models)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__,
-                              "model %u combined where model %u was due", model, c->next);
+        return SISA_ERR(SISA_EINTERNAL, "model %u combined where model %u was due", model, c->next);
     const uint32_t C = c->classes;
     for (uint64_t i = 0; i < c->rows; i++) {
         double *a = c->acc + i * C;
@@ -96,8 +95,7 @@ int sisa_combiner_add(sisa_combiner *c, uint32_t model, const float *proba)
 int sisa_combiner_finish(sisa_combiner *c, float *out_proba, int32_t *out_label)
 {
     if (c->next != c->models)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__,
-                              "block finished after %u of %u models", c->next, c->models);
+        return SISA_ERR(SISA_EINTERNAL, "block finished after %u of %u models", c->next, c->models);
     const uint32_t C = c->classes;
     for (uint64_t i = 0; i < c->rows; i++) {
         const double *a = c->acc + i * C;

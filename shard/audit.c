@@ -1,5 +1,6 @@
 /*
- * audit.c - the ledger cross-checks and the byte scan of `sisa audit` (see audit.h).
+ * audit.c - the byte scan and the file checks of `sisa audit` (see audit.h); its check of the
+ * ledger against the journal is in shard/ledger.c, with the rest of the ledger.
  *
  * Nothing here writes: the store is opened by the caller as a reader and only read. Problems
  * the audit finds are collected as sentences (the CLI prints them and fails on the first);
@@ -10,52 +11,22 @@
 #include "base/log.h"
 #include "base/progress.h"
 #include "base/sha256.h"
+#include "base/strutil.h"
 #include "io/dsdigest.h"
 #include "io/dsstream.h"
 #include "shard/partition.h"
 #include "shard/request.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static const char zero_head[65] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
-
-/* Append a formatted sentence to a list of problems. */
-static int add_problem(char ***list, size_t *n, const char *fmt, ...) SISA_PRINTF(3, 4);
-static int add_problem(char ***list, size_t *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    char **grown = text ? realloc(*list, (*n + 1) * sizeof *grown) : NULL;
-    if (!grown) {
-        free(text);
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    }
-    va_start(ap, fmt);
-    vsnprintf(text, (size_t)len + 1, fmt, ap);
-    va_end(ap);
-    *list = grown;
-    (*list)[(*n)++] = text;
-    return SISA_OK;
-}
-
-static void free_problems(char **list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) free(list[i]);
-    free(list);
-}
 
 /* ---- byte patterns ----------------------------------------------------------------------- */
 
@@ -114,19 +85,19 @@ static uint64_t load64(const uint8_t *p)
 void sisa_bytescan_free(sisa_bytescan *s)
 {
     if (!s) return;
-    free(s->pat);
-    free(s->anchor);
-    free(s->next);
-    free(s->slot_key);
-    free(s->slot_pat);
-    free(s->filter);
-    free(s);
+    sisa_free(s->pat);
+    sisa_free(s->anchor);
+    sisa_free(s->next);
+    sisa_free(s->slot_key);
+    sisa_free(s->slot_pat);
+    sisa_free(s->filter);
+    sisa_free(s);
 }
 
 int sisa_bytescan_create(sisa_bytescan **out, const uint8_t *patterns, size_t n, size_t len)
 {
     int err = SISA_OK;
-    sisa_bytescan *s = calloc(1, sizeof *s);
+    sisa_bytescan *s = sisa_calloc(1, sizeof *s);
     *out = NULL;
     SISA_CHECK(s, SISA_ENOMEM, "out of memory");
     SISA_CHECK(n < NO_ANCHOR && len < NO_ANCHOR && (n == 0 || len <= SIZE_MAX / n), SISA_EINTERNAL,
@@ -137,12 +108,12 @@ int sisa_bytescan_create(sisa_bytescan **out, const uint8_t *patterns, size_t n,
     while (((size_t)1 << bits) < 2 * n + 2) bits++;
     s->shift = (unsigned)(64 - bits);
     s->mask = ((size_t)1 << bits) - 1;
-    s->pat = malloc(n && len ? n * len : 1);
-    s->anchor = malloc((n ? n : 1) * sizeof *s->anchor);
-    s->next = malloc((n ? n : 1) * sizeof *s->next);
-    s->slot_key = calloc(s->mask + 1, sizeof *s->slot_key);
-    s->slot_pat = malloc((s->mask + 1) * sizeof *s->slot_pat);
-    s->filter = calloc(((size_t)1 << FILTER_BITS) / 64, sizeof *s->filter);
+    s->pat = sisa_malloc(n && len ? n * len : 1);
+    s->anchor = sisa_malloc((n ? n : 1) * sizeof *s->anchor);
+    s->next = sisa_malloc((n ? n : 1) * sizeof *s->next);
+    s->slot_key = sisa_calloc(s->mask + 1, sizeof *s->slot_key);
+    s->slot_pat = sisa_malloc((s->mask + 1) * sizeof *s->slot_pat);
+    s->filter = sisa_calloc(((size_t)1 << FILTER_BITS) / 64, sizeof *s->filter);
     SISA_CHECK(s->pat && s->anchor && s->next && s->slot_key && s->slot_pat && s->filter,
                SISA_ENOMEM, "out of memory indexing %zu byte patterns", n);
     if (n && len) memcpy(s->pat, patterns, n * len);
@@ -210,7 +181,7 @@ int sisa_bytescan_file(const sisa_bytescan *s, const char *path, size_t chunk, u
     /* An occurrence that starts in one chunk and ends in the next is whole in the next one. */
     const size_t overlap = s->len ? s->len - 1 : 0;
     SISA_CHECK(chunk <= SIZE_MAX - overlap, SISA_EINTERNAL, "scan chunk too large");
-    buf = malloc(chunk + overlap);
+    buf = sisa_malloc(chunk + overlap);
     SISA_CHECK(buf, SISA_ENOMEM, "out of memory scanning %s", path);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     SISA_CHECK(fd >= 0, SISA_EIO, "cannot open %s to scan it: %s", path, strerror(errno));
@@ -239,213 +210,19 @@ int sisa_bytescan_file(const sisa_bytescan *s, const char *path, size_t chunk, u
     }
 done:
     if (fd >= 0) close(fd);
-    free(buf);
+    sisa_free(buf);
     return err;
 }
 
 /* ---- the ledger -------------------------------------------------------------------------- */
 
-static int unhex32(const char *hex, uint8_t out[32])
-{
-    if (!hex || strlen(hex) != 64) return -1;
-    for (int i = 0; i < 64; i++) {
-        char c = hex[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0) return -1;
-        if (i % 2 == 0)
-            out[i / 2] = (uint8_t)(d << 4);
-        else
-            out[i / 2] |= (uint8_t)d;
-    }
-    return 0;
-}
-
-static int cmp_hash(const void *a, const void *b)
-{
-    return memcmp(a, b, 32);
-}
-
-typedef struct {
-    uint8_t (*v)[32];
-    uint64_t n, cap;
-} hash_list;
-
-/* Append the hashes of a JSON array of hex strings (anything else in it is skipped: the chain
- * and journal checks report damaged records). */
-static int add_hashes(hash_list *l, const sisa_json *arr)
-{
-    if (!arr || arr->type != SISA_JSON_ARRAY) return SISA_OK;
-    for (const sisa_json *e = arr->kid; e; e = e->next) {
-        if (l->n == l->cap) {
-            uint64_t cap = l->cap ? 2 * l->cap : 64;
-            uint8_t(*g)[32] = realloc(l->v, cap * 32);
-            if (!g) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-            l->v = g;
-            l->cap = cap;
-        }
-        if (e->type == SISA_JSON_STRING && unhex32(e->str, l->v[l->n]) == 0) l->n++;
-    }
-    return SISA_OK;
-}
-
-typedef struct {
-    char head[65];    /* SHA-256 of the line: the chain's head after it */
-    uint64_t request; /* its request number (0: the line is not a readable record) */
-    int matched;      /* a certified request of the journal accounts for it */
-} ledger_line;
-
-void sisa_audit_ledger_free(sisa_audit_ledger *a)
-{
-    free_problems(a->problems, a->n_problems);
-    free(a->ids);
-    memset(a, 0, sizeof *a);
-}
-
-int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
-                            const sisa_journal *journal, const char *head, const char *head_source)
-{
-    int err = SISA_OK;
-    char *text = NULL;
-    size_t len = 0, n_lines = 0;
-    ledger_line *lines = NULL;
-    sisa_json *rec = NULL;
-    hash_list ids = {0};
-    memset(out, 0, sizeof *out);
-    memcpy(out->head, zero_head, sizeof out->head);
-
-    /* The chain, as sisa_ledger_check defines it: it stops at the first broken link. */
-    sisa_ledger_info info;
-    int rc = sisa_ledger_check(ledger_path, &info);
-    if (rc == SISA_ECORRUPT) {
-        SISA_TRY(add_problem(&out->problems, &out->n_problems, "%s", sisa_error_message()));
-        sisa_error_clear();
-    } else {
-        SISA_TRY(rc);
-    }
-
-    /* Every line's hash and request, however damaged the chain: the heads the journal and a
-     * certificate recorded are looked up among them. A last line without its newline counts. */
-    if (sisa_fs_exists(ledger_path))
-        SISA_TRY(sisa_fs_read_all(&text, &len, ledger_path, (size_t)1 << 30));
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        pos = nl ? (size_t)(nl - text) + 1 : len;
-        n_lines++;
-    }
-    lines = calloc(n_lines ? n_lines : 1, sizeof *lines);
-    SISA_CHECK(lines, SISA_ENOMEM, "out of memory");
-    size_t k = 0;
-    for (size_t pos = 0; pos < len; k++) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        uint8_t d[SISA_SHA256_LEN];
-        sisa_sha256(d, text + pos, n);
-        sisa_hex(lines[k].head, d, SISA_SHA256_LEN);
-        if (sisa_json_parse(&rec, text + pos, n, ledger_path) == SISA_OK) {
-            uint64_t req = 0;
-            if (sisa_json_u64(rec, "request", &req)) lines[k].request = req;
-            SISA_TRY(add_hashes(&ids, sisa_json_get(rec, "ids")));
-        } else {
-            sisa_error_clear(); /* reported by the chain check */
-        }
-        sisa_json_free(rec);
-        rec = NULL;
-        pos += n + (nl != NULL);
-    }
-    out->records = n_lines;
-    if (n_lines) memcpy(out->head, lines[n_lines - 1].head, sizeof out->head);
-
-    /* A head kept outside the store must be the head after some record (0: the empty chain). */
-    if (head) {
-        out->head_given = 1;
-        if (!strcmp(head, zero_head)) out->head_found = 1;
-        for (size_t i = 0; i < n_lines && !out->head_found; i++)
-            if (!strcmp(head, lines[i].head)) {
-                out->head_found = 1;
-                out->head_record = i + 1;
-            }
-        if (!out->head_found)
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "the ledger was truncated or rewritten: head %s from %s is not "
-                                 "in the chain of %s",
-                                 head, head_source, ledger_path));
-    }
-
-    /* The journal certifies requests with the head after their record: each must have exactly
-     * that record, and every record must belong to a certified request. */
-    for (size_t r = 0; r < journal->n; r++) {
-        const sisa_json *jr = journal->recs[r];
-        const char *op = NULL, *state = NULL, *jhead = NULL;
-        uint64_t n = 0;
-        if (!sisa_json_str(jr, "op", &op) || strcmp(op, "state") != 0) continue;
-        if (!sisa_json_str(jr, "state", &state) || strcmp(state, "certified") != 0) continue;
-        if (!sisa_json_u64(jr, "n", &n)) continue; /* the store open checked the journal */
-        out->certified++;
-        /* The deleted rows of a certified request count even if its record was tampered with. */
-        for (size_t q = 0; q < journal->n; q++) {
-            uint64_t qn = 0;
-            if (sisa_json_str(journal->recs[q], "op", &op) && !strcmp(op, "request") &&
-                sisa_json_u64(journal->recs[q], "n", &qn) && qn == n)
-                SISA_TRY(add_hashes(&ids, sisa_json_get(journal->recs[q], "ids")));
-        }
-        if (!sisa_json_str(jr, "ledger_head", &jhead)) {
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s: the certified record of request %llu has no ledger_head",
-                                 journal->path, (unsigned long long)n));
-            continue;
-        }
-        size_t at = n_lines, same_request = n_lines;
-        for (size_t i = 0; i < n_lines && at == n_lines; i++)
-            if (!lines[i].matched && !strcmp(lines[i].head, jhead)) at = i;
-        for (size_t i = 0; i < n_lines && same_request == n_lines; i++)
-            if (!lines[i].matched && lines[i].request == n) same_request = i;
-        if (at < n_lines) {
-            lines[at].matched = 1;
-        } else if (same_request < n_lines) {
-            lines[same_request].matched = 1;
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s:%zu: the record of request %llu is not the one certified: it "
-                                 "hashes to %.16s... but %s recorded the ledger head %.16s... "
-                                 "after it: the record was edited",
-                                 ledger_path, same_request + 1, (unsigned long long)n,
-                                 lines[same_request].head, journal->path, jhead));
-        } else {
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s: request %llu is certified in %s but has no record: the "
-                                 "record was removed or the ledger truncated",
-                                 ledger_path, (unsigned long long)n, journal->path));
-        }
-    }
-    for (size_t i = 0; i < n_lines; i++)
-        if (!lines[i].matched && lines[i].request)
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s:%zu: a record of request %llu that %s does not certify: the "
-                                 "record was inserted",
-                                 ledger_path, i + 1, (unsigned long long)lines[i].request,
-                                 journal->path));
-
-    if (ids.n) qsort(ids.v, ids.n, 32, cmp_hash);
-    uint64_t u = 0;
-    for (uint64_t i = 0; i < ids.n; i++)
-        if (u == 0 || memcmp(ids.v[u - 1], ids.v[i], 32) != 0) memmove(ids.v[u++], ids.v[i], 32);
-    out->ids = ids.v;
-    out->n_ids = u;
-    ids.v = NULL;
-done:
-    sisa_json_free(rec);
-    free(ids.v);
-    free(lines);
-    free(text);
-    return err;
-}
-
 /* ---- the byte scan ----------------------------------------------------------------------- */
 
 void sisa_audit_scan_free(sisa_audit_scan *a)
 {
-    for (size_t i = 0; i < a->n_hits; i++) free(a->hits[i].path);
-    free(a->hits);
-    free_problems(a->problems, a->n_problems);
+    for (size_t i = 0; i < a->n_hits; i++) sisa_free(a->hits[i].path);
+    sisa_free(a->hits);
+    sisa_strlist_free(a->problems, a->n_problems);
     memset(a, 0, sizeof *a);
 }
 
@@ -513,11 +290,11 @@ static int list_files(file_list *l, const char *dir, int depth)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 32;
-            char **g = realloc(names, cap * sizeof *g);
+            char **g = sisa_realloc(names, cap * sizeof *g);
             SISA_CHECK(g, SISA_ENOMEM, "out of memory");
             names = g;
         }
-        names[n] = strdup(e->d_name);
+        names[n] = sisa_strdup(e->d_name);
         SISA_CHECK(names[n], SISA_ENOMEM, "out of memory");
         n++;
     }
@@ -535,14 +312,14 @@ static int list_files(file_list *l, const char *dir, int depth)
         } else if (S_ISREG(sb.st_mode)) {
             if (l->n == l->cap) {
                 size_t c = l->cap ? 2 * l->cap : 64;
-                char **gp = realloc(l->path, c * sizeof *gp);
+                char **gp = sisa_realloc(l->path, c * sizeof *gp);
                 if (gp) l->path = gp;
-                uint64_t *gs = gp ? realloc(l->size, c * sizeof *gs) : NULL;
+                uint64_t *gs = gp ? sisa_realloc(l->size, c * sizeof *gs) : NULL;
                 if (gs) l->size = gs;
                 SISA_CHECK(gp && gs, SISA_ENOMEM, "out of memory");
                 l->cap = c;
             }
-            l->path[l->n] = strdup(path);
+            l->path[l->n] = sisa_strdup(path);
             SISA_CHECK(l->path[l->n], SISA_ENOMEM, "out of memory");
             l->size[l->n++] = (uint64_t)sb.st_size;
             l->total += (uint64_t)sb.st_size;
@@ -550,172 +327,242 @@ static int list_files(file_list *l, const char *dir, int depth)
     }
 done:
     if (d) closedir(d);
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
+    for (size_t i = 0; i < n; i++) sisa_free(names[i]);
+    sisa_free(names);
     return err;
 }
 
-int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char *dataset,
-                          const uint8_t (*ids)[32], uint64_t n_ids)
+/* What the scan's phases share. */
+typedef struct {
+    const sisa_store *st;
+    const char *dataset;
+    sisa_dataset_stream *ds;
+    sisa_dataset_header hdr;
+    size_t len; /* bytes of one row */
+    const uint64_t *id, *group;
+    unsigned char *deleted; /* (n) 1 for a deleted row */
+    uint64_t D, S;          /* deleted and surviving rows */
+    uint8_t *pat;           /* (D + 1) rows: deleted rows' bytes, then the control's */
+    uint8_t *row;
+    float *block;
+    uint64_t rows_per_block;
+    keyed *kept, *del;
+    uint64_t control_row;
+    uint64_t *dup, *mult;
+    unsigned char *shared;
+    uint64_t m; /* patterns searched for (the control not counted) */
+    int has_control;
+    sisa_bytescan *scan;
+    sisa_dsdigest digest;
+} scan_ctx;
+
+static void scan_ctx_free(scan_ctx *c)
+{
+    sisa_bytescan_free(c->scan);
+    sisa_free(c->shared);
+    sisa_free(c->mult);
+    sisa_free(c->dup);
+    sisa_free(c->del);
+    sisa_free(c->kept);
+    sisa_free(c->block);
+    sisa_free(c->row);
+    sisa_free(c->pat);
+    sisa_free(c->deleted);
+    sisa_dsdigest_free(&c->digest);
+    sisa_dataset_stream_close(c->ds);
+}
+
+/* Open the dataset and check it can be the store's. */
+static int scan_open(scan_ctx *c)
 {
     int err = SISA_OK;
-    sisa_dataset_stream *ds = NULL;
-    sisa_dataset_header hdr;
-    unsigned char *deleted = NULL;
-    uint8_t *pat = NULL, *row = NULL;
-    float *block = NULL;
-    keyed *kept = NULL, *del = NULL;
-    uint64_t *dup = NULL, *mult = NULL, *counts = NULL;
-    unsigned char *shared = NULL;
-    sisa_bytescan *scan = NULL;
-    sisa_dsdigest digest = {0};
-    file_list files = {0};
-    sisa_progress prog;
-    int progress_on = 0;
-    memset(out, 0, sizeof *out);
-    snprintf(out->dataset, sizeof out->dataset, "%s", dataset);
-
+    const char *dataset = c->dataset;
+    const sisa_store *st = c->st;
     SISA_CHECK(sisa_fs_exists(dataset), SISA_EIO,
                "the dataset %s is not available, and the deleted rows' bytes are known only "
                "from it (pass the dataset the store was trained on with --dataset PATH)",
                dataset);
-    SISA_TRY(sisa_dataset_stream_open(&ds, dataset, &hdr));
-    SISA_CHECK(!st->has_manifest || hdr.d == st->man.features, SISA_ECORRUPT,
+    SISA_TRY(sisa_dataset_stream_open(&c->ds, dataset, &c->hdr));
+    const sisa_dataset_header *hdr = &c->hdr;
+    SISA_CHECK(!st->has_manifest || hdr->d == st->man.features, SISA_ECORRUPT,
                "%s has %llu features per row but store %s was trained on %llu: it is not the "
                "store's dataset",
-               dataset, (unsigned long long)hdr.d, st->root, (unsigned long long)st->man.features);
-    SISA_CHECK(hdr.d > 0 && hdr.d <= (SIZE_MAX / 4) / (hdr.n + 2), SISA_ECORRUPT,
+               dataset, (unsigned long long)hdr->d, st->root, (unsigned long long)st->man.features);
+    SISA_CHECK(hdr->d > 0 && hdr->d <= (SIZE_MAX / 4) / (hdr->n + 2), SISA_ECORRUPT,
                "%s: %llu rows of %llu features are too many to scan for", dataset,
-               (unsigned long long)hdr.n, (unsigned long long)hdr.d);
-    const size_t len = (size_t)hdr.d * 4;
-    const uint64_t *id = sisa_dataset_stream_id(ds);
-    const uint64_t *group = sisa_dataset_stream_group(ds);
+               (unsigned long long)hdr->n, (unsigned long long)hdr->d);
+    c->len = (size_t)hdr->d * 4;
+    c->id = sisa_dataset_stream_id(c->ds);
+    c->group = sisa_dataset_stream_group(c->ds);
+done:
+    return err;
+}
 
-    /* Which rows were deleted: their salted ID hashes are named. */
-    deleted = calloc(hdr.n ? hdr.n : 1, 1);
-    SISA_CHECK(deleted, SISA_ENOMEM, "out of memory");
-    for (uint64_t i = 0; i < hdr.n; i++) {
+/* Which rows were deleted: their salted ID hashes are named. */
+static int scan_find_deleted(scan_ctx *c, sisa_audit_scan *out, const uint8_t (*ids)[32],
+                             uint64_t n_ids)
+{
+    int err = SISA_OK;
+    const uint64_t n = c->hdr.n;
+    c->deleted = sisa_calloc(n ? n : 1, 1);
+    SISA_CHECK(c->deleted, SISA_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) {
         uint8_t h[32];
-        sisa_store_hash_id(st, id[i], h);
-        if (n_ids && bsearch(h, ids, n_ids, 32, cmp_hash)) {
-            deleted[i] = 1;
+        sisa_store_hash_id(c->st, c->id[i], h);
+        if (sisa_hashes_has(ids, n_ids, h)) {
+            c->deleted[i] = 1;
             out->deleted_rows++;
         }
     }
     out->missing_rows = n_ids > out->deleted_rows ? n_ids - out->deleted_rows : 0;
+    c->D = out->deleted_rows;
+    c->S = n - c->D;
+done:
+    return err;
+}
 
-    /* One pass over X: the deleted rows' bytes, a hash of every surviving row, and the control
-     * (the first surviving row with an anchor). */
-    const uint64_t D = out->deleted_rows, S = hdr.n - D;
-    pat = malloc((D + 1) * len);
-    row = malloc(len);
-    kept = malloc((S ? S : 1) * sizeof *kept);
-    del = malloc((D ? D : 1) * sizeof *del);
-    uint64_t rows_per_block = sisa_dsdigest_read_rows(hdr.d);
-    block = malloc(rows_per_block * len);
-    SISA_CHECK(pat && row && kept && del && block, SISA_ENOMEM,
-               "out of memory for the %llu deleted rows of %s", (unsigned long long)D, dataset);
-    uint64_t nd = 0, ns = 0, control_row = UINT64_MAX;
-    /* The dataset's digest (docs/formats.md), in the manifest's version, to be sure these are
-     * the bytes the store held. */
-    SISA_TRY(sisa_dsdigest_init(&digest,
-                                st->has_manifest ? st->man.digest_version : SISA_DIGEST_LATEST,
-                                &hdr, sisa_dataset_stream_y(ds), id, group, 0, hdr.n));
-    for (uint64_t r0 = 0; r0 < hdr.n; r0 += rows_per_block) {
+/* One pass over X: the deleted rows' bytes, a hash of every surviving row, the control (the
+ * first surviving row with an anchor), and the dataset's digest (docs/formats.md) in the
+ * manifest's version, to be sure these are the bytes the store held. */
+static int scan_read_rows(scan_ctx *c, sisa_audit_scan *out)
+{
+    int err = SISA_OK;
+    const sisa_store *st = c->st;
+    const sisa_dataset_header *hdr = &c->hdr;
+    const uint64_t D = c->D, S = c->S;
+    const size_t len = c->len;
+    c->pat = sisa_malloc((D + 1) * len);
+    c->row = sisa_malloc(len);
+    c->kept = sisa_malloc((S ? S : 1) * sizeof *c->kept);
+    c->del = sisa_malloc((D ? D : 1) * sizeof *c->del);
+    c->rows_per_block = sisa_dsdigest_read_rows(hdr->d);
+    c->block = sisa_malloc(c->rows_per_block * len);
+    SISA_CHECK(c->pat && c->row && c->kept && c->del && c->block, SISA_ENOMEM,
+               "out of memory for the %llu deleted rows of %s", (unsigned long long)D, c->dataset);
+    uint64_t nd = 0, ns = 0;
+    c->control_row = UINT64_MAX;
+    SISA_TRY(sisa_dsdigest_init(&c->digest,
+                                st->has_manifest ? st->man.digest_version : SISA_DIGEST_LATEST, hdr,
+                                sisa_dataset_stream_y(c->ds), c->id, c->group, 0, hdr->n));
+    for (uint64_t r0 = 0; r0 < hdr->n; r0 += c->rows_per_block) {
         SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s",
-                   dataset);
-        uint64_t nr = hdr.n - r0 < rows_per_block ? hdr.n - r0 : rows_per_block;
-        SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, block));
-        SISA_TRY(sisa_dsdigest_rows(&digest, block, nr));
+                   c->dataset);
+        uint64_t nr = hdr->n - r0 < c->rows_per_block ? hdr->n - r0 : c->rows_per_block;
+        SISA_TRY(sisa_dataset_stream_read_x(c->ds, r0, nr, c->block));
+        SISA_TRY(sisa_dsdigest_rows(&c->digest, c->block, nr));
         for (uint64_t r = 0; r < nr; r++) {
             const uint64_t i = r0 + r;
-            if (deleted[i]) {
-                uint8_t *p = pat + nd * len;
-                encode_row(p, block + r * hdr.d, hdr.d);
-                del[nd] = (keyed){hash_bytes(p, len), nd};
+            if (c->deleted[i]) {
+                uint8_t *p = c->pat + nd * len;
+                encode_row(p, c->block + r * hdr->d, hdr->d);
+                c->del[nd] = (keyed){hash_bytes(p, len), nd};
                 nd++;
             } else {
-                encode_row(row, block + r * hdr.d, hdr.d);
-                kept[ns++] = (keyed){hash_bytes(row, len), i};
-                if (control_row == UINT64_MAX && best_anchor(row, len) != NO_ANCHOR) {
-                    control_row = i;
-                    memcpy(pat + D * len, row, len);
+                encode_row(c->row, c->block + r * hdr->d, hdr->d);
+                c->kept[ns++] = (keyed){hash_bytes(c->row, len), i};
+                if (c->control_row == UINT64_MAX && best_anchor(c->row, len) != NO_ANCHOR) {
+                    c->control_row = i;
+                    memcpy(c->pat + D * len, c->row, len);
                 }
             }
         }
     }
-
-    SISA_TRY(sisa_dsdigest_final(&digest, out->digest));
+    SISA_TRY(sisa_dsdigest_final(&c->digest, out->digest));
     out->digest_match = !st->has_manifest || !strcmp(out->digest, st->man.dataset_digest);
+done:
+    return err;
+}
 
-    /* Identical deleted rows are one pattern (mult[u] rows); a pattern equal to a surviving
-     * row is not a leftover wherever it is found, so it is not searched for. */
-    dup = malloc((D ? D : 1) * sizeof *dup);
-    mult = calloc(D ? D : 1, sizeof *mult);
-    shared = calloc(D ? D : 1, 1);
-    SISA_CHECK(dup && mult && shared, SISA_ENOMEM, "out of memory");
-    if (D) qsort(del, D, sizeof *del, cmp_keyed);
-    if (S) qsort(kept, S, sizeof *kept, cmp_keyed);
+/* Identical deleted rows are one pattern (mult[u] rows); a pattern equal to a surviving row is
+ * not a leftover wherever it is found, so it is not searched for (shared). */
+static int scan_dedupe(scan_ctx *c)
+{
+    int err = SISA_OK;
+    const uint64_t D = c->D, S = c->S;
+    const size_t len = c->len;
+    c->dup = sisa_malloc((D ? D : 1) * sizeof *c->dup);
+    c->mult = sisa_calloc(D ? D : 1, sizeof *c->mult);
+    c->shared = sisa_calloc(D ? D : 1, 1);
+    SISA_CHECK(c->dup && c->mult && c->shared, SISA_ENOMEM, "out of memory");
+    if (D) qsort(c->del, D, sizeof *c->del, cmp_keyed);
+    if (S) qsort(c->kept, S, sizeof *c->kept, cmp_keyed);
     for (uint64_t a = 0; a < D; a++) {
-        uint64_t i = del[a].index;
-        dup[i] = i;
-        for (uint64_t b = a; b-- > 0 && del[b].hash == del[a].hash;)
-            if (!memcmp(pat + del[b].index * len, pat + i * len, len)) {
-                dup[i] = dup[del[b].index];
+        uint64_t i = c->del[a].index;
+        c->dup[i] = i;
+        for (uint64_t b = a; b-- > 0 && c->del[b].hash == c->del[a].hash;)
+            if (!memcmp(c->pat + c->del[b].index * len, c->pat + i * len, len)) {
+                c->dup[i] = c->dup[c->del[b].index];
                 break;
             }
-        mult[dup[i]]++;
-        if (dup[i] != i) continue;
-        keyed probe = {del[a].hash, 0};
+        c->mult[c->dup[i]]++;
+        if (c->dup[i] != i) continue;
+        keyed probe = {c->del[a].hash, 0};
         size_t lo = 0, hi = S;
         while (lo < hi) { /* the first surviving row with this hash */
             size_t mid = lo + (hi - lo) / 2;
-            if (cmp_keyed(&kept[mid], &probe) < 0)
+            if (cmp_keyed(&c->kept[mid], &probe) < 0)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        for (size_t s = lo; s < S && kept[s].hash == del[a].hash && !shared[i]; s++) {
-            SISA_TRY(sisa_dataset_stream_read_x(ds, kept[s].index, 1, block));
-            encode_row(row, block, hdr.d);
-            shared[i] = !memcmp(row, pat + i * len, len);
+        for (size_t s = lo; s < S && c->kept[s].hash == c->del[a].hash && !c->shared[i]; s++) {
+            SISA_TRY(sisa_dataset_stream_read_x(c->ds, c->kept[s].index, 1, c->block));
+            encode_row(c->row, c->block, c->hdr.d);
+            c->shared[i] = !memcmp(c->row, c->pat + i * len, len);
         }
     }
+done:
+    return err;
+}
 
-    /* The patterns to search for: each distinct deleted row not shared with a surviving one,
-     * moved to the front in row order, then the control. */
+/* The patterns to search for: each distinct deleted row not shared with a surviving one, moved
+ * to the front in row order, then the control; and where the control must be found. */
+static int scan_patterns(scan_ctx *c, sisa_audit_scan *out)
+{
+    int err = SISA_OK;
+    const size_t len = c->len;
     uint64_t m = 0;
-    for (uint64_t i = 0; i < D; i++) {
-        if (dup[i] != i) continue;
-        if (shared[i]) {
-            out->shared += mult[i];
+    for (uint64_t i = 0; i < c->D; i++) {
+        if (c->dup[i] != i) continue;
+        if (c->shared[i]) {
+            out->shared += c->mult[i];
             continue;
         }
-        if (m != i) memmove(pat + m * len, pat + i * len, len);
-        mult[m] = mult[i];
+        if (m != i) memmove(c->pat + m * len, c->pat + i * len, len);
+        c->mult[m] = c->mult[i];
         m++;
     }
-    const int has_control = control_row != UINT64_MAX;
-    if (has_control) memmove(pat + m * len, pat + D * len, len);
-    SISA_TRY(sisa_bytescan_create(&scan, pat, m + (uint64_t)has_control, len));
+    c->m = m;
+    c->has_control = c->control_row != UINT64_MAX;
+    if (c->has_control) memmove(c->pat + m * len, c->pat + c->D * len, len);
+    SISA_TRY(sisa_bytescan_create(&c->scan, c->pat, m + (uint64_t)c->has_control, len));
     for (uint64_t u = 0; u < m; u++)
-        if (!sisa_bytescan_scannable(scan, u)) out->not_scannable += mult[u];
-    if (has_control) {
+        if (!sisa_bytescan_scannable(c->scan, u)) out->not_scannable += c->mult[u];
+    if (c->has_control) {
+        const uint64_t r = c->control_row;
         out->has_control = 1;
-        out->control_id = id[control_row];
+        out->control_id = c->id[r];
         uint32_t slice = 0;
-        sisa_partition_assign(&st->cfg, id[control_row], group ? group[control_row] : 0,
+        sisa_partition_assign(&c->st->cfg, c->id[r], c->group ? c->group[r] : 0,
                               &out->control_shard, &slice);
-        SISA_TRY(sisa_store_data_path(st, out->control_shard, out->control_file,
+        SISA_TRY(sisa_store_data_path(c->st, out->control_shard, out->control_file,
                                       sizeof out->control_file));
     }
-    /* The dataset's rows are in memory as patterns now; its columns are not needed. */
-    sisa_dataset_stream_close(ds);
-    ds = NULL;
+done:
+    return err;
+}
 
-    /* Every regular file under the store. */
-    SISA_TRY(list_files(&files, st->root, 0));
-    counts = malloc((m + 1) * sizeof *counts);
+/* Search every regular file under the store. */
+static int scan_files(scan_ctx *c, sisa_audit_scan *out)
+{
+    int err = SISA_OK;
+    file_list files = {0};
+    uint64_t *counts = NULL;
+    sisa_progress prog;
+    int progress_on = 0;
+    const uint64_t m = c->m;
+    SISA_TRY(list_files(&files, c->st->root, 0));
+    counts = sisa_malloc((m + 1) * sizeof *counts);
     SISA_CHECK(counts, SISA_ENOMEM, "out of memory");
     sisa_progress_start(&prog, "audit scan", "bytes", files.total);
     progress_on = 1;
@@ -723,35 +570,48 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
     for (size_t f = 0; f < files.n; f++) {
         memset(counts, 0, (m + 1) * sizeof *counts);
         uint64_t bytes = 0;
-        SISA_TRY(sisa_bytescan_file(scan, files.path[f], 0, counts, &bytes));
+        SISA_TRY(sisa_bytescan_file(c->scan, files.path[f], 0, counts, &bytes));
         out->files++;
         out->bytes += bytes;
         uint64_t here = 0;
         for (uint64_t u = 0; u < m; u++) here += counts[u];
         if (here) {
-            sisa_audit_hit *g = realloc(out->hits, (out->n_hits + 1) * sizeof *g);
+            sisa_audit_hit *g = sisa_realloc(out->hits, (out->n_hits + 1) * sizeof *g);
             SISA_CHECK(g, SISA_ENOMEM, "out of memory");
             out->hits = g;
-            out->hits[out->n_hits].path = strdup(files.path[f]);
+            out->hits[out->n_hits].path = sisa_strdup(files.path[f]);
             SISA_CHECK(out->hits[out->n_hits].path, SISA_ENOMEM, "out of memory");
             out->hits[out->n_hits++].count = here;
             out->found += here;
         }
-        if (has_control) {
+        if (c->has_control) {
             out->control_found += counts[m];
             if (!strcmp(files.path[f], out->control_file)) out->control_in_file += counts[m];
         }
         done_bytes += files.size[f];
         sisa_progress_update(&prog, done_bytes);
     }
+done:
+    if (progress_on) sisa_progress_finish(&prog);
+    for (size_t f = 0; f < files.n; f++) sisa_free(files.path[f]);
+    sisa_free(files.path);
+    sisa_free(files.size);
+    sisa_free(counts);
+    return err;
+}
 
-    /* What the scan shows. */
+/* What the scan shows, as problem sentences. */
+static int scan_report(sisa_audit_scan *out, const sisa_store *st, const char *dataset,
+                       uint64_t n_ids)
+{
+    int err = SISA_OK;
     if (!out->digest_match)
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "%s is not the dataset store %s was trained on: its digest %.16s... "
-                             "is not the manifest's %.16s..., so its rows' bytes need not be the "
-                             "ones the store held",
-                             dataset, st->root, out->digest, st->man.dataset_digest));
+        SISA_TRY(
+            sisa_strlist_addf(&out->problems, &out->n_problems,
+                              "%s is not the dataset store %s was trained on: its digest %.16s... "
+                              "is not the manifest's %.16s..., so its rows' bytes need not be the "
+                              "ones the store held",
+                              dataset, st->root, out->digest, st->man.dataset_digest));
     if (out->found) {
         char where[1024] = "";
         size_t used = 0;
@@ -759,49 +619,61 @@ int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char
             used +=
                 (size_t)snprintf(where + used, sizeof where - used, "%s%s (%llu)", h ? ", " : "",
                                  out->hits[h].path, (unsigned long long)out->hits[h].count);
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "bytes of deleted rows remain in the store: found %llu time(s), in "
-                             "%s%s",
-                             (unsigned long long)out->found, where,
-                             out->n_hits > 3 ? " and more files" : ""));
+        SISA_TRY(sisa_strlist_addf(
+            &out->problems, &out->n_problems,
+            "bytes of deleted rows remain in the store: found %llu time(s), in "
+            "%s%s",
+            (unsigned long long)out->found, where, out->n_hits > 3 ? " and more files" : ""));
     }
     if (out->missing_rows)
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "%llu of the %llu deleted rows named in the ledger are not in %s: it "
-                             "is not the dataset the store was trained on, and their bytes "
-                             "cannot be searched for",
-                             (unsigned long long)out->missing_rows, (unsigned long long)n_ids,
-                             dataset));
-    if (!has_control)
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "no surviving row of %s can serve as the positive control, so the "
-                             "scan cannot show that it finds rows",
-                             dataset));
+        SISA_TRY(sisa_strlist_addf(
+            &out->problems, &out->n_problems,
+            "%llu of the %llu deleted rows named in the ledger are not in %s: it "
+            "is not the dataset the store was trained on, and their bytes "
+            "cannot be searched for",
+            (unsigned long long)out->missing_rows, (unsigned long long)n_ids, dataset));
+    if (!out->has_control)
+        SISA_TRY(
+            sisa_strlist_addf(&out->problems, &out->n_problems,
+                              "no surviving row of %s can serve as the positive control, so the "
+                              "scan cannot show that it finds rows",
+                              dataset));
     else if (!out->control_in_file)
-        SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                             "the positive control failed: the bytes of surviving row %llu were "
-                             "not found in its shard's data file %s (found %llu time(s) "
-                             "elsewhere), so the scan is broken and proves nothing",
-                             (unsigned long long)out->control_id, out->control_file,
-                             (unsigned long long)out->control_found));
+        SISA_TRY(
+            sisa_strlist_addf(&out->problems, &out->n_problems,
+                              "the positive control failed: the bytes of surviving row %llu were "
+                              "not found in its shard's data file %s (found %llu time(s) "
+                              "elsewhere), so the scan is broken and proves nothing",
+                              (unsigned long long)out->control_id, out->control_file,
+                              (unsigned long long)out->control_found));
 done:
-    if (progress_on) sisa_progress_finish(&prog);
-    for (size_t f = 0; f < files.n; f++) free(files.path[f]);
-    free(files.path);
-    free(files.size);
-    sisa_bytescan_free(scan);
-    free(counts);
-    free(shared);
-    free(mult);
-    free(dup);
-    free(del);
-    free(kept);
-    free(block);
-    free(row);
-    free(pat);
-    free(deleted);
-    sisa_dsdigest_free(&digest);
-    sisa_dataset_stream_close(ds);
+    return err;
+}
+
+int sisa_audit_scan_store(sisa_audit_scan *out, const sisa_store *st, const char *dataset,
+                          const uint8_t (*ids)[32], uint64_t n_ids)
+{
+    int err = SISA_OK;
+    scan_ctx c;
+    memset(&c, 0, sizeof c);
+    c.st = st;
+    c.dataset = dataset;
+    memset(out, 0, sizeof *out);
+    snprintf(out->dataset, sizeof out->dataset, "%s", dataset);
+
+    SISA_TRY(scan_open(&c));
+    SISA_TRY(scan_find_deleted(&c, out, ids, n_ids));
+    SISA_TRY(scan_read_rows(&c, out));
+    SISA_TRY(scan_dedupe(&c));
+    SISA_TRY(scan_patterns(&c, out));
+    /* The dataset's rows are in memory as patterns now; its columns are not needed. */
+    sisa_dataset_stream_close(c.ds);
+    c.ds = NULL;
+    c.id = c.group = NULL;
+    SISA_TRY(scan_files(&c, out));
+    SISA_TRY(scan_report(out, st, dataset, n_ids));
+done:
+    scan_ctx_free(&c);
     return err;
 }
 
@@ -815,7 +687,8 @@ static int check_folder_files(sisa_audit_files *out, const sisa_files *f)
         if (!f->e[i].live) continue;
         int rc = sisa_files_locate(f, f->e[i].name, path, sizeof path);
         if (rc == SISA_ECORRUPT) {
-            SISA_TRY(add_problem(&out->problems, &out->n_problems, "%s", sisa_error_message()));
+            SISA_TRY(
+                sisa_strlist_addf(&out->problems, &out->n_problems, "%s", sisa_error_message()));
             sisa_error_clear();
             continue;
         }
@@ -840,17 +713,19 @@ int sisa_audit_check_files(sisa_audit_files *out, const sisa_store *st)
     for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards && st->has_manifest; k++) {
         SISA_TRY(sisa_store_shard_dir(st, k, dir, sizeof dir));
         if (!sisa_fs_exists(dir)) {
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s is missing: shard %u is damaged (run 'sisa repair -c %s')",
-                                 dir, k, st->cfg.source));
+            SISA_TRY(
+                sisa_strlist_addf(&out->problems, &out->n_problems,
+                                  "%s is missing: shard %u is damaged (run 'sisa repair -c %s')",
+                                  dir, k, st->cfg.source));
             continue;
         }
         SISA_TRY(sisa_files_open(&f, dir, "journal", 0));
-        if (!sisa_files_has(&f, "data.h5"))
-            SISA_TRY(add_problem(&out->problems, &out->n_problems,
-                                 "%s %s: shard %u is damaged (run 'sisa repair -c %s')", f.j.path,
-                                 sisa_fs_exists(f.j.path) ? "commits no data file" : "is missing",
-                                 k, st->cfg.source));
+        if (!sisa_files_has(&f, SISA_SHARD_DATA))
+            SISA_TRY(
+                sisa_strlist_addf(&out->problems, &out->n_problems,
+                                  "%s %s: shard %u is damaged (run 'sisa repair -c %s')", f.j.path,
+                                  sisa_fs_exists(f.j.path) ? "commits no data file" : "is missing",
+                                  k, st->cfg.source));
         SISA_TRY(check_folder_files(out, &f));
         sisa_files_close(&f);
     }
@@ -861,7 +736,7 @@ done:
 
 void sisa_audit_files_free(sisa_audit_files *a)
 {
-    for (size_t i = 0; i < a->n_problems; i++) free(a->problems[i]);
-    free(a->problems);
+    for (size_t i = 0; i < a->n_problems; i++) sisa_free(a->problems[i]);
+    sisa_free(a->problems);
     memset(a, 0, sizeof *a);
 }

@@ -1,9 +1,10 @@
 /*
  * audit.h - does a store keep its deletion promises? The checks behind `sisa audit` (no MPI).
  *
- * 1. The ledger. STORE/ledger is a hash chain (shard/request.h): every line carries "prev", the
- *    SHA-256 of the line before it, so an edited, dropped, reordered or inserted record breaks
- *    the chain at the following line. The chain cannot see a change to its own last line, nor a
+ * 1. The ledger (its check, sisa_audit_check_ledger, lives with the ledger in shard/ledger.h).
+ *    STORE/ledger is a hash chain: every line carries "prev", the SHA-256 of the line before
+ *    it, so an edited, dropped, reordered or inserted record breaks the chain at the following
+ *    line. The chain cannot see a change to its own last line, nor a
  *    tail cut off at a line boundary. Two witnesses outside it can: the store journal, whose
  *    "certified" record of each request holds the chain's head right after that request's line
  *    (so an edited or removed last record shows), and a head kept outside the store (a deletion
@@ -30,6 +31,7 @@
 #define SISA_SHARD_AUDIT_H
 
 #include "shard/journal.h"
+#include "shard/ledger.h"
 #include "shard/store.h"
 
 #include <stddef.h>
@@ -52,33 +54,6 @@ int sisa_bytescan_scannable(const sisa_bytescan *s, size_t i);
  * `chunk` bytes at a time (0: 4 MiB). SISA_EINTR when interrupted between chunks. */
 int sisa_bytescan_file(const sisa_bytescan *s, const char *path, size_t chunk, uint64_t *counts,
                        uint64_t *bytes);
-
-/* ---- the ledger -------------------------------------------------------------------------- */
-
-typedef struct sisa_audit_ledger {
-    uint64_t records;   /* lines in the ledger */
-    char head[65];      /* SHA-256 hex of its last line; 64 zeros when empty */
-    uint64_t certified; /* requests the store journal certifies */
-    int head_given;     /* a head from outside was checked */
-    int head_found;     /* ... and it is the head after line head_record (0: the empty chain) */
-    uint64_t head_record;
-    char **problems; /* what is wrong, one sentence each naming the file (and line) */
-    size_t n_problems;
-    uint8_t (
-        *ids)[32];  /* the deleted rows: salted ID hashes named by the ledger's records and by */
-    uint64_t n_ids; /* the journal's certified requests; sorted, unique */
-} sisa_audit_ledger;
-
-/* Check the ledger at `ledger_path` (a missing file is an empty ledger): its chain
- * (sisa_ledger_check), the store journal `journal` (every certified request has exactly one
- * record, which hashes to the "ledger_head" journaled with it, and every record is certified),
- * and, when `head` is not NULL, that `head` (64 hex digits, from `head_source`, e.g. a
- * certificate's path) is the chain's head after some record. Problems found are listed in
- * *out; the return value is negative only when the check could not run (I/O, memory). Free
- * *out with sisa_audit_ledger_free, also after a failure. */
-int sisa_audit_check_ledger(sisa_audit_ledger *out, const char *ledger_path,
-                            const sisa_journal *journal, const char *head, const char *head_source);
-void sisa_audit_ledger_free(sisa_audit_ledger *a);
 
 /* ---- the files ----------------------------------------------------------------------------
  * Every file the store's journals commit (the store's own, and each shard's) must hold the bytes

@@ -7,6 +7,7 @@
 #include "base/sha256.h"
 #include "base/strutil.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -71,8 +72,8 @@ int sisa_file_sha256(const char *path, char out[65])
             memcpy(out, hash_cache[i].sha, 65);
             goto done;
         }
-    buf = malloc(1 << 20);
-    SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
+    buf = sisa_malloc(1 << 20);
+    SISA_CHECK(buf, SISA_ENOMEM, "out of memory hashing %s", path);
     sisa_sha256_ctx h;
     sisa_sha256_init(&h);
     for (;;) {
@@ -91,7 +92,7 @@ int sisa_file_sha256(const char *path, char out[65])
         after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
         cache_put(&after, out);
 done:
-    free(buf);
+    sisa_free(buf);
     if (fd >= 0) close(fd);
     return err;
 }
@@ -102,8 +103,8 @@ static int push_record(sisa_journal *j, sisa_json *rec)
 {
     if (j->n == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 64;
-        sisa_json **r = realloc(j->recs, cap * sizeof *r);
-        if (!r) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        sisa_json **r = sisa_realloc(j->recs, cap * sizeof *r);
+        if (!r) return SISA_ERR(SISA_ENOMEM, "%s: out of memory reading the journal", j->path);
         j->recs = r;
         j->cap = cap;
     }
@@ -116,7 +117,7 @@ void sisa_journal_close(sisa_journal *j)
     if (j->fd >= 0) close(j->fd);
     j->fd = -1;
     for (size_t i = 0; i < j->n; i++) sisa_json_free(j->recs[i]);
-    free(j->recs);
+    sisa_free(j->recs);
     j->recs = NULL;
     j->n = j->cap = 0;
 }
@@ -168,7 +169,7 @@ int sisa_journal_open(sisa_journal *j, const char *path, int writable)
         if (!len) SISA_TRY(sisa_fs_fsync_parent(path)); /* a new journal's name must persist */
     }
 done:
-    free(text);
+    sisa_free(text);
     if (err < 0) sisa_journal_close(j);
     return err;
 }
@@ -183,8 +184,8 @@ int sisa_journal_append(sisa_journal *j, const char *json_object)
     SISA_CHECK(rec->type == SISA_JSON_OBJECT, SISA_EINTERNAL,
                "%s: a journal record must be a JSON object", j->path);
     size_t n = strlen(json_object);
-    line = malloc(n + 2);
-    SISA_CHECK(line, SISA_ENOMEM, "out of memory");
+    line = sisa_malloc(n + 2);
+    SISA_CHECK(line, SISA_ENOMEM, "out of memory appending to %s", j->path);
     memcpy(line, json_object, n);
     line[n] = '\n';
     for (size_t off = 0; off < n + 1;) {
@@ -199,7 +200,7 @@ int sisa_journal_append(sisa_journal *j, const char *json_object)
     SISA_TRY(push_record(j, rec));
     rec = NULL;
 done:
-    free(line);
+    sisa_free(line);
     sisa_json_free(rec);
     return err;
 }
@@ -213,7 +214,7 @@ static sisa_files_entry *entry(sisa_files *f, const char *name, int create)
     if (!create) return NULL;
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 16;
-        sisa_files_entry *e = realloc(f->e, cap * sizeof *e);
+        sisa_files_entry *e = sisa_realloc(f->e, cap * sizeof *e);
         if (!e) return NULL;
         f->e = e;
         f->cap = cap;
@@ -238,10 +239,9 @@ static int apply(sisa_files *f, const sisa_json *rec)
     const char *op = NULL, *name = NULL, *sha = NULL, *tmp = NULL;
     if (!sisa_json_str(rec, "op", &op) || (strcmp(op, "put") && strcmp(op, "del"))) return 0;
     if (!sisa_json_str(rec, "file", &name) || strlen(name) >= 64 || strchr(name, '/'))
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: a %s record has a bad file",
-                              f->j.path, op);
+        return SISA_ERR(SISA_ECORRUPT, "%s: a %s record has a bad file", f->j.path, op);
     sisa_files_entry *e = entry(f, name, 1);
-    if (!e) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!e) return SISA_ERR(SISA_ENOMEM, "%s: out of memory reading the journal", f->j.path);
     if (!strcmp(op, "del")) {
         e->live = 0;
         e->meta = NULL;
@@ -249,8 +249,7 @@ static int apply(sisa_files *f, const sisa_json *rec)
     }
     if (!sisa_json_str(rec, "sha256", &sha) || strlen(sha) != 64 ||
         !sisa_json_str(rec, "tmp", &tmp) || strlen(tmp) >= sizeof e->tmp || strchr(tmp, '/'))
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: a put record of %s is bad",
-                              f->j.path, name);
+        return SISA_ERR(SISA_ECORRUPT, "%s: a put record of %s is bad", f->j.path, name);
     memcpy(e->sha, sha, 65);
     snprintf(e->tmp, sizeof e->tmp, "%s", tmp);
     e->live = 1;
@@ -259,8 +258,7 @@ static int apply(sisa_files *f, const sisa_json *rec)
     if (sisa_json_u64(rec, "size", &size)) e->size = (int64_t)size;
     e->meta = sisa_json_get(rec, "meta");
     if (e->meta && e->meta->type != SISA_JSON_OBJECT)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: the put record of %s has a bad meta", f->j.path, name);
+        return SISA_ERR(SISA_ECORRUPT, "%s: the put record of %s has a bad meta", f->j.path, name);
     return 0;
 }
 
@@ -283,7 +281,7 @@ done:
 void sisa_files_close(sisa_files *f)
 {
     if (f->j.path[0] || f->j.recs) sisa_journal_close(&f->j);
-    free(f->e);
+    sisa_free(f->e);
     f->e = NULL;
     f->n = f->cap = 0;
 }
@@ -417,7 +415,7 @@ int sisa_files_commit_ex(sisa_files *f, const char *tmp_path, const char *name, 
         sisa_jw_raw(&w, meta);
     }
     sisa_jw_raw(&w, "}");
-    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
+    SISA_CHECK(!w.failed, SISA_ENOMEM, "%s: out of memory recording %s", f->j.path, name);
     /* From the first byte of the append on, the record may reach the journal even when the
      * append reports a failure (a failed fsync leaves the line in the page cache), and then the
      * temp file holds the only copy of the committed bytes: sisa_files_repair completes the
@@ -486,7 +484,8 @@ int sisa_files_remove(sisa_files *f, const char *name)
     sisa_jw_key(&w, "file", 0);
     sisa_jw_str(&w, name);
     sisa_jw_raw(&w, "}");
-    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
+    SISA_CHECK(!w.failed, SISA_ENOMEM, "%s: out of memory recording the removal of %s", f->j.path,
+               name);
     SISA_TRY(sisa_journal_append(&f->j, w.buf));
     SISA_TRY(apply(f, f->j.recs[f->j.n - 1]));
     SISA_CHECK(unlink(path) == 0 || errno == ENOENT, SISA_EIO, "cannot remove %s: %s", path,

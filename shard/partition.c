@@ -20,6 +20,7 @@
 #include "shard/journal.h"
 #include "shard/train.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -111,9 +112,9 @@ void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards)
 {
     if (job->kept)
         for (uint32_t k = 0; k < shards; k++) sisa_shard_data_free(job->kept[k]);
-    free(job->kept);
-    free(job->sha);
-    free(job->leaves);
+    sisa_free(job->kept);
+    sisa_free(job->sha);
+    sisa_free(job->leaves);
     job->kept = NULL;
     job->sha = NULL;
     job->leaves = NULL;
@@ -138,7 +139,7 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
     job->kept = NULL;
     job->leaves = NULL;
     job->leaf0 = job->n_leaves = 0;
-    job->sha = calloc(S, sizeof *job->sha);
+    job->sha = sisa_calloc(S, sizeof *job->sha);
     SISA_CHECK(job->sha, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_dataset_stream_open(&ds, cfg->data.train, &hdr));
     const int32_t *y = sisa_dataset_stream_y(ds);
@@ -159,11 +160,11 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
         SISA_TRY(sisa_dsdigest_init(&dg, SISA_DIGEST_V2, &hdr, y, id, group, b0 < b1 ? da : 0,
                                     b0 < b1 ? db : 0));
 
-    shard_of = malloc(hdr.n * sizeof *shard_of);
-    slice_of = malloc(hdr.n * sizeof *slice_of);
-    pos = malloc(hdr.n * sizeof *pos);
-    count = calloc(S, sizeof *count);
-    sd = calloc(S, sizeof *sd);
+    shard_of = sisa_malloc(hdr.n * sizeof *shard_of);
+    slice_of = sisa_malloc(hdr.n * sizeof *slice_of);
+    pos = sisa_malloc(hdr.n * sizeof *pos);
+    count = sisa_calloc(S, sizeof *count);
+    sd = sisa_calloc(S, sizeof *sd);
     SISA_CHECK(shard_of && slice_of && pos && count && sd, SISA_ENOMEM,
                "out of memory partitioning %llu rows", (unsigned long long)hdr.n);
     for (uint64_t i = 0; i < hdr.n; i++) {
@@ -175,7 +176,7 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
     uint64_t max_count = 0;
     for (uint32_t k = 0; k < S; k++)
         if (count[k] > max_count) max_count = count[k];
-    pairs = malloc((max_count ? max_count : 1) * sizeof *pairs);
+    pairs = sisa_malloc((max_count ? max_count : 1) * sizeof *pairs);
     SISA_CHECK(pairs, SISA_ENOMEM, "out of memory");
     for (uint32_t k = 0; k < S; k++) {
         if (want && !want[k]) continue;
@@ -255,13 +256,13 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
 done:
     if (sd)
         for (uint32_t k = 0; k < S; k++) sisa_shard_data_free(sd[k]);
-    free(sd);
-    free(block);
-    free(pairs);
-    free(count);
-    free(pos);
-    free(slice_of);
-    free(shard_of);
+    sisa_free(sd);
+    sisa_free(block);
+    sisa_free(pairs);
+    sisa_free(count);
+    sisa_free(pos);
+    sisa_free(slice_of);
+    sisa_free(shard_of);
     sisa_dsdigest_free(&dg);
     sisa_dataset_stream_close(ds);
     if (err < 0) sisa_partition_job_free(job, S);

@@ -6,6 +6,7 @@
 #include "io/store_io.h"
 #include "model/model.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdlib.h>
 
@@ -18,7 +19,7 @@ void sisa_shard_model_free(sisa_shard_model *sm)
 {
     if (!sm) return;
     sisa_model_destroy(sm->m);
-    free(sm);
+    sisa_free(sm);
 }
 
 int sisa_shard_model_load(sisa_shard_model **out, const sisa_store *st, const char *ckpt_path,
@@ -30,15 +31,15 @@ int sisa_shard_model_load(sisa_shard_model **out, const sisa_store *st, const ch
     sisa_model_spec ms;
     sisa_optim_spec os;
     *out = NULL;
-    sm = calloc(1, sizeof *sm);
+    sm = sisa_calloc(1, sizeof *sm);
     SISA_CHECK(sm, SISA_ENOMEM, "out of memory");
     sm->d = d;
     sm->classes = classes;
     sisa_model_specs_from_config(&ms, &os, &st->cfg, d, classes, SISA_PREDICT_BLOCK);
     SISA_TRY(sisa_model_create(&sm->m, &ms, &os));
     int np = sisa_model_param_count(sm->m), ns = sisa_model_state_count(sm->m);
-    params = malloc((size_t)(np ? np : 1) * sizeof *params);
-    state = malloc((size_t)(ns ? ns : 1) * sizeof *state);
+    params = sisa_malloc((size_t)(np ? np : 1) * sizeof *params);
+    state = sisa_malloc((size_t)(ns ? ns : 1) * sizeof *state);
     SISA_CHECK(params && state, SISA_ENOMEM, "out of memory");
     for (int i = 0; i < np; i++) params[i] = *sisa_model_param(sm->m, i);
     for (int i = 0; i < ns; i++) state[i] = *sisa_model_state(sm->m, i);
@@ -47,8 +48,8 @@ int sisa_shard_model_load(sisa_shard_model **out, const sisa_store *st, const ch
     *out = sm;
     sm = NULL;
 done:
-    free(params);
-    free(state);
+    sisa_free(params);
+    sisa_free(state);
     sisa_shard_model_free(sm);
     return err;
 }

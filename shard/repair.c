@@ -27,6 +27,7 @@
 #include "shard/train.h"
 #include "shard/verify.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -93,8 +94,8 @@ static const char *const store_keep[] = {"ledger", "lock", NULL};
 
 static int item_new(sisa_repair *rp, const char *file, int repairable)
 {
-    sisa_repair_item *it = realloc(rp->items, (rp->n_items + 1) * sizeof *it);
-    if (!it) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    sisa_repair_item *it = sisa_realloc(rp->items, (rp->n_items + 1) * sizeof *it);
+    if (!it) return SISA_ERR(SISA_ENOMEM, "out of memory");
     rp->items = it;
     it = &rp->items[rp->n_items];
     memset(it, 0, sizeof *it);
@@ -155,7 +156,7 @@ static const char zero_head[65] =
 /* sisa's own file names in a shard folder: the journal, data.h5, ckpt-NNN.h5 and temp files. */
 static int is_shard_file(const char *name)
 {
-    if (!strcmp(name, "journal") || !strcmp(name, "data.h5")) return 1;
+    if (!strcmp(name, "journal") || !strcmp(name, SISA_SHARD_DATA)) return 1;
     if (name[0] == '.' && strstr(name, ".sisa-tmp-")) return 1;
     if (strncmp(name, "ckpt-", 5) != 0) return 0;
     size_t digits = strspn(name + 5, "0123456789");
@@ -181,19 +182,19 @@ static int shard_now(const sisa_store *st, uint32_t k, char lineage[65], char mo
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     sisa_files f = {0};
     sisa_shard_data *idx = NULL;
-    char(*lin)[65] = malloc(R * sizeof *lin);
+    char(*lin)[65] = sisa_malloc(R * sizeof *lin);
     char name[32];
     SISA_CHECK(lin, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_files(st, k, &f, 0));
     SISA_TRY(sisa_shard_read_data(st, &f, k, 0, &idx));
     SISA_TRY(sisa_shard_lineages(idx, R, lin));
     memcpy(lineage, lin[R - 1], 65);
-    snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+    sisa_ckpt_name(name, sizeof name, R);
     const char *h = sisa_files_hash(&f, name);
     snprintf(model, 65, "%s", h ? h : "");
     if (rows) *rows = idx->n;
 done:
-    free(lin);
+    sisa_free(lin);
     sisa_shard_data_free(idx);
     sisa_files_close(&f);
     return err;
@@ -217,20 +218,14 @@ static int examine_salt(sisa_repair *rp)
         goto done;
     }
     SISA_TRY(sisa_fs_read_all(&text, &len, path, 256));
-    int ok = len == 2 * SISA_SALT_LEN || (len == 2 * SISA_SALT_LEN + 1 && text[len - 1] == '\n');
-    for (int i = 0; ok && i < SISA_SALT_LEN; i++) {
-        unsigned v = 0;
-        ok = strspn(text + 2 * i, "0123456789abcdef") >= 2 && sscanf(text + 2 * i, "%2x", &v) == 1;
-        st->salt[i] = (uint8_t)v;
-    }
-    if (!ok) {
+    if (sisa_store_parse_salt(st->salt, text, len) < 0) {
         SISA_TRY(cannot(rp, "salt", "is damaged: it is not 64 hex digits", salt_restore));
         goto done;
     }
     st->has_salt = 1;
     rp->priv->salt_ok = 1;
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -242,7 +237,7 @@ static int load_requests(sisa_repair_state *p, const sisa_journal *j)
     int err = SISA_OK;
     sisa_request_summary sum;
     SISA_TRY(sisa_request_summarise(j, &sum));
-    p->reqs = calloc(sum.requests ? sum.requests : 1, sizeof *p->reqs);
+    p->reqs = sisa_calloc(sum.requests ? sum.requests : 1, sizeof *p->reqs);
     SISA_CHECK(p->reqs, SISA_ENOMEM, "out of memory");
     for (size_t i = 0; i < j->n; i++) {
         const sisa_json *rec = j->recs[i];
@@ -269,7 +264,7 @@ done:
 static void free_requests(sisa_repair_state *p)
 {
     for (uint64_t i = 0; i < p->n_reqs; i++) sisa_request_free(&p->reqs[i].r);
-    free(p->reqs);
+    sisa_free(p->reqs);
     p->reqs = NULL;
     p->n_reqs = p->certified = 0;
     p->latest_state = SISA_REQ_NONE;
@@ -408,7 +403,7 @@ static int examine_manifest(sisa_repair *rp)
     st->has_manifest = 1;
     p->manifest_ok = 1;
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -425,8 +420,8 @@ static int read_ledger(sisa_repair *rp)
     SISA_TRY(sisa_fs_read_all(&p->ledger, &p->ledger_len, path, (size_t)1 << 30));
     uint64_t n = 0;
     for (size_t i = 0; i < p->ledger_len; i++) n += p->ledger[i] == '\n';
-    p->line_start = malloc((n ? n : 1) * sizeof *p->line_start);
-    p->line_end = malloc((n ? n : 1) * sizeof *p->line_end);
+    p->line_start = sisa_malloc((n ? n : 1) * sizeof *p->line_start);
+    p->line_end = sisa_malloc((n ? n : 1) * sizeof *p->line_end);
     SISA_CHECK(p->line_start && p->line_end, SISA_ENOMEM, "out of memory");
     size_t pos = 0;
     for (size_t i = 0; i < p->ledger_len; i++) {
@@ -459,7 +454,7 @@ static int ledger_as_requests(sisa_repair *rp, uint64_t *bad, char *why, size_t 
     sisa_jw_init(&w);
     memcpy(prev, zero_head, 65);
     *bad = 0;
-    p->reqs = calloc(p->n_lines ? p->n_lines : 1, sizeof *p->reqs);
+    p->reqs = sisa_calloc(p->n_lines ? p->n_lines : 1, sizeof *p->reqs);
     SISA_CHECK(p->reqs, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < p->n_lines; i++) {
         const char *line = p->ledger + p->line_start[i];
@@ -510,7 +505,7 @@ static int collect_deletions(sisa_repair *rp)
     sisa_repair_state *p = rp->priv;
     uint64_t n = 0;
     for (uint64_t i = 0; i < p->n_reqs; i++) n += p->reqs[i].r.n_ids;
-    p->del.ids = malloc((n ? n : 1) * 32);
+    p->del.ids = sisa_malloc((n ? n : 1) * 32);
     SISA_CHECK(p->del.ids, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < p->n_reqs; i++) {
         memcpy(p->del.ids[p->del.n_ids], p->reqs[i].r.ids, p->reqs[i].r.n_ids * 32);
@@ -543,7 +538,7 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     DIR *d = NULL;
     sp->item = -1;
     SISA_TRY(sisa_store_shard_dir(st, k, dir, sizeof dir));
-    snprintf(rel, sizeof rel, "shards/%04u", k);
+    SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, NULL));
     if (!sisa_fs_exists(dir)) {
         sp->need = NEED_FOLDER | NEED_TRAIN;
         SISA_TRY(sp->item = item_new(rp, rel, 1));
@@ -560,13 +555,13 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
             sisa_error_clear();
         } else {
             SISA_TRY(rc);
-            if (!sisa_files_has(&f, "data.h5"))
+            if (!sisa_files_has(&f, SISA_SHARD_DATA))
                 snprintf(why, sizeof why, "commits no data file: it was cut or replaced");
         }
     }
     if (why[0]) {
         sp->need = NEED_FOLDER | NEED_TRAIN;
-        snprintf(rel, sizeof rel, "shards/%04u/journal", k);
+        SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, "journal"));
         SISA_TRY(sp->item = item_new(rp, rel, 1));
         snprintf(rp->items[sp->item].problem, sizeof rp->items[sp->item].problem, "%s", why);
         /* sisa's files in the folder cannot be checked without their journal. */
@@ -578,17 +573,18 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
                 list_append(sp->old_files, sizeof sp->old_files, de->d_name);
         goto done;
     }
-    snprintf(sp->recorded_data, sizeof sp->recorded_data, "%s", sisa_files_hash(&f, "data.h5"));
-    snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+    snprintf(sp->recorded_data, sizeof sp->recorded_data, "%s",
+             sisa_files_hash(&f, SISA_SHARD_DATA));
+    sisa_ckpt_name(name, sizeof name, R);
     snprintf(sp->recorded_final, sizeof sp->recorded_final, "%s",
              sisa_files_hash(&f, name) ? sisa_files_hash(&f, name) : "");
-    int rc = sisa_files_locate(&f, "data.h5", path, sizeof path);
+    int rc = sisa_files_locate(&f, SISA_SHARD_DATA, path, sizeof path);
     if (rc == SISA_OK) {
         rc = sisa_shard_read_data(st, &f, k, 0, &idx);
         if (rc == SISA_ECORRUPT)
             snprintf(why, sizeof why, "cannot be read (%.600s)", sisa_error_message());
     } else if (rc == SISA_ECORRUPT) {
-        SISA_TRY(sisa_path_resolve(path, sizeof path, dir, "data.h5"));
+        SISA_TRY(sisa_path_resolve(path, sizeof path, dir, SISA_SHARD_DATA));
         snprintf(why, sizeof why, "%s",
                  sisa_fs_exists(path) ? "does not match its recorded SHA-256 (damaged or modified)"
                                       : "is missing (its journal commits it)");
@@ -596,12 +592,12 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     if (rc == SISA_ECORRUPT) {
         sisa_error_clear();
         sp->need = NEED_DATA | NEED_TRAIN;
-        snprintf(rel, sizeof rel, "shards/%04u/data.h5", k);
+        SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, SISA_SHARD_DATA));
         SISA_TRY(sp->item = item_new(rp, rel, 1));
         snprintf(rp->items[sp->item].problem, sizeof rp->items[sp->item].problem, "%s", why);
     } else {
         SISA_TRY(rc);
-        lin = malloc(R * sizeof *lin);
+        lin = sisa_malloc(R * sizeof *lin);
         SISA_CHECK(lin, SISA_ENOMEM, "out of memory");
         SISA_TRY(sisa_shard_lineages(idx, R, lin));
         memcpy(sp->lineage, lin[R - 1], 65);
@@ -610,7 +606,7 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     /* Checkpoints: each committed one must match its hash (sisa_shard_train retrains from the
      * newest intact one). */
     for (uint32_t r = 1; r <= R; r++) {
-        snprintf(name, sizeof name, "ckpt-%03u.h5", r);
+        sisa_ckpt_name(name, sizeof name, r);
         if (!sisa_files_has(&f, name)) continue;
         rc = sisa_files_locate(&f, name, path, sizeof path);
         if (rc != SISA_ECORRUPT) {
@@ -630,14 +626,15 @@ static int examine_shard(sisa_repair *rp, uint32_t k)
     }
     if (sp->first_bad && sp->item < 0) {
         sp->need |= NEED_TRAIN;
-        snprintf(rel, sizeof rel, "shards/%04u/ckpt-%03u.h5", k, sp->first_bad);
+        sisa_ckpt_name(name, sizeof name, sp->first_bad);
+        SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, name));
         SISA_TRY(sp->item = item_new(rp, rel, 1));
         snprintf(rp->items[sp->item].problem, sizeof rp->items[sp->item].problem, "%s%s", why,
                  sp->bad_ckpts > 1 ? " (and later checkpoints too)" : "");
     }
 done:
     if (d) closedir(d);
-    free(lin);
+    sisa_free(lin);
     sisa_shard_data_free(idx);
     sisa_files_close(&f);
     return err;
@@ -718,7 +715,7 @@ static int check_against_records(sisa_repair *rp)
                  "record has %.12s...",
                  (unsigned long long)(i + 1), lineage_ok ? "final model" : "rows' lineage",
                  lineage_ok ? sp->recorded_final : sp->lineage, lineage_ok ? model : lineage);
-        snprintf(rel, sizeof rel, "shards/%04u", k);
+        SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, NULL));
         if (p->journal_lost) {
             SISA_TRY(cannot(rp, rel, problem,
                             "the lost journal may have held a deletion request the ledger does "
@@ -795,7 +792,7 @@ static int examine_dataset(sisa_repair *rp)
     char digest[65], problem[768], restore[1024], why[512];
     uint32_t n = 0;
     char(*lin)[65] = NULL;
-    want = calloc(S, 1);
+    want = sisa_calloc(S, 1);
     SISA_CHECK(want, SISA_ENOMEM, "out of memory");
     for (uint32_t k = 0; k < S; k++) {
         want[k] = (p->shards[k].need & (NEED_FOLDER | NEED_DATA)) != 0;
@@ -840,7 +837,7 @@ static int examine_dataset(sisa_repair *rp)
         SISA_TRY(sisa_dataset_stream_open(&ds, path, &hdr));
         const uint64_t *id = sisa_dataset_stream_id(ds);
         const uint64_t *group = sisa_dataset_stream_group(ds);
-        found = calloc(p->del.n_ids ? p->del.n_ids : 1, 1);
+        found = sisa_calloc(p->del.n_ids ? p->del.n_ids : 1, 1);
         SISA_CHECK(found, SISA_ENOMEM, "out of memory");
         for (uint64_t i = 0; i < hdr.n && p->del.n_ids; i++) {
             uint8_t h[32];
@@ -870,8 +867,8 @@ static int examine_dataset(sisa_repair *rp)
             if (want[k]) make_unrepairable(rp, p->shards[k].item, why);
         goto done;
     }
-    out = calloc(S, sizeof *out);
-    lin = malloc((size_t)st->cfg.sisa.slices * sizeof *lin);
+    out = sisa_calloc(S, sizeof *out);
+    lin = sisa_malloc((size_t)st->cfg.sisa.slices * sizeof *lin);
     SISA_CHECK(out && lin, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_verify_rebuild(out, st, want, &p->del));
     for (uint32_t k = 0; k < S; k++) {
@@ -886,10 +883,10 @@ static int examine_dataset(sisa_repair *rp)
 done:
     if (out)
         for (uint32_t k = 0; k < S; k++) sisa_shard_data_free(out[k]);
-    free(out);
-    free(lin);
-    free(found);
-    free(want);
+    sisa_free(out);
+    sisa_free(lin);
+    sisa_free(found);
+    sisa_free(want);
     sisa_dataset_stream_close(ds);
     return err;
 }
@@ -926,7 +923,7 @@ static int regen_record(sisa_repair *rp, uint64_t i, int from_disk, sisa_jw *w, 
     int err = SISA_OK;
     sisa_repair_state *p = rp->priv;
     sisa_request r = p->reqs[i].r;
-    sisa_req_shard *sh = malloc((r.n_shards ? r.n_shards : 1) * sizeof *sh);
+    sisa_req_shard *sh = sisa_malloc((r.n_shards ? r.n_shards : 1) * sizeof *sh);
     SISA_CHECK(sh, SISA_ENOMEM, "out of memory");
     if (r.n_shards) memcpy(sh, r.shards, r.n_shards * sizeof *sh);
     r.shards = sh;
@@ -958,7 +955,7 @@ static int regen_record(sisa_repair *rp, uint64_t i, int from_disk, sisa_jw *w, 
     sisa_ledger_record(w, &r, i ? p->reqs[i - 1].head : zero_head);
     SISA_CHECK(!w->failed, SISA_ENOMEM, "out of memory");
 done:
-    free(sh);
+    sisa_free(sh);
     return err;
 }
 
@@ -1193,7 +1190,7 @@ int sisa_repair_plan(sisa_repair *rp, const sisa_config *cfg, sisa_repair_mode m
     memset(rp, 0, sizeof *rp);
     st->lock_fd = -1;
     rp->mode = mode;
-    rp->priv = calloc(1, sizeof *rp->priv);
+    rp->priv = sisa_calloc(1, sizeof *rp->priv);
     SISA_CHECK(rp->priv, SISA_ENOMEM, "out of memory");
     sisa_repair_state *p = rp->priv;
     p->journal_item = p->ledger_item = p->config_item = -1;
@@ -1204,7 +1201,7 @@ int sisa_repair_plan(sisa_repair *rp, const sisa_config *cfg, sisa_repair_mode m
     sisa_config_hash(cfg, st->config_hash);
     sisa_store_context(st->context, sizeof st->context);
     const uint32_t S = (uint32_t)cfg->sisa.shards;
-    p->shards = calloc(S, sizeof *p->shards);
+    p->shards = sisa_calloc(S, sizeof *p->shards);
     SISA_CHECK(p->shards, SISA_ENOMEM, "out of memory");
 
     SISA_TRY(sisa_store_probe(st->root, &kind, detail, sizeof detail));
@@ -1314,7 +1311,7 @@ static int rebuild_data(sisa_repair *rp, uint32_t k, int *same)
     sisa_files f = {0};
     SISA_TRY(sisa_shard_files(&rp->st, k, &f, 1));
     SISA_TRY(sisa_shard_commit_data(&rp->st, &f, sp->rebuilt));
-    const char *h = sisa_files_hash(&f, "data.h5");
+    const char *h = sisa_files_hash(&f, SISA_SHARD_DATA);
     *same = h && !strcmp(h, sp->recorded_data);
 done:
     sisa_files_close(&f);
@@ -1400,7 +1397,7 @@ static int write_ledger(sisa_repair *rp)
     int unknown = 0;
     const size_t kept = p->ledger_keep ? p->line_end[p->ledger_keep - 1] + 1 : 0;
     cap = kept + 1024;
-    buf = malloc(cap);
+    buf = sisa_malloc(cap);
     SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
     memcpy(buf, p->ledger ? p->ledger : "", kept);
     len = kept;
@@ -1415,7 +1412,7 @@ static int write_ledger(sisa_repair *rp)
                    rp->st.root, (unsigned long long)i + 1, h, p->reqs[i].head);
         if (len + w.len + 1 > cap) {
             cap = 2 * (len + w.len + 1);
-            char *nb = realloc(buf, cap);
+            char *nb = sisa_realloc(buf, cap);
             SISA_CHECK(nb, SISA_ENOMEM, "out of memory");
             buf = nb;
         }
@@ -1440,7 +1437,7 @@ static int write_ledger(sisa_repair *rp)
         it->done = 1;
     }
 done:
-    free(buf);
+    sisa_free(buf);
     sisa_jw_free(&w);
     return err;
 }
@@ -1448,7 +1445,7 @@ done:
 static char *config_text(const sisa_config *cfg)
 {
     size_t need = sisa_config_dump(cfg, NULL, 0) + 1;
-    char *dump = malloc(need);
+    char *dump = sisa_malloc(need);
     if (dump) sisa_config_dump(cfg, dump, need);
     return dump;
 }
@@ -1528,7 +1525,7 @@ done:
     sisa_journal_close(&j);
     sisa_files_close(&f);
     if (tmp[0]) sisa_fs_remove_quiet(tmp);
-    free(dump);
+    sisa_free(dump);
     return err;
 }
 
@@ -1577,7 +1574,7 @@ int sisa_repair_run(sisa_repair *rp)
     }
 done:
     sisa_files_close(&f);
-    free(dump);
+    sisa_free(dump);
     return err;
 }
 
@@ -1615,17 +1612,17 @@ void sisa_repair_free(sisa_repair *rp)
     if (p) {
         sisa_files_close(&p->files);
         free_requests(p);
-        free(p->ledger);
-        free(p->line_start);
-        free(p->line_end);
+        sisa_free(p->ledger);
+        sisa_free(p->line_start);
+        sisa_free(p->line_end);
         if (p->shards)
             for (uint32_t k = 0; k < (uint32_t)rp->st.cfg.sisa.shards; k++)
                 sisa_shard_data_free(p->shards[k].rebuilt);
-        free(p->shards);
+        sisa_free(p->shards);
         sisa_deletions_free(&p->del);
-        free(p);
+        sisa_free(p);
     }
-    free(rp->items);
+    sisa_free(rp->items);
     rp->items = NULL;
     rp->n_items = 0;
     rp->priv = NULL;

@@ -25,6 +25,7 @@
 #define SISA_SHARD_REQUEST_H
 
 #include "shard/journal.h"
+#include "shard/ledger.h"
 #include "shard/store.h"
 
 #include <stdint.h>
@@ -91,34 +92,12 @@ int sisa_request_accept(sisa_journal *j, sisa_request *r);
 /* Journal that r moved to `state` (and, for certified, the ledger head after its record). */
 int sisa_request_set_state(sisa_journal *j, sisa_request *r, int state, const char *ledger_head);
 
+/* The fields a journal request record and a ledger record share (time, rows, ids, groups,
+ * shards; with `after`, the hashes after retraining instead of the cost), appended to `w`. */
+void sisa_request_write_body(sisa_jw *w, const sisa_request *r, int after);
+
 /* Flatten a request to bytes and back (to broadcast it to MPI ranks). */
 int sisa_request_pack(const sisa_request *r, uint8_t **out, size_t *len);
 int sisa_request_unpack(sisa_request *r, const uint8_t *buf, size_t len);
-
-/* ---- ledger ------------------------------------------------------------------------------ */
-typedef struct sisa_ledger_info {
-    uint64_t records;
-    uint64_t last_request;
-    char head[65]; /* SHA-256 of the last line; 64 zeros when empty */
-} sisa_ledger_info;
-
-/* Read STORE/ledger and check its chain: every line parses, request numbers count up from 1,
- * and each "prev" is the hash of the line before. A problem is SISA_ECORRUPT naming the line. */
-int sisa_ledger_check(const char *path, sisa_ledger_info *info);
-/* Like sisa_ledger_check, but a last line without its newline (an append in progress, or one a
- * crash cut) is left out and counted in *torn_bytes instead of failing. */
-int sisa_ledger_read(const char *path, sisa_ledger_info *info, size_t *torn_bytes);
-/* The ledger line of certified request `r` (no newline) whose "prev" is `prev`, appended to `w`:
- * the one serialisation of a ledger record (sisa_ledger_append writes it; sisa repair rebuilds
- * lost records with it and checks them against the heads the journal certified). */
-void sisa_ledger_record(sisa_jw *w, const sisa_request *r, const char *prev);
-/* For each of the S shards, the lineage of its final stage after the last ledger record that
- * touched it ("" when no record did): what the shard's rows must hash to. A shard whose rows
- * do not (a folder restored from an older copy, say) may hold deleted rows. A torn last line is
- * left out. */
-int sisa_ledger_lineages(const char *path, uint32_t shards, char (*out)[65]);
-/* Append the record of certified request `r` (idempotent: nothing when the ledger already ends
- * with it) and fsync. *head receives the new head. */
-int sisa_ledger_append(const char *path, const sisa_request *r, char head[65]);
 
 #endif

@@ -2,6 +2,7 @@
  * schedule.c - see schedule.h.
  */
 #include "shard/schedule.h"
+#include "base/mem.h"
 
 #include <stdlib.h>
 
@@ -19,11 +20,11 @@ static int by_cost_desc(const void *a, const void *b)
 
 int sisa_schedule_lpt(const uint64_t *cost, uint32_t n, uint32_t ranks, uint32_t *owner)
 {
-    item *items = malloc((n ? n : 1) * sizeof *items);
-    uint64_t *load = calloc(ranks ? ranks : 1, sizeof *load);
+    item *items = sisa_malloc((n ? n : 1) * sizeof *items);
+    uint64_t *load = sisa_calloc(ranks ? ranks : 1, sizeof *load);
     if (!items || !load) {
-        free(items);
-        free(load);
+        sisa_free(items);
+        sisa_free(load);
         return -1;
     }
     for (uint32_t i = 0; i < n; i++) items[i] = (item){cost[i], i};
@@ -35,7 +36,7 @@ int sisa_schedule_lpt(const uint64_t *cost, uint32_t n, uint32_t ranks, uint32_t
         owner[items[i].index] = best;
         load[best] += items[i].cost;
     }
-    free(items);
-    free(load);
+    sisa_free(items);
+    sisa_free(load);
     return 0;
 }

@@ -49,13 +49,12 @@ int sisa_setup_check_rows(const sisa_config *cfg, uint64_t n)
         snprintf(advice, sizeof advice,
                  "Lower sisa.shards and sisa.slices so that their product is %llu or less",
                  (unsigned long long)n);
-    return sisa_error_set(
-        SISA_ECONFIG, __FILE__, __LINE__,
-        "%s: %s has %llu rows, fewer than sisa.shards x sisa.slices = %llu x %llu "
-        "= %llu: every slice of every shard needs at least one row, or shards "
-        "and stages train on nothing. %s, or use more data",
-        cfg->source, cfg->data.train, (unsigned long long)n, (unsigned long long)S,
-        (unsigned long long)R, (unsigned long long)(S * R), advice);
+    return SISA_ERR(SISA_ECONFIG,
+                    "%s: %s has %llu rows, fewer than sisa.shards x sisa.slices = %llu x %llu "
+                    "= %llu: every slice of every shard needs at least one row, or shards "
+                    "and stages train on nothing. %s, or use more data",
+                    cfg->source, cfg->data.train, (unsigned long long)n, (unsigned long long)S,
+                    (unsigned long long)R, (unsigned long long)(S * R), advice);
 }
 
 /* "stage 1 of R", "stages 1-m of R", "all R stages" or "the only stage (sisa.slices: 1)". */

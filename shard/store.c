@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "sisa/error.h"
 #include "sisa/version.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,29 +47,36 @@ void sisa_store_context(char *out, size_t cap)
              blas.threads, sisa_model_fp_mode(), cpu);
 }
 
+void sisa_ckpt_name(char *out, size_t cap, uint32_t stage)
+{
+    snprintf(out, cap, "ckpt-%03u.h5", stage);
+}
+
+int sisa_store_path(char *out, size_t cap, const char *root, uint32_t shard, const char *name)
+{
+    int n = snprintf(out, cap, "%s%sshards/%04u%s%s", root ? root : "", root ? "/" : "", shard,
+                     name ? "/" : "", name ? name : "");
+    if (n < 0 || (size_t)n >= cap)
+        return SISA_ERR(SISA_EUSAGE, "store path too long: %s", root ? root : out);
+    return SISA_OK;
+}
+
 int sisa_store_shard_dir(const sisa_store *st, uint32_t shard, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s/shards/%04u", st->root, shard);
-    if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
-    return SISA_OK;
+    return sisa_store_path(out, cap, st->root, shard, NULL);
 }
 
 int sisa_store_data_path(const sisa_store *st, uint32_t shard, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s/shards/%04u/data.h5", st->root, shard);
-    if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
-    return SISA_OK;
+    return sisa_store_path(out, cap, st->root, shard, SISA_SHARD_DATA);
 }
 
 int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, char *out,
                          size_t cap)
 {
-    int n = snprintf(out, cap, "%s/shards/%04u/ckpt-%03u.h5", st->root, shard, stage);
-    if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store path too long: %s", st->root);
-    return SISA_OK;
+    char name[SISA_CKPT_NAME_MAX];
+    sisa_ckpt_name(name, sizeof name, stage);
+    return sisa_store_path(out, cap, st->root, shard, name);
 }
 
 /* ---- manifest ---------------------------------------------------------------------------- */
@@ -259,7 +267,7 @@ int sisa_store_write_manifest(sisa_store *st)
     int n = manifest_text(&st->man, text, sizeof text);
     SISA_CHECK(n > 0, SISA_EINTERNAL, "manifest too long");
     size_t need = sisa_config_dump(&st->cfg, NULL, 0) + 1;
-    dump = malloc(need);
+    dump = sisa_malloc(need);
     SISA_CHECK(dump, SISA_ENOMEM, "out of memory");
     sisa_config_dump(&st->cfg, dump, need);
     SISA_TRY(sisa_store_files(st, &f, 1));
@@ -268,7 +276,7 @@ int sisa_store_write_manifest(sisa_store *st)
     st->has_manifest = 1;
 done:
     sisa_files_close(&f);
-    free(dump);
+    sisa_free(dump);
     return err;
 }
 
@@ -294,6 +302,12 @@ void sisa_store_hash_group(const sisa_store *st, uint64_t group, uint8_t out[32]
     salted_hash(st, "sisa-group-v1", group, out);
 }
 
+int sisa_store_parse_salt(uint8_t salt[SISA_SALT_LEN], const char *text, size_t len)
+{
+    int whole = len == 2 * SISA_SALT_LEN || (len == 2 * SISA_SALT_LEN + 1 && text[len - 1] == '\n');
+    return whole ? sisa_unhex(salt, text, SISA_SALT_LEN) : -1;
+}
+
 /* The store's salt: read it (checked against the journal), or make one for a new store. */
 static int load_salt(sisa_store *st, sisa_files *f, int create)
 {
@@ -316,15 +330,11 @@ static int load_salt(sisa_store *st, sisa_files *f, int create)
     }
     SISA_TRY(sisa_files_locate(f, "salt", path, sizeof path));
     SISA_TRY(sisa_fs_read_all(&text, &len, path, 256));
-    SISA_CHECK(len >= 2 * SISA_SALT_LEN, SISA_ECORRUPT, "%s is not a salt", path);
-    for (int i = 0; i < SISA_SALT_LEN; i++) {
-        unsigned v;
-        SISA_CHECK(sscanf(text + 2 * i, "%2x", &v) == 1, SISA_ECORRUPT, "%s is not a salt", path);
-        st->salt[i] = (uint8_t)v;
-    }
+    SISA_CHECK(sisa_store_parse_salt(st->salt, text, len) == 0, SISA_ECORRUPT,
+               "%s is not a salt (%d hex digits)", path, 2 * SISA_SALT_LEN);
     st->has_salt = 1;
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -340,7 +350,7 @@ static void describe_config_change(const sisa_store *st, char *out, size_t cap)
         return;
     }
     size_t need = sisa_config_dump(&st->cfg, NULL, 0) + 1;
-    cur = malloc(need);
+    cur = sisa_malloc(need);
     if (!cur) goto done;
     sisa_config_dump(&st->cfg, cur, need);
     /* Compare "key: value" lines of the hashed sections in order. */
@@ -370,8 +380,8 @@ static void describe_config_change(const sisa_store *st, char *out, size_t cap)
         lc = strtok_r(NULL, "\n", &save_cur);
     }
 done:
-    free(old);
-    free(cur);
+    sisa_free(old);
+    sisa_free(cur);
 }
 
 /* ---- what a folder named as a store holds ---------------------------------------------- */
@@ -625,7 +635,7 @@ done:
         /* Only what this run made: the journal and salt of a commit that failed, the lock,
          * shards/ and the folder itself. */
         int saved = err;
-        char *msg = strdup(sisa_error_message());
+        char *msg = sisa_strdup(sisa_error_message());
         if (sisa_path_resolve(path, sizeof path, st->root, "journal") == 0 && st->lock_fd >= 0)
             sisa_fs_remove_quiet(path);
         if (sisa_path_resolve(path, sizeof path, st->root, "salt") == 0 && st->lock_fd >= 0)
@@ -635,8 +645,8 @@ done:
             sisa_fs_remove_quiet(path);
         if (made_root) (void)rmdir(st->root);
         sisa_store_close(st);
-        sisa_error_set(saved, __FILE__, __LINE__, "%s", msg ? msg : "(out of memory)");
-        free(msg);
+        SISA_ERR(saved, "%s", msg ? msg : "(out of memory)");
+        sisa_free(msg);
         err = saved;
     }
     return err;
@@ -807,7 +817,7 @@ int sisa_store_open(sisa_store *st, const sisa_config *cfg, sisa_store_mode mode
     }
 done:
     sisa_files_close(&files);
-    free(text);
+    sisa_free(text);
     if (err < 0) sisa_store_close(st);
     return err;
 }
@@ -843,7 +853,7 @@ void sisa_store_discard_new(sisa_store *st)
     if (!st->created || st->has_manifest) return;
     /* The error that brought us here stays the one reported. */
     const int code = sisa_error_code();
-    char *msg = strdup(sisa_error_message());
+    char *msg = sisa_strdup(sisa_error_message());
     for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards; k++) {
         if (sisa_store_shard_dir(st, k, path, sizeof path) < 0) break;
         discard_folder(path);
@@ -858,8 +868,8 @@ void sisa_store_discard_new(sisa_store *st)
     if (st->created == 2) (void)rmdir(st->root);
     (void)sisa_fs_fsync_parent(st->root);
     sisa_error_clear();
-    if (code) sisa_error_set(code, __FILE__, __LINE__, "%s", msg ? msg : "(out of memory)");
-    free(msg);
+    if (code) SISA_ERR(code, "%s", msg ? msg : "(out of memory)");
+    sisa_free(msg);
 }
 
 /* ---- files that are not sisa's -------------------------------------------------------------- */
@@ -916,7 +926,7 @@ int sisa_store_foreign(const sisa_store *st, char *out, size_t cap, size_t *coun
              tok = strtok_r(NULL, ",", &save)) {
             tok += strspn(tok, " ");
             if (!strcmp(tok, "...")) continue;
-            snprintf(rel, sizeof rel, "shards/%04u/%s", k, tok);
+            SISA_TRY(sisa_store_path(rel, sizeof rel, NULL, k, tok));
             list_add(out, cap, count, rel);
         }
     }
@@ -1051,7 +1061,7 @@ int sisa_store_check_location(sisa_store *st, int accept)
         parse_manifest(&other, text, path) == 0)
         copy = !strcmp(other.store_id, st->man.store_id);
     sisa_error_clear();
-    free(text);
+    sisa_free(text);
     if (!st->exclusive) {
         sisa_warn("store %s (ID %.12s) was made at %s: it was %s; reading it is safe, but a "
                   "deletion must be made in the store that is used",
@@ -1080,8 +1090,8 @@ done:
 int sisa_store_check_context(const sisa_store *st)
 {
     if (!st->has_manifest || strcmp(st->man.context, st->context) == 0) return SISA_OK;
-    return sisa_error_set(
-        SISA_EUSAGE, __FILE__, __LINE__,
+    return SISA_ERR(
+        SISA_EUSAGE,
         "store %s was trained under another determinism context, so continuing it here would "
         "not reproduce its bits.\n  store: %s\n  here:  %s\nUse the same sisa build and OpenBLAS "
         "core (OPENBLAS_CORETYPE), or train a new store",

@@ -167,10 +167,26 @@ int sisa_store_foreign(const sisa_store *st, char *out, size_t cap, size_t *coun
 /* Salted hash of a sample ID or a group key (32 bytes): SHA-256 of "sisa-id-v1" or
  * "sisa-group-v1", the store's salt, and the value as 8 little-endian bytes. The ledger and the
  * journal name deleted rows only this way. */
+/* The salt file's text (what load writes: the hex of the salt and a newline) into `salt`: 0, or
+ * -1 when it is anything else. */
+int sisa_store_parse_salt(uint8_t salt[SISA_SALT_LEN], const char *text, size_t len);
 void sisa_store_hash_id(const sisa_store *st, uint64_t id, uint8_t out[32]);
 void sisa_store_hash_group(const sisa_store *st, uint64_t group, uint8_t out[32]);
 
-/* Paths inside the store. */
+/* ---- the store's layout: the one place its names are defined (docs/formats.md) ---------- */
+
+#define SISA_SHARD_DATA    "data.h5" /* a shard's rows, in its folder */
+#define SISA_CKPT_NAME_MAX 32        /* room for any checkpoint name */
+
+/* "ckpt-007.h5": the name of the checkpoint after stage `stage` in its shard's folder (three
+ * digits at least). `cap` >= SISA_CKPT_NAME_MAX always suffices. */
+void sisa_ckpt_name(char *out, size_t cap, uint32_t stage);
+/* The folder of shard `shard` ("shards/0003"), or the file `name` in it when `name` is not NULL
+ * ("shards/0003/ckpt-007.h5"): under `root`, or relative to the store's root when `root` is
+ * NULL. SISA_EUSAGE when it does not fit in `cap`. */
+int sisa_store_path(char *out, size_t cap, const char *root, uint32_t shard, const char *name);
+
+/* The same for an open store. */
 int sisa_store_shard_dir(const sisa_store *st, uint32_t shard, char *out, size_t cap);
 int sisa_store_data_path(const sisa_store *st, uint32_t shard, char *out, size_t cap);
 int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, char *out,

@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "shard/journal.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -104,10 +105,9 @@ static int views_of(sisa_model *m, tensor_views *v)
 {
     v->n_params = sisa_model_param_count(m);
     v->n_state = sisa_model_state_count(m);
-    v->params = malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
-    v->state = malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
-    if (!v->params || !v->state)
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    v->params = sisa_malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
+    v->state = sisa_malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
+    if (!v->params || !v->state) return SISA_ERR(SISA_ENOMEM, "out of memory");
     for (int i = 0; i < v->n_params; i++) v->params[i] = *sisa_model_param(m, i);
     for (int i = 0; i < v->n_state; i++) v->state[i] = *sisa_model_state(m, i);
     return SISA_OK;
@@ -115,13 +115,8 @@ static int views_of(sisa_model *m, tensor_views *v)
 
 static void views_free(tensor_views *v)
 {
-    free(v->params);
-    free(v->state);
-}
-
-static void ckpt_name(char *out, size_t cap, uint32_t stage)
-{
-    snprintf(out, cap, "ckpt-%03u.h5", stage);
+    sisa_free(v->params);
+    sisa_free(v->state);
 }
 
 /* Remove every committed checkpoint of a shard from stage `from` to `to` (inclusive). */
@@ -130,7 +125,7 @@ static int remove_ckpts(sisa_files *f, uint32_t from, uint32_t to, uint32_t *rem
     int err = SISA_OK;
     char name[32];
     for (uint32_t r = from; r <= to; r++) {
-        ckpt_name(name, sizeof name, r);
+        sisa_ckpt_name(name, sizeof name, r);
         if (!sisa_files_has(f, name)) continue;
         SISA_TRY(sisa_files_remove(f, name));
         if (removed) (*removed)++;
@@ -152,7 +147,7 @@ static int find_resume_point(const sisa_store *st, sisa_files *f, uint32_t k, ch
 again:
     *stage_out = 0;
     for (uint32_t r = top; r >= 1; r--) {
-        ckpt_name(name, sizeof name, r);
+        sisa_ckpt_name(name, sizeof name, r);
         if (!sisa_files_has(f, name)) continue;
         if (sisa_files_verify(f, name) < 0) {
             sisa_warn("shard %u: %s; removing it to train it again", k, sisa_error_message());
@@ -188,7 +183,7 @@ again:
      * again, and so is every stage after it (to the same bits: each stage is a function of
      * the one before). */
     for (uint32_t r = 1; r < *stage_out; r++) {
-        ckpt_name(name, sizeof name, r);
+        sisa_ckpt_name(name, sizeof name, r);
         if (sisa_files_has(f, name) && sisa_files_verify(f, name) == SISA_OK) continue;
         if (sisa_files_has(f, name))
             sisa_warn("shard %u: %s; removing it to train it again, with the stages after it", k,
@@ -220,8 +215,8 @@ done:
 static int summary_json(const sisa_shard_data *sd, uint32_t R, sisa_jw *w)
 {
     int err = SISA_OK;
-    char(*lineage)[65] = malloc(R * sizeof *lineage);
-    uint64_t *counts = calloc(R, sizeof *counts);
+    char(*lineage)[65] = sisa_malloc(R * sizeof *lineage);
+    uint64_t *counts = sisa_calloc(R, sizeof *counts);
     SISA_CHECK(lineage && counts, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < sd->n; i++)
         if ((uint32_t)sd->slice[i] < R) counts[sd->slice[i]]++;
@@ -245,15 +240,15 @@ static int summary_json(const sisa_shard_data *sd, uint32_t R, sisa_jw *w)
     sisa_jw_raw(w, "]}");
     SISA_CHECK(!w->failed, SISA_ENOMEM, "out of memory");
 done:
-    free(counts);
-    free(lineage);
+    sisa_free(counts);
+    sisa_free(lineage);
     return err;
 }
 
 void sisa_shard_summary_free(sisa_shard_summary *s)
 {
-    free(s->slice_rows);
-    free(s->lineage);
+    sisa_free(s->slice_rows);
+    sisa_free(s->lineage);
     memset(s, 0, sizeof *s);
 }
 
@@ -262,7 +257,7 @@ int sisa_shard_summary_read(const sisa_store *st, const sisa_files *f, sisa_shar
     int err = SISA_OK;
     const uint32_t R = (uint32_t)st->cfg.sisa.slices;
     memset(out, 0, sizeof *out);
-    const sisa_files_entry *e = sisa_files_entry_of(f, "data.h5");
+    const sisa_files_entry *e = sisa_files_entry_of(f, SISA_SHARD_DATA);
     if (!e || !e->meta) return 0;
     const sisa_json *counts = sisa_json_get(e->meta, "slice_rows");
     const sisa_json *lin = sisa_json_get(e->meta, "lineages");
@@ -270,8 +265,8 @@ int sisa_shard_summary_read(const sisa_store *st, const sisa_files *f, sisa_shar
                    counts->type == SISA_JSON_ARRAY && counts->count == R && lin &&
                    lin->type == SISA_JSON_ARRAY && lin->count == R,
                SISA_ECORRUPT, "%s: the record of data.h5 has a bad summary", f->j.path);
-    out->slice_rows = calloc(R, sizeof *out->slice_rows);
-    out->lineage = malloc(R * sizeof *out->lineage);
+    out->slice_rows = sisa_calloc(R, sizeof *out->slice_rows);
+    out->lineage = sisa_malloc(R * sizeof *out->lineage);
     SISA_CHECK(out->slice_rows && out->lineage, SISA_ENOMEM, "out of memory");
     uint64_t total = 0;
     const sisa_json *c = counts->kid, *l = lin->kid;
@@ -302,8 +297,8 @@ int sisa_shard_summary_get(const sisa_store *st, const sisa_files *f, uint32_t k
     /* A store written before summaries: read the file's IDs and slices. */
     SISA_TRY(sisa_shard_read_data(st, f, k, 0, &idx));
     out->rows = idx->n;
-    out->slice_rows = calloc(R, sizeof *out->slice_rows);
-    out->lineage = malloc(R * sizeof *out->lineage);
+    out->slice_rows = sisa_calloc(R, sizeof *out->slice_rows);
+    out->lineage = sisa_malloc(R * sizeof *out->lineage);
     SISA_CHECK(out->slice_rows && out->lineage, SISA_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < idx->n; i++)
         if ((uint32_t)idx->slice[i] < R) out->slice_rows[idx->slice[i]]++;
@@ -340,7 +335,7 @@ int sisa_shard_commit_data_sha(const sisa_store *st, sisa_files *f, const sisa_s
         sisa_error_prefix("writing %s", path); /* the message names the temp file */
         goto done;
     }
-    int rc = sisa_files_commit_ex(f, tmp, "data.h5", sha, meta.buf);
+    int rc = sisa_files_commit_ex(f, tmp, SISA_SHARD_DATA, sha, meta.buf);
     tmp[0] = '\0'; /* the commit owns the temp file now */
     SISA_TRY(rc);
 done:
@@ -361,7 +356,7 @@ int sisa_shard_read_data(const sisa_store *st, const sisa_files *f, uint32_t k, 
     int err = SISA_OK;
     char path[SISA_PATH_MAX];
     (void)st; /* the shard folder's journal locates the file */
-    SISA_TRY(sisa_files_locate(f, "data.h5", path, sizeof path));
+    SISA_TRY(sisa_files_locate(f, SISA_SHARD_DATA, path, sizeof path));
     if (with_x)
         SISA_TRY(sisa_shard_data_read(out, path));
     else
@@ -388,6 +383,165 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep)
     return sisa_shard_train_from(st, k, NULL, NULL, rep);
 }
 
+/* The rows shard k trains on: `given` when this process has just written them and the journal
+ * still commits exactly that file (same SHA-256: the file holds these bytes), else the file,
+ * read into *owned. Every row's slice must be below R. */
+static int train_rows(const sisa_store *st, sisa_files *files, uint32_t k,
+                      const sisa_shard_data *given, const char *given_sha, sisa_shard_data **owned,
+                      const sisa_shard_data **sd)
+{
+    int err = SISA_OK;
+    const uint32_t R = (uint32_t)st->cfg.sisa.slices;
+    char path[SISA_PATH_MAX];
+    SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
+    const char *committed = sisa_files_hash(files, SISA_SHARD_DATA);
+    if (given && given_sha && committed && given->shard == k && !strcmp(committed, given_sha)) {
+        *sd = given;
+    } else {
+        SISA_TRY(sisa_shard_read_data(st, files, k, 1, owned));
+        *sd = *owned;
+    }
+    SISA_CHECK((*sd)->n <= UINT32_MAX, SISA_ECORRUPT, "%s: more than 2^32 rows in one shard", path);
+    for (uint64_t i = 0; i < (*sd)->n; i++)
+        SISA_CHECK((uint32_t)(*sd)->slice[i] < R, SISA_ECORRUPT, "%s: row %llu has slice %d of %u",
+                   path, (unsigned long long)i, (*sd)->slice[i], R);
+done:
+    return err;
+}
+
+/* What one shard's stages share while training. */
+typedef struct {
+    const sisa_store *st;
+    uint32_t k;
+    const sisa_shard_data *sd;
+    sisa_model *model;
+    sisa_model_spec ms;
+    sisa_optim_spec os;
+    tensor_views views;
+    sisa_ckpt_meta meta;
+    uint32_t *rows, *order; /* (n) */
+    float *xb;              /* (B, d) */
+    int32_t *yb;            /* (B) */
+} shard_run;
+
+/* The model to continue from stage `start`: the checkpoint after it, or a fresh initialisation
+ * for stage 0; and the metadata every checkpoint of this run carries. */
+static int train_model(shard_run *t, uint32_t start)
+{
+    int err = SISA_OK;
+    const sisa_store *st = t->st;
+    const sisa_config *cfg = &st->cfg;
+    const uint32_t k = t->k;
+    char path[SISA_PATH_MAX];
+    sisa_model_specs_from_config(&t->ms, &t->os, cfg, (uint32_t)t->sd->d,
+                                 (uint32_t)t->sd->num_classes, (uint32_t)cfg->train.batch_size);
+    SISA_TRY(sisa_model_create(&t->model, &t->ms, &t->os));
+    SISA_TRY(views_of(t->model, &t->views));
+    memset(&t->meta, 0, sizeof t->meta);
+    if (start > 0) {
+        SISA_TRY(sisa_store_ckpt_path(st, k, start, path, sizeof path));
+        SISA_TRY(sisa_ckpt_read(&t->meta, path, t->views.params, t->views.n_params, t->views.state,
+                                t->views.n_state));
+        sisa_model_set_steps(t->model, t->meta.steps);
+    } else {
+        sisa_model_init(t->model, cfg->seed, k);
+    }
+    t->meta.shard = k;
+    t->meta.stages = (uint32_t)cfg->sisa.slices;
+    snprintf(t->meta.config_hash, sizeof t->meta.config_hash, "%s", st->config_hash);
+    snprintf(t->meta.context, sizeof t->meta.context, "%s", st->context);
+    describe_model(&t->ms, t->meta.model, sizeof t->meta.model);
+    describe_optim(&t->os, t->meta.optimizer, sizeof t->meta.optimizer);
+done:
+    return err;
+}
+
+/* Train stage r on the n_r rows of slices 0..r-1 (t->rows): the stage's sample visits in
+ * epochs, each a fresh Philox order of the rows (the last one partial). The last epoch's loss
+ * summed over its *loss_n samples goes to *loss_sum. */
+static int train_stage(shard_run *t, uint32_t r, uint32_t n_r, uint64_t visits,
+                       double *loss_sum_out, uint64_t *loss_n_out)
+{
+    int err = SISA_OK;
+    const sisa_config *cfg = &t->st->cfg;
+    const sisa_shard_data *sd = t->sd;
+    const uint32_t B = (uint32_t)cfg->train.batch_size;
+    const uint64_t full = n_r ? visits / n_r : 0;
+    const uint64_t partial = n_r ? visits % n_r : 0;
+    double loss_sum = 0;
+    uint64_t loss_n = 0;
+    uint64_t done = 0; /* sample visits of this stage so far: the schedule's clock */
+    for (uint64_t j = 0; j < full + (partial > 0); j++) {
+        const uint32_t count = j < full ? n_r : (uint32_t)partial;
+        sisa_rng rng;
+        sisa_rng_init(&rng, cfg->seed, SISA_RNG_ORDER, t->k, r, (uint32_t)j);
+        memcpy(t->order, t->rows, (size_t)n_r * sizeof *t->order);
+        sisa_rng_shuffle(&rng, t->order, n_r);
+        loss_sum = 0;
+        loss_n = 0;
+        for (uint32_t b0 = 0; b0 < count; b0 += B) {
+            SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR,
+                       "interrupted while training shard %u stage %u (its last checkpoint "
+                       "is kept; run the command again to resume)",
+                       t->k, r);
+            const uint32_t nb = count - b0 < B ? count - b0 : B;
+            for (uint32_t i = 0; i < nb; i++) {
+                const uint32_t row = t->order[b0 + i];
+                memcpy(t->xb + (size_t)i * sd->d, sd->X + (size_t)row * sd->d,
+                       sd->d * sizeof *t->xb);
+                t->yb[i] = sd->y[row];
+            }
+            sisa_model_set_lr(t->model, sisa_optim_lr(&t->os, done, visits));
+            float l = sisa_model_train_step(t->model, t->xb, t->yb, nb);
+            done += nb;
+            loss_sum += (double)l * nb;
+            loss_n += nb;
+        }
+        t->meta.epochs++;
+    }
+done:
+    *loss_sum_out = loss_sum;
+    *loss_n_out = loss_n;
+    return err;
+}
+
+/* Write the checkpoint after stage r (n_r rows, `visits` sample visits, rows of lineage
+ * `lineage`) and commit it in the shard's journal. */
+static int train_commit(shard_run *t, sisa_files *files, uint32_t r, uint32_t n_r, uint64_t visits,
+                        const char *lineage)
+{
+    int err = SISA_OK;
+    sisa_ckpt_meta *meta = &t->meta;
+    char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "", name[SISA_CKPT_NAME_MAX];
+    meta->stage = r;
+    meta->rows = n_r;
+    meta->steps = sisa_model_steps(t->model);
+    meta->samples += visits;
+    meta->rng_state[0] = t->st->cfg.seed;
+    meta->rng_state[1] = t->k;
+    meta->rng_state[2] = r + 1;
+    meta->rng_state[3] = 0;
+    snprintf(meta->lineage, sizeof meta->lineage, "%s", lineage);
+    sisa_ckpt_name(name, sizeof name, r);
+    SISA_TRY(sisa_store_ckpt_path(t->st, t->k, r, path, sizeof path));
+    SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
+    char ckpt_sha[65];
+    err = sisa_ckpt_write_hashed(tmp, meta, t->views.params, t->views.n_params, t->views.state,
+                                 t->views.n_state, ckpt_sha);
+    if (err < 0) {
+        sisa_error_prefix("writing %s", path); /* the message names the temp file */
+        goto done;
+    }
+    char ckpt_meta[96];
+    snprintf(ckpt_meta, sizeof ckpt_meta, "{\"lineage\": \"%s\"}", lineage);
+    int rc = sisa_files_commit_ex(files, tmp, name, ckpt_sha, ckpt_meta);
+    tmp[0] = '\0'; /* the commit owns the temp file now */
+    SISA_TRY(rc);
+done:
+    if (tmp[0]) sisa_fs_remove_quiet(tmp);
+    return err;
+}
+
 int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
                           const char *given_sha, sisa_shard_report *rep)
 {
@@ -397,35 +551,20 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
     const uint32_t B = (uint32_t)cfg->train.batch_size;
     const uint32_t E = (uint32_t)cfg->train.epochs;
     sisa_shard_data *owned = NULL;
-    const sisa_shard_data *sd = NULL;
-    sisa_model *model = NULL;
-    tensor_views views = {0};
+    shard_run t;
     char(*lineage)[65] = NULL;
-    uint32_t *rows = NULL, *order = NULL;
-    float *xb = NULL;
-    int32_t *yb = NULL;
-    char path[SISA_PATH_MAX], tmp[SISA_PATH_MAX] = "";
     sisa_files files = {0};
     double t0 = sisa_now();
+    memset(&t, 0, sizeof t);
+    t.st = st;
+    t.k = k;
 
     memset(rep, 0, sizeof *rep);
     rep->shard = k;
     rep->loss = NAN;
     SISA_TRY(sisa_shard_files(st, k, &files, 1));
-    SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-    /* Rows this process has just written are used as they are in memory, provided the journal
-     * still commits exactly that file (same SHA-256): the file holds these bytes. */
-    const char *committed = sisa_files_hash(&files, "data.h5");
-    if (given && given_sha && committed && given->shard == k && !strcmp(committed, given_sha)) {
-        sd = given;
-    } else {
-        SISA_TRY(sisa_shard_read_data(st, &files, k, 1, &owned));
-        sd = owned;
-    }
-    SISA_CHECK(sd->n <= UINT32_MAX, SISA_ECORRUPT, "%s: more than 2^32 rows in one shard", path);
-    for (uint64_t i = 0; i < sd->n; i++)
-        SISA_CHECK((uint32_t)sd->slice[i] < R, SISA_ECORRUPT, "%s: row %llu has slice %d of %u",
-                   path, (unsigned long long)i, sd->slice[i], R);
+    SISA_TRY(train_rows(st, &files, k, given, given_sha, &owned, &t.sd));
+    const sisa_shard_data *sd = t.sd;
     rep->rows = sd->n;
     rep->full_samples = sisa_shard_visits(sd, E, R, 1);
     if (sd->n == 0) {
@@ -435,7 +574,7 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
         goto done;
     }
 
-    lineage = malloc(R * sizeof *lineage);
+    lineage = sisa_malloc(R * sizeof *lineage);
     SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_lineages(sd, R, lineage));
     uint32_t start = 0;
@@ -443,35 +582,12 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
     rep->resumed_from = start;
     if (start == R) goto done;
 
-    sisa_model_spec ms;
-    sisa_optim_spec os;
-    uint32_t max_batch = B;
-    sisa_model_specs_from_config(&ms, &os, cfg, (uint32_t)sd->d, (uint32_t)sd->num_classes,
-                                 max_batch);
-    SISA_TRY(sisa_model_create(&model, &ms, &os));
-    SISA_TRY(views_of(model, &views));
-    sisa_ckpt_meta meta;
-    memset(&meta, 0, sizeof meta);
-    if (start > 0) {
-        SISA_TRY(sisa_store_ckpt_path(st, k, start, path, sizeof path));
-        SISA_TRY(
-            sisa_ckpt_read(&meta, path, views.params, views.n_params, views.state, views.n_state));
-        sisa_model_set_steps(model, meta.steps);
-    } else {
-        sisa_model_init(model, cfg->seed, k);
-    }
-    meta.shard = k;
-    meta.stages = R;
-    snprintf(meta.config_hash, sizeof meta.config_hash, "%s", st->config_hash);
-    snprintf(meta.context, sizeof meta.context, "%s", st->context);
-    describe_model(&ms, meta.model, sizeof meta.model);
-    describe_optim(&os, meta.optimizer, sizeof meta.optimizer);
-
-    rows = malloc(sd->n * sizeof *rows);
-    order = malloc(sd->n * sizeof *order);
-    xb = malloc((size_t)B * sd->d * sizeof *xb);
-    yb = malloc((size_t)B * sizeof *yb);
-    SISA_CHECK(rows && order && xb && yb, SISA_ENOMEM, "out of memory for shard %u", k);
+    SISA_TRY(train_model(&t, start));
+    t.rows = sisa_malloc(sd->n * sizeof *t.rows);
+    t.order = sisa_malloc(sd->n * sizeof *t.order);
+    t.xb = sisa_malloc((size_t)B * sd->d * sizeof *t.xb);
+    t.yb = sisa_malloc((size_t)B * sizeof *t.yb);
+    SISA_CHECK(t.rows && t.order && t.xb && t.yb, SISA_ENOMEM, "out of memory for shard %u", k);
 
     for (uint32_t r = start + 1; r <= R; r++) {
         /* A stop request (SIGUSR1/SIGTERM: a scheduler's warning) ends the work at a stage
@@ -484,65 +600,12 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
         double ts = sisa_now();
         uint32_t n_r = 0;
         for (uint64_t i = 0; i < sd->n; i++)
-            if ((uint32_t)sd->slice[i] < r) rows[n_r++] = (uint32_t)i;
+            if ((uint32_t)sd->slice[i] < r) t.rows[n_r++] = (uint32_t)i;
         const uint64_t visits = sisa_stage_visits(n_r, E, R);
-        const uint64_t full = n_r ? visits / n_r : 0;
-        const uint64_t partial = n_r ? visits % n_r : 0;
         double loss_sum = 0;
         uint64_t loss_n = 0;
-        uint64_t done = 0; /* sample visits of this stage so far: the schedule's clock */
-        for (uint64_t j = 0; j < full + (partial > 0); j++) {
-            const uint32_t count = j < full ? n_r : (uint32_t)partial;
-            sisa_rng rng;
-            sisa_rng_init(&rng, cfg->seed, SISA_RNG_ORDER, k, r, (uint32_t)j);
-            memcpy(order, rows, (size_t)n_r * sizeof *order);
-            sisa_rng_shuffle(&rng, order, n_r);
-            loss_sum = 0;
-            loss_n = 0;
-            for (uint32_t b0 = 0; b0 < count; b0 += B) {
-                SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR,
-                           "interrupted while training shard %u stage %u (its last checkpoint "
-                           "is kept; run the command again to resume)",
-                           k, r);
-                const uint32_t nb = count - b0 < B ? count - b0 : B;
-                for (uint32_t i = 0; i < nb; i++) {
-                    const uint32_t row = order[b0 + i];
-                    memcpy(xb + (size_t)i * sd->d, sd->X + (size_t)row * sd->d, sd->d * sizeof *xb);
-                    yb[i] = sd->y[row];
-                }
-                sisa_model_set_lr(model, sisa_optim_lr(&os, done, visits));
-                float loss = sisa_model_train_step(model, xb, yb, nb);
-                done += nb;
-                loss_sum += (double)loss * nb;
-                loss_n += nb;
-            }
-            meta.epochs++;
-        }
-        meta.stage = r;
-        meta.rows = n_r;
-        meta.steps = sisa_model_steps(model);
-        meta.samples += visits;
-        meta.rng_state[0] = cfg->seed;
-        meta.rng_state[1] = k;
-        meta.rng_state[2] = r + 1;
-        meta.rng_state[3] = 0;
-        snprintf(meta.lineage, sizeof meta.lineage, "%s", lineage[r - 1]);
-        char name[32];
-        ckpt_name(name, sizeof name, r);
-        SISA_TRY(sisa_store_ckpt_path(st, k, r, path, sizeof path));
-        SISA_TRY(sisa_fs_tmp_create(tmp, sizeof tmp, path));
-        char ckpt_sha[65];
-        err = sisa_ckpt_write_hashed(tmp, &meta, views.params, views.n_params, views.state,
-                                     views.n_state, ckpt_sha);
-        if (err < 0) {
-            sisa_error_prefix("writing %s", path); /* the message names the temp file */
-            goto done;
-        }
-        char ckpt_meta[96];
-        snprintf(ckpt_meta, sizeof ckpt_meta, "{\"lineage\": \"%s\"}", lineage[r - 1]);
-        int rc = sisa_files_commit_ex(&files, tmp, name, ckpt_sha, ckpt_meta);
-        tmp[0] = '\0'; /* the commit owns the temp file now */
-        SISA_TRY(rc);
+        SISA_TRY(train_stage(&t, r, n_r, visits, &loss_sum, &loss_n));
+        SISA_TRY(train_commit(&t, &files, r, n_r, visits, lineage[r - 1]));
         rep->stages_trained++;
         rep->samples += visits;
         if (loss_n) rep->loss = loss_sum / (double)loss_n;
@@ -552,15 +615,14 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
     }
 done:
     rep->seconds = sisa_now() - t0;
-    free(yb);
-    free(xb);
-    free(order);
-    free(rows);
-    free(lineage);
-    views_free(&views);
-    sisa_model_destroy(model);
+    sisa_free(t.yb);
+    sisa_free(t.xb);
+    sisa_free(t.order);
+    sisa_free(t.rows);
+    sisa_free(lineage);
+    views_free(&t.views);
+    sisa_model_destroy(t.model);
     sisa_shard_data_free(owned);
-    if (tmp[0]) sisa_fs_remove_quiet(tmp);
     sisa_files_close(&files);
     if (err < 0 && err != SISA_EINTR && err != SISA_ESTOPPED) sisa_error_prefix("shard %u", k);
     return err;
@@ -582,7 +644,7 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
         return 0;
     }
     SISA_TRY(sisa_shard_files(st, k, &files, 0));
-    if (!sisa_files_has(&files, "data.h5")) {
+    if (!sisa_files_has(&files, SISA_SHARD_DATA)) {
         /* Every shard of a store with a manifest was partitioned: this one lost its journal
          * or its folder, which is damage, not a shard to train. */
         SISA_CHECK(!st->has_manifest, SISA_ECORRUPT,
@@ -600,7 +662,7 @@ int sisa_shard_final_ckpt(const sisa_store *st, uint32_t k, char *path, size_t c
         *why = "no rows left (all deleted)";
         goto done;
     }
-    ckpt_name(name, sizeof name, R);
+    sisa_ckpt_name(name, sizeof name, R);
     SISA_TRY(sisa_store_ckpt_path(st, k, R, path, cap));
     if (!sisa_files_has(&files, name)) {
         *why = "training not finished (run sisa train)";
@@ -628,8 +690,8 @@ int sisa_shard_check_lineage(const sisa_store *st, uint32_t k, const char *linea
 {
     if (!expected || !expected[0] || !strcmp(lineage, expected)) return SISA_OK;
     if ((size_t)k < sizeof st->unsettled && st->unsettled[k]) return SISA_OK;
-    return sisa_error_set(
-        SISA_ECORRUPT, __FILE__, __LINE__,
+    return SISA_ERR(
+        SISA_ECORRUPT,
         "shard %u of store %s holds other rows than the ledger's last record of it leaves "
         "(lineage %.12s..., the ledger has %.12s...): the shard folder may have been restored "
         "from an older copy and hold deleted rows, so its model is not used. Run 'sisa repair "

@@ -12,6 +12,7 @@
 #include "shard/train.h"
 #include "shard/verify.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,8 @@ static int push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
 {
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64;
-        uint64_t *nv = realloc(*v, ncap * sizeof *nv);
-        if (!nv) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        uint64_t *nv = sisa_realloc(*v, ncap * sizeof *nv);
+        if (!nv) return SISA_ERR(SISA_ENOMEM, "out of memory");
         *v = nv;
         *cap = ncap;
     }
@@ -42,7 +43,7 @@ int sisa_unlearn_parse_list(uint64_t **out, size_t *n, const char *list, const c
     int err = SISA_OK;
     uint64_t *v = NULL;
     size_t cnt = 0, cap = 0;
-    char *copy = strdup(list);
+    char *copy = sisa_strdup(list);
     SISA_CHECK(copy, SISA_ENOMEM, "out of memory");
     char *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -56,8 +57,8 @@ int sisa_unlearn_parse_list(uint64_t **out, size_t *n, const char *list, const c
     *n = cnt;
     v = NULL;
 done:
-    free(copy);
-    free(v);
+    sisa_free(copy);
+    sisa_free(v);
     return err;
 }
 
@@ -94,8 +95,8 @@ int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path, const c
     *n = cnt;
     v = NULL;
 done:
-    free(text);
-    free(v);
+    sisa_free(text);
+    sisa_free(v);
     return err;
 }
 
@@ -131,10 +132,10 @@ static int reject_unknown(const sisa_store *st, const uint64_t *v, const unsigne
     }
     if (shown < unknown)
         snprintf(list + used, sizeof list - used, " and %zu more", unknown - shown);
-    return sisa_error_set(SISA_EREJECT, __FILE__, __LINE__,
-                          "%zu of the %zu requested %ss %s not in store %s: %s. Nothing was "
-                          "changed",
-                          unknown, n, what, unknown == 1 ? "is" : "are", st->root, list);
+    return SISA_ERR(SISA_EREJECT,
+                    "%zu of the %zu requested %ss %s not in store %s: %s. Nothing was "
+                    "changed",
+                    unknown, n, what, unknown == 1 ? "is" : "are", st->root, list);
 }
 
 /* IDs and groups not in the store that certified requests deleted (the ledger holds their
@@ -187,12 +188,12 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     size_t n_rows = 0, cap_rows = 0;
     memset(r, 0, sizeof *r);
 
-    ids = malloc((n_ids ? n_ids : 1) * sizeof *ids);
-    groups = malloc((n_groups ? n_groups : 1) * sizeof *groups);
-    id_found = calloc(n_ids ? n_ids : 1, 1);
-    group_found = calloc(n_groups ? n_groups : 1, 1);
-    r->shards = calloc(S, sizeof *r->shards);
-    lineage = malloc(R * sizeof *lineage);
+    ids = sisa_malloc((n_ids ? n_ids : 1) * sizeof *ids);
+    groups = sisa_malloc((n_groups ? n_groups : 1) * sizeof *groups);
+    id_found = sisa_calloc(n_ids ? n_ids : 1, 1);
+    group_found = sisa_calloc(n_groups ? n_groups : 1, 1);
+    r->shards = sisa_calloc(S, sizeof *r->shards);
+    lineage = sisa_malloc(R * sizeof *lineage);
     SISA_CHECK(ids && groups && id_found && group_found && r->shards && lineage, SISA_ENOMEM,
                "out of memory");
     /* A request of only groups (or only IDs) passes NULL for the other list: memcpy must not
@@ -206,7 +207,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
      * its ID (sharding: id) or of its group (sharding: group), so an ID under sharding by ID,
      * or a group under sharding by group, names its one shard. The other combinations are
      * looked up in every shard. */
-    candidate = calloc(S, 1);
+    candidate = sisa_calloc(S, 1);
     SISA_CHECK(candidate, SISA_ENOMEM, "out of memory");
     const int by_group = st->cfg.sisa.sharding == SISA_SHARDING_GROUP;
     if ((by_group && n_ids) || (!by_group && n_groups)) {
@@ -227,7 +228,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     for (uint32_t k = 0; k < S; k++) {
         if (!candidate[k]) continue;
         SISA_TRY(sisa_shard_files(st, k, &files, 0));
-        SISA_CHECK(sisa_files_has(&files, "data.h5"), SISA_EUSAGE,
+        SISA_CHECK(sisa_files_has(&files, SISA_SHARD_DATA), SISA_EUSAGE,
                    "shard %u has no data file: the store is not fully trained; run sisa train "
                    "first",
                    k);
@@ -252,7 +253,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
             rows++;
             if (n_rows == cap_rows) {
                 cap_rows = cap_rows ? cap_rows * 2 : 256;
-                uint64_t *nr = realloc(rows_ids, cap_rows * sizeof *nr);
+                uint64_t *nr = sisa_realloc(rows_ids, cap_rows * sizeof *nr);
                 SISA_CHECK(nr, SISA_ENOMEM, "out of memory");
                 rows_ids = nr;
             }
@@ -267,7 +268,7 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
             SISA_TRY(sisa_shard_lineages(idx, R, lineage));
             memcpy(q->lineage_before, lineage[R - 1], 65);
             char name[32];
-            snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+            sisa_ckpt_name(name, sizeof name, R);
             const char *h = sisa_files_hash(&files, name);
             snprintf(q->model_before, sizeof q->model_before, "%s", h ? h : "");
         }
@@ -282,22 +283,22 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     /* From here on rows are named only by salted hashes. */
     r->rows = n_rows;
     r->n_ids = n_rows;
-    r->ids = malloc((n_rows ? n_rows : 1) * 32);
+    r->ids = sisa_malloc((n_rows ? n_rows : 1) * 32);
     r->n_groups = n_groups;
-    r->groups = malloc((n_groups ? n_groups : 1) * 32);
+    r->groups = sisa_malloc((n_groups ? n_groups : 1) * 32);
     SISA_CHECK(r->ids && r->groups, SISA_ENOMEM, "out of memory");
     for (size_t i = 0; i < n_rows; i++) sisa_store_hash_id(st, rows_ids[i], r->ids[i]);
     for (size_t i = 0; i < n_groups; i++) sisa_store_hash_group(st, groups[i], r->groups[i]);
     qsort(r->ids, n_rows, 32, cmp_hash);
     qsort(r->groups, n_groups, 32, cmp_hash);
 done:
-    free(candidate);
-    free(lineage);
-    free(rows_ids);
-    free(group_found);
-    free(id_found);
-    free(groups);
-    free(ids);
+    sisa_free(candidate);
+    sisa_free(lineage);
+    sisa_free(rows_ids);
+    sisa_free(group_found);
+    sisa_free(id_found);
+    sisa_free(groups);
+    sisa_free(ids);
     sisa_shard_data_free(idx);
     sisa_files_close(&files);
     if (err < 0) sisa_request_free(r);
@@ -314,7 +315,7 @@ int sisa_unlearn_fence(const sisa_store *st, const sisa_request *r)
         SISA_TRY(sisa_shard_files(st, s->shard, &files, 1));
         for (uint32_t stage = s->first_stage; stage <= R; stage++) {
             char name[32];
-            snprintf(name, sizeof name, "ckpt-%03u.h5", stage);
+            sisa_ckpt_name(name, sizeof name, stage);
             SISA_TRY(sisa_files_remove(&files, name));
         }
         sisa_files_close(&files);
@@ -382,7 +383,7 @@ int sisa_unlearn_after(const sisa_store *st, sisa_request *r)
         SISA_TRY(sisa_shard_summary_get(st, &files, s->shard, &sum));
         memcpy(s->lineage_after, sum.lineage[R - 1], 65);
         char name[32];
-        snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+        sisa_ckpt_name(name, sizeof name, R);
         const char *h = sisa_files_hash(&files, name);
         snprintf(s->model_after, sizeof s->model_after, "%s", h ? h : "");
         sisa_shard_summary_free(&sum);

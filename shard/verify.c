@@ -4,7 +4,10 @@
  * The rebuild deliberately repeats partition.c's logic instead of calling it: a verification
  * that reused the store's own partitioning code path end to end would share its bugs. It uses
  * the same public assignment (sisa_partition_assign), so a disagreement means the store's rows
- * are not what the assignment says they must be.
+ * are not what the assignment says they must be. tests/test_verify.c checks both this rebuild
+ * and partition.c's shard files against a third definition written out apart from either,
+ * tests/shard_rows.py (the assignment of docs/formats.md with its own Philox, over h5py's
+ * arrays), so neither can drift from the format unnoticed.
  *
  * The dataset digest is not repeated here: it is a format (docs/formats.md), defined once in
  * io/dsdigest.c for train, verify and audit, and tests/test_io.c checks that definition against
@@ -23,6 +26,7 @@
 #include "shard/request.h"
 #include "shard/train.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,148 +34,6 @@
 #include <string.h>
 
 #define VERIFY_BLOCK_ROWS 4096
-
-/* ---- the ledger --------------------------------------------------------------------------- */
-
-static int cmp_hash(const void *a, const void *b)
-{
-    return memcmp(a, b, 32);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-void sisa_deletions_free(sisa_deletions *d)
-{
-    free(d->requests);
-    free(d->ids);
-    free(d->groups);
-    free(d->shards);
-    memset(d, 0, sizeof *d);
-}
-
-int sisa_deletions_has(const sisa_deletions *d, const uint8_t h[32])
-{
-    return d->n_ids && bsearch(h, d->ids, d->n_ids, 32, cmp_hash) != NULL;
-}
-
-static int unhex32(const char *hex, uint8_t out[32])
-{
-    if (strlen(hex) != 64) return -1;
-    for (int i = 0; i < 64; i++) {
-        char c = hex[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0) return -1;
-        if (i % 2 == 0)
-            out[i / 2] = (uint8_t)(v << 4);
-        else
-            out[i / 2] |= (uint8_t)v;
-    }
-    return 0;
-}
-
-/* Append the hashes of a JSON array to a growing list. */
-static int add_hashes(uint8_t (**list)[32], uint64_t *n, uint64_t *cap, const sisa_json *arr,
-                      const char *where, const char *key)
-{
-    int err = SISA_OK;
-    SISA_CHECK(arr && arr->type == SISA_JSON_ARRAY, SISA_ECORRUPT, "%s: \"%s\" is not a list",
-               where, key);
-    for (const sisa_json *e = arr->kid; e; e = e->next) {
-        if (*n == *cap) {
-            uint64_t ncap = *cap ? *cap * 2 : 64;
-            uint8_t(*nl)[32] = realloc(*list, ncap * 32);
-            SISA_CHECK(nl, SISA_ENOMEM, "out of memory");
-            *list = nl;
-            *cap = ncap;
-        }
-        SISA_CHECK(e->type == SISA_JSON_STRING && unhex32(e->str, (*list)[*n]) == 0, SISA_ECORRUPT,
-                   "%s: \"%s\" holds something that is not a SHA-256", where, key);
-        (*n)++;
-    }
-done:
-    return err;
-}
-
-static void sort_unique_hashes(uint8_t (*list)[32], uint64_t *n)
-{
-    if (!*n) return;
-    qsort(list, *n, 32, cmp_hash);
-    uint64_t m = 1;
-    for (uint64_t i = 1; i < *n; i++)
-        if (memcmp(list[i], list[m - 1], 32) != 0) memcpy(list[m++], list[i], 32);
-    *n = m;
-}
-
-int sisa_deletions_read(sisa_deletions *out, const char *ledger_path, uint32_t shards)
-{
-    int err = SISA_OK;
-    sisa_ledger_info info;
-    char *text = NULL;
-    size_t len = 0;
-    sisa_json *rec = NULL;
-    uint64_t cap_ids = 0, cap_groups = 0;
-    unsigned char *touched = NULL;
-    memset(out, 0, sizeof *out);
-
-    SISA_TRY(sisa_ledger_check(ledger_path, &info));
-    memcpy(out->head, info.head, sizeof out->head);
-    if (!info.records) goto done;
-    SISA_TRY(sisa_fs_read_all(&text, &len, ledger_path, (size_t)1 << 30));
-    out->requests = malloc(info.records * sizeof *out->requests);
-    touched = calloc(shards ? shards : 1, 1);
-    SISA_CHECK(out->requests && touched, SISA_ENOMEM, "out of memory");
-    int lineno = 0;
-    for (size_t pos = 0; pos < len;) {
-        char *nl = memchr(text + pos, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        char where[SISA_PATH_MAX + 32];
-        snprintf(where, sizeof where, "%s:%d", ledger_path, ++lineno);
-        SISA_TRY(sisa_json_parse(&rec, text + pos, n, where));
-        uint64_t request = 0;
-        const sisa_json *sh = sisa_json_get(rec, "shards");
-        SISA_CHECK(sisa_json_u64(rec, "request", &request) && sh && sh->type == SISA_JSON_ARRAY,
-                   SISA_ECORRUPT, "%s: not a ledger record", where);
-        SISA_CHECK(out->n_requests < info.records, SISA_ECORRUPT, "%s changed while being read",
-                   ledger_path);
-        out->requests[out->n_requests++] = request;
-        SISA_TRY(
-            add_hashes(&out->ids, &out->n_ids, &cap_ids, sisa_json_get(rec, "ids"), where, "ids"));
-        SISA_TRY(add_hashes(&out->groups, &out->n_groups, &cap_groups, sisa_json_get(rec, "groups"),
-                            where, "groups"));
-        for (const sisa_json *s = sh->kid; s; s = s->next) {
-            uint64_t k = 0;
-            SISA_CHECK(sisa_json_u64(s, "shard", &k), SISA_ECORRUPT,
-                       "%s: a shard of request %llu has no number", where,
-                       (unsigned long long)request);
-            SISA_CHECK(k < shards, SISA_ECORRUPT,
-                       "%s: request %llu names shard %llu, but the store has %u shards", where,
-                       (unsigned long long)request, (unsigned long long)k, shards);
-            touched[k] = 1;
-        }
-        sisa_json_free(rec);
-        rec = NULL;
-        pos += n + 1;
-    }
-    sort_unique_hashes(out->ids, &out->n_ids);
-    sort_unique_hashes(out->groups, &out->n_groups);
-    for (uint32_t k = 0; k < shards; k++) out->n_shards += touched[k];
-    out->shards = malloc((out->n_shards ? out->n_shards : 1) * sizeof *out->shards);
-    SISA_CHECK(out->shards, SISA_ENOMEM, "out of memory");
-    out->n_shards = 0;
-    for (uint32_t k = 0; k < shards; k++)
-        if (touched[k]) out->shards[out->n_shards++] = k;
-    qsort(out->shards, out->n_shards, sizeof *out->shards, cmp_u32);
-done:
-    sisa_json_free(rec);
-    free(touched);
-    free(text);
-    if (err < 0) sisa_deletions_free(out);
-    return err;
-}
 
 /* ---- the dataset ------------------------------------------------------------------------- */
 
@@ -213,10 +75,10 @@ int sisa_verify_rebuild(sisa_shard_data **out, const sisa_store *st, const unsig
                "%s has %llu features per row, but store %s was trained on %llu", path,
                (unsigned long long)hdr.d, st->root, (unsigned long long)st->man.features);
 
-    shard_of = malloc((hdr.n ? hdr.n : 1) * sizeof *shard_of);
-    slice_of = malloc((hdr.n ? hdr.n : 1) * sizeof *slice_of);
-    pos = malloc((hdr.n ? hdr.n : 1) * sizeof *pos);
-    count = calloc(S, sizeof *count);
+    shard_of = sisa_malloc((hdr.n ? hdr.n : 1) * sizeof *shard_of);
+    slice_of = sisa_malloc((hdr.n ? hdr.n : 1) * sizeof *slice_of);
+    pos = sisa_malloc((hdr.n ? hdr.n : 1) * sizeof *pos);
+    count = sisa_calloc(S, sizeof *count);
     SISA_CHECK(shard_of && slice_of && pos && count, SISA_ENOMEM,
                "out of memory rebuilding shards from %llu rows", (unsigned long long)hdr.n);
     /* Keep the wanted shards' rows that no request deleted. */
@@ -235,7 +97,7 @@ int sisa_verify_rebuild(sisa_shard_data **out, const sisa_store *st, const unsig
     uint64_t max_count = 0;
     for (uint32_t k = 0; k < S; k++)
         if (count[k] > max_count) max_count = count[k];
-    pairs = malloc((max_count ? max_count : 1) * sizeof *pairs);
+    pairs = sisa_malloc((max_count ? max_count : 1) * sizeof *pairs);
     SISA_CHECK(pairs, SISA_ENOMEM, "out of memory");
     for (uint32_t k = 0; k < S; k++) {
         if (!want[k]) continue;
@@ -256,7 +118,7 @@ int sisa_verify_rebuild(sisa_shard_data **out, const sisa_store *st, const unsig
     }
 
     /* Features: only the runs of consecutive kept rows. */
-    block = malloc(VERIFY_BLOCK_ROWS * (hdr.d ? hdr.d : 1) * sizeof *block);
+    block = sisa_malloc(VERIFY_BLOCK_ROWS * (hdr.d ? hdr.d : 1) * sizeof *block);
     SISA_CHECK(block, SISA_ENOMEM, "out of memory");
     for (uint64_t a = 0; a < hdr.n;) {
         if (shard_of[a] == NOT_KEPT) {
@@ -278,12 +140,12 @@ done:
             sisa_shard_data_free(out[k]);
             out[k] = NULL;
         }
-    free(block);
-    free(pairs);
-    free(count);
-    free(pos);
-    free(slice_of);
-    free(shard_of);
+    sisa_free(block);
+    sisa_free(pairs);
+    sisa_free(count);
+    sisa_free(pos);
+    sisa_free(slice_of);
+    sisa_free(shard_of);
     sisa_dataset_stream_close(ds);
     return err;
 }
@@ -409,8 +271,8 @@ typedef struct {
 
 static void views_free(model_views *v)
 {
-    free(v->params);
-    free(v->state);
+    sisa_free(v->params);
+    sisa_free(v->state);
     sisa_model_destroy(v->m);
     memset(v, 0, sizeof *v);
 }
@@ -425,8 +287,8 @@ static int views_create(model_views *v, const sisa_config *cfg, uint32_t d, uint
     SISA_TRY(sisa_model_create(&v->m, &ms, &os));
     v->n_params = sisa_model_param_count(v->m);
     v->n_state = sisa_model_state_count(v->m);
-    v->params = malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
-    v->state = malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
+    v->params = sisa_malloc((size_t)(v->n_params ? v->n_params : 1) * sizeof *v->params);
+    v->state = sisa_malloc((size_t)(v->n_state ? v->n_state : 1) * sizeof *v->state);
     SISA_CHECK(v->params && v->state, SISA_ENOMEM, "out of memory");
     for (int i = 0; i < v->n_params; i++) v->params[i] = *sisa_model_param(v->m, i);
     for (int i = 0; i < v->n_state; i++) v->state[i] = *sisa_model_state(v->m, i);
@@ -510,7 +372,7 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
     /* 1. The store's rows (checked against the shard journal before HDF5 reads them). */
     SISA_TRY(sisa_shard_files(st, k, &sf, 0));
     int rc = SISA_OK;
-    if (!sisa_files_has(&sf, "data.h5")) {
+    if (!sisa_files_has(&sf, SISA_SHARD_DATA)) {
         snprintf(data_why, sizeof data_why, "data differs: the shard has no committed data.h5");
     } else {
         rc = sisa_shard_read_data(st, &sf, k, 1, &stored);
@@ -536,13 +398,13 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
     if (stored && same_rows(st, del, expect, stored, data_why, sizeof data_why)) data_why[0] = '\0';
     out->rows = expect->n;
     out->data_match = data_why[0] == '\0';
-    lineage = malloc(R * sizeof *lineage);
+    lineage = sisa_malloc(R * sizeof *lineage);
     SISA_CHECK(lineage, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_shard_lineages(expect, R, lineage));
     memcpy(out->lineage, lineage[R - 1], sizeof out->lineage);
 
     /* 2. Train the rows from scratch in a store of their own. */
-    scratch = malloc(sizeof *scratch);
+    scratch = sisa_malloc(sizeof *scratch);
     SISA_CHECK(scratch, SISA_ENOMEM, "out of memory");
     *scratch = *st;
     scratch->lock_fd = -1;
@@ -559,7 +421,7 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
     /* 3. Every checkpoint, by its committed hash; the store's bytes checked too. */
     for (uint32_t r = 1; r <= R; r++) {
         char name[32], why[320] = "";
-        snprintf(name, sizeof name, "ckpt-%03u.h5", r);
+        sisa_ckpt_name(name, sizeof name, r);
         const char *hs = sisa_files_hash(&sf, name), *hx = sisa_files_hash(&xf, name);
         if (!hs && !hx) continue;
         out->checkpoints++;
@@ -586,7 +448,7 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
     if (ckpt_bad > 1) note(ckpt_why, sizeof ckpt_why, "%u checkpoints differ", ckpt_bad);
     out->checkpoints_match = ckpt_bad == 0;
     char name[32];
-    snprintf(name, sizeof name, "ckpt-%03u.h5", R);
+    sisa_ckpt_name(name, sizeof name, R);
     const char *final = sisa_files_hash(&sf, name);
     snprintf(out->model, sizeof out->model, "%s", final ? final : "");
 
@@ -601,8 +463,8 @@ int sisa_verify_shard_run(sisa_verify_shard *out, const sisa_store *st, uint32_t
                      "data and %u checkpoints equal training from scratch", out->checkpoints);
     }
 done:
-    free(lineage);
-    free(scratch);
+    sisa_free(lineage);
+    sisa_free(scratch);
     sisa_shard_data_free(own);
     sisa_shard_data_free(stored);
     sisa_files_close(&xf);

@@ -22,29 +22,10 @@
 #define SISA_SHARD_VERIFY_H
 
 #include "io/store_io.h"
+#include "shard/ledger.h"
 #include "shard/store.h"
 
 #include <stdint.h>
-
-/* Everything the ledger says was deleted. */
-typedef struct sisa_deletions {
-    uint64_t n_requests;
-    uint64_t *requests; /* request numbers in ledger order: 1, 2, ... */
-    uint64_t n_ids;
-    uint8_t (*ids)[32]; /* union of the salted row hashes, sorted, unique */
-    uint64_t n_groups;
-    uint8_t (*groups)[32]; /* union of the salted group hashes, sorted, unique */
-    uint32_t n_shards;
-    uint32_t *shards; /* union of the touched shards, ascending */
-    char head[65];    /* the ledger's head: SHA-256 of its last line */
-} sisa_deletions;
-
-/* Check the ledger's chain (sisa_ledger_check) and collect its records. A missing ledger is an
- * empty one. Shard numbers must be below `shards` (SISA_ECORRUPT naming the line otherwise). */
-int sisa_deletions_read(sisa_deletions *out, const char *ledger_path, uint32_t shards);
-void sisa_deletions_free(sisa_deletions *d); /* safe on a zeroed struct */
-/* 1 when the salted row hash `h` was deleted. */
-int sisa_deletions_has(const sisa_deletions *d, const uint8_t h[32]);
 
 /* Rebuild, from st->cfg.data.train, the rows every shard k with want[k] != 0 holds when trained
  * without the deleted rows: the rows assigned to k, minus deleted ones, sorted by ID, with their

@@ -57,6 +57,24 @@ static void test_sha256_vectors(void **state)
     free(a);
 }
 
+/* The one hex reader is sisa_hex's inverse and takes nothing else: no upper case, no short or
+ * odd digits. */
+static void test_unhex(void **state)
+{
+    (void)state;
+    uint8_t bytes[4] = {0x00, 0x9f, 0xa0, 0xff}, back[4];
+    char hex[9];
+    sisa_hex(hex, bytes, 4);
+    assert_string_equal(hex, "009fa0ff");
+    assert_int_equal(sisa_unhex(back, hex, 4), 0);
+    assert_memory_equal(back, bytes, 4);
+    assert_int_equal(sisa_unhex(back, "009FA0FF", 4), -1);
+    assert_int_equal(sisa_unhex(back, "009fa0f", 4), -1); /* the NUL is not a digit */
+    assert_int_equal(sisa_unhex(back, "0x9fa0ff", 4), -1);
+    assert_int_equal(sisa_unhex(back, "009fa0fg", 4), -1);
+    assert_int_equal(sisa_unhex(back, "", 0), 0);
+}
+
 /* The SHA-NI and portable compressions agree on every length across several blocks, fed whole
  * and in pieces (skipped where the CPU lacks SHA-NI: then only the portable one exists). */
 static void test_sha256_implementations(void **state)
@@ -285,23 +303,21 @@ static void check_long_messages(void)
     /* One path of 4 000 bytes and a reason: the path loses its middle. */
     char *a = long_path(4000, "/store/shards/0003/ckpt-007.h5");
     char *b = long_path(3000, "/other/data.h5");
-    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot open %s: %s", a,
-                   "No such file or directory");
+    SISA_ERR(SISA_EIO, "cannot open %s: %s", a, "No such file or directory");
     m = sisa_error_message();
     assert_true(strlen(m) <= max && strlen(m) > max - 8);
     assert_true(!strncmp(m, "cannot open /bcdefghij/bcdefghij/", 33));
     assert_true(ends_with(m, "/store/shards/0003/ckpt-007.h5: No such file or directory"));
     assert_non_null(strstr(m, "..."));
     /* Two long paths: both keep their ends; the sentence between them stays. */
-    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot rename %s to %s: %s", a, b,
-                   "Read-only file system");
+    SISA_ERR(SISA_EIO, "cannot rename %s to %s: %s", a, b, "Read-only file system");
     m = sisa_error_message();
     assert_true(strlen(m) <= max);
     assert_true(!strncmp(m, "cannot rename /bcdefghij/", 25));
     assert_non_null(strstr(m, "/ckpt-007.h5 to /"));
     assert_true(ends_with(m, "/other/data.h5: Read-only file system"));
     /* A prefix with a long path: the prefix's start and the whole message stay. */
-    sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "row 17: %s", "not a number");
+    SISA_ERR(SISA_ECORRUPT, "row 17: %s", "not a number");
     sisa_error_prefix("reading %s", b);
     m = sisa_error_message();
     assert_true(strlen(m) <= max);
@@ -311,7 +327,7 @@ static void check_long_messages(void)
     char words[3000];
     for (size_t i = 0; i < 2980; i += 2) memcpy(words + i, "w ", 2);
     snprintf(words + 2980, sizeof words - 2980, "THE REASON");
-    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "start %s", words);
+    SISA_ERR(SISA_EIO, "start %s", words);
     m = sisa_error_message();
     assert_true(strlen(m) <= max);
     assert_true(!strncmp(m, "start w w", 9));
@@ -320,26 +336,25 @@ static void check_long_messages(void)
     memset(words, 'x', 2990);
     memcpy(words, "BEGIN", 5);
     memcpy(words + 2985, "END", 4);
-    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s", words);
+    SISA_ERR(SISA_EIO, "%s", words);
     m = sisa_error_message();
     assert_true(strlen(m) <= max && !strncmp(m, "BEGIN", 5) && ends_with(m, "xEND"));
     /* UTF-8 is never cut inside a character. */
     char utf[4001];
     for (size_t i = 0; i < 4000; i += 2) memcpy(utf + i, "\xc3\xa9", 2);
     utf[4000] = '\0';
-    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "/%s: %s", utf, "reason");
+    SISA_ERR(SISA_EIO, "/%s: %s", utf, "reason");
     m = sisa_error_message();
     assert_true(strlen(m) <= max && valid_utf8((const unsigned char *)m));
     assert_true(ends_with(m, "\xc3\xa9: reason"));
     /* Longer than the formatting buffer (20 KiB): formatted on the heap, end kept. */
     char *huge = long_path(30000, "/leaf.h5");
-    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot create %s: %s", huge,
-                   "File name too long");
+    SISA_ERR(SISA_EIO, "cannot create %s: %s", huge, "File name too long");
     m = sisa_error_message();
     assert_true(strlen(m) <= max && ends_with(m, "/leaf.h5: File name too long"));
     /* A message that fits is kept as it is, to the byte. */
     char *fits = long_path(max - 6, "/x"); /* with ": gone", exactly max bytes */
-    sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s: gone", fits);
+    SISA_ERR(SISA_EIO, "%s: gone", fits);
     m = sisa_error_message();
     assert_int_equal(strlen(m), max);
     assert_true(!strncmp(m, fits, max - 6) && ends_with(m, "/x: gone"));
@@ -356,7 +371,7 @@ static void test_errors(void **state)
     assert_int_equal(sisa_error_code(), SISA_OK);
     assert_string_equal(sisa_error_message(), "");
     assert_int_equal(sisa_error_prefix("ignored"), SISA_OK);
-    int rc = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: bad %d", "f.h5", 7);
+    int rc = SISA_ERR(SISA_ECORRUPT, "%s: bad %d", "f.h5", 7);
     assert_int_equal(rc, SISA_ECORRUPT);
     assert_string_equal(sisa_error_message(), "f.h5: bad 7");
     sisa_error_prefix("importing %s", "x");
@@ -560,7 +575,7 @@ static int child_fails(void *arg, void *result)
 {
     (void)arg;
     (void)result;
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "in.h5: X has rank 3");
+    return SISA_ERR(SISA_ECORRUPT, "in.h5: X has rank 3");
 }
 
 static int child_crashes(void *arg, void *result)
@@ -702,14 +717,23 @@ static void test_rng_assign(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_sha256_implementations),
-        cmocka_unit_test(test_sha256_multi),   cmocka_unit_test(test_check64),
-        cmocka_unit_test(test_parse_integers), cmocka_unit_test(test_parse_floats),
-        cmocka_unit_test(test_edit_distance),  cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_atomic_publish), cmocka_unit_test(test_stale_tmp_cleanup),
-        cmocka_unit_test(test_read_all_limit), cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_sandbox),        cmocka_unit_test(test_philox_kat),
-        cmocka_unit_test(test_rng_streams),    cmocka_unit_test(test_rng_below_and_shuffle),
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_unhex),
+        cmocka_unit_test(test_sha256_implementations),
+        cmocka_unit_test(test_sha256_multi),
+        cmocka_unit_test(test_check64),
+        cmocka_unit_test(test_parse_integers),
+        cmocka_unit_test(test_parse_floats),
+        cmocka_unit_test(test_edit_distance),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_publish),
+        cmocka_unit_test(test_stale_tmp_cleanup),
+        cmocka_unit_test(test_read_all_limit),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_philox_kat),
+        cmocka_unit_test(test_rng_streams),
+        cmocka_unit_test(test_rng_below_and_shuffle),
         cmocka_unit_test(test_rng_assign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include "base/json.h"
+#include "base/mem.h"
 #include "base/sha256.h"
 #include "shard/journal.h"
 #include "shard/request.h"
@@ -340,12 +341,50 @@ static void test_ledger_chain(void **state)
     free(text);
 }
 
+/* Out of memory while reading a journaled folder, at every allocation the read makes in turn
+ * (the N-th for N = 1, 2, ... until the read succeeds): each run ends in SISA_ENOMEM with a
+ * message naming the journal, the struct is left closed and nothing leaks (ASan checks that). */
+static void test_files_open_out_of_memory(void **state)
+{
+    (void)state;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("files_oom"));
+    sisa_files f = {0};
+    assert_int_equal(sisa_files_open(&f, dir, "journal", 1), 0);
+    assert_int_equal(sisa_files_write(&f, "a.txt", "alpha", 5), 0);
+    assert_int_equal(sisa_files_write(&f, "b.txt", "beta", 4), 0);
+    assert_int_equal(sisa_files_remove(&f, "a.txt"), 0);
+    sisa_files_close(&f);
+
+    unsigned long n = 1;
+    for (;; n++) {
+        sisa_mem_fail_at(n);
+        int rc = sisa_files_open(&f, dir, "journal", 0);
+        int failed = sisa_mem_failed();
+        sisa_mem_fail_at(0);
+        if (!failed) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+        assert_int_equal(rc, SISA_ENOMEM);
+        tu_assert_contains(sisa_error_message(), "out of memory");
+        tu_assert_contains(sisa_error_message(), "journal");
+        assert_null(f.e);
+        assert_null(f.j.recs);
+    }
+    /* The read allocates (a buffer, records, JSON nodes), so the loop failed some of them. */
+    assert_true(n > 5);
+    assert_true(sisa_files_has(&f, "b.txt") && !sisa_files_has(&f, "a.txt"));
+    sisa_files_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_reader),       cmocka_unit_test(test_json_writer_round_trip),
         cmocka_unit_test(test_journal_torn_tail), cmocka_unit_test(test_files_commit_verify_remove),
-        cmocka_unit_test(test_files_repair),      cmocka_unit_test(test_ledger_chain),
+        cmocka_unit_test(test_files_repair),      cmocka_unit_test(test_files_open_out_of_memory),
+        cmocka_unit_test(test_ledger_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "base/sha256.h"
 #include "io/store_io.h"
 #include "shard/partition.h"
+#include "shard/store.h"
 #include "shard/train.h"
 #include "shard/unlearn.h"
 #include "sisa/config.h"
@@ -214,12 +215,34 @@ static void test_aggregate(void **state)
     assert_int_equal(sisa_argmax(tie, 4), 1);
 }
 
+/* The store's layout, written out as docs/formats.md gives it: shard folders of four digits at
+ * least, checkpoints of three, files named inside them. */
+static void test_store_layout(void **state)
+{
+    (void)state;
+    char name[SISA_CKPT_NAME_MAX], path[64];
+    sisa_ckpt_name(name, sizeof name, 7);
+    assert_string_equal(name, "ckpt-007.h5");
+    sisa_ckpt_name(name, sizeof name, 4294967295u);
+    assert_string_equal(name, "ckpt-4294967295.h5");
+    assert_int_equal(sisa_store_path(path, sizeof path, NULL, 3, NULL), 0);
+    assert_string_equal(path, "shards/0003");
+    assert_int_equal(sisa_store_path(path, sizeof path, "/st", 12345, SISA_SHARD_DATA), 0);
+    assert_string_equal(path, "/st/shards/12345/data.h5");
+    sisa_ckpt_name(name, sizeof name, 12);
+    assert_int_equal(sisa_store_path(path, sizeof path, "s", 0, name), 0);
+    assert_string_equal(path, "s/shards/0000/ckpt-012.h5");
+    /* One byte short: refused, naming the root. */
+    assert_int_equal(sisa_store_path(path, 25, "s", 0, name), SISA_EUSAGE);
+    tu_assert_contains(sisa_error_message(), "store path too long: s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stage_visits), cmocka_unit_test(test_assignment),
         cmocka_unit_test(test_lineage),      cmocka_unit_test(test_parse_requests),
-        cmocka_unit_test(test_aggregate),
+        cmocka_unit_test(test_aggregate),    cmocka_unit_test(test_store_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

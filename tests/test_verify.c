@@ -23,6 +23,9 @@
 #include "base/sha256.h"
 #include "io/store_io.h"
 #include "shard/journal.h"
+#include "shard/ledger.h"
+#include "shard/verify.h"
+#include "sisa/config.h"
 #include "sisa/dataset.h"
 
 #include <stdio.h>
@@ -814,6 +817,129 @@ static void test_two_ranks(void **state)
     }
 }
 
+/* ---- the rows of each shard, against a third, independent definition ----------------------- */
+
+/* verify.c rebuilds the rows each shard must hold apart from partition.c, on purpose (a verifier
+ * must not share the code it checks). Both are compared here with tests/shard_rows.py, which
+ * computes the assignment and the rows from docs/formats.md with its own Philox (checked against
+ * Random123's known answers) over h5py's arrays, calling nothing of sisa: per shard, its row
+ * count and the SHA-256 of its rows (id u64, slice i32, y i32, features f32, little-endian). */
+typedef struct {
+    uint64_t rows[S_IDS];
+    char sha[S_IDS][65];
+} shard_rows;
+
+static void python_rows(shard_rows *out, int seed, int S, int R, const char *sharding,
+                        const uint64_t *deleted, size_t n_deleted)
+{
+    char script[4096], del[N_ROWS * 24], sd[16], ss[16], sr[16];
+    snprintf(script, sizeof script, "%s/tests/shard_rows.py", tu_env("SISA_TEST_SRC"));
+    list_ids(del, sizeof del, deleted, n_deleted);
+    snprintf(sd, sizeof sd, "%d", seed);
+    snprintf(ss, sizeof ss, "%d", S);
+    snprintf(sr, sizeof sr, "%d", R);
+    const char *argv[] = {
+        "/usr/bin/python3", script, tu_path(dir, "D.h5"), sd, ss, sr, sharding, del, NULL};
+    tu_run *r = malloc(sizeof *r);
+    tu_run_argv(r, argv);
+    if (r->status != 0) fail_msg("shard_rows.py failed (%d): %s", r->status, r->err);
+    const char *p = r->out;
+    for (int k = 0; k < S; k++) {
+        unsigned kk = 0;
+        unsigned long long n = 0;
+        int used = 0;
+        assert_int_equal(sscanf(p, "%u %llu %64s%n", &kk, &n, out->sha[k], &used), 3);
+        assert_int_equal(kk, k);
+        out->rows[k] = n;
+        p += used;
+    }
+    free(r);
+}
+
+/* The same digest of rows held in memory. */
+static void rows_sha(const sisa_shard_data *sd, char hex[65])
+{
+    sisa_sha256_ctx c;
+    sisa_sha256_init(&c);
+    for (uint64_t i = 0; i < sd->n; i++) {
+        uint8_t head[16]; /* this machine is little-endian, as the format is */
+        memcpy(head, &sd->id[i], 8);
+        memcpy(head + 8, &sd->slice[i], 4);
+        memcpy(head + 12, &sd->y[i], 4);
+        sisa_sha256_update(&c, head, sizeof head);
+        sisa_sha256_update(&c, sd->X + i * sd->d, sd->d * sizeof(float));
+    }
+    uint8_t d[32];
+    sisa_sha256_final(&c, d);
+    sisa_hex(hex, d, 32);
+}
+
+/* The store's data files (written by training's partition, or by a deletion's rewrite). */
+static void check_store_rows(const char *store, int S, const shard_rows *want)
+{
+    for (int k = 0; k < S; k++) {
+        char path[4200], hex[65];
+        snprintf(path, sizeof path, "%s/%s/shards/%04d/data.h5", dir, store, k);
+        sisa_shard_data *sd = NULL;
+        assert_int_equal(sisa_shard_data_read(&sd, path), 0);
+        rows_sha(sd, hex);
+        if (sd->n != want->rows[k] || strcmp(hex, want->sha[k]))
+            fail_msg("%s shard %d: %llu rows hashing to %s, shard_rows.py says %llu rows, %s",
+                     store, k, (unsigned long long)sd->n, hex, (unsigned long long)want->rows[k],
+                     want->sha[k]);
+        sisa_shard_data_free(sd);
+    }
+}
+
+/* verify's rebuild of every shard from the dataset minus what the store's ledger deleted. */
+static void check_rebuild(const char *cfg_name, int S, const shard_rows *want)
+{
+    sisa_config cfg;
+    sisa_store st;
+    sisa_deletions del;
+    assert_int_equal(sisa_config_load(&cfg, tu_path(dir, cfg_name)), 0);
+    assert_int_equal(sisa_store_open(&st, &cfg, SISA_STORE_READ, 0), 0);
+    char ledger[4200];
+    snprintf(ledger, sizeof ledger, "%s/ledger", st.root);
+    assert_int_equal(sisa_deletions_read(&del, ledger, (uint32_t)S), 0);
+    unsigned char all[S_IDS];
+    memset(all, 1, sizeof all);
+    sisa_shard_data *out[S_IDS] = {0};
+    assert_int_equal(sisa_verify_rebuild(out, &st, all, &del), 0);
+    for (int k = 0; k < S; k++) {
+        char hex[65];
+        rows_sha(out[k], hex);
+        if (out[k]->n != want->rows[k] || strcmp(hex, want->sha[k]))
+            fail_msg("verify's rebuild of %s shard %d: %llu rows hashing to %s, shard_rows.py "
+                     "says %llu rows, %s",
+                     cfg_name, k, (unsigned long long)out[k]->n, hex,
+                     (unsigned long long)want->rows[k], want->sha[k]);
+        sisa_shard_data_free(out[k]);
+    }
+    sisa_deletions_free(&del);
+    sisa_store_close(&st);
+}
+
+static void test_rows_third_definition(void **state)
+{
+    (void)state;
+    build_stores();
+    shard_rows want;
+    /* Training's partition, no deletion. */
+    python_rows(&want, 9, S_IDS, R_IDS, "id", NULL, 0);
+    check_store_rows("ids-pre", S_IDS, &want);
+    /* After two requests: the rewritten data files and verify's rebuild. */
+    python_rows(&want, 9, S_IDS, R_IDS, "id", fx.ids, fx.n_ids);
+    check_store_rows("ids", S_IDS, &want);
+    check_rebuild("ids.yaml", S_IDS, &want);
+    /* Sharded by group, after deleting two data subjects. */
+    python_rows(&want, 5, S_GRP, R_GRP, "group", fx.grp_ids, fx.n_grp_ids);
+    check_store_rows("grp", S_GRP, &want);
+    check_rebuild("grp.yaml", S_GRP, &want);
+    /* The example is not degenerate: every shard holds rows, and the deletions changed some. */
+    for (int k = 0; k < S_GRP; k++) assert_true(want.rows[k] > 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -826,10 +952,15 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_no_deletions),        cmocka_unit_test(test_pass_ids),
-        cmocka_unit_test(test_scratch_folders),     cmocka_unit_test(test_pass_groups),
-        cmocka_unit_test(test_replaced_checkpoint), cmocka_unit_test(test_deleted_row_in_data),
-        cmocka_unit_test(test_dataset_missing),     cmocka_unit_test(test_other_context),
+        cmocka_unit_test(test_no_deletions),
+        cmocka_unit_test(test_rows_third_definition),
+        cmocka_unit_test(test_pass_ids),
+        cmocka_unit_test(test_scratch_folders),
+        cmocka_unit_test(test_pass_groups),
+        cmocka_unit_test(test_replaced_checkpoint),
+        cmocka_unit_test(test_deleted_row_in_data),
+        cmocka_unit_test(test_dataset_missing),
+        cmocka_unit_test(test_other_context),
         cmocka_unit_test(test_two_ranks),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -55,6 +55,11 @@ enum {
 /* Record an error and return `code`. `src`/`line` are the C source location (printed only in
  * debug mode); the message should name the user's file and the problem. */
 int sisa_error_set(int code, const char *src, int line, const char *fmt, ...) SISA_PRINTF(4, 5);
+/* Record an error at the caller's source location and return `code`:
+ * `return SISA_ERR(SISA_ECORRUPT, "%s: truncated", path);`. Every call site uses this rather than
+ * passing __FILE__ and __LINE__ by hand. */
+#define SISA_ERR(code, ...) sisa_error_set((code), __FILE__, __LINE__, __VA_ARGS__)
+
 /* The same with a va_list, for functions that add their own context to a caller's format. */
 int sisa_error_setv(int code, const char *src, int line, const char *fmt, va_list ap)
     SISA_PRINTF(4, 0);
@@ -79,7 +84,7 @@ int sisa_exit_code(int code);
  * label that releases its resources unconditionally. */
 #define SISA_FAIL(code, ...)                                                                       \
     do {                                                                                           \
-        err = sisa_error_set((code), __FILE__, __LINE__, __VA_ARGS__);                             \
+        err = SISA_ERR((code), __VA_ARGS__);                                                       \
         goto done;                                                                                 \
     } while (0)
 

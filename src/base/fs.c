@@ -4,6 +4,7 @@
 #include "base/fs.h"
 
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -186,14 +187,14 @@ int sisa_fs_read_all(char **out, size_t *len, const char *path, size_t max_bytes
     SISA_CHECK(!S_ISREG(st.st_mode) || (size_t)st.st_size <= max_bytes, SISA_ECORRUPT,
                "%s is %lld bytes; the limit is %zu bytes", path, (long long)st.st_size, max_bytes);
     size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096;
-    buf = malloc(cap);
+    buf = sisa_malloc(cap);
     SISA_CHECK(buf, SISA_ENOMEM, "out of memory reading %s", path);
     for (;;) {
         if (used + 1 >= cap) {
             SISA_CHECK(used <= max_bytes, SISA_ECORRUPT, "%s is larger than the limit of %zu bytes",
                        path, max_bytes);
             size_t ncap = cap * 2;
-            char *nb = realloc(buf, ncap);
+            char *nb = sisa_realloc(buf, ncap);
             SISA_CHECK(nb, SISA_ENOMEM, "out of memory reading %s", path);
             buf = nb;
             cap = ncap;
@@ -212,7 +213,7 @@ int sisa_fs_read_all(char **out, size_t *len, const char *path, size_t max_bytes
     buf = NULL;
 done:
     if (fd >= 0) close(fd);
-    free(buf);
+    sisa_free(buf);
     return err;
 }
 
@@ -264,8 +265,7 @@ int sisa_path_dirname(char *out, size_t cap, const char *path)
         dir = path;
         n = (size_t)(slash - path);
     }
-    if (n + 1 > cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "path too long: %s", path);
+    if (n + 1 > cap) return SISA_ERR(SISA_EUSAGE, "path too long: %s", path);
     memcpy(out, dir, n);
     out[n] = '\0';
     return SISA_OK;
@@ -276,8 +276,7 @@ int sisa_path_resolve(char *out, size_t cap, const char *dir, const char *rel)
     int n = rel[0] == '/' || !dir || !*dir ? snprintf(out, cap, "%s", rel)
                                            : snprintf(out, cap, "%s/%s", dir, rel);
     if (n < 0 || (size_t)n >= cap)
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "path too long: %s/%s",
-                              dir ? dir : "", rel);
+        return SISA_ERR(SISA_EUSAGE, "path too long: %s/%s", dir ? dir : "", rel);
     return SISA_OK;
 }
 
@@ -334,8 +333,9 @@ int sisa_path_physical(char *out, size_t cap, const char *path)
 {
     enum { TODO_CAP = 3 * SISA_PATH_MAX, MAX_LINKS = 40 };
     int err = SISA_OK;
-    char *todo = malloc(TODO_CAP), *next = malloc(TODO_CAP), *res = malloc(SISA_PATH_MAX);
-    char *target = malloc(SISA_PATH_MAX);
+    char *todo = sisa_malloc(TODO_CAP), *next = sisa_malloc(TODO_CAP),
+         *res = sisa_malloc(SISA_PATH_MAX);
+    char *target = sisa_malloc(SISA_PATH_MAX);
     size_t n = 0; /* length of res; res holds "/a/b" without a trailing slash, "" is the root */
     int links = 0;
     SISA_CHECK(todo && next && res && target, SISA_ENOMEM, "out of memory resolving %s", path);
@@ -393,10 +393,10 @@ int sisa_path_physical(char *out, size_t cap, const char *path)
     SISA_CHECK(n < cap, SISA_EUSAGE, "path too long: %s", res);
     memcpy(out, res, n + 1);
 done:
-    free(todo);
-    free(next);
-    free(res);
-    free(target);
+    sisa_free(todo);
+    sisa_free(next);
+    sisa_free(res);
+    sisa_free(target);
     return err;
 }
 

@@ -5,6 +5,7 @@
 
 #include "base/strutil.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,7 @@ typedef struct {
 
 static int fail(parser *p, const char *what)
 {
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: offset %zu: %s", p->name, p->pos,
-                          what);
+    return SISA_ERR(SISA_ECORRUPT, "%s: offset %zu: %s", p->name, p->pos, what);
 }
 
 static void skip_ws(parser *p)
@@ -38,9 +38,9 @@ void sisa_json_free(sisa_json *j)
     while (j) {
         sisa_json *next = j->next;
         sisa_json_free(j->kid);
-        free(j->key);
-        free(j->str);
-        free(j);
+        sisa_free(j->key);
+        sisa_free(j->str);
+        sisa_free(j);
         j = next;
     }
 }
@@ -105,8 +105,8 @@ static int parse_string(parser *p, char **out)
     }
     if (p->pos >= p->len) return fail(p, "unterminated string");
     size_t end = p->pos;
-    char *buf = malloc(end - start + 1);
-    if (!buf) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    char *buf = sisa_malloc(end - start + 1);
+    if (!buf) return SISA_ERR(SISA_ENOMEM, "%s: out of memory parsing JSON", p->name);
     size_t o = 0;
     p->pos = start;
     while (p->pos < end) {
@@ -145,7 +145,7 @@ static int parse_string(parser *p, char **out)
             unsigned cp;
             int rc = read_hex4(p, &cp);
             if (rc < 0) {
-                free(buf);
+                sisa_free(buf);
                 return rc;
             }
             if (cp >= 0xD800 && cp < 0xDC00 && p->pos + 6 <= end && p->s[p->pos] == '\\' &&
@@ -154,20 +154,20 @@ static int parse_string(parser *p, char **out)
                 p->pos += 2;
                 rc = read_hex4(p, &lo);
                 if (rc < 0 || lo < 0xDC00 || lo > 0xDFFF) {
-                    free(buf);
+                    sisa_free(buf);
                     return rc < 0 ? rc : fail(p, "bad surrogate pair");
                 }
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
             if (cp == 0) {
-                free(buf);
+                sisa_free(buf);
                 return fail(p, "\\u0000 in a string");
             }
             o += put_utf8(buf + o, cp); /* never longer than the 6+ bytes it replaces */
             break;
         }
         default:
-            free(buf);
+            sisa_free(buf);
             return fail(p, "bad escape in a string");
         }
     }
@@ -198,7 +198,7 @@ static int parse_container(parser *p, sisa_json *j, int object)
             SISA_TRY(parse_string(p, &key));
             skip_ws(p);
             if (p->pos >= p->len || p->s[p->pos] != ':') {
-                free(key);
+                sisa_free(key);
                 return fail(p, "expected ':'");
             }
             p->pos++;
@@ -206,7 +206,7 @@ static int parse_container(parser *p, sisa_json *j, int object)
         sisa_json *v = NULL;
         err = parse_value(p, &v);
         if (err < 0) {
-            free(key);
+            sisa_free(key);
             goto done;
         }
         v->key = key;
@@ -232,8 +232,8 @@ done:
 static int parse_value(parser *p, sisa_json **out)
 {
     int err = SISA_OK;
-    sisa_json *j = calloc(1, sizeof *j);
-    if (!j) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    sisa_json *j = sisa_calloc(1, sizeof *j);
+    if (!j) return SISA_ERR(SISA_ENOMEM, "%s: out of memory parsing JSON", p->name);
     skip_ws(p);
     if (p->pos >= p->len) {
         err = fail(p, "unexpected end");
@@ -255,9 +255,9 @@ static int parse_value(parser *p, sisa_json **out)
         size_t start = p->pos;
         while (p->pos < p->len && p->s[p->pos] && strchr("+-0123456789.eE", p->s[p->pos])) p->pos++;
         j->type = SISA_JSON_NUMBER;
-        j->str = malloc(p->pos - start + 1);
+        j->str = sisa_malloc(p->pos - start + 1);
         if (!j->str) {
-            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+            err = SISA_ERR(SISA_ENOMEM, "%s: out of memory parsing JSON", p->name);
             goto done;
         }
         memcpy(j->str, p->s + start, p->pos - start);
@@ -333,7 +333,7 @@ void sisa_jw_init(sisa_jw *w)
 
 void sisa_jw_free(sisa_jw *w)
 {
-    free(w->buf);
+    sisa_free(w->buf);
     memset(w, 0, sizeof *w);
 }
 
@@ -343,7 +343,7 @@ static void put(sisa_jw *w, const char *s, size_t n)
     if (w->len + n + 1 > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap < w->len + n + 1) cap *= 2;
-        char *b = realloc(w->buf, cap);
+        char *b = sisa_realloc(w->buf, cap);
         if (!b) {
             w->failed = 1;
             return;

@@ -316,3 +316,19 @@ void sisa_hex(char *out, const uint8_t *bytes, size_t len)
     }
     out[2 * len] = '\0';
 }
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int sisa_unhex(uint8_t *out, const char *hex, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_digit(hex[2 * i]);
+        int lo = hi < 0 ? -1 : hex_digit(hex[2 * i + 1]);
+        if (lo < 0) return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}

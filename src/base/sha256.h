@@ -38,5 +38,9 @@ void sisa_sha256_use_accel(int on);
 
 /* Lower-case hex of `len` bytes into `out` (2*len + 1 bytes). */
 void sisa_hex(char *out, const uint8_t *bytes, size_t len);
+/* The inverse, the one hex reader: `len` bytes from the first 2*len characters of `hex`, which
+ * must all be lower-case hex digits (what sisa_hex writes). 0, or -1 when one is not (out is
+ * then partly written). What follows them is the caller's to check. */
+int sisa_unhex(uint8_t *out, const char *hex, size_t len);
 
 #endif

@@ -3,8 +3,12 @@
  */
 #include "base/strutil.h"
 
+#include "base/mem.h"
+
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,4 +117,30 @@ int sisa_strlcpy(char *dst, const char *src, size_t cap)
     }
     memcpy(dst, src, n + 1);
     return 0;
+}
+
+int sisa_strlist_addf(char ***list, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *text = len >= 0 ? sisa_malloc((size_t)len + 1) : NULL;
+    char **grown = text ? sisa_realloc(*list, (*n + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        sisa_free(text);
+        return SISA_ERR(SISA_ENOMEM, "out of memory");
+    }
+    va_start(ap, fmt);
+    vsnprintf(text, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    *list = grown;
+    (*list)[(*n)++] = text;
+    return SISA_OK;
+}
+
+void sisa_strlist_free(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) sisa_free(list[i]);
+    sisa_free(list);
 }

@@ -8,6 +8,8 @@
 #ifndef SISA_BASE_STRUTIL_H
 #define SISA_BASE_STRUTIL_H
 
+#include "sisa/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,5 +33,10 @@ unsigned sisa_edit_distance(const char *a, const char *b);
 /* Copy with truncation check: returns 0, or -1 when `src` does not fit (dst then holds a
  * truncated copy). */
 int sisa_strlcpy(char *dst, const char *src, size_t cap);
+
+/* Append a formatted sentence (a copy on the heap) to the list (*list, *n): SISA_OK, or
+ * SISA_ENOMEM with the list as it was. sisa_strlist_free releases the sentences and the list. */
+int sisa_strlist_addf(char ***list, size_t *n, const char *fmt, ...) SISA_PRINTF(3, 4);
+void sisa_strlist_free(char **list, size_t n);
 
 #endif

@@ -2,6 +2,7 @@
  * sysio.c - see sysio.h. Compiled with _GNU_SOURCE (madvise flags, sync_file_range).
  */
 #include "base/sysio.h"
+#include "base/mem.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -13,10 +14,10 @@
 void *sisa_alloc_large(size_t bytes)
 {
     if (bytes == 0) return NULL;
-    if (bytes < HUGE_PAGE) return malloc(bytes);
+    if (bytes < HUGE_PAGE) return sisa_malloc(bytes);
     if (bytes > SIZE_MAX - HUGE_PAGE) return NULL;
     size_t size = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    void *p = aligned_alloc(HUGE_PAGE, size);
+    void *p = sisa_aligned_alloc(HUGE_PAGE, size);
 #ifdef MADV_HUGEPAGE
     if (p) (void)madvise(p, size, MADV_HUGEPAGE); /* a hint: failure changes nothing */
 #endif

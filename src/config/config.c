@@ -28,6 +28,7 @@
 #include "base/strutil.h"
 #include "config/schema.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -130,8 +131,7 @@ static int syntax_error(loader *L)
 {
     const yaml_parser_t *P = &L->parser;
     if (P->error == YAML_MEMORY_ERROR)
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "%s: out of memory parsing YAML",
-                              L->name);
+        return SISA_ERR(SISA_ENOMEM, "%s: out of memory parsing YAML", L->name);
     const char *problem = P->problem ? P->problem : "unknown error";
     if (P->error == YAML_READER_ERROR) {
         /* Reader errors (bad UTF-8, control characters) carry a byte offset, not a mark. For a
@@ -804,10 +804,10 @@ done:
 
 static int too_big(const char *name, unsigned long long size)
 {
-    return sisa_error_set(SISA_ECONFIG, __FILE__, __LINE__,
-                          "%s:1:1: the file is %llu bytes; config files may have at most %d bytes "
-                          "(1 MiB)",
-                          name, size, SISA_CONFIG_MAX_BYTES);
+    return SISA_ERR(SISA_ECONFIG,
+                    "%s:1:1: the file is %llu bytes; config files may have at most %d bytes "
+                    "(1 MiB)",
+                    name, size, SISA_CONFIG_MAX_BYTES);
 }
 
 int sisa_config_parse(sisa_config *cfg, const char *text, size_t len, const char *name,
@@ -824,7 +824,7 @@ int sisa_config_parse(sisa_config *cfg, const char *text, size_t len, const char
     SISA_CHECK(sisa_schema_n_keys <= MAX_KEYS, SISA_EINTERNAL, "the schema has too many keys");
 
     /* The loader is ~50 KiB (paths): keep it off the stack. */
-    L = calloc(1, sizeof *L);
+    L = sisa_calloc(1, sizeof *L);
     SISA_CHECK(L, SISA_ENOMEM, "out of memory loading %s", name);
     L->name = name;
     L->text = text;
@@ -842,7 +842,7 @@ done:
     if (L) {
         if (L->have_ev) yaml_event_delete(&L->ev);
         if (parser_ready) yaml_parser_delete(&L->parser);
-        free(L);
+        sisa_free(L);
     }
     return err;
 }
@@ -897,6 +897,6 @@ int sisa_config_load(sisa_config *cfg, const char *path)
     SISA_TRY(sisa_config_parse(cfg, text, len, path, dir));
     SISA_TRY(check_store_placement(cfg, path));
 done:
-    free(text);
+    sisa_free(text);
     return err;
 }

@@ -8,6 +8,7 @@
 #include "dist/dist.h"
 
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -73,7 +74,7 @@ int sisa_dist_init(sisa_dist **out, int *argc, char ***argv)
 {
     static sisa_dist fallback;
     int err = SISA_OK;
-    sisa_dist *d = calloc(1, sizeof *d);
+    sisa_dist *d = sisa_calloc(1, sizeof *d);
     if (!d) {
         d = &fallback;
         memset(d, 0, sizeof *d);
@@ -115,7 +116,7 @@ void sisa_dist_finalize(sisa_dist *d, int exit_code)
         if (d->comm != MPI_COMM_NULL) MPI_Comm_free(&d->comm);
         MPI_Finalize();
     }
-    if (d->heap) free(d);
+    if (d->heap) sisa_free(d);
 }
 
 int sisa_dist_rank(const sisa_dist *d)
@@ -163,11 +164,10 @@ int sisa_dist_agree(sisa_dist *d, int local)
     if (counts[0] > 1) {
         /* A stop request or an interrupt reaches every rank: that is not a failure. */
         int stop = pkt.code == SISA_ESTOPPED || pkt.code == SISA_EINTR;
-        err = sisa_error_set(pkt.code, __FILE__, __LINE__, "rank %d: %s (and %d more rank%s %s)",
-                             first, pkt.msg, counts[0] - 1, counts[0] > 2 ? "s" : "",
-                             stop ? "stopped" : "failed");
+        err = SISA_ERR(pkt.code, "rank %d: %s (and %d more rank%s %s)", first, pkt.msg,
+                       counts[0] - 1, counts[0] > 2 ? "s" : "", stop ? "stopped" : "failed");
     } else
-        err = sisa_error_set(pkt.code, __FILE__, __LINE__, "rank %d: %s", first, pkt.msg);
+        err = SISA_ERR(pkt.code, "rank %d: %s", first, pkt.msg);
     d->agreed = 1;
 done:
     return err;

@@ -100,8 +100,7 @@ static int read_u64(hid_t file, const char *name, uint64_t *v, const char *path)
     int rc = sisa_h5_attr_read_u64s(file, name, v, 1, &n, path);
     if (rc < 0) return rc;
     if (rc == 0)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: checkpoint attribute '%s' is missing", path, name);
+        return SISA_ERR(SISA_ECORRUPT, "%s: checkpoint attribute '%s' is missing", path, name);
     return SISA_OK;
 }
 

@@ -23,6 +23,7 @@
 #include "base/progress.h"
 #include "base/strutil.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <float.h>
 #include <math.h>
@@ -145,32 +146,32 @@ static int split_error(csv_ctx *c, const csv_split *s, uint64_t lineno)
     char ref[300];
     col_ref(c, s->bad_col, ref, sizeof ref);
     if (s->problem == SPLIT_AFTER_QUOTE)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: %s: unexpected text after the closing quote (a quote "
-                              "inside a quoted field must be doubled: \"\")",
-                              c->path, (unsigned long long)lineno, ref);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s:%llu: %s: unexpected text after the closing quote (a quote "
+                        "inside a quoted field must be doubled: \"\")",
+                        c->path, (unsigned long long)lineno, ref);
     int more = more_content(&c->lines);
     if (more < 0) return more;
     if (!more)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: %s: unterminated quoted field (the file ends before "
-                              "the closing quote)",
-                              c->path, (unsigned long long)lineno, ref);
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                          "%s:%llu: %s: the quoted field continues past the end of the line; "
-                          "fields containing line breaks are not supported (or the closing quote "
-                          "is missing)",
-                          c->path, (unsigned long long)lineno, ref);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s:%llu: %s: unterminated quoted field (the file ends before "
+                        "the closing quote)",
+                        c->path, (unsigned long long)lineno, ref);
+    return SISA_ERR(SISA_ECORRUPT,
+                    "%s:%llu: %s: the quoted field continues past the end of the line; "
+                    "fields containing line breaks are not supported (or the closing quote "
+                    "is missing)",
+                    c->path, (unsigned long long)lineno, ref);
 }
 
 static int check_no_nul(const csv_ctx *c, const char *line, size_t len, uint64_t lineno)
 {
     const char *nul = memchr(line, '\0', len);
     if (!nul) return SISA_OK;
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                          "%s:%llu: NUL byte at byte %zu of the line; a CSV file is text (is "
-                          "this a binary file?)",
-                          c->path, (unsigned long long)lineno, (size_t)(nul - line) + 1);
+    return SISA_ERR(SISA_ECORRUPT,
+                    "%s:%llu: NUL byte at byte %zu of the line; a CSV file is text (is "
+                    "this a binary file?)",
+                    c->path, (unsigned long long)lineno, (size_t)(nul - line) + 1);
 }
 
 typedef struct name_ref {
@@ -195,7 +196,7 @@ static int check_names(const csv_ctx *c)
     for (size_t i = 0; i < c->ncols; i++)
         SISA_CHECK(c->names[i][0], SISA_ECORRUPT,
                    "%s:1: column %zu has an empty name; every column needs a name", c->path, i + 1);
-    refs = malloc(c->ncols * sizeof *refs);
+    refs = sisa_malloc(c->ncols * sizeof *refs);
     SISA_CHECK(refs, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
     for (size_t i = 0; i < c->ncols; i++) refs[i] = (name_ref){c->names[i], i};
     qsort(refs, c->ncols, sizeof *refs, cmp_name_ref);
@@ -205,7 +206,7 @@ static int check_names(const csv_ctx *c)
                    "must be unique",
                    c->path, refs[i].name, refs[i - 1].col + 1, refs[i].col + 1);
 done:
-    free(refs);
+    sisa_free(refs);
     return err;
 }
 
@@ -265,19 +266,19 @@ static int read_header(csv_ctx *c)
     SISA_CHECK(len > 0, SISA_ECORRUPT,
                "%s:1: the first line is empty; a CSV file needs a header row naming its columns",
                c->path);
-    c->head = malloc(len + 1);
+    c->head = sisa_malloc(len + 1);
     SISA_CHECK(c->head, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
     memcpy(c->head, line, len + 1);
     size_t upper = 1; /* fields <= delimiters + 1 */
     for (size_t i = 0; i < len; i++) upper += c->head[i] == c->delim;
-    c->names = malloc(upper * sizeof *c->names);
+    c->names = sisa_malloc(upper * sizeof *c->names);
     SISA_CHECK(c->names, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
     csv_split s = split_fields(c->head, len, c->delim, c->names, upper);
     if (s.problem) SISA_TRY(split_error(c, &s, 1));
     c->ncols = s.count;
     SISA_TRY(check_names(c));
 
-    c->kind = calloc(c->ncols, 1);
+    c->kind = sisa_calloc(c->ncols, 1);
     SISA_CHECK(c->kind, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
     c->id_c = c->group_c = SIZE_MAX;
     SISA_TRY(find_column(&c->label_c, c, c->o->label_col, "label"));
@@ -308,17 +309,16 @@ static int feature_error(const csv_ctx *c, uint64_t lineno, size_t col, const ch
     char ref[300];
     col_ref(c, col, ref, sizeof ref);
     if (!*text)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: %s is empty; every feature needs a numeric value", c->path,
-                              (unsigned long long)lineno, ref);
+        return SISA_ERR(SISA_ECORRUPT, "%s:%llu: %s is empty; every feature needs a numeric value",
+                        c->path, (unsigned long long)lineno, ref);
     const char *why = "is not a number";
     if (rc == SISA_PARSE_NONFINITE) /* sisa_parse_f64 knows only [-]nan and [-]inf[inity] */
         why = (text[*text == '-'] | 32) == 'n' ? "is NaN; features must be finite"
                                                : "is infinite; features must be finite";
     else if (rc == SISA_PARSE_RANGE)
         why = "is beyond the float32 range (about 3.4e38)";
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s:%llu: %s: '%.200s' %s", c->path,
-                          (unsigned long long)lineno, ref, text, why);
+    return SISA_ERR(SISA_ECORRUPT, "%s:%llu: %s: '%.200s' %s", c->path, (unsigned long long)lineno,
+                    ref, text, why);
 }
 
 /* Parse the fields of data row `row` (on line `lineno`) into slot c->nb of the block. */
@@ -416,14 +416,14 @@ static int flush_block(csv_ctx *c, sisa_dataset_writer *w)
 static void ctx_free(csv_ctx *c)
 {
     if (c->lines_open) sisa_lines_close(&c->lines);
-    free(c->head);
-    free(c->names);
-    free(c->kind);
-    free(c->fields);
-    free(c->X);
-    free(c->y);
-    free(c->id);
-    free(c->grp);
+    sisa_free(c->head);
+    sisa_free(c->names);
+    sisa_free(c->kind);
+    sisa_free(c->fields);
+    sisa_free(c->X);
+    sisa_free(c->y);
+    sisa_free(c->id);
+    sisa_free(c->grp);
 }
 
 int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_import_opts *o)
@@ -464,11 +464,11 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     c.block_rows = CSV_BLOCK_BYTES / (c.d * sizeof(float));
     if (c.block_rows > CSV_BLOCK_ROWS_MAX) c.block_rows = CSV_BLOCK_ROWS_MAX;
     if (c.block_rows == 0) c.block_rows = 1;
-    c.fields = malloc(c.ncols * sizeof *c.fields);
-    c.X = malloc(c.block_rows * c.d * sizeof *c.X);
-    c.y = malloc(c.block_rows * sizeof *c.y);
-    c.id = malloc(c.block_rows * sizeof *c.id);
-    if (c.group_c != SIZE_MAX) c.grp = malloc(c.block_rows * sizeof *c.grp);
+    c.fields = sisa_malloc(c.ncols * sizeof *c.fields);
+    c.X = sisa_malloc(c.block_rows * c.d * sizeof *c.X);
+    c.y = sisa_malloc(c.block_rows * sizeof *c.y);
+    c.id = sisa_malloc(c.block_rows * sizeof *c.id);
+    if (c.group_c != SIZE_MAX) c.grp = sisa_malloc(c.block_rows * sizeof *c.grp);
     SISA_CHECK(c.fields && c.X && c.y && c.id && (c.group_c == SIZE_MAX || c.grp), SISA_ENOMEM,
                "out of memory for a block of %zu rows of %llu features", c.block_rows,
                (unsigned long long)c.d);

@@ -17,6 +17,7 @@
 #include "base/strutil.h"
 #include "io/h5util.h"
 #include "io/import_internal.h"
+#include "base/mem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -49,14 +50,14 @@ static int grow(sisa_dataset_writer *w, uint64_t need)
     if (need <= w->cap) return SISA_OK;
     uint64_t ncap = w->cap ? w->cap : 1024;
     while (ncap < need) ncap *= 2;
-    int64_t *ny = realloc(w->y, ncap * sizeof *ny);
+    int64_t *ny = sisa_realloc(w->y, ncap * sizeof *ny);
     SISA_CHECK(ny, SISA_ENOMEM, "out of memory for %llu labels", (unsigned long long)ncap);
     w->y = ny;
-    uint64_t *nid = realloc(w->id, ncap * sizeof *nid);
+    uint64_t *nid = sisa_realloc(w->id, ncap * sizeof *nid);
     SISA_CHECK(nid, SISA_ENOMEM, "out of memory for %llu IDs", (unsigned long long)ncap);
     w->id = nid;
     if (w->opts.has_group) {
-        uint64_t *ng = realloc(w->group, ncap * sizeof *ng);
+        uint64_t *ng = sisa_realloc(w->group, ncap * sizeof *ng);
         SISA_CHECK(ng, SISA_ENOMEM, "out of memory for %llu groups", (unsigned long long)ncap);
         w->group = ng;
     }
@@ -71,11 +72,11 @@ static void writer_free(sisa_dataset_writer *w, int remove_tmp)
     sisa_h5_close_quiet(&w->x);
     sisa_h5_close_quiet(&w->file);
     if (remove_tmp && w->tmp[0]) sisa_fs_remove_quiet(w->tmp);
-    free(w->y);
-    free(w->id);
-    free(w->group);
-    free(w->block);
-    free(w);
+    sisa_free(w->y);
+    sisa_free(w->id);
+    sisa_free(w->group);
+    sisa_free(w->block);
+    sisa_free(w);
 }
 
 int sisa_dataset_writer_open(sisa_dataset_writer **out, const char *path, uint64_t d,
@@ -97,7 +98,7 @@ int sisa_dataset_writer_open(sisa_dataset_writer **out, const char *path, uint64
         SISA_CHECK(!sisa_fs_exists(path), SISA_EEXIST,
                    "%s already exists (pass --force to replace it)", path);
 
-    w = calloc(1, sizeof *w);
+    w = sisa_calloc(1, sizeof *w);
     SISA_CHECK(w, SISA_ENOMEM, "out of memory");
     w->file = w->x = H5I_INVALID_HID;
     w->opts = *opts;
@@ -122,7 +123,7 @@ int sisa_dataset_writer_open(sisa_dataset_writer **out, const char *path, uint64
 
     w->block_rows = WRITER_BLOCK_BYTES / (d * sizeof(float));
     if (w->block_rows == 0) w->block_rows = 1;
-    w->block = malloc(w->block_rows * d * sizeof(float));
+    w->block = sisa_malloc(w->block_rows * d * sizeof(float));
     SISA_CHECK(w->block, SISA_ENOMEM, "out of memory for a block of %llu rows",
                (unsigned long long)w->block_rows);
     if (opts->n_hint) SISA_TRY(grow(w, opts->n_hint));
@@ -221,7 +222,7 @@ static int finish_labels(const sisa_dataset_writer *w, int32_t *labels, int32_t 
     *values = NULL;
     *nvalues = 0;
     if (w->opts.remap_labels) {
-        sorted = malloc(w->rows * sizeof *sorted);
+        sorted = sisa_malloc(w->rows * sizeof *sorted);
         SISA_CHECK(sorted, SISA_ENOMEM, "out of memory remapping labels");
         memcpy(sorted, w->y, w->rows * sizeof *sorted);
         qsort(sorted, w->rows, sizeof *sorted, cmp_i64);
@@ -280,7 +281,7 @@ static int finish_labels(const sisa_dataset_writer *w, int32_t *labels, int32_t 
                "(pass --num-classes to declare more)",
                w->path);
 done:
-    free(sorted);
+    sisa_free(sorted);
     return err;
 }
 
@@ -290,7 +291,7 @@ static int verify_column(hid_t file, const char *name, hid_t mtype, size_t elem,
 {
     int err = SISA_OK;
     hid_t ds = H5I_INVALID_HID;
-    void *got = malloc(n * elem);
+    void *got = sisa_malloc(n * elem);
     SISA_CHECK(got, SISA_ENOMEM, "out of memory verifying %s", name);
     int found = sisa_h5_open_dataset(file, name, &ds, path);
     SISA_TRY(found);
@@ -303,7 +304,7 @@ static int verify_column(hid_t file, const char *name, hid_t mtype, size_t elem,
                path, name);
 done:
     sisa_h5_close_quiet(&ds);
-    free(got);
+    sisa_free(got);
     return err;
 }
 
@@ -351,7 +352,7 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
                "%s: the input declared %llu rows but holds %llu", w->path,
                (unsigned long long)w->opts.n_hint, (unsigned long long)w->rows);
     SISA_TRY(sisa_ids_check_unique(w->id, w->rows, w->path));
-    labels = malloc(w->rows * sizeof *labels);
+    labels = sisa_malloc(w->rows * sizeof *labels);
     SISA_CHECK(labels, SISA_ENOMEM, "out of memory");
     SISA_TRY(finish_labels(w, labels, &num_classes, &values, &nvalues));
 
@@ -404,8 +405,8 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
     }
     if (w->own_tmp) w->tmp[0] = '\0'; /* published: nothing to remove */
 done:
-    free(labels);
-    free(values);
+    sisa_free(labels);
+    sisa_free(values);
     writer_free(w, err < 0 && w && w->own_tmp);
     return err;
 }

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ uint64_t sisa_dsdigest_read_rows(uint64_t d)
 
 void sisa_dsdigest_free(sisa_dsdigest *c)
 {
-    free(c->leaves);
+    sisa_free(c->leaves);
     c->leaves = NULL;
 }
 
@@ -66,7 +67,7 @@ int sisa_dsdigest_init(sisa_dsdigest *c, int version, const sisa_dataset_header 
                (unsigned long long)row1);
     c->leaf0 = row0 / B;
     c->n_leaves = (row1 + B - 1) / B - c->leaf0;
-    c->leaves = malloc((c->n_leaves ? c->n_leaves : 1) * sizeof *c->leaves);
+    c->leaves = sisa_malloc((c->n_leaves ? c->n_leaves : 1) * sizeof *c->leaves);
     SISA_CHECK(c->leaves, SISA_ENOMEM, "out of memory for %llu digest blocks",
                (unsigned long long)c->n_leaves);
 done:
@@ -109,10 +110,10 @@ int sisa_dsdigest_rows(sisa_dsdigest *c, const float *X, uint64_t rows)
 {
     const uint64_t B = SISA_DIGEST_BLOCK_ROWS;
     if (rows > c->row1 - c->next)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__,
-                              "digest fed rows %llu..%llu past the end of its range (%llu)",
-                              (unsigned long long)c->next, (unsigned long long)(c->next + rows),
-                              (unsigned long long)c->row1);
+        return SISA_ERR(SISA_EINTERNAL,
+                        "digest fed rows %llu..%llu past the end of its range (%llu)",
+                        (unsigned long long)c->next, (unsigned long long)(c->next + rows),
+                        (unsigned long long)c->row1);
     if (c->version == SISA_DIGEST_V1) {
         sisa_sha256_update(&c->h, X, rows * c->d * sizeof *X);
         c->next += rows;
@@ -193,7 +194,7 @@ int sisa_dataset_digest(const char *path, int version, char hex[SISA_SHA256_HEX]
                                 sisa_dataset_stream_id(ds), sisa_dataset_stream_group(ds), 0,
                                 hdr.n));
     const uint64_t step = sisa_dsdigest_read_rows(hdr.d);
-    block = malloc(step * hdr.d * sizeof *block);
+    block = sisa_malloc(step * hdr.d * sizeof *block);
     SISA_CHECK(block, SISA_ENOMEM, "out of memory");
     for (uint64_t r0 = 0; r0 < hdr.n; r0 += step) {
         SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s", path);
@@ -203,7 +204,7 @@ int sisa_dataset_digest(const char *path, int version, char hex[SISA_SHA256_HEX]
     }
     SISA_TRY(sisa_dsdigest_final(&c, hex));
 done:
-    free(block);
+    sisa_free(block);
     sisa_dsdigest_free(&c);
     sisa_dataset_stream_close(ds);
     return err;

@@ -28,6 +28,7 @@
 #include "io/h5check.h"
 #include "io/h5util.h"
 #include "io/import_internal.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <float.h>
@@ -197,17 +198,16 @@ static int narrow(const double *in, float *out, uint64_t count, uint64_t d, uint
         if (v >= -FLT_MAX && v <= FLT_MAX) continue;
         unsigned long long row = r0 + i / d, col = i % d;
         if (isnan(v))
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                  "%s: '%s' row %llu, column %llu is NaN", path, name, row, col);
+            return SISA_ERR(SISA_ECORRUPT, "%s: '%s' row %llu, column %llu is NaN", path, name, row,
+                            col);
         if (isinf(v))
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                  "%s: '%s' row %llu, column %llu is infinite", path, name, row,
-                                  col);
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: '%s' row %llu, column %llu is %g, outside the float32 range",
-                              path, name, row, col, v);
+            return SISA_ERR(SISA_ECORRUPT, "%s: '%s' row %llu, column %llu is infinite", path, name,
+                            row, col);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s: '%s' row %llu, column %llu is %g, outside the float32 range", path,
+                        name, row, col, v);
     }
-    return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "%s: bad value not found", path);
+    return SISA_ERR(SISA_EINTERNAL, "%s: bad value not found", path);
 }
 
 /* The child's work (see the file comment). Runs in the sandbox; `result` receives the
@@ -286,13 +286,13 @@ static int child_import(void *arg, void *result)
     uint64_t block = BLOCK_MAX_BYTES / (d * sizeof(double));
     if (block > BLOCK_MAX_ROWS) block = BLOCK_MAX_ROWS;
     if (block == 0) block = 1;
-    xd = malloc(block * d * sizeof *xd);
-    xf = malloc(block * d * sizeof *xf);
-    labels = malloc(block * sizeof *labels);
-    ids = malloc(block * sizeof *ids);
-    iscratch = malloc(block * sizeof *iscratch);
-    uscratch = malloc(block * sizeof *uscratch);
-    groups = has_group ? malloc(block * sizeof *groups) : NULL;
+    xd = sisa_malloc(block * d * sizeof *xd);
+    xf = sisa_malloc(block * d * sizeof *xf);
+    labels = sisa_malloc(block * sizeof *labels);
+    ids = sisa_malloc(block * sizeof *ids);
+    iscratch = sisa_malloc(block * sizeof *iscratch);
+    uscratch = sisa_malloc(block * sizeof *uscratch);
+    groups = has_group ? sisa_malloc(block * sizeof *groups) : NULL;
     SISA_CHECK(xd && xf && labels && ids && iscratch && uscratch && (groups || !has_group),
                SISA_ENOMEM, "out of memory for a block of %llu rows", (unsigned long long)block);
 
@@ -348,13 +348,13 @@ done:
     sisa_h5_close_quiet(&y.ds);
     sisa_h5_close_quiet(&x);
     sisa_h5_close_quiet(&file);
-    free(xd);
-    free(xf);
-    free(labels);
-    free(ids);
-    free(groups);
-    free(iscratch);
-    free(uscratch);
+    sisa_free(xd);
+    sisa_free(xf);
+    sisa_free(labels);
+    sisa_free(ids);
+    sisa_free(groups);
+    sisa_free(iscratch);
+    sisa_free(uscratch);
     return err;
 }
 

@@ -6,6 +6,7 @@
 #include "base/sha256.h"
 
 #include "base/fs.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -218,7 +219,7 @@ int sisa_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t cap, co
         size_t sz = H5Tget_size(t);
         SISA_CHECK(sz > 0 && sz < (1u << 20), SISA_ECORRUPT, "%s: attribute %s has a bad size",
                    file, name);
-        fbuf = calloc(1, sz + 1);
+        fbuf = sisa_calloc(1, sz + 1);
         SISA_CHECK(fbuf, SISA_ENOMEM, "out of memory");
         SISA_H5(H5Tset_size(mt, sz + 1), SISA_EIO, "cannot size string type");
         SISA_H5(H5Aread(attr, mt, fbuf), SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
@@ -228,7 +229,7 @@ int sisa_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t cap, co
     err = 1;
 done:
     if (vbuf) H5free_memory(vbuf);
-    free(fbuf);
+    sisa_free(fbuf);
     sisa_h5_close_quiet(&space);
     sisa_h5_close_quiet(&mt);
     sisa_h5_close_quiet(&t);
@@ -447,7 +448,7 @@ int sisa_h5_finish_image(hid_t *file, const char *path, char sha[SISA_SHA256_HEX
     SISA_H5(H5Fflush(*file, H5F_SCOPE_GLOBAL), SISA_EIO, "%s: flushing failed", path);
     ssize_t size = H5Fget_file_image(*file, NULL, 0);
     SISA_CHECK(size > 0, SISA_EIO, "%s: cannot size the file image", path);
-    buf = malloc((size_t)size);
+    buf = sisa_malloc((size_t)size);
     SISA_CHECK(buf, SISA_ENOMEM, "out of memory for %s", path);
     SISA_CHECK(H5Fget_file_image(*file, buf, (size_t)size) == size, SISA_EIO,
                "%s: cannot copy the file image", path);
@@ -467,9 +468,8 @@ int sisa_h5_finish_image(hid_t *file, const char *path, char sha[SISA_SHA256_HEX
     SISA_CHECK(fsync(fd) == 0, SISA_EIO, "cannot fsync %s: %s", path, strerror(errno));
 done:
     if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
-        err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot close %s: %s", path,
-                             strerror(errno));
-    free(buf);
+        err = SISA_ERR(SISA_EIO, "cannot close %s: %s", path, strerror(errno));
+    sisa_free(buf);
     sisa_h5_close_quiet(file);
     return err;
 }

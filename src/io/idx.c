@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/progress.h"
 #include "io/import_internal.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <float.h>
@@ -223,16 +224,15 @@ static int report_bad_value(const idx_file *f, const unsigned char *p, size_t co
         if (v >= -FLT_MAX && v <= FLT_MAX) continue;
         unsigned long long row = row0 + i / f->inner, col = i % f->inner;
         if (isnan(v))
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                  "%s: sample %llu, value %llu is NaN", f->path, row, col);
+            return SISA_ERR(SISA_ECORRUPT, "%s: sample %llu, value %llu is NaN", f->path, row, col);
         if (isinf(v))
-            return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                  "%s: sample %llu, value %llu is infinite", f->path, row, col);
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: sample %llu, value %llu is %g, outside the float32 range",
-                              f->path, row, col, v);
+            return SISA_ERR(SISA_ECORRUPT, "%s: sample %llu, value %llu is infinite", f->path, row,
+                            col);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s: sample %llu, value %llu is %g, outside the float32 range", f->path,
+                        row, col, v);
     }
-    return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "%s: bad value not found", f->path);
+    return SISA_ERR(SISA_EINTERNAL, "%s: bad value not found", f->path);
 }
 
 /* Convert `count` big-endian integer labels and, unless they will be remapped, check their
@@ -274,16 +274,15 @@ static int to_labels(const idx_file *f, const unsigned char *p, int64_t *out, si
             continue;
         }
         if (o->num_classes)
-            return sisa_error_set(
-                SISA_ECORRUPT, __FILE__, __LINE__,
-                "%s: sample %llu has label %lld, outside 0..%d (--num-classes %d)", f->path,
-                (unsigned long long)(row0 + i), (long long)out[i], o->num_classes - 1,
-                o->num_classes);
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: sample %llu has label %lld; labels must be integers in 0..%d "
-                              "(pass --remap-labels to map arbitrary integer labels to 0..C-1)",
-                              f->path, (unsigned long long)(row0 + i), (long long)out[i],
-                              SISA_MAX_CLASSES - 1);
+            return SISA_ERR(SISA_ECORRUPT,
+                            "%s: sample %llu has label %lld, outside 0..%d (--num-classes %d)",
+                            f->path, (unsigned long long)(row0 + i), (long long)out[i],
+                            o->num_classes - 1, o->num_classes);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s: sample %llu has label %lld; labels must be integers in 0..%d "
+                        "(pass --remap-labels to map arbitrary integer labels to 0..C-1)",
+                        f->path, (unsigned long long)(row0 + i), (long long)out[i],
+                        SISA_MAX_CLASSES - 1);
     }
     return SISA_OK;
 }
@@ -327,11 +326,11 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
     uint64_t block = BLOCK_MAX_BYTES / (d * sizeof(float));
     if (block > BLOCK_MAX_ROWS) block = BLOCK_MAX_ROWS;
     if (block == 0) block = 1;
-    raw = malloc(block * d * img.type->size);
-    X = malloc(block * d * sizeof *X);
-    lraw = malloc(block * lab.type->size);
-    y = malloc(block * sizeof *y);
-    ids = malloc(block * sizeof *ids);
+    raw = sisa_malloc(block * d * img.type->size);
+    X = sisa_malloc(block * d * sizeof *X);
+    lraw = sisa_malloc(block * lab.type->size);
+    y = sisa_malloc(block * sizeof *y);
+    ids = sisa_malloc(block * sizeof *ids);
     SISA_CHECK(raw && X && lraw && y && ids, SISA_ENOMEM, "out of memory for a block of %llu rows",
                (unsigned long long)block);
 
@@ -371,10 +370,10 @@ done:
     sisa_dataset_writer_abort(w);
     sisa_gzin_close(&img.in);
     sisa_gzin_close(&lab.in);
-    free(raw);
-    free(X);
-    free(lraw);
-    free(y);
-    free(ids);
+    sisa_free(raw);
+    sisa_free(X);
+    sisa_free(lraw);
+    sisa_free(y);
+    sisa_free(ids);
     return err;
 }

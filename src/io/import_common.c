@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -50,10 +51,10 @@ done:
 int sisa_import_check_id_offset(const sisa_import_opts *o, uint64_t n, const char *unit)
 {
     if (n == 0 || n - 1 <= UINT64_MAX - o->id_offset) return SISA_OK;
-    return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                          "--id-offset %llu is too large: the IDs of %llu %s would pass the "
-                          "largest 64-bit ID",
-                          (unsigned long long)o->id_offset, (unsigned long long)n, unit);
+    return SISA_ERR(SISA_EUSAGE,
+                    "--id-offset %llu is too large: the IDs of %llu %s would pass the "
+                    "largest 64-bit ID",
+                    (unsigned long long)o->id_offset, (unsigned long long)n, unit);
 }
 
 int sisa_import_label_typo(int64_t label, const char *fmt, ...)
@@ -63,11 +64,11 @@ int sisa_import_label_typo(int64_t label, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(where, sizeof where, fmt, ap);
     va_end(ap);
-    return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                          "%s: label %lld would make %lld classes (the largest label + 1; without "
-                          "--num-classes sisa infers at most %d): did a label go wrong? pass "
-                          "--num-classes N if you really have N classes",
-                          where, (long long)label, (long long)label + 1, SISA_INFER_CLASSES_MAX);
+    return SISA_ERR(SISA_EUSAGE,
+                    "%s: label %lld would make %lld classes (the largest label + 1; without "
+                    "--num-classes sisa infers at most %d): did a label go wrong? pass "
+                    "--num-classes N if you really have N classes",
+                    where, (long long)label, (long long)label + 1, SISA_INFER_CLASSES_MAX);
 }
 
 typedef struct {
@@ -85,7 +86,7 @@ static int cmp_keyed(const void *a, const void *b)
 int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path)
 {
     int err = SISA_OK;
-    keyed_row *kr = malloc((n ? n : 1) * sizeof *kr);
+    keyed_row *kr = sisa_malloc((n ? n : 1) * sizeof *kr);
     SISA_CHECK(kr, SISA_ENOMEM, "out of memory checking %llu IDs of %s", (unsigned long long)n,
                path);
     for (uint64_t i = 0; i < n; i++) kr[i] = (keyed_row){id[i], i};
@@ -96,7 +97,7 @@ int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path)
                    (unsigned long long)kr[i].key, (unsigned long long)kr[i - 1].row,
                    (unsigned long long)kr[i].row);
 done:
-    free(kr);
+    sisa_free(kr);
     return err;
 }
 
@@ -124,17 +125,14 @@ static int gz_fail(sisa_gzin *in)
     const char *msg = gzerror(in->gz, &zerr);
     /* A signal interrupts a blocking read (no SA_RESTART): report the interruption itself. */
     if (sisa_interrupt_requested())
-        return sisa_error_set(SISA_EINTR, __FILE__, __LINE__, "interrupted while reading %s",
-                              in->path);
-    if (zerr == Z_ERRNO)
-        return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read %s: %s", in->path,
-                              strerror(errno));
+        return SISA_ERR(SISA_EINTR, "interrupted while reading %s", in->path);
+    if (zerr == Z_ERRNO) return SISA_ERR(SISA_EIO, "cannot read %s: %s", in->path, strerror(errno));
     /* gzerror() prefixes its message with the path, which ours already names. */
     size_t plen = strlen(in->path);
     if (msg && !strncmp(msg, in->path, plen) && msg[plen] == ':' && msg[plen + 1] == ' ')
         msg += plen + 2;
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s: corrupt gzip data (%s)", in->path,
-                          msg && *msg ? msg : "zlib error");
+    return SISA_ERR(SISA_ECORRUPT, "%s: corrupt gzip data (%s)", in->path,
+                    msg && *msg ? msg : "zlib error");
 }
 
 int sisa_gzin_read(sisa_gzin *in, void *buf, size_t len, size_t *got)
@@ -150,10 +148,10 @@ int sisa_gzin_read(sisa_gzin *in, void *buf, size_t len, size_t *got)
             gzerror(in->gz, &zerr);
             /* A gzip stream that ends early is reported by zlib as Z_BUF_ERROR. */
             if (zerr == Z_BUF_ERROR)
-                return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                      "%s: truncated gzip data (the compressed stream ends "
-                                      "early)",
-                                      in->path);
+                return SISA_ERR(SISA_ECORRUPT,
+                                "%s: truncated gzip data (the compressed stream ends "
+                                "early)",
+                                in->path);
             if (zerr != Z_OK) return gz_fail(in);
             break;
         }
@@ -169,17 +167,17 @@ int sisa_gzin_read_exact(sisa_gzin *in, void *buf, size_t len, const char *what)
     int rc = sisa_gzin_read(in, buf, len, &got);
     if (rc < 0) return rc;
     if (got < len)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s: truncated: the file ends %zu bytes into %s, which needs %zu",
-                              in->path, got, what, len);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s: truncated: the file ends %zu bytes into %s, which needs %zu", in->path,
+                        got, what, len);
     return SISA_OK;
 }
 
 int sisa_gzin_rewind(sisa_gzin *in)
 {
     if (gzrewind(in->gz) != 0)
-        return sisa_error_set(SISA_EIO, __FILE__, __LINE__,
-                              "cannot rewind %s (it must be a regular file, not a pipe)", in->path);
+        return SISA_ERR(SISA_EIO, "cannot rewind %s (it must be a regular file, not a pipe)",
+                        in->path);
     return SISA_OK;
 }
 
@@ -195,7 +193,7 @@ int sisa_lines_open(sisa_lines *l, const char *path)
     memset(l, 0, sizeof *l);
     SISA_TRY(sisa_gzin_open(&l->in, path));
     l->cap = 1u << 20;
-    l->buf = malloc(l->cap + 1);
+    l->buf = sisa_malloc(l->cap + 1);
     SISA_CHECK(l->buf, SISA_ENOMEM, "out of memory reading %s", path);
 done:
     return err;
@@ -225,11 +223,10 @@ int sisa_lines_next(sisa_lines *l, char **line, size_t *len)
         l->pos = 0;
         if (l->len == l->cap) {
             if (l->cap >= LINE_MAX_BYTES)
-                return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                                      "%s:%llu: line longer than %u bytes", l->in.path,
-                                      (unsigned long long)l->lineno + 1, LINE_MAX_BYTES);
-            char *nb = realloc(l->buf, l->cap * 2 + 1);
-            if (!nb) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+                return SISA_ERR(SISA_ECORRUPT, "%s:%llu: line longer than %u bytes", l->in.path,
+                                (unsigned long long)l->lineno + 1, LINE_MAX_BYTES);
+            char *nb = sisa_realloc(l->buf, l->cap * 2 + 1);
+            if (!nb) return SISA_ERR(SISA_ENOMEM, "out of memory");
             l->buf = nb;
             l->cap *= 2;
         }
@@ -253,6 +250,6 @@ int sisa_lines_rewind(sisa_lines *l)
 void sisa_lines_close(sisa_lines *l)
 {
     sisa_gzin_close(&l->in);
-    free(l->buf);
+    sisa_free(l->buf);
     l->buf = NULL;
 }

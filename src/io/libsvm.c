@@ -19,6 +19,7 @@
 #include "base/progress.h"
 #include "base/strutil.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <float.h>
 #include <math.h>
@@ -48,18 +49,16 @@ static int is_sep(char ch)
 static int index_above_limit(const svm_ctx *c, uint64_t lineno, const char *idx_text)
 {
     if (c->limit_kind == LIMIT_FEATURES)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: index %s is above --features %llu", c->path,
-                              (unsigned long long)lineno, idx_text, (unsigned long long)c->limit);
+        return SISA_ERR(SISA_ECORRUPT, "%s:%llu: index %s is above --features %llu", c->path,
+                        (unsigned long long)lineno, idx_text, (unsigned long long)c->limit);
     if (c->limit_kind == LIMIT_FIRST_PASS)
-        return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                              "%s:%llu: index %s is above the largest index (%llu) seen on the "
-                              "first pass; the file changed while it was being read",
-                              c->path, (unsigned long long)lineno, idx_text,
-                              (unsigned long long)c->limit);
-    return sisa_error_set(
-        SISA_ECORRUPT, __FILE__, __LINE__, "%s:%llu: index %s is above the limit of %llu features",
-        c->path, (unsigned long long)lineno, idx_text, (unsigned long long)SVM_MAX_FEATURES);
+        return SISA_ERR(SISA_ECORRUPT,
+                        "%s:%llu: index %s is above the largest index (%llu) seen on the "
+                        "first pass; the file changed while it was being read",
+                        c->path, (unsigned long long)lineno, idx_text,
+                        (unsigned long long)c->limit);
+    return SISA_ERR(SISA_ECORRUPT, "%s:%llu: index %s is above the limit of %llu features", c->path,
+                    (unsigned long long)lineno, idx_text, (unsigned long long)SVM_MAX_FEATURES);
 }
 
 /* Parse and check the label token. A leading '+' is accepted: binary libsvm files often write
@@ -253,9 +252,9 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
     if (block_rows > SVM_BLOCK_ROWS_MAX) block_rows = SVM_BLOCK_ROWS_MAX;
     if (block_rows > n) block_rows = n;
     if (block_rows == 0) block_rows = 1;
-    X = calloc(block_rows * d, sizeof *X);
-    y = malloc(block_rows * sizeof *y);
-    id = malloc(block_rows * sizeof *id);
+    X = sisa_calloc(block_rows * d, sizeof *X);
+    y = sisa_malloc(block_rows * sizeof *y);
+    id = sisa_malloc(block_rows * sizeof *id);
     SISA_CHECK(X && y && id, SISA_ENOMEM, "out of memory for a block of %llu rows of %llu features",
                (unsigned long long)block_rows, (unsigned long long)d);
 
@@ -321,8 +320,8 @@ done:
     if (prog_started) sisa_progress_finish(&prog);
     sisa_dataset_writer_abort(w);
     if (lines_open) sisa_lines_close(&lines);
-    free(X);
-    free(y);
-    free(id);
+    sisa_free(X);
+    sisa_free(y);
+    sisa_free(id);
     return err;
 }

@@ -15,6 +15,7 @@
 
 #include "base/fs.h"
 #include "io/h5util.h"
+#include "base/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,11 +53,11 @@ void sisa_pred_discard(sisa_pred_writer *w)
 {
     if (!w) return;
     for (uint32_t k = 0; w->shard && k < w->n_shards; k++) sisa_h5_close_quiet(&w->shard[k]);
-    free(w->shard);
+    sisa_free(w->shard);
     sisa_h5_close_quiet(&w->label);
     sisa_h5_close_quiet(&w->proba);
     sisa_h5_tmp_discard(&w->file, w->tmp);
-    free(w);
+    sisa_free(w);
 }
 
 int sisa_pred_open(sisa_pred_writer **out, const char *path, const sisa_pred_file *p, int replace)
@@ -69,7 +70,7 @@ int sisa_pred_open(sisa_pred_writer **out, const char *path, const sisa_pred_fil
     if (!replace)
         SISA_CHECK(!sisa_fs_exists(path), SISA_EEXIST,
                    "%s already exists (pass --force to replace it)", path);
-    w = calloc(1, sizeof *w);
+    w = sisa_calloc(1, sizeof *w);
     SISA_CHECK(w, SISA_ENOMEM, "out of memory");
     w->file = w->proba = w->label = H5I_INVALID_HID;
     SISA_CHECK(strlen(path) < sizeof w->path, SISA_EUSAGE, "path too long: %s", path);
@@ -84,7 +85,7 @@ int sisa_pred_open(sisa_pred_writer **out, const char *path, const sisa_pred_fil
     SISA_TRY(sisa_h5_write_dataset(w->file, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims, p->id,
                                    w->tmp));
     if (p->n_shards) {
-        w->shard = malloc(p->n_shards * sizeof *w->shard);
+        w->shard = sisa_malloc(p->n_shards * sizeof *w->shard);
         SISA_CHECK(w->shard, SISA_ENOMEM, "out of memory");
         for (uint32_t k = 0; k < p->n_shards; k++) w->shard[k] = H5I_INVALID_HID;
         w->n_shards = p->n_shards;

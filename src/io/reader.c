@@ -26,6 +26,7 @@
 #include "io/h5check.h"
 #include "io/h5util.h"
 #include "io/import_internal.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,12 +39,12 @@
 void sisa_dataset_free(sisa_dataset *ds)
 {
     if (!ds) return;
-    free(ds->X);
-    free(ds->y);
-    free(ds->id);
-    free(ds->group);
-    free(ds->label_values);
-    free(ds);
+    sisa_free(ds->X);
+    sisa_free(ds->y);
+    sisa_free(ds->id);
+    sisa_free(ds->group);
+    sisa_free(ds->label_values);
+    sisa_free(ds);
 }
 
 /* Open a required (or optional) column and check its storage, type and length. `want_class`,
@@ -148,7 +149,7 @@ static int read_attributes(hid_t file, sisa_dataset *ds, const char *path)
         SISA_CHECK(count >= 1 && count <= (uint64_t)ds->num_classes, SISA_ECORRUPT,
                    "%s: label_values has %llu entries but num_classes is %d", path,
                    (unsigned long long)count, ds->num_classes);
-        ds->label_values = calloc((size_t)ds->num_classes, sizeof *ds->label_values);
+        ds->label_values = sisa_calloc((size_t)ds->num_classes, sizeof *ds->label_values);
         SISA_CHECK(ds->label_values, SISA_ENOMEM, "out of memory reading %s", path);
         SISA_TRY(sisa_h5_attr_read_i64s(file, "label_values", ds->label_values, (size_t)count, &k,
                                         path));
@@ -173,10 +174,10 @@ void sisa_dataset_stream_close(sisa_dataset_stream *s)
     if (!s) return;
     sisa_h5_close_quiet(&s->x);
     sisa_h5_close_quiet(&s->file);
-    free(s->y);
-    free(s->id);
-    free(s->group);
-    free(s);
+    sisa_free(s->y);
+    sisa_free(s->id);
+    sisa_free(s->group);
+    sisa_free(s);
 }
 
 const int32_t *sisa_dataset_stream_y(const sisa_dataset_stream *s)
@@ -197,8 +198,7 @@ const uint64_t *sisa_dataset_stream_group(const sisa_dataset_stream *s)
 int sisa_dataset_stream_read_x(sisa_dataset_stream *s, uint64_t row0, uint64_t rows, float *buf)
 {
     if (row0 > s->hdr.n || rows > s->hdr.n - row0)
-        return sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "read past the end of %s",
-                              s->path);
+        return SISA_ERR(SISA_EINTERNAL, "read past the end of %s", s->path);
     return read_x_rows(s->x, row0, rows, s->hdr.d, buf, s->path);
 }
 
@@ -207,12 +207,12 @@ static int load_columns(sisa_dataset_stream *s, hid_t y, hid_t id, hid_t group, 
 {
     int err = SISA_OK;
     const uint64_t n = s->hdr.n;
-    s->y = malloc(n * sizeof *s->y);
-    s->id = malloc(n * sizeof *s->id);
+    s->y = sisa_malloc(n * sizeof *s->y);
+    s->id = sisa_malloc(n * sizeof *s->id);
     SISA_CHECK(s->y && s->id, SISA_ENOMEM, "out of memory reading %s (%llu rows)", path,
                (unsigned long long)n);
     if (s->hdr.has_group) {
-        s->group = malloc(n * sizeof *s->group);
+        s->group = sisa_malloc(n * sizeof *s->group);
         SISA_CHECK(s->group, SISA_ENOMEM, "out of memory reading the groups of %s", path);
     }
     SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->y), SISA_ECORRUPT,
@@ -244,7 +244,7 @@ static int stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset
     *out = NULL;
     sisa_h5_init();
 
-    s = calloc(1, sizeof *s);
+    s = sisa_calloc(1, sizeof *s);
     SISA_CHECK(s, SISA_ENOMEM, "out of memory reading %s", path);
     s->file = s->x = H5I_INVALID_HID;
     SISA_CHECK(strlen(path) < sizeof s->path, SISA_EUSAGE, "path too long: %s", path);
@@ -346,13 +346,13 @@ int sisa_dataset_read(sisa_dataset **out, const char *path)
     sisa_dataset_header hdr;
     *out = NULL;
     SISA_TRY(sisa_dataset_stream_open(&s, path, &hdr));
-    ds = calloc(1, sizeof *ds);
+    ds = sisa_calloc(1, sizeof *ds);
     SISA_CHECK(ds, SISA_ENOMEM, "out of memory reading %s", path);
     ds->n = hdr.n;
     ds->d = hdr.d;
     ds->num_classes = hdr.num_classes;
     SISA_TRY(read_attributes(s->file, ds, path));
-    ds->X = malloc(ds->n * ds->d * sizeof *ds->X);
+    ds->X = sisa_malloc(ds->n * ds->d * sizeof *ds->X);
     SISA_CHECK(ds->X, SISA_ENOMEM, "out of memory reading %s (%llu x %llu features)", path,
                (unsigned long long)ds->n, (unsigned long long)ds->d);
     /* The per-row columns move from the stream to the dataset. */

@@ -14,6 +14,7 @@
 #include "base/sysio.h"
 #include "io/h5util.h"
 #include "sisa/dataset.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,7 @@ int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uin
                           int32_t num_classes, int has_group)
 {
     int err = SISA_OK;
-    sisa_shard_data *sd = calloc(1, sizeof *sd);
+    sisa_shard_data *sd = sisa_calloc(1, sizeof *sd);
     SISA_CHECK(sd, SISA_ENOMEM, "out of memory");
     sd->shard = shard;
     sd->n = n;
@@ -41,10 +42,10 @@ int sisa_shard_data_alloc(sisa_shard_data **out, uint32_t shard, uint64_t n, uin
                "shard %u: %llu rows x %llu features does not fit in memory", shard,
                (unsigned long long)n, (unsigned long long)d);
     sd->X = sisa_alloc_large(rows * (d ? d : 1) * sizeof(float));
-    sd->y = malloc(rows * sizeof *sd->y);
-    sd->id = malloc(rows * sizeof *sd->id);
-    sd->slice = malloc(rows * sizeof *sd->slice);
-    if (has_group) sd->group = malloc(rows * sizeof *sd->group);
+    sd->y = sisa_malloc(rows * sizeof *sd->y);
+    sd->id = sisa_malloc(rows * sizeof *sd->id);
+    sd->slice = sisa_malloc(rows * sizeof *sd->slice);
+    if (has_group) sd->group = sisa_malloc(rows * sizeof *sd->group);
     SISA_CHECK(sd->X && sd->y && sd->id && sd->slice && (!has_group || sd->group), SISA_ENOMEM,
                "out of memory for shard %u (%llu rows)", shard, (unsigned long long)n);
     *out = sd;
@@ -57,12 +58,12 @@ done:
 void sisa_shard_data_free(sisa_shard_data *sd)
 {
     if (!sd) return;
-    free(sd->X);
-    free(sd->y);
-    free(sd->id);
-    free(sd->group);
-    free(sd->slice);
-    free(sd);
+    sisa_free(sd->X);
+    sisa_free(sd->y);
+    sisa_free(sd->id);
+    sisa_free(sd->group);
+    sisa_free(sd->slice);
+    sisa_free(sd);
 }
 
 /* Hash bytes [from, to) of the file fd by reading them. */
@@ -74,8 +75,8 @@ static int hash_file_range(sisa_sha256_ctx *h, int fd, uint64_t from, uint64_t t
         ssize_t got = pread(fd, buf, want, (off_t)from);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0)
-            return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot read back %s: %s", path,
-                                  got < 0 ? strerror(errno) : "unexpected end of file");
+            return SISA_ERR(SISA_EIO, "cannot read back %s: %s", path,
+                            got < 0 ? strerror(errno) : "unexpected end of file");
         sisa_sha256_update(h, buf, (size_t)got);
         from += (uint64_t)got;
     }
@@ -89,8 +90,8 @@ static int pwrite_all(int fd, const void *data, size_t len, uint64_t off, const 
         ssize_t w = pwrite(fd, p, len, (off_t)off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0)
-            return sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot write %s: %s", path,
-                                  w < 0 ? strerror(errno) : "no progress");
+            return SISA_ERR(SISA_EIO, "cannot write %s: %s", path,
+                            w < 0 ? strerror(errno) : "no progress");
         p += w;
         len -= (size_t)w;
         off += (uint64_t)w;
@@ -161,7 +162,7 @@ int sisa_shard_data_write_hashed(const char *path, const sisa_shard_data *sd,
                "%s: HDF5 placed X at %llu..%llu, beyond the file's %llu bytes", path,
                (unsigned long long)xoff, (unsigned long long)(xoff + xbytes),
                (unsigned long long)size);
-    buf = malloc(META_BUF_BYTES);
+    buf = sisa_malloc(META_BUF_BYTES);
     SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
     sisa_sha256_ctx h;
     sisa_sha256_init(&h);
@@ -179,10 +180,9 @@ int sisa_shard_data_write_hashed(const char *path, const sisa_shard_data *sd,
     sisa_sha256_final(&h, dg);
     sisa_hex(sha, dg, SISA_SHA256_LEN);
 done:
-    free(buf);
+    sisa_free(buf);
     if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
-        err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot close %s: %s", path,
-                             strerror(errno));
+        err = SISA_ERR(SISA_EIO, "cannot close %s: %s", path, strerror(errno));
     sisa_h5_close_quiet(&x);
     sisa_h5_close_quiet(&dcpl);
     sisa_h5_close_quiet(&space);
@@ -265,15 +265,15 @@ static int read_shard(sisa_shard_data **out, const char *path, int with_x)
         SISA_CHECK((uint64_t)n <= (1ull << 40) / d, SISA_ECORRUPT, "%s: implausible size", path);
         SISA_TRY(sisa_shard_data_alloc(&sd, (uint32_t)shard, (uint64_t)n, d, classes, has_group));
     } else {
-        sd = calloc(1, sizeof *sd);
+        sd = sisa_calloc(1, sizeof *sd);
         SISA_CHECK(sd, SISA_ENOMEM, "out of memory");
         sd->shard = (uint32_t)shard;
         sd->n = (uint64_t)n;
         sd->d = d;
         sd->num_classes = classes;
-        sd->id = malloc((n ? (size_t)n : 1) * sizeof *sd->id);
-        sd->slice = malloc((n ? (size_t)n : 1) * sizeof *sd->slice);
-        if (has_group) sd->group = malloc((n ? (size_t)n : 1) * sizeof *sd->group);
+        sd->id = sisa_malloc((n ? (size_t)n : 1) * sizeof *sd->id);
+        sd->slice = sisa_malloc((n ? (size_t)n : 1) * sizeof *sd->slice);
+        if (has_group) sd->group = sisa_malloc((n ? (size_t)n : 1) * sizeof *sd->group);
         SISA_CHECK(sd->id && sd->slice && (!has_group || sd->group), SISA_ENOMEM, "out of memory");
     }
     struct {

@@ -19,6 +19,7 @@
 #include "model/kernels.h"
 #include "model/model_internal.h"
 #include "sisa/error.h"
+#include "base/mem.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -124,7 +125,7 @@ static int grow(uint64_t *total, uint64_t a, uint64_t b)
 static float *alloc_floats(uint64_t count)
 {
     if (count == 0) return NULL;
-    float *p = aligned_alloc(ALIGN_BYTES, (size_t)count * sizeof(float));
+    float *p = sisa_aligned_alloc(ALIGN_BYTES, (size_t)count * sizeof(float));
     if (p) memset(p, 0, (size_t)count * sizeof(float));
     return p;
 }
@@ -164,7 +165,7 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
     }
     SISA_TRY(check_optim(os));
 
-    m = calloc(1, sizeof *m);
+    m = sisa_calloc(1, sizeof *m);
     SISA_CHECK(m, SISA_ENOMEM, "model: out of memory creating a %s", ops->name);
     m->spec = *ms;
     m->opt = *os;
@@ -245,11 +246,11 @@ done:
 void sisa_model_destroy(sisa_model *m)
 {
     if (!m) return;
-    free(m->params);
-    free(m->grads);
-    free(m->state);
-    free(m->scratch);
-    free(m);
+    sisa_free(m->params);
+    sisa_free(m->grads);
+    sisa_free(m->state);
+    sisa_free(m->scratch);
+    sisa_free(m);
 }
 
 void sisa_model__init_he(sisa_model *m, sisa_rng *r)
