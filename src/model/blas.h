@@ -78,8 +78,9 @@ void sisa_cpu_detect(sisa_cpu_desc *out);
  * returns how many it wrote; 0 for a CPU that is not x86_64. */
 int sisa_blas_core_candidates(const char **out, int cap, const sisa_cpu_desc *cpu);
 
-/* Vector generation of a core name (case-insensitive): 5 AVX-512, 4 AVX2+FMA (FMA4 for AMD's
- * Piledriver family), 3 AVX, 2 SSE4, 1 SSE2/SSE3/SSSE3; 0 for a name sisa does not know. */
+/* Vector generation of a core name (case-insensitive): 5 AVX-512, 4 AVX2+FMA (Haswell, Zen),
+ * 3 AVX (Sandybridge, AMD's Bulldozer family), 2 SSE4, 1 SSE2/SSE3/SSSE3; 0 for a name sisa
+ * does not know. */
 int sisa_blas_core_tier(const char *core);
 
 /* Whether `cpu` can run `core`: 1 yes; 0 no, with the missing instruction sets written to
