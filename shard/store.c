@@ -83,31 +83,34 @@ int sisa_store_ckpt_path(const sisa_store *st, uint32_t shard, uint32_t stage, c
 
 static int manifest_text(const sisa_manifest *m, char *buf, size_t cap)
 {
-    int n =
-        snprintf(buf, cap,
-                 "# sisa store manifest: written by sisa, do not edit\n"
-                 "format: %s\n"
-                 "config_hash: %s\n"
-                 "seed: %llu\n"
-                 "shards: %u\n"
-                 "slices: %u\n"
-                 "sharding: %s\n"
-                 "dataset: %s\n"
-                 "dataset_digest: %s\n"
-                 "dataset_digest_version: %d\n"
-                 "rows: %llu\n"
-                 "features: %llu\n"
-                 "classes: %d\n"
-                 "context: %s\n"
-                 "deletions: %llu\n"
-                 "deleted_rows: %llu\n"
-                 "store_id: %s\n"
-                 "location: %s\n",
-                 MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards, m->slices,
-                 sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest, m->digest_version,
-                 (unsigned long long)m->rows, (unsigned long long)m->features, m->classes,
-                 m->context, (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows,
-                 m->store_id, m->location);
+    int n = snprintf(
+        buf, cap,
+        "# sisa store manifest: written by sisa, do not edit\n"
+        "format: %s\n"
+        "config_hash: %s\n"
+        "seed: %llu\n"
+        "shards: %u\n"
+        "slices: %u\n"
+        "sharding: %s\n"
+        "dataset: %s\n"
+        "dataset_digest: %s\n"
+        "dataset_digest_version: %d\n"
+        "rows: %llu\n"
+        "features: %llu\n"
+        "classes: %d\n"
+        "context: %s\n"
+        "deletions: %llu\n"
+        "deleted_rows: %llu\n"
+        "store_id: %s\n"
+        "location: %s\n"
+        "%s%s%s%s%s%s",
+        MANIFEST_FORMAT, m->config_hash, (unsigned long long)m->seed, m->shards, m->slices,
+        sisa_sharding_name(m->sharding), m->dataset, m->dataset_digest, m->digest_version,
+        (unsigned long long)m->rows, (unsigned long long)m->features, m->classes, m->context,
+        (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows, m->store_id,
+        m->location, m->blas_core[0] ? "openblas_core: " : "", m->blas_core,
+        m->blas_core[0] ? "\n" : "", m->blas_core_origin[0] ? "openblas_core_origin: " : "",
+        m->blas_core_origin, m->blas_core_origin[0] ? "\n" : "");
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -132,13 +135,29 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
         K_DIGEST_VERSION, /* optional: stores made before the two-level digest are v1 */
         K_STORE_ID,       /* optional: stores made before identities have neither */
         K_LOCATION,
+        K_CORE,        /* optional: stores made before it name their core in the context only */
+        K_CORE_ORIGIN, /* optional, likewise */
         K_COUNT
     };
-    static const char *const keys[K_COUNT] = {
-        "format",   "config_hash", "seed",           "shards",       "slices",
-        "sharding", "dataset",     "dataset_digest", "rows",         "features",
-        "classes",  "context",     "deletions",      "deleted_rows", "dataset_digest_version",
-        "store_id", "location"};
+    static const char *const keys[K_COUNT] = {"format",
+                                              "config_hash",
+                                              "seed",
+                                              "shards",
+                                              "slices",
+                                              "sharding",
+                                              "dataset",
+                                              "dataset_digest",
+                                              "rows",
+                                              "features",
+                                              "classes",
+                                              "context",
+                                              "deletions",
+                                              "deleted_rows",
+                                              "dataset_digest_version",
+                                              "store_id",
+                                              "location",
+                                              "openblas_core",
+                                              "openblas_core_origin"};
     int seen[K_COUNT] = {0};
     memset(m, 0, sizeof *m);
     int lineno = 0;
@@ -181,6 +200,15 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
                        "%s: store_id '%s' is not 32 hex digits", path, v);
             memcpy(m->store_id, v, 33);
             break;
+        case K_CORE:
+        case K_CORE_ORIGIN: {
+            char *dst = k == K_CORE ? m->blas_core : m->blas_core_origin;
+            size_t cap = k == K_CORE ? sizeof m->blas_core : sizeof m->blas_core_origin;
+            SISA_CHECK(v[0] && strlen(v) < cap && !strchr(v, ' '), SISA_ECORRUPT, "%s: bad %s '%s'",
+                       path, line, v);
+            memcpy(dst, v, strlen(v) + 1);
+            break;
+        }
         case K_LOCATION:
             SISA_CHECK(v[0] == '/' && sisa_strlcpy(m->location, v, sizeof m->location) == 0,
                        SISA_ECORRUPT, "%s: bad location '%s'", path, v);
@@ -224,6 +252,18 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
         SISA_CHECK(seen[k], SISA_ECORRUPT, "%s: key '%s' is missing", path, keys[k]);
     SISA_CHECK(seen[K_STORE_ID] == seen[K_LOCATION], SISA_ECORRUPT,
                "%s: store_id and location come together", path);
+    if (!seen[K_CORE]) {
+        /* Older stores: the core is the word after " core " in the context. */
+        const char *c = strstr(m->context, " core ");
+        if (c) {
+            c += 6;
+            size_t len = strcspn(c, " ;");
+            if (len < sizeof m->blas_core) {
+                memcpy(m->blas_core, c, len);
+                m->blas_core[len] = '\0';
+            }
+        }
+    }
 done:
     return err;
 }
@@ -231,6 +271,28 @@ done:
 int sisa_manifest_parse(sisa_manifest *m, char *text, const char *path)
 {
     return parse_manifest(m, text, path);
+}
+
+int sisa_store_recorded_core(const char *root, char *out, size_t cap)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    sisa_manifest *m = NULL;
+    SISA_TRY(sisa_path_resolve(path, sizeof path, root, "manifest"));
+    if (!sisa_fs_exists(path)) goto done;
+    SISA_TRY(sisa_fs_read_all(&text, &len, path, 1 << 20));
+    m = malloc(sizeof *m);
+    SISA_CHECK(m, SISA_ENOMEM, "out of memory");
+    SISA_TRY(parse_manifest(m, text, path));
+    SISA_CHECK(m->blas_core[0], SISA_ECORRUPT, "%s names no OpenBLAS core", path);
+    SISA_CHECK(sisa_strlcpy(out, m->blas_core, cap) == 0, SISA_ECORRUPT,
+               "%s: OpenBLAS core name too long", path);
+    err = 1;
+done:
+    free(m);
+    free(text);
+    return err;
 }
 
 int sisa_store_files(const sisa_store *st, sisa_files *out, int writable)

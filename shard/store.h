@@ -46,6 +46,11 @@ typedef struct sisa_manifest {
     uint64_t rows, features;
     int32_t classes;
     char context[SISA_CONTEXT_MAX];
+    /* The OpenBLAS core the store was trained under (also inside `context`), and who chose it:
+     * a sisa_blas_origin_token ("OPENBLAS_CORETYPE", "openblas", "sisa", ...). Stores made
+     * before these keys have the core read from `context` and origin "". */
+    char blas_core[64];
+    char blas_core_origin[40];
     uint64_t deletions; /* deletion requests processed */
     uint64_t deleted_rows;
     /* The store's identity: a random ID made with the store, and the physical path it was made
@@ -143,6 +148,12 @@ int sisa_store_check_location(sisa_store *st, int accept);
 int sisa_store_lock(sisa_store *st, double wait_seconds);
 /* Parse manifest `text` (modified in place) read from `path`: SISA_ECORRUPT naming the line. */
 int sisa_manifest_parse(sisa_manifest *m, char *text, const char *path);
+
+/* The OpenBLAS core recorded by the store at `root` (its manifest's openblas_core, or the core
+ * named in its context), read before the store is opened and anything is locked: 1 with the
+ * core in `out`, 0 when the folder holds no manifest, or a negative error (the manifest is
+ * unreadable or malformed; the caller's later open reports it). */
+int sisa_store_recorded_core(const char *root, char *out, size_t cap);
 
 /* Commit st->man (and STORE/config.yaml) through the store's journal. Writers only. */
 int sisa_store_write_manifest(sisa_store *st);

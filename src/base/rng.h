@@ -11,6 +11,7 @@
  *   SISA_RNG_INIT     a = shard                 parameter initialisation
  *   SISA_RNG_ORDER    a = shard, b = stage, c = epoch   minibatch order
  *   SISA_RNG_ASSIGN   keyed hash of an ID or group key (sisa_rng_assign)
+ *   SISA_RNG_CHECK    a = layer, b = rows       inputs of the OpenBLAS self-check (seed 0)
  * Philox's known-answer vectors are checked in tests/test_base.c.
  */
 #ifndef SISA_BASE_RNG_H
@@ -18,7 +19,13 @@
 
 #include <stdint.h>
 
-enum { SISA_RNG_INIT = 1, SISA_RNG_ORDER = 2, SISA_RNG_ASSIGN = 3, SISA_RNG_TEST = 255 };
+enum {
+    SISA_RNG_INIT = 1,
+    SISA_RNG_ORDER = 2,
+    SISA_RNG_ASSIGN = 3,
+    SISA_RNG_CHECK = 4,
+    SISA_RNG_TEST = 255
+};
 
 /* One Philox4x32-10 block. */
 void sisa_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);

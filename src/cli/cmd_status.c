@@ -7,6 +7,7 @@
  */
 #include "cli/args.h"
 #include "cli/common.h"
+#include "model/blas.h"
 #include "cli/commands.h"
 #include "cli/json.h"
 
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct {
     uint64_t rows;
@@ -187,6 +189,32 @@ done:
     free(text);
 }
 
+/* Who chose the core a store records (its manifest's openblas_core_origin). */
+static const char *made_by(const char *token)
+{
+    if (!strcmp(token, "sisa")) return "chosen by sisa after its self-check";
+    if (!strcmp(token, "OPENBLAS_CORETYPE")) return "set by OPENBLAS_CORETYPE";
+    if (!strcmp(token, "openblas")) return "chosen by OpenBLAS";
+    if (!strcmp(token, "openblas-after-failed-check"))
+        return "chosen by OpenBLAS after sisa's candidate failed its self-check";
+    return "who chose it is not recorded";
+}
+
+/* The store's OpenBLAS core, who chose it, and the core this process runs. */
+static void print_core(const sisa_manifest *m)
+{
+    sisa_blas_info bi;
+    char origin[256];
+    sisa_blas_describe(&bi);
+    sisa_blas_origin_text(origin, sizeof origin);
+    if (!strcasecmp(bi.core, m->blas_core))
+        printf("  OpenBLAS core %s (%s; %s when the store was made)\n", m->blas_core, origin,
+               made_by(m->blas_core_origin));
+    else
+        printf("  OpenBLAS core %s (%s when the store was made); this process runs %s (%s)\n",
+               m->blas_core, made_by(m->blas_core_origin), bi.core, origin);
+}
+
 int sisa_cmd_status(int argc, char **argv)
 {
     int err = SISA_OK;
@@ -261,6 +289,10 @@ int sisa_cmd_status(int argc, char **argv)
                m->dataset_digest, m->digest_version, (unsigned long long)rows,
                (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows);
         sisa_json_string(stdout, m->context);
+        printf(", \"openblas_core\": ");
+        sisa_json_string(stdout, m->blas_core);
+        printf(", \"openblas_core_origin\": ");
+        sisa_json_string(stdout, m->blas_core_origin);
         printf(", \"context_matches\": %s, \"ledger_records\": %llu, \"ledger_head\": \"%s\", "
                "\"pending_request\": %llu, \"ready_shards\": %u, ",
                strcmp(m->context, st.context) == 0 ? "true" : "false",
@@ -316,6 +348,7 @@ int sisa_cmd_status(int argc, char **argv)
             printf("  %zu file(s) in the store that sisa did not write (never removed by sisa): "
                    "%s\n",
                    n_foreign, foreign);
+        print_core(m);
         printf("  determinism context: %s%s\n", m->context,
                strcmp(m->context, st.context) == 0 ? ""
                                                    : "\n  (this process runs under another "

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/progress.h"
 #include "io/dsdigest.h"
+#include "model/blas.h"
 #include "shard/journal.h"
 #include "shard/partition.h"
 #include "shard/schedule.h"
@@ -158,6 +159,11 @@ static int write_manifest(sisa_store *st, const char *digest, const sisa_dataset
     m->features = hdr->d;
     m->classes = hdr->num_classes;
     snprintf(m->context, sizeof m->context, "%s", st->context);
+    sisa_blas_info blas;
+    sisa_blas_describe(&blas);
+    snprintf(m->blas_core, sizeof m->blas_core, "%s", blas.core);
+    snprintf(m->blas_core_origin, sizeof m->blas_core_origin, "%s",
+             sisa_blas_origin_token(sisa_blas_origin()));
     SISA_TRY(sisa_store_write_manifest(st));
 done:
     return err;

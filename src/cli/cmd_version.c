@@ -24,14 +24,14 @@ void sisa_print_versions(void)
     sisa_dist_library_version(mpi, sizeof mpi);
     sisa_blas_single_thread();
     sisa_blas_describe(&blas);
-    const char *forced = getenv("OPENBLAS_CORETYPE");
+    char origin[256];
+    sisa_blas_origin_text(origin, sizeof origin);
     printf("sisa %s (commit %s, %s build, %s)\n", SISA_VERSION, SISA_GIT_COMMIT, SISA_BUILD_TYPE,
            SISA_COMPILER);
     printf("Open MPI: %s\n", mpi);
     printf("HDF5: %s\n", sisa_io_hdf5_version());
-    printf("OpenBLAS: %s (core %s%s, %d thread%s)\n", blas.version, blas.core,
-           forced && *forced ? ", set by OPENBLAS_CORETYPE" : "", blas.threads,
-           blas.threads == 1 ? "" : "s");
+    printf("OpenBLAS: %s (core %s, %s, %d thread%s)\n", blas.version, blas.core, origin,
+           blas.threads, blas.threads == 1 ? "" : "s");
     printf("libyaml: %s\n", sisa_config_yaml_version());
     printf("zlib: %s\n", sisa_io_zlib_version());
     printf("build flags: %s\n", SISA_BUILD_FLAGS);
@@ -48,6 +48,7 @@ int sisa_cmd_version(int argc, char **argv)
                    "runs), libyaml and zlib.",
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
+    /* main set the core up (cli/core.h) before this ran. */
     if (rc) return rc > 0 ? SISA_OK : rc;
     sisa_print_versions();
     return SISA_OK;

@@ -8,6 +8,7 @@
  */
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/core.h"
 
 #include "base/log.h"
 #include "dist/dist.h"
@@ -150,6 +151,9 @@ int main(int argc, char **argv)
             usage(stdout);
             return SISA_EXIT_OK;
         } else if (!strcmp(a, "--version")) {
+            sisa_log_set_level(level);
+            int err = sisa_cli_core_setup("version", argv, 0, NULL);
+            if (err < 0) return report(err, 0);
             sisa_print_versions();
             return SISA_EXIT_OK;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -175,6 +179,10 @@ int main(int argc, char **argv)
     }
     for (size_t c = 0; c < N_COMMANDS; c++) {
         if (strcmp(name, commands[c].name) != 0) continue;
+        /* Before MPI_Init and any BLAS call: this may re-execute the process under another
+         * OpenBLAS core (cli/core.h). */
+        int core_err = sisa_cli_core_setup(name, argv, argc - i - 1, argv + i + 1);
+        if (core_err < 0) return report(core_err, !sisa_cli_core_first_rank());
         install_signal_handlers();
         if (!commands[c].mpi) return report(commands[c].run(argc - i - 1, argv + i + 1), 0);
         /* A job of ranks: every rank runs the command; they agree on the outcome, rank 0

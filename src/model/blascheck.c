@@ -1,0 +1,149 @@
+/*
+ * blascheck.c - the self-check of an OpenBLAS core (blas.h: sisa_blas_self_check).
+ *
+ * sisa switches to a faster core than OpenBLAS picked only after the core has computed, in the
+ * process that will use it, every product a model of the run's shape computes, to within the
+ * rounding error any correct summation order allows. A kernel that is wrong on this CPU (the
+ * reason some sites preset OPENBLAS_CORETYPE) is off by about the size of a term, thousands of
+ * times that bound, so the check separates the two cleanly.
+ *
+ * The bound, per element c = sum_{k<K} a_k b_k: a float computation in any order, with or
+ * without FMA, satisfies |c - exact| <= gamma_K S with S = sum |a_k b_k| and
+ * gamma_K = K u / (1 - K u), u = 2^-24; the reference (sums in double, rounded to float once)
+ * is within u S + K 2^-53 S of exact. Their sum is below gamma_{K+2} S. S itself comes from the
+ * same reference applied to |A| and |B| (relative error below 2 u, covered by the margin of
+ * gamma_{K+2} over the sum of the two bounds for K >= 1); an absolute slack of K FLT_MIN covers
+ * results flushed to zero under FTZ/DAZ.
+ */
+#include "model/blas.h"
+#include "model/kernels.h"
+#include "model/model.h"
+
+#include "base/rng.h"
+#include "sisa/error.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+    const char *what; /* "forward A W" ... */
+    uint32_t n, in, out;
+} shape;
+
+static void fill(float *x, size_t count, uint32_t layer, uint32_t n, uint32_t which)
+{
+    sisa_rng r;
+    sisa_rng_init(&r, 0, SISA_RNG_CHECK, layer, n, which);
+    for (size_t i = 0; i < count; i++) x[i] = 2.0f * sisa_rng_uniform(&r) - 1.0f;
+}
+
+static void absolute(float *dst, const float *src, size_t count)
+{
+    for (size_t i = 0; i < count; i++) dst[i] = fabsf(src[i]);
+}
+
+/* 1 when every c[i] is within the bound of ref[i] (bound from mag[i], K terms), else 0 with
+ * `why` naming the first element that is not. */
+static int compare(const float *c, const float *ref, const float *mag, size_t rows, size_t cols,
+                   uint32_t K, const char *what, const shape *s, char *why, size_t cap)
+{
+    const double u = 0x1p-24, k2u = ((double)K + 2.0) * u;
+    const double gamma = k2u / (1.0 - k2u);
+    for (size_t i = 0; i < rows * cols; i++) {
+        double tol = gamma * (double)mag[i] + (double)K * FLT_MIN;
+        double diff = fabs((double)c[i] - (double)ref[i]);
+        if (!(diff <= tol)) { /* also catches NaN */
+            snprintf(why, cap,
+                     "sgemm for %s (n=%u, in=%u, out=%u): element [%zu, %zu] is %.9g where the "
+                     "naive reference gives %.9g (allowed difference %.3g)",
+                     what, s->n, s->in, s->out, i / cols, i % cols, (double)c[i], (double)ref[i],
+                     tol);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int sisa_blas_self_check(const sisa_model_spec *ms, uint32_t predict_block,
+                         const sisa_blas_gemms *gemms_in, char *why, size_t cap)
+{
+    int err = SISA_OK, ok = 1;
+    float *A = NULL, *W = NULL, *D = NULL, *aA = NULL, *aW = NULL, *aD = NULL;
+    float *C = NULL, *R = NULL, *M = NULL;
+    sisa_blas_gemms g = {sisa_k_dense_forward, sisa_k_weight_grad, sisa_k_input_grad};
+    if (gemms_in && gemms_in->forward) g.forward = gemms_in->forward;
+    if (gemms_in && gemms_in->weight_grad) g.weight_grad = gemms_in->weight_grad;
+    if (gemms_in && gemms_in->input_grad) g.input_grad = gemms_in->input_grad;
+    if (why && cap) why[0] = '\0';
+    sisa_model_fp_setup();
+
+    uint32_t widths[SISA_CONFIG_MAX_HIDDEN + 2];
+    int layers = 0;
+    widths[0] = ms->d;
+    if (ms->type == SISA_MODEL_MLP)
+        for (int l = 0; l < ms->n_hidden && l < SISA_CONFIG_MAX_HIDDEN; l++)
+            widths[++layers] = (uint32_t)ms->hidden[l];
+    widths[++layers] = ms->classes;
+
+    /* Row counts: 1..17 (every remainder of a row blocking up to 16, and one block plus one),
+     * the batch and the batch less one (an epoch's last batch), and the prediction block. */
+    uint32_t rows[20];
+    int n_rows = 0;
+    for (uint32_t n = 1; n <= 17 && n <= ms->max_batch; n++) rows[n_rows++] = n;
+    if (ms->max_batch > 18) rows[n_rows++] = ms->max_batch - 1;
+    if (ms->max_batch > 17) rows[n_rows++] = ms->max_batch;
+    uint32_t nmax = ms->max_batch > predict_block ? ms->max_batch : predict_block;
+
+    for (int l = 0; l < layers && ok; l++) {
+        const uint32_t in = widths[l], out = widths[l + 1];
+        const size_t big = (size_t)nmax * (in > out ? in : out);
+        const size_t wsz = (size_t)in * out, csz = big > wsz ? big : wsz;
+        free(A), free(W), free(D), free(aA), free(aW), free(aD), free(C), free(R), free(M);
+        A = malloc((size_t)nmax * in * sizeof *A);
+        aA = malloc((size_t)nmax * in * sizeof *A);
+        D = malloc((size_t)nmax * out * sizeof *D);
+        aD = malloc((size_t)nmax * out * sizeof *D);
+        W = malloc(wsz * sizeof *W);
+        aW = malloc(wsz * sizeof *W);
+        C = malloc(csz * sizeof *C);
+        R = malloc(csz * sizeof *R);
+        M = malloc(csz * sizeof *M);
+        SISA_CHECK(A && aA && D && aD && W && aW && C && R && M, SISA_ENOMEM,
+                   "OpenBLAS self-check: out of memory for a %u x %u layer", in, out);
+        fill(W, wsz, (uint32_t)l, 0, 0);
+        absolute(aW, W, wsz);
+        for (int r = 0; r <= n_rows && ok; r++) {
+            /* r == n_rows: the prediction block, forward only. */
+            const uint32_t n = r < n_rows ? rows[r] : predict_block;
+            if (n == 0) continue;
+            shape s = {"", n, in, out};
+            fill(A, (size_t)n * in, (uint32_t)l, n, 1);
+            fill(D, (size_t)n * out, (uint32_t)l, n, 2);
+            absolute(aA, A, (size_t)n * in);
+            absolute(aD, D, (size_t)n * out);
+
+            g.forward(C, A, W, n, in, out);
+            sisa_ref_dense_forward(R, A, W, n, in, out);
+            sisa_ref_dense_forward(M, aA, aW, n, in, out);
+            ok = compare(C, R, M, n, out, in, "the forward pass Z = A W", &s, why, cap);
+            if (!ok || r == n_rows) continue;
+
+            g.weight_grad(C, A, D, n, in, out);
+            sisa_ref_weight_grad(R, A, D, n, in, out);
+            sisa_ref_weight_grad(M, aA, aD, n, in, out);
+            ok = compare(C, R, M, in, out, n, "the weight gradient A^T dZ", &s, why, cap);
+            if (!ok || l == 0 || ms->type != SISA_MODEL_MLP) continue;
+
+            g.input_grad(C, D, W, n, in, out);
+            sisa_ref_input_grad(R, D, W, n, in, out);
+            sisa_ref_input_grad(M, aD, aW, n, in, out);
+            ok = compare(C, R, M, n, in, out, "the input gradient dZ W^T", &s, why, cap);
+        }
+    }
+    err = ok;
+done:
+    free(A), free(W), free(D), free(aA), free(aW), free(aD), free(C), free(R), free(M);
+    return err;
+}
