@@ -176,8 +176,9 @@ typedef struct sisa_run_verify_result {
     char certificate[SISA_PATH_MAX];
 } sisa_run_verify_result;
 
-/* Collective: sisa verify (see src/cli/cmd_verify.c for the contract). A failing shard is the
- * error SISA_EVERIFY... the certificate is written with verdict "fail". */
+/* Collective: sisa verify (the contract is at the top of verify.c and in `sisa verify --help`).
+ * A shard that differs from training from scratch is SISA_ECORRUPT, with the certificate
+ * written with verdict "fail". */
 int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
                     const sisa_run_verify_opts *o, sisa_run_verify_result *res);
 
