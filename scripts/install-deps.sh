@@ -15,7 +15,7 @@ PKGS=(
   zlib1g-dev                          # gzipped inputs
   libcmocka-dev                       # unit tests
   clang-format                        # the format check in CI
-  python3-h5py python3-numpy          # independent read-back checks in tests (/usr/bin/python3)
+  python3-h5py python3-numpy          # read-back checks in tests, the Python binding (python/)
   dataset-fashion-mnist               # the demo and test data (IDX files)
 )
 # shellcheck disable=SC2206

@@ -1,13 +1,13 @@
 /*
  * args.c - see args.h.
  */
-#include "cli/args.h"
+#include "args.h"
 
-#include "base/strutil.h"
-#include "sisa/error.h"
+#include "sisa/sisa.h"
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 static const sisa_option *find_long(const sisa_command_spec *spec, const char *name, size_t len)
 {
@@ -29,7 +29,7 @@ static const char *closest(const sisa_command_spec *spec, const char *name)
     const char *best = NULL;
     unsigned best_d = 3;
     for (int i = 0; i < spec->n_options; i++) {
-        unsigned d = sisa_edit_distance(name, spec->options[i].name);
+        unsigned d = sisa_text_distance(name, spec->options[i].name);
         if (d < best_d) {
             best_d = d;
             best = spec->options[i].name;
@@ -52,7 +52,7 @@ static int store(const sisa_command_spec *spec, const sisa_option *opt, const ch
         break;
     case SISA_ARG_U64: {
         uint64_t v;
-        SISA_CHECK(sisa_parse_u64(value, &v) == SISA_PARSE_OK, SISA_EUSAGE,
+        SISA_CHECK(sisa_text_u64(&v, value) == 0, SISA_EUSAGE,
                    "sisa %s: --%s: '%s' is not a non-negative integer", spec->name, opt->name,
                    value);
         *(uint64_t *)opt->dest = v;
@@ -60,22 +60,22 @@ static int store(const sisa_command_spec *spec, const sisa_option *opt, const ch
     }
     case SISA_ARG_I32: {
         int64_t v;
-        SISA_CHECK(sisa_parse_i64(value, &v) == SISA_PARSE_OK && v >= 0 && v <= INT32_MAX,
-                   SISA_EUSAGE, "sisa %s: --%s: '%s' is not an integer in 0..%d", spec->name,
-                   opt->name, value, INT32_MAX);
+        SISA_CHECK(sisa_text_i64(&v, value) == 0 && v >= 0 && v <= INT32_MAX, SISA_EUSAGE,
+                   "sisa %s: --%s: '%s' is not an integer in 0..%d", spec->name, opt->name, value,
+                   INT32_MAX);
         *(int32_t *)opt->dest = (int32_t)v;
         break;
     }
     case SISA_ARG_F64: {
         double v;
-        SISA_CHECK(sisa_parse_f64(value, &v) == SISA_PARSE_OK, SISA_EUSAGE,
+        SISA_CHECK(sisa_text_f64(&v, value) == 0, SISA_EUSAGE,
                    "sisa %s: --%s: '%s' is not a finite number", spec->name, opt->name, value);
         *(double *)opt->dest = v;
         break;
     }
     case SISA_ARG_WAIT: {
         double v = -1;
-        SISA_CHECK(!value || (sisa_parse_f64(value, &v) == SISA_PARSE_OK && v >= 0), SISA_EUSAGE,
+        SISA_CHECK(!value || (sisa_text_f64(&v, value) == 0 && v >= 0), SISA_EUSAGE,
                    "sisa %s: --%s=%s: give a number of seconds >= 0 (or --%s alone to wait as "
                    "long as it takes)",
                    spec->name, opt->name, value, opt->name);
@@ -193,4 +193,11 @@ void sisa_args_help(const sisa_command_spec *spec, FILE *out)
                  "store), 2 usage or\nconfiguration error, 3 request rejected (nothing changed), "
                  "75 temporary: stopped on\nrequest or store busy (run it again), 130 "
                  "interrupted. See docs/exit-codes.md.\n");
+}
+
+double sisa_cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

@@ -52,4 +52,7 @@ int sisa_args_parse(const sisa_command_spec *spec, int argc, char **argv, char *
 
 void sisa_args_help(const sisa_command_spec *spec, FILE *out);
 
+/* Monotonic time in seconds (for the durations the commands print). */
+double sisa_cli_now(void);
+
 #endif

@@ -7,15 +7,10 @@
  * A config error leaves the loader's "FILE:LINE:COLUMN: sentence" in the error slot; main()
  * prints it and exits 2.
  */
-#include "cli/args.h"
-#include "cli/commands.h"
+#include "args.h"
+#include "commands.h"
 
-#include "base/fs.h"
-#include "base/log.h"
-#include "io/dsstream.h"
-#include "shard/setup.h"
-#include "sisa/config.h"
-#include "sisa/error.h"
+#include "sisa/sisa.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,25 +67,6 @@ static int load_from_args(const sisa_command_spec *spec, int argc, char **argv, 
  * the file exists: too few rows for the shards and slices is an error, as `sisa train` would
  * refuse it; stages smaller than a minibatch are a warning. A dataset that cannot be read is
  * only a warning here: the config itself is valid, and `sisa train` reports the file. */
-static int check_dataset(const sisa_config *cfg)
-{
-    int err = SISA_OK;
-    if (!cfg->data.train[0] || !sisa_fs_exists(cfg->data.train) ||
-        !sisa_setup_new_store(cfg->store))
-        return SISA_OK;
-    sisa_dataset_header hdr;
-    if (sisa_dataset_read_header(cfg->data.train, &hdr) < 0) {
-        sisa_warn("%s: cannot check the set-up against the training set: %s", cfg->source,
-                  sisa_error_message());
-        sisa_error_clear();
-        return SISA_OK;
-    }
-    SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
-    sisa_setup_warn_expected(cfg, hdr.n);
-done:
-    return err;
-}
-
 static int config_check(int argc, char **argv)
 {
     const char *path = NULL;
@@ -113,7 +89,7 @@ static int config_check(int argc, char **argv)
     sisa_config *cfg = malloc(sizeof *cfg);
     if (!cfg) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
     int rc = load_from_args(&spec, argc, argv, &path, cfg);
-    if (rc == 0) rc = check_dataset(cfg);
+    if (rc == 0) rc = sisa_config_check(cfg);
     if (rc == 0) {
         char hash[65];
         sisa_config_hash(cfg, hash);
@@ -172,8 +148,9 @@ static int config_reference(int argc, char **argv)
     return print_generated(gen_reference, &markdown, NULL);
 }
 
-int sisa_cmd_config(int argc, char **argv)
+int sisa_cmd_config(sisa_job *job, int argc, char **argv)
 {
+    (void)job;
     static const struct {
         const char *name;
         int (*run)(int, char **);

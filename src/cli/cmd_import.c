@@ -5,12 +5,10 @@
  * --id-offset, --scale, --num-classes, --remap-labels) are appended to each. On success a
  * one-paragraph summary goes to stdout; on failure nothing is left at OUT.h5.
  */
-#include "cli/args.h"
-#include "cli/commands.h"
+#include "args.h"
+#include "commands.h"
 
-#include "base/progress.h"
-#include "sisa/error.h"
-#include "sisa/import.h"
+#include "sisa/sisa.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -60,7 +58,7 @@ static void print_summary(const char *out, const sisa_dataset_summary *s, double
 static int finish(int err, const char *out, const sisa_dataset_summary *s, double t0)
 {
     if (err < 0) return err;
-    print_summary(out, s, sisa_now() - t0);
+    print_summary(out, s, sisa_cli_now() - t0);
     return SISA_OK;
 }
 
@@ -89,7 +87,7 @@ static int import_idx(int argc, char **argv)
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
     sisa_dataset_summary s;
-    double t0 = sisa_now();
+    double t0 = sisa_cli_now();
     return finish(sisa_import_idx(&s, &o), o.out, &s, t0);
 }
 
@@ -126,7 +124,7 @@ static int import_csv(int argc, char **argv)
     int rc = sisa_args_parse(&spec, argc, argv, pos, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
     sisa_dataset_summary s;
-    double t0 = sisa_now();
+    double t0 = sisa_cli_now();
     return finish(sisa_import_csv(&s, pos[0], &o), o.out, &s, t0);
 }
 
@@ -158,7 +156,7 @@ static int import_libsvm(int argc, char **argv)
     int rc = sisa_args_parse(&spec, argc, argv, pos, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
     sisa_dataset_summary s;
-    double t0 = sisa_now();
+    double t0 = sisa_cli_now();
     return finish(sisa_import_libsvm(&s, pos[0], &o), o.out, &s, t0);
 }
 
@@ -194,12 +192,13 @@ static int import_h5(int argc, char **argv)
     int rc = sisa_args_parse(&spec, argc, argv, pos, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
     sisa_dataset_summary s;
-    double t0 = sisa_now();
+    double t0 = sisa_cli_now();
     return finish(sisa_import_h5(&s, pos[0], &o), o.out, &s, t0);
 }
 
-int sisa_cmd_import(int argc, char **argv)
+int sisa_cmd_import(sisa_job *job, int argc, char **argv)
 {
+    (void)job;
     static const struct {
         const char *name;
         int (*run)(int, char **);

@@ -13,12 +13,10 @@
  * given. The JSON keeps one class_counts entry per class (a script indexes it by class) and adds
  * empty_classes, so its size grows with the class count, by about 3 bytes per empty class.
  */
-#include "cli/args.h"
-#include "cli/commands.h"
-#include "cli/json.h"
+#include "args.h"
+#include "commands.h"
 
-#include "sisa/dataset.h"
-#include "sisa/error.h"
+#include "sisa/sisa.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -95,7 +93,7 @@ static void print_json(const char *path, const sisa_dataset *ds, const info_stat
 {
     FILE *f = stdout;
     fputs("{\"path\": ", f);
-    sisa_json_string(f, path);
+    sisa_json_print_string(f, path);
     fprintf(f, ", \"file_bytes\": %llu, \"rows\": %llu, \"features\": %llu, \"feature_shape\": ",
             (unsigned long long)st->file_bytes, (unsigned long long)ds->n,
             (unsigned long long)ds->d);
@@ -134,9 +132,9 @@ static void print_json(const char *path, const sisa_dataset *ds, const info_stat
         fputs("null", f);
     fprintf(f, ", \"x_min\": %.9g, \"x_max\": %.9g, \"x_mean\": %.17g, \"source\": ", st->x_min,
             st->x_max, st->x_mean);
-    sisa_json_string(f, ds->source);
+    sisa_json_print_string(f, ds->source);
     fputs(", \"created_by\": ", f);
-    sisa_json_string(f, ds->created_by);
+    sisa_json_print_string(f, ds->created_by);
     fputs("}\n", f);
 }
 
@@ -211,8 +209,9 @@ static void print_text(const char *path, const sisa_dataset *ds, const info_stat
     printf("created by:  %s\n", ds->created_by[0] ? ds->created_by : "(not recorded)");
 }
 
-int sisa_cmd_info(int argc, char **argv)
+int sisa_cmd_info(sisa_job *job, int argc, char **argv)
 {
+    (void)job;
     int err = SISA_OK;
     int json = 0, all_classes = 0;
     char *pos[1];

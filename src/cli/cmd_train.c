@@ -1,6 +1,7 @@
 /*
  * cmd_train.c - `sisa train -c CFG`: partition the training set into shards and train every
- * shard stage by stage, resuming whatever an earlier run left unfinished.
+ * shard stage by stage, resuming whatever an earlier run left unfinished (sisa_train; the
+ * phases over the ranks are in src/run/train.c).
  *
  * Under mpirun/srun the shards are spread over the ranks by size (shard/schedule.h): each rank
  * partitions and trains only its own shards, so it keeps only their rows in memory. When it
@@ -10,207 +11,21 @@
  * same bits on any rank, so the store does not depend on the rank count; the shards a rank has
  * just partitioned are trained from memory (sisa_shard_train_from), not read back.
  */
-#include "cli/args.h"
-#include "cli/commands.h"
-#include "cli/common.h"
+#include "args.h"
+#include "commands.h"
 
-#include "base/log.h"
-#include "base/progress.h"
-#include "io/dsdigest.h"
-#include "model/blas.h"
-#include "shard/journal.h"
-#include "shard/partition.h"
-#include "shard/schedule.h"
-#include "shard/setup.h"
-#include "shard/store.h"
-#include "shard/train.h"
-#include "sisa/error.h"
+#include "sisa/sisa.h"
 
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-/* Rank 0's view before partitioning: which shard files are missing, and every shard's size
- * (from the shard files when present, else from the dataset's ID/group columns). */
-typedef struct {
-    uint64_t partition; /* 1 when some shard files must be written */
-    uint64_t *missing;  /* (S) 1 when shard k's data file must be written */
-    uint64_t *rows;     /* (S) rows of shard k */
-} train_plan;
-
-static int check_digest(const sisa_store *st, const char *digest)
-{
-    if (strcmp(digest, st->man.dataset_digest) == 0) return SISA_OK;
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                          "%s has changed since store %s was created (dataset digest %.12s, the "
-                          "store has %.12s); use the original dataset or a new store",
-                          st->cfg.data.train, st->root, digest, st->man.dataset_digest);
-}
-
-static int plan_on_root(const sisa_store *st, train_plan *tp)
-{
-    int err = SISA_OK;
-    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
-    sisa_shard_summary sum = {0};
-    sisa_files files = {0};
-    char path[SISA_PATH_MAX], problem[SISA_PATH_MAX + 64] = "";
-    uint32_t missing = 0, damaged = 0;
-    for (uint32_t k = 0; k < S; k++) {
-        SISA_TRY(sisa_store_data_path(st, k, path, sizeof path));
-        /* Without a manifest, files left by an interrupted first run are not trusted. */
-        tp->missing[k] = !st->has_manifest || !sisa_fs_exists(path);
-        missing += (uint32_t)tp->missing[k];
-        if (tp->missing[k]) {
-            if (!problem[0]) snprintf(problem, sizeof problem, "%s is missing", path);
-            continue;
-        }
-        /* Checked against the shard's journal (its bytes: sisa train checks every file of
-         * the store, and rebuilds damaged checkpoints). A damaged data file is never
-         * partitioned again: after a deletion, sisa repair rebuilds it without the deleted
-         * rows. */
-        SISA_TRY(sisa_shard_files(st, k, &files, 0));
-        int rc = sisa_files_locate(&files, "data.h5", path, sizeof path);
-        if (rc == SISA_OK) rc = sisa_shard_summary_get(st, &files, k, &sum);
-        sisa_files_close(&files);
-        if (rc == SISA_ECORRUPT) {
-            if (!problem[0]) snprintf(problem, sizeof problem, "%s", sisa_error_message());
-            sisa_error_clear();
-            damaged++;
-            sisa_shard_summary_free(&sum);
-            continue;
-        }
-        SISA_TRY(rc);
-        tp->rows[k] = sum.rows;
-        sisa_shard_summary_free(&sum);
-    }
-    tp->partition = missing > 0;
-    const uint64_t requests = st->requests > st->man.deletions ? st->requests : st->man.deletions;
-    if ((missing || damaged) && st->has_manifest && requests > 0)
-        SISA_FAIL(SISA_ECORRUPT,
-                  "%u shard data file(s) of store %s are missing or damaged (%s), and the store "
-                  "has processed %llu deletion request(s): partitioning %s again would bring "
-                  "deleted rows back, so sisa train changes nothing. Run 'sisa repair -c %s': "
-                  "it rebuilds them from the dataset without every row the ledger names",
-                  missing + damaged, st->root, problem, (unsigned long long)requests,
-                  st->cfg.data.train, st->cfg.source);
-    if (missing && st->has_manifest) {
-        /* Missing files are made again from the dataset: it must be the one the store was built
-         * from, checked before any rank writes a file. */
-        char digest[65];
-        SISA_TRY(sisa_dataset_digest(st->cfg.data.train, st->man.digest_version, digest));
-        SISA_TRY(check_digest(st, digest));
-    }
-    if (missing || damaged) {
-        sisa_dataset_header hdr;
-        SISA_TRY(sisa_partition_count(&st->cfg, tp->rows, NULL, &hdr));
-    }
-done:
-    sisa_files_close(&files);
-    sisa_shard_summary_free(&sum);
-    return err;
-}
-
-/* Rank 0, before the store is opened (which creates a new store's folder and first files):
- * judge the set-up of a new store from its dataset (shard/setup.h). Fewer rows than
- * shards x slices is refused from the header alone; then the ID (and group) columns say how many
- * rows each shard and stage would get, and shards without rows and stages smaller than a
- * minibatch are named in warnings. An existing store is not judged: deletions may have shrunk
- * it, and it is never refused for that. */
-static int check_new_store(const char *cfg_path)
-{
-    int err = SISA_OK;
-    uint64_t *counts = NULL, *stage_rows = NULL;
-    sisa_config *cfg = malloc(sizeof *cfg);
-    SISA_CHECK(cfg, SISA_ENOMEM, "out of memory");
-    SISA_TRY(sisa_config_load(cfg, cfg_path));
-    if (!sisa_setup_new_store(cfg->store)) goto done;
-    sisa_dataset_header hdr;
-    SISA_TRY(sisa_dataset_read_header(cfg->data.train, &hdr));
-    SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
-    const size_t S = (size_t)cfg->sisa.shards, R = (size_t)cfg->sisa.slices;
-    counts = malloc(S * sizeof *counts);
-    stage_rows = malloc(S * R * sizeof *stage_rows);
-    SISA_CHECK(counts && stage_rows, SISA_ENOMEM, "out of memory");
-    SISA_TRY(sisa_partition_count(cfg, counts, stage_rows, &hdr));
-    sisa_setup_warn_exact(cfg, stage_rows);
-done:
-    free(stage_rows);
-    free(counts);
-    free(cfg);
-    return err;
-}
-
-/* Rank 0, after every rank wrote the shard files of a new store: write its manifest. */
-static int write_manifest(sisa_store *st, const char *digest, const sisa_dataset_header *hdr)
-{
-    int err = SISA_OK;
-    sisa_manifest *m = &st->man;
-    memset(m, 0, sizeof *m);
-    snprintf(m->config_hash, sizeof m->config_hash, "%s", st->config_hash);
-    m->seed = st->cfg.seed;
-    m->shards = (uint32_t)st->cfg.sisa.shards;
-    m->slices = (uint32_t)st->cfg.sisa.slices;
-    m->sharding = st->cfg.sisa.sharding;
-    snprintf(m->dataset, sizeof m->dataset, "%s", st->cfg.data.train);
-    snprintf(m->dataset_digest, sizeof m->dataset_digest, "%s", digest);
-    m->digest_version = SISA_DIGEST_V2;
-    m->rows = hdr->n;
-    m->features = hdr->d;
-    m->classes = hdr->num_classes;
-    snprintf(m->context, sizeof m->context, "%s", st->context);
-    sisa_blas_info blas;
-    sisa_blas_describe(&blas);
-    snprintf(m->blas_core, sizeof m->blas_core, "%s", blas.core);
-    snprintf(m->blas_core_origin, sizeof m->blas_core_origin, "%s",
-             sisa_blas_origin_token(sisa_blas_origin()));
-    SISA_TRY(sisa_store_write_manifest(st));
-done:
-    return err;
-}
-
-/* Collective: the dataset's v2 digest from every rank's leaves (digest: on every rank). Each
- * rank places its leaves, the others' are zero, and an element-wise sum (exact: one term per
- * element is nonzero) gives every rank all of them in block order; a collective, so a rank that
- * fails to allocate cannot leave another waiting. */
-static int combine_digest(sisa_dist *d, const sisa_partition_job *job, char *digest)
-{
-    int err = SISA_OK;
-    const uint64_t m = sisa_dsdigest_blocks(job->hdr.n);
-    uint8_t(*all)[32] = NULL;
-    err = m <= (uint64_t)INT32_MAX / 4
-              ? SISA_OK
-              : sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "%llu digest blocks are too many",
-                               (unsigned long long)m);
-    if (err == SISA_OK) {
-        all = calloc(m ? m : 1, sizeof *all);
-        if (!all) err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    }
-    if (err == SISA_OK && (job->leaf0 + job->n_leaves > m))
-        err = sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "digest blocks out of range");
-    SISA_TRY(sisa_dist_agree(d, err));
-    if (job->n_leaves) memcpy(all[job->leaf0], job->leaves, job->n_leaves * sizeof *all);
-    SISA_TRY(sisa_dist_sum_u64(d, (uint64_t *)all, (int)(m * 4)));
-    sisa_dsdigest_root(digest, &job->hdr, (const uint8_t(*)[32])all);
-done:
-    free(all);
-    return err;
-}
-
-int sisa_cmd_train(int argc, char **argv)
+int sisa_cmd_train(sisa_job *job, int argc, char **argv)
 {
     int err = SISA_OK;
     const char *cfg_path = NULL;
     double wait = 0;
     int accept_move = 0;
-    sisa_config cfg;
-    sisa_store st = {.lock_fd = -1};
-    train_plan tp = {0};
-    uint32_t *owner = NULL;
-    unsigned char *want = NULL;
-    double *rss_all = NULL;
-    sisa_partition_job job = {0};
-    uint32_t S = 0;
+    sisa_handle *h = NULL;
+    sisa_train_report r = {0};
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"wait", 0, SISA_ARG_WAIT, &wait, "SECONDS",
@@ -237,135 +52,29 @@ int sisa_cmd_train(int argc, char **argv)
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
 
-    sisa_dist *d = sisa_cli_dist();
-    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    double t0 = sisa_now();
-    SISA_TRY(sisa_dist_agree(d, rank == 0 ? check_new_store(cfg_path) : SISA_OK));
-    const sisa_cli_open_opts oo = {wait, "train", accept_move};
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, SISA_STORE_CREATE, &oo));
-    S = (uint32_t)cfg.sisa.shards;
-
-    /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
-    tp.missing = calloc(S, sizeof *tp.missing);
-    tp.rows = calloc(S, sizeof *tp.rows);
-    owner = calloc(S, sizeof *owner);
-    want = calloc(S, 1);
-    rss_all = calloc((size_t)P, sizeof *rss_all);
-    err = tp.missing && tp.rows && owner && want && rss_all
-              ? SISA_OK
-              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    if (err == SISA_OK && rank == 0) err = plan_on_root(&st, &tp);
-    SISA_TRY(sisa_dist_agree(d, err));
-    SISA_TRY(sisa_dist_bcast(d, &tp.partition, sizeof tp.partition, 0));
-    SISA_TRY(sisa_dist_bcast(d, tp.missing, S * sizeof *tp.missing, 0));
-    SISA_TRY(sisa_dist_bcast(d, tp.rows, S * sizeof *tp.rows, 0));
-    SISA_TRY(
-        sisa_dist_agree(d, sisa_schedule_lpt(tp.rows, S, (uint32_t)P, owner) == 0
-                               ? SISA_OK
-                               : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory")));
-    uint32_t mine = 0;
-    for (uint32_t k = 0; k < S; k++) mine += owner[k] == (uint32_t)rank;
-    if (!mine)
-        sisa_info("no shard to train here (%u shards over %d ranks); waiting for the others", S, P);
-
-    /* 2. Partition: each rank writes its own missing shards (and keeps them for training); for
-     * a new store every rank also digests its part of the dataset, and rank 0 combines them. */
-    if (tp.partition) {
-        char digest[65] = "";
-        uint32_t todo = 0;
-        for (uint32_t k = 0; k < S; k++) {
-            want[k] = tp.missing[k] && owner[k] == (uint32_t)rank;
-            todo += want[k];
-        }
-        if (rank == 0)
-            sisa_info("partitioning %s into %u shard(s) x %d slices", cfg.data.train, S,
-                      cfg.sisa.slices);
-        err = SISA_OK;
-        /* A new store's digest is taken while partitioning; an existing store's was checked
-         * by the plan. */
-        const int fresh = !st.has_manifest;
-        job.want = want;
-        job.keep = 1;
-        if (fresh) {
-            job.digest_part = (uint32_t)rank;
-            job.digest_parts = (uint32_t)P;
-        }
-        if (todo || fresh) err = sisa_partition(&st, &job);
-        SISA_TRY(sisa_dist_agree(d, err));
-        if (fresh) {
-            SISA_TRY(combine_digest(d, &job, digest));
-            if (rank == 0) err = write_manifest(&st, digest, &job.hdr);
-        }
-        SISA_TRY(sisa_dist_agree(d, err));
-    }
-
-    /* 3. Train this rank's shards, in shard order. */
-    uint64_t stats[4] = {0, 0, 0, 0}; /* samples, rows, shards trained, empty shards */
-    double t_train = sisa_now();
-    err = SISA_OK;
-    for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
-        if (owner[k] != (uint32_t)rank) continue;
-        if (sisa_stop_requested()) {
-            err = sisa_error_set(SISA_ESTOPPED, __FILE__, __LINE__,
-                                 "stopped on request before shard %u (everything trained so far "
-                                 "is committed; run the command again to continue)",
-                                 k);
-            break;
-        }
-        sisa_shard_report rep;
-        const sisa_shard_data *mem = job.kept ? job.kept[k] : NULL;
-        err = sisa_shard_train_from(&st, k, mem, mem ? job.sha[k] : NULL, &rep);
-        if (job.kept) { /* its rows are not needed any more */
-            sisa_shard_data_free(job.kept[k]);
-            job.kept[k] = NULL;
-        }
-        if (err < 0) break;
-        stats[0] += rep.samples;
-        stats[1] += rep.rows;
-        stats[2] += rep.stages_trained > 0;
-        stats[3] += (uint64_t)rep.empty;
-        if (rep.stages_trained)
-            sisa_info("shard %u: %llu rows, stages %u-%d trained%s, %.2f s", k,
-                      (unsigned long long)rep.rows, rep.resumed_from + 1, cfg.sisa.slices,
-                      rep.resumed_from ? " (resumed)" : "", rep.seconds);
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
-    double t_end = sisa_now();
-
-    /* 4. Totals and every rank's peak memory on rank 0. */
-    SISA_TRY(sisa_dist_sum_u64(d, stats, 4));
-    double rss = (double)sisa_cli_peak_rss();
-    SISA_TRY(sisa_dist_gather_f64(d, &rss, 1, rss_all, 0));
-    if (rank != 0) goto done;
-    if (!stats[2]) {
-        printf("store %s is up to date: %u shards x %d slices, %llu rows%s\n", st.root, S,
-               cfg.sisa.slices, (unsigned long long)stats[1],
-               stats[3] ? " (some shards are empty)" : "");
+    const double t0 = sisa_cli_now();
+    const sisa_open_opts oo = {job, wait, accept_move};
+    SISA_TRY(sisa_open(&h, cfg_path, &oo));
+    SISA_TRY(sisa_train(&r, h));
+    if (sisa_job_rank(job) != 0) goto done;
+    const double secs = sisa_cli_now() - t0;
+    if (!r.shards_trained) {
+        printf("store %s is up to date: %u shards x %u slices, %llu rows%s\n", r.store, r.shards,
+               r.slices, (unsigned long long)r.rows,
+               r.empty_shards ? " (some shards are empty)" : "");
     } else {
-        printf("trained %llu of %u shards x %d slices on %llu rows in %.2f s (%.0f samples/s) "
+        printf("trained %llu of %u shards x %u slices on %llu rows in %.2f s (%.0f samples/s) "
                "with %d rank%s\n",
-               (unsigned long long)stats[2], S, cfg.sisa.slices, (unsigned long long)stats[1],
-               t_end - t0, t_end > t_train ? (double)stats[0] / (t_end - t_train) : 0.0, P,
-               P == 1 ? "" : "s");
-        printf("  store %s (ID %.12s), config hash %.12s\n", st.root, st.store_id, st.config_hash);
+               (unsigned long long)r.shards_trained, r.shards, r.slices, (unsigned long long)r.rows,
+               secs, r.train_seconds > 0 ? (double)r.samples / r.train_seconds : 0.0, r.ranks,
+               r.ranks == 1 ? "" : "s");
+        printf("  store %s (ID %.12s), config hash %.12s\n", r.store, r.store_id, r.config_hash);
     }
     printf("  peak memory per rank:");
-    for (int r = 0; r < P; r++) printf(" %.0f MB", rss_all[r] / 1e6);
+    for (int k = 0; k < r.ranks && r.peak_rss; k++) printf(" %.0f MB", r.peak_rss[k] / 1e6);
     printf("\n");
 done:
-    /* A first training that failed (not one stopped or interrupted, which the next run
-     * continues) leaves no store behind: nothing in it can be trusted without its manifest. */
-    if (err < 0 && err != SISA_EINTR && err != SISA_ESTOPPED && rank == 0 && st.created &&
-        !st.has_manifest) {
-        sisa_store_discard_new(&st);
-        sisa_info("removed the unfinished new store %s", st.root);
-    }
-    sisa_partition_job_free(&job, S);
-    free(rss_all);
-    free(want);
-    free(owner);
-    free(tp.rows);
-    free(tp.missing);
-    sisa_store_close(&st);
+    sisa_train_report_free(&r);
+    sisa_close(h);
     return err;
 }

@@ -7,102 +7,53 @@
  * shard retrains of wall time; each rank rewrites and retrains its shards, and rank 0 reports
  * in shard order.
  */
-#include "cli/args.h"
-#include "cli/commands.h"
-#include "cli/common.h"
+#include "args.h"
+#include "commands.h"
 
-#include "base/fs.h"
-#include "base/log.h"
-#include "base/progress.h"
-#include "io/store_io.h"
-#include "shard/journal.h"
-#include "shard/request.h"
-#include "shard/store.h"
-#include "shard/train.h"
-#include "shard/unlearn.h"
-#include "sisa/error.h"
+#include "sisa/sisa.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-/* Sample visits of training every shard from scratch, as the store is now: from the shards'
- * journals, which summarise their data files (no data file is read). */
-static int full_training_visits(const sisa_store *st, uint64_t *out)
+/* Rank 0, once the request is checked (and journaled): what will be deleted where. */
+static void print_plan(void *ctx, const sisa_deletion_report *r)
 {
-    int err = SISA_OK;
-    sisa_shard_summary sum = {0};
-    sisa_files f = {0};
-    *out = 0;
-    for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards; k++) {
-        SISA_TRY(sisa_shard_files(st, k, &f, 0));
-        SISA_TRY(sisa_shard_summary_get(st, &f, k, &sum));
-        *out += sisa_shard_summary_visits(&sum, (uint32_t)st->cfg.train.epochs,
-                                          (uint32_t)st->cfg.sisa.slices, 1);
-        sisa_shard_summary_free(&sum);
-        sisa_files_close(&f);
+    (void)ctx;
+    if (r->already_ids || r->already_groups) {
+        printf("already deleted by earlier requests (see %s/ledger):", r->store);
+        if (r->already_ids) printf(" %llu sample ID(s)", (unsigned long long)r->already_ids);
+        if (r->already_ids && r->already_groups) printf(" and");
+        if (r->already_groups)
+            printf(" %llu data subject(s)", (unsigned long long)r->already_groups);
+        printf("\n");
     }
-done:
-    sisa_shard_summary_free(&sum);
-    sisa_files_close(&f);
-    return err;
+    if (r->nothing) {
+        printf("nothing to delete: every requested row is already deleted; the store is "
+               "unchanged\n");
+        fflush(stdout);
+        return;
+    }
+    printf("request%s: %llu row(s)", r->dry_run ? "" : " accepted", (unsigned long long)r->rows);
+    if (r->subjects) printf(" of %llu data subject(s)", (unsigned long long)r->subjects);
+    printf(" in %u of %u shards", r->n_shards, r->shards_total);
+    if (!r->dry_run) printf(" (request %llu)", (unsigned long long)r->request);
+    printf("\n");
+    for (uint32_t i = 0; i < r->n_shards; i++)
+        printf("  shard %u: %llu row(s), retrain stages %u-%u\n", r->shards[i].shard,
+               (unsigned long long)r->shards[i].rows, r->shards[i].first_stage, r->slices);
+    if (r->dry_run) printf("dry run: nothing changed\n");
+    fflush(stdout);
 }
 
-/* Rank 0: read the request, check it, and journal it as accepted. */
-static int accept_on_root(const sisa_store *st, const char *ids_list, const char *ids_file,
-                          const char *groups_list, const char *groups_file, int dry_run,
-                          sisa_request *r)
-{
-    int err = SISA_OK;
-    uint64_t *ids = NULL, *groups = NULL;
-    size_t n_ids = 0, n_groups = 0;
-    sisa_files f = {0};
-    sisa_request last = {0};
-    int found = 0;
-    if (ids_list) SISA_TRY(sisa_unlearn_parse_list(&ids, &n_ids, ids_list, "sample ID"));
-    if (ids_file) SISA_TRY(sisa_unlearn_parse_file(&ids, &n_ids, ids_file, "sample ID"));
-    if (groups_list) SISA_TRY(sisa_unlearn_parse_list(&groups, &n_groups, groups_list, "group"));
-    if (groups_file) SISA_TRY(sisa_unlearn_parse_file(&groups, &n_groups, groups_file, "group"));
-    SISA_TRY(sisa_unlearn_plan(r, st, ids, n_ids, groups, n_groups));
-    if (dry_run || r->rows == 0) goto done; /* rows == 0: all deleted before; nothing to do */
-    /* A request is accepted only if it can be certified: the ledger must be whole. */
-    char ledger[SISA_PATH_MAX];
-    sisa_ledger_info li;
-    SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));
-    err = sisa_ledger_check(ledger, &li);
-    if (err < 0) {
-        sisa_error_prefix("no deletion request is accepted while the ledger is damaged");
-        goto done;
-    }
-    SISA_TRY(sisa_store_files(st, &f, 1));
-    SISA_TRY(sisa_request_latest(&f.j, &last, &found, NULL));
-    r->n = found ? last.n + 1 : 1;
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(r->time, sizeof r->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    SISA_TRY(sisa_request_accept(&f.j, r));
-done:
-    sisa_request_free(&last);
-    sisa_files_close(&f);
-    free(groups);
-    free(ids);
-    return err;
-}
-
-int sisa_cmd_unlearn(int argc, char **argv)
+int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
 {
     int err = SISA_OK;
     const char *cfg_path = NULL, *ids_list = NULL, *ids_file = NULL;
     int dry_run = 0;
     double wait = 0;
     int accept_move = 0;
-    sisa_config cfg;
-    sisa_store st = {.lock_fd = -1};
     const char *groups_list = NULL, *groups_file = NULL;
-    sisa_request req = {0};
-    sisa_shard_report *reps = NULL;
+    sisa_handle *h = NULL;
+    sisa_deletion_report rep = {0};
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"ids", 0, SISA_ARG_STRING, &ids_list, "ID,ID,...", "sample IDs to delete", 0},
@@ -153,88 +104,45 @@ int sisa_cmd_unlearn(int argc, char **argv)
     SISA_CHECK(!(ids_list && ids_file) && !(groups_list && groups_file), SISA_EUSAGE,
                "sisa unlearn: give a list or a file, not both");
 
-    sisa_dist *d = sisa_cli_dist();
-    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    double t0 = sisa_now();
-    const sisa_cli_open_opts oo = {wait, "unlearn", accept_move};
-    SISA_TRY(sisa_cli_open_store(&st, &cfg, cfg_path, dry_run ? SISA_STORE_READ : SISA_STORE_WRITE,
-                                 &oo));
-    if (rank == 0)
-        err = accept_on_root(&st, ids_list, ids_file, groups_list, groups_file, dry_run, &req);
-    SISA_TRY(sisa_dist_agree(d, err));
-    /* Every rank learns whether there is anything to do. */
-    uint64_t nothing = rank == 0 && req.rows == 0;
-    SISA_TRY(sisa_dist_bcast(d, &nothing, sizeof nothing, 0));
-    if (rank == 0 && (req.already_ids || req.already_groups)) {
-        printf("already deleted by earlier requests (see %s/ledger):", st.root);
-        if (req.already_ids) printf(" %llu sample ID(s)", (unsigned long long)req.already_ids);
-        if (req.already_ids && req.already_groups) printf(" and");
-        if (req.already_groups)
-            printf(" %llu data subject(s)", (unsigned long long)req.already_groups);
-        printf("\n");
-    }
-    if (nothing) {
-        if (rank == 0) {
-            printf("nothing to delete: every requested row is already deleted; the store is "
-                   "unchanged\n");
-            fflush(stdout);
-        }
-        goto done;
-    }
-    if (rank == 0) {
-        printf("request%s: %llu row(s)", dry_run ? "" : " accepted", (unsigned long long)req.rows);
-        if (req.n_groups) printf(" of %llu data subject(s)", (unsigned long long)req.n_groups);
-        printf(" in %u of %d shards", req.n_shards, cfg.sisa.shards);
-        if (!dry_run) printf(" (request %llu)", (unsigned long long)req.n);
-        printf("\n");
-        for (uint32_t i = 0; i < req.n_shards; i++)
-            printf("  shard %u: %llu row(s), retrain stages %u-%d\n", req.shards[i].shard,
-                   (unsigned long long)req.shards[i].rows, req.shards[i].first_stage,
-                   cfg.sisa.slices);
-        if (dry_run) printf("dry run: nothing changed\n");
-        fflush(stdout);
-    }
-    if (dry_run) goto done;
-    SISA_TRY(sisa_cli_share_request(&req));
-    reps = calloc(req.n_shards ? req.n_shards : 1, sizeof *reps);
-    SISA_TRY(sisa_dist_agree(
-        d, reps ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory")));
-    SISA_TRY(sisa_cli_advance_request(&st, &req, reps));
-
-    uint64_t retrain = 0, full = 0;
-    if (rank == 0) {
-        for (uint32_t i = 0; i < req.n_shards; i++) {
-            const sisa_shard_report *r = &reps[i];
-            retrain += r->samples;
-            if (r->empty)
-                printf("  shard %u: no rows left; it leaves the ensemble\n", r->shard);
-            else
-                printf("  shard %u: retrained stages %u-%d from %s in %.2f s (%llu sample "
-                       "visits)\n",
-                       r->shard, r->resumed_from + 1, cfg.sisa.slices,
-                       r->resumed_from ? "its last clean checkpoint" : "initialisation", r->seconds,
-                       (unsigned long long)r->samples);
-        }
-        err = full_training_visits(&st, &full);
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
-    if (rank == 0) {
-        double secs = sisa_now() - t0;
-        double frac = full ? (double)retrain / (double)full : 0.0;
-        printf("unlearned %llu sample(s) in %.2f s with %d rank%s: retraining cost %llu sample "
-               "visits, %.2f%% of training the whole store from scratch",
-               (unsigned long long)req.rows, secs, P, P == 1 ? "" : "s",
-               (unsigned long long)retrain, 100.0 * frac);
-        if (retrain)
-            printf(" (%.1fx less work)\n", 1.0 / frac);
+    const int rank = sisa_job_rank(job), P = sisa_job_size(job);
+    const double t0 = sisa_cli_now();
+    const sisa_open_opts oo = {job, wait, accept_move};
+    SISA_TRY(sisa_open(&h, cfg_path, &oo));
+    const sisa_deletion what = {
+        .ids_text = ids_list,
+        .ids_file = ids_file,
+        .groups_text = groups_list,
+        .groups_file = groups_file,
+        .dry_run = dry_run,
+    };
+    SISA_TRY(sisa_unlearn(&rep, h, &what, print_plan, NULL));
+    if (rank != 0 || rep.nothing || dry_run) goto done;
+    for (uint32_t i = 0; i < rep.n_shards; i++) {
+        const sisa_deletion_shard *r = &rep.shards[i];
+        if (r->empty)
+            printf("  shard %u: no rows left; it leaves the ensemble\n", r->shard);
         else
-            printf("\n");
-        printf("request %llu is certified in the ledger (%s/ledger)\n", (unsigned long long)req.n,
-               st.root);
+            printf("  shard %u: retrained stages %u-%u from %s in %.2f s (%llu sample "
+                   "visits)\n",
+                   r->shard, r->resumed_from + 1, rep.slices,
+                   r->resumed_from ? "its last clean checkpoint" : "initialisation", r->seconds,
+                   (unsigned long long)r->samples);
     }
+    const uint64_t retrain = rep.retrain_samples, full = rep.full_samples;
+    double secs = sisa_cli_now() - t0;
+    double frac = full ? (double)retrain / (double)full : 0.0;
+    printf("unlearned %llu sample(s) in %.2f s with %d rank%s: retraining cost %llu sample "
+           "visits, %.2f%% of training the whole store from scratch",
+           (unsigned long long)rep.rows, secs, P, P == 1 ? "" : "s", (unsigned long long)retrain,
+           100.0 * frac);
+    if (retrain)
+        printf(" (%.1fx less work)\n", 1.0 / frac);
+    else
+        printf("\n");
+    printf("request %llu is certified in the ledger (%s/ledger)\n", (unsigned long long)rep.request,
+           rep.store);
 done:
-    free(reps);
-    sisa_request_free(&req);
-    sisa_store_close(&st);
+    sisa_deletion_report_free(&rep);
+    sisa_close(h);
     return err;
 }

@@ -8,20 +8,20 @@
 #ifndef SISA_CLI_COMMANDS_H
 #define SISA_CLI_COMMANDS_H
 
-int sisa_cmd_import(int argc, char **argv);
-int sisa_cmd_config(int argc, char **argv);
-int sisa_cmd_info(int argc, char **argv);
-int sisa_cmd_version(int argc, char **argv);
-int sisa_cmd_train(int argc, char **argv);
-int sisa_cmd_unlearn(int argc, char **argv);
-int sisa_cmd_predict(int argc, char **argv);
-int sisa_cmd_eval(int argc, char **argv);
-int sisa_cmd_status(int argc, char **argv);
-int sisa_cmd_verify(int argc, char **argv);
-int sisa_cmd_audit(int argc, char **argv);
-int sisa_cmd_repair(int argc, char **argv);
+#include "sisa/sisa.h"
 
-/* Print the version report of `sisa --version` to stdout. */
-void sisa_print_versions(void);
+/* `job`: the job of ranks this process is part of (the MPI commands), NULL otherwise. */
+int sisa_cmd_import(sisa_job *job, int argc, char **argv);
+int sisa_cmd_config(sisa_job *job, int argc, char **argv);
+int sisa_cmd_info(sisa_job *job, int argc, char **argv);
+int sisa_cmd_version(sisa_job *job, int argc, char **argv);
+int sisa_cmd_train(sisa_job *job, int argc, char **argv);
+int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv);
+int sisa_cmd_predict(sisa_job *job, int argc, char **argv);
+int sisa_cmd_eval(sisa_job *job, int argc, char **argv);
+int sisa_cmd_status(sisa_job *job, int argc, char **argv);
+int sisa_cmd_verify(sisa_job *job, int argc, char **argv);
+int sisa_cmd_audit(sisa_job *job, int argc, char **argv);
+int sisa_cmd_repair(sisa_job *job, int argc, char **argv);
 
 #endif

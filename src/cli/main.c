@@ -6,14 +6,9 @@
  * 0 success, 1 runtime failure, 2 usage or configuration error, 3 request rejected,
  * 130 interrupted (docs/exit-codes.md).
  */
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "cli/core.h"
+#include "commands.h"
 
-#include "base/log.h"
-#include "dist/dist.h"
-#include "sisa/error.h"
-#include "sisa/version.h"
+#include "sisa/sisa.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +18,7 @@
 
 typedef struct {
     const char *name;
-    int (*run)(int argc, char **argv);
+    int (*run)(sisa_job *job, int argc, char **argv);
     const char *summary;
     int mpi; /* runs as a job of MPI ranks under mpirun/srun */
 } command;
@@ -73,7 +68,7 @@ static void usage(FILE *out)
 
 static void on_interrupt(int signo)
 {
-    sisa_interrupt_raise(signo);
+    sisa_interrupt(signo);
 }
 
 /* A repeat of a stop signal this soon after the first is the same request delivered twice:
@@ -92,7 +87,7 @@ static void on_stop(int signo)
     if (!stop_seen[k]) {
         stop_seen[k] = 1;
         stop_at[k] = now;
-        sisa_stop_raise(signo);
+        sisa_request_stop(signo);
         return;
     }
     long long ns = (long long)(now.tv_sec - stop_at[k].tv_sec) * 1000000000LL +
@@ -136,14 +131,14 @@ static int report(int err, int quiet)
     else
         fprintf(stderr, "sisa: error: %s\n", sisa_error_message());
     const char *dbg = getenv("SISA_DEBUG");
-    if (sisa_log_level_get() >= SISA_LOG_DEBUG || (dbg && *dbg && strcmp(dbg, "0") != 0))
+    if (sisa_get_log_level() >= SISA_LOG_LEVEL_DEBUG || (dbg && *dbg && strcmp(dbg, "0") != 0))
         fprintf(stderr, "sisa: (%s, raised at %s)\n", sisa_error_name(err), sisa_error_origin());
     return sisa_exit_code(err);
 }
 
 int main(int argc, char **argv)
 {
-    int level = SISA_LOG_INFO;
+    int level = SISA_LOG_LEVEL_INFO;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
@@ -151,23 +146,23 @@ int main(int argc, char **argv)
             usage(stdout);
             return SISA_EXIT_OK;
         } else if (!strcmp(a, "--version")) {
-            sisa_log_set_level(level);
-            int err = sisa_cli_core_setup("version", argv, 0, NULL);
+            sisa_set_log_level(level);
+            int err = sisa_openblas_setup("version", argv, 0, NULL);
             if (err < 0) return report(err, 0);
-            sisa_print_versions();
+            sisa_library_versions(stdout);
             return SISA_EXIT_OK;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             level++;
         } else if (!strcmp(a, "-vv")) {
             level += 2;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            level = SISA_LOG_QUIET;
+            level = SISA_LOG_LEVEL_QUIET;
         } else {
             fprintf(stderr, "sisa: error: unknown global option '%s' (see 'sisa --help')\n", a);
             return SISA_EXIT_USAGE;
         }
     }
-    sisa_log_set_level(level);
+    sisa_set_log_level(level);
     if (i >= argc) {
         usage(stderr);
         return SISA_EXIT_USAGE;
@@ -179,28 +174,27 @@ int main(int argc, char **argv)
     }
     for (size_t c = 0; c < N_COMMANDS; c++) {
         if (strcmp(name, commands[c].name) != 0) continue;
-        /* Before MPI_Init and any BLAS call: this may re-execute the process under another
-         * OpenBLAS core (cli/core.h). */
-        int core_err = sisa_cli_core_setup(name, argv, argc - i - 1, argv + i + 1);
-        if (core_err < 0) return report(core_err, !sisa_cli_core_first_rank());
+        /* Before MPI is initialised and before anything computes: this may re-execute the
+         * process under another OpenBLAS core (sisa_openblas_setup). */
+        int core_err = sisa_openblas_setup(name, argv, argc - i - 1, argv + i + 1);
+        if (core_err < 0) return report(core_err, !sisa_launcher_first_rank());
         install_signal_handlers();
-        if (!commands[c].mpi) return report(commands[c].run(argc - i - 1, argv + i + 1), 0);
+        if (!commands[c].mpi) return report(commands[c].run(NULL, argc - i - 1, argv + i + 1), 0);
         /* A job of ranks: every rank runs the command; they agree on the outcome, rank 0
          * reports it, and every rank exits with the same status. */
-        sisa_dist *d = NULL;
-        int err = sisa_dist_init(&d, &argc, &argv);
+        sisa_job *job = NULL;
+        int err = sisa_job_join(&job, &argc, &argv);
         if (err >= 0) {
-            sisa_cli_set_dist(d);
-            if (sisa_dist_size(d) > 1) {
+            if (sisa_job_size(job) > 1) {
                 char prefix[32];
-                snprintf(prefix, sizeof prefix, "rank %d: ", sisa_dist_rank(d));
-                sisa_log_set_prefix(prefix);
+                snprintf(prefix, sizeof prefix, "rank %d: ", sisa_job_rank(job));
+                sisa_set_log_prefix(prefix);
             }
-            err = commands[c].run(argc - i - 1, argv + i + 1);
-            err = sisa_dist_agree(d, err);
+            err = commands[c].run(job, argc - i - 1, argv + i + 1);
+            err = sisa_job_agree(job, err);
         }
-        int code = report(err, sisa_dist_rank(d) != 0);
-        sisa_dist_finalize(d, code);
+        int code = report(err, sisa_job_rank(job) != 0);
+        sisa_job_free(job, code);
         return code;
     }
     fprintf(stderr, "sisa: error: unknown command '%s' (see 'sisa --help')\n", name);

@@ -104,6 +104,48 @@ done:
     return err;
 }
 
+int sisa_dist_single(sisa_dist **out)
+{
+    sisa_dist *d = calloc(1, sizeof *d);
+    *out = d;
+    if (!d) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    d->heap = 1;
+    d->rank = 0;
+    d->size = 1;
+    d->comm = MPI_COMM_NULL;
+    return SISA_OK;
+}
+
+int sisa_dist_from_comm(sisa_dist **out, const void *mpi_comm)
+{
+    int err = SISA_OK;
+    SISA_TRY(sisa_dist_single(out));
+    sisa_dist *d = *out;
+    int inited = 0, finished = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finished);
+    SISA_CHECK(mpi_comm && inited && !finished, SISA_EUSAGE,
+               "a job from an MPI communicator needs MPI initialised and a communicator");
+    MPI_Comm given = *(const MPI_Comm *)mpi_comm;
+    SISA_MPI(MPI_Comm_dup(given, &d->comm), "MPI_Comm_dup");
+    SISA_MPI(MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN), "setting the error handler");
+    SISA_MPI(MPI_Comm_rank(d->comm, &d->rank), "MPI_Comm_rank");
+    SISA_MPI(MPI_Comm_size(d->comm, &d->size), "MPI_Comm_size");
+done:
+    return err;
+}
+
+void sisa_dist_free(sisa_dist *d)
+{
+    if (!d) return;
+    int finished = 0;
+    if (d->comm != MPI_COMM_NULL) {
+        MPI_Finalized(&finished);
+        if (!finished) MPI_Comm_free(&d->comm);
+    }
+    if (d->heap) free(d);
+}
+
 void sisa_dist_finalize(sisa_dist *d, int exit_code)
 {
     if (!d) return;

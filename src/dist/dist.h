@@ -28,6 +28,15 @@ void sisa_dist_library_version(char *out, size_t cap);
 
 /* Join the job (see above). *out is valid even on failure (a one-rank job). */
 int sisa_dist_init(sisa_dist **out, int *argc, char ***argv);
+/* A one-rank job that never touches MPI, whatever launched the process. */
+int sisa_dist_single(sisa_dist **out);
+/* A job over a duplicate of the communicator `mpi_comm` points to (an MPI_Comm) of a program
+ * that initialised MPI itself. *out is valid even on failure (free it with sisa_dist_free). */
+int sisa_dist_from_comm(sisa_dist **out, const void *mpi_comm);
+/* Free a job from sisa_dist_single or sisa_dist_from_comm: its duplicate communicator only
+ * (MPI stays initialised). NULL-safe. */
+void sisa_dist_free(sisa_dist *d);
+
 /* Leave the job: MPI_Finalize, or MPI_Abort with `exit_code` when MPI failed or the ranks could
  * not agree. Frees d (NULL-safe). */
 void sisa_dist_finalize(sisa_dist *d, int exit_code);

@@ -1,7 +1,7 @@
 /*
  * json.c - see json.h.
  */
-#include "cli/json.h"
+#include "run/print.h"
 
 #include "base/json.h"
 

@@ -18,7 +18,7 @@
  * The guard counts only while OPENBLAS_CORETYPE still holds the core it names; anything else
  * is the user's setting, which always wins (docs/design.md, "The OpenBLAS core").
  */
-#include "cli/core.h"
+#include "run/core.h"
 
 #include "base/log.h"
 #include "io/dsstream.h"
@@ -36,7 +36,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-int sisa_cli_core_first_rank(void)
+int sisa_run_core_first_rank(void)
 {
     static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
                                        "SLURM_PROCID"};
@@ -154,13 +154,13 @@ static int check_candidate(char **argv, const command_info *ci, const char *core
         char note[96];
         snprintf(note, sizeof note, "OpenBLAS picked %s", pick);
         sisa_blas_set_origin(SISA_CORE_BY_SISA, note);
-        if (sisa_cli_core_first_rank())
+        if (sisa_run_core_first_rank())
             sisa_info("OpenBLAS picked its generic %s kernel for this CPU; running the faster %s "
                       "instead, which passed sisa's self-check",
                       pick, core);
         return SISA_OK;
     }
-    if (sisa_cli_core_first_rank())
+    if (sisa_run_core_first_rank())
         sisa_warn("OpenBLAS core %s failed sisa's self-check, so sisa keeps OpenBLAS's own "
                   "choice, %s: %s",
                   core, pick, why);
@@ -168,7 +168,7 @@ static int check_candidate(char **argv, const command_info *ci, const char *core
     return reexec(argv, pick, guard);
 }
 
-int sisa_cli_core_setup(const char *name, char **argv, int cargc, char **cargv)
+int sisa_run_core_setup(const char *name, char **argv, int cargc, char **cargv)
 {
     if (wants_help(cargc, cargv)) return SISA_OK;
     sisa_blas_info blas;
@@ -239,7 +239,7 @@ int sisa_cli_core_setup(const char *name, char **argv, int cargc, char **cargv)
         return reexec(argv, plan.core, next);
     case SISA_CORE_REFUSE:
         if (ci.lenient) {
-            if (sisa_cli_core_first_rank())
+            if (sisa_run_core_first_rank())
                 sisa_warn("store %s: %s; this command computes nothing with OpenBLAS and goes on",
                           ci.store, plan.why);
             sisa_blas_set_origin(SISA_CORE_BY_OPENBLAS, NULL);

@@ -1,7 +1,7 @@
 /*
- * common.c - see common.h.
+ * open.c - opening a store for a job (run/run.h).
  */
-#include "cli/common.h"
+#include "run/run.h"
 
 #include "base/log.h"
 #include "model/blas.h"
@@ -12,25 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-static sisa_dist *job;
-
-void sisa_cli_set_dist(sisa_dist *d)
-{
-    job = d;
-}
-
-sisa_dist *sisa_cli_dist(void)
-{
-    if (!job) sisa_dist_init(&job, NULL, NULL); /* never launched: a one-rank job */
-    return job;
-}
-
-int sisa_cli_not_root(void)
-{
-    return sisa_dist_rank(sisa_cli_dist()) != 0;
-}
-
-uint64_t sisa_cli_peak_rss(void)
+uint64_t sisa_run_peak_rss(void)
 {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
@@ -38,10 +20,13 @@ uint64_t sisa_cli_peak_rss(void)
 }
 
 static int open_on_root(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode, const sisa_cli_open_opts *opts)
+                        sisa_store_mode mode, const sisa_run_open_opts *opts)
 {
     int err = SISA_OK;
-    SISA_TRY(sisa_config_load(cfg, cfg_path));
+    if (opts->config)
+        memcpy(cfg, opts->config, sizeof *cfg);
+    else
+        SISA_TRY(sisa_config_load(cfg, cfg_path));
     sisa_model_fp_setup();
     const int writer = mode == SISA_STORE_WRITE || mode == SISA_STORE_CREATE;
     if (writer) {
@@ -55,13 +40,12 @@ done:
     return err;
 }
 
-int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
-                        sisa_store_mode mode, const sisa_cli_open_opts *opts_in)
+int sisa_run_open_store(sisa_dist *d, sisa_store *st, sisa_config *cfg, const char *cfg_path,
+                        sisa_store_mode mode, const sisa_run_open_opts *opts_in)
 {
     int err = SISA_OK;
-    const sisa_cli_open_opts none = {0, NULL, 0};
-    const sisa_cli_open_opts *opts = opts_in ? opts_in : &none;
-    sisa_dist *d = sisa_cli_dist();
+    const sisa_run_open_opts none = {0, NULL, 0, NULL};
+    const sisa_run_open_opts *opts = opts_in ? opts_in : &none;
     const int rank = sisa_dist_rank(d);
     st->lock_fd = -1;
     if (rank == 0) err = open_on_root(st, cfg, cfg_path, mode, opts);
@@ -78,10 +62,11 @@ int sisa_cli_open_store(sisa_store *st, sisa_config *cfg, const char *cfg_path,
         sisa_config_hash(cfg, hash);
         sisa_store_context(context, sizeof context);
         if (strcmp(hash, st->config_hash) != 0)
-            err = sisa_error_set(SISA_ECONFIG, __FILE__, __LINE__,
-                                 "computes config hash %.12s for %s where rank 0 computes %.12s: "
-                                 "every rank must run the same sisa build",
-                                 hash, cfg_path, st->config_hash);
+            err =
+                sisa_error_set(SISA_ECONFIG, __FILE__, __LINE__,
+                               "computes config hash %.12s for %s where rank 0 computes %.12s: "
+                               "every rank must run the same sisa build",
+                               hash, cfg->source[0] ? cfg->source : "the config", st->config_hash);
         else if (strcmp(context, st->context) != 0)
             err = sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
                                  "runs under another determinism context than rank 0, so shards "
@@ -104,7 +89,7 @@ recover:
         SISA_TRY(sisa_dist_agree(d, err));
     }
     /* An interrupted deletion is finished before the command does anything else. */
-    SISA_TRY(sisa_cli_recover(st));
+    SISA_TRY(sisa_run_recover(d, st));
 done:
     return err;
 }

@@ -1,8 +1,8 @@
 /*
  * core.h - the OpenBLAS core a command runs under, set before OpenBLAS computes anything.
  */
-#ifndef SISA_CLI_CORE_H
-#define SISA_CLI_CORE_H
+#ifndef SISA_RUN_CORE_H
+#define SISA_RUN_CORE_H
 
 /* The environment variable sisa sets next to OPENBLAS_CORETYPE when it re-executes itself, so
  * that the new process knows the core is sisa's doing (and why), not the user's. */
@@ -15,10 +15,10 @@
  * origin recorded with sisa_blas_set_origin), or SISA_EUSAGE when the store's core cannot run
  * on this CPU, or SISA_EIO when the re-execution fails. Does nothing for commands that compute
  * nothing with OpenBLAS, and for --help. */
-int sisa_cli_core_setup(const char *name, char **argv, int cargc, char **cargv);
+int sisa_run_core_setup(const char *name, char **argv, int cargc, char **cargv);
 
 /* 1 unless the process is a rank other than 0 of an MPI or Slurm job (read from the launcher's
  * environment: before MPI_Init, this is all there is). */
-int sisa_cli_core_first_rank(void);
+int sisa_run_core_first_rank(void);
 
 #endif

@@ -8,9 +8,12 @@
  * on it. Every step is idempotent, so a request interrupted at any point is finished by running
  * the remaining steps again.
  */
-#include "cli/common.h"
+#include "run/run.h"
 
+#include "base/fs.h"
 #include "base/log.h"
+#include "base/progress.h"
+#include "io/store_io.h"
 #include "shard/journal.h"
 #include "shard/request.h"
 #include "shard/schedule.h"
@@ -21,11 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-int sisa_cli_share_request(sisa_request *r)
+int sisa_run_share_request(sisa_dist *d, sisa_request *r)
 {
     int err = SISA_OK;
-    sisa_dist *d = sisa_cli_dist();
     uint8_t *buf = NULL;
     uint64_t len = 0;
     size_t n = 0;
@@ -93,10 +96,9 @@ done:
     return err;
 }
 
-int sisa_cli_advance_request(sisa_store *st, sisa_request *r, sisa_shard_report *reps)
+int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa_shard_report *reps)
 {
     int err = SISA_OK;
-    sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     const uint32_t K = r->n_shards;
     uint32_t *owner = calloc(K ? K : 1, sizeof *owner);
@@ -182,10 +184,9 @@ static void fence_shards(sisa_store *st, const sisa_request *r)
         if (r->shards[i].shard < sizeof st->fenced) st->fenced[r->shards[i].shard] = 1;
 }
 
-int sisa_cli_recover(sisa_store *st)
+int sisa_run_recover(sisa_dist *d, sisa_store *st)
 {
     int err = SISA_OK;
-    sisa_dist *d = sisa_cli_dist();
     const int rank = sisa_dist_rank(d);
     sisa_request r = {0};
     sisa_files f = {0};
@@ -201,7 +202,7 @@ int sisa_cli_recover(sisa_store *st)
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, flags, sizeof flags, 0));
     if (!flags[0]) goto done;
-    SISA_TRY(sisa_cli_share_request(&r));
+    SISA_TRY(sisa_run_share_request(d, &r));
     for (uint32_t i = 0; i < r.n_shards; i++)
         if (r.shards[i].shard < sizeof st->unsettled) st->unsettled[r.shards[i].shard] = 1;
     if (!flags[1]) {
@@ -225,9 +226,126 @@ int sisa_cli_recover(sisa_store *st)
     if (rank == 0)
         sisa_warn("finishing deletion request %llu, interrupted after '%s'",
                   (unsigned long long)r.n, sisa_req_state_name(r.state));
-    SISA_TRY(sisa_cli_advance_request(st, &r, NULL));
+    SISA_TRY(sisa_run_advance_request(d, st, &r, NULL));
     if (rank == 0) sisa_info("deletion request %llu is finished", (unsigned long long)r.n);
 done:
     sisa_request_free(&r);
+    return err;
+}
+
+/* Sample visits of training every shard from scratch, as the store is now: from the shards'
+ * journals, which summarise their data files (no data file is read). */
+static int full_training_visits(const sisa_store *st, uint64_t *out)
+{
+    int err = SISA_OK;
+    sisa_shard_summary sum = {0};
+    sisa_files f = {0};
+    *out = 0;
+    for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards; k++) {
+        SISA_TRY(sisa_shard_files(st, k, &f, 0));
+        SISA_TRY(sisa_shard_summary_get(st, &f, k, &sum));
+        *out += sisa_shard_summary_visits(&sum, (uint32_t)st->cfg.train.epochs,
+                                          (uint32_t)st->cfg.sisa.slices, 1);
+        sisa_shard_summary_free(&sum);
+        sisa_files_close(&f);
+    }
+done:
+    sisa_shard_summary_free(&sum);
+    sisa_files_close(&f);
+    return err;
+}
+
+/* Append n values to a growing list. */
+static int append_values(uint64_t **list, size_t *n, const uint64_t *v, size_t k)
+{
+    if (!k) return SISA_OK;
+    uint64_t *grown = realloc(*list, (*n + k) * sizeof *grown);
+    if (!grown) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    memcpy(grown + *n, v, k * sizeof *v);
+    *list = grown;
+    *n += k;
+    return SISA_OK;
+}
+
+int sisa_run_accept(const sisa_store *st, const sisa_run_deletion *w, sisa_request *r)
+{
+    int err = SISA_OK;
+    uint64_t *ids = NULL, *groups = NULL;
+    size_t n_ids = 0, n_groups = 0;
+    sisa_files f = {0};
+    sisa_request last = {0};
+    int found = 0;
+    if (w->ids_text) SISA_TRY(sisa_unlearn_parse_list(&ids, &n_ids, w->ids_text, "sample ID"));
+    if (w->ids_file) SISA_TRY(sisa_unlearn_parse_file(&ids, &n_ids, w->ids_file, "sample ID"));
+    if (w->groups_text)
+        SISA_TRY(sisa_unlearn_parse_list(&groups, &n_groups, w->groups_text, "group"));
+    if (w->groups_file)
+        SISA_TRY(sisa_unlearn_parse_file(&groups, &n_groups, w->groups_file, "group"));
+    SISA_TRY(append_values(&ids, &n_ids, w->ids, w->n_ids));
+    SISA_TRY(append_values(&groups, &n_groups, w->groups, w->n_groups));
+    SISA_TRY(sisa_unlearn_plan(r, st, ids, n_ids, groups, n_groups));
+    if (w->dry_run || r->rows == 0) goto done; /* rows == 0: all deleted before; nothing to do */
+    /* A request is accepted only if it can be certified: the ledger must be whole. */
+    char ledger[SISA_PATH_MAX];
+    sisa_ledger_info li;
+    SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));
+    err = sisa_ledger_check(ledger, &li);
+    if (err < 0) {
+        sisa_error_prefix("no deletion request is accepted while the ledger is damaged");
+        goto done;
+    }
+    SISA_TRY(sisa_store_files(st, &f, 1));
+    SISA_TRY(sisa_request_latest(&f.j, &last, &found, NULL));
+    r->n = found ? last.n + 1 : 1;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(r->time, sizeof r->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    SISA_TRY(sisa_request_accept(&f.j, r));
+done:
+    sisa_request_free(&last);
+    sisa_files_close(&f);
+    free(groups);
+    free(ids);
+    return err;
+}
+
+void sisa_run_unlearn_result_free(sisa_run_unlearn_result *r)
+{
+    if (!r) return;
+    free(r->reps);
+    sisa_request_free(&r->req);
+    memset(r, 0, sizeof *r);
+}
+
+int sisa_run_unlearn(sisa_dist *d, sisa_store *st, const sisa_run_deletion *w,
+                     sisa_run_unlearn_result *out,
+                     void (*on_plan)(void *ctx, const sisa_run_unlearn_result *r), void *ctx)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d);
+    const double t0 = sisa_now();
+    memset(out, 0, sizeof *out);
+    if (rank == 0) err = sisa_run_accept(st, w, &out->req);
+    SISA_TRY(sisa_dist_agree(d, err));
+    /* Every rank learns whether there is anything to do. */
+    uint64_t nothing = rank == 0 && out->req.rows == 0;
+    SISA_TRY(sisa_dist_bcast(d, &nothing, sizeof nothing, 0));
+    out->nothing = (int)nothing;
+    if (rank == 0 && on_plan) on_plan(ctx, out);
+    if (nothing || w->dry_run) goto done;
+    SISA_TRY(sisa_run_share_request(d, &out->req));
+    out->reps = calloc(out->req.n_shards ? out->req.n_shards : 1, sizeof *out->reps);
+    SISA_TRY(sisa_dist_agree(
+        d, out->reps ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory")));
+    SISA_TRY(sisa_run_advance_request(d, st, &out->req, out->reps));
+    if (rank == 0) {
+        for (uint32_t i = 0; i < out->req.n_shards; i++)
+            out->retrain_visits += out->reps[i].samples;
+        err = full_training_visits(st, &out->full_visits);
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+    out->seconds = sisa_now() - t0;
+done:
     return err;
 }

@@ -1,0 +1,790 @@
+/*
+ * sisa.c - libsisa's public API (sisa/sisa.h) over the orchestration layer (run/run.h).
+ *
+ * A handle is a loaded config and a job; every operation opens the store as the matching CLI
+ * command does, runs the orchestration and fills a report. Nothing here prints unless handed a
+ * stream.
+ */
+#include "sisa/sisa.h"
+
+#include "aggregate/aggregate.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "dist/dist.h"
+#include "io/dsstream.h"
+#include "io/store_io.h"
+#include "model/blas.h"
+#include "run/core.h"
+#include "run/print.h"
+#include "run/run.h"
+#include "shard/setup.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sisa_job {
+    sisa_dist *d;
+    int joined; /* made by sisa_job_join: finalises MPI when freed */
+};
+
+struct sisa_handle {
+    sisa_config cfg;                  /* every rank: rank 0's loaded config */
+    char label[SISA_CONFIG_PATH_MAX]; /* the config file as given ("" in memory) */
+    sisa_open_opts opts;
+    sisa_job *job; /* borrowed, or own_job */
+    sisa_job *own; /* a one-rank job made for this handle */
+};
+
+/* ---- library ----------------------------------------------------------------------------- */
+
+const char *sisa_version_string(void)
+{
+    return SISA_VERSION;
+}
+
+void sisa_set_log_level(int level)
+{
+    sisa_log_set_level(level);
+}
+
+int sisa_get_log_level(void)
+{
+    return sisa_log_level_get();
+}
+
+void sisa_set_log_prefix(const char *prefix)
+{
+    sisa_log_set_prefix(prefix ? prefix : "");
+}
+
+void sisa_interrupt(int signo)
+{
+    sisa_interrupt_raise(signo);
+}
+
+void sisa_request_stop(int signo)
+{
+    sisa_stop_raise(signo);
+}
+
+void sisa_json_print_string(FILE *out, const char *s)
+{
+    sisa_json_string(out, s);
+}
+
+void sisa_json_print_number(FILE *out, double v)
+{
+    sisa_json_number(out, v);
+}
+
+int sisa_text_u64(uint64_t *out, const char *s)
+{
+    return s && sisa_parse_u64(s, out) == SISA_PARSE_OK ? 0 : -1;
+}
+
+int sisa_text_i64(int64_t *out, const char *s)
+{
+    return s && sisa_parse_i64(s, out) == SISA_PARSE_OK ? 0 : -1;
+}
+
+int sisa_text_f64(double *out, const char *s)
+{
+    return s && sisa_parse_f64(s, out) == SISA_PARSE_OK ? 0 : -1;
+}
+
+unsigned sisa_text_distance(const char *a, const char *b)
+{
+    return sisa_edit_distance(a, b);
+}
+
+/* sisa_free (sisa.h) is base/mem.c's: the same contract, one definition. */
+
+void sisa_library_versions(FILE *out)
+{
+    char mpi[256];
+    sisa_blas_info blas;
+    sisa_dist_library_version(mpi, sizeof mpi);
+    sisa_blas_single_thread();
+    sisa_blas_describe(&blas);
+    char origin[256];
+    sisa_blas_origin_text(origin, sizeof origin);
+    fprintf(out, "sisa %s (commit %s, %s build, %s)\n", SISA_VERSION, SISA_GIT_COMMIT,
+            SISA_BUILD_TYPE, SISA_COMPILER);
+    fprintf(out, "Open MPI: %s\n", mpi);
+    fprintf(out, "HDF5: %s\n", sisa_io_hdf5_version());
+    fprintf(out, "OpenBLAS: %s (core %s, %s, %d thread%s)\n", blas.version, blas.core, origin,
+            blas.threads, blas.threads == 1 ? "" : "s");
+    fprintf(out, "libyaml: %s\n", sisa_config_yaml_version());
+    fprintf(out, "zlib: %s\n", sisa_io_zlib_version());
+    fprintf(out, "build flags: %s\n", SISA_BUILD_FLAGS);
+    char advice[512];
+    if (sisa_blas_core_advice(advice, sizeof advice)) fprintf(out, "note: %s\n", advice);
+}
+
+int sisa_openblas_setup(const char *command, char **argv, int cargc, char **cargv)
+{
+    return sisa_run_core_setup(command, argv, cargc, cargv);
+}
+
+int sisa_launcher_first_rank(void)
+{
+    return sisa_run_core_first_rank();
+}
+
+int sisa_config_check(const sisa_config *cfg)
+{
+    int err = SISA_OK;
+    if (!cfg->data.train[0] || !sisa_fs_exists(cfg->data.train) ||
+        !sisa_setup_new_store(cfg->store))
+        return SISA_OK;
+    sisa_dataset_header hdr;
+    if (sisa_dataset_read_header(cfg->data.train, &hdr) < 0) {
+        sisa_warn("%s: cannot check the set-up against the training set: %s", cfg->source,
+                  sisa_error_message());
+        sisa_error_clear();
+        return SISA_OK;
+    }
+    SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
+    sisa_setup_warn_expected(cfg, hdr.n);
+done:
+    return err;
+}
+
+int sisa_check_ledger_head(const char *text)
+{
+    char tmp[65];
+    if (text && sisa_run_parse_head(text, tmp) == 0) return SISA_OK;
+    return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
+                          "'%s' is not a ledger head (64 hex digits)", text ? text : "(null)");
+}
+
+/* ---- jobs -------------------------------------------------------------------------------- */
+
+static int job_make(sisa_job **out, sisa_dist *d, int joined)
+{
+    sisa_job *j = calloc(1, sizeof *j);
+    *out = j;
+    if (!j) {
+        sisa_dist_free(d);
+        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    }
+    j->d = d;
+    j->joined = joined;
+    return SISA_OK;
+}
+
+int sisa_job_join(sisa_job **out, int *argc, char ***argv)
+{
+    sisa_dist *d = NULL;
+    int err = sisa_dist_init(&d, argc, argv);
+    int made = job_make(out, d, 1);
+    return err < 0 ? err : made;
+}
+
+int sisa_job_from_comm(sisa_job **out, const void *mpi_comm)
+{
+    sisa_dist *d = NULL;
+    *out = NULL;
+    int err = sisa_dist_from_comm(&d, mpi_comm);
+    if (err < 0) {
+        sisa_dist_free(d);
+        return err;
+    }
+    return job_make(out, d, 0);
+}
+
+int sisa_job_rank(const sisa_job *job)
+{
+    return job ? sisa_dist_rank(job->d) : 0;
+}
+
+int sisa_job_size(const sisa_job *job)
+{
+    return job ? sisa_dist_size(job->d) : 1;
+}
+
+int sisa_job_agree(sisa_job *job, int local)
+{
+    return job ? sisa_dist_agree(job->d, local) : local;
+}
+
+void sisa_job_free(sisa_job *job, int exit_code)
+{
+    if (!job) return;
+    if (job->joined)
+        sisa_dist_finalize(job->d, exit_code);
+    else
+        sisa_dist_free(job->d);
+    free(job);
+}
+
+/* ---- handles ----------------------------------------------------------------------------- */
+
+static sisa_dist *dist_of(const sisa_handle *h)
+{
+    return h->job->d;
+}
+
+/* Every rank: rank 0 loads (or takes) the config; the others receive its bytes. */
+static int handle_open(sisa_handle **out, const char *path, const sisa_config *given,
+                       const char *yaml, const char *name, const char *base_dir,
+                       const sisa_open_opts *opts)
+{
+    int err = SISA_OK;
+    sisa_handle *h = calloc(1, sizeof *h);
+    *out = NULL;
+    SISA_CHECK(h, SISA_ENOMEM, "out of memory");
+    if (opts) h->opts = *opts;
+    if (h->opts.job) {
+        h->job = h->opts.job;
+    } else {
+        sisa_dist *d = NULL;
+        SISA_TRY(sisa_dist_single(&d));
+        SISA_TRY(job_make(&h->own, d, 0));
+        h->job = h->own;
+    }
+    sisa_dist *d = dist_of(h);
+    if (path) snprintf(h->label, sizeof h->label, "%s", path);
+    if (sisa_dist_rank(d) == 0) {
+        if (given)
+            memcpy(&h->cfg, given, sizeof h->cfg);
+        else if (yaml) {
+            char cwd[SISA_CONFIG_PATH_MAX] = ".";
+            err = sisa_config_parse(&h->cfg, yaml, strlen(yaml), name, base_dir ? base_dir : cwd);
+        } else
+            err = sisa_config_load(&h->cfg, path);
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_bcast(d, &h->cfg, sizeof h->cfg, 0));
+    *out = h;
+    h = NULL;
+done:
+    sisa_close(h);
+    return err;
+}
+
+int sisa_open(sisa_handle **out, const char *config_path, const sisa_open_opts *opts)
+{
+    if (!config_path) {
+        *out = NULL;
+        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no config file given");
+    }
+    return handle_open(out, config_path, NULL, NULL, NULL, NULL, opts);
+}
+
+int sisa_open_config(sisa_handle **out, const sisa_config *cfg, const sisa_open_opts *opts)
+{
+    if (!cfg) {
+        *out = NULL;
+        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no config given");
+    }
+    return handle_open(out, NULL, cfg, NULL, NULL, NULL, opts);
+}
+
+int sisa_open_yaml(sisa_handle **out, const char *yaml, const char *name, const char *base_dir,
+                   const sisa_open_opts *opts)
+{
+    if (!yaml) {
+        *out = NULL;
+        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no config text given");
+    }
+    return handle_open(out, NULL, NULL, yaml, name, base_dir, opts);
+}
+
+void sisa_close(sisa_handle *h)
+{
+    if (!h) return;
+    sisa_job_free(h->own, 0);
+    free(h);
+}
+
+const sisa_config *sisa_handle_config(const sisa_handle *h)
+{
+    return &h->cfg;
+}
+
+static const char *label_of(const sisa_handle *h)
+{
+    return h->label[0] ? h->label : NULL;
+}
+
+static sisa_run_open_opts open_opts(const sisa_handle *h, const char *command)
+{
+    const sisa_run_open_opts oo = {h->opts.wait, command, h->opts.accept_move, &h->cfg};
+    return oo;
+}
+
+/* ---- training ---------------------------------------------------------------------------- */
+
+int sisa_train(sisa_train_report *out, sisa_handle *h)
+{
+    int err = SISA_OK;
+    sisa_run_train_result r;
+    const sisa_run_open_opts oo = open_opts(h, "train");
+    err = sisa_run_train(dist_of(h), label_of(h), &oo, &r);
+    if (out) {
+        memset(out, 0, sizeof *out);
+        out->shards_trained = r.shards_trained;
+        out->empty_shards = r.empty_shards;
+        out->rows = r.rows;
+        out->samples = r.samples;
+        out->shards = r.shards;
+        out->slices = r.slices;
+        out->ranks = r.ranks;
+        out->seconds = r.seconds;
+        out->train_seconds = r.train_seconds;
+        out->peak_rss = r.peak_rss;
+        r.peak_rss = NULL;
+        snprintf(out->store, sizeof out->store, "%s", r.root);
+        snprintf(out->store_id, sizeof out->store_id, "%s", r.store_id);
+        snprintf(out->config_hash, sizeof out->config_hash, "%s", r.config_hash);
+    }
+    sisa_run_train_result_free(&r);
+    return err;
+}
+
+void sisa_train_report_free(sisa_train_report *r)
+{
+    if (!r) return;
+    free(r->peak_rss);
+    r->peak_rss = NULL;
+}
+
+/* ---- deletion ---------------------------------------------------------------------------- */
+
+typedef struct {
+    sisa_deletion_report *rep;
+    sisa_deletion_report local;
+    const sisa_store *st;
+    sisa_deletion_plan_fn on_plan;
+    void *ctx;
+    int failed;
+} unlearn_ctx;
+
+/* The plan part of the report, from rank 0's request. */
+static int fill_plan(sisa_deletion_report *rep, const sisa_store *st,
+                     const sisa_run_unlearn_result *r)
+{
+    const sisa_request *q = &r->req;
+    rep->request = rep->dry_run || r->nothing ? 0 : q->n;
+    rep->rows = q->rows;
+    rep->subjects = q->n_groups;
+    rep->already_ids = q->already_ids;
+    rep->already_groups = q->already_groups;
+    rep->nothing = r->nothing;
+    rep->shards_total = (uint32_t)st->cfg.sisa.shards;
+    rep->slices = (uint32_t)st->cfg.sisa.slices;
+    snprintf(rep->store, sizeof rep->store, "%s", st->root);
+    free(rep->shards);
+    rep->n_shards = r->nothing ? 0 : q->n_shards;
+    rep->shards = calloc(rep->n_shards ? rep->n_shards : 1, sizeof *rep->shards);
+    if (!rep->shards) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    for (uint32_t i = 0; i < rep->n_shards; i++) {
+        rep->shards[i].shard = q->shards[i].shard;
+        rep->shards[i].rows = q->shards[i].rows;
+        rep->shards[i].first_stage = q->shards[i].first_stage;
+    }
+    return SISA_OK;
+}
+
+static void on_plan_cb(void *vctx, const sisa_run_unlearn_result *r)
+{
+    unlearn_ctx *c = vctx;
+    if (fill_plan(c->rep, c->st, r) < 0) {
+        c->failed = 1;
+        return;
+    }
+    if (c->on_plan) c->on_plan(c->ctx, c->rep);
+}
+
+int sisa_unlearn(sisa_deletion_report *out, sisa_handle *h, const sisa_deletion *what,
+                 sisa_deletion_plan_fn on_plan, void *ctx)
+{
+    int err = SISA_OK;
+    sisa_dist *d = dist_of(h);
+    sisa_config cfg;
+    sisa_store st = {.lock_fd = -1};
+    sisa_run_unlearn_result r;
+    unlearn_ctx c;
+    memset(&r, 0, sizeof r);
+    memset(&c, 0, sizeof c);
+    c.rep = out ? out : &c.local;
+    memset(c.rep, 0, sizeof *c.rep);
+    c.on_plan = on_plan;
+    c.ctx = ctx;
+    c.st = &st;
+    SISA_CHECK(what, SISA_EUSAGE, "no rows named for deletion");
+    SISA_CHECK(what->n_ids || what->n_groups || what->ids_text || what->ids_file ||
+                   what->groups_text || what->groups_file,
+               SISA_EUSAGE, "name the rows to delete: sample IDs or groups (data subjects)");
+    SISA_CHECK(!(what->ids_text && what->ids_file) && !(what->groups_text && what->groups_file),
+               SISA_EUSAGE, "give a list or a file, not both");
+    c.rep->dry_run = what->dry_run;
+    const sisa_run_deletion w = {what->ids_text,    what->ids_file, what->groups_text,
+                                 what->groups_file, what->ids,      what->n_ids,
+                                 what->groups,      what->n_groups, what->dry_run};
+    const sisa_run_open_opts oo = open_opts(h, "unlearn");
+    SISA_TRY(sisa_run_open_store(d, &st, &cfg, label_of(h),
+                                 what->dry_run ? SISA_STORE_READ : SISA_STORE_WRITE, &oo));
+    SISA_TRY(sisa_run_unlearn(d, &st, &w, &r, on_plan_cb, &c));
+    SISA_TRY(sisa_dist_agree(
+        d, c.failed ? sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory") : SISA_OK));
+    if (sisa_dist_rank(d) == 0 && r.reps) {
+        for (uint32_t i = 0; i < c.rep->n_shards; i++) {
+            const sisa_shard_report *s = &r.reps[i];
+            c.rep->shards[i].empty = s->empty;
+            c.rep->shards[i].resumed_from = s->resumed_from;
+            c.rep->shards[i].seconds = s->seconds;
+            c.rep->shards[i].samples = s->samples;
+        }
+        c.rep->retrain_samples = r.retrain_visits;
+        c.rep->full_samples = r.full_visits;
+    }
+done:
+    sisa_run_unlearn_result_free(&r);
+    sisa_store_close(&st);
+    sisa_deletion_report_free(&c.local);
+    return err;
+}
+
+void sisa_deletion_report_free(sisa_deletion_report *r)
+{
+    if (!r) return;
+    free(r->shards);
+    r->shards = NULL;
+    r->n_shards = 0;
+}
+
+/* ---- prediction ---------------------------------------------------------------------------- */
+
+/* sisa_predict's sink: the posteriors and labels into the caller's arrays. */
+typedef struct {
+    sisa_prediction *p;
+} memory_out;
+
+static int memory_start(void *ctx, const sisa_run_ensemble *e)
+{
+    memory_out *mo = ctx;
+    sisa_prediction *p = mo->p;
+    p->n = e->n;
+    p->classes = e->classes;
+    p->n_models = e->n_models;
+    const uint64_t cells = e->n * e->classes;
+    p->proba = malloc((cells ? cells : 1) * sizeof *p->proba);
+    p->label = malloc((e->n ? e->n : 1) * sizeof *p->label);
+    p->shards = malloc((e->n_models ? e->n_models : 1) * sizeof *p->shards);
+    if (!p->proba || !p->label || !p->shards)
+        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    for (uint32_t m = 0; m < e->n_models; m++) p->shards[m] = e->models[m].shard;
+    return SISA_OK;
+}
+
+static int memory_rows(void *ctx, uint64_t r0, uint64_t nr, const float *proba,
+                       const int32_t *label)
+{
+    memory_out *mo = ctx;
+    sisa_prediction *p = mo->p;
+    memcpy(p->proba + r0 * p->classes, proba, nr * p->classes * sizeof *proba);
+    memcpy(p->label + r0, label, nr * sizeof *label);
+    return SISA_OK;
+}
+
+int sisa_predict(sisa_prediction *out, sisa_handle *h, const float *x, uint64_t n, uint64_t d)
+{
+    int err = SISA_OK;
+    sisa_dist *dist = dist_of(h);
+    sisa_config cfg;
+    sisa_store st = {.lock_fd = -1};
+    sisa_run_ensemble e;
+    memset(&e, 0, sizeof e);
+    memset(out, 0, sizeof *out);
+    memory_out mo = {out};
+    const sisa_run_open_opts oo = open_opts(h, NULL);
+    SISA_TRY(sisa_run_open_store(dist, &st, &cfg, label_of(h), SISA_STORE_READ, &oo));
+    const sisa_run_input in = {NULL, x, n, d};
+    const sisa_run_sink sink = {memory_start, NULL, memory_rows, &mo};
+    SISA_TRY(sisa_run_ensemble_stream(dist, &st, &in, &e, &sink));
+done:
+    if (err < 0) sisa_prediction_free(out);
+    sisa_run_ensemble_free(&e);
+    sisa_store_close(&st);
+    return err;
+}
+
+void sisa_prediction_free(sisa_prediction *p)
+{
+    if (!p) return;
+    free(p->proba);
+    free(p->label);
+    free(p->shards);
+    memset(p, 0, sizeof *p);
+}
+
+static void shards_used_text(const sisa_run_ensemble *e, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t m = 0; m < e->n_models && used + 12 < cap; m++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%u", m ? "," : "", e->models[m].shard);
+}
+
+/* sisa_predict_file's sink: the prediction file, written as the rows stream in. */
+typedef struct {
+    const char *output;
+    int force, per_shard;
+    const sisa_store *st;
+    sisa_pred_writer *w;
+    uint32_t *shard_ids;
+} predict_out;
+
+static int predict_start(void *ctx, const sisa_run_ensemble *e)
+{
+    int err = SISA_OK;
+    predict_out *po = ctx;
+    char used[4096];
+    shards_used_text(e, used, sizeof used);
+    po->shard_ids = malloc(e->n_models * sizeof *po->shard_ids);
+    SISA_CHECK(po->shard_ids, SISA_ENOMEM, "out of memory");
+    for (uint32_t m = 0; m < e->n_models; m++) po->shard_ids[m] = e->models[m].shard;
+    sisa_pred_file pf = {
+        .n = e->n,
+        .classes = e->classes,
+        .id = e->id,
+        .strategy = sisa_strategy_name(po->st->cfg.aggregate.strategy),
+        .config_hash = po->st->config_hash,
+        .shards_used = used,
+        .n_shards = po->per_shard ? e->n_models : 0,
+        .shard_ids = po->shard_ids,
+    };
+    SISA_TRY(sisa_pred_open(&po->w, po->output, &pf, po->force));
+done:
+    return err;
+}
+
+static int predict_model_rows(void *ctx, uint32_t m, uint64_t r0, uint64_t nr, const float *proba)
+{
+    predict_out *po = ctx;
+    return po->per_shard ? sisa_pred_write_shard_rows(po->w, m, r0, nr, proba) : SISA_OK;
+}
+
+static int predict_ens_rows(void *ctx, uint64_t r0, uint64_t nr, const float *proba,
+                            const int32_t *label)
+{
+    predict_out *po = ctx;
+    return sisa_pred_write_rows(po->w, r0, nr, proba, label);
+}
+
+int sisa_predict_file(sisa_predict_file_report *out, sisa_handle *h, const char *input,
+                      const char *output, const sisa_predict_file_opts *opts)
+{
+    int err = SISA_OK;
+    sisa_dist *d = dist_of(h);
+    sisa_config cfg;
+    sisa_store st = {.lock_fd = -1};
+    sisa_run_ensemble e;
+    predict_out po = {0};
+    memset(&e, 0, sizeof e);
+    if (out) memset(out, 0, sizeof *out);
+    const sisa_run_open_opts oo = open_opts(h, NULL);
+    SISA_TRY(sisa_run_open_store(d, &st, &cfg, label_of(h), SISA_STORE_READ, &oo));
+    po.output = output;
+    po.force = opts ? opts->force : 0;
+    po.per_shard = opts ? opts->per_shard : 0;
+    po.st = &st;
+    const sisa_run_input in = {input, NULL, 0, 0};
+    const sisa_run_sink sink = {predict_start, predict_model_rows, predict_ens_rows, &po};
+    SISA_TRY(sisa_run_ensemble_stream(d, &st, &in, &e, &sink));
+    if (sisa_dist_rank(d) != 0) goto done;
+    err = sisa_pred_commit(po.w);
+    po.w = NULL;
+    SISA_TRY(err);
+    sisa_debug("predict: peak memory %.1f MB on rank 0", (double)sisa_run_peak_rss() / 1e6);
+    if (out) {
+        out->rows = e.n;
+        out->n_models = e.n_models;
+        out->shards_total = (uint32_t)cfg.sisa.shards;
+        snprintf(out->strategy, sizeof out->strategy, "%s",
+                 sisa_strategy_name(cfg.aggregate.strategy));
+    }
+done:
+    sisa_pred_discard(po.w);
+    free(po.shard_ids);
+    sisa_run_ensemble_free(&e);
+    sisa_store_close(&st);
+    return err;
+}
+
+/* sisa_eval's sink: hits of the ensemble and of every model, counted as the rows stream in. */
+typedef struct {
+    const int32_t *y;
+    uint32_t classes;
+    uint64_t ens_hits;
+    uint64_t *hits; /* (models) */
+} eval_counts;
+
+static int eval_start(void *ctx, const sisa_run_ensemble *e)
+{
+    eval_counts *ec = ctx;
+    ec->y = e->y;
+    ec->classes = e->classes;
+    ec->hits = calloc(e->n_models ? e->n_models : 1, sizeof *ec->hits);
+    return ec->hits ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+}
+
+static int eval_model_rows(void *ctx, uint32_t m, uint64_t r0, uint64_t nr, const float *proba)
+{
+    eval_counts *ec = ctx;
+    const uint32_t C = ec->classes;
+    for (uint64_t i = 0; i < nr; i++)
+        ec->hits[m] += (int32_t)sisa_argmax(proba + i * C, C) == ec->y[r0 + i];
+    return SISA_OK;
+}
+
+static int eval_ens_rows(void *ctx, uint64_t r0, uint64_t nr, const float *proba,
+                         const int32_t *label)
+{
+    eval_counts *ec = ctx;
+    (void)proba;
+    for (uint64_t i = 0; i < nr; i++) ec->ens_hits += label[i] == ec->y[r0 + i];
+    return SISA_OK;
+}
+
+int sisa_eval(sisa_eval_report *out, sisa_handle *h, const char *input)
+{
+    int err = SISA_OK;
+    sisa_dist *d = dist_of(h);
+    sisa_config cfg;
+    sisa_store st = {.lock_fd = -1};
+    sisa_run_ensemble e;
+    eval_counts ec = {0};
+    memset(&e, 0, sizeof e);
+    memset(out, 0, sizeof *out);
+    const sisa_run_open_opts oo = open_opts(h, NULL);
+    SISA_TRY(sisa_run_open_store(d, &st, &cfg, label_of(h), SISA_STORE_READ, &oo));
+    if (!input) {
+        SISA_CHECK(cfg.data.test[0], SISA_EUSAGE,
+                   "sisa eval: %s has no data.test; pass the test set with -i TEST.h5",
+                   label_of(h) ? label_of(h) : "the config");
+        input = cfg.data.test;
+    }
+    snprintf(out->input, sizeof out->input, "%s", input);
+    const sisa_run_input in = {input, NULL, 0, 0};
+    const sisa_run_sink sink = {eval_start, eval_model_rows, eval_ens_rows, &ec};
+    SISA_TRY(sisa_run_ensemble_stream(d, &st, &in, &e, &sink));
+    if (sisa_dist_rank(d) != 0) goto done;
+    out->rows = e.n;
+    out->accuracy = e.n ? (double)ec.ens_hits / (double)e.n : 0.0;
+    out->n_models = e.n_models;
+    out->shards_total = (uint32_t)cfg.sisa.shards;
+    snprintf(out->strategy, sizeof out->strategy, "%s", sisa_strategy_name(cfg.aggregate.strategy));
+    out->models = calloc(e.n_models ? e.n_models : 1, sizeof *out->models);
+    out->excluded = calloc(e.n_excluded ? e.n_excluded : 1, sizeof *out->excluded);
+    SISA_CHECK(out->models && out->excluded, SISA_ENOMEM, "out of memory");
+    for (uint32_t m = 0; m < e.n_models; m++) {
+        out->models[m].shard = e.models[m].shard;
+        out->models[m].rows = e.models[m].rows;
+        out->models[m].accuracy = e.n ? (double)ec.hits[m] / (double)e.n : 0.0;
+    }
+    out->n_excluded = e.n_excluded;
+    for (uint32_t x = 0; x < e.n_excluded; x++) {
+        out->excluded[x].shard = e.excluded[x];
+        out->excluded[x].reason = e.why[x];
+    }
+done:
+    if (err < 0) sisa_eval_report_free(out);
+    free(ec.hits);
+    sisa_run_ensemble_free(&e);
+    sisa_store_close(&st);
+    return err;
+}
+
+void sisa_eval_report_free(sisa_eval_report *r)
+{
+    if (!r) return;
+    free(r->models);
+    free(r->excluded);
+    r->models = NULL;
+    r->excluded = NULL;
+    r->n_models = r->n_excluded = 0;
+}
+
+/* ---- inspection and maintenance ---------------------------------------------------------- */
+
+int sisa_status(sisa_status_report *out, sisa_handle *h, FILE *print, int json)
+{
+    sisa_status_report local;
+    sisa_run_status_result r;
+    int err = sisa_run_status(dist_of(h), label_of(h), &h->cfg, label_of(h), json, print, &r);
+    if (!out) out = &local;
+    out->shards = r.shards;
+    out->shards_ready = r.shards_ready;
+    out->slices = r.slices;
+    out->rows = r.rows;
+    out->deletions = r.deletions;
+    out->deleted_rows = r.deleted_rows;
+    out->damaged = r.damaged;
+    return err;
+}
+
+int sisa_status_json(char **out, sisa_handle *h)
+{
+    int err = SISA_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    *out = NULL;
+    FILE *f = open_memstream(&buf, &len);
+    SISA_CHECK(f, SISA_ENOMEM, "out of memory");
+    err = sisa_status(NULL, h, f, 1);
+    if (fclose(f) != 0 && err == SISA_OK)
+        err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (err == SISA_OK || (err == SISA_ECORRUPT && buf && len)) {
+        *out = buf;
+        buf = NULL;
+    }
+done:
+    free(buf);
+    return err;
+}
+
+int sisa_verify(sisa_verify_report *out, sisa_handle *h, const sisa_verify_opts *opts)
+{
+    const sisa_verify_opts none = {0};
+    if (!opts) opts = &none;
+    sisa_run_verify_result r;
+    const sisa_run_verify_opts o = {opts->output, opts->force,  opts->scratch, opts->keep_scratch,
+                                    opts->json,   h->opts.wait, opts->print};
+    int err = sisa_run_verify(dist_of(h), label_of(h), &h->cfg, &o, &r);
+    if (out) {
+        memset(out, 0, sizeof *out);
+        out->none = r.none;
+        out->shards = r.shards;
+        out->failed = r.failed;
+        snprintf(out->certificate, sizeof out->certificate, "%s", r.certificate);
+    }
+    return err;
+}
+
+int sisa_audit(int *pass, sisa_handle *h, const sisa_audit_opts *opts)
+{
+    const sisa_audit_opts none = {0};
+    if (!opts) opts = &none;
+    int ok = 0;
+    const sisa_run_audit_opts o = {opts->head, opts->certificate, opts->dataset, opts->json,
+                                   opts->print};
+    int err = sisa_run_audit(dist_of(h), label_of(h), &h->cfg, label_of(h), &o, &ok);
+    if (pass) *pass = ok;
+    return err;
+}
+
+int sisa_repair(size_t *problems, sisa_handle *h, const sisa_repair_opts *opts)
+{
+    const sisa_repair_opts none = {0};
+    if (!opts) opts = &none;
+    size_t n = 0;
+    const sisa_run_repair_opts o = {opts->dry_run, h->opts.wait, opts->json, opts->print};
+    int err = sisa_run_repair(label_of(h), &h->cfg, label_of(h), &o, &n);
+    if (problems) *problems = n;
+    return err;
+}

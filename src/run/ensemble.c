@@ -1,0 +1,265 @@
+/*
+ * ensemble.c - the ensemble over the job's ranks (run/run.h), for predict and eval.
+ *
+ * Every shard's final model runs over the input and the posteriors are aggregated in shard
+ * order. A shard
+ * without a usable final model (no rows left, or retraining not finished after a deletion) is
+ * left out of the ensemble, and the command says so; a model whose lineage does not match its
+ * shard's current rows is never used.
+ */
+#include "run/run.h"
+
+#include "aggregate/aggregate.h"
+#include "base/log.h"
+#include "io/dsstream.h"
+#include "io/store_io.h"
+#include "model/model.h"
+#include "shard/predict.h"
+#include "shard/request.h"
+#include "shard/schedule.h"
+#include "shard/store.h"
+#include "shard/train.h"
+#include "sisa/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef sisa_run_model model_ref;
+typedef sisa_run_ensemble ensemble;
+typedef sisa_run_sink ensemble_sink;
+
+void sisa_run_ensemble_free(sisa_run_ensemble *e)
+{
+    free(e->models);
+    free(e->excluded);
+    free(e->why);
+    free(e->memx);
+    sisa_dataset_stream_close(e->input);
+    memset(e, 0, sizeof *e);
+}
+
+/* Rank 0: which shards have a usable final model. */
+static int find_models(const sisa_store *st, ensemble *e)
+{
+    int err = SISA_OK;
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    char ledger[SISA_PATH_MAX];
+    char(*expected)[65] = malloc(S * sizeof *expected);
+    e->models = calloc(S, sizeof *e->models);
+    e->excluded = calloc(S, sizeof *e->excluded);
+    e->why = calloc(S, sizeof *e->why);
+    SISA_CHECK(e->models && e->excluded && e->why && expected, SISA_ENOMEM, "out of memory");
+    /* Every model served must stand where the ledger left its shard. */
+    SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));
+    SISA_TRY(sisa_ledger_lineages(ledger, S, expected));
+    for (uint32_t k = 0; k < S; k++) {
+        sisa_ckpt_meta meta;
+        const char *why = NULL;
+        model_ref *m = &e->models[e->n_models];
+        uint64_t rows = 0;
+        int usable = sisa_shard_final_ckpt(st, k, m->ckpt, sizeof m->ckpt, &meta, &rows, &why);
+        SISA_TRY(usable);
+        if (!usable) {
+            e->excluded[e->n_excluded] = k;
+            e->why[e->n_excluded++] = why;
+            sisa_warn("shard %u is left out of the ensemble: %s", k, why);
+            continue;
+        }
+        SISA_TRY(sisa_shard_check_lineage(st, k, meta.lineage, expected[k]));
+        m->shard = k;
+        m->rows = rows;
+        e->n_models++;
+    }
+    SISA_CHECK(e->n_models > 0, SISA_EUSAGE,
+               "store %s has no shard with a trained model (run sisa train)", st->root);
+done:
+    free(expected);
+    return err;
+}
+
+/* The stream: the input's rows in chunks of ENSEMBLE_CHUNK rows (a multiple of
+ * SISA_PREDICT_BLOCK, so a row's posterior comes from the same BLAS call whoever computes it);
+ * item (c, m) is model m over chunk c. With no more ranks than models, rank m mod P runs model
+ * m on every chunk (each rank loads only its models); with spare ranks, items go round robin so
+ * that they share each model's rows. Rank 0 takes the items of each chunk in model order, computed
+ * or received, adds them to the combiner, and hands the chunk to the sink: its memory is one
+ * chunk of rows x classes, whatever the number of shards. */
+#define ENSEMBLE_CHUNK (16 * SISA_PREDICT_BLOCK)
+#define ENSEMBLE_TAG   7
+
+static uint32_t item_owner(uint64_t c, uint32_t m, uint32_t models, uint32_t ranks)
+{
+    return ranks <= models ? m % ranks : (uint32_t)((c * models + m) % ranks);
+}
+
+/* Collective: a memory input. Rank 0's matrix is broadcast to the other ranks (which keep it
+ * in e->memx); the header is what a dataset file of the same rows would have. */
+static int open_memory(sisa_dist *d, const sisa_run_input *in, sisa_run_ensemble *e,
+                       sisa_dataset_header *hdr, const float **memx)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d);
+    uint64_t shape[2] = {in->n, in->d};
+    SISA_TRY(sisa_dist_bcast(d, shape, sizeof shape, 0));
+    memset(hdr, 0, sizeof *hdr);
+    hdr->n = shape[0];
+    hdr->d = shape[1];
+    if (rank == 0) {
+        if (shape[0] && !in->x)
+            err = sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no input matrix given");
+        *memx = in->x;
+    } else if (shape[0] && shape[1]) {
+        e->memx = malloc(shape[0] * shape[1] * sizeof *e->memx);
+        if (!e->memx) err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        *memx = e->memx;
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+    if (sisa_dist_size(d) > 1 && shape[0] && shape[1])
+        SISA_TRY(sisa_dist_bcast(d, rank == 0 ? (void *)in->x : e->memx,
+                                 shape[0] * shape[1] * sizeof(float), 0));
+done:
+    return err;
+}
+
+/* Collective: read `input`, run every usable shard model over it (spread over the ranks), and
+ * combine on rank 0 in shard order, chunk by chunk, into the sink. A rank that fails keeps
+ * sending its items (flagged as failed, without payload work) so that nobody waits for it; the
+ * ranks agree on the outcome at the end. */
+int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_input *in,
+                             sisa_run_ensemble *e, const sisa_run_sink *sink)
+{
+    int err = SISA_OK, local = SISA_OK;
+    const char *input = in->path ? in->path : "the input matrix";
+    const float *memx = NULL;
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    sisa_dataset_header hdr;
+    sisa_shard_model **loaded = NULL;
+    float *x = NULL, *buf = NULL, *ens = NULL;
+    int32_t *label = NULL;
+    double *weights = NULL;
+    sisa_combiner comb = {0};
+    memset(e, 0, sizeof *e);
+
+    if (rank == 0) err = find_models(st, e);
+    SISA_TRY(sisa_dist_agree(d, err));
+    uint64_t m64 = e->n_models;
+    SISA_TRY(sisa_dist_bcast(d, &m64, sizeof m64, 0));
+    if (rank != 0) {
+        e->n_models = (uint32_t)m64;
+        e->models = calloc(m64, sizeof *e->models);
+        err =
+            e->models ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_bcast(d, e->models, m64 * sizeof *e->models, 0));
+    const uint32_t M = e->n_models;
+
+    /* Every rank opens the input (reading only the chunks of its items) and loads its models. */
+    if (in->path) {
+        sisa_dataset_stream *stream = NULL;
+        err = sisa_dataset_stream_open(&stream, input, &hdr);
+        e->input = stream;
+    } else {
+        err = open_memory(d, in, e, &hdr, &memx);
+    }
+    if (err == SISA_OK && hdr.d != st->man.features)
+        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
+                             "%s has %llu features per row but store %s was trained on %llu", input,
+                             (unsigned long long)hdr.d, st->root,
+                             (unsigned long long)st->man.features);
+    if (err == SISA_OK && hdr.num_classes > st->man.classes)
+        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
+                             "%s declares %d classes but store %s was trained on %d", input,
+                             hdr.num_classes, st->root, st->man.classes);
+    e->n = err == SISA_OK ? hdr.n : 0;
+    e->d = err == SISA_OK ? (uint32_t)hdr.d : 0;
+    e->classes = (uint32_t)st->man.classes;
+    const uint64_t chunks = (e->n + ENSEMBLE_CHUNK - 1) / ENSEMBLE_CHUNK;
+    const size_t C = e->classes;
+    if (err == SISA_OK) {
+        loaded = calloc(M, sizeof *loaded);
+        x = malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *x);
+        buf = malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *buf);
+        if (!loaded || !x || !buf)
+            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    }
+    for (uint32_t m = 0; m < M && err == SISA_OK; m++) {
+        int mine = 0;
+        for (uint64_t c = 0; c < chunks && !mine; c++)
+            mine = item_owner(c, m, M, (uint32_t)P) == (uint32_t)rank;
+        if (!mine) continue;
+        err = sisa_shard_model_load(&loaded[m], st, e->models[m].ckpt, e->d, e->classes);
+        if (err < 0) sisa_error_prefix("shard %u", e->models[m].shard);
+    }
+    if (err == SISA_OK && rank == 0) {
+        e->y = e->input ? sisa_dataset_stream_y(e->input) : NULL;
+        e->id = e->input ? sisa_dataset_stream_id(e->input) : NULL;
+        ens = malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ens);
+        label = malloc((size_t)ENSEMBLE_CHUNK * sizeof *label);
+        weights = malloc(M * sizeof *weights);
+        if (!ens || !label || !weights)
+            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        for (uint32_t m = 0; m < M && err == SISA_OK; m++) weights[m] = (double)e->models[m].rows;
+        if (err == SISA_OK)
+            err = sisa_combiner_init(&comb, st->cfg.aggregate.strategy, M, weights, e->classes,
+                                     ENSEMBLE_CHUNK);
+        if (err == SISA_OK && sink->start) err = sink->start(sink->ctx, e);
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+
+    /* The stream. `local` is this rank's first failure; after it (or, on rank 0, after a rank
+     * reported one) a rank only keeps the message flow going: flag 1 in an item means "no
+     * result", and the failing rank's own message comes out of the final agreement. */
+    int remote_failed = 0;
+    for (uint64_t c = 0; c < chunks; c++) {
+        const uint64_t r0 = c * ENSEMBLE_CHUNK;
+        const uint64_t nr = e->n - r0 < ENSEMBLE_CHUNK ? e->n - r0 : ENSEMBLE_CHUNK;
+        const size_t bytes = (nr * C + 1) * sizeof *buf;
+        int have_x = 0;
+        if (rank == 0 && local == SISA_OK) local = sisa_combiner_begin(&comb, nr);
+        for (uint32_t m = 0; m < M; m++) {
+            const uint32_t owner = item_owner(c, m, M, (uint32_t)P);
+            if (owner != (uint32_t)rank && rank != 0) continue;
+            if (owner == (uint32_t)rank) {
+                if (local == SISA_OK && !have_x) {
+                    if (memx)
+                        memcpy(x, memx + r0 * e->d, nr * e->d * sizeof *x);
+                    else
+                        local = sisa_dataset_stream_read_x(e->input, r0, nr, x);
+                    have_x = local == SISA_OK;
+                }
+                if (local == SISA_OK) sisa_shard_model_predict(loaded[m], x, nr, buf);
+                buf[nr * C] = local == SISA_OK ? 0.0f : 1.0f;
+                if (rank != 0) {
+                    SISA_TRY(sisa_dist_send(d, buf, bytes, 0, ENSEMBLE_TAG));
+                    continue;
+                }
+            } else {
+                SISA_TRY(sisa_dist_recv(d, buf, bytes, (int)owner, ENSEMBLE_TAG));
+                remote_failed |= buf[nr * C] != 0.0f;
+            }
+            /* Rank 0: model m's posteriors of this chunk, in model order. */
+            if (local == SISA_OK && !remote_failed) local = sisa_combiner_add(&comb, m, buf);
+            if (local == SISA_OK && !remote_failed && sink->model_rows)
+                local = sink->model_rows(sink->ctx, m, r0, nr, buf);
+        }
+        if (rank == 0 && local == SISA_OK && !remote_failed) {
+            local = sisa_combiner_finish(&comb, ens, label);
+            if (local == SISA_OK && sink->ens_rows)
+                local = sink->ens_rows(sink->ctx, r0, nr, ens, label);
+        }
+    }
+    SISA_TRY(sisa_dist_agree(d, local));
+done:
+    if (loaded)
+        for (uint32_t m = 0; m < M; m++) sisa_shard_model_free(loaded[m]);
+    free(loaded);
+    sisa_combiner_free(&comb);
+    free(weights);
+    free(label);
+    free(ens);
+    free(buf);
+    free(x);
+    return err;
+}

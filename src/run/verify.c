@@ -1,0 +1,568 @@
+/*
+ * verify.c - sisa verify over the job's ranks (run/run.h): prove that every shard touched by a
+ * deletion equals training it from scratch without the deleted rows, and write a deletion
+ * certificate.
+ *
+ * Rank 0 opens the store, as a writer when the certificate goes into STORE/certificates (so
+ * that an interrupted request is finished first), else as a reader that writes nothing into the
+ * store and checks at the end that nobody changed it meanwhile. A store trained under another
+ * determinism context is refused (bits can only be compared under the same build and OpenBLAS
+ * core). Rank 0 checks and reads the ledger, and decides where the rows
+ * come from: the original dataset when its digest is the manifest's, else the store's own data
+ * files. The touched shards are spread over the ranks by size (shard/schedule.h); each rank
+ * rebuilds its shards' rows, compares them with the store's and trains them from scratch in a
+ * scratch store of its own (shard/verify.h). Results travel to rank 0 in shard order, which
+ * writes the certificate atomically and prints the verdict. The certificate names rows and data
+ * subjects only by their salted hashes, like the ledger. A certificate depends on nothing but
+ * the store, the ledger and the data: the same for any rank count, apart from its time.
+ */
+
+#include "run/run.h"
+
+#include "base/json.h"
+#include "base/log.h"
+#include "base/sha256.h"
+#include "io/dsdigest.h"
+#include "shard/journal.h"
+#include "shard/request.h"
+#include "shard/schedule.h"
+#include "shard/store.h"
+#include "shard/train.h"
+#include "shard/verify.h"
+#include "sisa/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What rank 0 decided, broadcast as bytes. */
+typedef struct {
+    uint64_t none;       /* 1: no certified deletion request */
+    uint64_t from_store; /* 1: rows rebuilt from the store's data files, not the dataset */
+    uint64_t n_ids, n_shards;
+    char reason[SISA_PATH_MAX + 256]; /* why the dataset was not used */
+} verify_plan;
+
+/* Remove a folder this command created, with everything in it. Never fails loudly: it runs on
+ * cleanup paths; a leftover is reported as a warning. */
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char child[SISA_PATH_MAX];
+            if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) >= (int)sizeof child)
+                continue;
+            struct stat sb;
+            if (lstat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
+                remove_tree(child);
+            else
+                unlink(child);
+        }
+        closedir(d);
+    }
+    if (rmdir(path) != 0 && errno != ENOENT)
+        sisa_warn("could not remove the scratch folder %s: %s", path, strerror(errno));
+}
+
+/* Make this rank's scratch folder: a fresh sisa-verify-XXXXXX under `base` (--scratch, else
+ * $TMPDIR, else /tmp), never inside the store. Only that folder is created (and removed again
+ * by the caller): a --scratch folder that does not exist is an error, and a $TMPDIR that does
+ * not exist is passed over for /tmp, with a warning, rather than created and left behind. */
+static int make_scratch(const sisa_store *st, const char *base_opt, char *out, size_t cap)
+{
+    int err = SISA_OK;
+    char base[SISA_PATH_MAX], root[SISA_PATH_MAX];
+    struct stat sb;
+    const char *b = base_opt;
+    out[0] = '\0';
+    if (!b) {
+        const char *tmpdir = getenv("TMPDIR");
+        b = "/tmp";
+        if (tmpdir && *tmpdir) {
+            if (stat(tmpdir, &sb) == 0 && S_ISDIR(sb.st_mode))
+                b = tmpdir;
+            else
+                sisa_warn("TMPDIR=%s is not an existing folder: training from scratch in /tmp "
+                          "instead (choose the folder with --scratch DIR)",
+                          tmpdir);
+        }
+    }
+    /* Physical paths, so that a link cannot hide that the folder is inside the store. */
+    SISA_TRY(sisa_path_physical(base, sizeof base, b));
+    SISA_TRY(sisa_path_physical(root, sizeof root, st->root));
+    size_t rl = strlen(root);
+    SISA_CHECK(!(strncmp(base, root, rl) == 0 && (base[rl] == '\0' || base[rl] == '/')),
+               SISA_EUSAGE,
+               "sisa verify: the scratch folder %s is inside store %s; choose a folder outside "
+               "the store with --scratch DIR",
+               base, st->root);
+    int have = stat(base, &sb) == 0;
+    SISA_CHECK(have && S_ISDIR(sb.st_mode), SISA_EUSAGE,
+               "sisa verify: the scratch folder %s: %s; give an existing folder (verify makes a "
+               "folder sisa-verify-XXXXXX inside it and removes it afterwards)",
+               b, have ? "not a folder" : strerror(errno));
+    /* The scratch store holds the same files as a store: keep room for their names. */
+    SISA_CHECK(strlen(base) + sizeof "/sisa-verify-XXXXXX" + SISA_STORE_PATH_RESERVE <= cap,
+               SISA_EUSAGE,
+               "sisa verify: the scratch folder's path %s is too long for a scratch store (at "
+               "most %zu bytes); choose a shorter one with --scratch DIR",
+               base, cap - sizeof "/sisa-verify-XXXXXX" - SISA_STORE_PATH_RESERVE);
+    snprintf(out, cap, "%s/sisa-verify-XXXXXX", base);
+    if (!mkdtemp(out)) {
+        int e = errno;
+        out[0] = '\0';
+        SISA_FAIL(SISA_EIO, "cannot create a scratch folder in %s: %s", base, strerror(e));
+    }
+done:
+    return err;
+}
+
+/* Rank 0: `path` (an output file) must not be inside the store, which a reader never writes. */
+static int check_outside(const sisa_store *st, const char *path, const char *what)
+{
+    int err = SISA_OK;
+    char abs[SISA_PATH_MAX], root[SISA_PATH_MAX];
+    SISA_TRY(sisa_path_absolute(abs, sizeof abs, path));
+    SISA_TRY(sisa_path_absolute(root, sizeof root, st->root));
+    size_t rl = strlen(root);
+    SISA_CHECK(!(strncmp(abs, root, rl) == 0 && (abs[rl] == '\0' || abs[rl] == '/')), SISA_EUSAGE,
+               "sisa verify: %s %s is inside store %s; omit %s to write the certificate into "
+               "STORE/certificates, or name a file outside the store",
+               what, path, st->root, what);
+done:
+    return err;
+}
+
+/* Rank 0, readers: the deletion requests as the open saw them, unfinished ones excepted. A
+ * reader cannot finish a request, and verifying shards that one is changing means nothing. */
+static int check_settled(const sisa_store *st)
+{
+    int err = SISA_OK;
+    sisa_files f = {0};
+    sisa_request_summary sum;
+    SISA_TRY(sisa_store_files(st, &f, 0));
+    SISA_TRY(sisa_request_summarise(&f.j, &sum));
+    SISA_CHECK(sum.requests == st->requests && sum.certified == st->certified &&
+                   sum.certified == sum.requests,
+               SISA_EBUSY,
+               "store %s has an unfinished deletion request (%llu of %llu certified): verify "
+               "checks certified requests only, on a store nobody is changing. Run it again "
+               "once the request is finished (the next writing sisa command finishes it), or "
+               "run sisa verify without -o, which finishes it first",
+               st->root, (unsigned long long)sum.certified, (unsigned long long)sum.requests);
+done:
+    sisa_files_close(&f);
+    return err;
+}
+
+/* Rank 0: read the ledger, size the touched shards, and choose where the rows come from. */
+static int plan_on_root(const sisa_store *st, sisa_deletions *del, verify_plan *vp, uint64_t **cost,
+                        const char *cert_path, int force)
+{
+    int err = SISA_OK;
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    char path[SISA_PATH_MAX], digest[65];
+    sisa_files f = {0};
+    sisa_shard_data *idx = NULL;
+
+    SISA_CHECK(!cert_path || force || !sisa_fs_exists(cert_path), SISA_EEXIST,
+               "%s exists; use --force to replace it", cert_path);
+    SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "ledger"));
+    SISA_TRY(sisa_deletions_read(del, path, S));
+    SISA_CHECK(del->n_requests == st->man.deletions, SISA_ECORRUPT,
+               "%s holds %llu certified request(s), but the manifest of store %s counts %llu "
+               "deletion request(s): the ledger was cut or edited (see sisa audit)",
+               path, (unsigned long long)del->n_requests, st->root,
+               (unsigned long long)st->man.deletions);
+    if (!del->n_requests) {
+        vp->none = 1;
+        goto done;
+    }
+    vp->n_ids = del->n_ids;
+    vp->n_shards = del->n_shards;
+
+    /* Costs for the schedule: the store's row counts (1 when the file cannot be read: the rank
+     * that verifies the shard reports why). */
+    *cost = calloc(del->n_shards, sizeof **cost);
+    SISA_CHECK(*cost, SISA_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < del->n_shards; i++) {
+        (*cost)[i] = 1;
+        SISA_TRY(sisa_shard_files(st, del->shards[i], &f, 0));
+        int rc = sisa_files_has(&f, "data.h5")
+                     ? sisa_shard_read_data(st, &f, del->shards[i], 0, &idx)
+                     : SISA_OK;
+        if (rc == SISA_ECORRUPT)
+            sisa_error_clear();
+        else
+            SISA_TRY(rc);
+        if (idx && idx->n) (*cost)[i] = idx->n;
+        sisa_shard_data_free(idx);
+        idx = NULL;
+        sisa_files_close(&f);
+    }
+
+    /* The original dataset, if it is still the one the store was trained on. */
+    const char *ds = st->cfg.data.train;
+    if (!sisa_fs_exists(ds)) {
+        vp->from_store = 1;
+        snprintf(vp->reason, sizeof vp->reason, "the dataset %s is missing", ds);
+    } else {
+        int rc = sisa_dataset_digest(ds, st->man.digest_version, digest);
+        if (rc == SISA_ECORRUPT || rc == SISA_EIO) {
+            vp->from_store = 1;
+            snprintf(vp->reason, sizeof vp->reason, "the dataset cannot be read: %s",
+                     sisa_error_message());
+            sisa_error_clear();
+        } else {
+            SISA_TRY(rc);
+            if (strcmp(digest, st->man.dataset_digest) != 0) {
+                vp->from_store = 1;
+                snprintf(vp->reason, sizeof vp->reason,
+                         "the dataset %s has changed since the store was trained (digest "
+                         "%.12s, the manifest records %.12s)",
+                         ds, digest, st->man.dataset_digest);
+            }
+        }
+    }
+    if (vp->from_store)
+        sisa_warn("%s: rebuilding the shards' rows from the store's own data files instead (this "
+                  "proves no deleted row is left and the models are exact for the stored rows, "
+                  "but not that the stored rows are the dataset's)",
+                  vp->reason);
+done:
+    sisa_shard_data_free(idx);
+    sisa_files_close(&f);
+    return err;
+}
+
+/* Collective: every rank gets rank 0's deletions and costs. */
+static int share_plan(sisa_dist *d, verify_plan *vp, sisa_deletions *del, uint64_t **cost)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d);
+    SISA_TRY(sisa_dist_bcast(d, vp, sizeof *vp, 0));
+    if (vp->none || sisa_dist_size(d) == 1) goto done;
+    if (rank != 0) {
+        del->n_ids = vp->n_ids;
+        del->n_shards = (uint32_t)vp->n_shards;
+        del->ids = malloc((del->n_ids ? del->n_ids : 1) * 32);
+        del->shards = malloc((del->n_shards ? del->n_shards : 1) * sizeof *del->shards);
+        *cost = malloc((del->n_shards ? del->n_shards : 1) * sizeof **cost);
+        err = del->ids && del->shards && *cost
+                  ? SISA_OK
+                  : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_bcast(d, del->ids, del->n_ids * 32, 0));
+    SISA_TRY(sisa_dist_bcast(d, del->shards, del->n_shards * sizeof *del->shards, 0));
+    SISA_TRY(sisa_dist_bcast(d, *cost, del->n_shards * sizeof **cost, 0));
+done:
+    return err;
+}
+
+/* ---- the certificate ----------------------------------------------------------------------- */
+
+static void cert_key(sisa_jw *w, const char *key, int first)
+{
+    sisa_jw_raw(w, first ? "\n  " : ",\n  ");
+    sisa_jw_key(w, key, 1);
+}
+
+static void cert_hashes(sisa_jw *w, const uint8_t (*h)[32], uint64_t n)
+{
+    sisa_jw_raw(w, "[");
+    for (uint64_t i = 0; i < n; i++) {
+        char hex[65];
+        sisa_hex(hex, h[i], 32);
+        if (i) sisa_jw_raw(w, ", ");
+        sisa_jw_str(w, hex);
+    }
+    sisa_jw_raw(w, "]");
+}
+
+static void cert_build(sisa_jw *w, const sisa_store *st, const sisa_deletions *del,
+                       const verify_plan *vp, const sisa_verify_shard *res, int pass)
+{
+    char when[32], store[SISA_PATH_MAX];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (sisa_path_absolute(store, sizeof store, st->root) < 0) {
+        sisa_error_clear();
+        snprintf(store, sizeof store, "%s", st->root);
+    }
+    sisa_jw_raw(w, "{");
+    cert_key(w, "sisa_certificate", 1);
+    sisa_jw_u64(w, 1);
+    cert_key(w, "time", 0);
+    sisa_jw_str(w, when);
+    cert_key(w, "store", 0);
+    sisa_jw_str(w, store);
+    cert_key(w, "config_hash", 0);
+    sisa_jw_str(w, st->config_hash);
+    cert_key(w, "requests", 0);
+    sisa_jw_raw(w, "[");
+    for (uint64_t i = 0; i < del->n_requests; i++) {
+        if (i) sisa_jw_raw(w, ", ");
+        sisa_jw_u64(w, del->requests[i]);
+    }
+    sisa_jw_raw(w, "]");
+    cert_key(w, "ids", 0);
+    cert_hashes(w, (const uint8_t(*)[32])del->ids, del->n_ids);
+    cert_key(w, "groups", 0);
+    cert_hashes(w, (const uint8_t(*)[32])del->groups, del->n_groups);
+    cert_key(w, "shards", 0);
+    sisa_jw_raw(w, "[");
+    for (uint32_t i = 0; i < del->n_shards; i++) {
+        const sisa_verify_shard *r = &res[i];
+        sisa_jw_raw(w, i ? ",\n    {" : "\n    {");
+        sisa_jw_key(w, "shard", 1);
+        sisa_jw_u64(w, r->shard);
+        sisa_jw_key(w, "rows", 0);
+        sisa_jw_u64(w, r->rows);
+        sisa_jw_key(w, "lineage", 0);
+        sisa_jw_str(w, r->lineage);
+        sisa_jw_key(w, "model", 0);
+        sisa_jw_str(w, r->model);
+        sisa_jw_key(w, "data_match", 0);
+        sisa_jw_raw(w, r->data_match ? "true" : "false");
+        sisa_jw_key(w, "checkpoints_match", 0);
+        sisa_jw_raw(w, r->checkpoints_match ? "true" : "false");
+        sisa_jw_key(w, "detail", 0);
+        sisa_jw_str(w, r->detail);
+        sisa_jw_raw(w, "}");
+    }
+    sisa_jw_raw(w, del->n_shards ? "\n  ]" : "]");
+    cert_key(w, "context", 0);
+    sisa_jw_str(w, st->man.context);
+    cert_key(w, "ledger_head", 0);
+    sisa_jw_str(w, del->head);
+    cert_key(w, "dataset", 0);
+    sisa_jw_str(w, st->cfg.data.train);
+    cert_key(w, "data_source", 0);
+    sisa_jw_str(w, vp->from_store ? "store" : "dataset");
+    cert_key(w, "data_source_reason", 0);
+    sisa_jw_str(w, vp->from_store ? vp->reason : "");
+    cert_key(w, "verdict", 0);
+    sisa_jw_str(w, pass ? "pass" : "fail");
+    sisa_jw_raw(w, "\n}\n");
+}
+
+/* Rank 0: write the certificate, print the summary, and turn a failed verdict into an error. */
+static int report_on_root(FILE *out, const sisa_store *st, const sisa_deletions *del,
+                          const verify_plan *vp, const sisa_verify_shard *res, const char *out_opt,
+                          int json, sisa_run_verify_result *vr)
+{
+    int err = SISA_OK;
+    char path[SISA_PATH_MAX];
+    sisa_jw w;
+    sisa_jw_init(&w);
+    uint32_t failed = 0, first_bad = 0;
+    for (uint32_t i = 0; i < del->n_shards; i++)
+        if (!res[i].data_match || !res[i].checkpoints_match)
+            if (!failed++) first_bad = i;
+
+    if (out_opt) {
+        snprintf(path, sizeof path, "%s", out_opt);
+    } else {
+        char dir[SISA_PATH_MAX], name[64];
+        SISA_TRY(sisa_path_resolve(dir, sizeof dir, st->root, "certificates"));
+        SISA_TRY(sisa_fs_mkdir_p(dir));
+        snprintf(name, sizeof name, "request-%llu.json",
+                 (unsigned long long)del->requests[del->n_requests - 1]);
+        SISA_TRY(sisa_path_resolve(path, sizeof path, dir, name));
+    }
+    vr->shards = del->n_shards;
+    vr->failed = failed;
+    snprintf(vr->certificate, sizeof vr->certificate, "%s", path);
+    cert_build(&w, st, del, vp, res, failed == 0);
+    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
+    SISA_TRY(sisa_fs_write_atomic(path, w.buf, w.len, 1));
+
+    if (json) {
+        fputs(w.buf, out);
+        sisa_info("certificate written to %s", path);
+    } else {
+        fprintf(out, "verified %u shard(s) touched by %llu deletion request(s) (%llu row(s)",
+                del->n_shards, (unsigned long long)del->n_requests, (unsigned long long)del->n_ids);
+        if (del->n_groups)
+            fprintf(out, ", %llu data subject(s)", (unsigned long long)del->n_groups);
+        fprintf(out, ") against training from scratch, with the rows rebuilt from %s\n",
+                vp->from_store ? "the store's own data files" : st->cfg.data.train);
+        if (vp->from_store) fprintf(out, "  (%s)\n", vp->reason);
+        for (uint32_t i = 0; i < del->n_shards; i++) {
+            const sisa_verify_shard *r = &res[i];
+            int ok = r->data_match && r->checkpoints_match;
+            fprintf(out, "  shard %u: %llu row(s): %s%s\n", r->shard, (unsigned long long)r->rows,
+                    ok ? "" : "FAIL: ", r->detail);
+        }
+        if (failed)
+            fprintf(out, "verdict: fail (%u of %u shard(s) differ from training from scratch)\n",
+                    failed, del->n_shards);
+        else
+            fprintf(out, "verdict: pass (every touched shard is bit for bit training from scratch "
+                         "without the deleted rows)\n");
+        fprintf(out, "certificate: %s\n", path);
+    }
+    fflush(out);
+    if (failed)
+        SISA_FAIL(SISA_ECORRUPT,
+                  "verification failed for %u of %u touched shard(s): shard %u: %s (certificate: "
+                  "%s)",
+                  failed, del->n_shards, res[first_bad].shard, res[first_bad].detail, path);
+done:
+    sisa_jw_free(&w);
+    return err;
+}
+
+int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
+                    const sisa_run_verify_opts *o, sisa_run_verify_result *vr)
+{
+    int err = SISA_OK;
+    const char *out_opt = o->output, *scratch_opt = o->scratch;
+    const int keep = o->keep_scratch, json = o->json, force = o->force;
+    const double wait = o->wait;
+    sisa_config cfg;
+    sisa_store st = {.lock_fd = -1};
+    sisa_deletions del = {0};
+    verify_plan vp;
+    uint64_t *cost = NULL;
+    uint32_t *owner = NULL;
+    unsigned char *want = NULL;
+    sisa_shard_data **rebuilt = NULL;
+    sisa_verify_shard *res = NULL;
+    char scratch[SISA_PATH_MAX] = "";
+    FILE *out = o->out, *null_out = NULL;
+    memset(vr, 0, sizeof *vr);
+    memset(&cfg, 0, sizeof cfg);
+    if (!out) out = null_out = fopen("/dev/null", "w");
+    SISA_CHECK(out, SISA_EIO, "cannot open /dev/null");
+    SISA_CHECK(!force || out_opt, SISA_EUSAGE, "sisa verify: --force applies to -o FILE only");
+    memset(&vp, 0, sizeof vp);
+
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    /* A certificate written outside the store makes verify a reader: it takes no lock and
+     * writes nothing into the store (which may be read-only). Into STORE/certificates, it
+     * writes: then it holds the store like any writer, and finishes an interrupted request
+     * first. */
+    const int reader = out_opt != NULL;
+    const sisa_run_open_opts oo = {wait, "verify", 0, cfg_in};
+    err = sisa_run_open_store(d, &st, &cfg, cfg_path, reader ? SISA_STORE_READ : SISA_STORE_WRITE,
+                              &oo);
+    if (err == SISA_OK && reader) {
+        /* Writers' opens check the context; a reader that compares bits must too. */
+        if (rank == 0) err = sisa_store_check_context(&st);
+        if (err == SISA_OK && rank == 0) err = check_outside(&st, out_opt, "-o");
+        if (err == SISA_OK && rank == 0) err = check_settled(&st);
+        err = sisa_dist_agree(d, err);
+    }
+    if (err == SISA_EUSAGE && rank == 0 && st.has_manifest &&
+        strcmp(st.man.context, st.context) != 0)
+        err = sisa_error_set(
+            SISA_EUSAGE, __FILE__, __LINE__,
+            "sisa verify: store %s was trained under another determinism context than this "
+            "process runs under, and bits can only be compared under the same sisa build, "
+            "OpenBLAS core and threads, floating-point mode and CPU features.\n  store: %s\n  "
+            "here:  %s\nRun sisa verify with the build and OPENBLAS_CORETYPE the store was "
+            "trained with",
+            st.root, st.man.context, st.context);
+    SISA_TRY(err);
+
+    /* 1. Rank 0 reads the ledger and plans; everyone gets the plan. */
+    if (rank == 0) err = plan_on_root(&st, &del, &vp, &cost, out_opt, force);
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(share_plan(d, &vp, &del, &cost));
+    if (vp.none) {
+        vr->none = 1;
+        if (rank == 0) {
+            fprintf(out, "no deletions to verify: store %s has no certified deletion request\n",
+                    st.root);
+            fflush(out);
+        }
+        goto done;
+    }
+
+    /* 2. Who verifies which shard; each rank with work makes its own scratch folder. */
+    const uint32_t K = del.n_shards, S = (uint32_t)cfg.sisa.shards;
+    owner = calloc(K, sizeof *owner);
+    want = calloc(S, 1);
+    rebuilt = calloc(S, sizeof *rebuilt);
+    res = calloc(K, sizeof *res);
+    err = owner && want && rebuilt && res && sisa_schedule_lpt(cost, K, (uint32_t)P, owner) == 0
+              ? SISA_OK
+              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    uint32_t mine = 0;
+    for (uint32_t i = 0; i < K && err == SISA_OK; i++)
+        if (owner[i] == (uint32_t)rank) {
+            want[del.shards[i]] = 1;
+            mine++;
+        }
+    if (err == SISA_OK && mine) err = make_scratch(&st, scratch_opt, scratch, sizeof scratch);
+    SISA_TRY(sisa_dist_agree(d, err));
+    if (!mine) sisa_info("no shard to verify here (%u shard(s) over %d ranks); waiting", K, P);
+
+    /* 3. Rebuild, compare, train from scratch, compare: this rank's shards in shard order. */
+    if (mine && !vp.from_store) {
+        sisa_info("rebuilding %u shard(s) from %s without the %llu deleted row(s)", mine,
+                  cfg.data.train, (unsigned long long)del.n_ids);
+        err = sisa_verify_rebuild(rebuilt, &st, want, &del);
+    }
+    for (uint32_t i = 0; i < K && err == SISA_OK; i++) {
+        if (owner[i] != (uint32_t)rank) continue;
+        const uint32_t k = del.shards[i];
+        sisa_info("shard %u: training from scratch in %s", k, scratch);
+        err = sisa_verify_shard_run(&res[i], &st, k, rebuilt[k], &del, scratch);
+        sisa_shard_data_free(rebuilt[k]);
+        rebuilt[k] = NULL;
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+
+    /* 4. Results to rank 0 in shard order, whoever produced them. */
+    for (uint32_t i = 0; i < K; i++) {
+        if (owner[i] == 0) continue;
+        if (rank == (int)owner[i])
+            SISA_TRY(sisa_dist_send(d, &res[i], sizeof res[i], 0, (int)i));
+        else if (rank == 0)
+            SISA_TRY(sisa_dist_recv(d, &res[i], sizeof res[i], (int)owner[i], (int)i));
+    }
+    if (scratch[0] && keep) {
+        if (rank == 0 && !json) fprintf(out, "scratch store kept: %s\n", scratch);
+        if (rank != 0 || json) sisa_info("scratch store kept: %s", scratch);
+        scratch[0] = '\0';
+    }
+    /* A reader checks that nobody changed the store while it verified before it certifies. */
+    if (rank == 0 && reader) {
+        err = check_settled(&st);
+        if (err == SISA_EBUSY)
+            sisa_error_prefix("store %s changed while it was being verified; run sisa verify "
+                              "again",
+                              st.root);
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+    if (rank == 0) err = report_on_root(out, &st, &del, &vp, res, out_opt, json, vr);
+done:
+    if (scratch[0] && keep)
+        sisa_info("scratch store kept: %s", scratch);
+    else if (scratch[0])
+        remove_tree(scratch);
+    if (rebuilt)
+        for (uint32_t k = 0; k < (uint32_t)cfg.sisa.shards; k++) sisa_shard_data_free(rebuilt[k]);
+    free(rebuilt);
+    free(res);
+    free(want);
+    free(owner);
+    free(cost);
+    sisa_deletions_free(&del);
+    sisa_store_close(&st);
+    if (null_out) fclose(null_out);
+    return err;
+}
