@@ -34,7 +34,7 @@ import sys
 import tempfile
 
 Layer = collections.namedtuple(
-    "Layer", "target name dir below folders headers third_party flags")
+    "Layer", "target name dir below folders headers third_party")
 
 
 def fail_exit(msg):
@@ -59,7 +59,7 @@ def read_manifest(build):
             if cols[0] == "layer":
                 folders = dict(p.split("=", 1) for p in split(cols[5]))
                 layers.append(Layer(cols[1], cols[2], cols[3], split(cols[4]), folders,
-                                    split(cols[6]), split(cols[7]), None))
+                                    split(cols[6]), split(cols[7])))
             elif cols[0] == "public":
                 public = (cols[1], cols[2], split(cols[3]))
             elif cols[0] == "program":
@@ -162,10 +162,9 @@ def check_headers(args, layers, public, program, flags, cc):
 
     c_flags = ["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wstrict-prototypes",
                "-Wundef", "-Werror", "-I" + inc, "-I" + gen]
-    tail = TAIL
     jobs = []
     for h in declared:
-        text = "#include <sisa/%s>%s" % (h, tail)
+        text = "#include <sisa/%s>%s" % (h, TAIL)
 
         def c_alone(text=text):
             ok, err = cc.run([args.cc] + c_flags, text)
@@ -178,7 +177,7 @@ def check_headers(args, layers, public, program, flags, cc):
                     return cxx_check(args, cc, h, text, std, c_flags, inc, gen)
                 jobs.append(("sisa/%s (%s)" % (h, std.upper()), cxx_alone))
 
-    for layer in layers + [program_layer(program, flags)]:
+    for layer in layers + [program_layer(program)]:
         if not layer.dir or layer.target not in flags:
             continue
         compiler, fl = flags[layer.target]
@@ -186,7 +185,7 @@ def check_headers(args, layers, public, program, flags, cc):
             name = "%s/%s" % (layer.name, h) if layer.name else h
 
             def internal(name=name, compiler=compiler, fl=fl):
-                ok, err = cc.run([compiler] + fl + ["-Werror"], '#include "%s"%s' % (name, tail))
+                ok, err = cc.run([compiler] + fl + ["-Werror"], '#include "%s"%s' % (name, TAIL))
                 return None if ok else "does not compile alone" + first_lines(err)
 
             jobs.append(("%s (%s)" % (name, layer.target), internal))
@@ -204,6 +203,8 @@ def cxx_check(args, cc, h, text, std, c_flags, inc, gen):
     # The functions the header declares, as the C compiler sees them.
     aux = os.path.join(cc.tmp, "aux-%s-%s.txt" % (h, std))
     ok, err = cc.run([args.cc] + c_flags + ["-aux-info", aux], text)
+    if not ok or not os.path.exists(aux):
+        return "the C compiler lists no declarations (-aux-info)" + first_lines(err)
     names = []
     with open(aux) as f:
         for line in f:
@@ -233,9 +234,9 @@ def cxx_check(args, cc, h, text, std, c_flags, inc, gen):
     return None
 
 
-def program_layer(program, flags):
+def program_layer(program):
     target, folder = program
-    return Layer(target, "", folder, [], {}, [], [], None)
+    return Layer(target, "", folder, [], {}, [], [])
 
 
 # ---- layering -----------------------------------------------------------------------------
@@ -304,6 +305,10 @@ def check_docs(source, layers, program, cc):
     if program[0] not in rows:
         cc.failures.append("docs/design.md: the layer table has no row for the command %s"
                            % program[0])
+    elif rows[program[0]]["may include"]:
+        cc.failures.append("docs/design.md: layer table, %s: the command includes the public "
+                           "headers only, the table says %s"
+                           % (program[0], sorted(rows[program[0]]["may include"])))
 
 
 def not_found(err, name):
@@ -317,7 +322,7 @@ def check_layering(args, layers, public, program, flags, cc):
     for l in layers:
         all_folders.update(l.folders)
     owner = {t: l.target for l in layers for t in l.third_party}
-    prog = program_layer(program, flags)
+    prog = program_layer(program)
     views = [(l, set(l.folders), set(os.path.basename(h) for h in l.headers)) for l in layers]
     views.append((prog, set(), set(os.path.basename(h) for h in pub)))
 
@@ -346,14 +351,14 @@ def check_layering(args, layers, public, program, flags, cc):
             return None
 
         def expect_found(names, argv=argv, layer=layer):
-            errs = []
+            errs = ["(no headers)"]
             for name in names:
                 ok, err = cc.run(argv, '#include "%s"' % name + TAIL)
                 if ok:
                     return None
                 errs.append(err)
             return "%s's flags reach none of %s:%s" % (layer.target, ", ".join(names),
-                                                      first_lines(errs[0]))
+                                                      first_lines(errs[-1]))
 
         for f, d in sorted(all_folders.items()):
             names = ["%s/%s" % (f, h) for h in headers_in(d)]
