@@ -38,7 +38,8 @@
  *
  * Every write, rename and fsync is a crash point; SISA_CRASH_SAMPLE=1 samples about 60 of the
  * writes instead (a quicker run by hand); SISA_CRASH_SEED sets the kill sweep's seed;
- * SISA_CRASH_NO_MOUNT=1 makes the full-disk test use the shim as if mounting were not allowed.
+ * SISA_CRASH_NO_MOUNT=1 makes the full-disk test use the shim as if mounting were not allowed;
+ * SISA_CRASH_TESTS=test_kill_sweep,... runs only the cases named (CTest runs three parts).
  */
 #include "testutil.h"
 
@@ -1434,9 +1435,12 @@ static void test_shim(void **state)
     tu_assert_contains(R->err, "No space left on device");
 }
 
+/* SISA_CRASH_TESTS="name,name,..." runs only those cases (CTest runs the sweeps as separate
+ * tests so that they share the machine's cores); a name that is not a case is an error, so that
+ * a typo cannot skip a sweep unnoticed. */
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest all[] = {
         cmocka_unit_test(test_shim),
         cmocka_unit_test(test_torn_journal),
         cmocka_unit_test(test_damaged_files),
@@ -1445,5 +1449,25 @@ int main(void)
         cmocka_unit_test(test_crash_points_fail),
         cmocka_unit_test(test_kill_sweep),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    enum { N_ALL = sizeof all / sizeof all[0] };
+    struct CMUnitTest run[N_ALL];
+    size_t n = 0;
+    const char *only = getenv("SISA_CRASH_TESTS");
+    if (!only || !*only) {
+        memcpy(run, all, sizeof all);
+        n = N_ALL;
+    } else {
+        for (const char *p = only; *p;) {
+            size_t len = strcspn(p, ",");
+            size_t k = 0;
+            while (k < N_ALL && !(strlen(all[k].name) == len && !strncmp(all[k].name, p, len))) k++;
+            if (k == N_ALL) {
+                fprintf(stderr, "SISA_CRASH_TESTS: no case named '%.*s'\n", (int)len, p);
+                return 2;
+            }
+            run[n++] = all[k];
+            p += len + (p[len] == ',');
+        }
+    }
+    return _cmocka_run_group_tests("test_crash", run, n, setup, teardown);
 }
