@@ -282,7 +282,7 @@ int sisa_store_recorded_core(const char *root, char *out, size_t cap)
     SISA_TRY(sisa_path_resolve(path, sizeof path, root, "manifest"));
     if (!sisa_fs_exists(path)) goto done;
     SISA_TRY(sisa_fs_read_all(&text, &len, path, 1 << 20));
-    m = malloc(sizeof *m);
+    m = sisa_malloc(sizeof *m);
     SISA_CHECK(m, SISA_ENOMEM, "out of memory");
     SISA_TRY(parse_manifest(m, text, path));
     SISA_CHECK(m->blas_core[0], SISA_ECORRUPT, "%s names no OpenBLAS core", path);
@@ -290,8 +290,8 @@ int sisa_store_recorded_core(const char *root, char *out, size_t cap)
                "%s: OpenBLAS core name too long", path);
     err = 1;
 done:
-    free(m);
-    free(text);
+    sisa_free(m);
+    sisa_free(text);
     return err;
 }
 

@@ -46,7 +46,7 @@ int sisa_fs_publish(const char *tmp_path, const char *final_path, int replace);
 int sisa_fs_write_atomic(const char *path, const void *data, size_t len, int replace);
 
 /* Read a whole regular file, refusing files larger than `max_bytes`. The buffer is
- * NUL-terminated (not counted in *len) and belongs to the caller (free()). */
+ * NUL-terminated (not counted in *len) and belongs to the caller (sisa_free()). */
 int sisa_fs_read_all(char **out, size_t *len, const char *path, size_t max_bytes);
 
 /* 1 if `path` exists (any type), 0 if not. */

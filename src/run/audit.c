@@ -13,6 +13,7 @@
  */
 #include "run/run.h"
 
+#include "base/mem.h"
 #include "run/print.h"
 
 #include "base/json.h"
@@ -54,7 +55,7 @@ static int certificate_head(const char *path, char out[65])
                "%s: its \"ledger_head\" is not a SHA-256 (64 hex digits)", path);
 done:
     sisa_json_free(cert);
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -246,13 +247,13 @@ static int audit_on_root(FILE *out, const sisa_store *st, audit_result *a, const
     fflush(out);
     if (a->pass) goto done;
     if (a->ledger.n_problems)
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s", a->ledger.problems[0]);
+        err = SISA_ERR(SISA_ECORRUPT, "%s", a->ledger.problems[0]);
     else if (a->files.n_problems)
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s", a->files.problems[0]);
+        err = SISA_ERR(SISA_ECORRUPT, "%s", a->files.problems[0]);
     else if (!a->scan_ran)
-        err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s", a->scan_error);
+        err = SISA_ERR(SISA_EIO, "%s", a->scan_error);
     else
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s", a->scan.problems[0]);
+        err = SISA_ERR(SISA_ECORRUPT, "%s", a->scan.problems[0]);
 done:
     sisa_files_close(&files);
     return err;

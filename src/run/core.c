@@ -21,6 +21,7 @@
 #include "run/core.h"
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "io/dsstream.h"
 #include "model/blas.h"
 #include "model/model.h"
@@ -89,13 +90,13 @@ static void describe_command(command_info *ci, const char *name, int argc, char 
     if (!strcmp(name, "version")) {
         /* No run to look at: the default model on Fashion-MNIST's shape (784 features, 10
          * classes). */
-        sisa_config *cfg = malloc(sizeof *cfg);
+        sisa_config *cfg = sisa_malloc(sizeof *cfg);
         if (!cfg) return;
         sisa_config_defaults(cfg);
         sisa_optim_spec os;
         sisa_model_specs_from_config(&ci->ms, &os, cfg, 784, 10, (uint32_t)cfg->train.batch_size);
         ci->may_choose = ci->have_shapes = 1;
-        free(cfg);
+        sisa_free(cfg);
         return;
     }
     for (size_t i = 0; i < sizeof store_cmds / sizeof store_cmds[0]; i++)
@@ -103,10 +104,10 @@ static void describe_command(command_info *ci, const char *name, int argc, char 
     if (!ci->uses_store) return;
     ci->lenient = !strcmp(name, "status") || !strcmp(name, "audit");
     const char *path = config_arg(argc, argv);
-    sisa_config *cfg = path ? malloc(sizeof *cfg) : NULL;
+    sisa_config *cfg = path ? sisa_malloc(sizeof *cfg) : NULL;
     if (!cfg || sisa_config_load(cfg, path) != SISA_OK) {
         ci->uses_store = 0;
-        free(cfg);
+        sisa_free(cfg);
         return;
     }
     snprintf(ci->store, sizeof ci->store, "%s", cfg->store);
@@ -120,18 +121,17 @@ static void describe_command(command_info *ci, const char *name, int argc, char 
                                      (uint32_t)cfg->train.batch_size);
         ci->may_choose = ci->have_shapes = 1;
     }
-    free(cfg);
+    sisa_free(cfg);
 }
 
 static int reexec(char **argv, const char *core, const char *guard)
 {
     if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 || setenv(SISA_CORE_GUARD, guard, 1) != 0)
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        return SISA_ERR(SISA_ENOMEM, "out of memory");
     fflush(NULL);
     execv("/proc/self/exe", argv);
-    return sisa_error_set(SISA_EIO, __FILE__, __LINE__,
-                          "cannot re-execute /proc/self/exe to run under OpenBLAS core %s: %s",
-                          core, strerror(errno));
+    return SISA_ERR(SISA_EIO, "cannot re-execute /proc/self/exe to run under OpenBLAS core %s: %s",
+                    core, strerror(errno));
 }
 
 /* The candidate's process: keep it if it passes the self-check, else go back to OpenBLAS's own
@@ -206,11 +206,11 @@ int sisa_run_core_setup(const char *name, char **argv, int cargc, char **cargv)
             sisa_blas_set_origin(SISA_CORE_BY_OPENBLAS, NULL);
             return SISA_OK;
         }
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                              "store %s was trained under OpenBLAS core %s, but this OpenBLAS "
-                              "(%s) runs %s when asked for it: it has no %s kernel, and the "
-                              "store's results are reproducible only under that core",
-                              ci.store, core, blas.version, blas.core, core);
+        return SISA_ERR(SISA_EUSAGE,
+                        "store %s was trained under OpenBLAS core %s, but this OpenBLAS "
+                        "(%s) runs %s when asked for it: it has no %s kernel, and the "
+                        "store's results are reproducible only under that core",
+                        ci.store, core, blas.version, blas.core, core);
     }
     if (!ci.uses_store && !ci.may_choose) return SISA_OK;
 
@@ -245,7 +245,7 @@ int sisa_run_core_setup(const char *name, char **argv, int cargc, char **cargv)
             sisa_blas_set_origin(SISA_CORE_BY_OPENBLAS, NULL);
             return SISA_OK;
         }
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store %s: %s", ci.store, plan.why);
+        return SISA_ERR(SISA_EUSAGE, "store %s: %s", ci.store, plan.why);
     }
     return SISA_OK;
 }

@@ -11,6 +11,7 @@
 
 #include "aggregate/aggregate.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "io/dsstream.h"
 #include "io/store_io.h"
 #include "model/model.h"
@@ -31,10 +32,10 @@ typedef sisa_run_sink ensemble_sink;
 
 void sisa_run_ensemble_free(sisa_run_ensemble *e)
 {
-    free(e->models);
-    free(e->excluded);
-    free(e->why);
-    free(e->memx);
+    sisa_free(e->models);
+    sisa_free(e->excluded);
+    sisa_free(e->why);
+    sisa_free(e->memx);
     sisa_dataset_stream_close(e->input);
     memset(e, 0, sizeof *e);
 }
@@ -45,10 +46,10 @@ static int find_models(const sisa_store *st, ensemble *e)
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
     char ledger[SISA_PATH_MAX];
-    char(*expected)[65] = malloc(S * sizeof *expected);
-    e->models = calloc(S, sizeof *e->models);
-    e->excluded = calloc(S, sizeof *e->excluded);
-    e->why = calloc(S, sizeof *e->why);
+    char(*expected)[65] = sisa_malloc(S * sizeof *expected);
+    e->models = sisa_calloc(S, sizeof *e->models);
+    e->excluded = sisa_calloc(S, sizeof *e->excluded);
+    e->why = sisa_calloc(S, sizeof *e->why);
     SISA_CHECK(e->models && e->excluded && e->why && expected, SISA_ENOMEM, "out of memory");
     /* Every model served must stand where the ledger left its shard. */
     SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));
@@ -74,7 +75,7 @@ static int find_models(const sisa_store *st, ensemble *e)
     SISA_CHECK(e->n_models > 0, SISA_EUSAGE,
                "store %s has no shard with a trained model (run sisa train)", st->root);
 done:
-    free(expected);
+    sisa_free(expected);
     return err;
 }
 
@@ -106,12 +107,11 @@ static int open_memory(sisa_dist *d, const sisa_run_input *in, sisa_run_ensemble
     hdr->n = shape[0];
     hdr->d = shape[1];
     if (rank == 0) {
-        if (shape[0] && !in->x)
-            err = sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no input matrix given");
+        if (shape[0] && !in->x) err = SISA_ERR(SISA_EUSAGE, "no input matrix given");
         *memx = in->x;
     } else if (shape[0] && shape[1]) {
-        e->memx = malloc(shape[0] * shape[1] * sizeof *e->memx);
-        if (!e->memx) err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        e->memx = sisa_malloc(shape[0] * shape[1] * sizeof *e->memx);
+        if (!e->memx) err = SISA_ERR(SISA_ENOMEM, "out of memory");
         *memx = e->memx;
     }
     SISA_TRY(sisa_dist_agree(d, err));
@@ -147,9 +147,8 @@ int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_
     SISA_TRY(sisa_dist_bcast(d, &m64, sizeof m64, 0));
     if (rank != 0) {
         e->n_models = (uint32_t)m64;
-        e->models = calloc(m64, sizeof *e->models);
-        err =
-            e->models ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        e->models = sisa_calloc(m64, sizeof *e->models);
+        err = e->models ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, e->models, m64 * sizeof *e->models, 0));
@@ -164,25 +163,22 @@ int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_
         err = open_memory(d, in, e, &hdr, &memx);
     }
     if (err == SISA_OK && hdr.d != st->man.features)
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                             "%s has %llu features per row but store %s was trained on %llu", input,
-                             (unsigned long long)hdr.d, st->root,
-                             (unsigned long long)st->man.features);
+        err = SISA_ERR(SISA_ECORRUPT,
+                       "%s has %llu features per row but store %s was trained on %llu", input,
+                       (unsigned long long)hdr.d, st->root, (unsigned long long)st->man.features);
     if (err == SISA_OK && hdr.num_classes > st->man.classes)
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                             "%s declares %d classes but store %s was trained on %d", input,
-                             hdr.num_classes, st->root, st->man.classes);
+        err = SISA_ERR(SISA_ECORRUPT, "%s declares %d classes but store %s was trained on %d",
+                       input, hdr.num_classes, st->root, st->man.classes);
     e->n = err == SISA_OK ? hdr.n : 0;
     e->d = err == SISA_OK ? (uint32_t)hdr.d : 0;
     e->classes = (uint32_t)st->man.classes;
     const uint64_t chunks = (e->n + ENSEMBLE_CHUNK - 1) / ENSEMBLE_CHUNK;
     const size_t C = e->classes;
     if (err == SISA_OK) {
-        loaded = calloc(M, sizeof *loaded);
-        x = malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *x);
-        buf = malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *buf);
-        if (!loaded || !x || !buf)
-            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        loaded = sisa_calloc(M, sizeof *loaded);
+        x = sisa_malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *x);
+        buf = sisa_malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *buf);
+        if (!loaded || !x || !buf) err = SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     for (uint32_t m = 0; m < M && err == SISA_OK; m++) {
         int mine = 0;
@@ -195,11 +191,10 @@ int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_
     if (err == SISA_OK && rank == 0) {
         e->y = e->input ? sisa_dataset_stream_y(e->input) : NULL;
         e->id = e->input ? sisa_dataset_stream_id(e->input) : NULL;
-        ens = malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ens);
-        label = malloc((size_t)ENSEMBLE_CHUNK * sizeof *label);
-        weights = malloc(M * sizeof *weights);
-        if (!ens || !label || !weights)
-            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        ens = sisa_malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ens);
+        label = sisa_malloc((size_t)ENSEMBLE_CHUNK * sizeof *label);
+        weights = sisa_malloc(M * sizeof *weights);
+        if (!ens || !label || !weights) err = SISA_ERR(SISA_ENOMEM, "out of memory");
         for (uint32_t m = 0; m < M && err == SISA_OK; m++) weights[m] = (double)e->models[m].rows;
         if (err == SISA_OK)
             err = sisa_combiner_init(&comb, st->cfg.aggregate.strategy, M, weights, e->classes,
@@ -254,12 +249,12 @@ int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_
 done:
     if (loaded)
         for (uint32_t m = 0; m < M; m++) sisa_shard_model_free(loaded[m]);
-    free(loaded);
+    sisa_free(loaded);
     sisa_combiner_free(&comb);
-    free(weights);
-    free(label);
-    free(ens);
-    free(buf);
-    free(x);
+    sisa_free(weights);
+    sisa_free(label);
+    sisa_free(ens);
+    sisa_free(buf);
+    sisa_free(x);
     return err;
 }

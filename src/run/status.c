@@ -7,6 +7,7 @@
  */
 #include "run/run.h"
 
+#include "base/mem.h"
 #include "run/print.h"
 
 #include "base/json.h"
@@ -164,7 +165,7 @@ static void describe_running(const sisa_store *st, char *out, size_t cap)
         snprintf(name, sizeof name, "%s-%llu", SISA_ACTIVITY_FILE, (unsigned long long)r);
         sisa_json_free(j);
         j = NULL;
-        free(text);
+        sisa_free(text);
         text = NULL;
         if (sisa_path_resolve(path, sizeof path, st->root, name) < 0 ||
             sisa_fs_read_all(&text, &len, path, 1 << 16) < 0 ||
@@ -185,7 +186,7 @@ static void describe_running(const sisa_store *st, char *out, size_t cap)
     }
 done:
     sisa_json_free(j);
-    free(text);
+    sisa_free(text);
 }
 
 /* Who chose the core a store records (its manifest's openblas_core_origin). */
@@ -231,7 +232,7 @@ int sisa_run_status(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
     if (!out) out = null_out = fopen("/dev/null", "w");
     SISA_CHECK(out, SISA_EIO, "cannot open /dev/null");
     const uint32_t S = (uint32_t)cfg.sisa.shards;
-    ss = calloc(S, sizeof *ss);
+    ss = sisa_calloc(S, sizeof *ss);
     SISA_CHECK(ss, SISA_ENOMEM, "out of memory");
     uint32_t ready = 0;
     uint64_t rows = 0;
@@ -247,7 +248,7 @@ int sisa_run_status(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
     }
     SISA_TRY(sisa_store_foreign(&st, foreign, sizeof foreign, &n_foreign));
     describe_running(&st, running, sizeof running);
-    expected = malloc(S * sizeof *expected);
+    expected = sisa_malloc(S * sizeof *expected);
     SISA_CHECK(expected, SISA_ENOMEM, "out of memory");
     if (sisa_ledger_lineages(ledger_path, S, expected) < 0) {
         if (!st.damage[0]) snprintf(st.damage, sizeof st.damage, "%s", sisa_error_message());
@@ -374,8 +375,8 @@ int sisa_run_status(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
     SISA_CHECK(damaged == 0, SISA_ECORRUPT, "%u shard%s with a damaged file; shard %u: %s", damaged,
                damaged > 1 ? "s" : "", first, ss[first].problem);
 done:
-    free(expected);
-    free(ss);
+    sisa_free(expected);
+    sisa_free(ss);
     sisa_store_close(&st);
     if (null_out) fclose(null_out);
     return err;

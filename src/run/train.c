@@ -13,6 +13,7 @@
 #include "run/run.h"
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/progress.h"
 #include "io/dsdigest.h"
 #include "model/blas.h"
@@ -40,10 +41,10 @@ typedef struct {
 static int check_digest(const sisa_store *st, const char *digest)
 {
     if (strcmp(digest, st->man.dataset_digest) == 0) return SISA_OK;
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                          "%s has changed since store %s was created (dataset digest %.12s, the "
-                          "store has %.12s); use the original dataset or a new store",
-                          st->cfg.data.train, st->root, digest, st->man.dataset_digest);
+    return SISA_ERR(SISA_ECORRUPT,
+                    "%s has changed since store %s was created (dataset digest %.12s, the "
+                    "store has %.12s); use the original dataset or a new store",
+                    st->cfg.data.train, st->root, digest, st->man.dataset_digest);
 }
 
 static int plan_on_root(const sisa_store *st, train_plan *tp)
@@ -119,7 +120,7 @@ static int check_new_store(const char *cfg_path, const sisa_config *given)
 {
     int err = SISA_OK;
     uint64_t *counts = NULL, *stage_rows = NULL;
-    sisa_config *cfg = malloc(sizeof *cfg);
+    sisa_config *cfg = sisa_malloc(sizeof *cfg);
     SISA_CHECK(cfg, SISA_ENOMEM, "out of memory");
     if (given)
         memcpy(cfg, given, sizeof *cfg);
@@ -130,15 +131,15 @@ static int check_new_store(const char *cfg_path, const sisa_config *given)
     SISA_TRY(sisa_dataset_read_header(cfg->data.train, &hdr));
     SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
     const size_t S = (size_t)cfg->sisa.shards, R = (size_t)cfg->sisa.slices;
-    counts = malloc(S * sizeof *counts);
-    stage_rows = malloc(S * R * sizeof *stage_rows);
+    counts = sisa_malloc(S * sizeof *counts);
+    stage_rows = sisa_malloc(S * R * sizeof *stage_rows);
     SISA_CHECK(counts && stage_rows, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_partition_count(cfg, counts, stage_rows, &hdr));
     sisa_setup_warn_exact(cfg, stage_rows);
 done:
-    free(stage_rows);
-    free(counts);
-    free(cfg);
+    sisa_free(stage_rows);
+    sisa_free(counts);
+    sisa_free(cfg);
     return err;
 }
 
@@ -181,27 +182,26 @@ static int combine_digest(sisa_dist *d, const sisa_partition_job *job, char *dig
     uint8_t(*all)[32] = NULL;
     err = m <= (uint64_t)INT32_MAX / 4
               ? SISA_OK
-              : sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "%llu digest blocks are too many",
-                               (unsigned long long)m);
+              : SISA_ERR(SISA_EUSAGE, "%llu digest blocks are too many", (unsigned long long)m);
     if (err == SISA_OK) {
-        all = calloc(m ? m : 1, sizeof *all);
-        if (!all) err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        all = sisa_calloc(m ? m : 1, sizeof *all);
+        if (!all) err = SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     if (err == SISA_OK && (job->leaf0 + job->n_leaves > m))
-        err = sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "digest blocks out of range");
+        err = SISA_ERR(SISA_EINTERNAL, "digest blocks out of range");
     SISA_TRY(sisa_dist_agree(d, err));
     if (job->n_leaves) memcpy(all[job->leaf0], job->leaves, job->n_leaves * sizeof *all);
     SISA_TRY(sisa_dist_sum_u64(d, (uint64_t *)all, (int)(m * 4)));
     sisa_dsdigest_root(digest, &job->hdr, (const uint8_t(*)[32])all);
 done:
-    free(all);
+    sisa_free(all);
     return err;
 }
 
 void sisa_run_train_result_free(sisa_run_train_result *r)
 {
     if (!r) return;
-    free(r->peak_rss);
+    sisa_free(r->peak_rss);
     r->peak_rss = NULL;
 }
 
@@ -226,23 +226,22 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, cfg_path, SISA_STORE_CREATE, oo));
     S = (uint32_t)cfg.sisa.shards;
     /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
-    tp.missing = calloc(S, sizeof *tp.missing);
-    tp.rows = calloc(S, sizeof *tp.rows);
-    owner = calloc(S, sizeof *owner);
-    want = calloc(S, 1);
-    rss_all = calloc((size_t)P, sizeof *rss_all);
+    tp.missing = sisa_calloc(S, sizeof *tp.missing);
+    tp.rows = sisa_calloc(S, sizeof *tp.rows);
+    owner = sisa_calloc(S, sizeof *owner);
+    want = sisa_calloc(S, 1);
+    rss_all = sisa_calloc((size_t)P, sizeof *rss_all);
     err = tp.missing && tp.rows && owner && want && rss_all
               ? SISA_OK
-              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+              : SISA_ERR(SISA_ENOMEM, "out of memory");
     if (err == SISA_OK && rank == 0) err = plan_on_root(&st, &tp);
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, &tp.partition, sizeof tp.partition, 0));
     SISA_TRY(sisa_dist_bcast(d, tp.missing, S * sizeof *tp.missing, 0));
     SISA_TRY(sisa_dist_bcast(d, tp.rows, S * sizeof *tp.rows, 0));
-    SISA_TRY(
-        sisa_dist_agree(d, sisa_schedule_lpt(tp.rows, S, (uint32_t)P, owner) == 0
-                               ? SISA_OK
-                               : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory")));
+    SISA_TRY(sisa_dist_agree(d, sisa_schedule_lpt(tp.rows, S, (uint32_t)P, owner) == 0
+                                    ? SISA_OK
+                                    : SISA_ERR(SISA_ENOMEM, "out of memory")));
     uint32_t mine = 0;
     for (uint32_t k = 0; k < S; k++) mine += owner[k] == (uint32_t)rank;
     if (!mine)
@@ -286,10 +285,10 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
     for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
         if (owner[k] != (uint32_t)rank) continue;
         if (sisa_stop_requested()) {
-            err = sisa_error_set(SISA_ESTOPPED, __FILE__, __LINE__,
-                                 "stopped on request before shard %u (everything trained so far "
-                                 "is committed; run the command again to continue)",
-                                 k);
+            err = SISA_ERR(SISA_ESTOPPED,
+                           "stopped on request before shard %u (everything trained so far "
+                           "is committed; run the command again to continue)",
+                           k);
             break;
         }
         sisa_shard_report rep;
@@ -341,11 +340,11 @@ done:
         sisa_info("removed the unfinished new store %s", st.root);
     }
     sisa_partition_job_free(&job, S);
-    free(rss_all);
-    free(want);
-    free(owner);
-    free(tp.rows);
-    free(tp.missing);
+    sisa_free(rss_all);
+    sisa_free(want);
+    sisa_free(owner);
+    sisa_free(tp.rows);
+    sisa_free(tp.missing);
     sisa_store_close(&st);
     return err;
 }

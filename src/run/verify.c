@@ -21,6 +21,7 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/sha256.h"
 #include "io/dsdigest.h"
 #include "shard/journal.h"
@@ -191,7 +192,7 @@ static int plan_on_root(const sisa_store *st, sisa_deletions *del, verify_plan *
 
     /* Costs for the schedule: the store's row counts (1 when the file cannot be read: the rank
      * that verifies the shard reports why). */
-    *cost = calloc(del->n_shards, sizeof **cost);
+    *cost = sisa_calloc(del->n_shards, sizeof **cost);
     SISA_CHECK(*cost, SISA_ENOMEM, "out of memory");
     for (uint32_t i = 0; i < del->n_shards; i++) {
         (*cost)[i] = 1;
@@ -253,12 +254,10 @@ static int share_plan(sisa_dist *d, verify_plan *vp, sisa_deletions *del, uint64
     if (rank != 0) {
         del->n_ids = vp->n_ids;
         del->n_shards = (uint32_t)vp->n_shards;
-        del->ids = malloc((del->n_ids ? del->n_ids : 1) * 32);
-        del->shards = malloc((del->n_shards ? del->n_shards : 1) * sizeof *del->shards);
-        *cost = malloc((del->n_shards ? del->n_shards : 1) * sizeof **cost);
-        err = del->ids && del->shards && *cost
-                  ? SISA_OK
-                  : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        del->ids = sisa_malloc((del->n_ids ? del->n_ids : 1) * 32);
+        del->shards = sisa_malloc((del->n_shards ? del->n_shards : 1) * sizeof *del->shards);
+        *cost = sisa_malloc((del->n_shards ? del->n_shards : 1) * sizeof **cost);
+        err = del->ids && del->shards && *cost ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, del->ids, del->n_ids * 32, 0));
@@ -467,8 +466,8 @@ int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
     }
     if (err == SISA_EUSAGE && rank == 0 && st.has_manifest &&
         strcmp(st.man.context, st.context) != 0)
-        err = sisa_error_set(
-            SISA_EUSAGE, __FILE__, __LINE__,
+        err = SISA_ERR(
+            SISA_EUSAGE,
             "sisa verify: store %s was trained under another determinism context than this "
             "process runs under, and bits can only be compared under the same sisa build, "
             "OpenBLAS core and threads, floating-point mode and CPU features.\n  store: %s\n  "
@@ -493,13 +492,13 @@ int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
 
     /* 2. Who verifies which shard; each rank with work makes its own scratch folder. */
     const uint32_t K = del.n_shards, S = (uint32_t)cfg.sisa.shards;
-    owner = calloc(K, sizeof *owner);
-    want = calloc(S, 1);
-    rebuilt = calloc(S, sizeof *rebuilt);
-    res = calloc(K, sizeof *res);
+    owner = sisa_calloc(K, sizeof *owner);
+    want = sisa_calloc(S, 1);
+    rebuilt = sisa_calloc(S, sizeof *rebuilt);
+    res = sisa_calloc(K, sizeof *res);
     err = owner && want && rebuilt && res && sisa_schedule_lpt(cost, K, (uint32_t)P, owner) == 0
               ? SISA_OK
-              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+              : SISA_ERR(SISA_ENOMEM, "out of memory");
     uint32_t mine = 0;
     for (uint32_t i = 0; i < K && err == SISA_OK; i++)
         if (owner[i] == (uint32_t)rank) {
@@ -556,11 +555,11 @@ done:
         remove_tree(scratch);
     if (rebuilt)
         for (uint32_t k = 0; k < (uint32_t)cfg.sisa.shards; k++) sisa_shard_data_free(rebuilt[k]);
-    free(rebuilt);
-    free(res);
-    free(want);
-    free(owner);
-    free(cost);
+    sisa_free(rebuilt);
+    sisa_free(res);
+    sisa_free(want);
+    sisa_free(owner);
+    sisa_free(cost);
     sisa_deletions_free(&del);
     sisa_store_close(&st);
     if (null_out) fclose(null_out);
