@@ -52,6 +52,13 @@ void sisa_ckpt_name(char *out, size_t cap, uint32_t stage)
     snprintf(out, cap, "ckpt-%03u.h5", stage);
 }
 
+int sisa_ckpt_is_name(const char *name)
+{
+    if (strncmp(name, "ckpt-", 5) != 0) return 0;
+    size_t digits = strspn(name + 5, "0123456789");
+    return digits >= 3 && !strcmp(name + 5 + digits, ".h5");
+}
+
 int sisa_store_path(char *out, size_t cap, const char *root, uint32_t shard, const char *name)
 {
     int n = snprintf(out, cap, "%s%sshards/%04u%s%s", root ? root : "", root ? "/" : "", shard,
@@ -453,16 +460,12 @@ done:
 static const char *const store_names[] = {"journal", "manifest", "config.yaml",  "salt", "ledger",
                                           "lock",    "shards",   "certificates", NULL};
 
-static int is_tmp_name(const char *name)
-{
-    return name[0] == '.' && strstr(name, ".sisa-tmp-") != NULL;
-}
-
 int sisa_store_is_own_name(const char *name)
 {
     for (size_t i = 0; store_names[i]; i++)
         if (!strcmp(name, store_names[i])) return 1;
-    return is_tmp_name(name) || !strncmp(name, SISA_ACTIVITY_FILE, strlen(SISA_ACTIVITY_FILE));
+    return sisa_fs_is_tmp_name(name) ||
+           !strncmp(name, SISA_ACTIVITY_FILE, strlen(SISA_ACTIVITY_FILE));
 }
 
 static int dir_is_empty(const char *path)
@@ -522,7 +525,7 @@ int sisa_store_probe(const char *root, sisa_folder_kind *kind, char *detail, siz
         }
         /* What a store creation that never reached its first commit leaves (an empty shards
          * folder, the lock file, temp files) does not make a store. */
-        if (!strcmp(name, "lock") || is_tmp_name(name)) continue;
+        if (!strcmp(name, "lock") || sisa_fs_is_tmp_name(name)) continue;
         if (!strcmp(name, "shards")) {
             SISA_TRY(sisa_path_resolve(path, sizeof path, root, name));
             if (dir_is_empty(path)) continue;
@@ -653,6 +656,44 @@ int sisa_store_lock(sisa_store *st, double wait_seconds)
 
 /* ---- opening ----------------------------------------------------------------------------- */
 
+/* Remove this process's activity files (a no-op unless it wrote them). */
+static void activity_end(sisa_store *st)
+{
+    if (!st->activity_on) return;
+    char path[SISA_PATH_MAX], name[64];
+    snprintf(name, sizeof name, "%s-%d", SISA_ACTIVITY_FILE, st->activity_rank);
+    if (sisa_path_resolve(path, sizeof path, st->root, name) == 0) sisa_fs_remove_quiet(path);
+    if (st->activity_rank == 0 &&
+        sisa_path_resolve(path, sizeof path, st->root, SISA_ACTIVITY_FILE) == 0)
+        sisa_fs_remove_quiet(path);
+    st->activity_on = 0;
+}
+
+/* Remove the files a journal folder commits (and its temp files), the journal, then the folder
+ * when nothing else is left in it. */
+static void discard_folder(const char *dir)
+{
+    sisa_files f = {0};
+    char path[SISA_PATH_MAX];
+    if (sisa_files_open(&f, dir, "journal", 0) == SISA_OK) {
+        for (size_t i = 0; i < f.n; i++)
+            if (sisa_path_resolve(path, sizeof path, dir, f.e[i].name) == 0)
+                sisa_fs_remove_quiet(path);
+        sisa_files_close(&f);
+    }
+    sisa_error_clear();
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL)
+            if (sisa_fs_is_tmp_name(de->d_name) &&
+                sisa_path_resolve(path, sizeof path, dir, de->d_name) == 0)
+                sisa_fs_remove_quiet(path);
+        closedir(d);
+    }
+    if (sisa_path_resolve(path, sizeof path, dir, "journal") == 0) sisa_fs_remove_quiet(path);
+}
+
 /* A new store's first commit: its folder, the lock, shards/ and the journal with the salt. What
  * this run made is removed again if it cannot finish, so a failed creation leaves nothing. */
 static int create_store(sisa_store *st, int folder_existed)
@@ -661,6 +702,7 @@ static int create_store(sisa_store *st, int folder_existed)
     char path[SISA_PATH_MAX], shards[SISA_PATH_MAX];
     sisa_files files = {0};
     int made_root = 0, made_shards = 0;
+    int mine = 0; /* the folder was empty under this run's lock: what is in it is this run's */
     SISA_TRY(sisa_path_resolve(shards, sizeof shards, st->root, "shards"));
     if (!folder_existed) {
         char parent[SISA_PATH_MAX];
@@ -681,6 +723,7 @@ static int create_store(sisa_store *st, int folder_existed)
     SISA_CHECK(kind == SISA_FOLDER_EMPTY, SISA_EBUSY,
                "store %s was created by another process meanwhile; run the command again",
                st->root);
+    mine = 1;
     if (mkdir(shards, 0700) == 0)
         made_shards = 1;
     else
@@ -694,16 +737,17 @@ static int create_store(sisa_store *st, int folder_existed)
 done:
     sisa_files_close(&files);
     if (err < 0 && !st->created) {
-        /* Only what this run made: the journal and salt of a commit that failed, the lock,
-         * shards/ and the folder itself. */
+        /* Only what this run made, from a folder it found empty under its lock: the journal,
+         * salt and temp files of a commit that failed, the lock, shards/ and the folder. */
         int saved = err;
         char *msg = sisa_strdup(sisa_error_message());
-        if (sisa_path_resolve(path, sizeof path, st->root, "journal") == 0 && st->lock_fd >= 0)
-            sisa_fs_remove_quiet(path);
-        if (sisa_path_resolve(path, sizeof path, st->root, "salt") == 0 && st->lock_fd >= 0)
-            sisa_fs_remove_quiet(path);
+        if (mine) {
+            discard_folder(st->root);
+            if (sisa_path_resolve(path, sizeof path, st->root, "salt") == 0)
+                sisa_fs_remove_quiet(path);
+        }
         if (made_shards) (void)rmdir(shards);
-        if (st->lock_fd >= 0 && sisa_path_resolve(path, sizeof path, st->root, "lock") == 0)
+        if (mine && sisa_path_resolve(path, sizeof path, st->root, "lock") == 0)
             sisa_fs_remove_quiet(path);
         if (made_root) (void)rmdir(st->root);
         sisa_store_close(st);
@@ -884,31 +928,6 @@ done:
     return err;
 }
 
-/* Remove the files a journal folder commits (and its temp files), the journal, then the folder
- * when nothing else is left in it. */
-static void discard_folder(const char *dir)
-{
-    sisa_files f = {0};
-    char path[SISA_PATH_MAX];
-    if (sisa_files_open(&f, dir, "journal", 0) == SISA_OK) {
-        for (size_t i = 0; i < f.n; i++)
-            if (sisa_path_resolve(path, sizeof path, dir, f.e[i].name) == 0)
-                sisa_fs_remove_quiet(path);
-        sisa_files_close(&f);
-    }
-    sisa_error_clear();
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL)
-            if (is_tmp_name(de->d_name) &&
-                sisa_path_resolve(path, sizeof path, dir, de->d_name) == 0)
-                sisa_fs_remove_quiet(path);
-        closedir(d);
-    }
-    if (sisa_path_resolve(path, sizeof path, dir, "journal") == 0) sisa_fs_remove_quiet(path);
-}
-
 void sisa_store_discard_new(sisa_store *st)
 {
     char path[SISA_PATH_MAX];
@@ -922,6 +941,17 @@ void sisa_store_discard_new(sisa_store *st)
         (void)rmdir(path);
     }
     discard_folder(st->root);
+    /* Every rank's activity files too (the others remove theirs quietly when they close). */
+    activity_end(st);
+    DIR *dir = opendir(st->root);
+    if (dir) {
+        struct dirent *de;
+        while ((de = readdir(dir)) != NULL)
+            if (!strncmp(de->d_name, SISA_ACTIVITY_FILE, strlen(SISA_ACTIVITY_FILE)) &&
+                sisa_path_resolve(path, sizeof path, st->root, de->d_name) == 0)
+                sisa_fs_remove_quiet(path);
+        closedir(dir);
+    }
     const char *const rest[] = {"salt", "lock", NULL};
     for (size_t i = 0; rest[i]; i++)
         if (sisa_path_resolve(path, sizeof path, st->root, rest[i]) == 0)
@@ -1094,15 +1124,7 @@ int sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t sta
 
 void sisa_store_close(sisa_store *st)
 {
-    if (st->activity_on) {
-        char path[SISA_PATH_MAX], name[64];
-        snprintf(name, sizeof name, "%s-%d", SISA_ACTIVITY_FILE, st->activity_rank);
-        if (sisa_path_resolve(path, sizeof path, st->root, name) == 0) sisa_fs_remove_quiet(path);
-        if (st->activity_rank == 0 &&
-            sisa_path_resolve(path, sizeof path, st->root, SISA_ACTIVITY_FILE) == 0)
-            sisa_fs_remove_quiet(path);
-        st->activity_on = 0;
-    }
+    activity_end(st);
     if (st->lock_fd >= 0) close(st->lock_fd); /* releases both locks */
     st->lock_fd = -1;
 }

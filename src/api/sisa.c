@@ -361,10 +361,13 @@ typedef struct {
     const sisa_store *st;
     sisa_deletion_plan_fn on_plan;
     void *ctx;
-    int failed;
+    int failed; /* fill_plan's code, and its message: */
+    char why[SISA_ERROR_MAX];
 } unlearn_ctx;
 
-/* The plan part of the report, from rank 0's request. */
+/* The plan part of the report, from rank 0's request, into the shard array sisa_unlearn made
+ * before the request was journaled (room for every shard): from then on the deletion is carried
+ * to the end, so nothing here may fail for memory. */
 static int fill_plan(sisa_deletion_report *rep, const sisa_store *st,
                      const sisa_run_unlearn_result *r)
 {
@@ -378,10 +381,10 @@ static int fill_plan(sisa_deletion_report *rep, const sisa_store *st,
     rep->shards_total = (uint32_t)st->cfg.sisa.shards;
     rep->slices = (uint32_t)st->cfg.sisa.slices;
     snprintf(rep->store, sizeof rep->store, "%s", st->root);
-    sisa_free(rep->shards);
     rep->n_shards = r->nothing ? 0 : q->n_shards;
-    rep->shards = sisa_calloc(rep->n_shards ? rep->n_shards : 1, sizeof *rep->shards);
-    if (!rep->shards) return SISA_ERR(SISA_ENOMEM, "out of memory");
+    if (rep->n_shards > rep->shards_total)
+        return SISA_ERR(SISA_EINTERNAL, "a deletion plan of %u shards in a store of %u",
+                        rep->n_shards, rep->shards_total);
     for (uint32_t i = 0; i < rep->n_shards; i++) {
         rep->shards[i].shard = q->shards[i].shard;
         rep->shards[i].rows = q->shards[i].rows;
@@ -393,8 +396,9 @@ static int fill_plan(sisa_deletion_report *rep, const sisa_store *st,
 static void on_plan_cb(void *vctx, const sisa_run_unlearn_result *r)
 {
     unlearn_ctx *c = vctx;
-    if (fill_plan(c->rep, c->st, r) < 0) {
-        c->failed = 1;
+    c->failed = fill_plan(c->rep, c->st, r);
+    if (c->failed < 0) {
+        snprintf(c->why, sizeof c->why, "%s", sisa_error_message());
         return;
     }
     if (c->on_plan) c->on_plan(c->ctx, c->rep);
@@ -429,8 +433,10 @@ int sisa_unlearn(sisa_deletion_report *out, sisa_handle *h, const sisa_deletion 
     const sisa_run_open_opts oo = open_opts(h, "unlearn");
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, label_of(h),
                                  what->dry_run ? SISA_STORE_READ : SISA_STORE_WRITE, &oo));
+    c.rep->shards = sisa_calloc((size_t)cfg.sisa.shards, sizeof *c.rep->shards);
+    SISA_TRY(sisa_dist_agree(d, c.rep->shards ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory")));
     SISA_TRY(sisa_run_unlearn(d, &st, &w, &r, on_plan_cb, &c));
-    SISA_TRY(sisa_dist_agree(d, c.failed ? SISA_ERR(SISA_ENOMEM, "out of memory") : SISA_OK));
+    SISA_TRY(sisa_dist_agree(d, c.failed ? SISA_ERR(c.failed, "%s", c.why) : SISA_OK));
     if (sisa_dist_rank(d) == 0 && r.reps) {
         for (uint32_t i = 0; i < c.rep->n_shards; i++) {
             const sisa_shard_report *s = &r.reps[i];

@@ -28,6 +28,8 @@
  * created with O_EXCL and mode SISA_FILE_MODE & ~umask; whatever is later written into it (HDF5
  * included) and published under the final name keeps that mode. */
 int sisa_fs_tmp_create(char *out, size_t cap, const char *final_path);
+/* 1 when `name` (a file name, no folder) is one that sisa_fs_tmp_create makes. */
+int sisa_fs_is_tmp_name(const char *name);
 
 /* Remove temp files left next to `final_path` by writers that no longer run (their PID, part of
  * the temp name, is gone). Returns how many were removed; never fails. */

@@ -13,10 +13,11 @@
  */
 #include "run/run.h"
 
-#include "base/mem.h"
 #include "run/print.h"
 
 #include "base/json.h"
+#include "base/mem.h"
+#include "base/sha256.h"
 #include "shard/audit.h"
 #include "shard/journal.h"
 #include "shard/store.h"
@@ -30,12 +31,13 @@
 /* 64 hex digits, lower-cased into `out`; -1 when `text` is not one. */
 int sisa_run_parse_head(const char *text, char out[65])
 {
+    char low[65];
+    uint8_t bytes[32];
     if (strlen(text) != 64) return -1;
-    for (int i = 0; i < 64; i++) {
-        if (!isxdigit((unsigned char)text[i])) return -1;
-        out[i] = (char)tolower((unsigned char)text[i]);
-    }
-    out[64] = '\0';
+    for (int i = 0; i < 64; i++) low[i] = (char)tolower((unsigned char)text[i]);
+    low[64] = '\0';
+    if (sisa_unhex(bytes, low, 32) < 0) return -1;
+    sisa_hex(out, bytes, 32);
     return 0;
 }
 

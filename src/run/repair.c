@@ -12,10 +12,10 @@
  */
 #include "run/run.h"
 
-#include "base/mem.h"
 #include "run/print.h"
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/progress.h"
 #include "model/blas.h"
 #include "model/model.h"
