@@ -122,25 +122,11 @@ done:
     return err;
 }
 
-/* Collective: read `input`, run every usable shard model over it (spread over the ranks), and
- * combine on rank 0 in shard order, chunk by chunk, into the sink. A rank that fails keeps
- * sending its items (flagged as failed, without payload work) so that nobody waits for it; the
- * ranks agree on the outcome at the end. */
-int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_input *in,
-                             sisa_run_ensemble *e, const sisa_run_sink *sink)
+/* Collective: rank 0 finds the usable models; every rank gets the list. */
+static int share_models(sisa_dist *d, const sisa_store *st, ensemble *e)
 {
-    int err = SISA_OK, local = SISA_OK;
-    const char *input = in->path ? in->path : "the input matrix";
-    const float *memx = NULL;
-    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    sisa_dataset_header hdr;
-    sisa_shard_model **loaded = NULL;
-    float *x = NULL, *buf = NULL, *ens = NULL;
-    int32_t *label = NULL;
-    double *weights = NULL;
-    sisa_combiner comb = {0};
-    memset(e, 0, sizeof *e);
-
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d);
     if (rank == 0) err = find_models(st, e);
     SISA_TRY(sisa_dist_agree(d, err));
     uint64_t m64 = e->n_models;
@@ -152,15 +138,39 @@ int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_
     }
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, e->models, m64 * sizeof *e->models, 0));
-    const uint32_t M = e->n_models;
+done:
+    return err;
+}
 
-    /* Every rank opens the input (reading only the chunks of its items) and loads its models. */
+/* One rank's part of the stream: its loaded models and buffers (rank 0 also combines). */
+typedef struct {
+    uint32_t M;                /* models */
+    uint64_t chunks;           /* of ENSEMBLE_CHUNK rows */
+    size_t C;                  /* classes */
+    const float *memx;         /* a memory input's rows (NULL: read from e->input) */
+    sisa_shard_model **loaded; /* (M) this rank's models, NULL for the others' */
+    float *x;                  /* (ENSEMBLE_CHUNK x d) a chunk's rows */
+    float *buf;                /* (ENSEMBLE_CHUNK x C + 1) one item and its failure flag */
+    float *ens;                /* rank 0: (ENSEMBLE_CHUNK x C) the ensemble's posteriors */
+    int32_t *label;            /* rank 0: (ENSEMBLE_CHUNK) */
+    double *weights;           /* rank 0: (M) */
+    sisa_combiner comb;        /* rank 0 */
+} stream_state;
+
+/* Every rank opens the input (reading only the chunks of its items), checks it against the
+ * store, and sets e's shape. Not collective by itself (a memory input's broadcast is). */
+static int open_input(sisa_dist *d, const sisa_store *st, const sisa_run_input *in, ensemble *e,
+                      stream_state *ss)
+{
+    int err = SISA_OK;
+    const char *input = in->path ? in->path : "the input matrix";
+    sisa_dataset_header hdr;
     if (in->path) {
         sisa_dataset_stream *stream = NULL;
         err = sisa_dataset_stream_open(&stream, input, &hdr);
         e->input = stream;
     } else {
-        err = open_memory(d, in, e, &hdr, &memx);
+        err = open_memory(d, in, e, &hdr, &ss->memx);
     }
     if (err == SISA_OK && hdr.d != st->man.features)
         err = SISA_ERR(SISA_ECORRUPT,
@@ -172,59 +182,90 @@ int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_
     e->n = err == SISA_OK ? hdr.n : 0;
     e->d = err == SISA_OK ? (uint32_t)hdr.d : 0;
     e->classes = (uint32_t)st->man.classes;
-    const uint64_t chunks = (e->n + ENSEMBLE_CHUNK - 1) / ENSEMBLE_CHUNK;
-    const size_t C = e->classes;
-    if (err == SISA_OK) {
-        loaded = sisa_calloc(M, sizeof *loaded);
-        x = sisa_malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *x);
-        buf = sisa_malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *buf);
-        if (!loaded || !x || !buf) err = SISA_ERR(SISA_ENOMEM, "out of memory");
-    }
-    for (uint32_t m = 0; m < M && err == SISA_OK; m++) {
+    ss->chunks = (e->n + ENSEMBLE_CHUNK - 1) / ENSEMBLE_CHUNK;
+    ss->C = e->classes;
+    return err;
+}
+
+/* This rank's buffers and models; on rank 0 the combiner, and the sink's start. */
+static int prepare_stream(const sisa_store *st, int rank, int P, ensemble *e,
+                          const ensemble_sink *sink, stream_state *ss)
+{
+    int err = SISA_OK;
+    const uint32_t M = ss->M;
+    const size_t C = ss->C;
+    ss->loaded = sisa_calloc(M, sizeof *ss->loaded);
+    ss->x = sisa_malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *ss->x);
+    ss->buf = sisa_malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *ss->buf);
+    SISA_CHECK(ss->loaded && ss->x && ss->buf, SISA_ENOMEM, "out of memory");
+    for (uint32_t m = 0; m < M; m++) {
         int mine = 0;
-        for (uint64_t c = 0; c < chunks && !mine; c++)
+        for (uint64_t c = 0; c < ss->chunks && !mine; c++)
             mine = item_owner(c, m, M, (uint32_t)P) == (uint32_t)rank;
         if (!mine) continue;
-        err = sisa_shard_model_load(&loaded[m], st, e->models[m].ckpt, e->d, e->classes);
-        if (err < 0) sisa_error_prefix("shard %u", e->models[m].shard);
+        err = sisa_shard_model_load(&ss->loaded[m], st, e->models[m].ckpt, e->d, e->classes);
+        if (err < 0) {
+            sisa_error_prefix("shard %u", e->models[m].shard);
+            goto done;
+        }
     }
-    if (err == SISA_OK && rank == 0) {
-        e->y = e->input ? sisa_dataset_stream_y(e->input) : NULL;
-        e->id = e->input ? sisa_dataset_stream_id(e->input) : NULL;
-        ens = sisa_malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ens);
-        label = sisa_malloc((size_t)ENSEMBLE_CHUNK * sizeof *label);
-        weights = sisa_malloc(M * sizeof *weights);
-        if (!ens || !label || !weights) err = SISA_ERR(SISA_ENOMEM, "out of memory");
-        for (uint32_t m = 0; m < M && err == SISA_OK; m++) weights[m] = (double)e->models[m].rows;
-        if (err == SISA_OK)
-            err = sisa_combiner_init(&comb, st->cfg.aggregate.strategy, M, weights, e->classes,
-                                     ENSEMBLE_CHUNK);
-        if (err == SISA_OK && sink->start) err = sink->start(sink->ctx, e);
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
+    if (rank != 0) goto done;
+    e->y = e->input ? sisa_dataset_stream_y(e->input) : NULL;
+    e->id = e->input ? sisa_dataset_stream_id(e->input) : NULL;
+    ss->ens = sisa_malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ss->ens);
+    ss->label = sisa_malloc((size_t)ENSEMBLE_CHUNK * sizeof *ss->label);
+    ss->weights = sisa_malloc(M * sizeof *ss->weights);
+    SISA_CHECK(ss->ens && ss->label && ss->weights, SISA_ENOMEM, "out of memory");
+    for (uint32_t m = 0; m < M; m++) ss->weights[m] = (double)e->models[m].rows;
+    SISA_TRY(sisa_combiner_init(&ss->comb, st->cfg.aggregate.strategy, M, ss->weights, e->classes,
+                                ENSEMBLE_CHUNK));
+    if (sink->start) SISA_TRY(sink->start(sink->ctx, e));
+done:
+    return err;
+}
 
-    /* The stream. `local` is this rank's first failure; after it (or, on rank 0, after a rank
-     * reported one) a rank only keeps the message flow going: flag 1 in an item means "no
-     * result", and the failing rank's own message comes out of the final agreement. */
+static void stream_state_free(stream_state *ss)
+{
+    if (ss->loaded)
+        for (uint32_t m = 0; m < ss->M; m++) sisa_shard_model_free(ss->loaded[m]);
+    sisa_free(ss->loaded);
+    sisa_combiner_free(&ss->comb);
+    sisa_free(ss->weights);
+    sisa_free(ss->label);
+    sisa_free(ss->ens);
+    sisa_free(ss->buf);
+    sisa_free(ss->x);
+}
+
+/* Collective: the stream itself. `local` is this rank's first failure; after it (or, on rank 0,
+ * after a rank reported one) a rank only keeps the message flow going: flag 1 in an item means
+ * "no result", and the failing rank's own message comes out of the final agreement. */
+static int run_stream(sisa_dist *d, ensemble *e, const ensemble_sink *sink, stream_state *ss)
+{
+    int err = SISA_OK, local = SISA_OK;
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    const uint32_t M = ss->M;
+    const size_t C = ss->C;
+    float *buf = ss->buf, *x = ss->x;
     int remote_failed = 0;
-    for (uint64_t c = 0; c < chunks; c++) {
+    for (uint64_t c = 0; c < ss->chunks; c++) {
         const uint64_t r0 = c * ENSEMBLE_CHUNK;
         const uint64_t nr = e->n - r0 < ENSEMBLE_CHUNK ? e->n - r0 : ENSEMBLE_CHUNK;
         const size_t bytes = (nr * C + 1) * sizeof *buf;
         int have_x = 0;
-        if (rank == 0 && local == SISA_OK) local = sisa_combiner_begin(&comb, nr);
+        if (rank == 0 && local == SISA_OK) local = sisa_combiner_begin(&ss->comb, nr);
         for (uint32_t m = 0; m < M; m++) {
             const uint32_t owner = item_owner(c, m, M, (uint32_t)P);
             if (owner != (uint32_t)rank && rank != 0) continue;
             if (owner == (uint32_t)rank) {
                 if (local == SISA_OK && !have_x) {
-                    if (memx)
-                        memcpy(x, memx + r0 * e->d, nr * e->d * sizeof *x);
+                    if (ss->memx)
+                        memcpy(x, ss->memx + r0 * e->d, nr * e->d * sizeof *x);
                     else
                         local = sisa_dataset_stream_read_x(e->input, r0, nr, x);
                     have_x = local == SISA_OK;
                 }
-                if (local == SISA_OK) sisa_shard_model_predict(loaded[m], x, nr, buf);
+                if (local == SISA_OK) sisa_shard_model_predict(ss->loaded[m], x, nr, buf);
                 buf[nr * C] = local == SISA_OK ? 0.0f : 1.0f;
                 if (rank != 0) {
                     SISA_TRY(sisa_dist_send(d, buf, bytes, 0, ENSEMBLE_TAG));
@@ -235,26 +276,40 @@ int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_
                 remote_failed |= buf[nr * C] != 0.0f;
             }
             /* Rank 0: model m's posteriors of this chunk, in model order. */
-            if (local == SISA_OK && !remote_failed) local = sisa_combiner_add(&comb, m, buf);
+            if (local == SISA_OK && !remote_failed) local = sisa_combiner_add(&ss->comb, m, buf);
             if (local == SISA_OK && !remote_failed && sink->model_rows)
                 local = sink->model_rows(sink->ctx, m, r0, nr, buf);
         }
         if (rank == 0 && local == SISA_OK && !remote_failed) {
-            local = sisa_combiner_finish(&comb, ens, label);
+            local = sisa_combiner_finish(&ss->comb, ss->ens, ss->label);
             if (local == SISA_OK && sink->ens_rows)
-                local = sink->ens_rows(sink->ctx, r0, nr, ens, label);
+                local = sink->ens_rows(sink->ctx, r0, nr, ss->ens, ss->label);
         }
     }
     SISA_TRY(sisa_dist_agree(d, local));
 done:
-    if (loaded)
-        for (uint32_t m = 0; m < M; m++) sisa_shard_model_free(loaded[m]);
-    sisa_free(loaded);
-    sisa_combiner_free(&comb);
-    sisa_free(weights);
-    sisa_free(label);
-    sisa_free(ens);
-    sisa_free(buf);
-    sisa_free(x);
+    return err;
+}
+
+/* Collective: read `input`, run every usable shard model over it (spread over the ranks), and
+ * combine on rank 0 in shard order, chunk by chunk, into the sink. A rank that fails keeps
+ * sending its items (flagged as failed, without payload work) so that nobody waits for it; the
+ * ranks agree on the outcome at the end. */
+int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_input *in,
+                             sisa_run_ensemble *e, const sisa_run_sink *sink)
+{
+    int err = SISA_OK;
+    stream_state ss;
+    memset(&ss, 0, sizeof ss);
+    memset(e, 0, sizeof *e);
+    SISA_TRY(share_models(d, st, e));
+    ss.M = e->n_models;
+    err = open_input(d, st, in, e, &ss);
+    if (err == SISA_OK)
+        err = prepare_stream(st, sisa_dist_rank(d), sisa_dist_size(d), e, sink, &ss);
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(run_stream(d, e, sink, &ss));
+done:
+    stream_state_free(&ss);
     return err;
 }

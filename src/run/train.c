@@ -205,6 +205,99 @@ void sisa_run_train_result_free(sisa_run_train_result *r)
     r->peak_rss = NULL;
 }
 
+/* Collective, step 1: which shards need partitioning (rank 0's plan, broadcast), how big every
+ * shard is, and who owns which (LPT by rows: the same on every rank). */
+static int train_plan_share(sisa_dist *d, const sisa_store *st, train_plan *tp, uint32_t *owner)
+{
+    int err = SISA_OK;
+    const int P = sisa_dist_size(d);
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    if (sisa_dist_rank(d) == 0) err = plan_on_root(st, tp);
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_bcast(d, &tp->partition, sizeof tp->partition, 0));
+    SISA_TRY(sisa_dist_bcast(d, tp->missing, S * sizeof *tp->missing, 0));
+    SISA_TRY(sisa_dist_bcast(d, tp->rows, S * sizeof *tp->rows, 0));
+    SISA_TRY(sisa_dist_agree(d, sisa_schedule_lpt(tp->rows, S, (uint32_t)P, owner) == 0
+                                    ? SISA_OK
+                                    : SISA_ERR(SISA_ENOMEM, "out of memory")));
+done:
+    return err;
+}
+
+/* Collective, step 2: each rank writes its own missing shards (and keeps them for training in
+ * job->kept); for a new store every rank also digests its part of the dataset, and rank 0
+ * combines the parts and writes the manifest. */
+static int train_partition(sisa_dist *d, sisa_store *st, const train_plan *tp,
+                           const uint32_t *owner, unsigned char *want, sisa_partition_job *job)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    char digest[65] = "";
+    uint32_t todo = 0;
+    for (uint32_t k = 0; k < S; k++) {
+        want[k] = tp->missing[k] && owner[k] == (uint32_t)rank;
+        todo += want[k];
+    }
+    if (rank == 0)
+        sisa_info("partitioning %s into %u shard(s) x %d slices", st->cfg.data.train, S,
+                  st->cfg.sisa.slices);
+    /* A new store's digest is taken while partitioning; an existing store's was checked by the
+     * plan. */
+    const int fresh = !st->has_manifest;
+    job->want = want;
+    job->keep = 1;
+    if (fresh) {
+        job->digest_part = (uint32_t)rank;
+        job->digest_parts = (uint32_t)P;
+    }
+    if (todo || fresh) err = sisa_partition(st, job);
+    SISA_TRY(sisa_dist_agree(d, err));
+    if (fresh) {
+        SISA_TRY(combine_digest(d, job, digest));
+        if (rank == 0) err = write_manifest(st, digest, &job->hdr);
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+done:
+    return err;
+}
+
+/* Step 3, this rank: train its shards in shard order, from the rows partitioning kept in memory
+ * where there are any. stats: samples, rows, shards trained, empty shards. */
+static int train_mine(sisa_store *st, int rank, const uint32_t *owner, sisa_partition_job *job,
+                      uint64_t stats[4])
+{
+    int err = SISA_OK;
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
+        if (owner[k] != (uint32_t)rank) continue;
+        if (sisa_stop_requested()) {
+            err = SISA_ERR(SISA_ESTOPPED,
+                           "stopped on request before shard %u (everything trained so far "
+                           "is committed; run the command again to continue)",
+                           k);
+            break;
+        }
+        sisa_shard_report rep;
+        const sisa_shard_data *mem = job->kept ? job->kept[k] : NULL;
+        err = sisa_shard_train_from(st, k, mem, mem ? job->sha[k] : NULL, &rep);
+        if (job->kept) { /* its rows are not needed any more */
+            sisa_shard_data_free(job->kept[k]);
+            job->kept[k] = NULL;
+        }
+        if (err < 0) break;
+        stats[0] += rep.samples;
+        stats[1] += rep.rows;
+        stats[2] += rep.stages_trained > 0;
+        stats[3] += (uint64_t)rep.empty;
+        if (rep.stages_trained)
+            sisa_info("shard %u: %llu rows, stages %u-%d trained%s, %.2f s", k,
+                      (unsigned long long)rep.rows, rep.resumed_from + 1, st->cfg.sisa.slices,
+                      rep.resumed_from ? " (resumed)" : "", rep.seconds);
+    }
+    return err;
+}
+
 int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts *oo,
                    sisa_run_train_result *out)
 {
@@ -225,90 +318,24 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
                                           : SISA_OK));
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, cfg_path, SISA_STORE_CREATE, oo));
     S = (uint32_t)cfg.sisa.shards;
-    /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
     tp.missing = sisa_calloc(S, sizeof *tp.missing);
     tp.rows = sisa_calloc(S, sizeof *tp.rows);
     owner = sisa_calloc(S, sizeof *owner);
     want = sisa_calloc(S, 1);
     rss_all = sisa_calloc((size_t)P, sizeof *rss_all);
-    err = tp.missing && tp.rows && owner && want && rss_all
-              ? SISA_OK
-              : SISA_ERR(SISA_ENOMEM, "out of memory");
-    if (err == SISA_OK && rank == 0) err = plan_on_root(&st, &tp);
-    SISA_TRY(sisa_dist_agree(d, err));
-    SISA_TRY(sisa_dist_bcast(d, &tp.partition, sizeof tp.partition, 0));
-    SISA_TRY(sisa_dist_bcast(d, tp.missing, S * sizeof *tp.missing, 0));
-    SISA_TRY(sisa_dist_bcast(d, tp.rows, S * sizeof *tp.rows, 0));
-    SISA_TRY(sisa_dist_agree(d, sisa_schedule_lpt(tp.rows, S, (uint32_t)P, owner) == 0
+    SISA_TRY(sisa_dist_agree(d, tp.missing && tp.rows && owner && want && rss_all
                                     ? SISA_OK
                                     : SISA_ERR(SISA_ENOMEM, "out of memory")));
+    SISA_TRY(train_plan_share(d, &st, &tp, owner));
     uint32_t mine = 0;
     for (uint32_t k = 0; k < S; k++) mine += owner[k] == (uint32_t)rank;
     if (!mine)
         sisa_info("no shard to train here (%u shards over %d ranks); waiting for the others", S, P);
+    if (tp.partition) SISA_TRY(train_partition(d, &st, &tp, owner, want, &job));
 
-    /* 2. Partition: each rank writes its own missing shards (and keeps them for training); for
-     * a new store every rank also digests its part of the dataset, and rank 0 combines them. */
-    if (tp.partition) {
-        char digest[65] = "";
-        uint32_t todo = 0;
-        for (uint32_t k = 0; k < S; k++) {
-            want[k] = tp.missing[k] && owner[k] == (uint32_t)rank;
-            todo += want[k];
-        }
-        if (rank == 0)
-            sisa_info("partitioning %s into %u shard(s) x %d slices", cfg.data.train, S,
-                      cfg.sisa.slices);
-        err = SISA_OK;
-        /* A new store's digest is taken while partitioning; an existing store's was checked
-         * by the plan. */
-        const int fresh = !st.has_manifest;
-        job.want = want;
-        job.keep = 1;
-        if (fresh) {
-            job.digest_part = (uint32_t)rank;
-            job.digest_parts = (uint32_t)P;
-        }
-        if (todo || fresh) err = sisa_partition(&st, &job);
-        SISA_TRY(sisa_dist_agree(d, err));
-        if (fresh) {
-            SISA_TRY(combine_digest(d, &job, digest));
-            if (rank == 0) err = write_manifest(&st, digest, &job.hdr);
-        }
-        SISA_TRY(sisa_dist_agree(d, err));
-    }
-
-    /* 3. Train this rank's shards, in shard order. */
     uint64_t stats[4] = {0, 0, 0, 0}; /* samples, rows, shards trained, empty shards */
     double t_train = sisa_now();
-    err = SISA_OK;
-    for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
-        if (owner[k] != (uint32_t)rank) continue;
-        if (sisa_stop_requested()) {
-            err = SISA_ERR(SISA_ESTOPPED,
-                           "stopped on request before shard %u (everything trained so far "
-                           "is committed; run the command again to continue)",
-                           k);
-            break;
-        }
-        sisa_shard_report rep;
-        const sisa_shard_data *mem = job.kept ? job.kept[k] : NULL;
-        err = sisa_shard_train_from(&st, k, mem, mem ? job.sha[k] : NULL, &rep);
-        if (job.kept) { /* its rows are not needed any more */
-            sisa_shard_data_free(job.kept[k]);
-            job.kept[k] = NULL;
-        }
-        if (err < 0) break;
-        stats[0] += rep.samples;
-        stats[1] += rep.rows;
-        stats[2] += rep.stages_trained > 0;
-        stats[3] += (uint64_t)rep.empty;
-        if (rep.stages_trained)
-            sisa_info("shard %u: %llu rows, stages %u-%d trained%s, %.2f s", k,
-                      (unsigned long long)rep.rows, rep.resumed_from + 1, cfg.sisa.slices,
-                      rep.resumed_from ? " (resumed)" : "", rep.seconds);
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_agree(d, train_mine(&st, rank, owner, &job, stats)));
     double t_end = sisa_now();
 
     /* 4. Totals and every rank's peak memory on rank 0. */
