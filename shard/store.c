@@ -121,142 +121,139 @@ static int manifest_text(const sisa_manifest *m, char *buf, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
-static int parse_manifest(sisa_manifest *m, char *text, const char *path)
+/* The manifest's keys (parse_manifest). */
+enum {
+    K_FORMAT,
+    K_HASH,
+    K_SEED,
+    K_SHARDS,
+    K_SLICES,
+    K_SHARDING,
+    K_DATASET,
+    K_DIGEST,
+    K_ROWS,
+    K_FEATURES,
+    K_CLASSES,
+    K_CONTEXT,
+    K_DELETIONS,
+    K_DELETED,
+    K_DIGEST_VERSION, /* optional: stores made before the two-level digest are v1 */
+    K_STORE_ID,       /* optional: stores made before identities have neither */
+    K_LOCATION,
+    K_CORE,        /* optional: stores made before it name their core in the context only */
+    K_CORE_ORIGIN, /* optional, likewise */
+    K_COUNT
+};
+
+static const char *const manifest_keys[K_COUNT] = {"format",
+                                                   "config_hash",
+                                                   "seed",
+                                                   "shards",
+                                                   "slices",
+                                                   "sharding",
+                                                   "dataset",
+                                                   "dataset_digest",
+                                                   "rows",
+                                                   "features",
+                                                   "classes",
+                                                   "context",
+                                                   "deletions",
+                                                   "deleted_rows",
+                                                   "dataset_digest_version",
+                                                   "store_id",
+                                                   "location",
+                                                   "openblas_core",
+                                                   "openblas_core_origin"};
+
+/* One "key: value" line's value (`line` is the key) into m. */
+static int manifest_value(sisa_manifest *m, int k, const char *line, const char *v,
+                          const char *path)
 {
     int err = SISA_OK;
-    enum {
-        K_FORMAT,
-        K_HASH,
-        K_SEED,
-        K_SHARDS,
-        K_SLICES,
-        K_SHARDING,
-        K_DATASET,
-        K_DIGEST,
-        K_ROWS,
-        K_FEATURES,
-        K_CLASSES,
-        K_CONTEXT,
-        K_DELETIONS,
-        K_DELETED,
-        K_DIGEST_VERSION, /* optional: stores made before the two-level digest are v1 */
-        K_STORE_ID,       /* optional: stores made before identities have neither */
-        K_LOCATION,
-        K_CORE,        /* optional: stores made before it name their core in the context only */
-        K_CORE_ORIGIN, /* optional, likewise */
-        K_COUNT
-    };
-    static const char *const keys[K_COUNT] = {"format",
-                                              "config_hash",
-                                              "seed",
-                                              "shards",
-                                              "slices",
-                                              "sharding",
-                                              "dataset",
-                                              "dataset_digest",
-                                              "rows",
-                                              "features",
-                                              "classes",
-                                              "context",
-                                              "deletions",
-                                              "deleted_rows",
-                                              "dataset_digest_version",
-                                              "store_id",
-                                              "location",
-                                              "openblas_core",
-                                              "openblas_core_origin"};
-    int seen[K_COUNT] = {0};
-    memset(m, 0, sizeof *m);
-    int lineno = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        lineno++;
-        if (line[0] == '#' || line[0] == '\0') continue;
-        char *sep = strstr(line, ": ");
-        SISA_CHECK(sep, SISA_ECORRUPT, "%s: line %d is not 'key: value'", path, lineno);
-        *sep = '\0';
-        const char *v = sep + 2;
-        int k = 0;
-        while (k < K_COUNT && strcmp(keys[k], line) != 0) k++;
-        SISA_CHECK(k < K_COUNT, SISA_ECORRUPT, "%s: unknown key '%s'", path, line);
-        SISA_CHECK(!seen[k], SISA_ECORRUPT, "%s: key '%s' appears twice", path, line);
-        seen[k] = 1;
-        uint64_t u = 0;
-        int64_t i64 = 0;
-        switch (k) {
-        case K_FORMAT:
-            SISA_CHECK(!strcmp(v, MANIFEST_FORMAT), SISA_ECORRUPT,
-                       "%s: unsupported store format '%s'", path, v);
-            break;
-        case K_HASH:
-        case K_DIGEST: {
-            char *dst = k == K_HASH ? m->config_hash : m->dataset_digest;
-            SISA_CHECK(strlen(v) == 64, SISA_ECORRUPT, "%s: %s is not a SHA-256", path, line);
-            memcpy(dst, v, 65);
-            break;
-        }
-        case K_DATASET:
-            SISA_CHECK(sisa_strlcpy(m->dataset, v, sizeof m->dataset) == 0, SISA_ECORRUPT,
-                       "%s: dataset path too long", path);
-            break;
-        case K_CONTEXT:
-            SISA_CHECK(sisa_strlcpy(m->context, v, sizeof m->context) == 0, SISA_ECORRUPT,
-                       "%s: context too long", path);
-            break;
-        case K_STORE_ID:
-            SISA_CHECK(strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32, SISA_ECORRUPT,
-                       "%s: store_id '%s' is not 32 hex digits", path, v);
-            memcpy(m->store_id, v, 33);
-            break;
-        case K_CORE:
-        case K_CORE_ORIGIN: {
-            char *dst = k == K_CORE ? m->blas_core : m->blas_core_origin;
-            size_t cap = k == K_CORE ? sizeof m->blas_core : sizeof m->blas_core_origin;
-            SISA_CHECK(v[0] && strlen(v) < cap && !strchr(v, ' '), SISA_ECORRUPT, "%s: bad %s '%s'",
-                       path, line, v);
-            memcpy(dst, v, strlen(v) + 1);
-            break;
-        }
-        case K_LOCATION:
-            SISA_CHECK(v[0] == '/' && sisa_strlcpy(m->location, v, sizeof m->location) == 0,
-                       SISA_ECORRUPT, "%s: bad location '%s'", path, v);
-            break;
-        case K_SHARDING:
-            SISA_CHECK(!strcmp(v, "id") || !strcmp(v, "group"), SISA_ECORRUPT,
-                       "%s: bad sharding '%s'", path, v);
-            m->sharding = strcmp(v, "id") ? SISA_SHARDING_GROUP : SISA_SHARDING_ID;
-            break;
-        case K_DIGEST_VERSION:
-            SISA_CHECK(!strcmp(v, "1") || !strcmp(v, "2"), SISA_ECORRUPT,
-                       "%s: unknown dataset_digest_version '%s'", path, v);
-            m->digest_version = v[0] - '0';
-            break;
-        case K_CLASSES:
-            SISA_CHECK(sisa_parse_i64(v, &i64) == 0 && i64 >= 2 && i64 <= INT32_MAX, SISA_ECORRUPT,
-                       "%s: bad classes '%s'", path, v);
-            m->classes = (int32_t)i64;
-            break;
-        default:
-            SISA_CHECK(sisa_parse_u64(v, &u) == 0, SISA_ECORRUPT, "%s: %s: '%s' is not a number",
-                       path, line, v);
-            if (k == K_SEED) m->seed = u;
-            if (k == K_SHARDS || k == K_SLICES) {
-                SISA_CHECK(u >= 1 && u <= UINT32_MAX, SISA_ECORRUPT, "%s: bad %s", path, line);
-                if (k == K_SHARDS)
-                    m->shards = (uint32_t)u;
-                else
-                    m->slices = (uint32_t)u;
-            }
-            if (k == K_ROWS) m->rows = u;
-            if (k == K_FEATURES) m->features = u;
-            if (k == K_DELETIONS) m->deletions = u;
-            if (k == K_DELETED) m->deleted_rows = u;
-        }
+    uint64_t u = 0;
+    int64_t i64 = 0;
+    switch (k) {
+    case K_FORMAT:
+        SISA_CHECK(!strcmp(v, MANIFEST_FORMAT), SISA_ECORRUPT, "%s: unsupported store format '%s'",
+                   path, v);
+        break;
+    case K_HASH:
+    case K_DIGEST: {
+        char *dst = k == K_HASH ? m->config_hash : m->dataset_digest;
+        SISA_CHECK(strlen(v) == 64, SISA_ECORRUPT, "%s: %s is not a SHA-256", path, line);
+        memcpy(dst, v, 65);
+        break;
     }
+    case K_DATASET:
+        SISA_CHECK(sisa_strlcpy(m->dataset, v, sizeof m->dataset) == 0, SISA_ECORRUPT,
+                   "%s: dataset path too long", path);
+        break;
+    case K_CONTEXT:
+        SISA_CHECK(sisa_strlcpy(m->context, v, sizeof m->context) == 0, SISA_ECORRUPT,
+                   "%s: context too long", path);
+        break;
+    case K_STORE_ID:
+        SISA_CHECK(strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32, SISA_ECORRUPT,
+                   "%s: store_id '%s' is not 32 hex digits", path, v);
+        memcpy(m->store_id, v, 33);
+        break;
+    case K_CORE:
+    case K_CORE_ORIGIN: {
+        char *dst = k == K_CORE ? m->blas_core : m->blas_core_origin;
+        size_t cap = k == K_CORE ? sizeof m->blas_core : sizeof m->blas_core_origin;
+        SISA_CHECK(v[0] && strlen(v) < cap && !strchr(v, ' '), SISA_ECORRUPT, "%s: bad %s '%s'",
+                   path, line, v);
+        memcpy(dst, v, strlen(v) + 1);
+        break;
+    }
+    case K_LOCATION:
+        SISA_CHECK(v[0] == '/' && sisa_strlcpy(m->location, v, sizeof m->location) == 0,
+                   SISA_ECORRUPT, "%s: bad location '%s'", path, v);
+        break;
+    case K_SHARDING:
+        SISA_CHECK(!strcmp(v, "id") || !strcmp(v, "group"), SISA_ECORRUPT, "%s: bad sharding '%s'",
+                   path, v);
+        m->sharding = strcmp(v, "id") ? SISA_SHARDING_GROUP : SISA_SHARDING_ID;
+        break;
+    case K_DIGEST_VERSION:
+        SISA_CHECK(!strcmp(v, "1") || !strcmp(v, "2"), SISA_ECORRUPT,
+                   "%s: unknown dataset_digest_version '%s'", path, v);
+        m->digest_version = v[0] - '0';
+        break;
+    case K_CLASSES:
+        SISA_CHECK(sisa_parse_i64(v, &i64) == 0 && i64 >= 2 && i64 <= INT32_MAX, SISA_ECORRUPT,
+                   "%s: bad classes '%s'", path, v);
+        m->classes = (int32_t)i64;
+        break;
+    default:
+        SISA_CHECK(sisa_parse_u64(v, &u) == 0, SISA_ECORRUPT, "%s: %s: '%s' is not a number", path,
+                   line, v);
+        if (k == K_SEED) m->seed = u;
+        if (k == K_SHARDS || k == K_SLICES) {
+            SISA_CHECK(u >= 1 && u <= UINT32_MAX, SISA_ECORRUPT, "%s: bad %s", path, line);
+            if (k == K_SHARDS)
+                m->shards = (uint32_t)u;
+            else
+                m->slices = (uint32_t)u;
+        }
+        if (k == K_ROWS) m->rows = u;
+        if (k == K_FEATURES) m->features = u;
+        if (k == K_DELETIONS) m->deletions = u;
+        if (k == K_DELETED) m->deleted_rows = u;
+    }
+done:
+    return err;
+}
+
+/* After the last line: the keys that must be there, and what older stores leave out. */
+static int manifest_complete(sisa_manifest *m, int *seen, const char *path)
+{
+    int err = SISA_OK;
     /* Stores made before the two-level digest have no dataset_digest_version: theirs is v1. */
     if (!seen[K_DIGEST_VERSION]) m->digest_version = 1;
     seen[K_DIGEST_VERSION] = 1;
     for (int k = 0; k < K_STORE_ID; k++)
-        SISA_CHECK(seen[k], SISA_ECORRUPT, "%s: key '%s' is missing", path, keys[k]);
+        SISA_CHECK(seen[k], SISA_ECORRUPT, "%s: key '%s' is missing", path, manifest_keys[k]);
     SISA_CHECK(seen[K_STORE_ID] == seen[K_LOCATION], SISA_ECORRUPT,
                "%s: store_id and location come together", path);
     if (!seen[K_CORE]) {
@@ -271,6 +268,31 @@ static int parse_manifest(sisa_manifest *m, char *text, const char *path)
             }
         }
     }
+done:
+    return err;
+}
+
+static int parse_manifest(sisa_manifest *m, char *text, const char *path)
+{
+    int err = SISA_OK;
+    int seen[K_COUNT] = {0};
+    memset(m, 0, sizeof *m);
+    int lineno = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\0') continue;
+        char *sep = strstr(line, ": ");
+        SISA_CHECK(sep, SISA_ECORRUPT, "%s: line %d is not 'key: value'", path, lineno);
+        *sep = '\0';
+        const char *v = sep + 2;
+        int k = 0;
+        while (k < K_COUNT && strcmp(manifest_keys[k], line) != 0) k++;
+        SISA_CHECK(k < K_COUNT, SISA_ECORRUPT, "%s: unknown key '%s'", path, line);
+        SISA_CHECK(!seen[k], SISA_ECORRUPT, "%s: key '%s' appears twice", path, line);
+        seen[k] = 1;
+        SISA_TRY(manifest_value(m, k, line, v, path));
+    }
+    SISA_TRY(manifest_complete(m, seen, path));
 done:
     return err;
 }
