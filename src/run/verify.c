@@ -359,22 +359,28 @@ static int report_on_root(FILE *out, const sisa_store *st, const sisa_deletions 
         if (!res[i].data_match || !res[i].checkpoints_match)
             if (!failed++) first_bad = i;
 
+    /* The certificate is made in memory first: a failure leaves the store as it was (no
+     * certificates folder made for nothing). */
+    cert_build(&w, st, del, vp, res, failed == 0);
+    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
     if (out_opt) {
         snprintf(path, sizeof path, "%s", out_opt);
+        SISA_TRY(sisa_fs_write_atomic(path, w.buf, w.len, 1));
     } else {
         char dir[SISA_PATH_MAX], name[64];
         SISA_TRY(sisa_path_resolve(dir, sizeof dir, st->root, "certificates"));
-        SISA_TRY(sisa_fs_mkdir_p(dir));
         snprintf(name, sizeof name, "request-%llu.json",
                  (unsigned long long)del->requests[del->n_requests - 1]);
         SISA_TRY(sisa_path_resolve(path, sizeof path, dir, name));
+        const int had_dir = sisa_fs_exists(dir);
+        SISA_TRY(sisa_fs_mkdir_p(dir));
+        err = sisa_fs_write_atomic(path, w.buf, w.len, 1);
+        if (err < 0 && !had_dir) (void)rmdir(dir); /* the folder this run made, when empty */
+        SISA_TRY(err);
     }
     vr->shards = del->n_shards;
     vr->failed = failed;
     snprintf(vr->certificate, sizeof vr->certificate, "%s", path);
-    cert_build(&w, st, del, vp, res, failed == 0);
-    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
-    SISA_TRY(sisa_fs_write_atomic(path, w.buf, w.len, 1));
 
     if (json) {
         fputs(w.buf, out);
