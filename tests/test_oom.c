@@ -375,9 +375,11 @@ typedef struct {
 
 /* The allocations to fail in an operation that makes `total` unfaulted: every one when there are
  * at most `want`, else one drawn with a fixed seed in each of `want` equal strata of 1..total,
- * the first and the last TAIL allocations always among them. */
+ * the first and the last `tail` allocations always among them (the end of an operation is where
+ * it publishes). */
 #define TAIL 8
-static void points_plan(points *p, unsigned long total, unsigned long want, uint64_t seed)
+static void points_plan(points *p, unsigned long total, unsigned long want, uint64_t seed,
+                        size_t tail)
 {
     p->total = total;
     p->count = total <= want ? total : want;
@@ -395,9 +397,9 @@ static void points_plan(points *p, unsigned long total, unsigned long want, uint
         p->n[i] = lo + (unsigned long)((s >> 33) % (hi - lo + 1));
     }
     if (total > want) {
-        /* The first allocation, and the last TAIL ones (where operations publish). */
+        /* The first allocation, and the last `tail` ones (where operations publish). */
         p->n[0] = 1;
-        for (size_t i = 0; i < TAIL && i < p->count - 1; i++)
+        for (size_t i = 0; i < tail && i < p->count - 1; i++)
             p->n[p->count - 1 - i] = total - (unsigned long)i;
     }
 }
@@ -506,7 +508,7 @@ static void test_train(void **state)
     sisa_mem_fail_at(0);
     if (sisa_train(NULL, h) != 0) fail_msg("training: %s", sisa_error_message());
     points p;
-    points_plan(&p, sisa_mem_count(), n_points, 0x7124);
+    points_plan(&p, sisa_mem_count(), n_points, 0x7124, TAIL);
     rm_tree(store);
     unsigned long kept = 0;
     for (size_t i = 0; i < p.count; i++) {
@@ -582,7 +584,7 @@ static void test_unlearn(void **state)
     if (sisa_unlearn(NULL, h, &the_deletion, NULL, NULL) != 0)
         fail_msg("unlearn: %s", sisa_error_message());
     points p;
-    points_plan(&p, sisa_mem_count(), n_points, 0xde1e7e);
+    points_plan(&p, sisa_mem_count(), n_points, 0xde1e7e, TAIL);
     char *want = store_bits("unlearn");
     put_back(work, bak);
 
@@ -660,7 +662,7 @@ static void test_verify(void **state)
     sisa_mem_fail_at(0);
     if (sisa_verify(&rep, h, &vo) != 0) fail_msg("verify: %s", sisa_error_message());
     points p;
-    points_plan(&p, sisa_mem_count(), n_points, 0x5e1f);
+    points_plan(&p, sisa_mem_count(), n_points, 0x5e1f, TAIL);
     assert_true(rep.shards > 0 && rep.failed == 0 && !rep.none);
     snprintf(cert, sizeof cert, "%s", rep.certificate);
     char *want = cert_text(cert);
@@ -797,7 +799,7 @@ static void test_import(void **state)
         sisa_mem_fail_at(0);
         if (run_import(ic, out) != 0) fail_msg("%s: %s", ic->what, sisa_error_message());
         points p;
-        points_plan(&p, sisa_mem_count(), n_points, 0x1a907 + c);
+        points_plan(&p, sisa_mem_count(), n_points, 0x1a907 + c, TAIL);
         tu_sha_file(out, want);
         assert_int_equal(unlink(out), 0);
         char *before = snapshot(dir);
@@ -848,7 +850,7 @@ static void test_predict(void **state)
     assert_int_equal(sisa_predict(&p, h, x, N_TEST, N_FEAT), 0);
     sisa_prediction_free(&p);
     points pts;
-    points_plan(&pts, sisa_mem_count(), n_points, 0x9ed1c7);
+    points_plan(&pts, sisa_mem_count(), n_points, 0x9ed1c7, TAIL);
     for (size_t i = 0; i < pts.count; i++) {
         const unsigned long n = pts.n[i];
         fault f;
@@ -880,7 +882,7 @@ static void test_eval(void **state)
     sisa_mem_fail_at(0);
     assert_int_equal(sisa_eval(&want, h, NULL), 0);
     points p;
-    points_plan(&p, sisa_mem_count(), n_reader_points, 0xe7a1);
+    points_plan(&p, sisa_mem_count(), n_reader_points, 0xe7a1, TAIL);
     for (size_t i = 0; i < p.count; i++) {
         const unsigned long n = p.n[i];
         fault f;
@@ -916,7 +918,7 @@ static void test_status(void **state)
     same_text(text, ref_status, "sisa_status_json without a fault", 0);
     sisa_free(text);
     points p;
-    points_plan(&p, sisa_mem_count(), n_reader_points, 0x57a7);
+    points_plan(&p, sisa_mem_count(), n_reader_points, 0x57a7, TAIL);
     for (size_t i = 0; i < p.count; i++) {
         const unsigned long n = p.n[i];
         fault f;
@@ -946,7 +948,7 @@ static void test_audit(void **state)
     assert_int_equal(sisa_audit(&pass, h, NULL), 0);
     assert_int_equal(pass, 1);
     points p;
-    points_plan(&p, sisa_mem_count(), n_reader_points, 0xa0d17);
+    points_plan(&p, sisa_mem_count(), n_reader_points, 0xa0d17, TAIL);
     for (size_t i = 0; i < p.count; i++) {
         const unsigned long n = p.n[i];
         fault f;
@@ -978,7 +980,7 @@ static void test_open(void **state)
     assert_int_equal(sisa_open_yaml(&h, yaml, "oom.yaml", dir, NULL), 0);
     sisa_close(h);
     points p;
-    points_plan(&p, sisa_mem_count(), n_points, 0x09e4);
+    points_plan(&p, sisa_mem_count(), n_points, 0x09e4, TAIL);
     for (size_t i = 0; i < p.count; i++) {
         const unsigned long n = p.n[i];
         fault f;
@@ -1100,7 +1102,7 @@ static void test_cli(void **state)
             unlink(cc->output);
         }
         points p;
-        points_plan(&p, total, want, 0xc11 + c);
+        points_plan(&p, total, want, 0xc11 + c, 1);
         for (size_t i = 0; i < p.count; i++) {
             const unsigned long n = p.n[i];
             if (tu_exists(store)) rm_tree(store);
