@@ -298,6 +298,33 @@ static int train_mine(sisa_store *st, int rank, const uint32_t *owner, sisa_part
     return err;
 }
 
+/* Collective, step 4: the totals, and every rank's peak memory on rank 0 (where `out` takes
+ * *rss_all). */
+static int train_totals(sisa_dist *d, const sisa_store *st, uint64_t stats[4], double **rss_all,
+                        sisa_run_train_result *out)
+{
+    int err = SISA_OK;
+    SISA_TRY(sisa_dist_sum_u64(d, stats, 4));
+    double rss = (double)sisa_run_peak_rss();
+    SISA_TRY(sisa_dist_gather_f64(d, &rss, 1, *rss_all, 0));
+    out->samples = stats[0];
+    out->rows = stats[1];
+    out->shards_trained = stats[2];
+    out->empty_shards = stats[3];
+    out->shards = (uint32_t)st->cfg.sisa.shards;
+    out->slices = (uint32_t)st->cfg.sisa.slices;
+    out->ranks = sisa_dist_size(d);
+    snprintf(out->root, sizeof out->root, "%s", st->root);
+    snprintf(out->store_id, sizeof out->store_id, "%s", st->store_id);
+    snprintf(out->config_hash, sizeof out->config_hash, "%s", st->config_hash);
+    if (sisa_dist_rank(d) == 0) {
+        out->peak_rss = *rss_all;
+        *rss_all = NULL;
+    }
+done:
+    return err;
+}
+
 int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts *oo,
                    sisa_run_train_result *out)
 {
@@ -338,26 +365,9 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
     SISA_TRY(sisa_dist_agree(d, train_mine(&st, rank, owner, &job, stats)));
     double t_end = sisa_now();
 
-    /* 4. Totals and every rank's peak memory on rank 0. */
-    SISA_TRY(sisa_dist_sum_u64(d, stats, 4));
-    double rss = (double)sisa_run_peak_rss();
-    SISA_TRY(sisa_dist_gather_f64(d, &rss, 1, rss_all, 0));
-    out->samples = stats[0];
-    out->rows = stats[1];
-    out->shards_trained = stats[2];
-    out->empty_shards = stats[3];
-    out->shards = S;
-    out->slices = (uint32_t)cfg.sisa.slices;
+    SISA_TRY(train_totals(d, &st, stats, &rss_all, out));
     out->seconds = t_end - t0;
     out->train_seconds = t_end - t_train;
-    out->ranks = P;
-    snprintf(out->root, sizeof out->root, "%s", st.root);
-    snprintf(out->store_id, sizeof out->store_id, "%s", st.store_id);
-    snprintf(out->config_hash, sizeof out->config_hash, "%s", st.config_hash);
-    if (rank == 0) {
-        out->peak_rss = rss_all;
-        rss_all = NULL;
-    }
 done:
     /* A first training that failed (not one stopped or interrupted, which the next run
      * continues) leaves no store behind: nothing in it can be trusted without its manifest. */
