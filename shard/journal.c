@@ -99,17 +99,23 @@ done:
 
 /* ---- journal ------------------------------------------------------------------------------ */
 
+/* Room for one more record (so that a record already written is never lost for memory). */
+static int reserve_record(sisa_journal *j)
+{
+    if (j->n < j->cap) return SISA_OK;
+    size_t cap = j->cap ? j->cap * 2 : 64;
+    sisa_json **r = sisa_realloc(j->recs, cap * sizeof *r);
+    if (!r) return SISA_ERR(SISA_ENOMEM, "%s: out of memory reading the journal", j->path);
+    j->recs = r;
+    j->cap = cap;
+    return SISA_OK;
+}
+
 static int push_record(sisa_journal *j, sisa_json *rec)
 {
-    if (j->n == j->cap) {
-        size_t cap = j->cap ? j->cap * 2 : 64;
-        sisa_json **r = sisa_realloc(j->recs, cap * sizeof *r);
-        if (!r) return SISA_ERR(SISA_ENOMEM, "%s: out of memory reading the journal", j->path);
-        j->recs = r;
-        j->cap = cap;
-    }
-    j->recs[j->n++] = rec;
-    return SISA_OK;
+    int err = reserve_record(j);
+    if (err == SISA_OK) j->recs[j->n++] = rec;
+    return err;
 }
 
 void sisa_journal_close(sisa_journal *j)
@@ -186,6 +192,7 @@ int sisa_journal_append(sisa_journal *j, const char *json_object)
     size_t n = strlen(json_object);
     line = sisa_malloc(n + 2);
     SISA_CHECK(line, SISA_ENOMEM, "out of memory appending to %s", j->path);
+    SISA_TRY(reserve_record(j)); /* every allocation before the first byte is written */
     memcpy(line, json_object, n);
     line[n] = '\n';
     for (size_t off = 0; off < n + 1;) {
@@ -197,7 +204,7 @@ int sisa_journal_append(sisa_journal *j, const char *json_object)
     }
     SISA_CHECK(fsync(j->fd) == 0, SISA_EIO,
                "fsync of %s failed: %s (the record may not be on disk)", j->path, strerror(errno));
-    SISA_TRY(push_record(j, rec));
+    j->recs[j->n++] = rec;
     rec = NULL;
 done:
     sisa_free(line);
@@ -421,7 +428,9 @@ int sisa_files_commit_ex(sisa_files *f, const char *tmp_path, const char *name, 
      * temp file holds the only copy of the committed bytes: sisa_files_repair completes the
      * commit from it, or removes it when the record never arrived. */
     journaled = 1;
-    SISA_TRY(sisa_journal_append(&f->j, w.buf));
+    err = sisa_journal_append(&f->j, w.buf);
+    if (err == SISA_ENOMEM) journaled = 0; /* then nothing was written (journal.h) */
+    SISA_TRY(err);
     SISA_TRY(apply(f, f->j.recs[f->j.n - 1]));
     SISA_CHECK(rename(tmp_path, path) == 0, SISA_EIO, "cannot rename %s to %s: %s", tmp_path, path,
                strerror(errno));
@@ -504,12 +513,6 @@ static int kept(const char *name, const char *journal, const char *const *keep)
     return 0;
 }
 
-/* The temp files of sisa_fs_tmp_create: ".NAME.sisa-tmp-PID-N". */
-static int is_tmp(const char *name)
-{
-    return name[0] == '.' && strstr(name, ".sisa-tmp-") != NULL;
-}
-
 int sisa_files_foreign(const sisa_files *f, const char *const *keep, char *out, size_t cap,
                        size_t *count)
 {
@@ -526,7 +529,7 @@ int sisa_files_foreign(const sisa_files *f, const char *const *keep, char *out, 
     while ((de = readdir(d)) != NULL) {
         const char *name = de->d_name;
         if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
-        if (kept(name, journal, keep) || is_tmp(name) || known(f, name)) continue;
+        if (kept(name, journal, keep) || sisa_fs_is_tmp_name(name) || known(f, name)) continue;
         if (*count < 8 && used < cap) {
             int n = snprintf(out + used, cap - used, "%s%s", *count ? ", " : "", name);
             if (n > 0) used += (size_t)n < cap - used ? (size_t)n : cap - used - 1;
@@ -580,7 +583,7 @@ int sisa_files_repair(sisa_files *f, const char *const *keep)
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
         if (kept(de->d_name, journal, keep) || sisa_files_has(f, de->d_name)) continue;
-        if (!is_tmp(de->d_name) && !known(f, de->d_name)) continue; /* not sisa's */
+        if (!sisa_fs_is_tmp_name(de->d_name) && !known(f, de->d_name)) continue; /* not sisa's */
         SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, de->d_name));
         struct stat st;
         if (lstat(path, &st) != 0 || S_ISDIR(st.st_mode)) continue;

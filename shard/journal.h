@@ -38,7 +38,9 @@ typedef struct sisa_journal {
 /* Read the journal at `path` (a missing file is an empty journal; created when writable). */
 int sisa_journal_open(sisa_journal *j, const char *path, int writable);
 void sisa_journal_close(sisa_journal *j);
-/* Append one record (the text of a JSON object, no newline) and fsync before returning. */
+/* Append one record (the text of a JSON object, no newline) and fsync before returning. Every
+ * allocation it makes comes before the first byte is written: SISA_ENOMEM means that nothing
+ * reached the file. */
 int sisa_journal_append(sisa_journal *j, const char *json_object);
 
 typedef struct sisa_files_entry {

@@ -120,99 +120,103 @@ void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards)
     job->leaves = NULL;
 }
 
-int sisa_partition(const sisa_store *st, sisa_partition_job *job)
+/* The work of one partitioning: the dataset, where every row goes, and the wanted shards. */
+typedef struct {
+    const sisa_config *cfg;
+    uint32_t S;
+    sisa_dataset_stream *ds;
+    sisa_dataset_header hdr;
+    const int32_t *y;
+    const uint64_t *id, *group;
+    uint32_t *shard_of, *slice_of; /* (n) each row's shard and slice */
+    uint64_t *pos;                 /* (n) each row's place in its shard (wanted shards) */
+    uint64_t *count;               /* (S) rows per shard */
+    sisa_shard_data **sd;          /* (S) the wanted shards, NULL for the others */
+    uint64_t da, db;               /* this process's part of the digest: rows [da, db) */
+    sisa_dsdigest dg;
+} part_work;
+
+/* Every row's shard and slice, and how many rows every shard gets. */
+static int part_assign(part_work *w)
 {
     int err = SISA_OK;
-    const sisa_config *cfg = &st->cfg;
-    const uint32_t S = (uint32_t)cfg->sisa.shards;
-    const unsigned char *want = job->want;
-    sisa_dataset_stream *ds = NULL;
-    sisa_dataset_header hdr;
-    uint32_t *shard_of = NULL, *slice_of = NULL;
-    uint64_t *pos = NULL, *count = NULL;
-    sisa_shard_data **sd = NULL;
-    id_row *pairs = NULL;
-    float *block = NULL;
-    sisa_dsdigest dg = {0};
-    sisa_progress prog;
-
-    job->kept = NULL;
-    job->leaves = NULL;
-    job->leaf0 = job->n_leaves = 0;
-    job->sha = sisa_calloc(S, sizeof *job->sha);
-    SISA_CHECK(job->sha, SISA_ENOMEM, "out of memory");
-    SISA_TRY(sisa_dataset_stream_open(&ds, cfg->data.train, &hdr));
-    const int32_t *y = sisa_dataset_stream_y(ds);
-    const uint64_t *id = sisa_dataset_stream_id(ds);
-    const uint64_t *group = sisa_dataset_stream_group(ds);
-    SISA_CHECK(cfg->sisa.sharding != SISA_SHARDING_GROUP || group, SISA_ECONFIG,
-               "%s: sisa.sharding is 'group' but %s has no group column (import it with "
-               "--group COLUMN)",
-               cfg->source, cfg->data.train);
-    SISA_CHECK(hdr.d <= UINT32_MAX, SISA_ECORRUPT, "%s: too many features", cfg->data.train);
-
-    /* This process's part of the digest: whole v2 blocks [da, db) of rows. */
-    uint64_t b0, b1;
-    sisa_partition_digest_part(hdr.n, job->digest_part, job->digest_parts, &b0, &b1);
-    const uint64_t da = b0 * SISA_DIGEST_BLOCK_ROWS;
-    const uint64_t db = b1 * SISA_DIGEST_BLOCK_ROWS < hdr.n ? b1 * SISA_DIGEST_BLOCK_ROWS : hdr.n;
-    if (job->digest_parts)
-        SISA_TRY(sisa_dsdigest_init(&dg, SISA_DIGEST_V2, &hdr, y, id, group, b0 < b1 ? da : 0,
-                                    b0 < b1 ? db : 0));
-
-    shard_of = sisa_malloc(hdr.n * sizeof *shard_of);
-    slice_of = sisa_malloc(hdr.n * sizeof *slice_of);
-    pos = sisa_malloc(hdr.n * sizeof *pos);
-    count = sisa_calloc(S, sizeof *count);
-    sd = sisa_calloc(S, sizeof *sd);
-    SISA_CHECK(shard_of && slice_of && pos && count && sd, SISA_ENOMEM,
-               "out of memory partitioning %llu rows", (unsigned long long)hdr.n);
-    for (uint64_t i = 0; i < hdr.n; i++) {
-        sisa_partition_assign(cfg, id[i], group ? group[i] : 0, &shard_of[i], &slice_of[i]);
-        count[shard_of[i]]++;
+    const uint64_t n = w->hdr.n;
+    w->shard_of = sisa_malloc(n * sizeof *w->shard_of);
+    w->slice_of = sisa_malloc(n * sizeof *w->slice_of);
+    w->pos = sisa_malloc(n * sizeof *w->pos);
+    w->count = sisa_calloc(w->S, sizeof *w->count);
+    w->sd = sisa_calloc(w->S, sizeof *w->sd);
+    SISA_CHECK(w->shard_of && w->slice_of && w->pos && w->count && w->sd, SISA_ENOMEM,
+               "out of memory partitioning %llu rows", (unsigned long long)n);
+    for (uint64_t i = 0; i < n; i++) {
+        sisa_partition_assign(w->cfg, w->id[i], w->group ? w->group[i] : 0, &w->shard_of[i],
+                              &w->slice_of[i]);
+        w->count[w->shard_of[i]]++;
     }
+done:
+    return err;
+}
 
-    /* Each wanted shard: allocate exactly, and place rows in ID order. */
+/* Each wanted shard: allocate exactly, and place rows in ID order (all but their features). */
+static int part_place(part_work *w, const unsigned char *want)
+{
+    int err = SISA_OK;
+    id_row *pairs = NULL;
     uint64_t max_count = 0;
-    for (uint32_t k = 0; k < S; k++)
-        if (count[k] > max_count) max_count = count[k];
+    for (uint32_t k = 0; k < w->S; k++)
+        if (w->count[k] > max_count) max_count = w->count[k];
     pairs = sisa_malloc((max_count ? max_count : 1) * sizeof *pairs);
     SISA_CHECK(pairs, SISA_ENOMEM, "out of memory");
-    for (uint32_t k = 0; k < S; k++) {
+    for (uint32_t k = 0; k < w->S; k++) {
         if (want && !want[k]) continue;
-        SISA_TRY(sisa_shard_data_alloc(&sd[k], k, count[k], hdr.d, hdr.num_classes, group != NULL));
+        SISA_TRY(sisa_shard_data_alloc(&w->sd[k], k, w->count[k], w->hdr.d, w->hdr.num_classes,
+                                       w->group != NULL));
+        sisa_shard_data *sd = w->sd[k];
         uint64_t m = 0;
-        for (uint64_t i = 0; i < hdr.n; i++)
-            if (shard_of[i] == k) pairs[m++] = (id_row){id[i], i};
+        for (uint64_t i = 0; i < w->hdr.n; i++)
+            if (w->shard_of[i] == k) pairs[m++] = (id_row){w->id[i], i};
         qsort(pairs, m, sizeof *pairs, cmp_id_row);
         for (uint64_t j = 0; j < m; j++) {
             uint64_t i = pairs[j].row;
-            pos[i] = j;
-            sd[k]->id[j] = id[i];
-            sd[k]->y[j] = y[i];
-            sd[k]->slice[j] = (int32_t)slice_of[i];
-            if (group) sd[k]->group[j] = group[i];
+            w->pos[i] = j;
+            sd->id[j] = w->id[i];
+            sd->y[j] = w->y[i];
+            sd->slice[j] = (int32_t)w->slice_of[i];
+            if (w->group) sd->group[j] = w->group[i];
         }
     }
+done:
+    sisa_free(pairs);
+    return err;
+}
 
-    const uint64_t step = sisa_dsdigest_read_rows(hdr.d);
-    block = sisa_alloc_large(step * hdr.d * sizeof *block);
+/* The features, block by block: every row of the digest's part (read, then hashed where it
+ * lies), elsewhere only the runs of consecutive rows that belong to wanted shards. */
+static int part_read(part_work *w)
+{
+    int err = SISA_OK;
+    const uint64_t n = w->hdr.n, d = w->hdr.d, da = w->da, db = w->db;
+    sisa_shard_data **sd = w->sd;
+    const uint32_t *shard_of = w->shard_of;
+    const uint64_t step = sisa_dsdigest_read_rows(d);
+    sisa_progress prog;
+    float *block = sisa_alloc_large(step * d * sizeof *block);
     SISA_CHECK(block, SISA_ENOMEM, "out of memory");
-    sisa_progress_start(&prog, "partition", "rows", hdr.n);
-    for (uint64_t r0 = 0; r0 < hdr.n;) {
+    sisa_progress_start(&prog, "partition", "rows", n);
+    for (uint64_t r0 = 0; r0 < n;) {
         SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while partitioning %s",
-                   cfg->data.train);
+                   w->cfg->data.train);
         /* Blocks never straddle the digest part's ends. */
-        uint64_t r1 = hdr.n - r0 < step ? hdr.n : r0 + step;
+        uint64_t r1 = n - r0 < step ? n : r0 + step;
         if (r0 < da && r1 > da) r1 = da;
         if (r0 < db && r1 > db) r1 = db;
         const uint64_t nr = r1 - r0;
         if (r0 >= da && r0 < db) {
             /* Digested: every row is read, then hashed where it lies. */
-            float *dst = direct_target(sd, shard_of, pos, r0, nr, hdr.d);
-            SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, dst ? dst : block));
-            SISA_TRY(sisa_dsdigest_rows(&dg, dst ? dst : block, nr));
-            if (!dst) scatter(sd, shard_of, pos, r0, nr, hdr.d, block);
+            float *dst = direct_target(sd, shard_of, w->pos, r0, nr, d);
+            SISA_TRY(sisa_dataset_stream_read_x(w->ds, r0, nr, dst ? dst : block));
+            SISA_TRY(sisa_dsdigest_rows(&w->dg, dst ? dst : block, nr));
+            if (!dst) scatter(sd, shard_of, w->pos, r0, nr, d, block);
         } else {
             /* Only the runs of consecutive rows that belong to wanted shards. */
             for (uint64_t a = r0; a < r1;) {
@@ -222,9 +226,9 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
                 }
                 uint64_t b = a + 1;
                 while (b < r1 && sd[shard_of[b]]) b++;
-                float *dst = direct_target(sd, shard_of, pos, a, b - a, hdr.d);
-                SISA_TRY(sisa_dataset_stream_read_x(ds, a, b - a, dst ? dst : block));
-                if (!dst) scatter(sd, shard_of, pos, a, b - a, hdr.d, block);
+                float *dst = direct_target(sd, shard_of, w->pos, a, b - a, d);
+                SISA_TRY(sisa_dataset_stream_read_x(w->ds, a, b - a, dst ? dst : block));
+                if (!dst) scatter(sd, shard_of, w->pos, a, b - a, d, block);
                 a = b;
             }
         }
@@ -232,39 +236,88 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
         r0 = r1;
     }
     sisa_progress_finish(&prog);
-    if (job->digest_parts) {
-        job->leaf0 = dg.leaf0;
-        job->n_leaves = dg.n_leaves;
-        job->leaves = dg.leaves;
-        dg.leaves = NULL;
-    }
+done:
+    sisa_free(block);
+    return err;
+}
 
-    for (uint32_t k = 0; k < S; k++) {
-        if (!sd[k]) continue;
+/* Commit every wanted shard's data file (its SHA-256 into job->sha). */
+static int part_commit(const sisa_store *st, part_work *w, sisa_partition_job *job)
+{
+    int err = SISA_OK;
+    for (uint32_t k = 0; k < w->S; k++) {
+        if (!w->sd[k]) continue;
         sisa_files files = {0};
         err = sisa_shard_files(st, k, &files, 1);
-        if (err == SISA_OK) err = sisa_shard_commit_data_sha(st, &files, sd[k], job->sha[k]);
+        if (err == SISA_OK) err = sisa_shard_commit_data_sha(st, &files, w->sd[k], job->sha[k]);
         sisa_files_close(&files);
         SISA_TRY(err);
-        sisa_debug("shard %u: %llu rows", k, (unsigned long long)sd[k]->n);
-    }
-    job->hdr = hdr;
-    if (job->keep) {
-        job->kept = sd;
-        sd = NULL;
+        sisa_debug("shard %u: %llu rows", k, (unsigned long long)w->sd[k]->n);
     }
 done:
-    if (sd)
-        for (uint32_t k = 0; k < S; k++) sisa_shard_data_free(sd[k]);
-    sisa_free(sd);
-    sisa_free(block);
-    sisa_free(pairs);
-    sisa_free(count);
-    sisa_free(pos);
-    sisa_free(slice_of);
-    sisa_free(shard_of);
-    sisa_dsdigest_free(&dg);
-    sisa_dataset_stream_close(ds);
+    return err;
+}
+
+int sisa_partition(const sisa_store *st, sisa_partition_job *job)
+{
+    int err = SISA_OK;
+    const sisa_config *cfg = &st->cfg;
+    const uint32_t S = (uint32_t)cfg->sisa.shards;
+    part_work w;
+    memset(&w, 0, sizeof w);
+    w.cfg = cfg;
+    w.S = S;
+
+    job->kept = NULL;
+    job->leaves = NULL;
+    job->leaf0 = job->n_leaves = 0;
+    job->sha = sisa_calloc(S, sizeof *job->sha);
+    SISA_CHECK(job->sha, SISA_ENOMEM, "out of memory");
+    SISA_TRY(sisa_dataset_stream_open(&w.ds, cfg->data.train, &w.hdr));
+    w.y = sisa_dataset_stream_y(w.ds);
+    w.id = sisa_dataset_stream_id(w.ds);
+    w.group = sisa_dataset_stream_group(w.ds);
+    SISA_CHECK(cfg->sisa.sharding != SISA_SHARDING_GROUP || w.group, SISA_ECONFIG,
+               "%s: sisa.sharding is 'group' but %s has no group column (import it with "
+               "--group COLUMN)",
+               cfg->source, cfg->data.train);
+    SISA_CHECK(w.hdr.d <= UINT32_MAX, SISA_ECORRUPT, "%s: too many features", cfg->data.train);
+
+    /* This process's part of the digest: whole v2 blocks [da, db) of rows. */
+    uint64_t b0, b1;
+    const uint64_t n = w.hdr.n;
+    sisa_partition_digest_part(n, job->digest_part, job->digest_parts, &b0, &b1);
+    w.da = b0 * SISA_DIGEST_BLOCK_ROWS;
+    w.db = b1 * SISA_DIGEST_BLOCK_ROWS < n ? b1 * SISA_DIGEST_BLOCK_ROWS : n;
+    if (job->digest_parts)
+        SISA_TRY(sisa_dsdigest_init(&w.dg, SISA_DIGEST_V2, &w.hdr, w.y, w.id, w.group,
+                                    b0 < b1 ? w.da : 0, b0 < b1 ? w.db : 0));
+
+    SISA_TRY(part_assign(&w));
+    SISA_TRY(part_place(&w, job->want));
+    SISA_TRY(part_read(&w));
+    if (job->digest_parts) {
+        job->leaf0 = w.dg.leaf0;
+        job->n_leaves = w.dg.n_leaves;
+        job->leaves = w.dg.leaves;
+        w.dg.leaves = NULL;
+    }
+    SISA_TRY(part_commit(st, &w, job));
+    job->hdr = w.hdr;
+    if (job->keep) {
+        job->kept = w.sd;
+        w.sd = NULL;
+    }
+done:
+    if (w.sd)
+        for (uint32_t k = 0; k < S; k++) sisa_shard_data_free(w.sd[k]);
+    sisa_free(w.sd);
+    sisa_free(w.count);
+    sisa_free(w.pos);
+    sisa_free(w.slice_of);
+    sisa_free(w.shard_of);
+    sisa_dsdigest_free(&w.dg);
+    sisa_dataset_stream_close(w.ds);
     if (err < 0) sisa_partition_job_free(job, S);
     return err;
 }

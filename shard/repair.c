@@ -157,10 +157,7 @@ static const char zero_head[65] =
 static int is_shard_file(const char *name)
 {
     if (!strcmp(name, "journal") || !strcmp(name, SISA_SHARD_DATA)) return 1;
-    if (name[0] == '.' && strstr(name, ".sisa-tmp-")) return 1;
-    if (strncmp(name, "ckpt-", 5) != 0) return 0;
-    size_t digits = strspn(name + 5, "0123456789");
-    return digits >= 3 && !strcmp(name + 5 + digits, ".h5");
+    return sisa_fs_is_tmp_name(name) || sisa_ckpt_is_name(name);
 }
 
 static void list_append(char *out, size_t cap, const char *name)

@@ -52,6 +52,13 @@ void sisa_ckpt_name(char *out, size_t cap, uint32_t stage)
     snprintf(out, cap, "ckpt-%03u.h5", stage);
 }
 
+int sisa_ckpt_is_name(const char *name)
+{
+    if (strncmp(name, "ckpt-", 5) != 0) return 0;
+    size_t digits = strspn(name + 5, "0123456789");
+    return digits >= 3 && !strcmp(name + 5 + digits, ".h5");
+}
+
 int sisa_store_path(char *out, size_t cap, const char *root, uint32_t shard, const char *name)
 {
     int n = snprintf(out, cap, "%s%sshards/%04u%s%s", root ? root : "", root ? "/" : "", shard,
@@ -114,142 +121,139 @@ static int manifest_text(const sisa_manifest *m, char *buf, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
-static int parse_manifest(sisa_manifest *m, char *text, const char *path)
+/* The manifest's keys (parse_manifest). */
+enum {
+    K_FORMAT,
+    K_HASH,
+    K_SEED,
+    K_SHARDS,
+    K_SLICES,
+    K_SHARDING,
+    K_DATASET,
+    K_DIGEST,
+    K_ROWS,
+    K_FEATURES,
+    K_CLASSES,
+    K_CONTEXT,
+    K_DELETIONS,
+    K_DELETED,
+    K_DIGEST_VERSION, /* optional: stores made before the two-level digest are v1 */
+    K_STORE_ID,       /* optional: stores made before identities have neither */
+    K_LOCATION,
+    K_CORE,        /* optional: stores made before it name their core in the context only */
+    K_CORE_ORIGIN, /* optional, likewise */
+    K_COUNT
+};
+
+static const char *const manifest_keys[K_COUNT] = {"format",
+                                                   "config_hash",
+                                                   "seed",
+                                                   "shards",
+                                                   "slices",
+                                                   "sharding",
+                                                   "dataset",
+                                                   "dataset_digest",
+                                                   "rows",
+                                                   "features",
+                                                   "classes",
+                                                   "context",
+                                                   "deletions",
+                                                   "deleted_rows",
+                                                   "dataset_digest_version",
+                                                   "store_id",
+                                                   "location",
+                                                   "openblas_core",
+                                                   "openblas_core_origin"};
+
+/* One "key: value" line's value (`line` is the key) into m. */
+static int manifest_value(sisa_manifest *m, int k, const char *line, const char *v,
+                          const char *path)
 {
     int err = SISA_OK;
-    enum {
-        K_FORMAT,
-        K_HASH,
-        K_SEED,
-        K_SHARDS,
-        K_SLICES,
-        K_SHARDING,
-        K_DATASET,
-        K_DIGEST,
-        K_ROWS,
-        K_FEATURES,
-        K_CLASSES,
-        K_CONTEXT,
-        K_DELETIONS,
-        K_DELETED,
-        K_DIGEST_VERSION, /* optional: stores made before the two-level digest are v1 */
-        K_STORE_ID,       /* optional: stores made before identities have neither */
-        K_LOCATION,
-        K_CORE,        /* optional: stores made before it name their core in the context only */
-        K_CORE_ORIGIN, /* optional, likewise */
-        K_COUNT
-    };
-    static const char *const keys[K_COUNT] = {"format",
-                                              "config_hash",
-                                              "seed",
-                                              "shards",
-                                              "slices",
-                                              "sharding",
-                                              "dataset",
-                                              "dataset_digest",
-                                              "rows",
-                                              "features",
-                                              "classes",
-                                              "context",
-                                              "deletions",
-                                              "deleted_rows",
-                                              "dataset_digest_version",
-                                              "store_id",
-                                              "location",
-                                              "openblas_core",
-                                              "openblas_core_origin"};
-    int seen[K_COUNT] = {0};
-    memset(m, 0, sizeof *m);
-    int lineno = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        lineno++;
-        if (line[0] == '#' || line[0] == '\0') continue;
-        char *sep = strstr(line, ": ");
-        SISA_CHECK(sep, SISA_ECORRUPT, "%s: line %d is not 'key: value'", path, lineno);
-        *sep = '\0';
-        const char *v = sep + 2;
-        int k = 0;
-        while (k < K_COUNT && strcmp(keys[k], line) != 0) k++;
-        SISA_CHECK(k < K_COUNT, SISA_ECORRUPT, "%s: unknown key '%s'", path, line);
-        SISA_CHECK(!seen[k], SISA_ECORRUPT, "%s: key '%s' appears twice", path, line);
-        seen[k] = 1;
-        uint64_t u = 0;
-        int64_t i64 = 0;
-        switch (k) {
-        case K_FORMAT:
-            SISA_CHECK(!strcmp(v, MANIFEST_FORMAT), SISA_ECORRUPT,
-                       "%s: unsupported store format '%s'", path, v);
-            break;
-        case K_HASH:
-        case K_DIGEST: {
-            char *dst = k == K_HASH ? m->config_hash : m->dataset_digest;
-            SISA_CHECK(strlen(v) == 64, SISA_ECORRUPT, "%s: %s is not a SHA-256", path, line);
-            memcpy(dst, v, 65);
-            break;
-        }
-        case K_DATASET:
-            SISA_CHECK(sisa_strlcpy(m->dataset, v, sizeof m->dataset) == 0, SISA_ECORRUPT,
-                       "%s: dataset path too long", path);
-            break;
-        case K_CONTEXT:
-            SISA_CHECK(sisa_strlcpy(m->context, v, sizeof m->context) == 0, SISA_ECORRUPT,
-                       "%s: context too long", path);
-            break;
-        case K_STORE_ID:
-            SISA_CHECK(strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32, SISA_ECORRUPT,
-                       "%s: store_id '%s' is not 32 hex digits", path, v);
-            memcpy(m->store_id, v, 33);
-            break;
-        case K_CORE:
-        case K_CORE_ORIGIN: {
-            char *dst = k == K_CORE ? m->blas_core : m->blas_core_origin;
-            size_t cap = k == K_CORE ? sizeof m->blas_core : sizeof m->blas_core_origin;
-            SISA_CHECK(v[0] && strlen(v) < cap && !strchr(v, ' '), SISA_ECORRUPT, "%s: bad %s '%s'",
-                       path, line, v);
-            memcpy(dst, v, strlen(v) + 1);
-            break;
-        }
-        case K_LOCATION:
-            SISA_CHECK(v[0] == '/' && sisa_strlcpy(m->location, v, sizeof m->location) == 0,
-                       SISA_ECORRUPT, "%s: bad location '%s'", path, v);
-            break;
-        case K_SHARDING:
-            SISA_CHECK(!strcmp(v, "id") || !strcmp(v, "group"), SISA_ECORRUPT,
-                       "%s: bad sharding '%s'", path, v);
-            m->sharding = strcmp(v, "id") ? SISA_SHARDING_GROUP : SISA_SHARDING_ID;
-            break;
-        case K_DIGEST_VERSION:
-            SISA_CHECK(!strcmp(v, "1") || !strcmp(v, "2"), SISA_ECORRUPT,
-                       "%s: unknown dataset_digest_version '%s'", path, v);
-            m->digest_version = v[0] - '0';
-            break;
-        case K_CLASSES:
-            SISA_CHECK(sisa_parse_i64(v, &i64) == 0 && i64 >= 2 && i64 <= INT32_MAX, SISA_ECORRUPT,
-                       "%s: bad classes '%s'", path, v);
-            m->classes = (int32_t)i64;
-            break;
-        default:
-            SISA_CHECK(sisa_parse_u64(v, &u) == 0, SISA_ECORRUPT, "%s: %s: '%s' is not a number",
-                       path, line, v);
-            if (k == K_SEED) m->seed = u;
-            if (k == K_SHARDS || k == K_SLICES) {
-                SISA_CHECK(u >= 1 && u <= UINT32_MAX, SISA_ECORRUPT, "%s: bad %s", path, line);
-                if (k == K_SHARDS)
-                    m->shards = (uint32_t)u;
-                else
-                    m->slices = (uint32_t)u;
-            }
-            if (k == K_ROWS) m->rows = u;
-            if (k == K_FEATURES) m->features = u;
-            if (k == K_DELETIONS) m->deletions = u;
-            if (k == K_DELETED) m->deleted_rows = u;
-        }
+    uint64_t u = 0;
+    int64_t i64 = 0;
+    switch (k) {
+    case K_FORMAT:
+        SISA_CHECK(!strcmp(v, MANIFEST_FORMAT), SISA_ECORRUPT, "%s: unsupported store format '%s'",
+                   path, v);
+        break;
+    case K_HASH:
+    case K_DIGEST: {
+        char *dst = k == K_HASH ? m->config_hash : m->dataset_digest;
+        SISA_CHECK(strlen(v) == 64, SISA_ECORRUPT, "%s: %s is not a SHA-256", path, line);
+        memcpy(dst, v, 65);
+        break;
     }
+    case K_DATASET:
+        SISA_CHECK(sisa_strlcpy(m->dataset, v, sizeof m->dataset) == 0, SISA_ECORRUPT,
+                   "%s: dataset path too long", path);
+        break;
+    case K_CONTEXT:
+        SISA_CHECK(sisa_strlcpy(m->context, v, sizeof m->context) == 0, SISA_ECORRUPT,
+                   "%s: context too long", path);
+        break;
+    case K_STORE_ID:
+        SISA_CHECK(strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32, SISA_ECORRUPT,
+                   "%s: store_id '%s' is not 32 hex digits", path, v);
+        memcpy(m->store_id, v, 33);
+        break;
+    case K_CORE:
+    case K_CORE_ORIGIN: {
+        char *dst = k == K_CORE ? m->blas_core : m->blas_core_origin;
+        size_t cap = k == K_CORE ? sizeof m->blas_core : sizeof m->blas_core_origin;
+        SISA_CHECK(v[0] && strlen(v) < cap && !strchr(v, ' '), SISA_ECORRUPT, "%s: bad %s '%s'",
+                   path, line, v);
+        memcpy(dst, v, strlen(v) + 1);
+        break;
+    }
+    case K_LOCATION:
+        SISA_CHECK(v[0] == '/' && sisa_strlcpy(m->location, v, sizeof m->location) == 0,
+                   SISA_ECORRUPT, "%s: bad location '%s'", path, v);
+        break;
+    case K_SHARDING:
+        SISA_CHECK(!strcmp(v, "id") || !strcmp(v, "group"), SISA_ECORRUPT, "%s: bad sharding '%s'",
+                   path, v);
+        m->sharding = strcmp(v, "id") ? SISA_SHARDING_GROUP : SISA_SHARDING_ID;
+        break;
+    case K_DIGEST_VERSION:
+        SISA_CHECK(!strcmp(v, "1") || !strcmp(v, "2"), SISA_ECORRUPT,
+                   "%s: unknown dataset_digest_version '%s'", path, v);
+        m->digest_version = v[0] - '0';
+        break;
+    case K_CLASSES:
+        SISA_CHECK(sisa_parse_i64(v, &i64) == 0 && i64 >= 2 && i64 <= INT32_MAX, SISA_ECORRUPT,
+                   "%s: bad classes '%s'", path, v);
+        m->classes = (int32_t)i64;
+        break;
+    default:
+        SISA_CHECK(sisa_parse_u64(v, &u) == 0, SISA_ECORRUPT, "%s: %s: '%s' is not a number", path,
+                   line, v);
+        if (k == K_SEED) m->seed = u;
+        if (k == K_SHARDS || k == K_SLICES) {
+            SISA_CHECK(u >= 1 && u <= UINT32_MAX, SISA_ECORRUPT, "%s: bad %s", path, line);
+            if (k == K_SHARDS)
+                m->shards = (uint32_t)u;
+            else
+                m->slices = (uint32_t)u;
+        }
+        if (k == K_ROWS) m->rows = u;
+        if (k == K_FEATURES) m->features = u;
+        if (k == K_DELETIONS) m->deletions = u;
+        if (k == K_DELETED) m->deleted_rows = u;
+    }
+done:
+    return err;
+}
+
+/* After the last line: the keys that must be there, and what older stores leave out. */
+static int manifest_complete(sisa_manifest *m, int *seen, const char *path)
+{
+    int err = SISA_OK;
     /* Stores made before the two-level digest have no dataset_digest_version: theirs is v1. */
     if (!seen[K_DIGEST_VERSION]) m->digest_version = 1;
     seen[K_DIGEST_VERSION] = 1;
     for (int k = 0; k < K_STORE_ID; k++)
-        SISA_CHECK(seen[k], SISA_ECORRUPT, "%s: key '%s' is missing", path, keys[k]);
+        SISA_CHECK(seen[k], SISA_ECORRUPT, "%s: key '%s' is missing", path, manifest_keys[k]);
     SISA_CHECK(seen[K_STORE_ID] == seen[K_LOCATION], SISA_ECORRUPT,
                "%s: store_id and location come together", path);
     if (!seen[K_CORE]) {
@@ -268,6 +272,31 @@ done:
     return err;
 }
 
+static int parse_manifest(sisa_manifest *m, char *text, const char *path)
+{
+    int err = SISA_OK;
+    int seen[K_COUNT] = {0};
+    memset(m, 0, sizeof *m);
+    int lineno = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\0') continue;
+        char *sep = strstr(line, ": ");
+        SISA_CHECK(sep, SISA_ECORRUPT, "%s: line %d is not 'key: value'", path, lineno);
+        *sep = '\0';
+        const char *v = sep + 2;
+        int k = 0;
+        while (k < K_COUNT && strcmp(manifest_keys[k], line) != 0) k++;
+        SISA_CHECK(k < K_COUNT, SISA_ECORRUPT, "%s: unknown key '%s'", path, line);
+        SISA_CHECK(!seen[k], SISA_ECORRUPT, "%s: key '%s' appears twice", path, line);
+        seen[k] = 1;
+        SISA_TRY(manifest_value(m, k, line, v, path));
+    }
+    SISA_TRY(manifest_complete(m, seen, path));
+done:
+    return err;
+}
+
 int sisa_manifest_parse(sisa_manifest *m, char *text, const char *path)
 {
     return parse_manifest(m, text, path);
@@ -282,7 +311,7 @@ int sisa_store_recorded_core(const char *root, char *out, size_t cap)
     SISA_TRY(sisa_path_resolve(path, sizeof path, root, "manifest"));
     if (!sisa_fs_exists(path)) goto done;
     SISA_TRY(sisa_fs_read_all(&text, &len, path, 1 << 20));
-    m = malloc(sizeof *m);
+    m = sisa_malloc(sizeof *m);
     SISA_CHECK(m, SISA_ENOMEM, "out of memory");
     SISA_TRY(parse_manifest(m, text, path));
     SISA_CHECK(m->blas_core[0], SISA_ECORRUPT, "%s names no OpenBLAS core", path);
@@ -290,8 +319,8 @@ int sisa_store_recorded_core(const char *root, char *out, size_t cap)
                "%s: OpenBLAS core name too long", path);
     err = 1;
 done:
-    free(m);
-    free(text);
+    sisa_free(m);
+    sisa_free(text);
     return err;
 }
 
@@ -453,16 +482,12 @@ done:
 static const char *const store_names[] = {"journal", "manifest", "config.yaml",  "salt", "ledger",
                                           "lock",    "shards",   "certificates", NULL};
 
-static int is_tmp_name(const char *name)
-{
-    return name[0] == '.' && strstr(name, ".sisa-tmp-") != NULL;
-}
-
 int sisa_store_is_own_name(const char *name)
 {
     for (size_t i = 0; store_names[i]; i++)
         if (!strcmp(name, store_names[i])) return 1;
-    return is_tmp_name(name) || !strncmp(name, SISA_ACTIVITY_FILE, strlen(SISA_ACTIVITY_FILE));
+    return sisa_fs_is_tmp_name(name) ||
+           !strncmp(name, SISA_ACTIVITY_FILE, strlen(SISA_ACTIVITY_FILE));
 }
 
 static int dir_is_empty(const char *path)
@@ -522,7 +547,7 @@ int sisa_store_probe(const char *root, sisa_folder_kind *kind, char *detail, siz
         }
         /* What a store creation that never reached its first commit leaves (an empty shards
          * folder, the lock file, temp files) does not make a store. */
-        if (!strcmp(name, "lock") || is_tmp_name(name)) continue;
+        if (!strcmp(name, "lock") || sisa_fs_is_tmp_name(name)) continue;
         if (!strcmp(name, "shards")) {
             SISA_TRY(sisa_path_resolve(path, sizeof path, root, name));
             if (dir_is_empty(path)) continue;
@@ -653,6 +678,44 @@ int sisa_store_lock(sisa_store *st, double wait_seconds)
 
 /* ---- opening ----------------------------------------------------------------------------- */
 
+/* Remove this process's activity files (a no-op unless it wrote them). */
+static void activity_end(sisa_store *st)
+{
+    if (!st->activity_on) return;
+    char path[SISA_PATH_MAX], name[64];
+    snprintf(name, sizeof name, "%s-%d", SISA_ACTIVITY_FILE, st->activity_rank);
+    if (sisa_path_resolve(path, sizeof path, st->root, name) == 0) sisa_fs_remove_quiet(path);
+    if (st->activity_rank == 0 &&
+        sisa_path_resolve(path, sizeof path, st->root, SISA_ACTIVITY_FILE) == 0)
+        sisa_fs_remove_quiet(path);
+    st->activity_on = 0;
+}
+
+/* Remove the files a journal folder commits (and its temp files), the journal, then the folder
+ * when nothing else is left in it. */
+static void discard_folder(const char *dir)
+{
+    sisa_files f = {0};
+    char path[SISA_PATH_MAX];
+    if (sisa_files_open(&f, dir, "journal", 0) == SISA_OK) {
+        for (size_t i = 0; i < f.n; i++)
+            if (sisa_path_resolve(path, sizeof path, dir, f.e[i].name) == 0)
+                sisa_fs_remove_quiet(path);
+        sisa_files_close(&f);
+    }
+    sisa_error_clear();
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL)
+            if (sisa_fs_is_tmp_name(de->d_name) &&
+                sisa_path_resolve(path, sizeof path, dir, de->d_name) == 0)
+                sisa_fs_remove_quiet(path);
+        closedir(d);
+    }
+    if (sisa_path_resolve(path, sizeof path, dir, "journal") == 0) sisa_fs_remove_quiet(path);
+}
+
 /* A new store's first commit: its folder, the lock, shards/ and the journal with the salt. What
  * this run made is removed again if it cannot finish, so a failed creation leaves nothing. */
 static int create_store(sisa_store *st, int folder_existed)
@@ -661,6 +724,7 @@ static int create_store(sisa_store *st, int folder_existed)
     char path[SISA_PATH_MAX], shards[SISA_PATH_MAX];
     sisa_files files = {0};
     int made_root = 0, made_shards = 0;
+    int mine = 0; /* the folder was empty under this run's lock: what is in it is this run's */
     SISA_TRY(sisa_path_resolve(shards, sizeof shards, st->root, "shards"));
     if (!folder_existed) {
         char parent[SISA_PATH_MAX];
@@ -681,6 +745,7 @@ static int create_store(sisa_store *st, int folder_existed)
     SISA_CHECK(kind == SISA_FOLDER_EMPTY, SISA_EBUSY,
                "store %s was created by another process meanwhile; run the command again",
                st->root);
+    mine = 1;
     if (mkdir(shards, 0700) == 0)
         made_shards = 1;
     else
@@ -694,16 +759,17 @@ static int create_store(sisa_store *st, int folder_existed)
 done:
     sisa_files_close(&files);
     if (err < 0 && !st->created) {
-        /* Only what this run made: the journal and salt of a commit that failed, the lock,
-         * shards/ and the folder itself. */
+        /* Only what this run made, from a folder it found empty under its lock: the journal,
+         * salt and temp files of a commit that failed, the lock, shards/ and the folder. */
         int saved = err;
         char *msg = sisa_strdup(sisa_error_message());
-        if (sisa_path_resolve(path, sizeof path, st->root, "journal") == 0 && st->lock_fd >= 0)
-            sisa_fs_remove_quiet(path);
-        if (sisa_path_resolve(path, sizeof path, st->root, "salt") == 0 && st->lock_fd >= 0)
-            sisa_fs_remove_quiet(path);
+        if (mine) {
+            discard_folder(st->root);
+            if (sisa_path_resolve(path, sizeof path, st->root, "salt") == 0)
+                sisa_fs_remove_quiet(path);
+        }
         if (made_shards) (void)rmdir(shards);
-        if (st->lock_fd >= 0 && sisa_path_resolve(path, sizeof path, st->root, "lock") == 0)
+        if (mine && sisa_path_resolve(path, sizeof path, st->root, "lock") == 0)
             sisa_fs_remove_quiet(path);
         if (made_root) (void)rmdir(st->root);
         sisa_store_close(st);
@@ -884,31 +950,6 @@ done:
     return err;
 }
 
-/* Remove the files a journal folder commits (and its temp files), the journal, then the folder
- * when nothing else is left in it. */
-static void discard_folder(const char *dir)
-{
-    sisa_files f = {0};
-    char path[SISA_PATH_MAX];
-    if (sisa_files_open(&f, dir, "journal", 0) == SISA_OK) {
-        for (size_t i = 0; i < f.n; i++)
-            if (sisa_path_resolve(path, sizeof path, dir, f.e[i].name) == 0)
-                sisa_fs_remove_quiet(path);
-        sisa_files_close(&f);
-    }
-    sisa_error_clear();
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL)
-            if (is_tmp_name(de->d_name) &&
-                sisa_path_resolve(path, sizeof path, dir, de->d_name) == 0)
-                sisa_fs_remove_quiet(path);
-        closedir(d);
-    }
-    if (sisa_path_resolve(path, sizeof path, dir, "journal") == 0) sisa_fs_remove_quiet(path);
-}
-
 void sisa_store_discard_new(sisa_store *st)
 {
     char path[SISA_PATH_MAX];
@@ -922,6 +963,17 @@ void sisa_store_discard_new(sisa_store *st)
         (void)rmdir(path);
     }
     discard_folder(st->root);
+    /* Every rank's activity files too (the others remove theirs quietly when they close). */
+    activity_end(st);
+    DIR *dir = opendir(st->root);
+    if (dir) {
+        struct dirent *de;
+        while ((de = readdir(dir)) != NULL)
+            if (!strncmp(de->d_name, SISA_ACTIVITY_FILE, strlen(SISA_ACTIVITY_FILE)) &&
+                sisa_path_resolve(path, sizeof path, st->root, de->d_name) == 0)
+                sisa_fs_remove_quiet(path);
+        closedir(dir);
+    }
     const char *const rest[] = {"salt", "lock", NULL};
     for (size_t i = 0; rest[i]; i++)
         if (sisa_path_resolve(path, sizeof path, st->root, rest[i]) == 0)
@@ -1094,15 +1146,7 @@ int sisa_store_activity_stage(const sisa_store *st, uint32_t shard, uint32_t sta
 
 void sisa_store_close(sisa_store *st)
 {
-    if (st->activity_on) {
-        char path[SISA_PATH_MAX], name[64];
-        snprintf(name, sizeof name, "%s-%d", SISA_ACTIVITY_FILE, st->activity_rank);
-        if (sisa_path_resolve(path, sizeof path, st->root, name) == 0) sisa_fs_remove_quiet(path);
-        if (st->activity_rank == 0 &&
-            sisa_path_resolve(path, sizeof path, st->root, SISA_ACTIVITY_FILE) == 0)
-            sisa_fs_remove_quiet(path);
-        st->activity_on = 0;
-    }
+    activity_end(st);
     if (st->lock_fd >= 0) close(st->lock_fd); /* releases both locks */
     st->lock_fd = -1;
 }

@@ -192,6 +192,8 @@ void sisa_store_hash_group(const sisa_store *st, uint64_t group, uint8_t out[32]
 /* "ckpt-007.h5": the name of the checkpoint after stage `stage` in its shard's folder (three
  * digits at least). `cap` >= SISA_CKPT_NAME_MAX always suffices. */
 void sisa_ckpt_name(char *out, size_t cap, uint32_t stage);
+/* 1 when `name` has the form of a checkpoint's file name (sisa_ckpt_name of some stage). */
+int sisa_ckpt_is_name(const char *name);
 /* The folder of shard `shard` ("shards/0003"), or the file `name` in it when `name` is not NULL
  * ("shards/0003/ckpt-007.h5"): under `root`, or relative to the store's root when `root` is
  * NULL. SISA_EUSAGE when it does not fit in `cap`. */

@@ -175,26 +175,136 @@ done:
     return err;
 }
 
+/* Only the shards that can hold a requested row are read: a row's shard is a keyed hash of its
+ * ID (sharding: id) or of its group (sharding: group), so an ID under sharding by ID, or a group
+ * under sharding by group, names its one shard. The other combinations are looked up in every
+ * shard. */
+static void plan_candidates(const sisa_store *st, const uint64_t *ids, size_t n_ids,
+                            const uint64_t *groups, size_t n_groups, unsigned char *candidate)
+{
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    const int by_group = st->cfg.sisa.sharding == SISA_SHARDING_GROUP;
+    if ((by_group && n_ids) || (!by_group && n_groups)) {
+        memset(candidate, 1, S);
+        return;
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        uint32_t k, slice;
+        sisa_partition_assign(&st->cfg, ids[i], 0, &k, &slice);
+        candidate[k] = 1;
+    }
+    for (size_t i = 0; i < n_groups; i++) {
+        uint32_t k, slice;
+        sisa_partition_assign(&st->cfg, 0, groups[i], &k, &slice);
+        candidate[k] = 1;
+    }
+}
+
+/* What a plan looks up (sorted, unique) and what it found so far. */
+typedef struct {
+    const uint64_t *ids, *groups;
+    size_t n_ids, n_groups;
+    unsigned char *id_found, *group_found;
+    uint64_t *rows_ids; /* the IDs of the rows found, in shard order */
+    size_t n_rows, cap_rows;
+    char (*lineage)[65]; /* (R) scratch */
+} plan_lookup;
+
+/* Shard k: its requested rows (into L), and its part of the plan when it has any. */
+static int plan_shard(sisa_request *r, const sisa_store *st, uint32_t k, plan_lookup *L)
+{
+    int err = SISA_OK;
+    const uint32_t R = (uint32_t)st->cfg.sisa.slices;
+    sisa_shard_data *idx = NULL;
+    sisa_files files = {0};
+    SISA_TRY(sisa_shard_files(st, k, &files, 0));
+    SISA_CHECK(sisa_files_has(&files, SISA_SHARD_DATA), SISA_EUSAGE,
+               "shard %u has no data file: the store is not fully trained; run sisa train "
+               "first",
+               k);
+    SISA_TRY(sisa_shard_read_data(st, &files, k, 0, &idx));
+    SISA_CHECK(!L->n_groups || idx->group || idx->n == 0, SISA_EUSAGE,
+               "--groups needs a group column, and store %s was built from a dataset "
+               "without one (import it with --group COLUMN)",
+               st->root);
+    uint32_t first = 0;
+    uint64_t rows = 0;
+    for (uint64_t i = 0; i < idx->n; i++) {
+        const uint64_t *hit =
+            L->n_ids ? bsearch(&idx->id[i], L->ids, L->n_ids, sizeof *L->ids, cmp_u64) : NULL;
+        const uint64_t *ghit = L->n_groups ? bsearch(&idx->group[i], L->groups, L->n_groups,
+                                                     sizeof *L->groups, cmp_u64)
+                                           : NULL;
+        if (!hit && !ghit) continue;
+        if (hit) L->id_found[hit - L->ids] = 1;
+        if (ghit) L->group_found[ghit - L->groups] = 1;
+        uint32_t stage = (uint32_t)idx->slice[i] + 1;
+        if (!first || stage < first) first = stage;
+        rows++;
+        if (L->n_rows == L->cap_rows) {
+            L->cap_rows = L->cap_rows ? L->cap_rows * 2 : 256;
+            uint64_t *nr = sisa_realloc(L->rows_ids, L->cap_rows * sizeof *nr);
+            SISA_CHECK(nr, SISA_ENOMEM, "out of memory");
+            L->rows_ids = nr;
+        }
+        L->rows_ids[L->n_rows++] = idx->id[i];
+    }
+    if (rows) {
+        sisa_req_shard *q = &r->shards[r->n_shards++];
+        q->shard = k;
+        q->first_stage = first;
+        q->rows = rows;
+        q->cost = sisa_shard_visits(idx, (uint32_t)st->cfg.train.epochs, R, first);
+        SISA_TRY(sisa_shard_lineages(idx, R, L->lineage));
+        memcpy(q->lineage_before, L->lineage[R - 1], 65);
+        char name[32];
+        sisa_ckpt_name(name, sizeof name, R);
+        const char *h = sisa_files_hash(&files, name);
+        snprintf(q->model_before, sizeof q->model_before, "%s", h ? h : "");
+    }
+done:
+    sisa_shard_data_free(idx);
+    sisa_files_close(&files);
+    return err;
+}
+
+/* From here on rows are named only by salted hashes: the request's sorted ID and group hashes. */
+static int plan_hash_rows(sisa_request *r, const sisa_store *st, const plan_lookup *L)
+{
+    int err = SISA_OK;
+    const size_t n_rows = L->n_rows, n_groups = L->n_groups;
+    r->rows = n_rows;
+    r->n_ids = n_rows;
+    r->ids = sisa_malloc((n_rows ? n_rows : 1) * 32);
+    r->n_groups = n_groups;
+    r->groups = sisa_malloc((n_groups ? n_groups : 1) * 32);
+    SISA_CHECK(r->ids && r->groups, SISA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_rows; i++) sisa_store_hash_id(st, L->rows_ids[i], r->ids[i]);
+    for (size_t i = 0; i < n_groups; i++) sisa_store_hash_group(st, L->groups[i], r->groups[i]);
+    qsort(r->ids, n_rows, 32, cmp_hash);
+    qsort(r->groups, n_groups, 32, cmp_hash);
+done:
+    return err;
+}
+
 int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids_in, size_t n_ids,
                       const uint64_t *groups_in, size_t n_groups)
 {
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards, R = (uint32_t)st->cfg.sisa.slices;
-    sisa_shard_data *idx = NULL;
-    sisa_files files = {0};
-    uint64_t *ids = NULL, *groups = NULL, *rows_ids = NULL;
-    unsigned char *id_found = NULL, *group_found = NULL, *candidate = NULL;
-    char(*lineage)[65] = NULL;
-    size_t n_rows = 0, cap_rows = 0;
+    uint64_t *ids = NULL, *groups = NULL;
+    unsigned char *candidate = NULL;
+    plan_lookup L;
+    memset(&L, 0, sizeof L);
     memset(r, 0, sizeof *r);
 
     ids = sisa_malloc((n_ids ? n_ids : 1) * sizeof *ids);
     groups = sisa_malloc((n_groups ? n_groups : 1) * sizeof *groups);
-    id_found = sisa_calloc(n_ids ? n_ids : 1, 1);
-    group_found = sisa_calloc(n_groups ? n_groups : 1, 1);
+    L.id_found = sisa_calloc(n_ids ? n_ids : 1, 1);
+    L.group_found = sisa_calloc(n_groups ? n_groups : 1, 1);
     r->shards = sisa_calloc(S, sizeof *r->shards);
-    lineage = sisa_malloc(R * sizeof *lineage);
-    SISA_CHECK(ids && groups && id_found && group_found && r->shards && lineage, SISA_ENOMEM,
+    L.lineage = sisa_malloc(R * sizeof *L.lineage);
+    SISA_CHECK(ids && groups && L.id_found && L.group_found && r->shards && L.lineage, SISA_ENOMEM,
                "out of memory");
     /* A request of only groups (or only IDs) passes NULL for the other list: memcpy must not
      * see a null pointer even for 0 bytes. */
@@ -202,105 +312,28 @@ int sisa_unlearn_plan(sisa_request *r, const sisa_store *st, const uint64_t *ids
     if (n_groups) memcpy(groups, groups_in, n_groups * sizeof *groups);
     sort_unique(ids, &n_ids);
     sort_unique(groups, &n_groups);
+    L.ids = ids;
+    L.n_ids = n_ids;
+    L.groups = groups;
+    L.n_groups = n_groups;
 
-    /* Only the shards that can hold a requested row are read: a row's shard is a keyed hash of
-     * its ID (sharding: id) or of its group (sharding: group), so an ID under sharding by ID,
-     * or a group under sharding by group, names its one shard. The other combinations are
-     * looked up in every shard. */
     candidate = sisa_calloc(S, 1);
     SISA_CHECK(candidate, SISA_ENOMEM, "out of memory");
-    const int by_group = st->cfg.sisa.sharding == SISA_SHARDING_GROUP;
-    if ((by_group && n_ids) || (!by_group && n_groups)) {
-        memset(candidate, 1, S);
-    } else {
-        for (size_t i = 0; i < n_ids; i++) {
-            uint32_t k, slice;
-            sisa_partition_assign(&st->cfg, ids[i], 0, &k, &slice);
-            candidate[k] = 1;
-        }
-        for (size_t i = 0; i < n_groups; i++) {
-            uint32_t k, slice;
-            sisa_partition_assign(&st->cfg, 0, groups[i], &k, &slice);
-            candidate[k] = 1;
-        }
-    }
-
-    for (uint32_t k = 0; k < S; k++) {
-        if (!candidate[k]) continue;
-        SISA_TRY(sisa_shard_files(st, k, &files, 0));
-        SISA_CHECK(sisa_files_has(&files, SISA_SHARD_DATA), SISA_EUSAGE,
-                   "shard %u has no data file: the store is not fully trained; run sisa train "
-                   "first",
-                   k);
-        SISA_TRY(sisa_shard_read_data(st, &files, k, 0, &idx));
-        SISA_CHECK(!n_groups || idx->group || idx->n == 0, SISA_EUSAGE,
-                   "--groups needs a group column, and store %s was built from a dataset "
-                   "without one (import it with --group COLUMN)",
-                   st->root);
-        uint32_t first = 0;
-        uint64_t rows = 0;
-        for (uint64_t i = 0; i < idx->n; i++) {
-            const uint64_t *hit =
-                n_ids ? bsearch(&idx->id[i], ids, n_ids, sizeof *ids, cmp_u64) : NULL;
-            const uint64_t *ghit =
-                n_groups ? bsearch(&idx->group[i], groups, n_groups, sizeof *groups, cmp_u64)
-                         : NULL;
-            if (!hit && !ghit) continue;
-            if (hit) id_found[hit - ids] = 1;
-            if (ghit) group_found[ghit - groups] = 1;
-            uint32_t stage = (uint32_t)idx->slice[i] + 1;
-            if (!first || stage < first) first = stage;
-            rows++;
-            if (n_rows == cap_rows) {
-                cap_rows = cap_rows ? cap_rows * 2 : 256;
-                uint64_t *nr = sisa_realloc(rows_ids, cap_rows * sizeof *nr);
-                SISA_CHECK(nr, SISA_ENOMEM, "out of memory");
-                rows_ids = nr;
-            }
-            rows_ids[n_rows++] = idx->id[i];
-        }
-        if (rows) {
-            sisa_req_shard *q = &r->shards[r->n_shards++];
-            q->shard = k;
-            q->first_stage = first;
-            q->rows = rows;
-            q->cost = sisa_shard_visits(idx, (uint32_t)st->cfg.train.epochs, R, first);
-            SISA_TRY(sisa_shard_lineages(idx, R, lineage));
-            memcpy(q->lineage_before, lineage[R - 1], 65);
-            char name[32];
-            sisa_ckpt_name(name, sizeof name, R);
-            const char *h = sisa_files_hash(&files, name);
-            snprintf(q->model_before, sizeof q->model_before, "%s", h ? h : "");
-        }
-        sisa_shard_data_free(idx);
-        idx = NULL;
-        sisa_files_close(&files);
-    }
-    SISA_TRY(mark_already_deleted(r, st, ids, id_found, n_ids, groups, group_found, n_groups));
-    SISA_TRY(reject_unknown(st, ids, id_found, n_ids, "sample ID"));
-    SISA_TRY(reject_unknown(st, groups, group_found, n_groups, "group"));
-
-    /* From here on rows are named only by salted hashes. */
-    r->rows = n_rows;
-    r->n_ids = n_rows;
-    r->ids = sisa_malloc((n_rows ? n_rows : 1) * 32);
-    r->n_groups = n_groups;
-    r->groups = sisa_malloc((n_groups ? n_groups : 1) * 32);
-    SISA_CHECK(r->ids && r->groups, SISA_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n_rows; i++) sisa_store_hash_id(st, rows_ids[i], r->ids[i]);
-    for (size_t i = 0; i < n_groups; i++) sisa_store_hash_group(st, groups[i], r->groups[i]);
-    qsort(r->ids, n_rows, 32, cmp_hash);
-    qsort(r->groups, n_groups, 32, cmp_hash);
+    plan_candidates(st, ids, n_ids, groups, n_groups, candidate);
+    for (uint32_t k = 0; k < S; k++)
+        if (candidate[k]) SISA_TRY(plan_shard(r, st, k, &L));
+    SISA_TRY(mark_already_deleted(r, st, ids, L.id_found, n_ids, groups, L.group_found, n_groups));
+    SISA_TRY(reject_unknown(st, ids, L.id_found, n_ids, "sample ID"));
+    SISA_TRY(reject_unknown(st, groups, L.group_found, n_groups, "group"));
+    SISA_TRY(plan_hash_rows(r, st, &L));
 done:
     sisa_free(candidate);
-    sisa_free(lineage);
-    sisa_free(rows_ids);
-    sisa_free(group_found);
-    sisa_free(id_found);
+    sisa_free(L.lineage);
+    sisa_free(L.rows_ids);
+    sisa_free(L.group_found);
+    sisa_free(L.id_found);
     sisa_free(groups);
     sisa_free(ids);
-    sisa_shard_data_free(idx);
-    sisa_files_close(&files);
     if (err < 0) sisa_request_free(r);
     return err;
 }

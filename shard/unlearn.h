@@ -42,8 +42,8 @@ int sisa_unlearn_after(const sisa_store *st, sisa_request *r);
 
 /* Parse a request: a comma-separated list ("17,42") or a file with one value per line ('#'
  * starts a comment, blank lines ignored). `what` names the values in messages ("sample ID",
- * "group"). The result belongs to the caller (free()). Malformed entries are SISA_EUSAGE naming
- * the entry (and FILE:LINE for files). */
+ * "group"). The result belongs to the caller (sisa_free()). Malformed entries are SISA_EUSAGE
+ * naming the entry (and FILE:LINE for files). */
 int sisa_unlearn_parse_list(uint64_t **out, size_t *n, const char *list, const char *what);
 int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path, const char *what);
 

@@ -147,7 +147,7 @@ static int worker(int argc, char **argv)
         } else if (!strcmp(mode, "recover"))
             err = step_recover(d, cfg);
         else
-            err = sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "unknown mode %s", mode);
+            err = SISA_ERR(SISA_EUSAGE, "unknown mode %s", mode);
         err = sisa_dist_agree(d, err);
     }
     if (err < 0 && sisa_dist_rank(d) == 0) fprintf(stderr, "worker: %s\n", sisa_error_message());

@@ -10,6 +10,7 @@
 #include "aggregate/aggregate.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/strutil.h"
 #include "dist/dist.h"
 #include "io/dsstream.h"
@@ -156,19 +157,19 @@ int sisa_check_ledger_head(const char *text)
 {
     char tmp[65];
     if (text && sisa_run_parse_head(text, tmp) == 0) return SISA_OK;
-    return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                          "'%s' is not a ledger head (64 hex digits)", text ? text : "(null)");
+    return SISA_ERR(SISA_EUSAGE, "'%s' is not a ledger head (64 hex digits)",
+                    text ? text : "(null)");
 }
 
 /* ---- jobs -------------------------------------------------------------------------------- */
 
 static int job_make(sisa_job **out, sisa_dist *d, int joined)
 {
-    sisa_job *j = calloc(1, sizeof *j);
+    sisa_job *j = sisa_calloc(1, sizeof *j);
     *out = j;
     if (!j) {
         sisa_dist_free(d);
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        return SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     j->d = d;
     j->joined = joined;
@@ -217,7 +218,7 @@ void sisa_job_free(sisa_job *job, int exit_code)
         sisa_dist_finalize(job->d, exit_code);
     else
         sisa_dist_free(job->d);
-    free(job);
+    sisa_free(job);
 }
 
 /* ---- handles ----------------------------------------------------------------------------- */
@@ -233,7 +234,7 @@ static int handle_open(sisa_handle **out, const char *path, const sisa_config *g
                        const sisa_open_opts *opts)
 {
     int err = SISA_OK;
-    sisa_handle *h = calloc(1, sizeof *h);
+    sisa_handle *h = sisa_calloc(1, sizeof *h);
     *out = NULL;
     SISA_CHECK(h, SISA_ENOMEM, "out of memory");
     if (opts) h->opts = *opts;
@@ -269,7 +270,7 @@ int sisa_open(sisa_handle **out, const char *config_path, const sisa_open_opts *
 {
     if (!config_path) {
         *out = NULL;
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no config file given");
+        return SISA_ERR(SISA_EUSAGE, "no config file given");
     }
     return handle_open(out, config_path, NULL, NULL, NULL, NULL, opts);
 }
@@ -278,7 +279,7 @@ int sisa_open_config(sisa_handle **out, const sisa_config *cfg, const sisa_open_
 {
     if (!cfg) {
         *out = NULL;
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no config given");
+        return SISA_ERR(SISA_EUSAGE, "no config given");
     }
     return handle_open(out, NULL, cfg, NULL, NULL, NULL, opts);
 }
@@ -288,7 +289,7 @@ int sisa_open_yaml(sisa_handle **out, const char *yaml, const char *name, const 
 {
     if (!yaml) {
         *out = NULL;
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no config text given");
+        return SISA_ERR(SISA_EUSAGE, "no config text given");
     }
     return handle_open(out, NULL, NULL, yaml, name, base_dir, opts);
 }
@@ -297,7 +298,7 @@ void sisa_close(sisa_handle *h)
 {
     if (!h) return;
     sisa_job_free(h->own, 0);
-    free(h);
+    sisa_free(h);
 }
 
 const sisa_config *sisa_handle_config(const sisa_handle *h)
@@ -348,7 +349,7 @@ int sisa_train(sisa_train_report *out, sisa_handle *h)
 void sisa_train_report_free(sisa_train_report *r)
 {
     if (!r) return;
-    free(r->peak_rss);
+    sisa_free(r->peak_rss);
     r->peak_rss = NULL;
 }
 
@@ -360,10 +361,13 @@ typedef struct {
     const sisa_store *st;
     sisa_deletion_plan_fn on_plan;
     void *ctx;
-    int failed;
+    int failed; /* fill_plan's code, and its message: */
+    char why[SISA_ERROR_MAX];
 } unlearn_ctx;
 
-/* The plan part of the report, from rank 0's request. */
+/* The plan part of the report, from rank 0's request, into the shard array sisa_unlearn made
+ * before the request was journaled (room for every shard): from then on the deletion is carried
+ * to the end, so nothing here may fail for memory. */
 static int fill_plan(sisa_deletion_report *rep, const sisa_store *st,
                      const sisa_run_unlearn_result *r)
 {
@@ -377,10 +381,10 @@ static int fill_plan(sisa_deletion_report *rep, const sisa_store *st,
     rep->shards_total = (uint32_t)st->cfg.sisa.shards;
     rep->slices = (uint32_t)st->cfg.sisa.slices;
     snprintf(rep->store, sizeof rep->store, "%s", st->root);
-    free(rep->shards);
     rep->n_shards = r->nothing ? 0 : q->n_shards;
-    rep->shards = calloc(rep->n_shards ? rep->n_shards : 1, sizeof *rep->shards);
-    if (!rep->shards) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (rep->n_shards > rep->shards_total)
+        return SISA_ERR(SISA_EINTERNAL, "a deletion plan of %u shards in a store of %u",
+                        rep->n_shards, rep->shards_total);
     for (uint32_t i = 0; i < rep->n_shards; i++) {
         rep->shards[i].shard = q->shards[i].shard;
         rep->shards[i].rows = q->shards[i].rows;
@@ -392,8 +396,9 @@ static int fill_plan(sisa_deletion_report *rep, const sisa_store *st,
 static void on_plan_cb(void *vctx, const sisa_run_unlearn_result *r)
 {
     unlearn_ctx *c = vctx;
-    if (fill_plan(c->rep, c->st, r) < 0) {
-        c->failed = 1;
+    c->failed = fill_plan(c->rep, c->st, r);
+    if (c->failed < 0) {
+        snprintf(c->why, sizeof c->why, "%s", sisa_error_message());
         return;
     }
     if (c->on_plan) c->on_plan(c->ctx, c->rep);
@@ -428,9 +433,10 @@ int sisa_unlearn(sisa_deletion_report *out, sisa_handle *h, const sisa_deletion 
     const sisa_run_open_opts oo = open_opts(h, "unlearn");
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, label_of(h),
                                  what->dry_run ? SISA_STORE_READ : SISA_STORE_WRITE, &oo));
+    c.rep->shards = sisa_calloc((size_t)cfg.sisa.shards, sizeof *c.rep->shards);
+    SISA_TRY(sisa_dist_agree(d, c.rep->shards ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory")));
     SISA_TRY(sisa_run_unlearn(d, &st, &w, &r, on_plan_cb, &c));
-    SISA_TRY(sisa_dist_agree(
-        d, c.failed ? sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory") : SISA_OK));
+    SISA_TRY(sisa_dist_agree(d, c.failed ? SISA_ERR(c.failed, "%s", c.why) : SISA_OK));
     if (sisa_dist_rank(d) == 0 && r.reps) {
         for (uint32_t i = 0; i < c.rep->n_shards; i++) {
             const sisa_shard_report *s = &r.reps[i];
@@ -452,7 +458,7 @@ done:
 void sisa_deletion_report_free(sisa_deletion_report *r)
 {
     if (!r) return;
-    free(r->shards);
+    sisa_free(r->shards);
     r->shards = NULL;
     r->n_shards = 0;
 }
@@ -472,11 +478,10 @@ static int memory_start(void *ctx, const sisa_run_ensemble *e)
     p->classes = e->classes;
     p->n_models = e->n_models;
     const uint64_t cells = e->n * e->classes;
-    p->proba = malloc((cells ? cells : 1) * sizeof *p->proba);
-    p->label = malloc((e->n ? e->n : 1) * sizeof *p->label);
-    p->shards = malloc((e->n_models ? e->n_models : 1) * sizeof *p->shards);
-    if (!p->proba || !p->label || !p->shards)
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    p->proba = sisa_malloc((cells ? cells : 1) * sizeof *p->proba);
+    p->label = sisa_malloc((e->n ? e->n : 1) * sizeof *p->label);
+    p->shards = sisa_malloc((e->n_models ? e->n_models : 1) * sizeof *p->shards);
+    if (!p->proba || !p->label || !p->shards) return SISA_ERR(SISA_ENOMEM, "out of memory");
     for (uint32_t m = 0; m < e->n_models; m++) p->shards[m] = e->models[m].shard;
     return SISA_OK;
 }
@@ -516,9 +521,9 @@ done:
 void sisa_prediction_free(sisa_prediction *p)
 {
     if (!p) return;
-    free(p->proba);
-    free(p->label);
-    free(p->shards);
+    sisa_free(p->proba);
+    sisa_free(p->label);
+    sisa_free(p->shards);
     memset(p, 0, sizeof *p);
 }
 
@@ -545,7 +550,7 @@ static int predict_start(void *ctx, const sisa_run_ensemble *e)
     predict_out *po = ctx;
     char used[4096];
     shards_used_text(e, used, sizeof used);
-    po->shard_ids = malloc(e->n_models * sizeof *po->shard_ids);
+    po->shard_ids = sisa_malloc(e->n_models * sizeof *po->shard_ids);
     SISA_CHECK(po->shard_ids, SISA_ENOMEM, "out of memory");
     for (uint32_t m = 0; m < e->n_models; m++) po->shard_ids[m] = e->models[m].shard;
     sisa_pred_file pf = {
@@ -610,7 +615,7 @@ int sisa_predict_file(sisa_predict_file_report *out, sisa_handle *h, const char 
     }
 done:
     sisa_pred_discard(po.w);
-    free(po.shard_ids);
+    sisa_free(po.shard_ids);
     sisa_run_ensemble_free(&e);
     sisa_store_close(&st);
     return err;
@@ -629,8 +634,8 @@ static int eval_start(void *ctx, const sisa_run_ensemble *e)
     eval_counts *ec = ctx;
     ec->y = e->y;
     ec->classes = e->classes;
-    ec->hits = calloc(e->n_models ? e->n_models : 1, sizeof *ec->hits);
-    return ec->hits ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    ec->hits = sisa_calloc(e->n_models ? e->n_models : 1, sizeof *ec->hits);
+    return ec->hits ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
 }
 
 static int eval_model_rows(void *ctx, uint32_t m, uint64_t r0, uint64_t nr, const float *proba)
@@ -679,8 +684,8 @@ int sisa_eval(sisa_eval_report *out, sisa_handle *h, const char *input)
     out->n_models = e.n_models;
     out->shards_total = (uint32_t)cfg.sisa.shards;
     snprintf(out->strategy, sizeof out->strategy, "%s", sisa_strategy_name(cfg.aggregate.strategy));
-    out->models = calloc(e.n_models ? e.n_models : 1, sizeof *out->models);
-    out->excluded = calloc(e.n_excluded ? e.n_excluded : 1, sizeof *out->excluded);
+    out->models = sisa_calloc(e.n_models ? e.n_models : 1, sizeof *out->models);
+    out->excluded = sisa_calloc(e.n_excluded ? e.n_excluded : 1, sizeof *out->excluded);
     SISA_CHECK(out->models && out->excluded, SISA_ENOMEM, "out of memory");
     for (uint32_t m = 0; m < e.n_models; m++) {
         out->models[m].shard = e.models[m].shard;
@@ -694,7 +699,7 @@ int sisa_eval(sisa_eval_report *out, sisa_handle *h, const char *input)
     }
 done:
     if (err < 0) sisa_eval_report_free(out);
-    free(ec.hits);
+    sisa_free(ec.hits);
     sisa_run_ensemble_free(&e);
     sisa_store_close(&st);
     return err;
@@ -703,8 +708,8 @@ done:
 void sisa_eval_report_free(sisa_eval_report *r)
 {
     if (!r) return;
-    free(r->models);
-    free(r->excluded);
+    sisa_free(r->models);
+    sisa_free(r->excluded);
     r->models = NULL;
     r->excluded = NULL;
     r->n_models = r->n_excluded = 0;
@@ -737,14 +742,13 @@ int sisa_status_json(char **out, sisa_handle *h)
     FILE *f = open_memstream(&buf, &len);
     SISA_CHECK(f, SISA_ENOMEM, "out of memory");
     err = sisa_status(NULL, h, f, 1);
-    if (fclose(f) != 0 && err == SISA_OK)
-        err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (fclose(f) != 0 && err == SISA_OK) err = SISA_ERR(SISA_ENOMEM, "out of memory");
     if (err == SISA_OK || (err == SISA_ECORRUPT && buf && len)) {
         *out = buf;
         buf = NULL;
     }
 done:
-    free(buf);
+    free(buf); /* open_memstream's buffer is the C library's */
     return err;
 }
 

@@ -48,6 +48,11 @@ done:
     return err;
 }
 
+int sisa_fs_is_tmp_name(const char *name)
+{
+    return name[0] == '.' && strstr(name, ".sisa-tmp-") != NULL;
+}
+
 int sisa_fs_clean_stale_tmps(const char *final_path)
 {
     char dir[SISA_PATH_MAX], prefix[SISA_PATH_MAX], victim[SISA_PATH_MAX];

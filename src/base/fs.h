@@ -28,6 +28,8 @@
  * created with O_EXCL and mode SISA_FILE_MODE & ~umask; whatever is later written into it (HDF5
  * included) and published under the final name keeps that mode. */
 int sisa_fs_tmp_create(char *out, size_t cap, const char *final_path);
+/* 1 when `name` (a file name, no folder) is one that sisa_fs_tmp_create makes. */
+int sisa_fs_is_tmp_name(const char *name);
 
 /* Remove temp files left next to `final_path` by writers that no longer run (their PID, part of
  * the temp name, is gone). Returns how many were removed; never fails. */
@@ -46,7 +48,7 @@ int sisa_fs_publish(const char *tmp_path, const char *final_path, int replace);
 int sisa_fs_write_atomic(const char *path, const void *data, size_t len, int replace);
 
 /* Read a whole regular file, refusing files larger than `max_bytes`. The buffer is
- * NUL-terminated (not counted in *len) and belongs to the caller (free()). */
+ * NUL-terminated (not counted in *len) and belongs to the caller (sisa_free()). */
 int sisa_fs_read_all(char **out, size_t *len, const char *path, size_t max_bytes);
 
 /* 1 if `path` exists (any type), 0 if not. */

@@ -386,43 +386,53 @@ static size_t utf8_len(const unsigned char *p)
     return len;
 }
 
-void sisa_jw_str(sisa_jw *w, const char *s)
+void sisa_json_escape(const char *s, void (*emit)(void *ctx, const char *text, size_t n), void *ctx)
 {
     static const char short_esc[] = {
         ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
     const unsigned char *p = (const unsigned char *)s;
-    put(w, "\"", 1);
+    emit(ctx, "\"", 1);
     while (*p) {
         unsigned c = *p;
         char esc[8];
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            put(w, esc, 2);
+            emit(ctx, esc, 2);
             p++;
         } else if (c < 0x20 || c == 0x7f) {
             int n = c < sizeof short_esc && short_esc[c]
                         ? snprintf(esc, sizeof esc, "\\%c", short_esc[c])
                         : snprintf(esc, sizeof esc, "\\u%04x", c);
-            put(w, esc, (size_t)n);
+            emit(ctx, esc, (size_t)n);
             p++;
         } else if (c < 0x80) {
-            put(w, (const char *)p, 1);
+            emit(ctx, (const char *)p, 1);
             p++;
         } else {
             /* Well-formed UTF-8 passes through; anything else (a file name in another
              * encoding) becomes U+FFFD, one byte at a time, so that the output is JSON. */
             size_t len = utf8_len(p);
             if (len) {
-                put(w, (const char *)p, len);
+                emit(ctx, (const char *)p, len);
                 p += len;
             } else {
-                put(w, "\\ufffd", 6);
+                emit(ctx, "\\ufffd", 6);
                 p++;
             }
         }
     }
-    put(w, "\"", 1);
+    emit(ctx, "\"", 1);
+}
+
+static void jw_emit(void *ctx, const char *text, size_t n)
+{
+    put(ctx, text, n);
+}
+
+void sisa_jw_str(sisa_jw *w, const char *s)
+{
+    sisa_json_escape(s, jw_emit, w);
 }
 
 void sisa_jw_u64(sisa_jw *w, uint64_t v)

@@ -59,6 +59,10 @@ void sisa_jw_free(sisa_jw *w);
 void sisa_jw_raw(sisa_jw *w, const char *text);
 /* Append a quoted, escaped string. */
 void sisa_jw_str(sisa_jw *w, const char *s);
+/* The same string literal handed to `emit` piece by piece, allocating nothing (for printing
+ * straight to a stream). */
+void sisa_json_escape(const char *s, void (*emit)(void *ctx, const char *text, size_t n),
+                      void *ctx);
 void sisa_jw_u64(sisa_jw *w, uint64_t v);
 /* "key": for the next value (with a leading comma unless `first`). */
 void sisa_jw_key(sisa_jw *w, const char *key, int first);

@@ -8,7 +8,10 @@
  * They are the C library's functions with the same contracts: memory from them may be released
  * with free() and memory from malloc() with sisa_free(), so callers above the library (the CLI,
  * tests) may free what the library hands them either way. Allocations made by third-party
- * libraries inside their own calls (libyaml, HDF5, MPI) do not pass here.
+ * libraries inside their own calls (libyaml, HDF5, MPI, the C library's open_memstream) do not
+ * pass here, and what they hand out is released with their own functions (H5free_memory...).
+ * The one library allocation outside the seam is the error slot's buffer for a long message
+ * (base/error.c): it reports the failures the seam injects, so it must not consume one.
  *
  * The failure hook is process-wide and meant for single-threaded tests.
  */

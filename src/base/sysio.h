@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* `bytes` of uninitialised memory, released with free(). Large blocks are aligned to 2 MiB and
+/* `bytes` of uninitialised memory, released with sisa_free(). Large blocks are aligned to 2 MiB and
  * asked to be backed by huge pages. NULL when out of memory (or bytes == 0). */
 void *sisa_alloc_large(size_t bytes);
 

@@ -87,15 +87,14 @@ static int config_check(int argc, char **argv)
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
     sisa_config *cfg = malloc(sizeof *cfg);
-    if (!cfg) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!cfg) return SISA_ERR(SISA_ENOMEM, "out of memory");
     int rc = load_from_args(&spec, argc, argv, &path, cfg);
     if (rc == 0) rc = sisa_config_check(cfg);
     if (rc == 0) {
         char hash[65];
         sisa_config_hash(cfg, hash);
         printf("%s: valid (config hash %s)\n", path, hash);
-        if (fflush(stdout) != 0)
-            rc = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "cannot write to standard output");
+        if (fflush(stdout) != 0) rc = SISA_ERR(SISA_EIO, "cannot write to standard output");
     }
     free(cfg);
     return rc > 0 ? SISA_OK : rc;
@@ -117,7 +116,7 @@ static int config_show(int argc, char **argv)
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
     sisa_config *cfg = malloc(sizeof *cfg);
-    if (!cfg) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!cfg) return SISA_ERR(SISA_ENOMEM, "out of memory");
     int rc = load_from_args(&spec, argc, argv, &path, cfg);
     if (rc == 0) {
         char hash[65], line[100];
@@ -157,8 +156,7 @@ int sisa_cmd_config(sisa_job *job, int argc, char **argv)
     } subs[] = {{"check", config_check}, {"show", config_show}, {"reference", config_reference}};
     if (argc < 1) {
         fputs(usage_text, stderr);
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                              "sisa config: which subcommand? (check, show or reference)");
+        return SISA_ERR(SISA_EUSAGE, "sisa config: which subcommand? (check, show or reference)");
     }
     if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
         static const int text = 0;
@@ -168,7 +166,6 @@ int sisa_cmd_config(sisa_job *job, int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (!strcmp(argv[0], subs[i].name)) return subs[i].run(argc - 1, argv + 1);
-    return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                          "sisa config: unknown subcommand '%s' (use check, show or reference)",
-                          argv[0]);
+    return SISA_ERR(SISA_EUSAGE,
+                    "sisa config: unknown subcommand '%s' (use check, show or reference)", argv[0]);
 }

@@ -213,12 +213,11 @@ int sisa_cmd_import(sisa_job *job, int argc, char **argv)
                 "Run 'sisa import FORMAT --help' for a format's options.\n",
                 formats_help);
         if (argc < 1)
-            return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                                  "sisa import: which format? (idx, csv, libsvm or h5)");
+            return SISA_ERR(SISA_EUSAGE, "sisa import: which format? (idx, csv, libsvm or h5)");
         return SISA_OK;
     }
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
         if (!strcmp(argv[0], formats[i].name)) return formats[i].run(argc - 1, argv + 1);
-    return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                          "sisa import: unknown format '%s' (use idx, csv, libsvm or h5)", argv[0]);
+    return SISA_ERR(SISA_EUSAGE, "sisa import: unknown format '%s' (use idx, csv, libsvm or h5)",
+                    argv[0]);
 }

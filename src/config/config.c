@@ -366,8 +366,10 @@ static int scalar_path(loader *L, pos p, const sisa_schema_key *k, const yaml_ev
     if (strlen(lexical) >= SISA_CONFIG_PATH_MAX)
         LFAIL(p, "'%s' resolves to a path of %zu bytes (%s/...); paths may have at most %d", k->key,
               strlen(lexical), L->base_dir, SISA_CONFIG_PATH_MAX - 1);
-    if (sisa_path_physical(dst, k->size, joined) < 0)
-        LFAIL(p, "'%s': %s", k->key, sisa_error_message());
+    /* A path that cannot be resolved is the config's problem; memory is not. */
+    const int rc = sisa_path_physical(dst, k->size, joined);
+    if (rc < 0 && rc != SISA_ENOMEM) LFAIL(p, "'%s': %s", k->key, sisa_error_message());
+    SISA_TRY(rc);
     if (k->offset == offsetof(sisa_config, store) &&
         strlen(dst) > SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE)
         LFAIL(p,

@@ -106,9 +106,9 @@ done:
 
 int sisa_dist_single(sisa_dist **out)
 {
-    sisa_dist *d = calloc(1, sizeof *d);
+    sisa_dist *d = sisa_calloc(1, sizeof *d);
     *out = d;
-    if (!d) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    if (!d) return SISA_ERR(SISA_ENOMEM, "out of memory");
     d->heap = 1;
     d->rank = 0;
     d->size = 1;
@@ -143,7 +143,7 @@ void sisa_dist_free(sisa_dist *d)
         MPI_Finalized(&finished);
         if (!finished) MPI_Comm_free(&d->comm);
     }
-    if (d->heap) free(d);
+    if (d->heap) sisa_free(d);
 }
 
 void sisa_dist_finalize(sisa_dist *d, int exit_code)

@@ -196,6 +196,7 @@ int sisa_lines_open(sisa_lines *l, const char *path)
     l->buf = sisa_malloc(l->cap + 1);
     SISA_CHECK(l->buf, SISA_ENOMEM, "out of memory reading %s", path);
 done:
+    if (err < 0) sisa_lines_close(l); /* the input opened before the buffer failed */
     return err;
 }
 

@@ -19,6 +19,7 @@
 #include "model/kernels.h"
 #include "model/model.h"
 
+#include "base/mem.h"
 #include "base/rng.h"
 #include "sisa/error.h"
 
@@ -100,16 +101,17 @@ int sisa_blas_self_check(const sisa_model_spec *ms, uint32_t predict_block,
         const uint32_t in = widths[l], out = widths[l + 1];
         const size_t big = (size_t)nmax * (in > out ? in : out);
         const size_t wsz = (size_t)in * out, csz = big > wsz ? big : wsz;
-        free(A), free(W), free(D), free(aA), free(aW), free(aD), free(C), free(R), free(M);
-        A = malloc((size_t)nmax * in * sizeof *A);
-        aA = malloc((size_t)nmax * in * sizeof *A);
-        D = malloc((size_t)nmax * out * sizeof *D);
-        aD = malloc((size_t)nmax * out * sizeof *D);
-        W = malloc(wsz * sizeof *W);
-        aW = malloc(wsz * sizeof *W);
-        C = malloc(csz * sizeof *C);
-        R = malloc(csz * sizeof *R);
-        M = malloc(csz * sizeof *M);
+        sisa_free(A), sisa_free(W), sisa_free(D), sisa_free(aA), sisa_free(aW), sisa_free(aD),
+            sisa_free(C), sisa_free(R), sisa_free(M);
+        A = sisa_malloc((size_t)nmax * in * sizeof *A);
+        aA = sisa_malloc((size_t)nmax * in * sizeof *A);
+        D = sisa_malloc((size_t)nmax * out * sizeof *D);
+        aD = sisa_malloc((size_t)nmax * out * sizeof *D);
+        W = sisa_malloc(wsz * sizeof *W);
+        aW = sisa_malloc(wsz * sizeof *W);
+        C = sisa_malloc(csz * sizeof *C);
+        R = sisa_malloc(csz * sizeof *R);
+        M = sisa_malloc(csz * sizeof *M);
         SISA_CHECK(A && aA && D && aD && W && aW && C && R && M, SISA_ENOMEM,
                    "OpenBLAS self-check: out of memory for a %u x %u layer", in, out);
         fill(W, wsz, (uint32_t)l, 0, 0);
@@ -144,6 +146,7 @@ int sisa_blas_self_check(const sisa_model_spec *ms, uint32_t predict_block,
     }
     err = ok;
 done:
-    free(A), free(W), free(D), free(aA), free(aW), free(aD), free(C), free(R), free(M);
+    sisa_free(A), sisa_free(W), sisa_free(D), sisa_free(aA), sisa_free(aW), sisa_free(aD),
+        sisa_free(C), sisa_free(R), sisa_free(M);
     return err;
 }

@@ -16,6 +16,8 @@
 #include "run/print.h"
 
 #include "base/json.h"
+#include "base/mem.h"
+#include "base/sha256.h"
 #include "shard/audit.h"
 #include "shard/journal.h"
 #include "shard/store.h"
@@ -29,12 +31,13 @@
 /* 64 hex digits, lower-cased into `out`; -1 when `text` is not one. */
 int sisa_run_parse_head(const char *text, char out[65])
 {
+    char low[65];
+    uint8_t bytes[32];
     if (strlen(text) != 64) return -1;
-    for (int i = 0; i < 64; i++) {
-        if (!isxdigit((unsigned char)text[i])) return -1;
-        out[i] = (char)tolower((unsigned char)text[i]);
-    }
-    out[64] = '\0';
+    for (int i = 0; i < 64; i++) low[i] = (char)tolower((unsigned char)text[i]);
+    low[64] = '\0';
+    if (sisa_unhex(bytes, low, 32) < 0) return -1;
+    sisa_hex(out, bytes, 32);
     return 0;
 }
 
@@ -54,7 +57,7 @@ static int certificate_head(const char *path, char out[65])
                "%s: its \"ledger_head\" is not a SHA-256 (64 hex digits)", path);
 done:
     sisa_json_free(cert);
-    free(text);
+    sisa_free(text);
     return err;
 }
 
@@ -246,13 +249,13 @@ static int audit_on_root(FILE *out, const sisa_store *st, audit_result *a, const
     fflush(out);
     if (a->pass) goto done;
     if (a->ledger.n_problems)
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s", a->ledger.problems[0]);
+        err = SISA_ERR(SISA_ECORRUPT, "%s", a->ledger.problems[0]);
     else if (a->files.n_problems)
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s", a->files.problems[0]);
+        err = SISA_ERR(SISA_ECORRUPT, "%s", a->files.problems[0]);
     else if (!a->scan_ran)
-        err = sisa_error_set(SISA_EIO, __FILE__, __LINE__, "%s", a->scan_error);
+        err = SISA_ERR(SISA_EIO, "%s", a->scan_error);
     else
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__, "%s", a->scan.problems[0]);
+        err = SISA_ERR(SISA_ECORRUPT, "%s", a->scan.problems[0]);
 done:
     sisa_files_close(&files);
     return err;

@@ -21,6 +21,7 @@
 #include "run/core.h"
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "io/dsstream.h"
 #include "model/blas.h"
 #include "model/model.h"
@@ -80,58 +81,72 @@ static int wants_help(int argc, char **argv)
 }
 
 /* The command's config and store, read only as far as the choice needs. Errors are left for
- * the command itself to report: they only make sisa keep the core it has. */
-static void describe_command(command_info *ci, const char *name, int argc, char **argv)
+ * the command itself to report: they only make sisa keep the core it has. Memory is not: a
+ * choice skipped for want of it would run the command under another core than an undisturbed
+ * run (SISA_ENOMEM). */
+static int describe_command(command_info *ci, const char *name, int argc, char **argv)
 {
     static const char *const store_cmds[] = {"train",  "unlearn", "predict", "eval",
                                              "verify", "status",  "audit",   "repair"};
+    int err = SISA_OK;
+    sisa_config *cfg = NULL;
     memset(ci, 0, sizeof *ci);
     if (!strcmp(name, "version")) {
         /* No run to look at: the default model on Fashion-MNIST's shape (784 features, 10
          * classes). */
-        sisa_config *cfg = malloc(sizeof *cfg);
-        if (!cfg) return;
+        cfg = sisa_malloc(sizeof *cfg);
+        SISA_CHECK(cfg, SISA_ENOMEM, "out of memory");
         sisa_config_defaults(cfg);
         sisa_optim_spec os;
         sisa_model_specs_from_config(&ci->ms, &os, cfg, 784, 10, (uint32_t)cfg->train.batch_size);
         ci->may_choose = ci->have_shapes = 1;
-        free(cfg);
-        return;
+        goto done;
     }
     for (size_t i = 0; i < sizeof store_cmds / sizeof store_cmds[0]; i++)
         ci->uses_store |= !strcmp(name, store_cmds[i]);
-    if (!ci->uses_store) return;
+    if (!ci->uses_store) return SISA_OK;
     ci->lenient = !strcmp(name, "status") || !strcmp(name, "audit");
     const char *path = config_arg(argc, argv);
-    sisa_config *cfg = path ? malloc(sizeof *cfg) : NULL;
-    if (!cfg || sisa_config_load(cfg, path) != SISA_OK) {
+    if (!path) {
         ci->uses_store = 0;
-        free(cfg);
-        return;
+        return SISA_OK;
+    }
+    cfg = sisa_malloc(sizeof *cfg);
+    SISA_CHECK(cfg, SISA_ENOMEM, "out of memory");
+    err = sisa_config_load(cfg, path);
+    if (err < 0) {
+        ci->uses_store = 0;
+        if (err != SISA_ENOMEM) err = SISA_OK;
+        goto done;
     }
     snprintf(ci->store, sizeof ci->store, "%s", cfg->store);
     ci->store_state = sisa_store_recorded_core(cfg->store, ci->store_core, sizeof ci->store_core);
+    SISA_TRY(ci->store_state == SISA_ENOMEM ? SISA_ENOMEM : SISA_OK);
     sisa_dataset_header hdr;
-    if (!strcmp(name, "train") && ci->store_state == 0 &&
-        sisa_dataset_read_header(cfg->data.train, &hdr) == SISA_OK && hdr.d <= UINT32_MAX &&
-        hdr.num_classes >= 2) {
-        sisa_optim_spec os;
-        sisa_model_specs_from_config(&ci->ms, &os, cfg, (uint32_t)hdr.d, (uint32_t)hdr.num_classes,
-                                     (uint32_t)cfg->train.batch_size);
-        ci->may_choose = ci->have_shapes = 1;
+    if (!strcmp(name, "train") && ci->store_state == 0) {
+        const int rc = sisa_dataset_read_header(cfg->data.train, &hdr);
+        SISA_TRY(rc == SISA_ENOMEM ? rc : SISA_OK);
+        if (rc == SISA_OK && hdr.d <= UINT32_MAX && hdr.num_classes >= 2) {
+            sisa_optim_spec os;
+            sisa_model_specs_from_config(&ci->ms, &os, cfg, (uint32_t)hdr.d,
+                                         (uint32_t)hdr.num_classes,
+                                         (uint32_t)cfg->train.batch_size);
+            ci->may_choose = ci->have_shapes = 1;
+        }
     }
-    free(cfg);
+done:
+    sisa_free(cfg);
+    return err;
 }
 
 static int reexec(char **argv, const char *core, const char *guard)
 {
     if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 || setenv(SISA_CORE_GUARD, guard, 1) != 0)
-        return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        return SISA_ERR(SISA_ENOMEM, "out of memory");
     fflush(NULL);
     execv("/proc/self/exe", argv);
-    return sisa_error_set(SISA_EIO, __FILE__, __LINE__,
-                          "cannot re-execute /proc/self/exe to run under OpenBLAS core %s: %s",
-                          core, strerror(errno));
+    return SISA_ERR(SISA_EIO, "cannot re-execute /proc/self/exe to run under OpenBLAS core %s: %s",
+                    core, strerror(errno));
 }
 
 /* The candidate's process: keep it if it passes the self-check, else go back to OpenBLAS's own
@@ -194,7 +209,8 @@ int sisa_run_core_setup(const char *name, char **argv, int cargc, char **cargv)
         return SISA_OK;
     }
     command_info ci;
-    describe_command(&ci, name, cargc, cargv);
+    const int described = describe_command(&ci, name, cargc, cargv);
+    if (described < 0) return described;
     if (switched && !strcmp(step, "check") && other)
         return check_candidate(argv, &ci, core, other, blas.core);
     if (switched && !strcmp(step, "store")) {
@@ -206,11 +222,11 @@ int sisa_run_core_setup(const char *name, char **argv, int cargc, char **cargv)
             sisa_blas_set_origin(SISA_CORE_BY_OPENBLAS, NULL);
             return SISA_OK;
         }
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                              "store %s was trained under OpenBLAS core %s, but this OpenBLAS "
-                              "(%s) runs %s when asked for it: it has no %s kernel, and the "
-                              "store's results are reproducible only under that core",
-                              ci.store, core, blas.version, blas.core, core);
+        return SISA_ERR(SISA_EUSAGE,
+                        "store %s was trained under OpenBLAS core %s, but this OpenBLAS "
+                        "(%s) runs %s when asked for it: it has no %s kernel, and the "
+                        "store's results are reproducible only under that core",
+                        ci.store, core, blas.version, blas.core, core);
     }
     if (!ci.uses_store && !ci.may_choose) return SISA_OK;
 
@@ -245,7 +261,7 @@ int sisa_run_core_setup(const char *name, char **argv, int cargc, char **cargv)
             sisa_blas_set_origin(SISA_CORE_BY_OPENBLAS, NULL);
             return SISA_OK;
         }
-        return sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "store %s: %s", ci.store, plan.why);
+        return SISA_ERR(SISA_EUSAGE, "store %s: %s", ci.store, plan.why);
     }
     return SISA_OK;
 }

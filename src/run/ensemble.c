@@ -11,6 +11,7 @@
 
 #include "aggregate/aggregate.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "io/dsstream.h"
 #include "io/store_io.h"
 #include "model/model.h"
@@ -31,10 +32,10 @@ typedef sisa_run_sink ensemble_sink;
 
 void sisa_run_ensemble_free(sisa_run_ensemble *e)
 {
-    free(e->models);
-    free(e->excluded);
-    free(e->why);
-    free(e->memx);
+    sisa_free(e->models);
+    sisa_free(e->excluded);
+    sisa_free(e->why);
+    sisa_free(e->memx);
     sisa_dataset_stream_close(e->input);
     memset(e, 0, sizeof *e);
 }
@@ -45,10 +46,10 @@ static int find_models(const sisa_store *st, ensemble *e)
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
     char ledger[SISA_PATH_MAX];
-    char(*expected)[65] = malloc(S * sizeof *expected);
-    e->models = calloc(S, sizeof *e->models);
-    e->excluded = calloc(S, sizeof *e->excluded);
-    e->why = calloc(S, sizeof *e->why);
+    char(*expected)[65] = sisa_malloc(S * sizeof *expected);
+    e->models = sisa_calloc(S, sizeof *e->models);
+    e->excluded = sisa_calloc(S, sizeof *e->excluded);
+    e->why = sisa_calloc(S, sizeof *e->why);
     SISA_CHECK(e->models && e->excluded && e->why && expected, SISA_ENOMEM, "out of memory");
     /* Every model served must stand where the ledger left its shard. */
     SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));
@@ -74,7 +75,7 @@ static int find_models(const sisa_store *st, ensemble *e)
     SISA_CHECK(e->n_models > 0, SISA_EUSAGE,
                "store %s has no shard with a trained model (run sisa train)", st->root);
 done:
-    free(expected);
+    sisa_free(expected);
     return err;
 }
 
@@ -106,18 +107,186 @@ static int open_memory(sisa_dist *d, const sisa_run_input *in, sisa_run_ensemble
     hdr->n = shape[0];
     hdr->d = shape[1];
     if (rank == 0) {
-        if (shape[0] && !in->x)
-            err = sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "no input matrix given");
+        if (shape[0] && !in->x) err = SISA_ERR(SISA_EUSAGE, "no input matrix given");
         *memx = in->x;
     } else if (shape[0] && shape[1]) {
-        e->memx = malloc(shape[0] * shape[1] * sizeof *e->memx);
-        if (!e->memx) err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        e->memx = sisa_malloc(shape[0] * shape[1] * sizeof *e->memx);
+        if (!e->memx) err = SISA_ERR(SISA_ENOMEM, "out of memory");
         *memx = e->memx;
     }
     SISA_TRY(sisa_dist_agree(d, err));
     if (sisa_dist_size(d) > 1 && shape[0] && shape[1])
         SISA_TRY(sisa_dist_bcast(d, rank == 0 ? (void *)in->x : e->memx,
                                  shape[0] * shape[1] * sizeof(float), 0));
+done:
+    return err;
+}
+
+/* Collective: rank 0 finds the usable models; every rank gets the list. */
+static int share_models(sisa_dist *d, const sisa_store *st, ensemble *e)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d);
+    if (rank == 0) err = find_models(st, e);
+    SISA_TRY(sisa_dist_agree(d, err));
+    uint64_t m64 = e->n_models;
+    SISA_TRY(sisa_dist_bcast(d, &m64, sizeof m64, 0));
+    if (rank != 0) {
+        e->n_models = (uint32_t)m64;
+        e->models = sisa_calloc(m64, sizeof *e->models);
+        err = e->models ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_bcast(d, e->models, m64 * sizeof *e->models, 0));
+done:
+    return err;
+}
+
+/* One rank's part of the stream: its loaded models and buffers (rank 0 also combines). */
+typedef struct {
+    uint32_t M;                /* models */
+    uint64_t chunks;           /* of ENSEMBLE_CHUNK rows */
+    size_t C;                  /* classes */
+    const float *memx;         /* a memory input's rows (NULL: read from e->input) */
+    sisa_shard_model **loaded; /* (M) this rank's models, NULL for the others' */
+    float *x;                  /* (ENSEMBLE_CHUNK x d) a chunk's rows */
+    float *buf;                /* (ENSEMBLE_CHUNK x C + 1) one item and its failure flag */
+    float *ens;                /* rank 0: (ENSEMBLE_CHUNK x C) the ensemble's posteriors */
+    int32_t *label;            /* rank 0: (ENSEMBLE_CHUNK) */
+    double *weights;           /* rank 0: (M) */
+    sisa_combiner comb;        /* rank 0 */
+} stream_state;
+
+/* Every rank opens the input (reading only the chunks of its items), checks it against the
+ * store, and sets e's shape. Not collective by itself (a memory input's broadcast is). */
+static int open_input(sisa_dist *d, const sisa_store *st, const sisa_run_input *in, ensemble *e,
+                      stream_state *ss)
+{
+    int err = SISA_OK;
+    const char *input = in->path ? in->path : "the input matrix";
+    sisa_dataset_header hdr;
+    if (in->path) {
+        sisa_dataset_stream *stream = NULL;
+        err = sisa_dataset_stream_open(&stream, input, &hdr);
+        e->input = stream;
+    } else {
+        err = open_memory(d, in, e, &hdr, &ss->memx);
+    }
+    if (err == SISA_OK && hdr.d != st->man.features)
+        err = SISA_ERR(SISA_ECORRUPT,
+                       "%s has %llu features per row but store %s was trained on %llu", input,
+                       (unsigned long long)hdr.d, st->root, (unsigned long long)st->man.features);
+    if (err == SISA_OK && hdr.num_classes > st->man.classes)
+        err = SISA_ERR(SISA_ECORRUPT, "%s declares %d classes but store %s was trained on %d",
+                       input, hdr.num_classes, st->root, st->man.classes);
+    e->n = err == SISA_OK ? hdr.n : 0;
+    e->d = err == SISA_OK ? (uint32_t)hdr.d : 0;
+    e->classes = (uint32_t)st->man.classes;
+    ss->chunks = (e->n + ENSEMBLE_CHUNK - 1) / ENSEMBLE_CHUNK;
+    ss->C = e->classes;
+    return err;
+}
+
+/* This rank's buffers and models; on rank 0 the combiner, and the sink's start. */
+static int prepare_stream(const sisa_store *st, int rank, int P, ensemble *e,
+                          const ensemble_sink *sink, stream_state *ss)
+{
+    int err = SISA_OK;
+    const uint32_t M = ss->M;
+    const size_t C = ss->C;
+    ss->loaded = sisa_calloc(M, sizeof *ss->loaded);
+    ss->x = sisa_malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *ss->x);
+    ss->buf = sisa_malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *ss->buf);
+    SISA_CHECK(ss->loaded && ss->x && ss->buf, SISA_ENOMEM, "out of memory");
+    for (uint32_t m = 0; m < M; m++) {
+        int mine = 0;
+        for (uint64_t c = 0; c < ss->chunks && !mine; c++)
+            mine = item_owner(c, m, M, (uint32_t)P) == (uint32_t)rank;
+        if (!mine) continue;
+        err = sisa_shard_model_load(&ss->loaded[m], st, e->models[m].ckpt, e->d, e->classes);
+        if (err < 0) {
+            sisa_error_prefix("shard %u", e->models[m].shard);
+            goto done;
+        }
+    }
+    if (rank != 0) goto done;
+    e->y = e->input ? sisa_dataset_stream_y(e->input) : NULL;
+    e->id = e->input ? sisa_dataset_stream_id(e->input) : NULL;
+    ss->ens = sisa_malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ss->ens);
+    ss->label = sisa_malloc((size_t)ENSEMBLE_CHUNK * sizeof *ss->label);
+    ss->weights = sisa_malloc(M * sizeof *ss->weights);
+    SISA_CHECK(ss->ens && ss->label && ss->weights, SISA_ENOMEM, "out of memory");
+    for (uint32_t m = 0; m < M; m++) ss->weights[m] = (double)e->models[m].rows;
+    SISA_TRY(sisa_combiner_init(&ss->comb, st->cfg.aggregate.strategy, M, ss->weights, e->classes,
+                                ENSEMBLE_CHUNK));
+    if (sink->start) SISA_TRY(sink->start(sink->ctx, e));
+done:
+    return err;
+}
+
+static void stream_state_free(stream_state *ss)
+{
+    if (ss->loaded)
+        for (uint32_t m = 0; m < ss->M; m++) sisa_shard_model_free(ss->loaded[m]);
+    sisa_free(ss->loaded);
+    sisa_combiner_free(&ss->comb);
+    sisa_free(ss->weights);
+    sisa_free(ss->label);
+    sisa_free(ss->ens);
+    sisa_free(ss->buf);
+    sisa_free(ss->x);
+}
+
+/* Collective: the stream itself. `local` is this rank's first failure; after it (or, on rank 0,
+ * after a rank reported one) a rank only keeps the message flow going: flag 1 in an item means
+ * "no result", and the failing rank's own message comes out of the final agreement. */
+static int run_stream(sisa_dist *d, ensemble *e, const ensemble_sink *sink, stream_state *ss)
+{
+    int err = SISA_OK, local = SISA_OK;
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    const uint32_t M = ss->M;
+    const size_t C = ss->C;
+    float *buf = ss->buf, *x = ss->x;
+    int remote_failed = 0;
+    for (uint64_t c = 0; c < ss->chunks; c++) {
+        const uint64_t r0 = c * ENSEMBLE_CHUNK;
+        const uint64_t nr = e->n - r0 < ENSEMBLE_CHUNK ? e->n - r0 : ENSEMBLE_CHUNK;
+        const size_t bytes = (nr * C + 1) * sizeof *buf;
+        int have_x = 0;
+        if (rank == 0 && local == SISA_OK) local = sisa_combiner_begin(&ss->comb, nr);
+        for (uint32_t m = 0; m < M; m++) {
+            const uint32_t owner = item_owner(c, m, M, (uint32_t)P);
+            if (owner != (uint32_t)rank && rank != 0) continue;
+            if (owner == (uint32_t)rank) {
+                if (local == SISA_OK && !have_x) {
+                    if (ss->memx)
+                        memcpy(x, ss->memx + r0 * e->d, nr * e->d * sizeof *x);
+                    else
+                        local = sisa_dataset_stream_read_x(e->input, r0, nr, x);
+                    have_x = local == SISA_OK;
+                }
+                if (local == SISA_OK) sisa_shard_model_predict(ss->loaded[m], x, nr, buf);
+                buf[nr * C] = local == SISA_OK ? 0.0f : 1.0f;
+                if (rank != 0) {
+                    SISA_TRY(sisa_dist_send(d, buf, bytes, 0, ENSEMBLE_TAG));
+                    continue;
+                }
+            } else {
+                SISA_TRY(sisa_dist_recv(d, buf, bytes, (int)owner, ENSEMBLE_TAG));
+                remote_failed |= buf[nr * C] != 0.0f;
+            }
+            /* Rank 0: model m's posteriors of this chunk, in model order. */
+            if (local == SISA_OK && !remote_failed) local = sisa_combiner_add(&ss->comb, m, buf);
+            if (local == SISA_OK && !remote_failed && sink->model_rows)
+                local = sink->model_rows(sink->ctx, m, r0, nr, buf);
+        }
+        if (rank == 0 && local == SISA_OK && !remote_failed) {
+            local = sisa_combiner_finish(&ss->comb, ss->ens, ss->label);
+            if (local == SISA_OK && sink->ens_rows)
+                local = sink->ens_rows(sink->ctx, r0, nr, ss->ens, ss->label);
+        }
+    }
+    SISA_TRY(sisa_dist_agree(d, local));
 done:
     return err;
 }
@@ -129,137 +298,18 @@ done:
 int sisa_run_ensemble_stream(sisa_dist *d, const sisa_store *st, const sisa_run_input *in,
                              sisa_run_ensemble *e, const sisa_run_sink *sink)
 {
-    int err = SISA_OK, local = SISA_OK;
-    const char *input = in->path ? in->path : "the input matrix";
-    const float *memx = NULL;
-    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    sisa_dataset_header hdr;
-    sisa_shard_model **loaded = NULL;
-    float *x = NULL, *buf = NULL, *ens = NULL;
-    int32_t *label = NULL;
-    double *weights = NULL;
-    sisa_combiner comb = {0};
+    int err = SISA_OK;
+    stream_state ss;
+    memset(&ss, 0, sizeof ss);
     memset(e, 0, sizeof *e);
-
-    if (rank == 0) err = find_models(st, e);
+    SISA_TRY(share_models(d, st, e));
+    ss.M = e->n_models;
+    err = open_input(d, st, in, e, &ss);
+    if (err == SISA_OK)
+        err = prepare_stream(st, sisa_dist_rank(d), sisa_dist_size(d), e, sink, &ss);
     SISA_TRY(sisa_dist_agree(d, err));
-    uint64_t m64 = e->n_models;
-    SISA_TRY(sisa_dist_bcast(d, &m64, sizeof m64, 0));
-    if (rank != 0) {
-        e->n_models = (uint32_t)m64;
-        e->models = calloc(m64, sizeof *e->models);
-        err =
-            e->models ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
-    SISA_TRY(sisa_dist_bcast(d, e->models, m64 * sizeof *e->models, 0));
-    const uint32_t M = e->n_models;
-
-    /* Every rank opens the input (reading only the chunks of its items) and loads its models. */
-    if (in->path) {
-        sisa_dataset_stream *stream = NULL;
-        err = sisa_dataset_stream_open(&stream, input, &hdr);
-        e->input = stream;
-    } else {
-        err = open_memory(d, in, e, &hdr, &memx);
-    }
-    if (err == SISA_OK && hdr.d != st->man.features)
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                             "%s has %llu features per row but store %s was trained on %llu", input,
-                             (unsigned long long)hdr.d, st->root,
-                             (unsigned long long)st->man.features);
-    if (err == SISA_OK && hdr.num_classes > st->man.classes)
-        err = sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                             "%s declares %d classes but store %s was trained on %d", input,
-                             hdr.num_classes, st->root, st->man.classes);
-    e->n = err == SISA_OK ? hdr.n : 0;
-    e->d = err == SISA_OK ? (uint32_t)hdr.d : 0;
-    e->classes = (uint32_t)st->man.classes;
-    const uint64_t chunks = (e->n + ENSEMBLE_CHUNK - 1) / ENSEMBLE_CHUNK;
-    const size_t C = e->classes;
-    if (err == SISA_OK) {
-        loaded = calloc(M, sizeof *loaded);
-        x = malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *x);
-        buf = malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *buf);
-        if (!loaded || !x || !buf)
-            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    }
-    for (uint32_t m = 0; m < M && err == SISA_OK; m++) {
-        int mine = 0;
-        for (uint64_t c = 0; c < chunks && !mine; c++)
-            mine = item_owner(c, m, M, (uint32_t)P) == (uint32_t)rank;
-        if (!mine) continue;
-        err = sisa_shard_model_load(&loaded[m], st, e->models[m].ckpt, e->d, e->classes);
-        if (err < 0) sisa_error_prefix("shard %u", e->models[m].shard);
-    }
-    if (err == SISA_OK && rank == 0) {
-        e->y = e->input ? sisa_dataset_stream_y(e->input) : NULL;
-        e->id = e->input ? sisa_dataset_stream_id(e->input) : NULL;
-        ens = malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ens);
-        label = malloc((size_t)ENSEMBLE_CHUNK * sizeof *label);
-        weights = malloc(M * sizeof *weights);
-        if (!ens || !label || !weights)
-            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-        for (uint32_t m = 0; m < M && err == SISA_OK; m++) weights[m] = (double)e->models[m].rows;
-        if (err == SISA_OK)
-            err = sisa_combiner_init(&comb, st->cfg.aggregate.strategy, M, weights, e->classes,
-                                     ENSEMBLE_CHUNK);
-        if (err == SISA_OK && sink->start) err = sink->start(sink->ctx, e);
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
-
-    /* The stream. `local` is this rank's first failure; after it (or, on rank 0, after a rank
-     * reported one) a rank only keeps the message flow going: flag 1 in an item means "no
-     * result", and the failing rank's own message comes out of the final agreement. */
-    int remote_failed = 0;
-    for (uint64_t c = 0; c < chunks; c++) {
-        const uint64_t r0 = c * ENSEMBLE_CHUNK;
-        const uint64_t nr = e->n - r0 < ENSEMBLE_CHUNK ? e->n - r0 : ENSEMBLE_CHUNK;
-        const size_t bytes = (nr * C + 1) * sizeof *buf;
-        int have_x = 0;
-        if (rank == 0 && local == SISA_OK) local = sisa_combiner_begin(&comb, nr);
-        for (uint32_t m = 0; m < M; m++) {
-            const uint32_t owner = item_owner(c, m, M, (uint32_t)P);
-            if (owner != (uint32_t)rank && rank != 0) continue;
-            if (owner == (uint32_t)rank) {
-                if (local == SISA_OK && !have_x) {
-                    if (memx)
-                        memcpy(x, memx + r0 * e->d, nr * e->d * sizeof *x);
-                    else
-                        local = sisa_dataset_stream_read_x(e->input, r0, nr, x);
-                    have_x = local == SISA_OK;
-                }
-                if (local == SISA_OK) sisa_shard_model_predict(loaded[m], x, nr, buf);
-                buf[nr * C] = local == SISA_OK ? 0.0f : 1.0f;
-                if (rank != 0) {
-                    SISA_TRY(sisa_dist_send(d, buf, bytes, 0, ENSEMBLE_TAG));
-                    continue;
-                }
-            } else {
-                SISA_TRY(sisa_dist_recv(d, buf, bytes, (int)owner, ENSEMBLE_TAG));
-                remote_failed |= buf[nr * C] != 0.0f;
-            }
-            /* Rank 0: model m's posteriors of this chunk, in model order. */
-            if (local == SISA_OK && !remote_failed) local = sisa_combiner_add(&comb, m, buf);
-            if (local == SISA_OK && !remote_failed && sink->model_rows)
-                local = sink->model_rows(sink->ctx, m, r0, nr, buf);
-        }
-        if (rank == 0 && local == SISA_OK && !remote_failed) {
-            local = sisa_combiner_finish(&comb, ens, label);
-            if (local == SISA_OK && sink->ens_rows)
-                local = sink->ens_rows(sink->ctx, r0, nr, ens, label);
-        }
-    }
-    SISA_TRY(sisa_dist_agree(d, local));
+    SISA_TRY(run_stream(d, e, sink, &ss));
 done:
-    if (loaded)
-        for (uint32_t m = 0; m < M; m++) sisa_shard_model_free(loaded[m]);
-    free(loaded);
-    sisa_combiner_free(&comb);
-    free(weights);
-    free(label);
-    free(ens);
-    free(buf);
-    free(x);
+    stream_state_free(&ss);
     return err;
 }

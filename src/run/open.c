@@ -62,18 +62,17 @@ int sisa_run_open_store(sisa_dist *d, sisa_store *st, sisa_config *cfg, const ch
         sisa_config_hash(cfg, hash);
         sisa_store_context(context, sizeof context);
         if (strcmp(hash, st->config_hash) != 0)
-            err =
-                sisa_error_set(SISA_ECONFIG, __FILE__, __LINE__,
-                               "computes config hash %.12s for %s where rank 0 computes %.12s: "
-                               "every rank must run the same sisa build",
-                               hash, cfg->source[0] ? cfg->source : "the config", st->config_hash);
+            err = SISA_ERR(SISA_ECONFIG,
+                           "computes config hash %.12s for %s where rank 0 computes %.12s: "
+                           "every rank must run the same sisa build",
+                           hash, cfg->source[0] ? cfg->source : "the config", st->config_hash);
         else if (strcmp(context, st->context) != 0)
-            err = sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__,
-                                 "runs under another determinism context than rank 0, so shards "
-                                 "would train to different bits depending on their rank.\n  rank "
-                                 "0: %s\n  here:   %s\nRun every rank with the same sisa build and "
-                                 "OPENBLAS_CORETYPE",
-                                 st->context, context);
+            err = SISA_ERR(SISA_EUSAGE,
+                           "runs under another determinism context than rank 0, so shards "
+                           "would train to different bits depending on their rank.\n  rank "
+                           "0: %s\n  here:   %s\nRun every rank with the same sisa build and "
+                           "OPENBLAS_CORETYPE",
+                           st->context, context);
         snprintf(st->context, sizeof st->context, "%s", context);
     }
     SISA_TRY(sisa_dist_agree(d, err));

@@ -7,16 +7,14 @@
 
 #include <math.h>
 
+static void file_emit(void *ctx, const char *text, size_t n)
+{
+    fwrite(text, 1, n, ctx);
+}
+
 void sisa_json_string(FILE *out, const char *s)
 {
-    sisa_jw w;
-    sisa_jw_init(&w);
-    sisa_jw_str(&w, s);
-    if (w.failed)
-        fputs("null", out); /* out of memory for one string */
-    else
-        fwrite(w.buf, 1, w.len, out);
-    sisa_jw_free(&w);
+    sisa_json_escape(s, file_emit, out);
 }
 
 void sisa_json_number(FILE *out, double v)

@@ -15,6 +15,7 @@
 #include "run/print.h"
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/progress.h"
 #include "model/blas.h"
 #include "model/model.h"
@@ -122,7 +123,7 @@ int sisa_run_repair(const char *cfg_path, const sisa_config *cfg_in, const char 
     if (err < 0) {
         /* Say what was done before the failure: each step is committed. */
         const int code = err;
-        char *msg = strdup(sisa_error_message());
+        char *msg = sisa_strdup(sisa_error_message());
         if (!json) {
             fprintf(out, "store %s: %zu problem(s) found; repair stopped\n", rp.st.root,
                     rp.n_items);
@@ -131,11 +132,11 @@ int sisa_run_repair(const char *cfg_path, const sisa_config *cfg_in, const char 
             print_json(out, &rp, 0);
         }
         fflush(out);
-        sisa_error_set(code, __FILE__, __LINE__,
-                       "%s (every step done before is committed; run sisa repair again to "
-                       "continue)",
-                       msg ? msg : "out of memory");
-        free(msg);
+        SISA_ERR(code,
+                 "%s (every step done before is committed; run sisa repair again to "
+                 "continue)",
+                 msg ? msg : "out of memory");
+        sisa_free(msg);
         goto done;
     }
     char why[1024];

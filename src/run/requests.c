@@ -12,6 +12,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/progress.h"
 #include "io/store_io.h"
 #include "shard/journal.h"
@@ -38,15 +39,15 @@ int sisa_run_share_request(sisa_dist *d, sisa_request *r)
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, &len, sizeof len, 0));
     if (sisa_dist_rank(d) != 0) {
-        buf = malloc(len ? len : 1);
-        err = buf ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        buf = sisa_malloc(len ? len : 1);
+        err = buf ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, buf, len, 0));
     if (sisa_dist_rank(d) != 0) err = sisa_request_unpack(r, buf, len);
     SISA_TRY(sisa_dist_agree(d, err));
 done:
-    free(buf);
+    sisa_free(buf);
     return err;
 }
 
@@ -101,18 +102,17 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
     int err = SISA_OK;
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     const uint32_t K = r->n_shards;
-    uint32_t *owner = calloc(K ? K : 1, sizeof *owner);
-    uint64_t *cost = calloc(K ? K : 1, sizeof *cost);
-    sisa_shard_report *mine = calloc(K ? K : 1, sizeof *mine);
-    sisa_shard_data **kept = calloc(K ? K : 1, sizeof *kept);
-    char(*kept_sha)[65] = calloc(K ? K : 1, sizeof *kept_sha);
-    err = owner && cost && mine && kept && kept_sha
-              ? SISA_OK
-              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    uint32_t *owner = sisa_calloc(K ? K : 1, sizeof *owner);
+    uint64_t *cost = sisa_calloc(K ? K : 1, sizeof *cost);
+    sisa_shard_report *mine = sisa_calloc(K ? K : 1, sizeof *mine);
+    sisa_shard_data **kept = sisa_calloc(K ? K : 1, sizeof *kept);
+    char(*kept_sha)[65] = sisa_calloc(K ? K : 1, sizeof *kept_sha);
+    err = owner && cost && mine && kept && kept_sha ? SISA_OK
+                                                    : SISA_ERR(SISA_ENOMEM, "out of memory");
     if (err == SISA_OK) {
         for (uint32_t i = 0; i < K; i++) cost[i] = r->shards[i].cost ? r->shards[i].cost : 1;
         if (sisa_schedule_lpt(cost, K, (uint32_t)P, owner) != 0)
-            err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+            err = SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     SISA_TRY(sisa_dist_agree(d, err));
 
@@ -167,11 +167,11 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
     }
 done:
     for (uint32_t i = 0; kept && i < K; i++) sisa_shard_data_free(kept[i]);
-    free(kept);
-    free(kept_sha);
-    free(mine);
-    free(cost);
-    free(owner);
+    sisa_free(kept);
+    sisa_free(kept_sha);
+    sisa_free(mine);
+    sisa_free(cost);
+    sisa_free(owner);
     return err;
 }
 
@@ -259,8 +259,8 @@ done:
 static int append_values(uint64_t **list, size_t *n, const uint64_t *v, size_t k)
 {
     if (!k) return SISA_OK;
-    uint64_t *grown = realloc(*list, (*n + k) * sizeof *grown);
-    if (!grown) return sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+    uint64_t *grown = sisa_realloc(*list, (*n + k) * sizeof *grown);
+    if (!grown) return SISA_ERR(SISA_ENOMEM, "out of memory");
     memcpy(grown + *n, v, k * sizeof *v);
     *list = grown;
     *n += k;
@@ -305,15 +305,15 @@ int sisa_run_accept(const sisa_store *st, const sisa_run_deletion *w, sisa_reque
 done:
     sisa_request_free(&last);
     sisa_files_close(&f);
-    free(groups);
-    free(ids);
+    sisa_free(groups);
+    sisa_free(ids);
     return err;
 }
 
 void sisa_run_unlearn_result_free(sisa_run_unlearn_result *r)
 {
     if (!r) return;
-    free(r->reps);
+    sisa_free(r->reps);
     sisa_request_free(&r->req);
     memset(r, 0, sizeof *r);
 }
@@ -335,9 +335,8 @@ int sisa_run_unlearn(sisa_dist *d, sisa_store *st, const sisa_run_deletion *w,
     if (rank == 0 && on_plan) on_plan(ctx, out);
     if (nothing || w->dry_run) goto done;
     SISA_TRY(sisa_run_share_request(d, &out->req));
-    out->reps = calloc(out->req.n_shards ? out->req.n_shards : 1, sizeof *out->reps);
-    SISA_TRY(sisa_dist_agree(
-        d, out->reps ? SISA_OK : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory")));
+    out->reps = sisa_calloc(out->req.n_shards ? out->req.n_shards : 1, sizeof *out->reps);
+    SISA_TRY(sisa_dist_agree(d, out->reps ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory")));
     SISA_TRY(sisa_run_advance_request(d, st, &out->req, out->reps));
     if (rank == 0) {
         for (uint32_t i = 0; i < out->req.n_shards; i++)

@@ -10,6 +10,7 @@
 #include "run/print.h"
 
 #include "base/json.h"
+#include "base/mem.h"
 #include "io/store_io.h"
 #include "model/blas.h"
 #include "model/model.h"
@@ -164,7 +165,7 @@ static void describe_running(const sisa_store *st, char *out, size_t cap)
         snprintf(name, sizeof name, "%s-%llu", SISA_ACTIVITY_FILE, (unsigned long long)r);
         sisa_json_free(j);
         j = NULL;
-        free(text);
+        sisa_free(text);
         text = NULL;
         if (sisa_path_resolve(path, sizeof path, st->root, name) < 0 ||
             sisa_fs_read_all(&text, &len, path, 1 << 16) < 0 ||
@@ -185,7 +186,7 @@ static void describe_running(const sisa_store *st, char *out, size_t cap)
     }
 done:
     sisa_json_free(j);
-    free(text);
+    sisa_free(text);
 }
 
 /* Who chose the core a store records (its manifest's openblas_core_origin). */
@@ -214,168 +215,217 @@ static void print_core(FILE *out, const sisa_manifest *m)
                 m->blas_core, made_by(m->blas_core_origin), bi.core, origin);
 }
 
+/* What the report says, gathered on rank 0 before anything is printed. */
+typedef struct {
+    const sisa_config *cfg;
+    sisa_store *st;
+    const char *label;
+    uint32_t S;
+    shard_status *ss; /* (S) */
+    uint32_t ready;
+    uint64_t rows;
+    sisa_ledger_info ledger;
+    char foreign[2048];
+    size_t n_foreign;
+    char running[1024];
+} status_view;
+
+/* Rank 0: the ledger, foreign files, a running writer and every shard's state. Damage is
+ * recorded (st->damage, a shard's problem), not refused: the status is printed whole, then the
+ * exit status says what is wrong. */
+static int status_gather(status_view *v)
+{
+    int err = SISA_OK;
+    sisa_store *st = v->st;
+    const uint32_t S = v->S;
+    char(*expected)[65] = NULL;
+    char ledger_path[SISA_PATH_MAX];
+    size_t torn = 0;
+    SISA_TRY(sisa_path_resolve(ledger_path, sizeof ledger_path, st->root, "ledger"));
+    if (sisa_ledger_read(ledger_path, &v->ledger, &torn) < 0) {
+        if (!st->damage[0]) snprintf(st->damage, sizeof st->damage, "%s", sisa_error_message());
+        sisa_error_clear();
+    }
+    SISA_TRY(sisa_store_foreign(st, v->foreign, sizeof v->foreign, &v->n_foreign));
+    describe_running(st, v->running, sizeof v->running);
+    expected = sisa_malloc(S * sizeof *expected);
+    SISA_CHECK(expected, SISA_ENOMEM, "out of memory");
+    if (sisa_ledger_lineages(ledger_path, S, expected) < 0) {
+        if (!st->damage[0]) snprintf(st->damage, sizeof st->damage, "%s", sisa_error_message());
+        sisa_error_clear();
+        for (uint32_t k = 0; k < S; k++) expected[k][0] = '\0';
+    }
+    for (uint32_t k = 0; k < S; k++) {
+        SISA_TRY(shard_state(st, k, expected[k], &v->ss[k]));
+        v->ready += v->ss[k].ready;
+        v->rows += v->ss[k].rows;
+    }
+done:
+    sisa_free(expected);
+    return err;
+}
+
+/* A JSON string, or null for "". */
+static void json_string_or_null(FILE *out, const char *s)
+{
+    if (s[0])
+        sisa_json_string(out, s);
+    else
+        fprintf(out, "null");
+}
+
+static void print_json(FILE *out, const status_view *v)
+{
+    const sisa_store *st = v->st;
+    const sisa_config *cfg = v->cfg;
+    const sisa_manifest *m = &st->man;
+    const shard_status *ss = v->ss;
+    fprintf(out, "{\"store\": ");
+    sisa_json_string(out, st->root);
+    fprintf(out, ", \"store_id\": \"%s\", \"location\": ", st->store_id);
+    sisa_json_string(out, st->physical);
+    fprintf(out, ", \"made_at\": ");
+    sisa_json_string(out, st->man.location[0] ? st->man.location : st->physical);
+    fprintf(out, ", \"config\": ");
+    sisa_json_string(out, v->label);
+    fprintf(out,
+            ", \"config_hash\": \"%s\", \"seed\": %llu, \"num_shards\": %u, \"slices\": %d, "
+            "\"sharding\": \"%s\", \"dataset\": ",
+            st->config_hash, (unsigned long long)cfg->seed, v->S, cfg->sisa.slices,
+            sisa_sharding_name(cfg->sisa.sharding));
+    sisa_json_string(out, m->dataset);
+    fprintf(out,
+            ", \"dataset_digest\": \"%s\", \"dataset_digest_version\": %d, \"rows\": %llu, "
+            "\"deletions\": %llu, \"deleted_rows\": %llu, \"context\": ",
+            m->dataset_digest, m->digest_version, (unsigned long long)v->rows,
+            (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows);
+    sisa_json_string(out, m->context);
+    fprintf(out, ", \"openblas_core\": ");
+    sisa_json_string(out, m->blas_core);
+    fprintf(out, ", \"openblas_core_origin\": ");
+    sisa_json_string(out, m->blas_core_origin);
+    fprintf(out,
+            ", \"context_matches\": %s, \"ledger_records\": %llu, \"ledger_head\": \"%s\", "
+            "\"pending_request\": %llu, \"ready_shards\": %u, ",
+            strcmp(m->context, st->context) == 0 ? "true" : "false",
+            (unsigned long long)v->ledger.records, v->ledger.head,
+            (unsigned long long)st->pending_request, v->ready);
+    fprintf(out, "\"running\": ");
+    json_string_or_null(out, v->running);
+    fprintf(out, ", \"damage\": ");
+    json_string_or_null(out, st->damage);
+    fprintf(out, ", \"foreign_files\": %zu, \"foreign\": ", v->n_foreign);
+    sisa_json_string(out, v->foreign);
+    fprintf(out, ", \"shards\": [");
+    for (uint32_t k = 0; k < v->S; k++) {
+        fprintf(out, "%s{\"shard\": %u, \"rows\": %llu, \"stages_done\": %u, \"checkpoint\": ",
+                k ? ", " : "", k, (unsigned long long)ss[k].rows, ss[k].stages_done);
+        json_string_or_null(out, ss[k].ready ? ss[k].checkpoint : "");
+        fprintf(out, ", \"state\": ");
+        sisa_json_string(out, ss[k].state);
+        if (ss[k].problem[0]) {
+            fprintf(out, ", \"problem\": ");
+            sisa_json_string(out, ss[k].problem);
+        }
+        fprintf(out, "}");
+    }
+    fprintf(out, "]}\n");
+}
+
+static void print_text(FILE *out, const status_view *v)
+{
+    const sisa_store *st = v->st;
+    const sisa_config *cfg = v->cfg;
+    const sisa_manifest *m = &st->man;
+    const shard_status *ss = v->ss;
+    fprintf(out, "store %s (config %s, hash %.12s)\n", st->root, v->label, st->config_hash);
+    fprintf(out, "  store ID %s, at %s%s%s\n", st->store_id[0] ? st->store_id : "(none yet)",
+            st->physical, st->moved ? "; made at " : "", st->moved ? st->man.location : "");
+    fprintf(out, "  seed %llu, %u shards x %d slices, sharding by %s, %llu rows\n",
+            (unsigned long long)cfg->seed, v->S, cfg->sisa.slices,
+            sisa_sharding_name(cfg->sisa.sharding), (unsigned long long)v->rows);
+    fprintf(out, "  dataset %s (digest v%d %.12s)\n", m->dataset, m->digest_version,
+            m->dataset_digest);
+    fprintf(out,
+            "  deletions: %llu request(s), %llu row(s); ledger: %llu record(s), head %.16s...\n",
+            (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows,
+            (unsigned long long)v->ledger.records, v->ledger.head);
+    if (v->running[0]) fprintf(out, "  running: %s\n", v->running);
+    if (st->pending_request)
+        fprintf(out, "  deletion request %llu is unfinished: its shards are fenced\n",
+                (unsigned long long)st->pending_request);
+    if (st->damage[0]) fprintf(out, "  DAMAGED: %s\n", st->damage);
+    if (v->n_foreign)
+        fprintf(out,
+                "  %zu file(s) in the store that sisa did not write (never removed by sisa): "
+                "%s\n",
+                v->n_foreign, v->foreign);
+    print_core(out, m);
+    fprintf(out, "  determinism context: %s%s\n", m->context,
+            strcmp(m->context, st->context) == 0 ? ""
+                                                 : "\n  (this process runs under another "
+                                                   "context: its results would differ)");
+    fprintf(out, "  %u of %u shards ready\n\n  shard       rows  stages  checkpoint\n", v->ready,
+            v->S);
+    for (uint32_t k = 0; k < v->S; k++) {
+        fprintf(out, "  %5u %10llu  %3u/%-3d %s\n", k, (unsigned long long)ss[k].rows,
+                ss[k].stages_done, cfg->sisa.slices, ss[k].ready ? ss[k].checkpoint : ss[k].state);
+        if (ss[k].problem[0]) fprintf(out, "        %s\n", ss[k].problem);
+    }
+}
+
+/* The result, and the error a damaged file makes once the whole status is printed. */
+static int status_verdict(const status_view *v, sisa_run_status_result *res)
+{
+    int err = SISA_OK;
+    const sisa_store *st = v->st;
+    res->shards = v->S;
+    res->shards_ready = v->ready;
+    res->slices = (uint32_t)v->cfg->sisa.slices;
+    res->rows = v->rows;
+    res->deletions = st->man.deletions;
+    res->deleted_rows = st->man.deleted_rows;
+    uint32_t damaged = 0, first = 0;
+    for (uint32_t k = v->S; k-- > 0;)
+        if (v->ss[k].problem[0]) damaged++, first = k;
+    res->damaged = st->damage[0] || damaged;
+    SISA_CHECK(!st->damage[0], SISA_ECORRUPT, "%s", st->damage);
+    SISA_CHECK(damaged == 0, SISA_ECORRUPT, "%u shard%s with a damaged file; shard %u: %s", damaged,
+               damaged > 1 ? "s" : "", first, v->ss[first].problem);
+done:
+    return err;
+}
+
 int sisa_run_status(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
                     const char *label, int json, FILE *out_in, sisa_run_status_result *res)
 {
     int err = SISA_OK;
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
-    shard_status *ss = NULL;
-    char(*expected)[65] = NULL;
+    status_view v;
     FILE *out = out_in, *null_out = NULL;
     const sisa_run_open_opts oo = {0, NULL, 0, cfg_in};
     memset(res, 0, sizeof *res);
+    memset(&v, 0, sizeof v);
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, cfg_path, SISA_STORE_INSPECT, &oo));
     if (sisa_dist_rank(d) != 0) goto done; /* rank 0 reads the store's metadata for the job */
-    if (!label) label = cfg.source[0] ? cfg.source : "(in memory)";
+    v.cfg = &cfg;
+    v.st = &st;
+    v.label = label ? label : cfg.source[0] ? cfg.source : "(in memory)";
     if (!out) out = null_out = fopen("/dev/null", "w");
     SISA_CHECK(out, SISA_EIO, "cannot open /dev/null");
-    const uint32_t S = (uint32_t)cfg.sisa.shards;
-    ss = calloc(S, sizeof *ss);
-    SISA_CHECK(ss, SISA_ENOMEM, "out of memory");
-    uint32_t ready = 0;
-    uint64_t rows = 0;
-    char ledger_path[SISA_PATH_MAX], foreign[2048], running[1024];
-    size_t n_foreign = 0, torn = 0;
-    sisa_ledger_info ledger;
-    SISA_TRY(sisa_path_resolve(ledger_path, sizeof ledger_path, st.root, "ledger"));
-    /* Damage is reported, not refused: the status is printed whole, then the exit status says
-     * what is wrong. */
-    if (sisa_ledger_read(ledger_path, &ledger, &torn) < 0) {
-        if (!st.damage[0]) snprintf(st.damage, sizeof st.damage, "%s", sisa_error_message());
-        sisa_error_clear();
-    }
-    SISA_TRY(sisa_store_foreign(&st, foreign, sizeof foreign, &n_foreign));
-    describe_running(&st, running, sizeof running);
-    expected = malloc(S * sizeof *expected);
-    SISA_CHECK(expected, SISA_ENOMEM, "out of memory");
-    if (sisa_ledger_lineages(ledger_path, S, expected) < 0) {
-        if (!st.damage[0]) snprintf(st.damage, sizeof st.damage, "%s", sisa_error_message());
-        sisa_error_clear();
-        for (uint32_t k = 0; k < S; k++) expected[k][0] = '\0';
-    }
-    for (uint32_t k = 0; k < S; k++) {
-        SISA_TRY(shard_state(&st, k, expected[k], &ss[k]));
-        ready += ss[k].ready;
-        rows += ss[k].rows;
-    }
-    const sisa_manifest *m = &st.man;
-    if (json) {
-        fprintf(out, "{\"store\": ");
-        sisa_json_string(out, st.root);
-        fprintf(out, ", \"store_id\": \"%s\", \"location\": ", st.store_id);
-        sisa_json_string(out, st.physical);
-        fprintf(out, ", \"made_at\": ");
-        sisa_json_string(out, st.man.location[0] ? st.man.location : st.physical);
-        fprintf(out, ", \"config\": ");
-        sisa_json_string(out, label);
-        fprintf(out,
-                ", \"config_hash\": \"%s\", \"seed\": %llu, \"num_shards\": %u, \"slices\": %d, "
-                "\"sharding\": \"%s\", \"dataset\": ",
-                st.config_hash, (unsigned long long)cfg.seed, S, cfg.sisa.slices,
-                sisa_sharding_name(cfg.sisa.sharding));
-        sisa_json_string(out, m->dataset);
-        fprintf(out,
-                ", \"dataset_digest\": \"%s\", \"dataset_digest_version\": %d, \"rows\": %llu, "
-                "\"deletions\": %llu, \"deleted_rows\": %llu, \"context\": ",
-                m->dataset_digest, m->digest_version, (unsigned long long)rows,
-                (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows);
-        sisa_json_string(out, m->context);
-        fprintf(out, ", \"openblas_core\": ");
-        sisa_json_string(out, m->blas_core);
-        fprintf(out, ", \"openblas_core_origin\": ");
-        sisa_json_string(out, m->blas_core_origin);
-        fprintf(out,
-                ", \"context_matches\": %s, \"ledger_records\": %llu, \"ledger_head\": \"%s\", "
-                "\"pending_request\": %llu, \"ready_shards\": %u, ",
-                strcmp(m->context, st.context) == 0 ? "true" : "false",
-                (unsigned long long)ledger.records, ledger.head,
-                (unsigned long long)st.pending_request, ready);
-        fprintf(out, "\"running\": ");
-        if (running[0])
-            sisa_json_string(out, running);
-        else
-            fprintf(out, "null");
-        fprintf(out, ", \"damage\": ");
-        if (st.damage[0])
-            sisa_json_string(out, st.damage);
-        else
-            fprintf(out, "null");
-        fprintf(out, ", \"foreign_files\": %zu, \"foreign\": ", n_foreign);
-        sisa_json_string(out, foreign);
-        fprintf(out, ", \"shards\": [");
-        for (uint32_t k = 0; k < S; k++) {
-            fprintf(out, "%s{\"shard\": %u, \"rows\": %llu, \"stages_done\": %u, \"checkpoint\": ",
-                    k ? ", " : "", k, (unsigned long long)ss[k].rows, ss[k].stages_done);
-            if (ss[k].ready)
-                sisa_json_string(out, ss[k].checkpoint);
-            else
-                fprintf(out, "null");
-            fprintf(out, ", \"state\": ");
-            sisa_json_string(out, ss[k].state);
-            if (ss[k].problem[0]) {
-                fprintf(out, ", \"problem\": ");
-                sisa_json_string(out, ss[k].problem);
-            }
-            fprintf(out, "}");
-        }
-        fprintf(out, "]}\n");
-    } else {
-        fprintf(out, "store %s (config %s, hash %.12s)\n", st.root, label, st.config_hash);
-        fprintf(out, "  store ID %s, at %s%s%s\n", st.store_id[0] ? st.store_id : "(none yet)",
-                st.physical, st.moved ? "; made at " : "", st.moved ? st.man.location : "");
-        fprintf(out, "  seed %llu, %u shards x %d slices, sharding by %s, %llu rows\n",
-                (unsigned long long)cfg.seed, S, cfg.sisa.slices,
-                sisa_sharding_name(cfg.sisa.sharding), (unsigned long long)rows);
-        fprintf(out, "  dataset %s (digest v%d %.12s)\n", m->dataset, m->digest_version,
-                m->dataset_digest);
-        fprintf(
-            out,
-            "  deletions: %llu request(s), %llu row(s); ledger: %llu record(s), head %.16s...\n",
-            (unsigned long long)m->deletions, (unsigned long long)m->deleted_rows,
-            (unsigned long long)ledger.records, ledger.head);
-        if (running[0]) fprintf(out, "  running: %s\n", running);
-        if (st.pending_request)
-            fprintf(out, "  deletion request %llu is unfinished: its shards are fenced\n",
-                    (unsigned long long)st.pending_request);
-        if (st.damage[0]) fprintf(out, "  DAMAGED: %s\n", st.damage);
-        if (n_foreign)
-            fprintf(out,
-                    "  %zu file(s) in the store that sisa did not write (never removed by sisa): "
-                    "%s\n",
-                    n_foreign, foreign);
-        print_core(out, m);
-        fprintf(out, "  determinism context: %s%s\n", m->context,
-                strcmp(m->context, st.context) == 0 ? ""
-                                                    : "\n  (this process runs under another "
-                                                      "context: its results would differ)");
-        fprintf(out, "  %u of %u shards ready\n\n  shard       rows  stages  checkpoint\n", ready,
-                S);
-        for (uint32_t k = 0; k < S; k++) {
-            fprintf(out, "  %5u %10llu  %3u/%-3d %s\n", k, (unsigned long long)ss[k].rows,
-                    ss[k].stages_done, cfg.sisa.slices,
-                    ss[k].ready ? ss[k].checkpoint : ss[k].state);
-            if (ss[k].problem[0]) fprintf(out, "        %s\n", ss[k].problem);
-        }
-    }
-    res->shards = S;
-    res->shards_ready = ready;
-    res->slices = (uint32_t)cfg.sisa.slices;
-    res->rows = rows;
-    res->deletions = m->deletions;
-    res->deleted_rows = m->deleted_rows;
-    /* The whole status is printed first; a damaged file then makes the exit status say so. */
-    uint32_t damaged = 0, first = 0;
-    for (uint32_t k = S; k-- > 0;)
-        if (ss[k].problem[0]) damaged++, first = k;
+    v.S = (uint32_t)cfg.sisa.shards;
+    v.ss = sisa_calloc(v.S, sizeof *v.ss);
+    SISA_CHECK(v.ss, SISA_ENOMEM, "out of memory");
+    SISA_TRY(status_gather(&v));
+    if (json)
+        print_json(out, &v);
+    else
+        print_text(out, &v);
     fflush(out);
-    res->damaged = st.damage[0] || damaged;
-    SISA_CHECK(!st.damage[0], SISA_ECORRUPT, "%s", st.damage);
-    SISA_CHECK(damaged == 0, SISA_ECORRUPT, "%u shard%s with a damaged file; shard %u: %s", damaged,
-               damaged > 1 ? "s" : "", first, ss[first].problem);
+    SISA_TRY(status_verdict(&v, res));
 done:
-    free(expected);
-    free(ss);
+    sisa_free(v.ss);
     sisa_store_close(&st);
     if (null_out) fclose(null_out);
     return err;

@@ -13,6 +13,7 @@
 #include "run/run.h"
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/progress.h"
 #include "io/dsdigest.h"
 #include "model/blas.h"
@@ -40,10 +41,10 @@ typedef struct {
 static int check_digest(const sisa_store *st, const char *digest)
 {
     if (strcmp(digest, st->man.dataset_digest) == 0) return SISA_OK;
-    return sisa_error_set(SISA_ECORRUPT, __FILE__, __LINE__,
-                          "%s has changed since store %s was created (dataset digest %.12s, the "
-                          "store has %.12s); use the original dataset or a new store",
-                          st->cfg.data.train, st->root, digest, st->man.dataset_digest);
+    return SISA_ERR(SISA_ECORRUPT,
+                    "%s has changed since store %s was created (dataset digest %.12s, the "
+                    "store has %.12s); use the original dataset or a new store",
+                    st->cfg.data.train, st->root, digest, st->man.dataset_digest);
 }
 
 static int plan_on_root(const sisa_store *st, train_plan *tp)
@@ -119,7 +120,7 @@ static int check_new_store(const char *cfg_path, const sisa_config *given)
 {
     int err = SISA_OK;
     uint64_t *counts = NULL, *stage_rows = NULL;
-    sisa_config *cfg = malloc(sizeof *cfg);
+    sisa_config *cfg = sisa_malloc(sizeof *cfg);
     SISA_CHECK(cfg, SISA_ENOMEM, "out of memory");
     if (given)
         memcpy(cfg, given, sizeof *cfg);
@@ -130,15 +131,15 @@ static int check_new_store(const char *cfg_path, const sisa_config *given)
     SISA_TRY(sisa_dataset_read_header(cfg->data.train, &hdr));
     SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
     const size_t S = (size_t)cfg->sisa.shards, R = (size_t)cfg->sisa.slices;
-    counts = malloc(S * sizeof *counts);
-    stage_rows = malloc(S * R * sizeof *stage_rows);
+    counts = sisa_malloc(S * sizeof *counts);
+    stage_rows = sisa_malloc(S * R * sizeof *stage_rows);
     SISA_CHECK(counts && stage_rows, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_partition_count(cfg, counts, stage_rows, &hdr));
     sisa_setup_warn_exact(cfg, stage_rows);
 done:
-    free(stage_rows);
-    free(counts);
-    free(cfg);
+    sisa_free(stage_rows);
+    sisa_free(counts);
+    sisa_free(cfg);
     return err;
 }
 
@@ -181,28 +182,147 @@ static int combine_digest(sisa_dist *d, const sisa_partition_job *job, char *dig
     uint8_t(*all)[32] = NULL;
     err = m <= (uint64_t)INT32_MAX / 4
               ? SISA_OK
-              : sisa_error_set(SISA_EUSAGE, __FILE__, __LINE__, "%llu digest blocks are too many",
-                               (unsigned long long)m);
+              : SISA_ERR(SISA_EUSAGE, "%llu digest blocks are too many", (unsigned long long)m);
     if (err == SISA_OK) {
-        all = calloc(m ? m : 1, sizeof *all);
-        if (!all) err = sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        all = sisa_calloc(m ? m : 1, sizeof *all);
+        if (!all) err = SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     if (err == SISA_OK && (job->leaf0 + job->n_leaves > m))
-        err = sisa_error_set(SISA_EINTERNAL, __FILE__, __LINE__, "digest blocks out of range");
+        err = SISA_ERR(SISA_EINTERNAL, "digest blocks out of range");
     SISA_TRY(sisa_dist_agree(d, err));
     if (job->n_leaves) memcpy(all[job->leaf0], job->leaves, job->n_leaves * sizeof *all);
     SISA_TRY(sisa_dist_sum_u64(d, (uint64_t *)all, (int)(m * 4)));
     sisa_dsdigest_root(digest, &job->hdr, (const uint8_t(*)[32])all);
 done:
-    free(all);
+    sisa_free(all);
     return err;
 }
 
 void sisa_run_train_result_free(sisa_run_train_result *r)
 {
     if (!r) return;
-    free(r->peak_rss);
+    sisa_free(r->peak_rss);
     r->peak_rss = NULL;
+}
+
+/* Collective, step 1: which shards need partitioning (rank 0's plan, broadcast), how big every
+ * shard is, and who owns which (LPT by rows: the same on every rank). */
+static int train_plan_share(sisa_dist *d, const sisa_store *st, train_plan *tp, uint32_t *owner)
+{
+    int err = SISA_OK;
+    const int P = sisa_dist_size(d);
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    if (sisa_dist_rank(d) == 0) err = plan_on_root(st, tp);
+    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_bcast(d, &tp->partition, sizeof tp->partition, 0));
+    SISA_TRY(sisa_dist_bcast(d, tp->missing, S * sizeof *tp->missing, 0));
+    SISA_TRY(sisa_dist_bcast(d, tp->rows, S * sizeof *tp->rows, 0));
+    SISA_TRY(sisa_dist_agree(d, sisa_schedule_lpt(tp->rows, S, (uint32_t)P, owner) == 0
+                                    ? SISA_OK
+                                    : SISA_ERR(SISA_ENOMEM, "out of memory")));
+done:
+    return err;
+}
+
+/* Collective, step 2: each rank writes its own missing shards (and keeps them for training in
+ * job->kept); for a new store every rank also digests its part of the dataset, and rank 0
+ * combines the parts and writes the manifest. */
+static int train_partition(sisa_dist *d, sisa_store *st, const train_plan *tp,
+                           const uint32_t *owner, unsigned char *want, sisa_partition_job *job)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    char digest[65] = "";
+    uint32_t todo = 0;
+    for (uint32_t k = 0; k < S; k++) {
+        want[k] = tp->missing[k] && owner[k] == (uint32_t)rank;
+        todo += want[k];
+    }
+    if (rank == 0)
+        sisa_info("partitioning %s into %u shard(s) x %d slices", st->cfg.data.train, S,
+                  st->cfg.sisa.slices);
+    /* A new store's digest is taken while partitioning; an existing store's was checked by the
+     * plan. */
+    const int fresh = !st->has_manifest;
+    job->want = want;
+    job->keep = 1;
+    if (fresh) {
+        job->digest_part = (uint32_t)rank;
+        job->digest_parts = (uint32_t)P;
+    }
+    if (todo || fresh) err = sisa_partition(st, job);
+    SISA_TRY(sisa_dist_agree(d, err));
+    if (fresh) {
+        SISA_TRY(combine_digest(d, job, digest));
+        if (rank == 0) err = write_manifest(st, digest, &job->hdr);
+    }
+    SISA_TRY(sisa_dist_agree(d, err));
+done:
+    return err;
+}
+
+/* Step 3, this rank: train its shards in shard order, from the rows partitioning kept in memory
+ * where there are any. stats: samples, rows, shards trained, empty shards. */
+static int train_mine(sisa_store *st, int rank, const uint32_t *owner, sisa_partition_job *job,
+                      uint64_t stats[4])
+{
+    int err = SISA_OK;
+    const uint32_t S = (uint32_t)st->cfg.sisa.shards;
+    for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
+        if (owner[k] != (uint32_t)rank) continue;
+        if (sisa_stop_requested()) {
+            err = SISA_ERR(SISA_ESTOPPED,
+                           "stopped on request before shard %u (everything trained so far "
+                           "is committed; run the command again to continue)",
+                           k);
+            break;
+        }
+        sisa_shard_report rep;
+        const sisa_shard_data *mem = job->kept ? job->kept[k] : NULL;
+        err = sisa_shard_train_from(st, k, mem, mem ? job->sha[k] : NULL, &rep);
+        if (job->kept) { /* its rows are not needed any more */
+            sisa_shard_data_free(job->kept[k]);
+            job->kept[k] = NULL;
+        }
+        if (err < 0) break;
+        stats[0] += rep.samples;
+        stats[1] += rep.rows;
+        stats[2] += rep.stages_trained > 0;
+        stats[3] += (uint64_t)rep.empty;
+        if (rep.stages_trained)
+            sisa_info("shard %u: %llu rows, stages %u-%d trained%s, %.2f s", k,
+                      (unsigned long long)rep.rows, rep.resumed_from + 1, st->cfg.sisa.slices,
+                      rep.resumed_from ? " (resumed)" : "", rep.seconds);
+    }
+    return err;
+}
+
+/* Collective, step 4: the totals, and every rank's peak memory on rank 0 (where `out` takes
+ * *rss_all). */
+static int train_totals(sisa_dist *d, const sisa_store *st, uint64_t stats[4], double **rss_all,
+                        sisa_run_train_result *out)
+{
+    int err = SISA_OK;
+    SISA_TRY(sisa_dist_sum_u64(d, stats, 4));
+    double rss = (double)sisa_run_peak_rss();
+    SISA_TRY(sisa_dist_gather_f64(d, &rss, 1, *rss_all, 0));
+    out->samples = stats[0];
+    out->rows = stats[1];
+    out->shards_trained = stats[2];
+    out->empty_shards = stats[3];
+    out->shards = (uint32_t)st->cfg.sisa.shards;
+    out->slices = (uint32_t)st->cfg.sisa.slices;
+    out->ranks = sisa_dist_size(d);
+    snprintf(out->root, sizeof out->root, "%s", st->root);
+    snprintf(out->store_id, sizeof out->store_id, "%s", st->store_id);
+    snprintf(out->config_hash, sizeof out->config_hash, "%s", st->config_hash);
+    if (sisa_dist_rank(d) == 0) {
+        out->peak_rss = *rss_all;
+        *rss_all = NULL;
+    }
+done:
+    return err;
 }
 
 int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts *oo,
@@ -225,113 +345,29 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
                                           : SISA_OK));
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, cfg_path, SISA_STORE_CREATE, oo));
     S = (uint32_t)cfg.sisa.shards;
-    /* 1. Which shards need partitioning, how big every shard is, and who owns which. */
-    tp.missing = calloc(S, sizeof *tp.missing);
-    tp.rows = calloc(S, sizeof *tp.rows);
-    owner = calloc(S, sizeof *owner);
-    want = calloc(S, 1);
-    rss_all = calloc((size_t)P, sizeof *rss_all);
-    err = tp.missing && tp.rows && owner && want && rss_all
-              ? SISA_OK
-              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    if (err == SISA_OK && rank == 0) err = plan_on_root(&st, &tp);
-    SISA_TRY(sisa_dist_agree(d, err));
-    SISA_TRY(sisa_dist_bcast(d, &tp.partition, sizeof tp.partition, 0));
-    SISA_TRY(sisa_dist_bcast(d, tp.missing, S * sizeof *tp.missing, 0));
-    SISA_TRY(sisa_dist_bcast(d, tp.rows, S * sizeof *tp.rows, 0));
-    SISA_TRY(
-        sisa_dist_agree(d, sisa_schedule_lpt(tp.rows, S, (uint32_t)P, owner) == 0
-                               ? SISA_OK
-                               : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory")));
+    tp.missing = sisa_calloc(S, sizeof *tp.missing);
+    tp.rows = sisa_calloc(S, sizeof *tp.rows);
+    owner = sisa_calloc(S, sizeof *owner);
+    want = sisa_calloc(S, 1);
+    rss_all = sisa_calloc((size_t)P, sizeof *rss_all);
+    SISA_TRY(sisa_dist_agree(d, tp.missing && tp.rows && owner && want && rss_all
+                                    ? SISA_OK
+                                    : SISA_ERR(SISA_ENOMEM, "out of memory")));
+    SISA_TRY(train_plan_share(d, &st, &tp, owner));
     uint32_t mine = 0;
     for (uint32_t k = 0; k < S; k++) mine += owner[k] == (uint32_t)rank;
     if (!mine)
         sisa_info("no shard to train here (%u shards over %d ranks); waiting for the others", S, P);
+    if (tp.partition) SISA_TRY(train_partition(d, &st, &tp, owner, want, &job));
 
-    /* 2. Partition: each rank writes its own missing shards (and keeps them for training); for
-     * a new store every rank also digests its part of the dataset, and rank 0 combines them. */
-    if (tp.partition) {
-        char digest[65] = "";
-        uint32_t todo = 0;
-        for (uint32_t k = 0; k < S; k++) {
-            want[k] = tp.missing[k] && owner[k] == (uint32_t)rank;
-            todo += want[k];
-        }
-        if (rank == 0)
-            sisa_info("partitioning %s into %u shard(s) x %d slices", cfg.data.train, S,
-                      cfg.sisa.slices);
-        err = SISA_OK;
-        /* A new store's digest is taken while partitioning; an existing store's was checked
-         * by the plan. */
-        const int fresh = !st.has_manifest;
-        job.want = want;
-        job.keep = 1;
-        if (fresh) {
-            job.digest_part = (uint32_t)rank;
-            job.digest_parts = (uint32_t)P;
-        }
-        if (todo || fresh) err = sisa_partition(&st, &job);
-        SISA_TRY(sisa_dist_agree(d, err));
-        if (fresh) {
-            SISA_TRY(combine_digest(d, &job, digest));
-            if (rank == 0) err = write_manifest(&st, digest, &job.hdr);
-        }
-        SISA_TRY(sisa_dist_agree(d, err));
-    }
-
-    /* 3. Train this rank's shards, in shard order. */
     uint64_t stats[4] = {0, 0, 0, 0}; /* samples, rows, shards trained, empty shards */
     double t_train = sisa_now();
-    err = SISA_OK;
-    for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
-        if (owner[k] != (uint32_t)rank) continue;
-        if (sisa_stop_requested()) {
-            err = sisa_error_set(SISA_ESTOPPED, __FILE__, __LINE__,
-                                 "stopped on request before shard %u (everything trained so far "
-                                 "is committed; run the command again to continue)",
-                                 k);
-            break;
-        }
-        sisa_shard_report rep;
-        const sisa_shard_data *mem = job.kept ? job.kept[k] : NULL;
-        err = sisa_shard_train_from(&st, k, mem, mem ? job.sha[k] : NULL, &rep);
-        if (job.kept) { /* its rows are not needed any more */
-            sisa_shard_data_free(job.kept[k]);
-            job.kept[k] = NULL;
-        }
-        if (err < 0) break;
-        stats[0] += rep.samples;
-        stats[1] += rep.rows;
-        stats[2] += rep.stages_trained > 0;
-        stats[3] += (uint64_t)rep.empty;
-        if (rep.stages_trained)
-            sisa_info("shard %u: %llu rows, stages %u-%d trained%s, %.2f s", k,
-                      (unsigned long long)rep.rows, rep.resumed_from + 1, cfg.sisa.slices,
-                      rep.resumed_from ? " (resumed)" : "", rep.seconds);
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
+    SISA_TRY(sisa_dist_agree(d, train_mine(&st, rank, owner, &job, stats)));
     double t_end = sisa_now();
 
-    /* 4. Totals and every rank's peak memory on rank 0. */
-    SISA_TRY(sisa_dist_sum_u64(d, stats, 4));
-    double rss = (double)sisa_run_peak_rss();
-    SISA_TRY(sisa_dist_gather_f64(d, &rss, 1, rss_all, 0));
-    out->samples = stats[0];
-    out->rows = stats[1];
-    out->shards_trained = stats[2];
-    out->empty_shards = stats[3];
-    out->shards = S;
-    out->slices = (uint32_t)cfg.sisa.slices;
+    SISA_TRY(train_totals(d, &st, stats, &rss_all, out));
     out->seconds = t_end - t0;
     out->train_seconds = t_end - t_train;
-    out->ranks = P;
-    snprintf(out->root, sizeof out->root, "%s", st.root);
-    snprintf(out->store_id, sizeof out->store_id, "%s", st.store_id);
-    snprintf(out->config_hash, sizeof out->config_hash, "%s", st.config_hash);
-    if (rank == 0) {
-        out->peak_rss = rss_all;
-        rss_all = NULL;
-    }
 done:
     /* A first training that failed (not one stopped or interrupted, which the next run
      * continues) leaves no store behind: nothing in it can be trusted without its manifest. */
@@ -341,11 +377,11 @@ done:
         sisa_info("removed the unfinished new store %s", st.root);
     }
     sisa_partition_job_free(&job, S);
-    free(rss_all);
-    free(want);
-    free(owner);
-    free(tp.rows);
-    free(tp.missing);
+    sisa_free(rss_all);
+    sisa_free(want);
+    sisa_free(owner);
+    sisa_free(tp.rows);
+    sisa_free(tp.missing);
     sisa_store_close(&st);
     return err;
 }

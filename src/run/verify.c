@@ -21,9 +21,11 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/sha256.h"
 #include "io/dsdigest.h"
 #include "shard/journal.h"
+#include "shard/ledger.h"
 #include "shard/request.h"
 #include "shard/schedule.h"
 #include "shard/store.h"
@@ -191,7 +193,7 @@ static int plan_on_root(const sisa_store *st, sisa_deletions *del, verify_plan *
 
     /* Costs for the schedule: the store's row counts (1 when the file cannot be read: the rank
      * that verifies the shard reports why). */
-    *cost = calloc(del->n_shards, sizeof **cost);
+    *cost = sisa_calloc(del->n_shards, sizeof **cost);
     SISA_CHECK(*cost, SISA_ENOMEM, "out of memory");
     for (uint32_t i = 0; i < del->n_shards; i++) {
         (*cost)[i] = 1;
@@ -253,12 +255,10 @@ static int share_plan(sisa_dist *d, verify_plan *vp, sisa_deletions *del, uint64
     if (rank != 0) {
         del->n_ids = vp->n_ids;
         del->n_shards = (uint32_t)vp->n_shards;
-        del->ids = malloc((del->n_ids ? del->n_ids : 1) * 32);
-        del->shards = malloc((del->n_shards ? del->n_shards : 1) * sizeof *del->shards);
-        *cost = malloc((del->n_shards ? del->n_shards : 1) * sizeof **cost);
-        err = del->ids && del->shards && *cost
-                  ? SISA_OK
-                  : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
+        del->ids = sisa_malloc((del->n_ids ? del->n_ids : 1) * 32);
+        del->shards = sisa_malloc((del->n_shards ? del->n_shards : 1) * sizeof *del->shards);
+        *cost = sisa_malloc((del->n_shards ? del->n_shards : 1) * sizeof **cost);
+        err = del->ids && del->shards && *cost ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
     }
     SISA_TRY(sisa_dist_agree(d, err));
     SISA_TRY(sisa_dist_bcast(d, del->ids, del->n_ids * 32, 0));
@@ -274,18 +274,6 @@ static void cert_key(sisa_jw *w, const char *key, int first)
 {
     sisa_jw_raw(w, first ? "\n  " : ",\n  ");
     sisa_jw_key(w, key, 1);
-}
-
-static void cert_hashes(sisa_jw *w, const uint8_t (*h)[32], uint64_t n)
-{
-    sisa_jw_raw(w, "[");
-    for (uint64_t i = 0; i < n; i++) {
-        char hex[65];
-        sisa_hex(hex, h[i], 32);
-        if (i) sisa_jw_raw(w, ", ");
-        sisa_jw_str(w, hex);
-    }
-    sisa_jw_raw(w, "]");
 }
 
 static void cert_build(sisa_jw *w, const sisa_store *st, const sisa_deletions *del,
@@ -317,9 +305,9 @@ static void cert_build(sisa_jw *w, const sisa_store *st, const sisa_deletions *d
     }
     sisa_jw_raw(w, "]");
     cert_key(w, "ids", 0);
-    cert_hashes(w, (const uint8_t(*)[32])del->ids, del->n_ids);
+    sisa_hashes_write(w, (const uint8_t(*)[32])del->ids, del->n_ids);
     cert_key(w, "groups", 0);
-    cert_hashes(w, (const uint8_t(*)[32])del->groups, del->n_groups);
+    sisa_hashes_write(w, (const uint8_t(*)[32])del->groups, del->n_groups);
     cert_key(w, "shards", 0);
     sisa_jw_raw(w, "[");
     for (uint32_t i = 0; i < del->n_shards; i++) {
@@ -371,22 +359,28 @@ static int report_on_root(FILE *out, const sisa_store *st, const sisa_deletions 
         if (!res[i].data_match || !res[i].checkpoints_match)
             if (!failed++) first_bad = i;
 
+    /* The certificate is made in memory first: a failure leaves the store as it was (no
+     * certificates folder made for nothing). */
+    cert_build(&w, st, del, vp, res, failed == 0);
+    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
     if (out_opt) {
         snprintf(path, sizeof path, "%s", out_opt);
+        SISA_TRY(sisa_fs_write_atomic(path, w.buf, w.len, 1));
     } else {
         char dir[SISA_PATH_MAX], name[64];
         SISA_TRY(sisa_path_resolve(dir, sizeof dir, st->root, "certificates"));
-        SISA_TRY(sisa_fs_mkdir_p(dir));
         snprintf(name, sizeof name, "request-%llu.json",
                  (unsigned long long)del->requests[del->n_requests - 1]);
         SISA_TRY(sisa_path_resolve(path, sizeof path, dir, name));
+        const int had_dir = sisa_fs_exists(dir);
+        SISA_TRY(sisa_fs_mkdir_p(dir));
+        err = sisa_fs_write_atomic(path, w.buf, w.len, 1);
+        if (err < 0 && !had_dir) (void)rmdir(dir); /* the folder this run made, when empty */
+        SISA_TRY(err);
     }
     vr->shards = del->n_shards;
     vr->failed = failed;
     snprintf(vr->certificate, sizeof vr->certificate, "%s", path);
-    cert_build(&w, st, del, vp, res, failed == 0);
-    SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
-    SISA_TRY(sisa_fs_write_atomic(path, w.buf, w.len, 1));
 
     if (json) {
         fputs(w.buf, out);
@@ -424,58 +418,144 @@ done:
     return err;
 }
 
-int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
-                    const sisa_run_verify_opts *o, sisa_run_verify_result *vr)
+/* Collective: open the store (a reader when the certificate goes outside it: then it checks
+ * the context, the certificate's place and that no request is unfinished itself). A context
+ * mismatch is explained in verify's terms. */
+static int verify_open(sisa_dist *d, sisa_store *st, sisa_config *cfg, const char *cfg_path,
+                       const sisa_config *cfg_in, const sisa_run_verify_opts *o)
 {
     int err = SISA_OK;
-    const char *out_opt = o->output, *scratch_opt = o->scratch;
-    const int keep = o->keep_scratch, json = o->json, force = o->force;
-    const double wait = o->wait;
-    sisa_config cfg;
-    sisa_store st = {.lock_fd = -1};
-    sisa_deletions del = {0};
-    verify_plan vp;
-    uint64_t *cost = NULL;
-    uint32_t *owner = NULL;
-    unsigned char *want = NULL;
-    sisa_shard_data **rebuilt = NULL;
-    sisa_verify_shard *res = NULL;
-    char scratch[SISA_PATH_MAX] = "";
-    FILE *out = o->out, *null_out = NULL;
-    memset(vr, 0, sizeof *vr);
-    memset(&cfg, 0, sizeof cfg);
-    if (!out) out = null_out = fopen("/dev/null", "w");
-    SISA_CHECK(out, SISA_EIO, "cannot open /dev/null");
-    SISA_CHECK(!force || out_opt, SISA_EUSAGE, "sisa verify: --force applies to -o FILE only");
-    memset(&vp, 0, sizeof vp);
-
-    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    const int rank = sisa_dist_rank(d);
     /* A certificate written outside the store makes verify a reader: it takes no lock and
      * writes nothing into the store (which may be read-only). Into STORE/certificates, it
      * writes: then it holds the store like any writer, and finishes an interrupted request
      * first. */
-    const int reader = out_opt != NULL;
-    const sisa_run_open_opts oo = {wait, "verify", 0, cfg_in};
-    err = sisa_run_open_store(d, &st, &cfg, cfg_path, reader ? SISA_STORE_READ : SISA_STORE_WRITE,
-                              &oo);
+    const int reader = o->output != NULL;
+    const sisa_run_open_opts oo = {o->wait, "verify", 0, cfg_in};
+    err =
+        sisa_run_open_store(d, st, cfg, cfg_path, reader ? SISA_STORE_READ : SISA_STORE_WRITE, &oo);
     if (err == SISA_OK && reader) {
         /* Writers' opens check the context; a reader that compares bits must too. */
-        if (rank == 0) err = sisa_store_check_context(&st);
-        if (err == SISA_OK && rank == 0) err = check_outside(&st, out_opt, "-o");
-        if (err == SISA_OK && rank == 0) err = check_settled(&st);
+        if (rank == 0) err = sisa_store_check_context(st);
+        if (err == SISA_OK && rank == 0) err = check_outside(st, o->output, "-o");
+        if (err == SISA_OK && rank == 0) err = check_settled(st);
         err = sisa_dist_agree(d, err);
     }
-    if (err == SISA_EUSAGE && rank == 0 && st.has_manifest &&
-        strcmp(st.man.context, st.context) != 0)
-        err = sisa_error_set(
-            SISA_EUSAGE, __FILE__, __LINE__,
+    if (err == SISA_EUSAGE && rank == 0 && st->has_manifest &&
+        strcmp(st->man.context, st->context) != 0)
+        err = SISA_ERR(
+            SISA_EUSAGE,
             "sisa verify: store %s was trained under another determinism context than this "
             "process runs under, and bits can only be compared under the same sisa build, "
             "OpenBLAS core and threads, floating-point mode and CPU features.\n  store: %s\n  "
             "here:  %s\nRun sisa verify with the build and OPENBLAS_CORETYPE the store was "
             "trained with",
-            st.root, st.man.context, st.context);
-    SISA_TRY(err);
+            st->root, st->man.context, st->context);
+    return err;
+}
+
+/* The work of one verify over the ranks. */
+typedef struct {
+    uint32_t K;                  /* touched shards */
+    uint32_t *owner;             /* (K) the rank that verifies the i-th touched shard */
+    unsigned char *want;         /* (S) 1 for this rank's shards */
+    uint32_t mine;               /* how many are this rank's */
+    sisa_shard_data **rebuilt;   /* (S) their rebuilt rows */
+    sisa_verify_shard *res;      /* (K) the verdicts, all on rank 0 in the end */
+    char scratch[SISA_PATH_MAX]; /* this rank's scratch folder ("" without work) */
+} verify_work;
+
+/* Collective, step 2: who verifies which shard (LPT by cost); each rank with work makes its
+ * own scratch folder. */
+static int verify_assign(sisa_dist *d, const sisa_store *st, const sisa_deletions *del,
+                         const uint64_t *cost, const char *scratch_opt, verify_work *w)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    const uint32_t K = del->n_shards, S = (uint32_t)st->cfg.sisa.shards;
+    w->K = K;
+    w->owner = sisa_calloc(K, sizeof *w->owner);
+    w->want = sisa_calloc(S, 1);
+    w->rebuilt = sisa_calloc(S, sizeof *w->rebuilt);
+    w->res = sisa_calloc(K, sizeof *w->res);
+    err = w->owner && w->want && w->rebuilt && w->res &&
+                  sisa_schedule_lpt(cost, K, (uint32_t)P, w->owner) == 0
+              ? SISA_OK
+              : SISA_ERR(SISA_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < K && err == SISA_OK; i++)
+        if (w->owner[i] == (uint32_t)rank) {
+            w->want[del->shards[i]] = 1;
+            w->mine++;
+        }
+    if (err == SISA_OK && w->mine)
+        err = make_scratch(st, scratch_opt, w->scratch, sizeof w->scratch);
+    SISA_TRY(sisa_dist_agree(d, err));
+    if (!w->mine) sisa_info("no shard to verify here (%u shard(s) over %d ranks); waiting", K, P);
+done:
+    return err;
+}
+
+/* Step 3, this rank: rebuild, compare, train from scratch, compare, its shards in shard
+ * order. */
+static int verify_mine(const sisa_store *st, int rank, const sisa_deletions *del,
+                       const verify_plan *vp, verify_work *w)
+{
+    int err = SISA_OK;
+    if (w->mine && !vp->from_store) {
+        sisa_info("rebuilding %u shard(s) from %s without the %llu deleted row(s)", w->mine,
+                  st->cfg.data.train, (unsigned long long)del->n_ids);
+        err = sisa_verify_rebuild(w->rebuilt, st, w->want, del);
+    }
+    for (uint32_t i = 0; i < w->K && err == SISA_OK; i++) {
+        if (w->owner[i] != (uint32_t)rank) continue;
+        const uint32_t k = del->shards[i];
+        sisa_info("shard %u: training from scratch in %s", k, w->scratch);
+        err = sisa_verify_shard_run(&w->res[i], st, k, w->rebuilt[k], del, w->scratch);
+        sisa_shard_data_free(w->rebuilt[k]);
+        w->rebuilt[k] = NULL;
+    }
+    return err;
+}
+
+/* Collective, step 4: the results to rank 0 in shard order, whoever produced them. */
+static int verify_collect(sisa_dist *d, verify_work *w)
+{
+    int err = SISA_OK;
+    const int rank = sisa_dist_rank(d);
+    for (uint32_t i = 0; i < w->K; i++) {
+        if (w->owner[i] == 0) continue;
+        if (rank == (int)w->owner[i])
+            SISA_TRY(sisa_dist_send(d, &w->res[i], sizeof w->res[i], 0, (int)i));
+        else if (rank == 0)
+            SISA_TRY(sisa_dist_recv(d, &w->res[i], sizeof w->res[i], (int)w->owner[i], (int)i));
+    }
+done:
+    return err;
+}
+
+int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
+                    const sisa_run_verify_opts *o, sisa_run_verify_result *vr)
+{
+    int err = SISA_OK;
+    const char *out_opt = o->output;
+    const int keep = o->keep_scratch, json = o->json, force = o->force;
+    sisa_config cfg;
+    sisa_store st = {.lock_fd = -1};
+    sisa_deletions del = {0};
+    verify_plan vp;
+    verify_work w;
+    uint64_t *cost = NULL;
+    FILE *out = o->out, *null_out = NULL;
+    memset(vr, 0, sizeof *vr);
+    memset(&cfg, 0, sizeof cfg);
+    memset(&w, 0, sizeof w);
+    if (!out) out = null_out = fopen("/dev/null", "w");
+    SISA_CHECK(out, SISA_EIO, "cannot open /dev/null");
+    SISA_CHECK(!force || out_opt, SISA_EUSAGE, "sisa verify: --force applies to -o FILE only");
+    memset(&vp, 0, sizeof vp);
+
+    const int rank = sisa_dist_rank(d);
+    SISA_TRY(verify_open(d, &st, &cfg, cfg_path, cfg_in, o));
 
     /* 1. Rank 0 reads the ledger and plans; everyone gets the plan. */
     if (rank == 0) err = plan_on_root(&st, &del, &vp, &cost, out_opt, force);
@@ -490,57 +570,16 @@ int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
         }
         goto done;
     }
-
-    /* 2. Who verifies which shard; each rank with work makes its own scratch folder. */
-    const uint32_t K = del.n_shards, S = (uint32_t)cfg.sisa.shards;
-    owner = calloc(K, sizeof *owner);
-    want = calloc(S, 1);
-    rebuilt = calloc(S, sizeof *rebuilt);
-    res = calloc(K, sizeof *res);
-    err = owner && want && rebuilt && res && sisa_schedule_lpt(cost, K, (uint32_t)P, owner) == 0
-              ? SISA_OK
-              : sisa_error_set(SISA_ENOMEM, __FILE__, __LINE__, "out of memory");
-    uint32_t mine = 0;
-    for (uint32_t i = 0; i < K && err == SISA_OK; i++)
-        if (owner[i] == (uint32_t)rank) {
-            want[del.shards[i]] = 1;
-            mine++;
-        }
-    if (err == SISA_OK && mine) err = make_scratch(&st, scratch_opt, scratch, sizeof scratch);
-    SISA_TRY(sisa_dist_agree(d, err));
-    if (!mine) sisa_info("no shard to verify here (%u shard(s) over %d ranks); waiting", K, P);
-
-    /* 3. Rebuild, compare, train from scratch, compare: this rank's shards in shard order. */
-    if (mine && !vp.from_store) {
-        sisa_info("rebuilding %u shard(s) from %s without the %llu deleted row(s)", mine,
-                  cfg.data.train, (unsigned long long)del.n_ids);
-        err = sisa_verify_rebuild(rebuilt, &st, want, &del);
-    }
-    for (uint32_t i = 0; i < K && err == SISA_OK; i++) {
-        if (owner[i] != (uint32_t)rank) continue;
-        const uint32_t k = del.shards[i];
-        sisa_info("shard %u: training from scratch in %s", k, scratch);
-        err = sisa_verify_shard_run(&res[i], &st, k, rebuilt[k], &del, scratch);
-        sisa_shard_data_free(rebuilt[k]);
-        rebuilt[k] = NULL;
-    }
-    SISA_TRY(sisa_dist_agree(d, err));
-
-    /* 4. Results to rank 0 in shard order, whoever produced them. */
-    for (uint32_t i = 0; i < K; i++) {
-        if (owner[i] == 0) continue;
-        if (rank == (int)owner[i])
-            SISA_TRY(sisa_dist_send(d, &res[i], sizeof res[i], 0, (int)i));
-        else if (rank == 0)
-            SISA_TRY(sisa_dist_recv(d, &res[i], sizeof res[i], (int)owner[i], (int)i));
-    }
-    if (scratch[0] && keep) {
-        if (rank == 0 && !json) fprintf(out, "scratch store kept: %s\n", scratch);
-        if (rank != 0 || json) sisa_info("scratch store kept: %s", scratch);
-        scratch[0] = '\0';
+    SISA_TRY(verify_assign(d, &st, &del, cost, o->scratch, &w));
+    SISA_TRY(sisa_dist_agree(d, verify_mine(&st, rank, &del, &vp, &w)));
+    SISA_TRY(verify_collect(d, &w));
+    if (w.scratch[0] && keep) {
+        if (rank == 0 && !json) fprintf(out, "scratch store kept: %s\n", w.scratch);
+        if (rank != 0 || json) sisa_info("scratch store kept: %s", w.scratch);
+        w.scratch[0] = '\0';
     }
     /* A reader checks that nobody changed the store while it verified before it certifies. */
-    if (rank == 0 && reader) {
+    if (rank == 0 && out_opt) {
         err = check_settled(&st);
         if (err == SISA_EBUSY)
             sisa_error_prefix("store %s changed while it was being verified; run sisa verify "
@@ -548,19 +587,19 @@ int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
                               st.root);
     }
     SISA_TRY(sisa_dist_agree(d, err));
-    if (rank == 0) err = report_on_root(out, &st, &del, &vp, res, out_opt, json, vr);
+    if (rank == 0) err = report_on_root(out, &st, &del, &vp, w.res, out_opt, json, vr);
 done:
-    if (scratch[0] && keep)
-        sisa_info("scratch store kept: %s", scratch);
-    else if (scratch[0])
-        remove_tree(scratch);
-    if (rebuilt)
-        for (uint32_t k = 0; k < (uint32_t)cfg.sisa.shards; k++) sisa_shard_data_free(rebuilt[k]);
-    free(rebuilt);
-    free(res);
-    free(want);
-    free(owner);
-    free(cost);
+    if (w.scratch[0] && keep)
+        sisa_info("scratch store kept: %s", w.scratch);
+    else if (w.scratch[0])
+        remove_tree(w.scratch);
+    if (w.rebuilt)
+        for (uint32_t k = 0; k < (uint32_t)cfg.sisa.shards; k++) sisa_shard_data_free(w.rebuilt[k]);
+    sisa_free(w.rebuilt);
+    sisa_free(w.res);
+    sisa_free(w.want);
+    sisa_free(w.owner);
+    sisa_free(cost);
     sisa_deletions_free(&del);
     sisa_store_close(&st);
     if (null_out) fclose(null_out);
