@@ -120,6 +120,30 @@ void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards)
     job->leaves = NULL;
 }
 
+/* Write and commit the data file of every shard in sd (NULL entries: not wanted). */
+static int write_shards(const sisa_store *st, sisa_shard_data *const *sd, uint32_t S,
+                        char (*sha)[65])
+{
+    int err = SISA_OK;
+    for (uint32_t k = 0; k < S; k++) {
+        if (!sd[k]) continue;
+        sisa_files files = {0};
+        err = sisa_shard_files(st, k, &files, 1);
+        if (err == SISA_OK) err = sisa_shard_commit_data_sha(st, &files, sd[k], sha[k]);
+        sisa_files_close(&files);
+        SISA_TRY(err);
+        sisa_debug("shard %u: %llu rows", k, (unsigned long long)sd[k]->n);
+    }
+done:
+    return err;
+}
+
+int sisa_partition_write(const sisa_store *st, sisa_partition_job *job, uint32_t shards)
+{
+    if (!job->kept) return SISA_OK;
+    return write_shards(st, job->kept, shards, job->sha);
+}
+
 int sisa_partition(const sisa_store *st, sisa_partition_job *job)
 {
     int err = SISA_OK;
@@ -239,16 +263,13 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
         dg.leaves = NULL;
     }
 
-    for (uint32_t k = 0; k < S; k++) {
-        if (!sd[k]) continue;
-        sisa_files files = {0};
-        err = sisa_shard_files(st, k, &files, 1);
-        if (err == SISA_OK) err = sisa_shard_commit_data_sha(st, &files, sd[k], job->sha[k]);
-        sisa_files_close(&files);
-        SISA_TRY(err);
-        sisa_debug("shard %u: %llu rows", k, (unsigned long long)sd[k]->n);
-    }
     job->hdr = hdr;
+    if (job->keep && job->defer_write) {
+        job->kept = sd;
+        sd = NULL;
+        goto done;
+    }
+    SISA_TRY(write_shards(st, sd, S, job->sha));
     if (job->keep) {
         job->kept = sd;
         sd = NULL;

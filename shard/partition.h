@@ -32,6 +32,7 @@ typedef struct sisa_partition_job {
     uint32_t digest_part;      /* digest this part of the dataset's v2 blocks ... */
     uint32_t digest_parts;     /* ... of this many (0: no digest) */
     int keep;                  /* keep the written shards in memory (for sisa_shard_train_from) */
+    int defer_write;           /* with keep: only read; sisa_partition_write writes the files */
     /* out */
     sisa_dataset_header hdr;
     uint64_t leaf0, n_leaves; /* the digest leaves of blocks leaf0.. (io/dsdigest.h) */
@@ -53,6 +54,9 @@ void sisa_partition_digest_part(uint64_t n, uint32_t part, uint32_t parts, uint6
  * written (sisa_shard_data_write_hashed). Free the job's results with
  * sisa_partition_job_free. */
 int sisa_partition(const sisa_store *st, sisa_partition_job *job);
+/* After sisa_partition with defer_write: write and commit the data file of every kept shard
+ * (job->sha gets their SHA-256). */
+int sisa_partition_write(const sisa_store *st, sisa_partition_job *job, uint32_t shards);
 void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards);
 
 #endif

@@ -216,11 +216,12 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
     unsigned char *want = NULL;
     double *rss_all = NULL;
     sisa_partition_job job = {0};
+    sisa_shard_prestage *pre = NULL;
     uint32_t S = 0;
     memset(out, 0, sizeof *out);
 
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    double t0 = sisa_now();
+    double t0 = sisa_now(), t_train = t0;
     SISA_TRY(sisa_dist_agree(d, rank == 0 ? check_new_store(cfg_path, oo ? oo->config : NULL)
                                           : SISA_OK));
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, cfg_path, SISA_STORE_CREATE, oo));
@@ -266,22 +267,43 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
         const int fresh = !st.has_manifest;
         job.want = want;
         job.keep = 1;
+        job.defer_write = 1;
         if (fresh) {
             job.digest_part = (uint32_t)rank;
             job.digest_parts = (uint32_t)P;
         }
+        const double tp0 = sisa_now();
         if (todo || fresh) err = sisa_partition(&st, &job);
+        const double tp1 = sisa_now();
+        /* The first shard this rank trains starts its stage 1 on a helper thread while this
+         * one writes the shard files (and the manifest): the same bits, and the writing,
+         * hashing and syncing of the files costs no training time. */
+        uint32_t first = 0;
+        while (first < S && owner[first] != (uint32_t)rank) first++;
+        if (err == SISA_OK && first < S && job.kept && job.kept[first]) {
+            t_train = sisa_now(); /* training starts here */
+            err = sisa_shard_prestage_start(&st, first, job.kept[first], &pre);
+        }
+        if (err == SISA_OK) err = sisa_partition_write(&st, &job, S);
+        const double tp2 = sisa_now();
         SISA_TRY(sisa_dist_agree(d, err));
+        const double tp3 = sisa_now();
         if (fresh) {
             SISA_TRY(combine_digest(d, &job, digest));
             if (rank == 0) err = write_manifest(&st, digest, &job.hdr);
         }
         SISA_TRY(sisa_dist_agree(d, err));
+        sisa_debug("rank %d: %.3f s to the partition, %.3f s reading%s, %.3f s writing %u shard "
+                   "file(s)%s, %.3f s waiting for the other ranks, %.3f s for the digest and "
+                   "manifest",
+                   rank, tp0 - t0, tp1 - tp0, fresh ? " and digesting" : "", tp2 - tp1, todo,
+                   pre ? " (stage 1 of the first shard training meanwhile)" : "", tp3 - tp2,
+                   sisa_now() - tp3);
     }
 
     /* 3. Train this rank's shards, in shard order. */
     uint64_t stats[4] = {0, 0, 0, 0}; /* samples, rows, shards trained, empty shards */
-    double t_train = sisa_now();
+    if (!pre) t_train = sisa_now();
     err = SISA_OK;
     for (uint32_t k = 0; k < S && err == SISA_OK; k++) {
         if (owner[k] != (uint32_t)rank) continue;
@@ -294,7 +316,12 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
         }
         sisa_shard_report rep;
         const sisa_shard_data *mem = job.kept ? job.kept[k] : NULL;
-        err = sisa_shard_train_from(&st, k, mem, mem ? job.sha[k] : NULL, &rep);
+        sisa_shard_prestage *ahead = NULL;
+        if (sisa_shard_prestage_shard(pre) == k) {
+            ahead = pre;
+            pre = NULL;
+        }
+        err = sisa_shard_train_pre(&st, k, mem, mem ? job.sha[k] : NULL, ahead, &rep);
         if (job.kept) { /* its rows are not needed any more */
             sisa_shard_data_free(job.kept[k]);
             job.kept[k] = NULL;
@@ -340,6 +367,7 @@ done:
         sisa_store_discard_new(&st);
         sisa_info("removed the unfinished new store %s", st.root);
     }
+    sisa_shard_prestage_cancel(pre); /* before the rows it trains on are freed */
     sisa_partition_job_free(&job, S);
     free(rss_all);
     free(want);
