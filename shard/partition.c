@@ -108,8 +108,31 @@ void sisa_partition_digest_part(uint64_t n, uint32_t part, uint32_t parts, uint6
     *b1 = m * (part + 1) / parts;
 }
 
+/* A digest sisa_partition left for sisa_partition_write: the context, the stream whose
+ * columns it borrows, and where each row of the part lies. */
+struct sisa_partition_digest {
+    sisa_dataset_stream *ds;
+    sisa_dsdigest dg;
+    uint32_t *shard_of;
+    uint64_t *pos;
+    uint64_t da, db, d;
+};
+
+static void pending_free(sisa_partition_job *job)
+{
+    struct sisa_partition_digest *p = job->pending;
+    if (!p) return;
+    sisa_dsdigest_free(&p->dg);
+    sisa_dataset_stream_close(p->ds);
+    sisa_free(p->pos);
+    sisa_free(p->shard_of);
+    sisa_free(p);
+    job->pending = NULL;
+}
+
 void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards)
 {
+    pending_free(job);
     if (job->kept)
         for (uint32_t k = 0; k < shards; k++) sisa_shard_data_free(job->kept[k]);
     sisa_free(job->kept);
@@ -140,8 +163,26 @@ done:
 
 int sisa_partition_write(const sisa_store *st, sisa_partition_job *job, uint32_t shards)
 {
-    if (!job->kept) return SISA_OK;
-    return write_shards(st, job->kept, shards, job->sha);
+    int err = SISA_OK;
+    struct sisa_partition_digest *p = job->pending;
+    if (p) {
+        /* The part's rows in dataset order, run by run, from where they lie in the shards. */
+        for (uint64_t r = p->da; r < p->db;) {
+            const uint32_t k = p->shard_of[r];
+            uint64_t e = r + 1;
+            while (e < p->db && p->shard_of[e] == k && p->pos[e] == p->pos[r] + (e - r)) e++;
+            SISA_TRY(sisa_dsdigest_rows(&p->dg, job->kept[k]->X + p->pos[r] * p->d, e - r));
+            r = e;
+        }
+        job->leaf0 = p->dg.leaf0;
+        job->n_leaves = p->dg.n_leaves;
+        job->leaves = p->dg.leaves;
+        p->dg.leaves = NULL;
+        pending_free(job);
+    }
+    if (job->kept) SISA_TRY(write_shards(st, job->kept, shards, job->sha));
+done:
+    return err;
 }
 
 int sisa_partition(const sisa_store *st, sisa_partition_job *job)
@@ -161,6 +202,7 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
     sisa_progress prog;
 
     job->kept = NULL;
+    job->pending = NULL;
     job->leaves = NULL;
     job->leaf0 = job->n_leaves = 0;
     job->sha = sisa_calloc(S, sizeof *job->sha);
@@ -219,6 +261,16 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
         }
     }
 
+    /* The digest waits for sisa_partition_write when every row of the part is kept, in runs
+     * of at least four blocks on average (hashed later as fast as now). */
+    int defer = job->keep && job->defer_write && job->digest_parts && da < db;
+    uint64_t runs = 0;
+    for (uint64_t r = da; defer && r < db; r++) {
+        if (!sd[shard_of[r]]) defer = 0;
+        runs += r == da || shard_of[r] != shard_of[r - 1] || pos[r] != pos[r - 1] + 1;
+    }
+    if (defer && runs > (db - da) / (4 * (uint64_t)SISA_DIGEST_BLOCK_ROWS) + 1) defer = 0;
+
     const uint64_t step = sisa_dsdigest_read_rows(hdr.d);
     block = sisa_alloc_large(step * hdr.d * sizeof *block);
     SISA_CHECK(block, SISA_ENOMEM, "out of memory");
@@ -235,7 +287,7 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
             /* Digested: every row is read, then hashed where it lies. */
             float *dst = direct_target(sd, shard_of, pos, r0, nr, hdr.d);
             SISA_TRY(sisa_dataset_stream_read_x(ds, r0, nr, dst ? dst : block));
-            SISA_TRY(sisa_dsdigest_rows(&dg, dst ? dst : block, nr));
+            if (!defer) SISA_TRY(sisa_dsdigest_rows(&dg, dst ? dst : block, nr));
             if (!dst) scatter(sd, shard_of, pos, r0, nr, hdr.d, block);
         } else {
             /* Only the runs of consecutive rows that belong to wanted shards. */
@@ -256,7 +308,7 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
         r0 = r1;
     }
     sisa_progress_finish(&prog);
-    if (job->digest_parts) {
+    if (job->digest_parts && !defer) {
         job->leaf0 = dg.leaf0;
         job->n_leaves = dg.n_leaves;
         job->leaves = dg.leaves;
@@ -264,6 +316,17 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
     }
 
     job->hdr = hdr;
+    if (defer) {
+        struct sisa_partition_digest *p = sisa_calloc(1, sizeof *p);
+        SISA_CHECK(p, SISA_ENOMEM, "out of memory");
+        *p = (struct sisa_partition_digest){
+            .ds = ds, .dg = dg, .shard_of = shard_of, .pos = pos, .da = da, .db = db, .d = hdr.d};
+        job->pending = p;
+        ds = NULL;
+        memset(&dg, 0, sizeof dg);
+        shard_of = NULL;
+        pos = NULL;
+    }
     if (job->keep && job->defer_write) {
         job->kept = sd;
         sd = NULL;

@@ -39,6 +39,7 @@ typedef struct sisa_partition_job {
     uint8_t (*leaves)[32];
     sisa_shard_data **kept; /* (S) with keep: the shards written, else NULL entries */
     char (*sha)[65];        /* (S) the committed SHA-256 of each shard file written */
+    struct sisa_partition_digest *pending; /* with defer_write: a digest left for the write */
 } sisa_partition_job;
 
 /* The v2 digest blocks of part `part` of `parts` of a dataset of n rows: [*b0, *b1). */
@@ -55,7 +56,10 @@ void sisa_partition_digest_part(uint64_t n, uint32_t part, uint32_t parts, uint6
  * sisa_partition_job_free. */
 int sisa_partition(const sisa_store *st, sisa_partition_job *job);
 /* After sisa_partition with defer_write: write and commit the data file of every kept shard
- * (job->sha gets their SHA-256). */
+ * (job->sha gets their SHA-256). When every row of the digest part was kept in long runs of
+ * consecutive rows (one shard, or a dataset stored in shard order), sisa_partition leaves the
+ * digest to this call too, which hashes the rows from the shards' memory (the same bytes, and
+ * as fast: whole blocks at a time), so that it also runs while a first stage trains ahead. */
 int sisa_partition_write(const sisa_store *st, sisa_partition_job *job, uint32_t shards);
 void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards);
 

@@ -275,12 +275,15 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
         const double tp0 = sisa_now();
         if (todo || fresh) err = sisa_partition(&st, &job);
         const double tp1 = sisa_now();
+        const int deferred = job.pending != NULL; /* the digest is taken while writing */
         /* The first shard this rank trains starts its stage 1 on a helper thread while this
          * one writes the shard files (and the manifest): the same bits, and the writing,
          * hashing and syncing of the files costs no training time. */
         uint32_t first = 0;
         while (first < S && owner[first] != (uint32_t)rank) first++;
-        if (err == SISA_OK && first < S && job.kept && job.kept[first]) {
+        const char *ahead = getenv("SISA_TRAIN_AHEAD"); /* "0": train in line (to compare) */
+        if (err == SISA_OK && first < S && job.kept && job.kept[first] &&
+            !(ahead && strcmp(ahead, "0") == 0)) {
             t_train = sisa_now(); /* training starts here */
             err = sisa_shard_prestage_start(&st, first, job.kept[first], &pre);
         }
@@ -293,10 +296,14 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
             if (rank == 0) err = write_manifest(&st, digest, &job.hdr);
         }
         SISA_TRY(sisa_dist_agree(d, err));
-        sisa_debug("rank %d: %.3f s to the partition, %.3f s reading%s, %.3f s writing %u shard "
-                   "file(s)%s, %.3f s waiting for the other ranks, %.3f s for the digest and "
-                   "manifest",
-                   rank, tp0 - t0, tp1 - tp0, fresh ? " and digesting" : "", tp2 - tp1, todo,
+        sisa_debug("rank %d: %.3f s to the partition, %.3f s reading%s, %.3f s %swriting %u "
+                   "shard file(s)%s, %.3f s waiting for the other ranks, %.3f s for the digest "
+                   "and manifest",
+                   rank, tp0 - t0, tp1 - tp0,
+                   deferred ? ""
+                   : fresh  ? " and digesting"
+                            : "",
+                   tp2 - tp1, deferred ? "digesting and " : "", todo,
                    pre ? " (stage 1 of the first shard training meanwhile)" : "", tp3 - tp2,
                    sisa_now() - tp3);
     }
