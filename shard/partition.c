@@ -108,8 +108,31 @@ void sisa_partition_digest_part(uint64_t n, uint32_t part, uint32_t parts, uint6
     *b1 = m * (part + 1) / parts;
 }
 
+/* A digest sisa_partition left for sisa_partition_write: the context, the stream whose
+ * columns it borrows, and where each row of the part lies. */
+struct sisa_partition_digest {
+    sisa_dataset_stream *ds;
+    sisa_dsdigest dg;
+    uint32_t *shard_of;
+    uint64_t *pos;
+    uint64_t da, db, d;
+};
+
+static void pending_free(sisa_partition_job *job)
+{
+    struct sisa_partition_digest *p = job->pending;
+    if (!p) return;
+    sisa_dsdigest_free(&p->dg);
+    sisa_dataset_stream_close(p->ds);
+    sisa_free(p->pos);
+    sisa_free(p->shard_of);
+    sisa_free(p);
+    job->pending = NULL;
+}
+
 void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards)
 {
+    pending_free(job);
     if (job->kept)
         for (uint32_t k = 0; k < shards; k++) sisa_shard_data_free(job->kept[k]);
     sisa_free(job->kept);
@@ -134,6 +157,7 @@ typedef struct {
     sisa_shard_data **sd;          /* (S) the wanted shards, NULL for the others */
     uint64_t da, db;               /* this process's part of the digest: rows [da, db) */
     sisa_dsdigest dg;
+    int defer; /* the digest waits for sisa_partition_write (hashed from the kept shards) */
 } part_work;
 
 /* Every row's shard and slice, and how many rows every shard gets. */
@@ -215,7 +239,7 @@ static int part_read(part_work *w)
             /* Digested: every row is read, then hashed where it lies. */
             float *dst = direct_target(sd, shard_of, w->pos, r0, nr, d);
             SISA_TRY(sisa_dataset_stream_read_x(w->ds, r0, nr, dst ? dst : block));
-            SISA_TRY(sisa_dsdigest_rows(&w->dg, dst ? dst : block, nr));
+            if (!w->defer) SISA_TRY(sisa_dsdigest_rows(&w->dg, dst ? dst : block, nr));
             if (!dst) scatter(sd, shard_of, w->pos, r0, nr, d, block);
         } else {
             /* Only the runs of consecutive rows that belong to wanted shards. */
@@ -241,19 +265,80 @@ done:
     return err;
 }
 
-/* Commit every wanted shard's data file (its SHA-256 into job->sha). */
-static int part_commit(const sisa_store *st, part_work *w, sisa_partition_job *job)
+/* Write and commit the data file of every shard in sd (NULL entries: not wanted). */
+static int write_shards(const sisa_store *st, sisa_shard_data *const *sd, uint32_t S,
+                        char (*sha)[65])
 {
     int err = SISA_OK;
-    for (uint32_t k = 0; k < w->S; k++) {
-        if (!w->sd[k]) continue;
+    for (uint32_t k = 0; k < S; k++) {
+        if (!sd[k]) continue;
         sisa_files files = {0};
         err = sisa_shard_files(st, k, &files, 1);
-        if (err == SISA_OK) err = sisa_shard_commit_data_sha(st, &files, w->sd[k], job->sha[k]);
+        if (err == SISA_OK) err = sisa_shard_commit_data_sha(st, &files, sd[k], sha[k]);
         sisa_files_close(&files);
         SISA_TRY(err);
-        sisa_debug("shard %u: %llu rows", k, (unsigned long long)w->sd[k]->n);
+        sisa_debug("shard %u: %llu rows", k, (unsigned long long)sd[k]->n);
     }
+done:
+    return err;
+}
+
+int sisa_partition_write(const sisa_store *st, sisa_partition_job *job, uint32_t shards)
+{
+    int err = SISA_OK;
+    struct sisa_partition_digest *p = job->pending;
+    if (p) {
+        /* The part's rows in dataset order, run by run, from where they lie in the shards. */
+        for (uint64_t r = p->da; r < p->db;) {
+            const uint32_t k = p->shard_of[r];
+            uint64_t e = r + 1;
+            while (e < p->db && p->shard_of[e] == k && p->pos[e] == p->pos[r] + (e - r)) e++;
+            SISA_TRY(sisa_dsdigest_rows(&p->dg, job->kept[k]->X + p->pos[r] * p->d, e - r));
+            r = e;
+        }
+        job->leaf0 = p->dg.leaf0;
+        job->n_leaves = p->dg.n_leaves;
+        job->leaves = p->dg.leaves;
+        p->dg.leaves = NULL;
+        pending_free(job);
+    }
+    if (job->kept) SISA_TRY(write_shards(st, job->kept, shards, job->sha));
+done:
+    return err;
+}
+
+/* Whether the digest waits for sisa_partition_write: when every row of the part is kept, in
+ * runs of at least four blocks on average (hashed later as fast as now). */
+static int part_defer(const part_work *w, const sisa_partition_job *job)
+{
+    if (!(job->keep && job->defer_write && job->digest_parts && w->da < w->db)) return 0;
+    uint64_t runs = 0;
+    for (uint64_t r = w->da; r < w->db; r++) {
+        if (!w->sd[w->shard_of[r]]) return 0;
+        runs +=
+            r == w->da || w->shard_of[r] != w->shard_of[r - 1] || w->pos[r] != w->pos[r - 1] + 1;
+    }
+    return runs <= (w->db - w->da) / (4 * (uint64_t)SISA_DIGEST_BLOCK_ROWS) + 1;
+}
+
+/* Hand the digest's context, the stream and the rows' places over to the job. */
+static int part_leave_digest(part_work *w, sisa_partition_job *job)
+{
+    int err = SISA_OK;
+    struct sisa_partition_digest *p = sisa_calloc(1, sizeof *p);
+    SISA_CHECK(p, SISA_ENOMEM, "out of memory");
+    *p = (struct sisa_partition_digest){.ds = w->ds,
+                                        .dg = w->dg,
+                                        .shard_of = w->shard_of,
+                                        .pos = w->pos,
+                                        .da = w->da,
+                                        .db = w->db,
+                                        .d = w->hdr.d};
+    job->pending = p;
+    w->ds = NULL;
+    memset(&w->dg, 0, sizeof w->dg);
+    w->shard_of = NULL;
+    w->pos = NULL;
 done:
     return err;
 }
@@ -269,6 +354,7 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
     w.S = S;
 
     job->kept = NULL;
+    job->pending = NULL;
     job->leaves = NULL;
     job->leaf0 = job->n_leaves = 0;
     job->sha = sisa_calloc(S, sizeof *job->sha);
@@ -295,15 +381,18 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
 
     SISA_TRY(part_assign(&w));
     SISA_TRY(part_place(&w, job->want));
+    w.defer = part_defer(&w, job);
     SISA_TRY(part_read(&w));
-    if (job->digest_parts) {
+    if (job->digest_parts && !w.defer) {
         job->leaf0 = w.dg.leaf0;
         job->n_leaves = w.dg.n_leaves;
         job->leaves = w.dg.leaves;
         w.dg.leaves = NULL;
     }
-    SISA_TRY(part_commit(st, &w, job));
     job->hdr = w.hdr;
+    if (w.defer) SISA_TRY(part_leave_digest(&w, job));
+    /* With defer_write the files are sisa_partition_write's. */
+    if (!(job->keep && job->defer_write)) SISA_TRY(write_shards(st, w.sd, S, job->sha));
     if (job->keep) {
         job->kept = w.sd;
         w.sd = NULL;

@@ -32,12 +32,14 @@ typedef struct sisa_partition_job {
     uint32_t digest_part;      /* digest this part of the dataset's v2 blocks ... */
     uint32_t digest_parts;     /* ... of this many (0: no digest) */
     int keep;                  /* keep the written shards in memory (for sisa_shard_train_from) */
+    int defer_write;           /* with keep: only read; sisa_partition_write writes the files */
     /* out */
     sisa_dataset_header hdr;
     uint64_t leaf0, n_leaves; /* the digest leaves of blocks leaf0.. (io/dsdigest.h) */
     uint8_t (*leaves)[32];
     sisa_shard_data **kept; /* (S) with keep: the shards written, else NULL entries */
     char (*sha)[65];        /* (S) the committed SHA-256 of each shard file written */
+    struct sisa_partition_digest *pending; /* with defer_write: a digest left for the write */
 } sisa_partition_job;
 
 /* The v2 digest blocks of part `part` of `parts` of a dataset of n rows: [*b0, *b1). */
@@ -53,6 +55,12 @@ void sisa_partition_digest_part(uint64_t n, uint32_t part, uint32_t parts, uint6
  * written (sisa_shard_data_write_hashed). Free the job's results with
  * sisa_partition_job_free. */
 int sisa_partition(const sisa_store *st, sisa_partition_job *job);
+/* After sisa_partition with defer_write: write and commit the data file of every kept shard
+ * (job->sha gets their SHA-256). When every row of the digest part was kept in long runs of
+ * consecutive rows (one shard, or a dataset stored in shard order), sisa_partition leaves the
+ * digest to this call too, which hashes the rows from the shards' memory (the same bytes, and
+ * as fast: whole blocks at a time), so that it also runs while a first stage trains ahead. */
+int sisa_partition_write(const sisa_store *st, sisa_partition_job *job, uint32_t shards);
 void sisa_partition_job_free(sisa_partition_job *job, uint32_t shards);
 
 #endif

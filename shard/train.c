@@ -22,7 +22,10 @@
 #include "sisa/error.h"
 #include "base/mem.h"
 
+#include <fenv.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,6 +425,7 @@ typedef struct {
     uint32_t *rows, *order; /* (n) */
     float *xb;              /* (B, d) */
     int32_t *yb;            /* (B) */
+    atomic_int *cancel;     /* ahead of time (sisa_shard_prestage): nonzero stops the stage */
 } shard_run;
 
 /* The model to continue from stage `start`: the checkpoint after it, or a fresh initialisation
@@ -484,6 +488,9 @@ static int train_stage(shard_run *t, uint32_t r, uint32_t n_r, uint64_t visits,
                        "interrupted while training shard %u stage %u (its last checkpoint "
                        "is kept; run the command again to resume)",
                        t->k, r);
+            SISA_CHECK(!t->cancel || !atomic_load_explicit(t->cancel, memory_order_relaxed),
+                       SISA_EINTR, "shard %u: training stage %u ahead of time was abandoned", t->k,
+                       r);
             const uint32_t nb = count - b0 < B ? count - b0 : B;
             for (uint32_t i = 0; i < nb; i++) {
                 const uint32_t row = t->order[b0 + i];
@@ -542,13 +549,159 @@ done:
     return err;
 }
 
-int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
-                          const char *given_sha, sisa_shard_report *rep)
+static void run_free(shard_run *t)
+{
+    sisa_free(t->yb);
+    sisa_free(t->xb);
+    sisa_free(t->order);
+    sisa_free(t->rows);
+    views_free(&t->views);
+    sisa_model_destroy(t->model);
+    t->yb = NULL;
+    t->xb = NULL;
+    t->order = NULL;
+    t->rows = NULL;
+    t->views.params = t->views.state = NULL;
+    t->model = NULL;
+}
+
+/* The buffers of a shard's training (t->model and t->views come from train_model). */
+static int run_alloc(shard_run *t)
+{
+    const uint32_t B = (uint32_t)t->st->cfg.train.batch_size;
+    const sisa_shard_data *sd = t->sd;
+    t->rows = sisa_malloc(sd->n * sizeof *t->rows);
+    t->order = sisa_malloc(sd->n * sizeof *t->order);
+    t->xb = sisa_malloc((size_t)B * sd->d * sizeof *t->xb);
+    t->yb = sisa_malloc((size_t)B * sizeof *t->yb);
+    if (!(t->rows && t->order && t->xb && t->yb))
+        return SISA_ERR(SISA_ENOMEM, "out of memory for shard %u", t->k);
+    return SISA_OK;
+}
+
+/* The rows of stage r (slices 0..r-1) into t->rows, in ID order; their count. */
+static uint32_t stage_row_list(shard_run *t, uint32_t r)
+{
+    uint32_t n_r = 0;
+    for (uint64_t i = 0; i < t->sd->n; i++)
+        if ((uint32_t)t->sd->slice[i] < r) t->rows[n_r++] = (uint32_t)i;
+    return n_r;
+}
+
+/* Stage 1 of a shard trained by a helper thread while this one writes the store's files: the
+ * same function of the same rows and seed as training it in line (its model is initialised and
+ * its buffers allocated before the thread starts, in this thread; the thread allocates
+ * nothing), under the floating-point environment of the thread that started it. */
+struct sisa_shard_prestage {
+    shard_run t;
+    uint32_t n_1;
+    uint64_t visits;
+    double loss_sum, seconds, started; /* started: sisa_now() when the thread began */
+    uint64_t loss_n;
+    int err;
+    char msg[512];
+    fenv_t env;
+    atomic_int cancel;
+    pthread_t thread;
+    int joined;
+};
+
+static void *prestage_main(void *arg)
+{
+    sisa_shard_prestage *p = arg;
+    fesetenv(&p->env);
+    double ts = sisa_now();
+    p->err = train_stage(&p->t, 1, p->n_1, p->visits, &p->loss_sum, &p->loss_n);
+    if (p->err < 0) snprintf(p->msg, sizeof p->msg, "%s", sisa_error_message());
+    p->seconds = sisa_now() - ts;
+    return NULL;
+}
+
+static void prestage_free(sisa_shard_prestage *p)
+{
+    if (!p) return;
+    run_free(&p->t);
+    sisa_free(p);
+}
+
+int sisa_shard_prestage_start(const sisa_store *st, uint32_t k, const sisa_shard_data *sd,
+                              sisa_shard_prestage **out)
 {
     int err = SISA_OK;
     const sisa_config *cfg = &st->cfg;
     const uint32_t R = (uint32_t)cfg->sisa.slices;
-    const uint32_t B = (uint32_t)cfg->train.batch_size;
+    sisa_shard_prestage *p = NULL;
+    *out = NULL;
+    /* Anything unusual (no rows, a row outside the slices) is left to the ordinary path,
+     * which reports it. */
+    if (!sd || sd->shard != k || sd->n == 0 || sd->n > UINT32_MAX) return SISA_OK;
+    for (uint64_t i = 0; i < sd->n; i++)
+        if ((uint32_t)sd->slice[i] >= R) return SISA_OK;
+    p = sisa_calloc(1, sizeof *p);
+    SISA_CHECK(p, SISA_ENOMEM, "out of memory");
+    p->t.st = st;
+    p->t.k = k;
+    p->t.sd = sd;
+    p->t.cancel = &p->cancel;
+    atomic_init(&p->cancel, 0);
+    SISA_TRY(train_model(&p->t, 0));
+    SISA_TRY(run_alloc(&p->t));
+    p->n_1 = stage_row_list(&p->t, 1);
+    p->visits = sisa_stage_visits(p->n_1, (uint32_t)cfg->train.epochs, R);
+    if (p->n_1 == 0) goto done; /* nothing to do ahead */
+    fegetenv(&p->env);
+    p->started = sisa_now();
+    if (pthread_create(&p->thread, NULL, prestage_main, p) != 0) goto done; /* train in line */
+    *out = p;
+    p = NULL;
+done:
+    if (err < 0) sisa_error_prefix("shard %u", k);
+    prestage_free(p);
+    return err;
+}
+
+/* Wait for the helper thread; with `stop`, ask it to stop first. */
+static void prestage_join(sisa_shard_prestage *p, int stop)
+{
+    if (p->joined) return;
+    if (stop) atomic_store(&p->cancel, 1);
+    pthread_join(p->thread, NULL);
+    p->joined = 1;
+}
+
+void sisa_shard_prestage_cancel(sisa_shard_prestage *p)
+{
+    if (!p) return;
+    prestage_join(p, 1);
+    prestage_free(p);
+}
+
+uint32_t sisa_shard_prestage_shard(const sisa_shard_prestage *p)
+{
+    return p ? p->t.k : UINT32_MAX;
+}
+
+static int train_shard(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
+                       const char *given_sha, sisa_shard_prestage *pre, sisa_shard_report *rep);
+
+int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
+                          const char *given_sha, sisa_shard_report *rep)
+{
+    return train_shard(st, k, given, given_sha, NULL, rep);
+}
+
+int sisa_shard_train_pre(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
+                         const char *given_sha, sisa_shard_prestage *pre, sisa_shard_report *rep)
+{
+    return train_shard(st, k, given, given_sha, pre, rep);
+}
+
+static int train_shard(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
+                       const char *given_sha, sisa_shard_prestage *pre, sisa_shard_report *rep)
+{
+    int err = SISA_OK;
+    const sisa_config *cfg = &st->cfg;
+    const uint32_t R = (uint32_t)cfg->sisa.slices;
     const uint32_t E = (uint32_t)cfg->train.epochs;
     sisa_shard_data *owned = NULL;
     shard_run t;
@@ -582,12 +735,23 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
     rep->resumed_from = start;
     if (start == R) goto done;
 
-    SISA_TRY(train_model(&t, start));
-    t.rows = sisa_malloc(sd->n * sizeof *t.rows);
-    t.order = sisa_malloc(sd->n * sizeof *t.order);
-    t.xb = sisa_malloc((size_t)B * sd->d * sizeof *t.xb);
-    t.yb = sisa_malloc((size_t)B * sizeof *t.yb);
-    SISA_CHECK(t.rows && t.order && t.xb && t.yb, SISA_ENOMEM, "out of memory for shard %u", k);
+    /* Stage 1 trained ahead counts only for these very rows trained from scratch. */
+    int ahead = pre && pre->t.k == k && pre->t.sd == sd && start == 0;
+    if (ahead) {
+        SISA_TRY(sisa_store_activity_stage(st, k, 1));
+        prestage_join(pre, 0);
+        if (pre->err < 0) {
+            err = sisa_error_set(pre->err, __FILE__, __LINE__, "%s", pre->msg);
+            goto done;
+        }
+        t0 = pre->started; /* the shard's training began there */
+        t = pre->t;        /* its model, buffers and checkpoint metadata after stage 1 */
+        t.cancel = NULL;
+        memset(&pre->t, 0, sizeof pre->t);
+    } else {
+        SISA_TRY(train_model(&t, start));
+        SISA_TRY(run_alloc(&t));
+    }
 
     for (uint32_t r = start + 1; r <= R; r++) {
         /* A stop request (SIGUSR1/SIGTERM: a scheduler's warning) ends the work at a stage
@@ -596,15 +760,19 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
                    "stopped on request before stage %u/%u of shard %u (every stage trained so "
                    "far is committed; run the command again to continue)",
                    r, R, k);
-        SISA_TRY(sisa_store_activity_stage(st, k, r));
         double ts = sisa_now();
-        uint32_t n_r = 0;
-        for (uint64_t i = 0; i < sd->n; i++)
-            if ((uint32_t)sd->slice[i] < r) t.rows[n_r++] = (uint32_t)i;
+        const uint32_t n_r = stage_row_list(&t, r);
         const uint64_t visits = sisa_stage_visits(n_r, E, R);
         double loss_sum = 0;
         uint64_t loss_n = 0;
-        SISA_TRY(train_stage(&t, r, n_r, visits, &loss_sum, &loss_n));
+        if (ahead && r == 1) {
+            ts = pre->started;
+            loss_sum = pre->loss_sum;
+            loss_n = pre->loss_n;
+        } else {
+            SISA_TRY(sisa_store_activity_stage(st, k, r));
+            SISA_TRY(train_stage(&t, r, n_r, visits, &loss_sum, &loss_n));
+        }
         SISA_TRY(train_commit(&t, &files, r, n_r, visits, lineage[r - 1]));
         rep->stages_trained++;
         rep->samples += visits;
@@ -615,13 +783,9 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
     }
 done:
     rep->seconds = sisa_now() - t0;
-    sisa_free(t.yb);
-    sisa_free(t.xb);
-    sisa_free(t.order);
-    sisa_free(t.rows);
+    sisa_shard_prestage_cancel(pre); /* unused, or emptied above */
+    run_free(&t);
     sisa_free(lineage);
-    views_free(&t.views);
-    sisa_model_destroy(t.model);
     sisa_shard_data_free(owned);
     sisa_files_close(&files);
     if (err < 0 && err != SISA_EINTR && err != SISA_ESTOPPED) sisa_error_prefix("shard %u", k);

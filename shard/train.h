@@ -59,6 +59,26 @@ int sisa_shard_train(const sisa_store *st, uint32_t k, sisa_shard_report *rep);
 int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
                           const char *given_sha, sisa_shard_report *rep);
 
+/* Stage 1 of shard k trained ahead of time by a helper thread, on rows this process holds in
+ * memory (`rows`, borrowed: keep them until the prestage is used or cancelled), while this
+ * thread goes on (writing the store's files). Its model is initialised and its buffers are
+ * allocated here; the thread allocates nothing and runs under this thread's floating-point
+ * environment, so the stage has the bits of training it in line. *out is NULL when there is
+ * nothing to do ahead (or no thread could be started: training then runs in line). Hand it to
+ * sisa_shard_train_pre, which uses it only if it trains that shard from scratch on the same
+ * rows, or cancel it; either frees it. */
+typedef struct sisa_shard_prestage sisa_shard_prestage;
+int sisa_shard_prestage_start(const sisa_store *st, uint32_t k, const sisa_shard_data *rows,
+                              sisa_shard_prestage **out);
+/* The shard of a prestage (UINT32_MAX for NULL). */
+uint32_t sisa_shard_prestage_shard(const sisa_shard_prestage *p);
+/* Stop the thread, wait for it, free (NULL-safe). */
+void sisa_shard_prestage_cancel(sisa_shard_prestage *p);
+/* sisa_shard_train_from, taking over `pre` (NULL: none): its stage 1 replaces training stage 1
+ * when shard k trains from scratch on the rows it was started on; otherwise it is cancelled. */
+int sisa_shard_train_pre(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
+                         const char *given_sha, sisa_shard_prestage *pre, sisa_shard_report *rep);
+
 /* Shard k's journaled folder (shard/journal.h); writers also get it repaired first. */
 struct sisa_files;
 int sisa_shard_files(const sisa_store *st, uint32_t k, struct sisa_files *out, int writable);

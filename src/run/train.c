@@ -226,9 +226,13 @@ done:
 
 /* Collective, step 2: each rank writes its own missing shards (and keeps them for training in
  * job->kept); for a new store every rank also digests its part of the dataset, and rank 0
- * combines the parts and writes the manifest. */
+ * combines the parts and writes the manifest. The first shard this rank trains starts its
+ * stage 1 on a helper thread (*pre) while this one writes the shard files (and the manifest):
+ * the same bits, and the writing, hashing and syncing of the files costs no training time
+ * (*t_train: when training started). t0: when the command started (for the timers). */
 static int train_partition(sisa_dist *d, sisa_store *st, const train_plan *tp,
-                           const uint32_t *owner, unsigned char *want, sisa_partition_job *job)
+                           const uint32_t *owner, unsigned char *want, sisa_partition_job *job,
+                           sisa_shard_prestage **pre, double t0, double *t_train)
 {
     int err = SISA_OK;
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
@@ -247,17 +251,42 @@ static int train_partition(sisa_dist *d, sisa_store *st, const train_plan *tp,
     const int fresh = !st->has_manifest;
     job->want = want;
     job->keep = 1;
+    job->defer_write = 1;
     if (fresh) {
         job->digest_part = (uint32_t)rank;
         job->digest_parts = (uint32_t)P;
     }
+    const double tp0 = sisa_now();
     if (todo || fresh) err = sisa_partition(st, job);
+    const double tp1 = sisa_now();
+    const int deferred = job->pending != NULL; /* the digest is taken while writing */
+    uint32_t first = 0;
+    while (first < S && owner[first] != (uint32_t)rank) first++;
+    const char *ahead = getenv("SISA_TRAIN_AHEAD"); /* "0": train in line (to compare) */
+    if (err == SISA_OK && first < S && job->kept && job->kept[first] &&
+        !(ahead && strcmp(ahead, "0") == 0)) {
+        *t_train = sisa_now(); /* training starts here */
+        err = sisa_shard_prestage_start(st, first, job->kept[first], pre);
+    }
+    if (err == SISA_OK) err = sisa_partition_write(st, job, S);
+    const double tp2 = sisa_now();
     SISA_TRY(sisa_dist_agree(d, err));
+    const double tp3 = sisa_now();
     if (fresh) {
         SISA_TRY(combine_digest(d, job, digest));
         if (rank == 0) err = write_manifest(st, digest, &job->hdr);
     }
     SISA_TRY(sisa_dist_agree(d, err));
+    sisa_debug("rank %d: %.3f s to the partition, %.3f s reading%s, %.3f s %swriting %u "
+               "shard file(s)%s, %.3f s waiting for the other ranks, %.3f s for the digest "
+               "and manifest",
+               rank, tp0 - t0, tp1 - tp0,
+               deferred ? ""
+               : fresh  ? " and digesting"
+                        : "",
+               tp2 - tp1, deferred ? "digesting and " : "", todo,
+               *pre ? " (stage 1 of the first shard training meanwhile)" : "", tp3 - tp2,
+               sisa_now() - tp3);
 done:
     return err;
 }
@@ -265,7 +294,7 @@ done:
 /* Step 3, this rank: train its shards in shard order, from the rows partitioning kept in memory
  * where there are any. stats: samples, rows, shards trained, empty shards. */
 static int train_mine(sisa_store *st, int rank, const uint32_t *owner, sisa_partition_job *job,
-                      uint64_t stats[4])
+                      sisa_shard_prestage **pre, uint64_t stats[4])
 {
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
@@ -280,7 +309,12 @@ static int train_mine(sisa_store *st, int rank, const uint32_t *owner, sisa_part
         }
         sisa_shard_report rep;
         const sisa_shard_data *mem = job->kept ? job->kept[k] : NULL;
-        err = sisa_shard_train_from(st, k, mem, mem ? job->sha[k] : NULL, &rep);
+        sisa_shard_prestage *ahead = NULL; /* stage 1 trained ahead (train_partition) */
+        if (sisa_shard_prestage_shard(*pre) == k) {
+            ahead = *pre;
+            *pre = NULL;
+        }
+        err = sisa_shard_train_pre(st, k, mem, mem ? job->sha[k] : NULL, ahead, &rep);
         if (job->kept) { /* its rows are not needed any more */
             sisa_shard_data_free(job->kept[k]);
             job->kept[k] = NULL;
@@ -336,11 +370,12 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
     unsigned char *want = NULL;
     double *rss_all = NULL;
     sisa_partition_job job = {0};
+    sisa_shard_prestage *pre = NULL;
     uint32_t S = 0;
     memset(out, 0, sizeof *out);
 
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
-    double t0 = sisa_now();
+    double t0 = sisa_now(), t_train = t0;
     SISA_TRY(sisa_dist_agree(d, rank == 0 ? check_new_store(cfg_path, oo ? oo->config : NULL)
                                           : SISA_OK));
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, cfg_path, SISA_STORE_CREATE, oo));
@@ -358,11 +393,11 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
     for (uint32_t k = 0; k < S; k++) mine += owner[k] == (uint32_t)rank;
     if (!mine)
         sisa_info("no shard to train here (%u shards over %d ranks); waiting for the others", S, P);
-    if (tp.partition) SISA_TRY(train_partition(d, &st, &tp, owner, want, &job));
+    if (tp.partition) SISA_TRY(train_partition(d, &st, &tp, owner, want, &job, &pre, t0, &t_train));
 
     uint64_t stats[4] = {0, 0, 0, 0}; /* samples, rows, shards trained, empty shards */
-    double t_train = sisa_now();
-    SISA_TRY(sisa_dist_agree(d, train_mine(&st, rank, owner, &job, stats)));
+    if (!pre) t_train = sisa_now();
+    SISA_TRY(sisa_dist_agree(d, train_mine(&st, rank, owner, &job, &pre, stats)));
     double t_end = sisa_now();
 
     SISA_TRY(train_totals(d, &st, stats, &rss_all, out));
@@ -376,6 +411,7 @@ done:
         sisa_store_discard_new(&st);
         sisa_info("removed the unfinished new store %s", st.root);
     }
+    sisa_shard_prestage_cancel(pre); /* before the rows it trains on are freed */
     sisa_partition_job_free(&job, S);
     sisa_free(rss_all);
     sisa_free(want);
