@@ -100,6 +100,7 @@ static void store(char *text, size_t len)
 /* Format into the thread's scratch buffer, with `keep` bytes left free after the text, or into
  * a heap buffer (which the caller frees: *heap) when that is too small. Sets *len to the text's
  * length. The text is cut short (marked "...") only when the heap has no room for it. */
+SISA_PRINTF(4, 0)
 static char *format(size_t keep, char **heap, size_t *len, const char *fmt, va_list ap)
 {
     va_list again;
