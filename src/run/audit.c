@@ -38,8 +38,7 @@ int sisa_run_parse_head(const char *text, char out[65])
     return 0;
 }
 
-/* The "ledger_head" of a deletion certificate (sisa verify writes them). */
-static int certificate_head(const char *path, char out[65])
+int sisa_run_certificate_head(const char *path, char out[65])
 {
     int err = SISA_OK;
     char *text = NULL;
@@ -220,7 +219,7 @@ static int audit_on_root(FILE *out, const sisa_store *st, audit_result *a, const
                    "sisa audit: --head '%s' is not a ledger head (64 hex digits)", head_arg);
         a->head_source = "--head";
     } else if (cert) {
-        SISA_TRY(certificate_head(cert, a->head));
+        SISA_TRY(sisa_run_certificate_head(cert, a->head));
         a->head_source = cert;
     }
 
