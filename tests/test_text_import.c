@@ -769,6 +769,12 @@ static const bad_svm bad_svms[] = {
      "{in}: no data rows (the file is empty or holds only comments and blank lines)"},
     {"only_comments", "# nothing\n\n   \n#1 1:2\n", 0, 0, SISA_ECORRUPT,
      "{in}: no data rows (the file is empty or holds only comments and blank lines)"},
+    /* The largest index claims the dense width: 2 rows of 4194305 floats (32 MiB) from 18
+     * bytes is refused (the limit is 16 MiB + 256 times the file); --features lifts it. */
+    {"dense_too_large", "0 4194305:1\n1 1:1\n", 0, 0, SISA_ECORRUPT,
+     "{in}: its largest index, 4194305, makes a dense matrix of 2 rows x 4194305 features "
+     "(32.0 MiB), more than the limit for a file of 18 bytes (16 MiB + 256 times its size): is "
+     "an index wrong? pass --features 4194305 to import it anyway"},
     {"labels_only", "0\n1\n", 0, 0, SISA_ECORRUPT,
      "{in}: no line has any index:value pair, so the feature count is unknown; pass "
      "--features D to import these rows as D zeros each"},
