@@ -59,6 +59,20 @@ static void test_json_reader(void **state)
     memset(deep + 100, ']', 100);
     assert_int_equal(sisa_json_parse(&j, deep, sizeof deep, "deep"), SISA_ECORRUPT);
     tu_assert_contains(sisa_error_message(), "nested too deeply");
+    /* A number's text is at most 64 characters (sisa writes 64-bit integers): 64 digits
+     * parse, 65 are refused naming where the number starts. */
+    char num[80];
+    memcpy(num, "[1, ", 4);
+    memset(num + 4, '7', 65);
+    memcpy(num + 69, "]", 2);
+    assert_int_equal(sisa_json_parse(&j, num, 68, "num"), SISA_ECORRUPT); /* 64 digits, no ] */
+    tu_assert_contains(sisa_error_message(), "unterminated");
+    num[68] = ']';
+    assert_int_equal(sisa_json_parse(&j, num, 69, "num"), 0);
+    sisa_json_free(j);
+    num[68] = '7';
+    assert_int_equal(sisa_json_parse(&j, num, 70, "num"), SISA_ECORRUPT);
+    assert_string_equal(sisa_error_message(), "num: offset 4: number longer than 64 characters");
 }
 
 static void test_json_writer_round_trip(void **state)
