@@ -566,6 +566,22 @@ static void test_csv_input_errors(void **state)
     assert_failed(&fx, sisa_import_csv(NULL, fx.in, &o), SISA_ECORRUPT,
                   "{in}: truncated gzip data (the compressed stream ends early)");
 
+    /* More columns than 2^24 features and the label, ID and group columns: refused from the
+     * header, before its 16 million names are sorted. */
+    size_t cols = ((size_t)1 << 24) + 4;
+    char *wide = malloc(cols + 3);
+    assert_non_null(wide);
+    memset(wide, ',', cols - 1);
+    memcpy(wide + cols - 1, "\n0\n", 4);
+    fixture wfx;
+    fixture_make(&wfx, "csv_many_columns", "in.csv", wide, cols + 2, 0);
+    free(wide);
+    opts_for(&o, &wfx);
+    o.label_col = "y";
+    assert_failed(&wfx, sisa_import_csv(NULL, wfx.in, &o), SISA_ECORRUPT,
+                  "{in}:1: the header has 16777220 columns; at most 16777219 are supported (2^24 "
+                  "features and the label, ID and group columns)");
+
     opts_for(&o, &fx);
     o.label_col = "y";
     assert_int_equal(sisa_import_csv(NULL, tu_path(fx.dir, "missing.csv"), &o), SISA_EIO);
