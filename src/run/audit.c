@@ -45,7 +45,9 @@ int sisa_run_certificate_head(const char *path, char out[65])
     size_t len = 0;
     sisa_json *cert = NULL;
     const char *head = NULL;
-    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)16 << 20));
+    /* As large as the ledger may be: a certificate names the rows of the requests it covers,
+     * which the ledger names too. */
+    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
     SISA_TRY(sisa_json_parse(&cert, text, len, path));
     SISA_CHECK(sisa_json_str(cert, "ledger_head", &head), SISA_ECORRUPT,
                "%s: not a deletion certificate (no \"ledger_head\")", path);
