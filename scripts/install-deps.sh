@@ -8,6 +8,7 @@ set -euo pipefail
 
 PKGS=(
   gcc make cmake pkg-config bc
+  g++                                 # the public headers compiled as C++ (CTest headers)
   libopenmpi-dev openmpi-bin          # MPI ranks
   libhdf5-dev hdf5-tools              # serial HDF5 (data, checkpoints) and h5dump
   libopenblas-dev                     # dense math

@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SISA_CONFIG_PATH_MAX   4096
 #define SISA_CONFIG_MAX_HIDDEN 16
 #define SISA_CONFIG_MAX_BYTES  (1024 * 1024)
@@ -111,5 +115,9 @@ const char *sisa_sharding_name(sisa_sharding s);
 
 /* libyaml's version string, for `sisa --version`. */
 const char *sisa_config_yaml_version(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

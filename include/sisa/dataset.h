@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SISA_DATASET_FORMAT         "sisa-dataset"
 #define SISA_DATASET_FORMAT_VERSION 1
 #define SISA_MAX_CLASSES            (1 << 20)
@@ -104,5 +108,9 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
 
 /* Discard everything written: close and remove the temp file. NULL-safe. */
 void sisa_dataset_writer_abort(sisa_dataset_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

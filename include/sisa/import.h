@@ -14,6 +14,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct sisa_import_opts {
     const char *out;     /* output path (required) */
     int force;           /* replace an existing output */
@@ -56,5 +60,9 @@ int sisa_import_h5(sisa_dataset_summary *out, const char *path, const sisa_impor
 const char *sisa_io_hdf5_version(void);
 /* zlib's version. */
 const char *sisa_io_zlib_version(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
