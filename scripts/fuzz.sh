@@ -41,14 +41,27 @@ if [ -n "${SISA_FUZZ_OUT:-}" ]; then
 else
   out=$(mktemp -d "${TMPDIR:-/tmp}/sisa-fuzz.XXXXXX")
 fi
-# The targets' scratch files (fuzz.h): here, so that a crashed target leaves nothing elsewhere.
-export SISA_FUZZ_TMP=$out/tmp
-mkdir -p "$SISA_FUZZ_TMP"
-cleanup() { if [ "$keep" = 1 ]; then rm -rf "$out/tmp"; else rm -rf "$out"; fi; }
+# The targets' scratch files (fuzz.h): in a folder of this run, removed at exit, so that a crashed
+# target leaves nothing elsewhere; in memory (/dev/shm) when it can be, since the importers write
+# and fsync a file for every input (about a third more executions than on a disk).
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  SISA_FUZZ_TMP=$(mktemp -d /dev/shm/sisa-fuzz.XXXXXX)
+else
+  SISA_FUZZ_TMP=$out/tmp
+  mkdir -p "$SISA_FUZZ_TMP"
+fi
+export SISA_FUZZ_TMP
+cleanup() {
+  rm -rf "$SISA_FUZZ_TMP"
+  if [ "$keep" = 0 ]; then rm -rf "$out"; fi
+}
 trap cleanup EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-opts=(-timeout=1 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1)
+# -len_control=0: mutate inputs up to the full 64 KiB from the start. libFuzzer otherwise grows the
+# length it mutates with the number of executions, which for the importers (about 100 inputs a
+# second: each writes an HDF5 file) stays at a few bytes over a 20 s run.
+opts=(-timeout=1 -max_len=65536 -len_control=0 -rss_limit_mb=2048 -print_final_stats=1)
 
 failed=0
 rows=()
