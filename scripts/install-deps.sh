@@ -16,6 +16,7 @@ PKGS=(
   zlib1g-dev                          # gzipped inputs
   libcmocka-dev                       # unit tests
   clang-format                        # the format check in CI
+  clang libfuzzer-14-dev              # the fuzzers (scripts/fuzz.sh): clang 14 and libFuzzer
   python3-h5py python3-numpy          # read-back checks in tests, the Python binding (python/)
   dataset-fashion-mnist               # the demo and test data (IDX files)
 )

@@ -214,11 +214,37 @@ done:
 
 /* ---- journaled folders -------------------------------------------------------------------- */
 
+static size_t name_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    return (size_t)h;
+}
+
+/* The entry named `name`, or NULL. */
+static sisa_files_entry *lookup(const sisa_files *f, const char *name)
+{
+    if (!f->nslot) return NULL;
+    for (size_t i = name_hash(name) & (f->nslot - 1);; i = (i + 1) & (f->nslot - 1)) {
+        if (!f->slot[i]) return NULL;
+        sisa_files_entry *e = &f->e[f->slot[i] - 1];
+        if (!strcmp(e->name, name)) return e;
+    }
+}
+
+/* Put entry `k` into the index (which has room). */
+static void index_put(sisa_files *f, size_t k)
+{
+    size_t i = name_hash(f->e[k].name) & (f->nslot - 1);
+    while (f->slot[i]) i = (i + 1) & (f->nslot - 1);
+    f->slot[i] = k + 1;
+}
+
 static sisa_files_entry *entry(sisa_files *f, const char *name, int create)
 {
-    for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->e[i].name, name)) return &f->e[i];
-    if (!create) return NULL;
+    sisa_files_entry *found = lookup(f, name);
+    if (found || !create) return found;
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 16;
         sisa_files_entry *e = sisa_realloc(f->e, cap * sizeof *e);
@@ -226,18 +252,26 @@ static sisa_files_entry *entry(sisa_files *f, const char *name, int create)
         f->e = e;
         f->cap = cap;
     }
-    sisa_files_entry *e = &f->e[f->n++];
+    if (2 * (f->n + 1) > f->nslot) {
+        size_t nslot = f->nslot ? 2 * f->nslot : 64;
+        size_t *slot = sisa_calloc(nslot, sizeof *slot);
+        if (!slot) return NULL;
+        sisa_free(f->slot);
+        f->slot = slot;
+        f->nslot = nslot;
+        for (size_t k = 0; k < f->n; k++) index_put(f, k);
+    }
+    sisa_files_entry *e = &f->e[f->n];
     memset(e, 0, sizeof *e);
     snprintf(e->name, sizeof e->name, "%s", name);
+    index_put(f, f->n++);
     return e;
 }
 
 /* 1 when the journal ever named `name` (committed or removed). */
 static int known(const sisa_files *f, const char *name)
 {
-    for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->e[i].name, name)) return 1;
-    return 0;
+    return lookup(f, name) != NULL;
 }
 
 /* Fold one journal record into the file table (records other than put/del are ignored). */
@@ -291,20 +325,21 @@ void sisa_files_close(sisa_files *f)
     sisa_free(f->e);
     f->e = NULL;
     f->n = f->cap = 0;
+    sisa_free(f->slot);
+    f->slot = NULL;
+    f->nslot = 0;
 }
 
 const sisa_files_entry *sisa_files_entry_of(const sisa_files *f, const char *name)
 {
-    for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->e[i].name, name)) return f->e[i].live ? &f->e[i] : NULL;
-    return NULL;
+    const sisa_files_entry *e = lookup(f, name);
+    return e && e->live ? e : NULL;
 }
 
 const char *sisa_files_hash(const sisa_files *f, const char *name)
 {
-    for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->e[i].name, name)) return f->e[i].live ? f->e[i].sha : NULL;
-    return NULL;
+    const sisa_files_entry *e = sisa_files_entry_of(f, name);
+    return e ? e->sha : NULL;
 }
 
 int sisa_files_has(const sisa_files *f, const char *name)
@@ -359,9 +394,7 @@ int sisa_files_locate(const sisa_files *f, const char *name, char *out, size_t c
     int err = SISA_OK;
     char path[SISA_PATH_MAX], sha[65];
     const char *want = sisa_files_hash(f, name);
-    const sisa_files_entry *e = NULL;
-    for (size_t i = 0; i < f->n && want; i++)
-        if (!strcmp(f->e[i].name, name)) e = &f->e[i];
+    const sisa_files_entry *e = want ? lookup(f, name) : NULL;
     if (e) {
         SISA_TRY(sisa_path_resolve(path, sizeof path, f->dir, name));
         if (sisa_fs_exists(path)) {

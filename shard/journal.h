@@ -58,6 +58,10 @@ typedef struct sisa_files {
     sisa_journal j;
     sisa_files_entry *e;
     size_t n, cap;
+    /* Index of e by name (open addressing: entry number + 1, 0 for a free slot; nslot a power
+     * of two above 2 n), so that reading a journal of N records costs O(N), however many
+     * names it holds. */
+    size_t *slot, nslot;
 } sisa_files;
 
 /* Open `dir`'s journal (named `journal_name`). Writers also get the folder created. */

@@ -382,6 +382,104 @@ typedef struct {
     int matched;      /* a certified request of the journal accounts for it */
 } ledger_line;
 
+/* The lines sorted by head and by request number (ties in line order), so that each certified
+ * request finds its record by binary search: the audit costs O(N log N) for N records, not
+ * O(N^2). `next` skips lines already matched: within a run of equal keys, the first unmatched
+ * line is wanted, and each line is skipped at most once. */
+typedef struct {
+    const ledger_line *lines;
+    size_t *by_head, *by_req;   /* line numbers, sorted */
+    size_t *head_cur, *req_cur; /* at a run's first position: where its unmatched lines start */
+    size_t n;
+} line_index;
+
+static const ledger_line *sort_lines; /* qsort has no context argument; the audit is serial */
+
+static int cmp_by_head(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(sort_lines[x].head, sort_lines[y].head);
+    return c ? c : (x > y) - (x < y);
+}
+
+static int cmp_by_req(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    uint64_t p = sort_lines[x].request, q = sort_lines[y].request;
+    if (p != q) return p < q ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+static int line_index_make(line_index *ix, const ledger_line *lines, size_t n)
+{
+    memset(ix, 0, sizeof *ix);
+    ix->lines = lines;
+    ix->n = n;
+    ix->by_head = sisa_malloc((n ? n : 1) * sizeof *ix->by_head);
+    ix->by_req = sisa_malloc((n ? n : 1) * sizeof *ix->by_req);
+    ix->head_cur = sisa_malloc((n ? n : 1) * sizeof *ix->head_cur);
+    ix->req_cur = sisa_malloc((n ? n : 1) * sizeof *ix->req_cur);
+    if (!ix->by_head || !ix->by_req || !ix->head_cur || !ix->req_cur)
+        return SISA_ERR(SISA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        ix->by_head[i] = ix->by_req[i] = ix->head_cur[i] = ix->req_cur[i] = i;
+    sort_lines = lines;
+    qsort(ix->by_head, n, sizeof *ix->by_head, cmp_by_head);
+    qsort(ix->by_req, n, sizeof *ix->by_req, cmp_by_req);
+    sort_lines = NULL;
+    return SISA_OK;
+}
+
+static void line_index_free(line_index *ix)
+{
+    sisa_free(ix->by_head);
+    sisa_free(ix->by_req);
+    sisa_free(ix->head_cur);
+    sisa_free(ix->req_cur);
+    memset(ix, 0, sizeof *ix);
+}
+
+/* The first line (in file order) not yet matched whose head is `head`, or n. */
+static size_t first_unmatched_head(line_index *ix, const char *head)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->lines[ix->by_head[mid]].head, head) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == ix->n || strcmp(ix->lines[ix->by_head[lo]].head, head) != 0) return ix->n;
+    size_t p = ix->head_cur[lo];
+    while (p < ix->n && !strcmp(ix->lines[ix->by_head[p]].head, head) &&
+           ix->lines[ix->by_head[p]].matched)
+        p++;
+    ix->head_cur[lo] = p;
+    if (p < ix->n && !strcmp(ix->lines[ix->by_head[p]].head, head)) return ix->by_head[p];
+    return ix->n;
+}
+
+/* The same by request number. */
+static size_t first_unmatched_req(line_index *ix, uint64_t req)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->lines[ix->by_req[mid]].request < req)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == ix->n || ix->lines[ix->by_req[lo]].request != req) return ix->n;
+    size_t p = ix->req_cur[lo];
+    while (p < ix->n && ix->lines[ix->by_req[p]].request == req && ix->lines[ix->by_req[p]].matched)
+        p++;
+    ix->req_cur[lo] = p;
+    if (p < ix->n && ix->lines[ix->by_req[p]].request == req) return ix->by_req[p];
+    return ix->n;
+}
+
 void sisa_audit_ledger_free(sisa_audit_ledger *a)
 {
     sisa_strlist_free(a->problems, a->n_problems);
@@ -457,14 +555,11 @@ static int audit_outside_head(sisa_audit_ledger *out, const ledger_line *lines, 
 /* One request the journal certifies (number n, with the head `jhead` after its record): it must
  * have exactly that record. */
 static int audit_certified(sisa_audit_ledger *out, ledger_line *lines, size_t n_lines,
-                           const char *ledger_path, const sisa_journal *journal, uint64_t n,
-                           const char *jhead)
+                           line_index *ix, const char *ledger_path, const sisa_journal *journal,
+                           uint64_t n, const char *jhead)
 {
-    size_t at = n_lines, same_request = n_lines;
-    for (size_t i = 0; i < n_lines && at == n_lines; i++)
-        if (!lines[i].matched && !strcmp(lines[i].head, jhead)) at = i;
-    for (size_t i = 0; i < n_lines && same_request == n_lines; i++)
-        if (!lines[i].matched && lines[i].request == n) same_request = i;
+    size_t at = first_unmatched_head(ix, jhead);
+    size_t same_request = at < n_lines ? n_lines : first_unmatched_req(ix, n);
     if (at < n_lines) {
         lines[at].matched = 1;
         return SISA_OK;
@@ -484,6 +579,18 @@ static int audit_certified(sisa_audit_ledger *out, ledger_line *lines, size_t n_
                              ledger_path, (unsigned long long)n, journal->path);
 }
 
+typedef struct {
+    uint64_t n;   /* request number */
+    size_t index; /* the record's place in the journal */
+} request_at;
+
+static int cmp_request_at(const void *a, const void *b)
+{
+    const request_at *x = a, *y = b;
+    if (x->n != y->n) return x->n < y->n ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
 /* The journal certifies requests with the head after their record: each must have exactly that
  * record, and every record must belong to a certified request. The IDs of every certified
  * request count as deleted even if its record was tampered with. */
@@ -491,6 +598,21 @@ static int audit_journal(sisa_audit_ledger *out, ledger_line *lines, size_t n_li
                          const char *ledger_path, const sisa_journal *journal, sisa_hashlist *ids)
 {
     int err = SISA_OK;
+    line_index ix;
+    request_at *reqs = NULL;
+    size_t n_reqs = 0;
+    SISA_TRY(line_index_make(&ix, lines, n_lines));
+    /* The journal's request records by number, so that each certified state finds its own. */
+    reqs = sisa_malloc((journal->n ? journal->n : 1) * sizeof *reqs);
+    SISA_CHECK(reqs, SISA_ENOMEM, "out of memory");
+    for (size_t q = 0; q < journal->n; q++) {
+        const char *op = NULL;
+        uint64_t qn = 0;
+        if (sisa_json_str(journal->recs[q], "op", &op) && !strcmp(op, "request") &&
+            sisa_json_u64(journal->recs[q], "n", &qn))
+            reqs[n_reqs++] = (request_at){qn, q};
+    }
+    qsort(reqs, n_reqs, sizeof *reqs, cmp_request_at);
     for (size_t r = 0; r < journal->n; r++) {
         const sisa_json *jr = journal->recs[r];
         const char *op = NULL, *state = NULL, *jhead = NULL;
@@ -499,13 +621,17 @@ static int audit_journal(sisa_audit_ledger *out, ledger_line *lines, size_t n_li
         if (!sisa_json_str(jr, "state", &state) || strcmp(state, "certified") != 0) continue;
         if (!sisa_json_u64(jr, "n", &n)) continue; /* the store open checked the journal */
         out->certified++;
-        for (size_t q = 0; q < journal->n; q++) {
-            uint64_t qn = 0;
-            if (sisa_json_str(journal->recs[q], "op", &op) && !strcmp(op, "request") &&
-                sisa_json_u64(journal->recs[q], "n", &qn) && qn == n)
-                SISA_TRY(sisa_hashlist_read(ids, journal->recs[q], "ids", journal->path,
-                                            SISA_HASHES_LENIENT));
+        size_t lo = 0, hi = n_reqs;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (reqs[mid].n < n)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
+        for (; lo < n_reqs && reqs[lo].n == n; lo++)
+            SISA_TRY(sisa_hashlist_read(ids, journal->recs[reqs[lo].index], "ids", journal->path,
+                                        SISA_HASHES_LENIENT));
         if (!sisa_json_str(jr, "ledger_head", &jhead)) {
             SISA_TRY(sisa_strlist_addf(&out->problems, &out->n_problems,
                                        "%s: the certified record of request %llu has no "
@@ -513,7 +639,7 @@ static int audit_journal(sisa_audit_ledger *out, ledger_line *lines, size_t n_li
                                        journal->path, (unsigned long long)n));
             continue;
         }
-        SISA_TRY(audit_certified(out, lines, n_lines, ledger_path, journal, n, jhead));
+        SISA_TRY(audit_certified(out, lines, n_lines, &ix, ledger_path, journal, n, jhead));
     }
     for (size_t i = 0; i < n_lines; i++)
         if (!lines[i].matched && lines[i].request)
@@ -523,6 +649,8 @@ static int audit_journal(sisa_audit_ledger *out, ledger_line *lines, size_t n_li
                                        ledger_path, i + 1, (unsigned long long)lines[i].request,
                                        journal->path));
 done:
+    sisa_free(reqs);
+    line_index_free(&ix);
     return err;
 }
 

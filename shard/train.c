@@ -278,6 +278,9 @@ int sisa_shard_summary_read(const sisa_store *st, const sisa_files *f, sisa_shar
                        sisa_parse_u64(c->str, &out->slice_rows[r]) == SISA_PARSE_OK &&
                        l->type == SISA_JSON_STRING && strlen(l->str) == 64,
                    SISA_ECORRUPT, "%s: the record of data.h5 has a bad summary", f->j.path);
+        SISA_CHECK(out->slice_rows[r] <= out->rows - total, SISA_ECORRUPT,
+                   "%s: the record of data.h5 counts %llu rows but its slices hold more", f->j.path,
+                   (unsigned long long)out->rows);
         total += out->slice_rows[r];
         memcpy(out->lineage[r], l->str, 65);
     }

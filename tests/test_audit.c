@@ -345,6 +345,32 @@ static void test_intact_store_passes(void **state)
     if (r->status != 0) fail_msg("audit failed (%d):\n%s%s", r->status, r->out, r->err);
     tu_assert_contains(r->out, "the chain's head after record 1");
     tu_assert_contains(r->out, "verdict: pass");
+
+    /* A certificate as large as one covering a deletion of 270 000 rows (their salted hashes,
+     * 18 MB): read like any other (it was refused above 16 MiB, a limit below what sisa
+     * writes; certificates may now be as large as the ledger, 1 GiB). */
+    size_t clen = 0;
+    char *cert = tu_read_file(tu_path(dir, "cert1.json"), &clen);
+    const size_t n_big = 270000, entry = 67; /* "<64 hex>", */
+    size_t blen = clen + n_big * entry + 64;
+    char *big = malloc(blen);
+    assert_non_null(big);
+    size_t at = (size_t)(strchr(cert, '{') - cert) + 1, o = 0;
+    memcpy(big, cert, at);
+    o = at;
+    o += (size_t)sprintf(big + o, "\"more_ids\": [");
+    for (size_t i = 0; i < n_big; i++)
+        o += (size_t)sprintf(big + o, "%s\"%064zx\"", i ? "," : "", i);
+    o += (size_t)sprintf(big + o, "], ");
+    memcpy(big + o, cert + at, clen - at);
+    o += clen - at;
+    tu_write_file(tu_path(dir, "cert1-big.json"), big, o);
+    assert_true(o > (size_t)17 << 20);
+    free(big);
+    free(cert);
+    audit(r, 0, cfg, "--certificate", tu_path(dir, "cert1-big.json"), NULL);
+    if (r->status != 0) fail_msg("audit failed (%d):\n%s%s", r->status, r->out, r->err);
+    tu_assert_contains(r->out, "the chain's head after record 1");
     audit(r, 0, cfg, "--head", head3, NULL);
     assert_int_equal(r->status, 0);
     tu_assert_contains(r->out, "the chain's head after record 3");

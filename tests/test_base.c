@@ -11,6 +11,7 @@
 #include "base/strutil.h"
 #include "sisa/error.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,6 +587,90 @@ static int child_crashes(void *arg, void *result)
     return SISA_OK;
 }
 
+/* Write ends of pipes open before sisa_sandbox_run: this process may have inherited some (from
+ * ctest, a shell), which are not the report pipe; writing to one whose reader is gone would end
+ * the child on SIGPIPE. */
+static char inherited_pipe[1024];
+
+static int is_write_pipe(int fd)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && (fl & O_ACCMODE) == O_WRONLY;
+}
+
+static void note_inherited_pipes(void)
+{
+    for (int fd = 3; fd < 1024; fd++) inherited_pipe[fd] = (char)is_write_pipe(fd);
+}
+
+/* A child taken over by what it parsed writes anything on its report pipe (found here as the
+ * one pipe open for writing that the parent did not have before) and ends as it likes. */
+static void hijacked_report(const void *bytes, size_t len, size_t repeat, int status)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        if (inherited_pipe[fd] || !is_write_pipe(fd)) continue;
+        for (size_t i = 0; i < repeat; i++)
+            if (write(fd, bytes, len) != (ssize_t)len) break;
+    }
+    _exit(status);
+}
+
+static int child_floods(void *arg, void *result)
+{
+    (void)arg;
+    (void)result;
+    static char junk[4096];
+    memset(junk, 0, sizeof junk);               /* code 0, then far too many result bytes */
+    hijacked_report(junk, sizeof junk, 256, 0); /* 1 MiB: more than a pipe holds */
+    return SISA_OK;
+}
+
+static int child_bogus_code(void *arg, void *result)
+{
+    (void)arg;
+    (void)result;
+    char rep[16];
+    int code = -12345;
+    memcpy(rep, &code, sizeof code);
+    memcpy(rep + sizeof code, "boom", 5);
+    hijacked_report(rep, sizeof code + 5, 1, 1);
+    return SISA_OK;
+}
+
+static int child_escapes(void *arg, void *result)
+{
+    (void)arg;
+    (void)result;
+    char rep[32];
+    int code = SISA_ECORRUPT;
+    memcpy(rep, &code, sizeof code);
+    memcpy(rep + sizeof code, "\x1b]0;owned\x07in.h5: bad", 20);
+    hijacked_report(rep, sizeof code + 20, 1, 1);
+    return SISA_OK;
+}
+
+/* What the parent accepts from a child that parsed a hostile file: nothing that breaks the
+ * report's protocol. A flood of bytes must not make the parent wait for ever (an alarm fails
+ * the test if it does), an unknown code is not passed on, and the message reaches the terminal
+ * without control bytes. */
+static void test_sandbox_hijacked(void **state)
+{
+    (void)state;
+    alarm(60);
+    note_inherited_pipes();
+    assert_int_equal(sisa_sandbox_run(child_floods, NULL, NULL, 0, "reading in.h5", 0),
+                     SISA_EINTERNAL);
+    tu_assert_contains(sisa_error_message(), "reading in.h5 sent a report of 1048572 bytes");
+    assert_int_equal(sisa_sandbox_run(child_bogus_code, NULL, NULL, 0, "reading in.h5", 0),
+                     SISA_EINTERNAL);
+    tu_assert_contains(sisa_error_message(), "reading in.h5 ended without a report");
+    assert_int_equal(sisa_sandbox_run(child_escapes, NULL, NULL, 0, "reading in.h5", 0),
+                     SISA_ECORRUPT);
+    assert_string_equal(sisa_error_message(), "?]0;owned?in.h5: bad");
+    alarm(0);
+}
+
 static void test_sandbox(void **state)
 {
     (void)state;
@@ -731,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_read_all_limit),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_sandbox_hijacked),
         cmocka_unit_test(test_philox_kat),
         cmocka_unit_test(test_rng_streams),
         cmocka_unit_test(test_rng_below_and_shuffle),

@@ -41,10 +41,10 @@
  * SISA_CRASH_NO_MOUNT=1 makes the full-disk test use the shim as if mounting were not allowed;
  * SISA_CRASH_TESTS=test_kill_sweep,... runs only the cases named (CTest runs three parts).
  */
+#include "storecmp.h"
 #include "testutil.h"
 
 #include "base/json.h"
-#include "base/sha256.h"
 #include "sisa/dataset.h"
 #include "sisa/error.h"
 
@@ -278,196 +278,13 @@ static void failed_with_message(const tu_run *r, const char *what)
 
 /* ---- the store's files -------------------------------------------------------------------- */
 
-/* out := a/b, failing the test when it does not fit. */
-static void join(char *out, size_t cap, const char *a, const char *b)
-{
-    if (snprintf(out, cap, "%s/%s", a, b) >= (int)cap) fail_msg("path too long: %s/%s", a, b);
-}
-
-/* Append " text" to a buffer, quietly cut at its end. */
-static void add_word(char *buf, size_t cap, const char *text)
-{
-    size_t used = strlen(buf);
-    if (snprintf(buf + used, cap - used, " %s", text) < 0) buf[used] = '\0';
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp((const char *)a, (const char *)b);
-}
-
-/* Sorted names in a folder (0 when it does not exist), without `skip`. */
-static int list_names(const char *path, char (*names)[256], int max, const char *skip)
-{
-    DIR *d = opendir(path);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        if (skip && !strcmp(e->d_name, skip)) continue;
-        if (n == max) fail_msg("more than %d entries in %s", max, path);
-        snprintf(names[n++], 256, "%s", e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, 256, cmp_str);
-    return n;
-}
-
-/* Fail when a temp file is anywhere under `root`. */
-static void check_no_tmp(const char *root, const char *what)
-{
-    char names[64][256];
-    int n = list_names(root, names, 64, NULL);
-    for (int i = 0; i < n; i++) {
-        char path[4400];
-        join(path, sizeof path, root, names[i]);
-        if (strstr(names[i], ".sisa-tmp-")) fail_msg("%s: temp file left behind: %s", what, path);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) check_no_tmp(path, what);
-    }
-}
-
-static void same_bytes(const char *a, const char *b, const char *what)
-{
-    char ha[65], hb[65];
-    if (!tu_exists(a) || !tu_exists(b))
-        fail_msg("%s: %s %s, %s %s", what, a, tu_exists(a) ? "exists" : "is missing", b,
-                 tu_exists(b) ? "exists" : "is missing");
-    tu_sha_file(a, ha);
-    tu_sha_file(b, hb);
-    if (strcmp(ha, hb) != 0) fail_msg("%s: %s differs from %s", what, a, b);
-}
-
-static void hash_id(const uint8_t salt[32], uint64_t id, char hex[65])
-{
-    uint8_t le[8], d[32];
-    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(id >> (8 * i));
-    sisa_sha256_ctx h;
-    sisa_sha256_init(&h);
-    sisa_sha256_update(&h, "sisa-id-v1", 10);
-    sisa_sha256_update(&h, salt, 32);
-    sisa_sha256_update(&h, le, 8);
-    sisa_sha256_final(&h, d);
-    sisa_hex(hex, d, 32);
-}
-
-/* Remove `"key": value` (value up to `end_char`, inclusive) from `line`, returning the value's
- * text in `value` (without the delimiters). 0 when the key is absent. */
-static int cut_member(char *line, const char *key, char open_char, char end_char, char *value,
-                      size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": %c", key, open_char);
-    char *k = strstr(line, pat);
-    if (!k) return 0;
-    char *v = k + strlen(pat);
-    char *end = strchr(v, end_char);
-    if (!end) return 0;
-    snprintf(value, cap, "%.*s", (int)(end - v), v);
-    char *from = k, *to = end + 1;
-    if (from >= line + 2 && from[-2] == ',' && from[-1] == ' ')
-        from -= 2;
-    else if (to[0] == ',' && to[1] == ' ')
-        to += 2;
-    memmove(from, to, strlen(to) + 1);
-    return 1;
-}
-
-/* The ledger of `store` with every record's "time" removed and its "ids" checked to be the
- * salted hashes of the deleted IDs under the store's own salt, then removed. Caller frees. */
-static char *ledger_normal(const char *store, const char *what)
-{
-    char path[2400];
-    snprintf(path, sizeof path, "%s/ledger", store);
-    if (!tu_exists(path)) return strdup("(no ledger)");
-    char *text = tu_read_file(path, NULL);
-    snprintf(path, sizeof path, "%s/salt", store);
-    char *salt_hex = tu_read_file(path, NULL);
-    uint8_t salt[32];
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(salt_hex + 2 * i, "%2x", &v) != 1) fail_msg("%s: bad salt %s", what, path);
-        salt[i] = (uint8_t)v;
-    }
-    free(salt_hex);
-    char h[2][65], want[160], got[1024], tmp[64];
-    hash_id(salt, del_id[0], h[0]);
-    hash_id(salt, del_id[1], h[1]);
-    int lo = strcmp(h[0], h[1]) > 0;
-    snprintf(want, sizeof want, "\"%s\", \"%s\"", h[lo], h[!lo]);
-    if (!cut_member(text, "time", '"', '"', tmp, sizeof tmp))
-        fail_msg("%s: %s/ledger has no time", what, store);
-    if (!cut_member(text, "ids", '[', ']', got, sizeof got) || strcmp(got, want) != 0)
-        fail_msg("%s: %s/ledger names the rows [%s], want [%s]", what, store, got, want);
-    return text;
-}
-
-/* A manifest without the store's identity (store_id, location): each store has its own. */
-static char *manifest_normal(const char *path)
-{
-    char *text = tu_read_file(path, NULL), *out = calloc(1, strlen(text) + 1);
-    assert_non_null(out);
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (!strncmp(line, "store_id: ", 10) || !strncmp(line, "location: ", 10)) continue;
-        strcat(out, line);
-        strcat(out, "\n");
-    }
-    free(text);
-    return out;
-}
-
-/* The store equals the reference (see the top of the file). */
+/* The store equals the reference (tests/storecmp.h). */
 static void compare_store(const char *store, const char *ref, const char *what)
 {
     char a[2400], b[2400];
     snprintf(a, sizeof a, "%s/%s", dir, store);
     snprintf(b, sizeof b, "%s/%s", dir, ref);
-    check_no_tmp(a, what);
-    char names[16][256], rnames[16][256];
-    static const char *const allowed[] = {"config.yaml", "journal", "ledger", "lock",
-                                          "manifest",    "salt",    "shards"};
-    int n = list_names(a, names, 16, NULL);
-    for (int i = 0; i < n; i++) {
-        int ok = 0;
-        for (size_t j = 0; j < sizeof allowed / sizeof *allowed; j++)
-            ok |= !strcmp(names[i], allowed[j]);
-        if (!ok) fail_msg("%s: unexpected file %s/%s", what, a, names[i]);
-    }
-    for (int k = 0; k < SHARDS; k++) {
-        char da[2500], db[2500];
-        snprintf(da, sizeof da, "%s/shards/%04d", a, k);
-        snprintf(db, sizeof db, "%s/shards/%04d", b, k);
-        int na = list_names(da, names, 16, "journal"), nb = list_names(db, rnames, 16, "journal");
-        int same = na == nb;
-        for (int i = 0; same && i < na; i++) same = !strcmp(names[i], rnames[i]);
-        if (!same) {
-            char la[1024] = "", lb[1024] = "";
-            for (int i = 0; i < na; i++) add_word(la, sizeof la, names[i]);
-            for (int i = 0; i < nb; i++) add_word(lb, sizeof lb, rnames[i]);
-            fail_msg("%s: shard %d holds [%s ], the reference [%s ]", what, k, la, lb);
-        }
-        for (int i = 0; i < na; i++) {
-            char fa[2800], fb[2800];
-            join(fa, sizeof fa, da, names[i]);
-            join(fb, sizeof fb, db, names[i]);
-            same_bytes(fa, fb, what);
-        }
-    }
-    snprintf(a + strlen(a), sizeof a - strlen(a), "/manifest");
-    snprintf(b + strlen(b), sizeof b - strlen(b), "/manifest");
-    char *ma = manifest_normal(a), *mb = manifest_normal(b);
-    if (strcmp(ma, mb) != 0) fail_msg("%s: %s\n%s\ndiffers from %s\n%s", what, a, ma, b, mb);
-    free(ma);
-    free(mb);
-    snprintf(a, sizeof a, "%s/%s", dir, store);
-    snprintf(b, sizeof b, "%s/%s", dir, ref);
-    char *la = ledger_normal(a, what), *lb = ledger_normal(b, what);
-    if (strcmp(la, lb) != 0)
-        fail_msg("%s: ledger\n%s\ndiffers from the reference's\n%s", what, la, lb);
-    free(la);
-    free(lb);
+    sc_compare_store(a, b, SHARDS, del_id, 2, what);
 }
 
 /* Shard and slice of every row of a trained store. */
@@ -830,56 +647,16 @@ static pid_t spawn(int p, const char *const *args, const char *log)
     return pid;
 }
 
-/* Fields of /proc/PID/stat: state, parent, session. 0 when the process is gone. */
-static int proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *sid, char *comm, size_t cap)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
-    if (!open_paren || !close_paren) return 0;
-    snprintf(comm, cap, "%.*s", (int)(close_paren - open_paren - 1), open_paren + 1);
-    long pp = 0, pg = 0, ss = 0;
-    if (sscanf(close_paren + 2, "%c %ld %ld %ld", state, &pp, &pg, &ss) != 4) return 0;
-    *ppid = (pid_t)pp;
-    *sid = (pid_t)ss;
-    return 1;
-}
-
-/* Live processes of session `sid` (zombies are dead); their PIDs into `pids`. */
-static int session_members(pid_t sid, pid_t *pids, int max)
-{
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char *end = NULL;
-        long pid = strtol(e->d_name, &end, 10);
-        if (pid <= 0 || *end) continue;
-        char st, comm[64];
-        pid_t pp, ss;
-        if (!proc_stat((pid_t)pid, &st, &pp, &ss, comm, sizeof comm)) continue;
-        if (ss == sid && st != 'Z' && n < max) pids[n++] = (pid_t)pid;
-    }
-    closedir(d);
-    return n;
-}
-
 /* A rank of mpirun `mp` (0 when none runs yet). */
 static pid_t find_rank(pid_t mp, unsigned pick)
 {
     pid_t members[16];
-    int n = session_members(mp, members, 16), ranks = 0;
+    int n = sc_session_members(mp, members, 16), ranks = 0;
     pid_t found[16];
     for (int i = 0; i < n; i++) {
         char st, comm[64];
         pid_t pp, ss;
-        if (proc_stat(members[i], &st, &pp, &ss, comm, sizeof comm) && pp == mp &&
+        if (sc_proc_stat(members[i], &st, &pp, &ss, comm, sizeof comm) && pp == mp &&
             !strcmp(comm, "sisa"))
             found[ranks++] = members[i];
     }
@@ -959,7 +736,7 @@ static void test_kill_sweep(void **state)
     enum { KILLS = 50 };
     char log[2400];
     snprintf(log, sizeof log, "%s/kill.log", dir);
-    int killed_mpirun = 0, killed_rank = 0, finished = 0,
+    int killed_mpirun = 0, killed_rank = 0, finished = 0, hung = 0,
         phase_train[SHARDS * (SLICES + 1) + 1] = {0};
     int phase_req[8] = {0};
     static const char *const req_states[] = {"none",      "accepted",  "fenced",   "rewritten",
@@ -990,14 +767,37 @@ static void test_kill_sweep(void **state)
         kill(victim, SIGKILL);
         killed_rank += victim != pid;
         killed_mpirun += mpi && victim == pid;
+        /* The job must end. One exception is Open MPI's (docs/guarantees.md, "Rank failures"):
+         * a rank killed during start-up, before it reached mpirun, can leave mpirun 4.1 waiting
+         * for ever (MPIEXEC_TIMEOUT ignored); such a job is ended here after 120 s, counted and
+         * reported, and its store must recover like any other. */
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        double limit = now() + 120;
+        for (;;) {
+            pid_t got = waitpid(pid, &status, WNOHANG);
+            if (got == pid) break;
+            if (got < 0 && errno != EINTR) fail_msg("%s: waitpid: %s", what, strerror(errno));
+            if (now() > limit) {
+                if (victim == pid) fail_msg("%s: the job did not end within 120 s", what);
+                pid_t stuck[16];
+                int ns = sc_session_members(pid, stuck, 16);
+                for (int k = 0; k < ns; k++) kill(stuck[k], SIGKILL);
+                kill(pid, SIGKILL);
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+                print_message("%s: mpirun did not end within 120 s of its rank's death (Open "
+                              "MPI); ended by the test\n",
+                              what);
+                hung++;
+                break;
+            }
+            sleep_s(0.005);
+        }
         finished += WIFEXITED(status) && WEXITSTATUS(status) == 0;
         /* Every process of the job must be gone before anyone looks at the store. */
         pid_t left[16];
         double deadline = now() + 60;
         int nleft;
-        while ((nleft = session_members(pid, left, 16)) > 0 && now() < deadline) sleep_s(0.01);
+        while ((nleft = sc_session_members(pid, left, 16)) > 0 && now() < deadline) sleep_s(0.01);
         if (nleft) {
             for (int k = 0; k < nleft; k++) kill(left[k], SIGKILL);
             fail_msg("%s: %d process(es) of the job still ran 60 s later", what, nleft);
@@ -1033,13 +833,14 @@ static void test_kill_sweep(void **state)
     for (int s = 0; s < 7; s++)
         snprintf(rp + strlen(rp), sizeof rp - strlen(rp), " %s %d", req_states[s], phase_req[s]);
     print_message("kill sweep (seed %llu): %d kills survived in %.1f s (%d of mpirun, %d of a "
-                  "rank, %d runs finished first); journals change %.3f-%.3f s (train), "
+                  "rank, %d runs finished first, %d mpirun hangs ended by the test); journals "
+                  "change %.3f-%.3f s (train), "
                   "%.3f-%.3f s (unlearn) after the start with one process, %.3f-%.3f s and "
                   "%.3f-%.3f s under mpirun -n 2; train kills by shard files in place (0-9):%s; "
                   "unlearn kills by request state:%s; %d predictions left out the shards of an "
                   "unfinished request\n",
                   (unsigned long long)seed, KILLS, now() - t0, killed_mpirun, killed_rank, finished,
-                  win[0][0][0], win[0][0][1], win[0][1][0], win[0][1][1], win[1][0][0],
+                  hung, win[0][0][0], win[0][0][1], win[0][1][0], win[0][1][1], win[1][0][0],
                   win[1][0][1], win[1][1][0], win[1][1][1], tp, rp, fs.fenced);
 }
 
@@ -1065,11 +866,11 @@ static unsigned long long tree_bytes(const char *path)
     if (lstat(path, &st) != 0) return 0;
     if (!S_ISDIR(st.st_mode)) return (unsigned long long)st.st_size;
     char names[64][256];
-    int n = list_names(path, names, 64, NULL);
+    int n = sc_list_names(path, names, 64, NULL);
     unsigned long long sum = 4096;
     for (int i = 0; i < n; i++) {
         char child[2700];
-        join(child, sizeof child, path, names[i]);
+        sc_join(child, sizeof child, path, names[i]);
         sum += tree_bytes(child);
     }
     return sum;
@@ -1128,7 +929,7 @@ static void full_disk_run(int in_train, unsigned long long leave, unsigned long 
     fill_to(mnt, leave);
     char kib[32];
     snprintf(kib, sizeof kib, "%llu", free_bytes(mnt) >> 10);
-    add_word(ds->tried, sizeof ds->tried, kib);
+    sc_add_word(ds->tried, sizeof ds->tried, kib);
     const char *cfg = cfg_of("disk/store");
     if (in_train)
         run(R, 0, ARGS("train", "-c", cfg));

@@ -1129,6 +1129,18 @@ static void test_idx_malformed(void **state)
         b_write(&l, lab, 0);
         assert_err(sisa_import_idx(NULL, &o), SISA_ECORRUPT, lab,
                    ": sample 2 has label 5, outside 0..2 (--num-classes 3)");
+        /* One class only: found when the output is committed; the message names the inputs
+         * too (the idx fuzzer found it naming only the output). */
+        l.len = 0;
+        idx_header(&l, 0x08, 1, &n4);
+        b_put(&l, "\0\0\0\0", 4);
+        b_write(&l, lab, 0);
+        char want[16384];
+        snprintf(want, sizeof want,
+                 "importing %s and %s: %s: all rows have the same label; a classifier needs at "
+                 "least 2 classes",
+                 img, lab, out);
+        assert_err(import_idx(NULL, img, lab, out, 1), SISA_ECORRUPT, NULL, want);
         free(l.p);
         b_write(&bl, lab, 0);
         assert_int_equal(tu_count_entries(dir), 0);

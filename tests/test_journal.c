@@ -10,6 +10,8 @@
 #include "base/sha256.h"
 #include "shard/journal.h"
 #include "shard/request.h"
+#include "shard/store.h"
+#include "shard/train.h"
 #include "sisa/error.h"
 
 #include <stdio.h>
@@ -59,6 +61,20 @@ static void test_json_reader(void **state)
     memset(deep + 100, ']', 100);
     assert_int_equal(sisa_json_parse(&j, deep, sizeof deep, "deep"), SISA_ECORRUPT);
     tu_assert_contains(sisa_error_message(), "nested too deeply");
+    /* A number's text is at most 64 characters (sisa writes 64-bit integers): 64 digits
+     * parse, 65 are refused naming where the number starts. */
+    char num[80];
+    memcpy(num, "[1, ", 4);
+    memset(num + 4, '7', 65);
+    memcpy(num + 69, "]", 2);
+    assert_int_equal(sisa_json_parse(&j, num, 68, "num"), SISA_ECORRUPT); /* 64 digits, no ] */
+    tu_assert_contains(sisa_error_message(), "unterminated");
+    num[68] = ']';
+    assert_int_equal(sisa_json_parse(&j, num, 69, "num"), 0);
+    sisa_json_free(j);
+    num[68] = '7';
+    assert_int_equal(sisa_json_parse(&j, num, 70, "num"), SISA_ECORRUPT);
+    assert_string_equal(sisa_error_message(), "num: offset 4: number longer than 64 characters");
 }
 
 static void test_json_writer_round_trip(void **state)
@@ -378,13 +394,48 @@ static void test_files_open_out_of_memory(void **state)
     sisa_files_close(&f);
 }
 
+/* A shard journal's summary of its data file is checked before it is believed: slice counts
+ * that only add up to the row count by wrapping around 2^64 are refused. */
+static void test_shard_summary_bounds(void **state)
+{
+    (void)state;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("summary"));
+    const char *lin = "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"";
+    char rec[1024];
+    static sisa_store st;
+    st.cfg.sisa.slices = 2;
+    const char *cases[][2] = {{"3", "[1, 2]"}, {"1", "[18446744073709551615, 2]"}, {"4", "[1, 2]"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(rec, sizeof rec,
+                 "{\"op\": \"put\", \"file\": \"data.h5\", \"tmp\": \".data.h5.sisa-tmp-1-1\", "
+                 "\"sha256\": %s, \"size\": 1, \"meta\": {\"rows\": %s, \"slice_rows\": %s, "
+                 "\"lineages\": [%s, %s]}}\n",
+                 lin, cases[i][0], cases[i][1], lin, lin);
+        tu_write_text(tu_path(dir, "journal"), rec);
+        sisa_files f = {0};
+        assert_int_equal(sisa_files_open(&f, dir, "journal", 0), 0);
+        sisa_shard_summary s;
+        int rc = sisa_shard_summary_read(&st, &f, &s);
+        if (i == 0) {
+            assert_int_equal(rc, 1);
+            assert_true(s.rows == 3 && s.slice_rows[0] == 1 && s.slice_rows[1] == 2);
+        } else {
+            assert_int_equal(rc, SISA_ECORRUPT);
+            tu_assert_contains(sisa_error_message(), "journal: the record of data.h5 counts");
+        }
+        sisa_shard_summary_free(&s);
+        sisa_files_close(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_reader),       cmocka_unit_test(test_json_writer_round_trip),
         cmocka_unit_test(test_journal_torn_tail), cmocka_unit_test(test_files_commit_verify_remove),
         cmocka_unit_test(test_files_repair),      cmocka_unit_test(test_files_open_out_of_memory),
-        cmocka_unit_test(test_ledger_chain),
+        cmocka_unit_test(test_ledger_chain),      cmocka_unit_test(test_shard_summary_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

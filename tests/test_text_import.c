@@ -566,6 +566,22 @@ static void test_csv_input_errors(void **state)
     assert_failed(&fx, sisa_import_csv(NULL, fx.in, &o), SISA_ECORRUPT,
                   "{in}: truncated gzip data (the compressed stream ends early)");
 
+    /* More columns than 2^24 features and the label, ID and group columns: refused from the
+     * header, before its 16 million names are sorted. */
+    size_t cols = ((size_t)1 << 24) + 4;
+    char *wide = malloc(cols + 3);
+    assert_non_null(wide);
+    memset(wide, ',', cols - 1);
+    memcpy(wide + cols - 1, "\n0\n", 4);
+    fixture wfx;
+    fixture_make(&wfx, "csv_many_columns", "in.csv", wide, cols + 2, 0);
+    free(wide);
+    opts_for(&o, &wfx);
+    o.label_col = "y";
+    assert_failed(&wfx, sisa_import_csv(NULL, wfx.in, &o), SISA_ECORRUPT,
+                  "{in}:1: the header has 16777220 columns; at most 16777219 are supported (2^24 "
+                  "features and the label, ID and group columns)");
+
     opts_for(&o, &fx);
     o.label_col = "y";
     assert_int_equal(sisa_import_csv(NULL, tu_path(fx.dir, "missing.csv"), &o), SISA_EIO);
@@ -769,6 +785,12 @@ static const bad_svm bad_svms[] = {
      "{in}: no data rows (the file is empty or holds only comments and blank lines)"},
     {"only_comments", "# nothing\n\n   \n#1 1:2\n", 0, 0, SISA_ECORRUPT,
      "{in}: no data rows (the file is empty or holds only comments and blank lines)"},
+    /* The largest index claims the dense width: 2 rows of 4194305 floats (32 MiB) from 18
+     * bytes is refused (the limit is 16 MiB + 256 times the file); --features lifts it. */
+    {"dense_too_large", "0 4194305:1\n1 1:1\n", 0, 0, SISA_ECORRUPT,
+     "{in}: its largest index, 4194305, makes a dense matrix of 2 rows x 4194305 features "
+     "(32.0 MiB), more than the limit for a file of 18 bytes (16 MiB + 256 times its size): is "
+     "an index wrong? pass --features 4194305 to import it anyway"},
     {"labels_only", "0\n1\n", 0, 0, SISA_ECORRUPT,
      "{in}: no line has any index:value pair, so the feature count is unknown; pass "
      "--features D to import these rows as D zeros each"},

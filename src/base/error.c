@@ -102,6 +102,7 @@ static void store(char *text, size_t len)
  * length. The text is cut short (marked "...") only when the heap has no room for it.
  * The heap buffer comes from malloc() itself, not the allocation seam (base/mem.h): the error
  * slot is what reports an injected allocation failure, so it must not consume one. */
+SISA_PRINTF(4, 0)
 static char *format(size_t keep, char **heap, size_t *len, const char *fmt, va_list ap)
 {
     va_list again;

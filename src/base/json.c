@@ -13,6 +13,7 @@
 
 #define JSON_MAX_DEPTH  32
 #define JSON_MAX_STRING (1u << 20)
+#define JSON_MAX_NUMBER 64 /* bytes of a number's text: sisa writes 64-bit integers */
 
 typedef struct {
     const char *s;
@@ -255,6 +256,11 @@ static int parse_value(parser *p, sisa_json **out)
         size_t start = p->pos;
         while (p->pos < p->len && p->s[p->pos] && strchr("+-0123456789.eE", p->s[p->pos])) p->pos++;
         j->type = SISA_JSON_NUMBER;
+        if (p->pos - start > JSON_MAX_NUMBER) {
+            p->pos = start;
+            err = fail(p, "number longer than 64 characters");
+            goto done;
+        }
         j->str = sisa_malloc(p->pos - start + 1);
         if (!j->str) {
             err = SISA_ERR(SISA_ENOMEM, "%s: out of memory parsing JSON", p->name);

@@ -3,7 +3,8 @@
  * ledger, certificates).
  *
  * The reader parses one JSON value (RFC 8259) into a tree, with limits that make hostile or
- * damaged input harmless: nesting at most 32 levels, strings at most 1 MiB, no trailing garbage.
+ * damaged input harmless: nesting at most 32 levels, strings at most 1 MiB, numbers at most 64
+ * characters, no trailing garbage.
  * Numbers keep their text; sisa_json_u64 reads a non-negative integer exactly. Strings are
  * unescaped to UTF-8 (\uXXXX included). Objects keep their members in file order.
  *

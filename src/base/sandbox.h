@@ -20,4 +20,14 @@
 int sisa_sandbox_run(int (*fn)(void *arg, void *result), void *arg, void *result, size_t result_len,
                      const char *what, unsigned cpu_seconds);
 
+/* The parent's half of sisa_sandbox_run, apart so that it can be tested (and fuzzed) without a
+ * child: judge what a child sent (`got` bytes at `report`, of which at most
+ * SISA_SANDBOX_REPORT_MAX were kept) and how it ended (`status` from waitpid). Accepted are
+ * exactly: exit status 0 with the code 0 and `result_len` result bytes (copied to `result`), or
+ * exit status 1 with a known negative code and a message (returned as that error, non-printable
+ * bytes replaced). A signal is SISA_ECORRUPT naming `what`; anything else SISA_EINTERNAL. */
+#define SISA_SANDBOX_REPORT_MAX 2048
+int sisa_sandbox_decode(const void *report, size_t got, int status, void *result, size_t result_len,
+                        const char *what, unsigned cpu_seconds);
+
 #endif

@@ -35,6 +35,9 @@
 #define CSV_BLOCK_BYTES    (8u << 20)
 #define CSV_BLOCK_ROWS_MAX 4096u
 #define CSV_LIST_COLUMNS   12 /* columns named in an "unknown column" message */
+/* The dataset writer's 2^24 features, plus the label, ID and group columns: a header with more
+ * is refused before its names are sorted and checked. */
+#define CSV_MAX_COLUMNS ((size_t)(1u << 24) + 3)
 
 /* What a column holds. Features are numbered in header order, skipping the other kinds. */
 enum { COL_FEATURE = 0, COL_LABEL, COL_ID, COL_GROUP };
@@ -271,10 +274,15 @@ static int read_header(csv_ctx *c)
     memcpy(c->head, line, len + 1);
     size_t upper = 1; /* fields <= delimiters + 1 */
     for (size_t i = 0; i < len; i++) upper += c->head[i] == c->delim;
+    if (upper > CSV_MAX_COLUMNS + 1) upper = CSV_MAX_COLUMNS + 1;
     c->names = sisa_malloc(upper * sizeof *c->names);
     SISA_CHECK(c->names, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
     csv_split s = split_fields(c->head, len, c->delim, c->names, upper);
     if (s.problem) SISA_TRY(split_error(c, &s, 1));
+    SISA_CHECK(s.count <= CSV_MAX_COLUMNS, SISA_ECORRUPT,
+               "%s:1: the header has %zu columns; at most %zu are supported (2^24 features and "
+               "the label, ID and group columns)",
+               c->path, s.count, CSV_MAX_COLUMNS);
     c->ncols = s.count;
     SISA_TRY(check_names(c));
 

@@ -358,6 +358,41 @@ done:
     return err;
 }
 
+int sisa_import_h5_accept(const sisa_dataset_summary *s, const char *tmp, const char *path)
+{
+    int err = SISA_OK;
+    struct stat st;
+    /* A child that parsed a hostile file may be anything: believe nothing it says that can be
+     * checked, and say which promise it broke. */
+    const char *bad = NULL;
+    if (s->n < 1)
+        bad = "no rows";
+    else if (s->d < 1 || s->d > X_MAX_FEATURES)
+        bad = "a feature count outside 1..2^24";
+    else if (s->num_classes < 2 || s->num_classes > SISA_MAX_CLASSES)
+        bad = "a class count outside 2..2^20";
+    else if (s->has_group != 0 && s->has_group != 1)
+        bad = "a bad group flag";
+    else if (s->id_min > s->id_max || s->id_max - s->id_min < s->n - 1)
+        bad = "an ID range too small for unique IDs";
+    else if (!isfinite(s->x_min) || !isfinite(s->x_max) || s->x_min > s->x_max)
+        bad = "a bad range of feature values";
+    else if (s->n > UINT64_MAX / 4 / s->d)
+        bad = "a matrix larger than memory can address";
+    SISA_CHECK(!bad, SISA_ECORRUPT,
+               "%s: the sandboxed reader sent a summary with %s; the output is not used", path,
+               bad);
+    SISA_CHECK(stat(tmp, &st) == 0, SISA_EIO, "cannot open %s: %s", tmp, strerror(errno));
+    SISA_CHECK((uint64_t)st.st_size == s->file_bytes && s->file_bytes >= s->n * s->d * 4,
+               SISA_ECORRUPT,
+               "%s: the sandboxed reader wrote %llu bytes but reported %llu for %llu rows of %llu "
+               "features; the output is not used",
+               path, (unsigned long long)st.st_size, (unsigned long long)s->file_bytes,
+               (unsigned long long)s->n, (unsigned long long)s->d);
+done:
+    return err;
+}
+
 int sisa_import_h5(sisa_dataset_summary *out, const char *path, const sisa_import_opts *o)
 {
     int err = SISA_OK;
@@ -381,6 +416,7 @@ int sisa_import_h5(sisa_dataset_summary *out, const char *path, const sisa_impor
     h5_job job = {path, tmp, o};
     memset(&s, 0, sizeof s);
     SISA_TRY(sisa_sandbox_run(child_import, &job, &s, sizeof s, what, (unsigned)cpu));
+    SISA_TRY(sisa_import_h5_accept(&s, tmp, path));
     SISA_TRY(sisa_fs_publish(tmp, o->out, o->force));
     tmp[0] = '\0'; /* published */
     if (out) *out = s;

@@ -364,7 +364,9 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
 
     sisa_dataset_writer *done_w = w;
     w = NULL; /* commit frees the writer, whatever happens */
-    SISA_TRY(sisa_dataset_writer_commit(done_w, out));
+    err = sisa_dataset_writer_commit(done_w, out);
+    /* What commit refuses (one class, a label typo) is the inputs' fault: name them. */
+    if (err < 0) sisa_error_prefix("importing %s and %s", o->images, o->labels);
 done:
     if (prog_started) sisa_progress_finish(&prog);
     sisa_dataset_writer_abort(w);

@@ -21,15 +21,23 @@
 #include "sisa/error.h"
 #include "base/mem.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SVM_BLOCK_BYTES    (8u << 20)
 #define SVM_BLOCK_ROWS_MAX 4096u
 #define SVM_MAX_FEATURES   (UINT64_C(1) << 24) /* the dataset writer's limit */
+/* The file claims the feature count through its largest index: the dense matrix that claim makes
+ * (rows x features x 4 bytes) may be at most SVM_DENSE_FLOOR plus SVM_DENSE_RATIO times the
+ * file's size on disk (docs/formats.md "Limits"), so that a few bytes ("1 16000000:1") cannot make
+ * sisa write gigabytes. --features, the user's own word, lifts it. */
+#define SVM_DENSE_FLOOR (UINT64_C(16) << 20)
+#define SVM_DENSE_RATIO 256u
 
 /* Where the largest accepted index comes from; decides how an index above it is explained. */
 enum { LIMIT_WRITER, LIMIT_FEATURES, LIMIT_FIRST_PASS };
@@ -243,6 +251,20 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
                path);
     SISA_TRY(sisa_import_check_id_offset(o, n, "rows"));
     if (!o->features) {
+        struct stat st;
+        SISA_CHECK(stat(path, &st) == 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+        const uint64_t size = (uint64_t)st.st_size;
+        const uint64_t limit = SVM_DENSE_FLOOR + SVM_DENSE_RATIO * size;
+        /* d <= 2^24 and n <= the file's bytes: n * d * 4 cannot overflow for any real file,
+         * but a check costs nothing. */
+        SISA_CHECK(n <= limit / 4 / d, SISA_ECORRUPT,
+                   "%s: its largest index, %llu, makes a dense matrix of %llu rows x %llu "
+                   "features (%.1f MiB), more than the limit for a file of %llu bytes (16 MiB + "
+                   "%u times its size): is an index wrong? pass --features %llu to import it "
+                   "anyway",
+                   path, (unsigned long long)d, (unsigned long long)n, (unsigned long long)d,
+                   (double)n * (double)d * 4 / (1 << 20), (unsigned long long)size, SVM_DENSE_RATIO,
+                   (unsigned long long)d);
         c.limit = d;
         c.limit_kind = LIMIT_FIRST_PASS;
     }

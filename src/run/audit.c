@@ -41,15 +41,16 @@ int sisa_run_parse_head(const char *text, char out[65])
     return 0;
 }
 
-/* The "ledger_head" of a deletion certificate (sisa verify writes them). */
-static int certificate_head(const char *path, char out[65])
+int sisa_run_certificate_head(const char *path, char out[65])
 {
     int err = SISA_OK;
     char *text = NULL;
     size_t len = 0;
     sisa_json *cert = NULL;
     const char *head = NULL;
-    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)16 << 20));
+    /* As large as the ledger may be: a certificate names the rows of the requests it covers,
+     * which the ledger names too. */
+    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
     SISA_TRY(sisa_json_parse(&cert, text, len, path));
     SISA_CHECK(sisa_json_str(cert, "ledger_head", &head), SISA_ECORRUPT,
                "%s: not a deletion certificate (no \"ledger_head\")", path);
@@ -223,7 +224,7 @@ static int audit_on_root(FILE *out, const sisa_store *st, audit_result *a, const
                    "sisa audit: --head '%s' is not a ledger head (64 hex digits)", head_arg);
         a->head_source = "--head";
     } else if (cert) {
-        SISA_TRY(certificate_head(cert, a->head));
+        SISA_TRY(sisa_run_certificate_head(cert, a->head));
         a->head_source = cert;
     }
 

@@ -203,6 +203,9 @@ typedef struct sisa_run_audit_opts {
 
 /* 64 hex digits, lower-cased into `out`; -1 when `text` is not one. */
 int sisa_run_parse_head(const char *text, char out[65]);
+/* The "ledger_head" of the deletion certificate at `path` (sisa verify writes them), lower-cased:
+ * SISA_ECORRUPT naming the file when it is not JSON or holds no SHA-256 there. */
+int sisa_run_certificate_head(const char *path, char out[65]);
 
 /* Collective: sisa audit; `*pass` (rank 0) is the verdict; a failing audit returns the first
  * problem as the error. */
