@@ -10,6 +10,9 @@
 
 #include "sisa/sisa.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,8 +139,24 @@ static int report(int err, int quiet)
     return sisa_exit_code(err);
 }
 
+/* Keep freed memory for reuse. glibc serves blocks of 128 KiB and more with fresh mmaps by
+ * default and returns them when freed, so that every hash buffer, checkpoint image and batch
+ * buffer is faulted in again, page by page; a page fault costs 0.1-10 us (the most on
+ * paravirtualised machines: docs/benchmarks.md), which made up about a tenth of a one-sample
+ * deletion. The command is one short-lived process: blocks under 32 MiB (glibc's limit for
+ * this setting) come from the heap and stay there until exit. Set here, not in libsisa: the
+ * heap policy of a program that embeds the library is that program's choice. */
+static void tune_heap(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    tune_heap();
     int level = SISA_LOG_LEVEL_INFO;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
