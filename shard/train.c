@@ -591,13 +591,15 @@ static uint32_t stage_row_list(shard_run *t, uint32_t r)
     return n_r;
 }
 
-/* Stage 1 of a shard trained by a helper thread while this one writes the store's files: the
- * same function of the same rows and seed as training it in line (its model is initialised and
- * its buffers allocated before the thread starts, in this thread; the thread allocates
- * nothing), under the floating-point environment of the thread that started it. */
+/* One stage of a shard (stage start + 1) trained by a helper thread while this one writes the
+ * store's files: the same function of the same rows, seed and starting model as training it in
+ * line (its model is initialised or read from its checkpoint and its buffers allocated before
+ * the thread starts, in this thread; the thread allocates nothing), under the floating-point
+ * environment of the thread that started it. */
 struct sisa_shard_prestage {
     shard_run t;
-    uint32_t n_1;
+    uint32_t start; /* the stage it resumes after: it trains stage start + 1 */
+    uint32_t n_1;   /* rows of that stage */
     uint64_t visits;
     double loss_sum, seconds, started; /* started: sisa_now() when the thread began */
     uint64_t loss_n;
@@ -614,7 +616,7 @@ static void *prestage_main(void *arg)
     sisa_shard_prestage *p = arg;
     fesetenv(&p->env);
     double ts = sisa_now();
-    p->err = train_stage(&p->t, 1, p->n_1, p->visits, &p->loss_sum, &p->loss_n);
+    p->err = train_stage(&p->t, p->start + 1, p->n_1, p->visits, &p->loss_sum, &p->loss_n);
     if (p->err < 0) snprintf(p->msg, sizeof p->msg, "%s", sisa_error_message());
     p->seconds = sisa_now() - ts;
     return NULL;
@@ -630,6 +632,12 @@ static void prestage_free(sisa_shard_prestage *p)
 int sisa_shard_prestage_start(const sisa_store *st, uint32_t k, const sisa_shard_data *sd,
                               sisa_shard_prestage **out)
 {
+    return sisa_shard_prestage_start_at(st, k, sd, 0, out);
+}
+
+int sisa_shard_prestage_start_at(const sisa_store *st, uint32_t k, const sisa_shard_data *sd,
+                                 uint32_t start, sisa_shard_prestage **out)
+{
     int err = SISA_OK;
     const sisa_config *cfg = &st->cfg;
     const uint32_t R = (uint32_t)cfg->sisa.slices;
@@ -637,7 +645,7 @@ int sisa_shard_prestage_start(const sisa_store *st, uint32_t k, const sisa_shard
     *out = NULL;
     /* Anything unusual (no rows, a row outside the slices) is left to the ordinary path,
      * which reports it. */
-    if (!sd || sd->shard != k || sd->n == 0 || sd->n > UINT32_MAX) return SISA_OK;
+    if (!sd || sd->shard != k || sd->n == 0 || sd->n > UINT32_MAX || start >= R) return SISA_OK;
     for (uint64_t i = 0; i < sd->n; i++)
         if ((uint32_t)sd->slice[i] >= R) return SISA_OK;
     p = sisa_calloc(1, sizeof *p);
@@ -647,9 +655,10 @@ int sisa_shard_prestage_start(const sisa_store *st, uint32_t k, const sisa_shard
     p->t.sd = sd;
     p->t.cancel = &p->cancel;
     atomic_init(&p->cancel, 0);
-    SISA_TRY(train_model(&p->t, 0));
+    p->start = start;
+    SISA_TRY(train_model(&p->t, start));
     SISA_TRY(run_alloc(&p->t));
-    p->n_1 = stage_row_list(&p->t, 1);
+    p->n_1 = stage_row_list(&p->t, start + 1);
     p->visits = sisa_stage_visits(p->n_1, (uint32_t)cfg->train.epochs, R);
     if (p->n_1 == 0) goto done; /* nothing to do ahead */
     fegetenv(&p->env);
@@ -738,17 +747,17 @@ static int train_shard(const sisa_store *st, uint32_t k, const sisa_shard_data *
     rep->resumed_from = start;
     if (start == R) goto done;
 
-    /* Stage 1 trained ahead counts only for these very rows trained from scratch. */
-    int ahead = pre && pre->t.k == k && pre->t.sd == sd && start == 0;
+    /* The stage trained ahead counts only for these very rows resumed from the same stage. */
+    int ahead = pre && pre->t.k == k && pre->t.sd == sd && pre->start == start;
     if (ahead) {
-        SISA_TRY(sisa_store_activity_stage(st, k, 1));
+        SISA_TRY(sisa_store_activity_stage(st, k, start + 1));
         prestage_join(pre, 0);
         if (pre->err < 0) {
             err = sisa_error_set(pre->err, __FILE__, __LINE__, "%s", pre->msg);
             goto done;
         }
         t0 = pre->started; /* the shard's training began there */
-        t = pre->t;        /* its model, buffers and checkpoint metadata after stage 1 */
+        t = pre->t;        /* its model, buffers and checkpoint metadata after that stage */
         t.cancel = NULL;
         memset(&pre->t, 0, sizeof pre->t);
     } else {
@@ -768,7 +777,7 @@ static int train_shard(const sisa_store *st, uint32_t k, const sisa_shard_data *
         const uint64_t visits = sisa_stage_visits(n_r, E, R);
         double loss_sum = 0;
         uint64_t loss_n = 0;
-        if (ahead && r == 1) {
+        if (ahead && r == start + 1) {
             ts = pre->started;
             loss_sum = pre->loss_sum;
             loss_n = pre->loss_n;

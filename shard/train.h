@@ -70,12 +70,18 @@ int sisa_shard_train_from(const sisa_store *st, uint32_t k, const sisa_shard_dat
 typedef struct sisa_shard_prestage sisa_shard_prestage;
 int sisa_shard_prestage_start(const sisa_store *st, uint32_t k, const sisa_shard_data *rows,
                               sisa_shard_prestage **out);
+/* The same for a shard that resumes from the checkpoint after stage `start` (0: from scratch),
+ * read here: stage start + 1 is trained ahead (a deletion's retraining, while the shard's new
+ * data file is written). Used only when shard k resumes from that very stage on these rows. */
+int sisa_shard_prestage_start_at(const sisa_store *st, uint32_t k, const sisa_shard_data *rows,
+                                 uint32_t start, sisa_shard_prestage **out);
 /* The shard of a prestage (UINT32_MAX for NULL). */
 uint32_t sisa_shard_prestage_shard(const sisa_shard_prestage *p);
 /* Stop the thread, wait for it, free (NULL-safe). */
 void sisa_shard_prestage_cancel(sisa_shard_prestage *p);
-/* sisa_shard_train_from, taking over `pre` (NULL: none): its stage 1 replaces training stage 1
- * when shard k trains from scratch on the rows it was started on; otherwise it is cancelled. */
+/* sisa_shard_train_from, taking over `pre` (NULL: none): the stage it trained ahead replaces
+ * training that stage when shard k resumes from the stage before it (stage 1: from scratch) on
+ * the rows it was started on; otherwise it is cancelled. */
 int sisa_shard_train_pre(const sisa_store *st, uint32_t k, const sisa_shard_data *given,
                          const char *given_sha, sisa_shard_prestage *pre, sisa_shard_report *rep);
 

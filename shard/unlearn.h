@@ -34,9 +34,15 @@ int sisa_unlearn_fence(const sisa_store *st, const sisa_request *r);
 /* Rewrite shard s's data file without the request's rows (nothing to do when already done).
  * With `kept` (may be NULL), the rows now committed are handed to the caller (to free with
  * sisa_shard_data_free; NULL when nothing was rewritten) with the new file's SHA-256 in
- * `kept_sha`, so that retraining need not read the file again (sisa_shard_train_from). */
+ * `kept_sha`, so that retraining need not read the file again (sisa_shard_train_from).
+ * With `pre` as well (may be NULL), the first stage to retrain is trained ahead by a helper
+ * thread on the kept rows while the file is written (shard/train.h), and handed over in *pre
+ * (NULL when it was not started) for sisa_shard_train_pre; the caller cancels it if it is not
+ * used, before freeing the kept rows. */
+struct sisa_shard_prestage;
 int sisa_unlearn_rewrite(const sisa_store *st, const sisa_request *r, const sisa_req_shard *s,
-                         sisa_shard_data **kept, char kept_sha[65]);
+                         sisa_shard_data **kept, char kept_sha[65],
+                         struct sisa_shard_prestage **pre);
 /* Fill each affected shard's lineage and model hashes after retraining. */
 int sisa_unlearn_after(const sisa_store *st, sisa_request *r);
 

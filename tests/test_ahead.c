@@ -8,7 +8,8 @@
  * same bytes in every data file and checkpoint, at S=3, R=2 and at S=1, R=1 (where the whole
  * training runs on the helper thread). And a stage started ahead that is not needed (the
  * shard's data file is written again but its checkpoints are still valid) is abandoned: the
- * store is left as it was.
+ * store is left as it was. The same for a deletion (the first stage to retrain, trained while
+ * the shard's new data file is written).
  */
 #include "testutil.h"
 
@@ -102,7 +103,9 @@ static void same_store(const char *a, const char *b, int shards, int slices)
     }
 }
 
-#define AHEAD_NOTE "stage 1 of the first shard training meanwhile"
+#define AHEAD_NOTE          "stage 1 of the first shard training meanwhile"
+#define UNLEARN_IDS         "92,120,169"
+#define UNLEARN_FIRST_SHARD "shard 0: 1 row(s), retrain stages 2-3"
 
 static int setup(void **state)
 {
@@ -179,12 +182,55 @@ static void test_ahead_abandoned(void **state)
         }
 }
 
+/* sisa -v unlearn -c CFG --ids IDS (with SISA_TRAIN_AHEAD=ahead when given): stderr + stdout. */
+static char *unlearn(const char *cfg, const char *ids, const char *ahead)
+{
+    if (ahead) setenv("SISA_TRAIN_AHEAD", ahead, 1);
+    tu_run *r = malloc(sizeof *r);
+    tu_sisa(r, "-v", "unlearn", "-c", cfg, "--ids", ids, NULL);
+    unsetenv("SISA_TRAIN_AHEAD");
+    if (r->status != 0)
+        fail_msg("sisa unlearn -c %s --ids %s failed (%d):\n%s%s", cfg, ids, r->status, r->out,
+                 r->err);
+    size_t n = strlen(r->err) + strlen(r->out) + 1;
+    char *both = malloc(n);
+    snprintf(both, n, "%s%s", r->err, r->out);
+    free(r);
+    return both;
+}
+
+#define UNLEARN_AHEAD_NOTE "its first stage to retrain was trained while its data file"
+
+/* A deletion's first stage to retrain, trained on a helper thread while the shard's new data
+ * file is written, from the checkpoint before it: the same bits as retraining in line. The
+ * request hits shard 0 from stage 2 on (so the stage ahead resumes from checkpoint 1), and
+ * shards 1 and 2, which retrain in line after it. */
+static void test_ahead_unlearn(void **state)
+{
+    (void)state;
+    const char *ca = write_config("del-ahead.yaml", "store-del-ahead", 3, 3);
+    char cb[4200];
+    snprintf(cb, sizeof cb, "%s", write_config("del-inline.yaml", "store-del-inline", 3, 3));
+    free(train(ca, NULL));
+    free(train(cb, NULL));
+    char *oa = unlearn(ca, UNLEARN_IDS, NULL);
+    char *ob = unlearn(cb, UNLEARN_IDS, "0");
+    /* Not vacuous: the first one did train ahead, from a checkpoint, the second did not. */
+    tu_assert_contains(oa, UNLEARN_AHEAD_NOTE);
+    tu_assert_contains(oa, UNLEARN_FIRST_SHARD);
+    if (strstr(ob, UNLEARN_AHEAD_NOTE)) fail_msg("SISA_TRAIN_AHEAD=0 still trained ahead:\n%s", ob);
+    same_store("store-del-ahead", "store-del-inline", 3, 3);
+    free(oa);
+    free(ob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ahead_same_bits),
         cmocka_unit_test(test_ahead_whole_training),
         cmocka_unit_test(test_ahead_abandoned),
+        cmocka_unit_test(test_ahead_unlearn),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -107,6 +107,7 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
     sisa_shard_report *mine = sisa_calloc(K ? K : 1, sizeof *mine);
     sisa_shard_data **kept = sisa_calloc(K ? K : 1, sizeof *kept);
     char(*kept_sha)[65] = sisa_calloc(K ? K : 1, sizeof *kept_sha);
+    sisa_shard_prestage *pre = NULL;
     err = owner && cost && mine && kept && kept_sha ? SISA_OK
                                                     : SISA_ERR(SISA_ENOMEM, "out of memory");
     if (err == SISA_OK) {
@@ -125,9 +126,20 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
         r->state = SISA_REQ_FENCED;
     }
     if (r->state < SISA_REQ_REWRITTEN) {
+        /* The first shard of this rank starts retraining on a helper thread while its new data
+         * file is written (shard/train.h); SISA_TRAIN_AHEAD=0 keeps every stage in line. */
+        const char *ahead = getenv("SISA_TRAIN_AHEAD");
+        int want_pre = !(ahead && strcmp(ahead, "0") == 0);
         for (uint32_t i = 0; i < K && err == SISA_OK; i++)
-            if (owner[i] == (uint32_t)rank)
-                err = sisa_unlearn_rewrite(st, r, &r->shards[i], &kept[i], kept_sha[i]);
+            if (owner[i] == (uint32_t)rank) {
+                err = sisa_unlearn_rewrite(st, r, &r->shards[i], &kept[i], kept_sha[i],
+                                           want_pre ? &pre : NULL);
+                if (pre) want_pre = 0;
+            }
+        if (pre)
+            sisa_debug("rank %d: shard %u: its first stage to retrain was trained while its data "
+                       "file was written",
+                       rank, sisa_shard_prestage_shard(pre));
         SISA_TRY(sisa_dist_agree(d, err));
         if (rank == 0) err = journal_state(st, r, SISA_REQ_REWRITTEN, NULL);
         SISA_TRY(sisa_dist_agree(d, err));
@@ -136,8 +148,15 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
     if (r->state < SISA_REQ_RETRAINED) {
         for (uint32_t i = 0; i < K && err == SISA_OK; i++)
             if (owner[i] == (uint32_t)rank) {
-                /* The rows this rank just wrote, if it did (not after a crash). */
-                err = sisa_shard_train_from(st, r->shards[i].shard, kept[i], kept_sha[i], &mine[i]);
+                /* The rows this rank just wrote, if it did (not after a crash), and the stage
+                 * trained ahead on them, if any. */
+                sisa_shard_prestage *p = NULL;
+                if (sisa_shard_prestage_shard(pre) == r->shards[i].shard) {
+                    p = pre;
+                    pre = NULL;
+                }
+                err =
+                    sisa_shard_train_pre(st, r->shards[i].shard, kept[i], kept_sha[i], p, &mine[i]);
                 sisa_shard_data_free(kept[i]);
                 kept[i] = NULL;
             }
@@ -166,6 +185,7 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
         r->state = SISA_REQ_CERTIFIED;
     }
 done:
+    sisa_shard_prestage_cancel(pre); /* before the rows it trains on are freed */
     for (uint32_t i = 0; kept && i < K; i++) sisa_shard_data_free(kept[i]);
     sisa_free(kept);
     sisa_free(kept_sha);
