@@ -74,9 +74,13 @@ pick() { awk -v seed="$1" -v n="$2" 'BEGIN { srand(seed); c = 0;
   while (c < n) { id = int(rand() * 60000); if (!(id in s)) { s[id] = 1; printf "%s%d", (c ? "," : ""), id; c++ } } }'; }
 
 # singles NAME: REQUESTS one-sample requests on store NAME; sets sum_t, sum_c, sum_f, sum_v.
+# The requests start once the training before them is on disk (sync): otherwise the kernel's
+# writeback of its files (about 1 GB at S=80: the dataset, the shards, the checkpoints) shares
+# the cores with the first requests, which a deletion's helper thread (shard/train.h) feels.
 singles() {
   sum_t=0 sum_c=0 sum_f=0 sum_v=0
   local i ids t c frac v
+  sync
   for i in $(seq 1 "$requests"); do
     ids=$(pick "$i" 1)
     read -r t c < <(run "$dir/out" "$sisa" -q unlearn -c "$dir/$1.yaml" --ids "$ids")
