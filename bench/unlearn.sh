@@ -13,8 +13,9 @@
 # 2. With SCALE=1, deletion time at a fixed shard size: a dataset of four copies of
 #    Fashion-MNIST's training set with distinct IDs (240 000 rows) at S=80, R=5, so shards hold
 #    about 3 000 rows as at S=20; the same REQUESTS sample IDs (all below 60 000, in both stores,
-#    in the same slice: a row's slice depends on its ID only) are deleted from it, and the mean
-#    deletion time is compared with part 1's (the target: it grows by less than 10 %).
+#    in the same slice: a row's slice depends on its ID only; new IDs, none deleted before) are
+#    deleted from both stores in turn, one request on each, and the mean deletion times are
+#    compared (the target: it grows by less than 10 %).
 #
 # CORE sets OPENBLAS_CORETYPE ("auto" leaves OpenBLAS to pick). Every program runs on one
 # OpenBLAS thread. The load average is printed with every figure: on a shared machine wall
@@ -137,11 +138,38 @@ EOF
   read -r full80 full80_cpu < <(run "$dir/out" "$sisa" -q train -c "$dir/s80.yaml")
   printf 'S=80 R=%d on 4 x 60000 rows (distinct IDs): full training %.2f s wall, %.2f CPU s [load %s]\n' \
     "$R" "$full80" "$full80_cpu" "$(load)"
-  singles s80
-  mean_t80=$(echo "$sum_t / $requests" | bc -l)
-  mean_c80=$(echo "$sum_c / $requests" | bc -l)
-  mean_v80=$(echo "$sum_v / $requests" | bc -l)
-  printf 'same %d IDs: S=20 mean %.3f s wall, %.3f CPU s, %.0f visits; S=80 mean %.3f s wall, %.3f CPU s, %.0f visits\n' \
+  # The two stores side by side: the same new IDs (none deleted before), one request on S=20,
+  # then the same on S=80, in turn, so that both series see the same machine (its speed drifts
+  # over minutes, and the S=80 training just before leaves the page cache and writeback busy).
+  done_ids=",$(for i in $(seq 1 "$requests"); do pick "$i" 1; printf ','; done)$(pick 999 "$k"),"
+  pair_ids=""
+  for cand in $(pick 2024 $((requests + 40)) | tr ',' ' '); do
+    case $done_ids in *",$cand,"*) continue ;; esac
+    pair_ids="$pair_ids $cand"
+    [ "$(echo $pair_ids | wc -w)" -ge "$requests" ] && break
+  done
+  sync
+  s20_t=0 s20_c=0 s20_v=0 s80_t=0 s80_c=0 s80_v=0
+  for id in $pair_ids; do
+    for name in s20 s80; do
+      read -r t c < <(run "$dir/out" "$sisa" -q unlearn -c "$dir/$name.yaml" --ids "$id")
+      v=$(grep -o 'retraining cost [0-9]* sample visits' "$dir/out" | grep -o '[0-9]*')
+      printf '%s paired request (1 sample, id %s): %.3f s wall, %.3f CPU s, %s sample visits [load %s]\n' \
+        "$name" "$id" "$t" "$c" "$v" "$(load)"
+      if [ "$name" = s20 ]; then
+        s20_t=$(echo "$s20_t + $t" | bc -l) s20_c=$(echo "$s20_c + $c" | bc -l) s20_v=$((s20_v + v))
+      else
+        s80_t=$(echo "$s80_t + $t" | bc -l) s80_c=$(echo "$s80_c + $c" | bc -l) s80_v=$((s80_v + v))
+      fi
+    done
+  done
+  mean_t20=$(echo "$s20_t / $requests" | bc -l)
+  mean_c20=$(echo "$s20_c / $requests" | bc -l)
+  mean_v20=$(echo "$s20_v / $requests" | bc -l)
+  mean_t80=$(echo "$s80_t / $requests" | bc -l)
+  mean_c80=$(echo "$s80_c / $requests" | bc -l)
+  mean_v80=$(echo "$s80_v / $requests" | bc -l)
+  printf 'same %d new IDs, in turn: S=20 mean %.3f s wall, %.3f CPU s, %.0f visits; S=80 mean %.3f s wall, %.3f CPU s, %.0f visits\n' \
     "$requests" "$mean_t20" "$mean_c20" "$mean_v20" "$mean_t80" "$mean_c80" "$mean_v80"
 fi
 
