@@ -127,9 +127,8 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
     }
     if (r->state < SISA_REQ_REWRITTEN) {
         /* The first shard of this rank starts retraining on a helper thread while its new data
-         * file is written (shard/train.h); SISA_TRAIN_AHEAD=0 keeps every stage in line. */
-        const char *ahead = getenv("SISA_TRAIN_AHEAD");
-        int want_pre = !(ahead && strcmp(ahead, "0") == 0);
+         * file is written (shard/train.h). */
+        int want_pre = sisa_run_train_ahead();
         for (uint32_t i = 0; i < K && err == SISA_OK; i++)
             if (owner[i] == (uint32_t)rank) {
                 err = sisa_unlearn_rewrite(st, r, &r->shards[i], &kept[i], kept_sha[i],

@@ -92,6 +92,11 @@ void sisa_run_unlearn_result_free(sisa_run_unlearn_result *r);
 
 /* ---- training (train.c) ----------------------------------------------------------------- */
 
+/* Whether a stage may be trained ahead on a helper thread (shard/train.h, sisa_shard_prestage):
+ * yes unless SISA_TRAIN_AHEAD=0, which keeps every stage in line (to compare; the bits are the
+ * same either way). */
+int sisa_run_train_ahead(void);
+
 typedef struct sisa_run_train_result {
     uint64_t samples, rows, shards_trained, empty_shards;
     uint32_t shards, slices;

@@ -224,6 +224,12 @@ done:
     return err;
 }
 
+int sisa_run_train_ahead(void)
+{
+    const char *v = getenv("SISA_TRAIN_AHEAD");
+    return !(v && strcmp(v, "0") == 0);
+}
+
 /* Collective, step 2: each rank writes its own missing shards (and keeps them for training in
  * job->kept); for a new store every rank also digests its part of the dataset, and rank 0
  * combines the parts and writes the manifest. The first shard this rank trains starts its
@@ -262,9 +268,7 @@ static int train_partition(sisa_dist *d, sisa_store *st, const train_plan *tp,
     const int deferred = job->pending != NULL; /* the digest is taken while writing */
     uint32_t first = 0;
     while (first < S && owner[first] != (uint32_t)rank) first++;
-    const char *ahead = getenv("SISA_TRAIN_AHEAD"); /* "0": train in line (to compare) */
-    if (err == SISA_OK && first < S && job->kept && job->kept[first] &&
-        !(ahead && strcmp(ahead, "0") == 0)) {
+    if (err == SISA_OK && first < S && job->kept && job->kept[first] && sisa_run_train_ahead()) {
         *t_train = sisa_now(); /* training starts here */
         err = sisa_shard_prestage_start(st, first, job->kept[first], pre);
     }
