@@ -28,6 +28,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #define N_ROWS  150
 #define N_FEAT  12
 #define N_CLASS 3
@@ -431,6 +439,76 @@ static void version_core(const char *pick, char *core, size_t cap, char *origin,
     snprintf(origin, ocap, "%.*s", (int)strcspn(o, "\n"), o);
 }
 
+/* The text of /proc/PID/FILE (at most cap - 1 bytes), or "" (the process may be gone). */
+static void proc_text(pid_t pid, const char *file, char *out, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/%s", (long)pid, file);
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return;
+    ssize_t n = read(fd, out, cap - 1);
+    close(fd);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+/* `sisa unlearn` with OPENBLAS_CORETYPE unset on a store recorded under another core re-executes
+ * itself from /proc/self/exe; the new image must still be called "sisa" (ps, pgrep, tools that
+ * find a job's ranks by name), not "exe". The IDs come through a FIFO, so the process waits,
+ * past the re-execution, until this test opens it: then its name is read. */
+static void reexec_keeps_name(const char *cfg, uint64_t id)
+{
+    const char *fifo = tu_path(dir, "ids.fifo");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    env_save s;
+    env_begin(&s, NULL, NULL, NULL);
+    const char *bin = tu_env("SISA_BIN");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 1), dup2(null, 2);
+        execl(bin, bin, "unlearn", "-c", cfg, "--ids-file", fifo, (char *)NULL);
+        _exit(127);
+    }
+    env_end(&s);
+    int fd = -1, status = 0;
+    for (int i = 0; i < 12000 && fd < 0; i++) { /* up to 120 s */
+        fd = open(fifo, O_WRONLY | O_NONBLOCK);
+        if (fd >= 0) break;
+        assert_int_equal(errno, ENXIO); /* no reader yet */
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            fail_msg("sisa unlearn --ids-file FIFO ended (status %d) before reading the FIFO",
+                     status);
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    if (fd < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("sisa unlearn did not open its --ids-file FIFO within 120 s");
+    }
+    char comm[64], env[65536];
+    proc_text(pid, "comm", comm, sizeof comm);
+    proc_text(pid, "environ", env, sizeof env);
+    /* environ is NUL-separated: look for the guard the first image set. */
+    int switched = 0;
+    for (size_t i = 0; i < sizeof env && env[i]; i += strlen(env + i) + 1)
+        switched |= !strncmp(env + i, "SISA_OPENBLAS_SWITCH=store:", 27);
+    assert_int_equal(fcntl(fd, F_SETFL, 0), 0);
+    char line[32];
+    int len = snprintf(line, sizeof line, "%llu\n", (unsigned long long)id);
+    assert_int_equal(write(fd, line, (size_t)len), len);
+    close(fd);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    unlink(fifo);
+    print_message("re-executed image (guard seen: %d) is named '%.*s'\n", switched,
+                  (int)strcspn(comm, "\n"), comm);
+    assert_true(switched);
+    assert_string_equal(comm, "sisa\n");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* A store trained under an explicit core X, continued with OPENBLAS_CORETYPE unset. */
 static void test_store_core_followed(void **state)
 {
@@ -496,6 +574,7 @@ static void test_store_core_followed(void **state)
     const char *other = strcasecmp(x, "Prescott") ? "Prescott" : "Core2";
     assert_int_equal(SISA_ENV(other, NULL, NULL, "unlearn", "-c", cfg, "--ids", "300"), 2);
     tu_assert_contains(run->err, "another determinism context");
+    reexec_keeps_name(cfg, row_id(5));
 }
 
 /* OpenBLAS reports a generic core: sisa chooses, checks, records. */

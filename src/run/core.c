@@ -36,6 +36,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 int sisa_run_core_first_rank(void)
 {
@@ -139,9 +142,30 @@ done:
     return err;
 }
 
+/* A process image started from /proc/self/exe is named "exe" (the kernel takes the name from
+ * the path executed): ps, top, pgrep sisa, and tools that find a job's ranks by name would no
+ * longer see sisa. The re-executed image takes back the name its first image had, the base name
+ * of the program as started (argv[0]). */
+static void restore_name(const char *arg0)
+{
+#ifdef __linux__
+    if (!arg0 || !*arg0) return;
+    const char *base = strrchr(arg0, '/');
+    base = base ? base + 1 : arg0;
+    if (*base) prctl(PR_SET_NAME, (unsigned long)base, 0UL, 0UL, 0UL); /* a best effort */
+#else
+    (void)arg0;
+#endif
+}
+
+/* sisa runs OpenBLAS on one thread (sisa_blas_single_thread), but an OpenBLAS loaded without
+ * OPENBLAS_NUM_THREADS starts a pool of one thread per core, which busy-waits (sched_yield) for
+ * about 0.1 s before it sleeps: CPU taken from the other ranks of a node. The new image gets
+ * OPENBLAS_NUM_THREADS=1 when it is unset; a value the user set is left alone. */
 static int reexec(char **argv, const char *core, const char *guard)
 {
-    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 || setenv(SISA_CORE_GUARD, guard, 1) != 0)
+    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 || setenv(SISA_CORE_GUARD, guard, 1) != 0 ||
+        setenv("OPENBLAS_NUM_THREADS", "1", 0) != 0)
         return SISA_ERR(SISA_ENOMEM, "out of memory");
     fflush(NULL);
     execv("/proc/self/exe", argv);
@@ -194,6 +218,7 @@ int sisa_run_core_setup(const char *name, char **argv, int cargc, char **cargv)
     if (guard_env) {
         snprintf(guard, sizeof guard, "%s", guard_env);
         unsetenv(SISA_CORE_GUARD);
+        restore_name(argv[0]);
     }
     /* step:CORE[:OTHER] */
     char *step = guard, *core = NULL, *other = NULL;
