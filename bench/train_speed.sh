@@ -5,7 +5,11 @@
 #   bench/train_speed.sh [RUNS] [CORE] [BUILD_DIR]     (defaults: 3, auto, build/release)
 #
 # CORE sets OPENBLAS_CORETYPE for every program here (sisa, bench_train and PyTorch, which
-# Debian links to the same OpenBLAS); "auto" leaves OpenBLAS to pick (the variable is unset).
+# Debian links to the same OpenBLAS through libblas.so.3); "auto" leaves the choice to sisa (the
+# variable is unset), and then bench_train and PyTorch, which do not choose, run under the core
+# sisa runs (`sisa --version`), so that the three run the same kernels. On a CPU where OpenBLAS
+# falls back to a generic core and sisa picks a faster one, PyTorch under OpenBLAS's own pick is
+# also run once, for the record.
 # Every program runs on one thread. The net: MLP 784-256-10 (ReLU), Adam lr 1e-3, batch 128,
 # 5 epochs over Fashion-MNIST's 60 000 training rows (300 000 sample visits).
 #
@@ -63,9 +67,19 @@ max() { if [ -z "$1" ] || [ "$(echo "$2 > $1" | bc -l)" = 1 ]; then echo "$2"; e
 
 cpuinfo() { grep -m1 "^$1" /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'; }
 echo "cpu: $(cpuinfo 'model name') (family $(cpuinfo 'cpu family'), model $(cpuinfo 'model')), $(nproc --all) cores"
-"$sisa" --version | grep -E '^sisa|OpenBLAS'
+version=$("$sisa" --version 2>/dev/null)
+grep -E '^sisa|OpenBLAS' <<<"$version"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "openblas core: $core (OPENBLAS_CORETYPE ${OPENBLAS_CORETYPE:-unset}), OPENBLAS_NUM_THREADS=1"
+# The core sisa runs, and OpenBLAS's own pick when sisa chose another ("(core X, chosen by sisa
+# after its self-check (OpenBLAS picked Y), ...").
+sisa_core=$(sed -n 's/^OpenBLAS: .*(core \([A-Za-z0-9]*\).*/\1/p' <<<"$version")
+openblas_pick=$(sed -n 's/^OpenBLAS: .*OpenBLAS picked \([A-Za-z0-9]*\).*/\1/p' <<<"$version")
+others=() # the environment of bench_train and PyTorch
+if [ "$core" = auto ] && [ -n "$sisa_core" ]; then
+  others=(env OPENBLAS_CORETYPE="$sisa_core")
+  echo "bench_train and PyTorch run under sisa's core: OPENBLAS_CORETYPE=$sisa_core${openblas_pick:+ (OpenBLAS alone picks $openblas_pick)}"
+fi
 echo "load before: $(load)"
 
 # CPU seconds (user + system) of a command, its stdout to $dir/out.
@@ -96,7 +110,7 @@ printf 'sisa train S=1 R=1 5 epochs: %.2f s wall (best of %d) = %.0f samples/s w
 # 2. bench_train's loop.
 loop="" loop_cpu=""
 for _ in $(seq 1 "$runs"); do
-  line=$("$bench" 5 "$fm" "mlp 784-256-10 raw" | awk '$4 == "ftz+daz"')
+  line=$("${others[@]}" "$bench" 5 "$fm" "mlp 784-256-10 raw" | awk '$4 == "ftz+daz"')
   loop=$(max "$loop" "$(awk '{ print $5 }' <<<"$line")")
   loop_cpu=$(max "$loop_cpu" "$(awk '{ print $12 }' <<<"$line")")
 done
@@ -104,10 +118,17 @@ printf 'bench_train loop (mlp raw/255, 5 epochs): %.0f samples/s, %.0f per CPU s
   "$loop" "$loop_cpu" "$runs" "$(load)"
 
 # 3. PyTorch's loop.
+torch_run() {
+  "$@" MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
+    MALLOC_TOP_PAD_=268435456 /usr/bin/python3 bench/torch_mlp.py "$dir/train.h5" 5
+}
+if [ -n "$openblas_pick" ]; then
+  printf 'PyTorch loop under OpenBLAS'"'"'s own pick (%s), once: %s [load %s]\n' "$openblas_pick" \
+    "$(torch_run env -u OPENBLAS_CORETYPE)" "$(load)"
+fi
 torch="" torch_cpu=""
 for _ in $(seq 1 "$runs"); do
-  line=$(MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
-         MALLOC_TOP_PAD_=268435456 /usr/bin/python3 bench/torch_mlp.py "$dir/train.h5" 5)
+  line=$(torch_run env "${others[@]:1}")
   torch=$(max "$torch" "$(grep -o '[0-9]* samples/s' <<<"$line" | grep -o '^[0-9]*')")
   torch_cpu=$(max "$torch_cpu" "$(grep -o '[0-9]* per CPU s' <<<"$line" | grep -o '^[0-9]*')")
 done
