@@ -85,6 +85,7 @@ for core in $cores; do
   fi
   for seed in $seeds; do
     for setting in "1 1" "8 4"; do
+      # shellcheck disable=SC2086 # "S R": split on purpose
       set -- $setting
       cfg=$dir/c.yaml
       rm -rf "$dir/store"

@@ -33,7 +33,7 @@ t1=""
 for p in $(seq 1 "$max"); do
   best=""
   mem=""
-  for r in $(seq 1 "$runs"); do
+  for _ in $(seq 1 "$runs"); do
     rm -rf "$dir/store"
     a=$(now)
     out=$("${MPI[@]}" -n "$p" "$sisa" -q train -c "$dir/cfg.yaml")

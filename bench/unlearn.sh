@@ -146,7 +146,7 @@ EOF
   for cand in $(pick 2024 $((requests + 40)) | tr ',' ' '); do
     case $done_ids in *",$cand,"*) continue ;; esac
     pair_ids="$pair_ids $cand"
-    [ "$(echo $pair_ids | wc -w)" -ge "$requests" ] && break
+    [ "$(echo "$pair_ids" | wc -w)" -ge "$requests" ] && break
   done
   sync
   s20_t=0 s20_c=0 s20_v=0 s80_t=0 s80_c=0 s80_v=0
