@@ -18,6 +18,7 @@ PKGS=(
   clang-format                        # the format check in CI
   clang libfuzzer-14-dev              # the fuzzers (scripts/fuzz.sh): clang 14 and libFuzzer
   python3-h5py python3-numpy          # read-back checks in tests, the Python binding (python/)
+  python3-scipy                       # reference statistics for the gauge (tests/gauge_reference.py)
   dataset-fashion-mnist               # the demo and test data (IDX files)
 )
 # shellcheck disable=SC2206
