@@ -1,0 +1,71 @@
+/*
+ * sisa/gauge.h - measure forgetting statistically: can an attacker tell models that unlearned a
+ * forget set from models retrained without it? (`sisa gauge`, docs/gauge.md)
+ *
+ * Three steps, so that a cluster can spread the work: a plan (the forget set, the populations
+ * of models and each member's seed), members (each trains, and unlearns, one model per role in
+ * a scratch store of its own and records its confidences on the forget set), and a score (the
+ * per-example epsilon of the NeurIPS 2023 Machine Unlearning Challenge, F and the final score,
+ * against the noise floor of a second retrained population; KS tests; a loss-threshold
+ * membership inference AUC). Members never touch a real store.
+ */
+#ifndef SISA_GAUGE_H
+#define SISA_GAUGE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sisa_gauge_plan_opts {
+    const char *config;     /* the config file whose model and data are gauged */
+    const char *dir;        /* the gauge folder (created; must not hold a plan yet) */
+    const char *forget_ids; /* a file of sample IDs, one per line ('#' comments), or NULL */
+    double forget_fraction; /* without forget_ids: this share of the training rows, drawn with
+                             * the seed */
+    uint32_t models;        /* N members per population (>= 3) */
+    const char *methods;    /* comma-separated; NULL: "exact,none" */
+    uint64_t seed;          /* first seed (has_seed), else the config's */
+    int has_seed;
+} sisa_gauge_plan_opts;
+
+/* Write DIR/plan.json, DIR/forget.txt and DIR/retain.h5 (the training set without the forget
+ * set, for the retrained populations). `print` (may be NULL) gets a summary. */
+int sisa_gauge_plan(const sisa_gauge_plan_opts *opts, FILE *print);
+
+/* The number of member tasks of a plan (3 N: trained, retrain, retrain2). */
+int sisa_gauge_tasks(const char *dir, uint32_t *tasks);
+
+/* Run member task `task` (0-based): train its model in DIR/work/task-K, record its results in
+ * DIR/members/task-K.json atomically, remove the scratch store. A task whose results exist is
+ * done already (returns SISA_OK at once), so a requeued task just completes. */
+int sisa_gauge_member(const char *dir, uint32_t task, FILE *print);
+
+typedef struct sisa_gauge_method_score {
+    char method[32];
+    double final_score, F, F_lo, F_hi;       /* F with its bootstrap 95 % interval */
+    double F_over_floor;                     /* F / the noise floor's F */
+    double ks_share, ks_lo, ks_hi;           /* forget examples whose KS test rejects at 0.05 */
+    double mia_auc;                          /* mean over members */
+    double acc_retain, acc_test, acc_forget; /* means over members */
+    int indistinguishable;
+} sisa_gauge_method_score;
+
+typedef struct sisa_gauge_report {
+    uint32_t n_methods; /* the plan's methods, then "retrain2" (the noise floor) */
+    sisa_gauge_method_score methods[16];
+    uint32_t models, forget;
+    double ks_bound; /* alpha + 3 sqrt(alpha (1 - alpha) / m) */
+} sisa_gauge_report;
+
+/* Read every member's results and write DIR/gauge.tsv and DIR/gauge.h5; `print` gets the table
+ * and a verdict per method. Fails naming the first missing member when some have not run. */
+int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

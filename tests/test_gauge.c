@@ -1,0 +1,247 @@
+/*
+ * test_gauge.c - `sisa gauge` through the binary: N = 32 models per population on a small
+ * dataset whose labels are noise (so a model that saw a row has memorised it), 10 % forgotten.
+ * `exact` must be judged indistinguishable from retraining (KS share within
+ * alpha + 3 sqrt(alpha (1 - alpha) / m), F not below the noise floor's interval) and `none`
+ * distinguishable; members are idempotent and reproducible byte for byte; bad input is refused
+ * with the documented exit statuses and nothing changed.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char dir[4096];
+
+/* A small deterministic generator for the fixture (xorshift64*, Box-Muller). */
+static uint64_t rs = 0x9E3779B97F4A7C15ull;
+static double unif(void)
+{
+    rs ^= rs >> 12;
+    rs ^= rs << 25;
+    rs ^= rs >> 27;
+    return ((rs * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
+}
+static double normal(void)
+{
+    double u = unif(), v = unif();
+    if (u < 1e-300) u = 1e-300;
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static void write_csv(const char *path, int rows)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int k = 0; k < 10; k++) fprintf(f, "f%d,", k);
+    fprintf(f, "label\n");
+    for (int r = 0; r < rows; r++) {
+        for (int k = 0; k < 10; k++) fprintf(f, "%.5f,", normal());
+        fprintf(f, "%d\n", (int)(unif() * 3));
+    }
+    fclose(f);
+}
+
+static const char *config_text = "data:\n  train: train.h5\n  test: test.h5\nstore: store\n"
+                                 "sisa:\n  shards: 2\n  slices: 2\n"
+                                 "model:\n  type: mlp\n  hidden: [64]\n"
+                                 "train:\n  optimizer: adam\n  lr: 0.01\n  batch_size: 16\n"
+                                 "  epochs: 60\naggregate:\n  strategy: mean\n";
+
+static int setup(void **state)
+{
+    (void)state;
+    tu_run r;
+    snprintf(dir, sizeof dir, "%s", tu_scratch("gauge"));
+    write_csv(tu_path(dir, "train.csv"), 300);
+    write_csv(tu_path(dir, "test.csv"), 300);
+    tu_sisa(&r, "import", "csv", tu_path(dir, "train.csv"), "-o", tu_path(dir, "train.h5"),
+            "--label", "label", NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "import", "csv", tu_path(dir, "test.csv"), "-o", tu_path(dir, "test.h5"), "--label",
+            "label", "--id-offset", "100000", NULL);
+    assert_int_equal(r.status, 0);
+    tu_write_text(tu_path(dir, "g.yaml"), config_text);
+    return 0;
+}
+
+/* The row of gauge.tsv for `method`, split into its 14 fields (static storage). */
+static char **tsv_row(const char *tsv, const char *method)
+{
+    static char line[1024];
+    static char *fields[14];
+    size_t mlen = strlen(method);
+    for (const char *s = tsv; s && *s;) {
+        const char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+        if (len > mlen && !strncmp(s, method, mlen) && s[mlen] == '\t') {
+            assert_true(len < sizeof line);
+            memcpy(line, s, len);
+            line[len] = 0;
+            int n = 0;
+            for (char *t = strtok(line, "\t"); t && n < 14; t = strtok(NULL, "\t")) fields[n++] = t;
+            assert_int_equal(n, 14);
+            return fields;
+        }
+        s = nl ? nl + 1 : NULL;
+    }
+    fail_msg("no row for %s in gauge.tsv:\n%s", method, tsv);
+    return NULL;
+}
+
+static void test_exact_and_none(void **state)
+{
+    (void)state;
+    tu_run r;
+    const char *g = tu_path(dir, "g1");
+    char gdir[4096];
+    snprintf(gdir, sizeof gdir, "%s", g);
+    tu_sisa(&r, "gauge", "plan", "-c", tu_path(dir, "g.yaml"), "-o", gdir, "--forget-random", "0.1",
+            "--models", "32", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "forget 30 of 300 training rows");
+
+    /* score before the members ran: refused, naming the first missing task */
+    tu_sisa(&r, "gauge", "score", gdir, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "96 of 96 gauge members have no results yet (the first: task 0)");
+
+    tu_sisa(&r, "-q", "gauge", "member", gdir, "--all", NULL);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(tu_count_entries(tu_path(gdir, "members")), 96);
+    assert_int_equal(tu_count_entries(tu_path(gdir, "work")), 0);
+
+    tu_sisa(&r, "gauge", "score", gdir, NULL);
+    assert_int_equal(r.status, 0);
+    char *tsv = tu_read_file(tu_path(gdir, "gauge.tsv"), NULL);
+    double m = 30, alpha = 0.05, bound = alpha + 3 * sqrt(alpha * (1 - alpha) / m);
+    char **floor = tsv_row(tsv, "retrain2");
+    double floor_F = atof(floor[2]), floor_lo = atof(floor[3]);
+    assert_string_equal(floor[13], "noise-floor");
+    char **ex = tsv_row(tsv, "exact");
+    double ex_F = atof(ex[2]), ex_ks = atof(ex[6]);
+    assert_true(ex_ks <= bound);
+    assert_true(ex_F >= floor_lo);
+    assert_string_equal(ex[13], "indistinguishable");
+    char **no = tsv_row(tsv, "none");
+    double no_F = atof(no[2]), no_ks = atof(no[6]), no_auc = atof(no[9]);
+    assert_string_equal(no[13], "distinguishable");
+    assert_true(no_ks > bound);
+    assert_true(no_F < floor_lo);
+    assert_true(no_auc > 0.6); /* the models remember the forget rows' noise labels */
+    assert_true(floor_F > 0);
+    free(tsv);
+    assert_true(tu_exists(tu_path(gdir, "gauge.h5")));
+
+    /* a member that is done is not run again; one redone from a stale scratch store gives the
+     * same bytes */
+    char before[65], after[65];
+    const char *res = tu_path(gdir, "members/task-00001.json");
+    tu_sha_file(res, before);
+    tu_sisa(&r, "gauge", "member", gdir, "--task", "1", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.err, "done already");
+    assert_int_equal(remove(res), 0);
+    assert_int_equal(mkdir(tu_path(gdir, "work/task-00001"), 0755), 0);
+    tu_write_text(tu_path(gdir, "work/task-00001/manifest"), "a stale scratch store\n");
+    tu_sisa(&r, "-q", "gauge", "member", gdir, "--task", "1", NULL);
+    assert_int_equal(r.status, 0);
+    tu_sha_file(res, after);
+    assert_string_equal(before, after);
+    /* under Slurm the task comes from the array index */
+    assert_int_equal(remove(res), 0);
+    setenv("SLURM_ARRAY_TASK_ID", "1", 1);
+    tu_sisa(&r, "-q", "gauge", "member", gdir, NULL);
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    assert_int_equal(r.status, 0);
+    tu_sha_file(res, after);
+    assert_string_equal(before, after);
+
+    /* a second plan into the same folder is refused and changes nothing */
+    tu_sha_file(tu_path(gdir, "plan.json"), before);
+    tu_sisa(&r, "gauge", "plan", "-c", tu_path(dir, "g.yaml"), "-o", gdir, "--forget-random", "0.2",
+            "--models", "8", NULL);
+    assert_int_not_equal(r.status, 0);
+    tu_assert_contains(r.err, "already holds a gauge plan");
+    tu_sha_file(tu_path(gdir, "plan.json"), after);
+    assert_string_equal(before, after);
+
+    /* a config changed after the plan: members refuse */
+    tu_write_text(tu_path(dir, "g.yaml"), "seed: 7\n");
+    FILE *f = fopen(tu_path(dir, "g.yaml"), "a");
+    assert_non_null(f);
+    fputs(config_text, f);
+    fclose(f);
+    assert_int_equal(remove(res), 0);
+    tu_sisa(&r, "gauge", "member", gdir, "--task", "1", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "changed since the gauge plan was made");
+    assert_false(tu_exists(res));
+    tu_write_text(tu_path(dir, "g.yaml"), config_text);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    tu_run r;
+    char gdir[4096];
+    snprintf(gdir, sizeof gdir, "%s", tu_path(dir, "g2"));
+    const char *cfg = tu_path(dir, "g.yaml");
+    /* an unknown forget ID: rejected (3), no plan */
+    tu_write_text(tu_path(dir, "ids.txt"), "# forget these\n3\n17\n999999\n");
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gdir, "--forget-ids", tu_path(dir, "ids.txt"),
+            "--models", "4", NULL);
+    assert_int_equal(r.status, 3);
+    tu_assert_contains(r.err, "sample ID 999999 is not in the training set");
+    assert_false(tu_exists(tu_path(gdir, "plan.json")));
+    /* an approximate method that this version does not have, an unknown one, too few models,
+     * both forget options */
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gdir, "--forget-random", "0.1", "--models", "4",
+            "--methods", "exact,neggrad", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "'neggrad' is not implemented");
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gdir, "--forget-random", "0.1", "--models", "4",
+            "--methods", "exakt", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "unknown method 'exakt'");
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gdir, "--forget-random", "0.1", "--models", "2",
+            NULL);
+    assert_int_equal(r.status, 2);
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gdir, "--forget-random", "0.1", "--forget-ids",
+            tu_path(dir, "ids.txt"), "--models", "4", NULL);
+    assert_int_equal(r.status, 2);
+    assert_false(tu_exists(tu_path(gdir, "plan.json")));
+    /* IDs from a file: duplicates merged */
+    tu_write_text(tu_path(dir, "ids.txt"), "3\n17\n3\n");
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gdir, "--forget-ids", tu_path(dir, "ids.txt"),
+            "--models", "4", "--methods", "none", NULL);
+    assert_int_equal(r.status, 0);
+    char *ids = tu_read_file(tu_path(gdir, "forget.txt"), NULL);
+    tu_assert_contains(ids, "\n3\n17\n");
+    free(ids);
+    /* a task out of range, a folder without a plan, a damaged member file */
+    tu_sisa(&r, "gauge", "member", gdir, "--task", "12", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "tasks 0..11");
+    tu_sisa(&r, "gauge", "member", dir, "--task", "0", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "no gauge plan here");
+    tu_sisa(&r, "-q", "gauge", "member", gdir, "--task", "0-11", NULL);
+    assert_int_equal(r.status, 0);
+    tu_write_text(tu_path(gdir, "members/task-00005.json"), "{\"format\": \"x\"}");
+    tu_sisa(&r, "gauge", "score", gdir, NULL);
+    assert_int_equal(r.status, 1);
+    tu_assert_contains(r.err, "task-00005.json: not the results of gauge member 5");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_and_none),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
