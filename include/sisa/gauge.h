@@ -12,6 +12,7 @@
 #ifndef SISA_GAUGE_H
 #define SISA_GAUGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -37,6 +38,10 @@ int sisa_gauge_plan(const sisa_gauge_plan_opts *opts, FILE *print);
 
 /* The number of member tasks of a plan (3 N: trained, retrain, retrain2). */
 int sisa_gauge_tasks(const char *dir, uint32_t *tasks);
+
+/* The config file a plan gauges (into `out`, `cap` bytes), e.g. to choose the OpenBLAS core its
+ * members train under as `sisa train` would (sisa_openblas_setup). */
+int sisa_gauge_plan_config(const char *dir, char *out, size_t cap);
 
 /* Run member task `task` (0-based): train its model in DIR/work/task-K, record its results in
  * DIR/members/task-K.json atomically, remove the scratch store. A task whose results exist is

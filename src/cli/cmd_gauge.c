@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int gauge_plan(int argc, char **argv)
+static int gauge_plan(sisa_job *job, int argc, char **argv)
 {
     sisa_gauge_plan_opts o;
     memset(&o, 0, sizeof o);
@@ -57,6 +57,7 @@ static int gauge_plan(int argc, char **argv)
         o.seed = seed;
         o.has_seed = 1;
     }
+    if (job && sisa_job_rank(job) != 0) return SISA_OK; /* one process plans */
     return sisa_gauge_plan(&o, stdout);
 }
 
@@ -86,7 +87,7 @@ static int parse_tasks(const char *text, uint32_t total, uint32_t *first, uint32
     return SISA_OK;
 }
 
-static int gauge_member(int argc, char **argv)
+static int gauge_member(sisa_job *job, int argc, char **argv)
 {
     const char *task_text = NULL;
     int all = 0;
@@ -104,7 +105,8 @@ static int gauge_member(int argc, char **argv)
             "A member whose DIR/members/task-K.json exists is done: a requeued or repeated\n"
             "task returns at once. A member interrupted before its results were written\n"
             "starts again from the beginning (its scratch store DIR/work/task-K is removed).\n"
-            "Members never touch a real store.",
+            "Members never touch a real store. Under mpirun or srun, the ranks share the\n"
+            "tasks round-robin (e.g. mpirun -n 8 sisa gauge member DIR --all).",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .positional_help = "DIR  the gauge folder (sisa gauge plan -o DIR)",
@@ -124,7 +126,11 @@ static int gauge_member(int argc, char **argv)
                         total - 1);
     rc = parse_tasks(task_text, total, &first, &last);
     if (rc) return rc;
+    /* Under mpirun or srun the ranks share the tasks round-robin. */
+    const uint32_t rank = job ? (uint32_t)sisa_job_rank(job) : 0;
+    const uint32_t size = job ? (uint32_t)sisa_job_size(job) : 1;
     for (uint32_t t = first; t <= last; t++) {
+        if ((t - first) % size != rank) continue;
         rc = sisa_gauge_member(pos[0], t,
                                sisa_get_log_level() > SISA_LOG_LEVEL_QUIET ? stderr : NULL);
         if (rc) return sisa_error_prefix("gauge member %u", t);
@@ -132,7 +138,7 @@ static int gauge_member(int argc, char **argv)
     return SISA_OK;
 }
 
-static int gauge_score(int argc, char **argv)
+static int gauge_score(sisa_job *job, int argc, char **argv)
 {
     char *pos[1];
     const sisa_command_spec spec = {
@@ -153,15 +159,15 @@ static int gauge_score(int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, pos, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
+    if (job && sisa_job_rank(job) != 0) return SISA_OK; /* one process scores */
     return sisa_gauge_score(NULL, pos[0], stdout);
 }
 
 int sisa_cmd_gauge(sisa_job *job, int argc, char **argv)
 {
-    (void)job;
     static const struct {
         const char *name;
-        int (*run)(int, char **);
+        int (*run)(sisa_job *, int, char **);
     } steps[] = {{"plan", gauge_plan}, {"member", gauge_member}, {"score", gauge_score}};
     if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
         FILE *out = argc < 1 ? stderr : stdout;
@@ -178,7 +184,7 @@ int sisa_cmd_gauge(sisa_job *job, int argc, char **argv)
         return SISA_OK;
     }
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-        if (!strcmp(argv[0], steps[i].name)) return steps[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[0], steps[i].name)) return steps[i].run(job, argc - 1, argv + 1);
     return SISA_ERR(SISA_EUSAGE, "sisa gauge: unknown step '%s' (use plan, member or score)",
                     argv[0]);
 }

@@ -8,6 +8,7 @@
  */
 #include "commands.h"
 
+#include "sisa/gauge.h"
 #include "sisa/sisa.h"
 
 #ifdef __GLIBC__
@@ -42,7 +43,7 @@ static const command commands[] = {
      1},
     {"repair", sisa_cmd_repair, "rebuild what a damaged store can rebuild; say what to restore", 0},
     {"gauge", sisa_cmd_gauge,
-     "measure forgetting: unlearned against retrained models, by membership inference", 0},
+     "measure forgetting: unlearned against retrained models, by membership inference", 1},
     {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key", 0},
     {"version", sisa_cmd_version, "print the versions of sisa and its libraries", 0},
 };
@@ -197,7 +198,16 @@ int main(int argc, char **argv)
         if (strcmp(name, commands[c].name) != 0) continue;
         /* Before MPI is initialised and before anything computes: this may re-execute the
          * process under another OpenBLAS core (sisa_openblas_setup). */
-        int core_err = sisa_openblas_setup(name, argv, argc - i - 1, argv + i + 1);
+        /* gauge members train new stores from their plan's config: under the core `sisa
+         * train` would choose for it (a folder without a plan is reported by the command) */
+        char gauge_cfg[4096];
+        char *gauge_args[3] = {"-c", gauge_cfg, NULL};
+        int gauge_member = !strcmp(name, "gauge") && i + 2 < argc &&
+                           !strcmp(argv[i + 1], "member") &&
+                           sisa_gauge_plan_config(argv[i + 2], gauge_cfg, sizeof gauge_cfg) == 0;
+        sisa_error_clear();
+        int core_err = gauge_member ? sisa_openblas_setup("train", argv, 2, gauge_args)
+                                    : sisa_openblas_setup(name, argv, argc - i - 1, argv + i + 1);
         if (core_err < 0) return report(core_err, !sisa_launcher_first_rank());
         install_signal_handlers();
         if (!commands[c].mpi) return report(commands[c].run(NULL, argc - i - 1, argv + i + 1), 0);

@@ -374,6 +374,17 @@ int sisa_gauge_tasks(const char *dir, uint32_t *tasks)
     return SISA_OK;
 }
 
+int sisa_gauge_plan_config(const char *dir, char *out, size_t cap)
+{
+    gplan p;
+    int err = read_plan(&p, dir);
+    if (err) return err;
+    if (strlen(p.config) >= cap) err = SISA_ERR(SISA_EUSAGE, "path too long: %s", p.config);
+    if (!err) strcpy(out, p.config);
+    gplan_free(&p);
+    return err;
+}
+
 int sisa_gauge_plan(const sisa_gauge_plan_opts *o, FILE *print)
 {
     int err = SISA_OK;
