@@ -211,12 +211,7 @@ static void test_bad_input(void **state)
     assert_int_equal(r.status, 3);
     tu_assert_contains(r.err, "sample ID 999999 is not in the training set");
     assert_false(tu_exists(tu_path(gdir, "plan.json")));
-    /* an approximate method that this version does not have, an unknown one, too few models,
-     * both forget options */
-    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gdir, "--forget-random", "0.1", "--models", "4",
-            "--methods", "exact,neggrad", NULL);
-    assert_int_equal(r.status, 2);
-    tu_assert_contains(r.err, "'neggrad' is not implemented");
+    /* an unknown method, too few models, both forget options */
     tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gdir, "--forget-random", "0.1", "--models", "4",
             "--methods", "exakt", NULL);
     assert_int_equal(r.status, 2);
@@ -251,11 +246,83 @@ static void test_bad_input(void **state)
     tu_assert_contains(r.err, "task-00005.json: not the results of gauge member 5");
 }
 
+/* The text of record `method` in a member's results (from its '{' to its '}'). */
+static char *record_of(const char *json, const char *method)
+{
+    char key[64];
+    snprintf(key, sizeof key, "{\"method\": \"%s\"", method);
+    const char *a = strstr(json, key);
+    assert_non_null(a);
+    const char *b = strchr(a, '}');
+    assert_non_null(b);
+    char *out = strndup(a, (size_t)(b - a + 1));
+    assert_non_null(out);
+    return out;
+}
+
+static double field_of(const char *rec, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *a = strstr(rec, k);
+    assert_non_null(a);
+    return atof(a + strlen(k));
+}
+
+static void test_approximate(void **state)
+{
+    (void)state;
+    tu_run r;
+    char ga[4096], gb[4096];
+    snprintf(ga, sizeof ga, "%s", tu_path(dir, "ga"));
+    snprintf(gb, sizeof gb, "%s", tu_path(dir, "gb"));
+    const char *cfg = tu_path(dir, "g.yaml");
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", ga, "--forget-random", "0.1", "--models", "3",
+            "--methods", "exact", NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", gb, "--forget-random", "0.1", "--models", "3",
+            "--methods", "none,finetune,gradient-ascent,neggrad,random-labels,exact", "--ascent-lr",
+            "0.5", "--ascent-steps", "40", NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "gauge", "member", ga, "--task", "0", NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "gauge", "member", gb, "--task", "0", NULL);
+    assert_int_equal(r.status, 0);
+    char *ja = tu_read_file(tu_path(ga, "members/task-00000.json"), NULL);
+    char *jb = tu_read_file(tu_path(gb, "members/task-00000.json"), NULL);
+    /* the approximate methods work in memory: exact unlearning after them is the same bits */
+    char *ea = record_of(ja, "exact"), *eb = record_of(jb, "exact");
+    assert_string_equal(ea, eb);
+    assert_null(strstr(eb, "approximate"));
+    char *none = record_of(jb, "none");
+    const char *approx[] = {"finetune", "gradient-ascent", "neggrad", "random-labels"};
+    for (int k = 0; k < 4; k++) {
+        char *rec = record_of(jb, approx[k]);
+        tu_assert_contains(rec, "\"approximate\": \"not an erasure\"");
+        /* each changed the models: other confidences on the forget set than `none` */
+        assert_string_not_equal(strstr(rec, "\"s\""), strstr(none, "\"s\""));
+        if (!strcmp(approx[k], "gradient-ascent")) /* 40 steps of ascent at rate 0.5 */
+            assert_true(field_of(rec, "acc_forget") < field_of(none, "acc_forget") - 0.2);
+        free(rec);
+    }
+    free(none);
+    free(ea);
+    free(eb);
+    free(ja);
+    free(jb);
+    assert_int_equal(tu_count_entries(tu_path(gb, "work")), 0);
+    /* bad parameters */
+    tu_sisa(&r, "gauge", "plan", "-c", cfg, "-o", tu_path(dir, "gc"), "--forget-random", "0.1",
+            "--models", "3", "--neggrad-beta", "1", NULL);
+    assert_int_equal(r.status, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_and_none),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_approximate),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -30,6 +30,9 @@ typedef struct sisa_gauge_plan_opts {
     const char *methods;    /* comma-separated; NULL: "exact,none" */
     uint64_t seed;          /* first seed (has_seed), else the config's */
     int has_seed;
+    double ascent_lr;      /* gradient-ascent's rate (0: 1e-3) */
+    uint32_t ascent_steps; /* gradient-ascent's steps per shard (0: 10) */
+    double neggrad_beta;   /* neggrad's beta (0: 0.9) */
 } sisa_gauge_plan_opts;
 
 /* Write DIR/plan.json, DIR/forget.txt and DIR/retain.h5 (the training set without the forget

@@ -16,7 +16,7 @@ static int gauge_plan(sisa_job *job, int argc, char **argv)
 {
     sisa_gauge_plan_opts o;
     memset(&o, 0, sizeof o);
-    uint64_t models = 0, seed = 0;
+    uint64_t models = 0, seed = 0, ascent_steps = 0;
     const char *seed_text = NULL;
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &o.config, "FILE", "the config whose model is gauged", 1},
@@ -27,7 +27,15 @@ static int gauge_plan(sisa_job *job, int argc, char **argv)
          "the forget set: this share of the training rows, drawn with the seed", 0},
         {"models", 0, SISA_ARG_U64, &models, "N", "models per population (>= 3)", 1},
         {"methods", 0, SISA_ARG_STRING, &o.methods, "LIST",
-         "methods to gauge, comma-separated (default exact,none)", 0},
+         "methods to gauge, comma-separated: exact, none, finetune, gradient-ascent, neggrad, "
+         "random-labels (default exact,none)",
+         0},
+        {"ascent-lr", 0, SISA_ARG_F64, &o.ascent_lr, "LR",
+         "gradient-ascent: the rate of ascent (default 1e-3)", 0},
+        {"ascent-steps", 0, SISA_ARG_U64, &ascent_steps, "N",
+         "gradient-ascent: steps per shard model (default 10)", 0},
+        {"neggrad-beta", 0, SISA_ARG_F64, &o.neggrad_beta, "B",
+         "neggrad: beta of beta L_retain - (1 - beta) L_forget (default 0.9)", 0},
         {"seed", 0, SISA_ARG_STRING, &seed_text, "S",
          "first seed (default: the config's); members use S .. S + 3N - 1", 0},
     };
@@ -40,7 +48,9 @@ static int gauge_plan(sisa_job *job, int argc, char **argv)
             "Writes DIR/plan.json, DIR/forget.txt, and the training set split into\n"
             "DIR/forget.h5 and DIR/retain.h5. Member tasks 0..3N-1: tasks 0..N-1 train on\n"
             "the whole training set and apply each method (exact: sisa unlearn; none: no\n"
-            "unlearning); tasks N..2N-1 (retrain) and 2N..3N-1 (retrain2, the noise floor)\n"
+            "unlearning; finetune, gradient-ascent, neggrad, random-labels: approximate\n"
+            "methods applied in memory to the shard models that saw forget rows, not an\n"
+            "erasure); tasks N..2N-1 (retrain) and 2N..3N-1 (retrain2, the noise floor)\n"
             "train without the forget set. Every member has a seed of its own.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
@@ -51,6 +61,12 @@ static int gauge_plan(sisa_job *job, int argc, char **argv)
         return SISA_ERR(SISA_EUSAGE, "--models: %llu is not in 3..100000",
                         (unsigned long long)models);
     o.models = (uint32_t)models;
+    if (ascent_steps > 1000000)
+        return SISA_ERR(SISA_EUSAGE, "--ascent-steps: %llu is more than 1000000",
+                        (unsigned long long)ascent_steps);
+    o.ascent_steps = (uint32_t)ascent_steps;
+    if (o.ascent_lr < 0 || o.neggrad_beta < 0 || o.neggrad_beta >= 1)
+        return SISA_ERR(SISA_EUSAGE, "--ascent-lr must be positive and --neggrad-beta in (0, 1)");
     if (seed_text) {
         if (sisa_text_u64(&seed, seed_text) != SISA_OK)
             return SISA_ERR(SISA_EUSAGE, "--seed: '%s' is not a non-negative integer", seed_text);

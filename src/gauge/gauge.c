@@ -18,6 +18,7 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include "gauge/approx.h"
 #include "gauge/score.h"
 #include "io/arrays.h"
 #include "sisa/config.h"
@@ -53,6 +54,7 @@ typedef struct {
     char methods[MAX_METHODS][32];
     uint64_t *forget; /* (m) ascending */
     uint32_t m;
+    sisa_gauge_approx_opts approx;
 } gplan;
 
 static void gplan_free(gplan *p)
@@ -71,8 +73,7 @@ static int path_in(char *out, const char *dir, const char *name)
 /* ---- methods -------------------------------------------------------------------------------- */
 
 static const char *const known_methods[] = {"exact", "none"};
-static const char *const later_methods[] = {"finetune", "gradient-ascent", "neggrad",
-                                            "random-labels"};
+#define METHOD_LIST "exact, none, finetune, gradient-ascent, neggrad, random-labels"
 
 static int parse_methods(gplan *p, const char *list)
 {
@@ -88,14 +89,9 @@ static int parse_methods(gplan *p, const char *list)
         int ok = 0;
         for (size_t k = 0; k < sizeof known_methods / sizeof *known_methods; k++)
             ok |= !strcmp(name, known_methods[k]);
-        for (size_t k = 0; !ok && k < sizeof later_methods / sizeof *later_methods; k++)
-            if (!strcmp(name, later_methods[k]))
-                return SISA_ERR(SISA_EUSAGE,
-                                "--methods: the approximate method '%s' is not implemented in "
-                                "this version; available: exact, none",
-                                name);
+        ok |= sisa_gauge_approx_known(name);
         if (!ok)
-            return SISA_ERR(SISA_EUSAGE, "--methods: unknown method '%s'; available: exact, none",
+            return SISA_ERR(SISA_EUSAGE, "--methods: unknown method '%s'; available: " METHOD_LIST,
                             name);
         for (uint32_t k = 0; k < p->n_methods; k++)
             if (!strcmp(p->methods[k], name))
@@ -241,7 +237,7 @@ done:
 static int write_plan(const gplan *p, const char *train)
 {
     int err = SISA_OK;
-    char path[SISA_PATH_MAX], num[64];
+    char path[SISA_PATH_MAX], num[256];
     sisa_jw w;
     sisa_jw_init(&w);
     sisa_jw_raw(&w, "{");
@@ -263,6 +259,10 @@ static int write_plan(const gplan *p, const char *train)
     sisa_jw_u64(&w, 3ull * p->models);
     sisa_jw_key(&w, "forget", 0);
     sisa_jw_u64(&w, p->m);
+    snprintf(num, sizeof num,
+             ", \"ascent_lr\": %.17g, \"ascent_steps\": %u, \"neggrad_beta\": %.17g",
+             p->approx.ascent_lr, p->approx.ascent_steps, p->approx.beta);
+    sisa_jw_raw(&w, num);
     sisa_jw_key(&w, "methods", 0);
     sisa_jw_raw(&w, "[");
     for (uint32_t k = 0; k < p->n_methods; k++) {
@@ -336,6 +336,13 @@ static int read_plan(gplan *p, const char *dir)
     SISA_CHECK(sisa_json_u64(j, "forget", &v) && v >= 1 && v < UINT32_MAX, SISA_ECORRUPT,
                "%s: bad \"forget\"", path);
     p->m = (uint32_t)v;
+    SISA_CHECK(json_double(sisa_json_get(j, "ascent_lr"), &p->approx.ascent_lr) &&
+                   p->approx.ascent_lr > 0 && sisa_json_u64(j, "ascent_steps", &v) && v >= 1 &&
+                   v <= UINT32_MAX &&
+                   json_double(sisa_json_get(j, "neggrad_beta"), &p->approx.beta) &&
+                   p->approx.beta > 0 && p->approx.beta < 1,
+               SISA_ECORRUPT, "%s: bad approximate methods' parameters", path);
+    p->approx.ascent_steps = (uint32_t)v;
     sisa_free(text);
     text = NULL;
 
@@ -412,6 +419,11 @@ int sisa_gauge_plan(const sisa_gauge_plan_opts *o, FILE *print)
     strcpy(p.test, cfg->data.test);
     p.seed = o->has_seed ? o->seed : cfg->seed;
     p.models = o->models;
+    p.approx.ascent_lr = o->ascent_lr > 0 ? o->ascent_lr : 1e-3;
+    p.approx.ascent_steps = o->ascent_steps ? o->ascent_steps : 10;
+    p.approx.beta = o->neggrad_beta > 0 ? o->neggrad_beta : 0.9;
+    SISA_CHECK(isfinite(p.approx.ascent_lr) && p.approx.beta < 1, SISA_EUSAGE,
+               "--ascent-lr must be a positive number and --neggrad-beta in (0, 1)");
     SISA_CHECK(p.seed <= UINT64_MAX - 3ull * p.models, SISA_EUSAGE, "--seed %llu is too large",
                (unsigned long long)p.seed);
     SISA_TRY(sisa_path_absolute(p.dir, sizeof p.dir, o->dir));
@@ -493,12 +505,26 @@ typedef struct {
     double *loss_f, *loss_t;
 } evalset;
 
-static int accuracy(double *out, sisa_handle *h, const sisa_dataset *ds, float **proba_out)
+/* What a record predicts with: the store through the API, or an approximate method's ensemble
+ * in memory. */
+typedef struct {
+    sisa_handle *h;
+    sisa_gauge_ensemble *ens;
+} predictor;
+
+static int accuracy(double *out, const predictor *pd, const sisa_dataset *ds, float **proba_out)
 {
     int err = SISA_OK;
     sisa_prediction pr;
     memset(&pr, 0, sizeof pr);
-    SISA_TRY(sisa_predict(&pr, h, ds->X, ds->n, ds->d));
+    if (pd->h) {
+        SISA_TRY(sisa_predict(&pr, pd->h, ds->X, ds->n, ds->d));
+    } else {
+        pr.proba = sisa_malloc(ds->n * (size_t)ds->num_classes * sizeof *pr.proba);
+        pr.label = sisa_malloc(ds->n * sizeof *pr.label);
+        SISA_CHECK(pr.proba && pr.label, SISA_ENOMEM, "out of memory");
+        SISA_TRY(sisa_gauge_ensemble_predict(pd->ens, ds->X, ds->n, ds->d, pr.proba, pr.label));
+    }
     uint64_t hit = 0;
     for (uint64_t r = 0; r < ds->n; r++) hit += pr.label[r] == ds->y[r];
     *out = (double)hit / (double)ds->n;
@@ -512,7 +538,7 @@ done:
 }
 
 /* One record of a member: the model in `h` on the forget, retain and test sets. */
-static int record(sisa_jw *w, const char *method, sisa_handle *h, evalset *e, int first)
+static int record(sisa_jw *w, const char *method, const predictor *h, evalset *e, int first)
 {
     int err = SISA_OK;
     float *pf = NULL, *pt = NULL;
@@ -530,6 +556,7 @@ static int record(sisa_jw *w, const char *method, sisa_handle *h, evalset *e, in
     sisa_jw_raw(w, first ? "\n  {" : ",\n  {");
     sisa_jw_key(w, "method", 1);
     sisa_jw_str(w, method);
+    if (!h->h) sisa_jw_raw(w, ", \"approximate\": \"not an erasure\"");
     for (uint64_t r = 0; r < e->forget->n; r++) {
         double py = pf[r * C + (uint32_t)e->forget->y[r]];
         e->loss_f[r] = -log(py < SISA_GAUGE_P_CLIP ? SISA_GAUGE_P_CLIP : py);
@@ -630,10 +657,23 @@ int sisa_gauge_member(const char *dir, uint32_t task, FILE *print)
     sisa_jw_raw(&w, num);
     sisa_jw_u64(&w, seed);
     sisa_jw_raw(&w, ", \"records\": [");
+    const predictor store_pd = {h, NULL};
     if (role == 0) {
+        /* Every method but exact first, on the trained store (read only); exact last, since it
+         * deletes the forget set from the scratch store. */
         int first = 1;
-        if (has_method(&p, "none")) {
-            SISA_TRY(record(&w, "none", h, &e, first));
+        for (uint32_t k = 0; k < p.n_methods; k++) {
+            const char *mname = p.methods[k];
+            if (!strcmp(mname, "exact")) continue;
+            if (!strcmp(mname, "none")) {
+                SISA_TRY(record(&w, "none", &store_pd, &e, first));
+            } else {
+                predictor pd = {NULL, NULL};
+                err = sisa_gauge_ensemble_load(&pd.ens, cfg, mname, &p.approx, p.forget, p.m);
+                if (!err) err = record(&w, mname, &pd, &e, first);
+                sisa_gauge_ensemble_free(pd.ens);
+                SISA_TRY(err);
+            }
             first = 0;
         }
         if (has_method(&p, "exact")) {
@@ -642,10 +682,10 @@ int sisa_gauge_member(const char *dir, uint32_t task, FILE *print)
             del.ids = p.forget;
             del.n_ids = p.m;
             SISA_TRY(sisa_unlearn(NULL, h, &del, NULL, NULL));
-            SISA_TRY(record(&w, "exact", h, &e, first));
+            SISA_TRY(record(&w, "exact", &store_pd, &e, first));
         }
     } else {
-        SISA_TRY(record(&w, roles[role], h, &e, 1));
+        SISA_TRY(record(&w, roles[role], &store_pd, &e, 1));
     }
     sisa_jw_raw(&w, "\n]}\n");
     SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
@@ -935,16 +975,17 @@ int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print)
                 "gauge of %s: %u forget examples, %u models per population; KS share bound "
                 "%.3f; noise floor F = %.4f [%.4f, %.4f]\n",
                 p.dir, m, N, rep.ks_bound, floor_F, floor_lo, rep.methods[n_scored - 1].F_hi);
-        fprintf(print, "%-10s %8s %8s %18s %9s %8s %8s %8s  %s\n", "method", "final", "F",
+        fprintf(print, "%-15s %8s %8s %18s %9s %8s %8s %8s  %s\n", "method", "final", "F",
                 "F 95% interval", "KS share", "MIA AUC", "retain", "test", "verdict");
         for (uint32_t q = 0; q < n_scored; q++) {
             const sisa_gauge_method_score *ms = &rep.methods[q];
-            fprintf(print, "%-10s %8.4f %8.4f   [%6.4f, %6.4f] %9.3f %8.3f %8.4f %8.4f  %s\n",
+            fprintf(print, "%-15s %8.4f %8.4f   [%6.4f, %6.4f] %9.3f %8.3f %8.4f %8.4f  %s%s\n",
                     ms->method, ms->final_score, ms->F, ms->F_lo, ms->F_hi, ms->ks_share,
                     ms->mia_auc, ms->acc_retain, ms->acc_test,
                     q == n_scored - 1       ? "noise floor (retrained against retrained)"
                     : ms->indistinguishable ? "indistinguishable from retraining"
-                                            : "distinguishable from retraining");
+                                            : "distinguishable from retraining",
+                    sisa_gauge_approx_known(ms->method) ? " (approximate: not an erasure)" : "");
         }
         fprintf(print, "wrote %s/gauge.tsv and %s/gauge.h5\n", p.dir, p.dir);
     }
