@@ -411,3 +411,25 @@ int sisa_path_within(const char *inner, const char *outer)
     if (n == 1 && outer[0] == '/') return 1;
     return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
 }
+
+int sisa_fs_remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char child[SISA_PATH_MAX];
+            if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) >= (int)sizeof child)
+                continue;
+            struct stat sb;
+            if (lstat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
+                sisa_fs_remove_tree(child);
+            else
+                unlink(child);
+        }
+        closedir(d);
+    }
+    if (rmdir(path) != 0 && errno != ENOENT) return -1;
+    return 0;
+}

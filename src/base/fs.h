@@ -55,6 +55,10 @@ int sisa_fs_read_all(char **out, size_t *len, const char *path, size_t max_bytes
 int sisa_fs_exists(const char *path);
 /* Remove a file; a missing file is not an error. Never fails loudly: used on cleanup paths. */
 void sisa_fs_remove_quiet(const char *path);
+/* Remove a folder that sisa created, with everything in it (symbolic links are removed, never
+ * followed). Only for folders whose whole content sisa wrote (scratch stores). Returns 0, or -1
+ * with errno when the folder itself could not be removed; a missing folder is not an error. */
+int sisa_fs_remove_tree(const char *path);
 /* mkdir -p: every folder it creates (parents included) gets SISA_DIR_MODE & ~umask; folders
  * that exist keep their mode. */
 int sisa_fs_mkdir_p(const char *path);

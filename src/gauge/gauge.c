@@ -15,6 +15,7 @@
 #include "sisa/gauge.h"
 
 #include "base/fs.h"
+#include "base/log.h"
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/rng.h"
@@ -26,7 +27,6 @@
 #include "sisa/error.h"
 #include "sisa/sisa.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -477,28 +477,6 @@ done:
 
 /* ---- members -------------------------------------------------------------------------------- */
 
-/* Remove a folder the gauge made, with everything in it (a member's scratch store). */
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[SISA_PATH_MAX];
-            if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) >= (int)sizeof child)
-                continue;
-            struct stat sb;
-            if (lstat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
-                remove_tree(child);
-            else
-                unlink(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 typedef struct {
     const sisa_dataset *forget, *retain, *test;
     sisa_gauge_work work;
@@ -628,7 +606,10 @@ int sisa_gauge_member(const char *dir, uint32_t task, FILE *print)
     SISA_TRY(member_path(work, p.dir, "work", task, ""));
     SISA_CHECK(strlen(work) + SISA_STORE_PATH_RESERVE < sizeof cfg->store, SISA_EUSAGE,
                "%s: path too long for a scratch store", work);
-    remove_tree(work); /* a run of this task that stopped: start it again */
+    /* a run of this task that stopped: start it again */
+    SISA_CHECK(sisa_fs_remove_tree(work) == 0, SISA_EIO,
+               "cannot remove the scratch store %s of an earlier run of this task: %s", work,
+               strerror(errno));
     strcpy(cfg->store, work);
     if (role > 0) SISA_TRY(path_in(cfg->data.train, p.dir, "retain.h5"));
 
@@ -696,7 +677,8 @@ int sisa_gauge_member(const char *dir, uint32_t task, FILE *print)
     SISA_TRY(sisa_fs_mkdir_p(path));
     SISA_TRY(member_path(path, p.dir, "members", task, ".json"));
     SISA_TRY(sisa_fs_write_atomic(path, w.buf, w.len, 1));
-    remove_tree(work);
+    if (sisa_fs_remove_tree(work) != 0)
+        sisa_warn("could not remove the scratch store %s: %s", work, strerror(errno));
     if (print) fprintf(print, "gauge member %u: results in %s\n", task, path);
 done:
     if (h) sisa_close(h);

@@ -50,27 +50,11 @@ typedef struct {
     char reason[SISA_PATH_MAX + 256]; /* why the dataset was not used */
 } verify_plan;
 
-/* Remove a folder this command created, with everything in it. Never fails loudly: it runs on
- * cleanup paths; a leftover is reported as a warning. */
+/* Remove a scratch folder this command created. Never fails loudly: it runs on cleanup paths;
+ * a leftover is reported as a warning. */
 static void remove_tree(const char *path)
 {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[SISA_PATH_MAX];
-            if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) >= (int)sizeof child)
-                continue;
-            struct stat sb;
-            if (lstat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
-                remove_tree(child);
-            else
-                unlink(child);
-        }
-        closedir(d);
-    }
-    if (rmdir(path) != 0 && errno != ENOENT)
+    if (sisa_fs_remove_tree(path) != 0)
         sisa_warn("could not remove the scratch folder %s: %s", path, strerror(errno));
 }
 
