@@ -56,10 +56,25 @@ awk -F'\t' 'NR > 1 { print NR - 2, $1, $3, $4, $5 }' "$dir/gauge.tsv" >"$tmp/F"
 read -r flo fhi < <(awk -F'\t' '$1 == "retrain2" { print $4, $5 }' "$dir/gauge.tsv")
 nrows=$(wc -l <"$tmp/F")
 
+# One fixed colour per method in both figures, so that exact and the noise floor stand out
+# (thick) and no two methods share a colour.
+style_of() {
+  case $1 in
+    exact) echo "lc rgb '#000000' lw 3" ;;
+    retrain2) echo "lc rgb '#888888' lw 3 dt 3" ;;
+    none) echo "lc rgb '#d62728' lw 2" ;;
+    finetune) echo "lc rgb '#1f77b4' lw 1.5" ;;
+    gradient-ascent) echo "lc rgb '#ff7f0e' lw 1.5" ;;
+    neggrad) echo "lc rgb '#9467bd' lw 1.5" ;;
+    random-labels) echo "lc rgb '#2ca02c' lw 1.5" ;;
+    *) echo "lw 1.5" ;;
+  esac
+}
 eps_plot="" ks_plot=""
 for m in "${methods[@]}"; do
-  eps_plot+="${eps_plot:+, }'$tmp/eps-$m' using 1:2 with linespoints title '$m'"
-  ks_plot+="${ks_plot:+, }'$tmp/ks-$m' using 1:2 with steps title '$m'"
+  st=$(style_of "$m")
+  eps_plot+="${eps_plot:+, }'$tmp/eps-$m' using 1:2 with linespoints $st title '$m'"
+  ks_plot+="${ks_plot:+, }'$tmp/ks-$m' using 1:2 with steps $st title '$m'"
 done
 gnuplot <<GP
 set terminal pngcairo size 900,560 noenhanced
@@ -90,6 +105,6 @@ set ylabel 'share of forget examples'
 set xrange [0:1]
 set yrange [0:1]
 set key bottom right
-plot x with lines dt 2 lc rgb 'gray' title 'uniform', $ks_plot
+plot x with lines dt 2 lc rgb '#bbbbbb' title 'uniform', $ks_plot
 GP
 echo "plot-gauge: wrote $out/gauge-F.png, $out/gauge-epsilon.png, $out/gauge-ks.png"
