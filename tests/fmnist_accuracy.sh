@@ -20,6 +20,7 @@ rm -rf "$dir" && mkdir -p "$dir"
 
 fail=0
 for setting in "1 1 0.87" "8 4 0.85"; do
+  # shellcheck disable=SC2086 # split "S R floor" into $1 $2 $3
   set -- $setting
   cfg=$dir/S$1-R$2.yaml
   sed -e "s|^\(  train:\).*|\1 train.h5|" -e "s|^\(  test:\).*|\1 test.h5|" \

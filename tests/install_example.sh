@@ -20,6 +20,7 @@ flags=()
 
 echo "== pkg-config"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+# shellcheck disable=SC2046 # pkg-config prints several flags, one word each
 cc -std=c11 -Wall -Wextra -Werror "${flags[@]}" "$src/examples/unlearn_in_memory.c" \
   $(pkg-config --cflags --libs sisa) -Wl,-rpath,"$prefix/lib" -o "$scratch/ex_pkgconfig"
 "$scratch/ex_pkgconfig" "$scratch/run-pkgconfig"
