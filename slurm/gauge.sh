@@ -30,4 +30,4 @@ score=$(sbatch --parsable --dependency="afterok:$members" --output="$dir/sisa-ga
   "$@" "$here/gauge.sbatch" score "$dir")
 score=${score%%;*}
 echo "members: job array $members ($tasks tasks, at most $throttle at once)"
-echo "score:   job $score (after every member succeeded): $dir/gauge.tsv"
+echo "score:   job $score (after every member succeeded): $dir/gauge.tsv, and the figures where gnuplot is installed"

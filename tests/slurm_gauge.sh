@@ -54,6 +54,11 @@ done
 same_file "$dir/slurm/gauge.tsv" "$dir/local/gauge.tsv"
 grep -q 'gauge score' "$dir"/slurm/sisa-gauge-score-*.out || fail "no score job output"
 [ "$(wc -l <"$dir/slurm/gauge.tsv")" -eq 4 ] || fail "gauge.tsv: not a header and 3 methods"
+# the score job drew the figures (gnuplot is a test dependency)
+for f in gauge-F gauge-epsilon gauge-ks; do
+  [ "$(head -c 8 "$dir/slurm/$f.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+    fail "the score job did not draw $dir/slurm/$f.png"
+done
 
 # A member job that is not an array task is refused with a clear message.
 jid=$(submit "--output=$dir/bad-%j.out" "--export=ALL,SISA=$sisa" "$SRC/slurm/gauge.sbatch" member "$dir/slurm")

@@ -68,28 +68,84 @@ static int setup(void **state)
     return 0;
 }
 
-/* The row of gauge.tsv for `method`, split into its 14 fields (static storage). */
-static char **tsv_row(const char *tsv, const char *method)
+/* Split the tab-separated `line` (len bytes) into `fields` (at most `cap`); returns the count. */
+static int split_tabs(char *buf, size_t cap_buf, const char *line, size_t len, char **fields,
+                      int cap)
 {
-    static char line[1024];
-    static char *fields[14];
+    assert_true(len < cap_buf);
+    memcpy(buf, line, len);
+    buf[len] = 0;
+    int n = 0;
+    for (char *t = strtok(buf, "\t"); t && n < cap; t = strtok(NULL, "\t")) fields[n++] = t;
+    return n;
+}
+
+/* The field of gauge.tsv in the row of `method` and the column named `column` (by the header),
+ * as text (static storage, valid until the next call). Every row has the header's width. */
+static const char *tsv_get(const char *tsv, const char *method, const char *column)
+{
+    static char head[2048], line[2048];
+    char *names[64], *fields[64];
+    const char *nl = strchr(tsv, '\n');
+    assert_non_null(nl);
+    int nh = split_tabs(head, sizeof head, tsv, (size_t)(nl - tsv), names, 64);
+    int col = -1;
+    for (int k = 0; k < nh; k++)
+        if (!strcmp(names[k], column)) col = k;
+    if (col < 0) fail_msg("gauge.tsv has no column %s", column);
     size_t mlen = strlen(method);
-    for (const char *s = tsv; s && *s;) {
-        const char *nl = strchr(s, '\n');
-        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+    for (const char *s = nl + 1; *s;) {
+        const char *e = strchr(s, '\n');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
         if (len > mlen && !strncmp(s, method, mlen) && s[mlen] == '\t') {
-            assert_true(len < sizeof line);
-            memcpy(line, s, len);
-            line[len] = 0;
-            int n = 0;
-            for (char *t = strtok(line, "\t"); t && n < 14; t = strtok(NULL, "\t")) fields[n++] = t;
-            assert_int_equal(n, 14);
-            return fields;
+            int n = split_tabs(line, sizeof line, s, len, fields, 64);
+            assert_int_equal(n, nh);
+            return fields[col];
         }
-        s = nl ? nl + 1 : NULL;
+        s = e ? e + 1 : s + len;
     }
     fail_msg("no row for %s in gauge.tsv:\n%s", method, tsv);
     return NULL;
+}
+
+static double tsv_num(const char *tsv, const char *method, const char *column)
+{
+    return atof(tsv_get(tsv, method, column));
+}
+
+/* Every figure of every row lies in its bootstrap interval, and the intervals of the member
+ * means are not degenerate (the members differ). */
+static void check_intervals(const char *tsv, const char *method)
+{
+    static const struct {
+        const char *value, *lo, *hi;
+        int members; /* a mean over members: the interval cannot be a point */
+    } cols[] = {
+        {"final", "final_lo", "final_hi", 0},
+        {"F", "F_lo", "F_hi", 0},
+        {"ks_share", "ks_lo", "ks_hi", 0},
+        {"mia_auc", "mia_auc_lo", "mia_auc_hi", 1},
+        {"acc_retain", "acc_retain_lo", "acc_retain_hi", 1},
+        {"acc_test", "acc_test_lo", "acc_test_hi", 1},
+        {"acc_forget", "acc_forget_lo", "acc_forget_hi", 1},
+    };
+    for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+        double v = tsv_num(tsv, method, cols[k].value);
+        double l = tsv_num(tsv, method, cols[k].lo), h = tsv_num(tsv, method, cols[k].hi);
+        if (!(l <= v && v <= h))
+            fail_msg("%s %s = %g is outside its interval [%g, %g]", method, cols[k].value, v, l, h);
+        if (cols[k].members && !(l < h))
+            fail_msg("%s %s: a degenerate interval [%g, %g]", method, cols[k].value, l, h);
+    }
+}
+
+static int is_png(const char *path)
+{
+    size_t len = 0;
+    char *png = tu_read_file(path, &len);
+    int ok = len > 1000 && !memcmp(png, "\x89PNG", 4);
+    free(png);
+    return ok;
 }
 
 static void test_exact_and_none(void **state)
@@ -118,37 +174,60 @@ static void test_exact_and_none(void **state)
     assert_int_equal(r.status, 0);
     char *tsv = tu_read_file(tu_path(gdir, "gauge.tsv"), NULL);
     double m = 30, alpha = 0.05, bound = alpha + 3 * sqrt(alpha * (1 - alpha) / m);
-    char **floor = tsv_row(tsv, "retrain2");
-    double floor_F = atof(floor[2]), floor_lo = atof(floor[3]);
-    assert_string_equal(floor[13], "noise-floor");
-    char **ex = tsv_row(tsv, "exact");
-    double ex_F = atof(ex[2]), ex_ks = atof(ex[6]);
+    double floor_F = tsv_num(tsv, "retrain2", "F"), floor_lo = tsv_num(tsv, "retrain2", "F_lo");
+    assert_string_equal(tsv_get(tsv, "retrain2", "verdict"), "noise-floor");
+    double ex_F = tsv_num(tsv, "exact", "F"), ex_ks = tsv_num(tsv, "exact", "ks_share");
     assert_true(ex_ks <= bound);
     assert_true(ex_F >= floor_lo);
-    assert_string_equal(ex[13], "indistinguishable");
-    char **no = tsv_row(tsv, "none");
-    double no_F = atof(no[2]), no_ks = atof(no[6]), no_auc = atof(no[9]);
-    assert_string_equal(no[13], "distinguishable");
+    assert_string_equal(tsv_get(tsv, "exact", "verdict"), "indistinguishable");
+    double no_F = tsv_num(tsv, "none", "F"), no_ks = tsv_num(tsv, "none", "ks_share");
+    double no_auc = tsv_num(tsv, "none", "mia_auc");
+    assert_string_equal(tsv_get(tsv, "none", "verdict"), "distinguishable");
     assert_true(no_ks > bound);
     assert_true(no_F < floor_lo);
     assert_true(no_auc > 0.6); /* the models remember the forget rows' noise labels */
     assert_true(floor_F > 0);
-    free(tsv);
+    /* final = F x retain ratio x test ratio, the ratios against the retrained population */
+    assert_true(fabs(tsv_num(tsv, "retrain2", "final") - floor_F) < 0.05 * floor_F);
+    check_intervals(tsv, "exact");
+    check_intervals(tsv, "none");
+    check_intervals(tsv, "retrain2");
     assert_true(tu_exists(tu_path(gdir, "gauge.h5")));
 
-    /* the figures */
-    char script[4096];
-    snprintf(script, sizeof script, "%s/scripts/plot-gauge.sh", tu_env("SISA_TEST_SRC"));
-    const char *plot[] = {"bash", script, gdir, NULL};
-    tu_run_argv(&r, plot);
-    assert_int_equal(r.status, 0);
+    /* the figures: drawn by score with gnuplot, next to their gnuplot commands */
     const char *pngs[] = {"gauge-F.png", "gauge-epsilon.png", "gauge-ks.png"};
-    for (int k = 0; k < 3; k++) {
-        size_t len = 0;
-        char *png = tu_read_file(tu_path(gdir, pngs[k]), &len);
-        assert_true(len > 1000 && !memcmp(png, "\x89PNG", 4));
-        free(png);
-    }
+    tu_assert_contains(r.out, "figures: ");
+    assert_true(tu_exists(tu_path(gdir, "gauge.gp")));
+    for (int k = 0; k < 3; k++) assert_true(is_png(tu_path(gdir, pngs[k])));
+    /* scoring again writes the same gauge.tsv */
+    tu_sisa(&r, "gauge", "score", gdir, "--no-figures", NULL);
+    assert_int_equal(r.status, 0);
+    char *again = tu_read_file(tu_path(gdir, "gauge.tsv"), NULL);
+    assert_string_equal(tsv, again);
+    free(again);
+    free(tsv);
+    /* without gnuplot the scores stand, the commands are written and a note says what to do */
+    const char *fig = tu_path(dir, "g1-figures");
+    char figdir[4096];
+    snprintf(figdir, sizeof figdir, "%s", fig);
+    setenv("SISA_GNUPLOT", "sisa-test-no-such-gnuplot", 1);
+    tu_sisa(&r, "gauge", "score", gdir, "--figures", figdir, NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "no figures: sisa-test-no-such-gnuplot not found on PATH");
+    assert_true(tu_exists(tu_path(figdir, "gauge.gp")));
+    assert_int_equal(tu_count_entries(figdir), 1);
+    /* a gnuplot that fails is an error, and leaves no half-drawn PNG */
+    setenv("SISA_GNUPLOT", "false", 1);
+    tu_sisa(&r, "gauge", "score", gdir, "--figures", figdir, NULL);
+    assert_int_not_equal(r.status, 0);
+    tu_assert_contains(r.err, "false failed drawing the figures");
+    assert_int_equal(tu_count_entries(figdir), 1);
+    unsetenv("SISA_GNUPLOT");
+    /* the script is self-contained: gnuplot redraws from it alone */
+    const char *redraw[] = {"sh", "-c", "cd \"$0\" && gnuplot gauge.gp", figdir, NULL};
+    tu_run_argv(&r, redraw);
+    assert_int_equal(r.status, 0);
+    for (int k = 0; k < 3; k++) assert_true(is_png(tu_path(figdir, pngs[k])));
 
     /* a member that is done is not run again; one redone from a stale scratch store gives the
      * same bytes */

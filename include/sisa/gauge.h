@@ -51,13 +51,20 @@ int sisa_gauge_plan_config(const char *dir, char *out, size_t cap);
  * done already (returns SISA_OK at once), so a requeued task just completes. */
 int sisa_gauge_member(const char *dir, uint32_t task, FILE *print);
 
+/* Every figure comes with its bootstrap 95 % interval (lo, hi): F and the KS share resample
+ * the forget examples; the accuracies and the MIA AUC resample the population's members; the
+ * final score resamples both (F's examples, and the members of the method's population and of
+ * the retrained one for the accuracy ratios). */
 typedef struct sisa_gauge_method_score {
     char method[32];
-    double final_score, F, F_lo, F_hi;       /* F with its bootstrap 95 % interval */
-    double F_over_floor;                     /* F / the noise floor's F */
-    double ks_share, ks_lo, ks_hi;           /* forget examples whose KS test rejects at 0.05 */
-    double mia_auc;                          /* mean over members */
-    double acc_retain, acc_test, acc_forget; /* means over members */
+    double final_score, final_lo, final_hi; /* F x retain ratio x test ratio */
+    double F, F_lo, F_hi;
+    double F_over_floor;                    /* F / the noise floor's F */
+    double ks_share, ks_lo, ks_hi;          /* forget examples whose KS test rejects at 0.05 */
+    double mia_auc, mia_auc_lo, mia_auc_hi; /* means over members */
+    double acc_retain, acc_retain_lo, acc_retain_hi; /* means over members */
+    double acc_test, acc_test_lo, acc_test_hi;
+    double acc_forget, acc_forget_lo, acc_forget_hi;
     int indistinguishable;
 } sisa_gauge_method_score;
 
@@ -66,11 +73,22 @@ typedef struct sisa_gauge_report {
     sisa_gauge_method_score methods[16];
     uint32_t models, forget;
     double ks_bound; /* alpha + 3 sqrt(alpha (1 - alpha) / m) */
+    int figures;     /* 1 when the PNGs were drawn */
 } sisa_gauge_report;
 
-/* Read every member's results and write DIR/gauge.tsv and DIR/gauge.h5; `print` gets the table
- * and a verdict per method. Fails naming the first missing member when some have not run. */
-int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print);
+typedef struct sisa_gauge_score_opts {
+    const char *figures; /* the folder of gauge.gp and the PNGs; NULL: the gauge folder */
+    int no_figures;      /* write neither gauge.gp nor the PNGs */
+} sisa_gauge_score_opts;
+
+/* Read every member's results and write DIR/gauge.tsv and DIR/gauge.h5, then the figures:
+ * gauge.gp (gnuplot commands with their data) and, with gnuplot ($SISA_GNUPLOT, else on PATH),
+ * gauge-F.png, gauge-epsilon.png and gauge-ks.png. Without gnuplot the scores stand and `print`
+ * says so; a gnuplot that fails is an error (the scores are written). `opts` may be NULL.
+ * `print` gets the table and a verdict per method. Fails naming the first missing member when
+ * some have not run. */
+int sisa_gauge_score(sisa_gauge_report *out, const char *dir, const sisa_gauge_score_opts *opts,
+                     FILE *print);
 
 #ifdef __cplusplus
 }

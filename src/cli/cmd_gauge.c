@@ -157,26 +157,39 @@ static int gauge_member(sisa_job *job, int argc, char **argv)
 static int gauge_score(sisa_job *job, int argc, char **argv)
 {
     char *pos[1];
+    sisa_gauge_score_opts o;
+    memset(&o, 0, sizeof o);
+    const sisa_option options[] = {
+        {"figures", 0, SISA_ARG_STRING, &o.figures, "DIR",
+         "write gauge.gp and the PNGs into DIR (default: the gauge folder)", 0},
+        {"no-figures", 0, SISA_ARG_FLAG, &o.no_figures, NULL, "write neither gauge.gp nor PNGs", 0},
+    };
     const sisa_command_spec spec = {
         .name = "gauge score",
-        .usage = "gauge score DIR",
+        .usage = "gauge score DIR [--figures DIR | --no-figures]",
         .summary = "Score every method against retraining, next to the noise floor.",
         .description =
-            "Writes DIR/gauge.tsv (per method: final score, F with its bootstrap 95% interval,\n"
-            "F over the noise floor's, the share of forget examples whose KS test rejects at\n"
-            "0.05, the loss-threshold MIA AUC, accuracies, verdict) and DIR/gauge.h5 (each\n"
-            "example's epsilon and KS p-value per method). Exit status 0 whatever the\n"
-            "verdicts; see docs/gauge.md for the rules.",
-        .options = NULL,
-        .n_options = 0,
+            "Writes DIR/gauge.tsv (per method: final score, F, F over the noise floor's, the\n"
+            "share of forget examples whose KS test rejects at 0.05, the loss-threshold MIA\n"
+            "AUC, the accuracies, each with its bootstrap 95% interval, and the verdict) and\n"
+            "DIR/gauge.h5 (each example's epsilon and KS p-value per method). Then the\n"
+            "figures: gauge.gp (gnuplot commands and their data) and, with gnuplot\n"
+            "($SISA_GNUPLOT, else on PATH), gauge-F.png, gauge-epsilon.png, gauge-ks.png;\n"
+            "without gnuplot the scores stand and a note says so. Scoring again writes\n"
+            "the same gauge.tsv. Exit status 0 whatever the verdicts; see docs/gauge.md.",
+        .options = options,
+        .n_options = (int)(sizeof options / sizeof options[0]),
         .positional_help = "DIR  the gauge folder",
         .min_positionals = 1,
         .max_positionals = 1,
     };
     int rc = sisa_args_parse(&spec, argc, argv, pos, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
+    if (o.figures && o.no_figures)
+        return SISA_ERR(SISA_EUSAGE, "sisa gauge score: --figures and --no-figures exclude "
+                                     "each other");
     if (job && sisa_job_rank(job) != 0) return SISA_OK; /* one process scores */
-    return sisa_gauge_score(NULL, pos[0], stdout);
+    return sisa_gauge_score(NULL, pos[0], &o, stdout);
 }
 
 int sisa_cmd_gauge(sisa_job *job, int argc, char **argv)

@@ -20,6 +20,7 @@
 #include "base/mem.h"
 #include "base/rng.h"
 #include "gauge/approx.h"
+#include "gauge/figures.h"
 #include "gauge/score.h"
 #include "io/arrays.h"
 #include "sisa/config.h"
@@ -809,31 +810,71 @@ static double mean(const double *v, size_t n)
     return s / (double)n;
 }
 
-/* Percentile bootstrap over forget examples of the means of `a` and `b` (m each). */
-static void bootstrap(const double *a, const double *b, uint32_t m, uint64_t seed, uint32_t tag,
-                      double *alo, double *ahi, double *blo, double *bhi, double *ba, double *bb)
+/* The percentile interval of `n` bootstrap replicates (sorted in place). */
+static void interval(double *rep, size_t n, double *lo, double *hi)
 {
+    sisa_gauge_sort(rep, n);
+    *lo = sisa_gauge_quantile(rep, n, 0.025);
+    *hi = sisa_gauge_quantile(rep, n, 0.975);
+}
+
+/* Bootstrap replicates of a method's figures (BOOTSTRAP each, unsorted until interval()). */
+enum { B_F, B_KS, B_FINAL, B_AUC, B_RETAIN, B_TEST, B_FORGET, B_COUNT };
+
+/* Percentile bootstrap of one scored population `pop` against the retrained `ref`: F and the
+ * KS share (`sc`, `rj`: m per-example scores and rejections) resample the forget examples;
+ * the member means resample pop's N members; the final score pairs each F replicate with
+ * replicates of both populations' accuracy means. Stream `tag` of the plan seed. */
+static void bootstrap(sisa_gauge_method_score *ms, const population *pop, const population *ref,
+                      const double *sc, const double *rj, uint32_t m, uint32_t N, uint64_t seed,
+                      uint32_t tag, double *boot)
+{
+    double *b[B_COUNT];
+    for (int k = 0; k < B_COUNT; k++) b[k] = boot + (size_t)k * BOOTSTRAP;
     sisa_rng r;
     sisa_rng_init(&r, seed, RNG_GAUGE, 1, tag, 0);
     for (int k = 0; k < BOOTSTRAP; k++) {
         double sa = 0, sb = 0;
         for (uint32_t i = 0; i < m; i++) {
             uint32_t j = sisa_rng_below(&r, m);
-            sa += a[j];
-            sb += b[j];
+            sa += sc[j];
+            sb += rj[j];
         }
-        ba[k] = sa / m;
-        bb[k] = sb / m;
+        b[B_F][k] = sa / m;
+        b[B_KS][k] = sb / m;
     }
-    sisa_gauge_sort(ba, BOOTSTRAP);
-    sisa_gauge_sort(bb, BOOTSTRAP);
-    *alo = sisa_gauge_quantile(ba, BOOTSTRAP, 0.025);
-    *ahi = sisa_gauge_quantile(ba, BOOTSTRAP, 0.975);
-    *blo = sisa_gauge_quantile(bb, BOOTSTRAP, 0.025);
-    *bhi = sisa_gauge_quantile(bb, BOOTSTRAP, 0.975);
+    sisa_rng_init(&r, seed, RNG_GAUGE, 2, tag, 0);
+    for (int k = 0; k < BOOTSTRAP; k++) {
+        double auc = 0, ret = 0, tst = 0, fgt = 0, ref_ret = 0, ref_tst = 0;
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t j = sisa_rng_below(&r, N);
+            auc += pop->auc[j];
+            ret += pop->acc_retain[j];
+            tst += pop->acc_test[j];
+            fgt += pop->acc_forget[j];
+        }
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t j = sisa_rng_below(&r, N);
+            ref_ret += ref->acc_retain[j];
+            ref_tst += ref->acc_test[j];
+        }
+        b[B_AUC][k] = auc / N;
+        b[B_RETAIN][k] = ret / N;
+        b[B_TEST][k] = tst / N;
+        b[B_FORGET][k] = fgt / N;
+        b[B_FINAL][k] = b[B_F][k] * (ret / ref_ret) * (tst / ref_tst);
+    }
+    interval(b[B_F], BOOTSTRAP, &ms->F_lo, &ms->F_hi);
+    interval(b[B_KS], BOOTSTRAP, &ms->ks_lo, &ms->ks_hi);
+    interval(b[B_FINAL], BOOTSTRAP, &ms->final_lo, &ms->final_hi);
+    interval(b[B_AUC], BOOTSTRAP, &ms->mia_auc_lo, &ms->mia_auc_hi);
+    interval(b[B_RETAIN], BOOTSTRAP, &ms->acc_retain_lo, &ms->acc_retain_hi);
+    interval(b[B_TEST], BOOTSTRAP, &ms->acc_test_lo, &ms->acc_test_hi);
+    interval(b[B_FORGET], BOOTSTRAP, &ms->acc_forget_lo, &ms->acc_forget_hi);
 }
 
-int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print)
+int sisa_gauge_score(sisa_gauge_report *out, const char *dir, const sisa_gauge_score_opts *opts,
+                     FILE *print)
 {
     int err = SISA_OK;
     gplan p;
@@ -865,7 +906,7 @@ int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print)
     rej = sisa_malloc((size_t)n_scored * m * sizeof *rej);
     ua = sisa_malloc(N * sizeof *ua);
     ub = sisa_malloc(N * sizeof *ub);
-    boot = sisa_malloc(2 * BOOTSTRAP * sizeof *boot);
+    boot = sisa_malloc(B_COUNT * BOOTSTRAP * sizeof *boot);
     SISA_CHECK(eps && pval && score && rej && ua && ub && boot, SISA_ENOMEM, "out of memory");
 
     const population *ref = &pops[p.n_methods];
@@ -894,8 +935,7 @@ int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print)
         snprintf(ms->method, sizeof ms->method, "%s", pop->name);
         ms->F = mean(sc, m);
         ms->ks_share = mean(rj, m);
-        bootstrap(sc, rj, m, p.seed, q, &ms->F_lo, &ms->F_hi, &ms->ks_lo, &ms->ks_hi, boot,
-                  boot + BOOTSTRAP);
+        bootstrap(ms, pop, ref, sc, rj, m, N, p.seed, q, boot);
         ms->acc_forget = mean(pop->acc_forget, N);
         ms->acc_retain = mean(pop->acc_retain, N);
         ms->acc_test = mean(pop->acc_test, N);
@@ -910,20 +950,25 @@ int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print)
         ms->indistinguishable = ms->ks_share <= rep.ks_bound && ms->F >= floor_lo;
     }
 
-    /* gauge.tsv */
-    sisa_jw_raw(&tsv, "method\tfinal\tF\tF_lo\tF_hi\tF_over_floor\tks_share\tks_lo\tks_hi\t"
-                      "mia_auc\tacc_retain\tacc_test\tacc_forget\tverdict\n");
+    /* gauge.tsv: every figure followed by its interval */
+    sisa_jw_raw(&tsv, "method\tfinal\tfinal_lo\tfinal_hi\tF\tF_lo\tF_hi\tF_over_floor\tks_share\t"
+                      "ks_lo\tks_hi\tmia_auc\tmia_auc_lo\tmia_auc_hi\tacc_retain\tacc_retain_lo\t"
+                      "acc_retain_hi\tacc_test\tacc_test_lo\tacc_test_hi\tacc_forget\t"
+                      "acc_forget_lo\tacc_forget_hi\tverdict\n");
     for (uint32_t q = 0; q < n_scored; q++) {
         const sisa_gauge_method_score *ms = &rep.methods[q];
         char line[1024];
-        snprintf(line, sizeof line,
-                 "%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%s\n",
-                 ms->method, ms->final_score, ms->F, ms->F_lo, ms->F_hi, ms->F_over_floor,
-                 ms->ks_share, ms->ks_lo, ms->ks_hi, ms->mia_auc, ms->acc_retain, ms->acc_test,
-                 ms->acc_forget,
-                 q == n_scored - 1       ? "noise-floor"
-                 : ms->indistinguishable ? "indistinguishable"
-                                         : "distinguishable");
+        snprintf(
+            line, sizeof line,
+            "%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t"
+            "%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%s\n",
+            ms->method, ms->final_score, ms->final_lo, ms->final_hi, ms->F, ms->F_lo, ms->F_hi,
+            ms->F_over_floor, ms->ks_share, ms->ks_lo, ms->ks_hi, ms->mia_auc, ms->mia_auc_lo,
+            ms->mia_auc_hi, ms->acc_retain, ms->acc_retain_lo, ms->acc_retain_hi, ms->acc_test,
+            ms->acc_test_lo, ms->acc_test_hi, ms->acc_forget, ms->acc_forget_lo, ms->acc_forget_hi,
+            q == n_scored - 1       ? "noise-floor"
+            : ms->indistinguishable ? "indistinguishable"
+                                    : "distinguishable");
         sisa_jw_raw(&tsv, line);
     }
     SISA_CHECK(!tsv.failed, SISA_ENOMEM, "out of memory");
@@ -952,6 +997,22 @@ int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print)
         SISA_TRY(sisa_arrays_write(path, arr, na, attrs, 3));
     }
 
+    /* the figures: gauge.gp, and the PNGs when gnuplot is there */
+    char no_figures[SISA_PATH_MAX + 128] = "";
+    if (!opts || !opts->no_figures) {
+        const char *names[MAX_METHODS + 1];
+        double F[MAX_METHODS + 1], F_lo[MAX_METHODS + 1], F_hi[MAX_METHODS + 1];
+        for (uint32_t q = 0; q < n_scored; q++) {
+            names[q] = rep.methods[q].method;
+            F[q] = rep.methods[q].F;
+            F_lo[q] = rep.methods[q].F_lo;
+            F_hi[q] = rep.methods[q].F_hi;
+        }
+        const sisa_gauge_plot plot = {n_scored, names, F, F_lo, F_hi, eps, pval, m, N};
+        SISA_TRY(sisa_gauge_figures(&plot, opts && opts->figures ? opts->figures : p.dir,
+                                    &rep.figures, no_figures, sizeof no_figures));
+    }
+
     if (print) {
         fprintf(print,
                 "gauge of %s: %u forget examples, %u models per population; KS share bound "
@@ -970,6 +1031,14 @@ int sisa_gauge_score(sisa_gauge_report *out, const char *dir, FILE *print)
                     sisa_gauge_approx_known(ms->method) ? " (approximate: not an erasure)" : "");
         }
         fprintf(print, "wrote %s/gauge.tsv and %s/gauge.h5\n", p.dir, p.dir);
+        const char *fig = opts && opts->figures ? opts->figures : p.dir;
+        if (rep.figures)
+            fprintf(print,
+                    "figures: %s/gauge-F.png, gauge-epsilon.png, gauge-ks.png (gnuplot "
+                    "commands and data: %s/gauge.gp)\n",
+                    fig, fig);
+        else if (no_figures[0])
+            fprintf(print, "no figures: %s\n", no_figures);
     }
     if (out) *out = rep;
 done:
