@@ -19,6 +19,7 @@ PKGS=(
   clang libfuzzer-14-dev              # the fuzzers (scripts/fuzz.sh): clang 14 and libFuzzer
   python3-h5py python3-numpy          # read-back checks in tests, the Python binding (python/)
   python3-scipy                       # reference statistics for the gauge (tests/gauge_reference.py)
+  python3-sklearn                     # reference LOF and Isolation Forest (tests/outliers_reference.py)
   gnuplot-nox                         # figures (sisa gauge score, scripts/plot-scaling.sh)
   dataset-fashion-mnist               # the demo and test data (IDX files)
 )

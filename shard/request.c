@@ -88,6 +88,38 @@ void sisa_request_write_body(sisa_jw *w, const sisa_request *r, int after)
     sisa_hashes_write(w, (const uint8_t(*)[32])r->groups, r->n_groups);
     sisa_jw_key(w, "shards", 0);
     write_shards(w, r, after);
+    if (r->origin_tool[0]) {
+        sisa_jw_key(w, "origin", 0);
+        sisa_jw_raw(w, "{");
+        sisa_jw_key(w, "tool", 1);
+        sisa_jw_str(w, r->origin_tool);
+        sisa_jw_key(w, "params", 0);
+        sisa_jw_str(w, r->origin_params);
+        sisa_jw_key(w, "params_sha256", 0);
+        sisa_jw_str(w, r->origin_params_sha256);
+        sisa_jw_key(w, "dataset_digest", 0);
+        sisa_jw_str(w, r->origin_dataset_digest);
+        sisa_jw_raw(w, "}");
+    }
+}
+
+/* The optional "origin" object of a request record. */
+static int read_origin(sisa_request *r, const sisa_json *rec, const char *where)
+{
+    const sisa_json *o = sisa_json_get(rec, "origin");
+    if (!o) return SISA_OK;
+    const char *tool, *params, *sha, *digest;
+    if (o->type != SISA_JSON_OBJECT || !sisa_json_str(o, "tool", &tool) ||
+        !sisa_json_str(o, "params", &params) || !sisa_json_str(o, "params_sha256", &sha) ||
+        !sisa_json_str(o, "dataset_digest", &digest) || strlen(tool) >= sizeof r->origin_tool ||
+        strlen(params) >= sizeof r->origin_params || strlen(sha) != 64 || strlen(digest) > 64)
+        return SISA_ERR(SISA_ECORRUPT, "%s: bad \"origin\" in request %llu", where,
+                        (unsigned long long)r->n);
+    snprintf(r->origin_tool, sizeof r->origin_tool, "%s", tool);
+    snprintf(r->origin_params, sizeof r->origin_params, "%s", params);
+    snprintf(r->origin_params_sha256, sizeof r->origin_params_sha256, "%s", sha);
+    snprintf(r->origin_dataset_digest, sizeof r->origin_dataset_digest, "%s", digest);
+    return SISA_OK;
 }
 
 static int copy_hex(char *dst, const sisa_json *obj, const char *key, int required)
@@ -142,6 +174,7 @@ int sisa_request_from_json(sisa_request *r, const sisa_json *rec, const char *wh
                    (unsigned long long)r->n);
         r->n_shards++;
     }
+    SISA_TRY(read_origin(r, rec, where));
     r->state = SISA_REQ_ACCEPTED;
 done:
     if (err < 0) sisa_request_free(r);

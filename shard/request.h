@@ -61,6 +61,13 @@ typedef struct sisa_request {
     uint8_t (*groups)[32];
     uint32_t n_shards;
     sisa_req_shard *shards; /* in shard order */
+    /* Where the IDs came from when a sisa tool wrote the IDs file (`sisa outliers`: its
+     * '#' header): journaled, and certified in the ledger as "origin". origin_tool "" when
+     * none. */
+    char origin_tool[32];
+    char origin_params[256];
+    char origin_params_sha256[65];
+    char origin_dataset_digest[65];
     /* Set by sisa_unlearn_plan, never journaled: requested IDs and groups that earlier,
      * certified requests already deleted (the ledger names them). */
     uint64_t already_ids, already_groups;

@@ -349,6 +349,42 @@ typedef struct sisa_repair_opts {
  * cannot be repaired (then nothing at all is changed). opts may be NULL. */
 int sisa_repair(size_t *problems, sisa_handle *h, const sisa_repair_opts *opts);
 
+/* ---- outliers ---------------------------------------------------------------------------- */
+
+typedef struct sisa_outlier_opts {
+    const char *method;   /* "iforest" (Isolation Forest) or "lof" (Local Outlier Factor) */
+    uint32_t trees;       /* iforest: trees (0: 100) */
+    uint32_t subsample;   /* iforest: rows per tree (0: 256) */
+    uint32_t k;           /* lof: neighbours (0: 20) */
+    double contamination; /* flag this share of the rows (0 < c < 0.5); 0: use threshold */
+    double threshold;     /* flag scores above it (has_threshold); neither: iforest 0.5,
+                           * lof 1.5 (scikit-learn's "auto") */
+    int has_threshold;
+    uint64_t seed; /* iforest (has_seed; else the config's seed) */
+    int has_seed;
+    int per_shard;          /* score each shard's rows among themselves */
+    const char *ids_out;    /* the flagged IDs, for sisa unlearn --ids-file (NULL: none) */
+    const char *scores_out; /* every row's score, HDF5 (NULL: none) */
+    int force;              /* replace existing outputs */
+    FILE *print;            /* rank 0: the summary; NULL: nothing */
+} sisa_outlier_opts;
+
+typedef struct sisa_outlier_report {
+    uint64_t rows, flagged;
+    double threshold;        /* scores above it were flagged (NAN per shard) */
+    char params[256];        /* the method and its parameters, canonical text */
+    char params_sha256[65];  /* SHA-256 of params */
+    char dataset_digest[65]; /* of the dataset the store was made from */
+    uint64_t deletions;      /* deletion requests the scored rows come after */
+} sisa_outlier_report;
+
+/* Collective, read-only: score the store's current training rows (deleted rows are gone) for
+ * outliers and flag them (docs/outliers.md). The IDs file lists the flagged IDs after '#' lines
+ * naming the method, its parameters' hash, the store and the dataset digest; feed it to
+ * sisa_unlearn (ids_file) to delete them exactly. Same data, options and seed: the same bytes
+ * whatever the rank count. out may be NULL. */
+int sisa_outliers(sisa_outlier_report *out, sisa_handle *h, const sisa_outlier_opts *opts);
+
 /* ---- datasets and configs ---------------------------------------------------------------- */
 
 /* The versions of the libraries sisa runs on, one per line ("Open MPI ...", "HDF5 ..."). */

@@ -21,6 +21,7 @@
 #include "run/run.h"
 #include "shard/setup.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -766,6 +767,49 @@ int sisa_verify(sisa_verify_report *out, sisa_handle *h, const sisa_verify_opts 
         out->shards = r.shards;
         out->failed = r.failed;
         snprintf(out->certificate, sizeof out->certificate, "%s", r.certificate);
+    }
+    return err;
+}
+
+int sisa_outliers(sisa_outlier_report *out, sisa_handle *h, const sisa_outlier_opts *opts)
+{
+    if (!opts || !opts->method) return SISA_ERR(SISA_EUSAGE, "sisa_outliers: no method");
+    const int lof = !strcmp(opts->method, "lof");
+    if (!lof && strcmp(opts->method, "iforest"))
+        return SISA_ERR(SISA_EUSAGE, "unknown outlier method '%s' (iforest or lof)", opts->method);
+    if (opts->contamination != 0 && !(opts->contamination > 0 && opts->contamination < 0.5))
+        return SISA_ERR(SISA_EUSAGE, "contamination %g is not in (0, 0.5)", opts->contamination);
+    if (opts->contamination > 0 && opts->has_threshold)
+        return SISA_ERR(SISA_EUSAGE, "give a contamination or a threshold, not both");
+    if (opts->has_threshold && !isfinite(opts->threshold))
+        return SISA_ERR(SISA_EUSAGE, "the threshold is not a finite number");
+    sisa_run_outlier_opts o = {lof,
+                               opts->trees ? opts->trees : 100,
+                               opts->subsample ? opts->subsample : 256,
+                               opts->k ? opts->k : 20,
+                               opts->contamination,
+                               opts->has_threshold ? opts->threshold : (lof ? 1.5 : 0.5),
+                               opts->seed,
+                               opts->has_seed,
+                               opts->per_shard,
+                               opts->ids_out,
+                               opts->scores_out,
+                               opts->force,
+                               opts->print};
+    if (o.subsample < 2) return SISA_ERR(SISA_EUSAGE, "the subsample must hold 2 rows or more");
+    if (o.trees > 100000 || o.k > 10000)
+        return SISA_ERR(SISA_EUSAGE, "at most 100000 trees and 10000 neighbours");
+    sisa_run_outlier_result r;
+    int err = sisa_run_outliers(dist_of(h), label_of(h), &h->cfg, &o, &r);
+    if (out) {
+        memset(out, 0, sizeof *out);
+        out->rows = r.rows;
+        out->flagged = r.flagged;
+        out->threshold = r.threshold;
+        snprintf(out->params, sizeof out->params, "%s", r.params);
+        snprintf(out->params_sha256, sizeof out->params_sha256, "%s", r.params_sha256);
+        snprintf(out->dataset_digest, sizeof out->dataset_digest, "%s", r.dataset_digest);
+        out->deletions = r.deletions;
     }
     return err;
 }

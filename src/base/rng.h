@@ -12,6 +12,8 @@
  *   SISA_RNG_ORDER    a = shard, b = stage, c = epoch   minibatch order
  *   SISA_RNG_ASSIGN   keyed hash of an ID or group key (sisa_rng_assign)
  *   SISA_RNG_CHECK    a = layer, b = rows       inputs of the OpenBLAS self-check (seed 0)
+ *   5                 the gauge's draws (src/gauge/gauge.c)
+ *   SISA_RNG_OUTLIER  a = tree                  Isolation Forest subsamples and splits
  * Philox's known-answer vectors are checked in tests/test_base.c.
  */
 #ifndef SISA_BASE_RNG_H
@@ -24,6 +26,7 @@ enum {
     SISA_RNG_ORDER = 2,
     SISA_RNG_ASSIGN = 3,
     SISA_RNG_CHECK = 4,
+    SISA_RNG_OUTLIER = 6,
     SISA_RNG_TEST = 255
 };
 

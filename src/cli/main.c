@@ -42,6 +42,8 @@ static const command commands[] = {
     {"audit", sisa_cmd_audit, "check the ledger and that no byte of a deleted row is in the store",
      1},
     {"repair", sisa_cmd_repair, "rebuild what a damaged store can rebuild; say what to restore", 0},
+    {"outliers", sisa_cmd_outliers,
+     "flag outlying training rows (Isolation Forest, LOF) for an exact deletion", 1},
     {"gauge", sisa_cmd_gauge,
      "measure forgetting: unlearned against retrained models, by membership inference", 1},
     {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key", 0},

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/progress.h"
+#include "base/sha256.h"
 #include "io/store_io.h"
 #include "shard/journal.h"
 #include "shard/request.h"
@@ -286,6 +287,73 @@ static int append_values(uint64_t **list, size_t *n, const uint64_t *v, size_t k
     return SISA_OK;
 }
 
+/* The value of the header line "# KEY: value" among the '#' lines at the top of `text`, copied
+ * into out (cap bytes); 0 when absent or too long. */
+static int header_value(const char *text, const char *key, char *out, size_t cap)
+{
+    const size_t klen = strlen(key);
+    for (const char *p = text; *p == '#';) {
+        const char *nl = strchr(p, '\n');
+        const size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > klen + 4 && !strncmp(p, "# ", 2) && !strncmp(p + 2, key, klen) &&
+            !strncmp(p + 2 + klen, ": ", 2)) {
+            const size_t vlen = len - klen - 4;
+            if (vlen >= cap) return 0;
+            memcpy(out, p + klen + 4, vlen);
+            out[vlen] = 0;
+            return 1;
+        }
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+/* An IDs file written by `sisa outliers` names its origin in its header: the method and its
+ * parameters (with their SHA-256), the store and the dataset digest. The request carries the
+ * origin into the journal and the ledger. A header that does not hold together (an edited
+ * parameter line), or that names another store or dataset, rejects the request. */
+static int read_origin(const sisa_store *st, const char *path, sisa_request *r)
+{
+    int err = SISA_OK;
+    char *text = NULL;
+    size_t len = 0;
+    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 34));
+    if (strncmp(text, "# sisa outliers:", 16) != 0) goto done; /* a plain list */
+    char store_id[64] = "", sha_text[65];
+    uint8_t sha[SISA_SHA256_LEN];
+    SISA_CHECK(header_value(text, "params", r->origin_params, sizeof r->origin_params) &&
+                   header_value(text, "params_sha256", r->origin_params_sha256,
+                                sizeof r->origin_params_sha256) &&
+                   header_value(text, "dataset_digest", r->origin_dataset_digest,
+                                sizeof r->origin_dataset_digest) &&
+                   header_value(text, "store_id", store_id, sizeof store_id),
+               SISA_EREJECT,
+               "%s: a sisa outliers file without its params, params_sha256, dataset_digest and "
+               "store_id lines; nothing was deleted",
+               path);
+    sisa_sha256(sha, r->origin_params, strlen(r->origin_params));
+    sisa_hex(sha_text, sha, sizeof sha);
+    SISA_CHECK(!strcmp(sha_text, r->origin_params_sha256), SISA_EREJECT,
+               "%s: the params line does not hash to params_sha256 (was the header edited?); "
+               "nothing was deleted",
+               path);
+    SISA_CHECK(!strcmp(store_id, st->man.store_id) &&
+                   !strcmp(r->origin_dataset_digest, st->man.dataset_digest),
+               SISA_EREJECT,
+               "%s: flagged in store %s (dataset %.12s...), not in this one (store %s, dataset "
+               "%.12s...); nothing was deleted",
+               path, store_id, r->origin_dataset_digest, st->man.store_id, st->man.dataset_digest);
+    snprintf(r->origin_tool, sizeof r->origin_tool, "sisa outliers");
+done:
+    if (err != SISA_OK) {
+        r->origin_tool[0] = r->origin_params[0] = 0;
+        r->origin_params_sha256[0] = r->origin_dataset_digest[0] = 0;
+    }
+    sisa_free(text);
+    return err;
+}
+
 int sisa_run_accept(const sisa_store *st, const sisa_run_deletion *w, sisa_request *r)
 {
     int err = SISA_OK;
@@ -303,6 +371,7 @@ int sisa_run_accept(const sisa_store *st, const sisa_run_deletion *w, sisa_reque
     SISA_TRY(append_values(&ids, &n_ids, w->ids, w->n_ids));
     SISA_TRY(append_values(&groups, &n_groups, w->groups, w->n_groups));
     SISA_TRY(sisa_unlearn_plan(r, st, ids, n_ids, groups, n_groups));
+    if (w->ids_file) SISA_TRY(read_origin(st, w->ids_file, r));
     if (w->dry_run || r->rows == 0) goto done; /* rows == 0: all deleted before; nothing to do */
     /* A request is accepted only if it can be certified: the ledger must be whole. */
     char ledger[SISA_PATH_MAX];

@@ -187,6 +187,37 @@ typedef struct sisa_run_verify_result {
 int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
                     const sisa_run_verify_opts *o, sisa_run_verify_result *res);
 
+/* sisa outliers (outliers.c): the parameters, as sisa/sisa.h's sisa_outlier_opts. */
+typedef struct sisa_run_outlier_opts {
+    int lof; /* 1: LOF, 0: Isolation Forest */
+    uint32_t trees, subsample, k;
+    double contamination; /* > 0: flag this share */
+    double threshold;     /* else: flag scores above it */
+    uint64_t seed;
+    int has_seed;
+    int per_shard;          /* score each shard's rows among themselves */
+    const char *ids_out;    /* may be NULL */
+    const char *scores_out; /* may be NULL */
+    int force;              /* replace existing outputs */
+    FILE *out;              /* rank 0: the summary; NULL: nothing */
+} sisa_run_outlier_opts;
+
+typedef struct sisa_run_outlier_result {
+    uint64_t rows, flagged;
+    double threshold; /* the global threshold (NAN per shard: each shard has its own) */
+    char params[256]; /* canonical text, e.g. "method=lof k=20 contamination=0.01 scope=all" */
+    char params_sha256[65];
+    char dataset_digest[65];
+    uint64_t deletions; /* requests applied to the store when its rows were scored */
+} sisa_run_outlier_result;
+
+/* Collective: score the store's current training rows (every shard's data, deleted rows gone)
+ * for outliers, flag them, write the IDs file (one ID per line after '#' lines naming the
+ * method, its parameters' hash and the dataset digest; it feeds sisa unlearn --ids-file) and
+ * the scores file. Same data, parameters and seed: the same bytes, whatever the rank count. */
+int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
+                      const sisa_run_outlier_opts *o, sisa_run_outlier_result *res);
+
 typedef struct sisa_run_status_result {
     uint32_t shards, shards_ready, slices;
     uint64_t rows, deletions, deleted_rows;
