@@ -89,9 +89,9 @@ void sisa_free(void *p);
  * reproducible only under one core, so a store records the core it was trained under
  * (docs/design.md, "The OpenBLAS core"). A program that runs sisa's commands calls this first
  * in main, before sisa_job_join and before anything computes. `command` is sisa's command name
- * ("train", "unlearn", "predict", "eval", "verify", "status", "audit", "repair"; "version"
- * for a version report), `argv` is main's (NULL-terminated), `cargc`/`cargv` the command's own
- * arguments (its config is read from -c/--config). To run under another core it sets
+ * ("train", "unlearn", "predict", "eval", "verify", "status", "audit", "repair", "outliers";
+ * "version" for a version report), `argv` is main's (NULL-terminated), `cargc`/`cargv` the
+ * command's own arguments (its config is read from -c/--config). To run under another core it sets
  * OPENBLAS_CORETYPE and re-executes /proc/self/exe with `argv`, and then does not return.
  * Returns SISA_OK to go on, SISA_EUSAGE when the store's core cannot run on this CPU, SISA_EIO
  * when the re-execution fails. An explicit OPENBLAS_CORETYPE always wins. Programs that load
