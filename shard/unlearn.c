@@ -65,10 +65,21 @@ done:
 int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path, const char *what)
 {
     int err = SISA_OK;
-    uint64_t *v = NULL;
-    size_t cnt = 0, cap = 0, len = 0;
+    size_t len = 0;
     char *text = NULL;
     SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
+    err = sisa_unlearn_parse_text(out, n, text, len, path, what);
+done:
+    sisa_free(text);
+    return err;
+}
+
+int sisa_unlearn_parse_text(uint64_t **out, size_t *n, char *text, size_t len, const char *path,
+                            const char *what)
+{
+    int err = SISA_OK;
+    uint64_t *v = NULL;
+    size_t cnt = 0, cap = 0;
     SISA_CHECK(strlen(text) == len, SISA_EUSAGE, "%s: contains a NUL byte", path);
     int lineno = 0;
     for (char *line = text; line && *line;) {
@@ -95,7 +106,6 @@ int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path, const c
     *n = cnt;
     v = NULL;
 done:
-    sisa_free(text);
     sisa_free(v);
     return err;
 }

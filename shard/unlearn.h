@@ -52,5 +52,9 @@ int sisa_unlearn_after(const sisa_store *st, sisa_request *r);
  * naming the entry (and FILE:LINE for files). */
 int sisa_unlearn_parse_list(uint64_t **out, size_t *n, const char *list, const char *what);
 int sisa_unlearn_parse_file(uint64_t **out, size_t *n, const char *path, const char *what);
+/* The same for a file's text already read (`len` bytes, NUL-terminated; changed in place):
+ * one read serves a file that cannot be read twice (a pipe). */
+int sisa_unlearn_parse_text(uint64_t **out, size_t *n, char *text, size_t len, const char *path,
+                            const char *what);
 
 #endif

@@ -312,45 +312,38 @@ static int header_value(const char *text, const char *key, char *out, size_t cap
 /* An IDs file written by `sisa outliers` names its origin in its header: the method and its
  * parameters (with their SHA-256), the store and the dataset digest. The request carries the
  * origin into the journal and the ledger. A header that does not hold together (an edited
- * parameter line), or that names another store or dataset, rejects the request. */
-static int read_origin(const sisa_store *st, const char *path, sisa_request *r)
+ * parameter line), or that names another store or dataset, rejects the request. `o` gets the
+ * origin (o->origin_tool "" for a plain list). */
+static int read_origin(const sisa_store *st, const char *path, const char *text, sisa_request *o)
 {
     int err = SISA_OK;
-    char *text = NULL;
-    size_t len = 0;
-    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 34));
-    if (strncmp(text, "# sisa outliers:", 16) != 0) goto done; /* a plain list */
+    if (strncmp(text, "# sisa outliers:", 16) != 0) return SISA_OK; /* a plain list */
     char store_id[64] = "", sha_text[65];
     uint8_t sha[SISA_SHA256_LEN];
-    SISA_CHECK(header_value(text, "params", r->origin_params, sizeof r->origin_params) &&
-                   header_value(text, "params_sha256", r->origin_params_sha256,
-                                sizeof r->origin_params_sha256) &&
-                   header_value(text, "dataset_digest", r->origin_dataset_digest,
-                                sizeof r->origin_dataset_digest) &&
+    SISA_CHECK(header_value(text, "params", o->origin_params, sizeof o->origin_params) &&
+                   header_value(text, "params_sha256", o->origin_params_sha256,
+                                sizeof o->origin_params_sha256) &&
+                   header_value(text, "dataset_digest", o->origin_dataset_digest,
+                                sizeof o->origin_dataset_digest) &&
                    header_value(text, "store_id", store_id, sizeof store_id),
                SISA_EREJECT,
                "%s: a sisa outliers file without its params, params_sha256, dataset_digest and "
                "store_id lines; nothing was deleted",
                path);
-    sisa_sha256(sha, r->origin_params, strlen(r->origin_params));
+    sisa_sha256(sha, o->origin_params, strlen(o->origin_params));
     sisa_hex(sha_text, sha, sizeof sha);
-    SISA_CHECK(!strcmp(sha_text, r->origin_params_sha256), SISA_EREJECT,
+    SISA_CHECK(!strcmp(sha_text, o->origin_params_sha256), SISA_EREJECT,
                "%s: the params line does not hash to params_sha256 (was the header edited?); "
                "nothing was deleted",
                path);
     SISA_CHECK(!strcmp(store_id, st->man.store_id) &&
-                   !strcmp(r->origin_dataset_digest, st->man.dataset_digest),
+                   !strcmp(o->origin_dataset_digest, st->man.dataset_digest),
                SISA_EREJECT,
                "%s: flagged in store %s (dataset %.12s...), not in this one (store %s, dataset "
                "%.12s...); nothing was deleted",
-               path, store_id, r->origin_dataset_digest, st->man.store_id, st->man.dataset_digest);
-    snprintf(r->origin_tool, sizeof r->origin_tool, "sisa outliers");
+               path, store_id, o->origin_dataset_digest, st->man.store_id, st->man.dataset_digest);
+    snprintf(o->origin_tool, sizeof o->origin_tool, "sisa outliers");
 done:
-    if (err != SISA_OK) {
-        r->origin_tool[0] = r->origin_params[0] = 0;
-        r->origin_params_sha256[0] = r->origin_dataset_digest[0] = 0;
-    }
-    sisa_free(text);
     return err;
 }
 
@@ -361,9 +354,16 @@ int sisa_run_accept(const sisa_store *st, const sisa_run_deletion *w, sisa_reque
     size_t n_ids = 0, n_groups = 0;
     sisa_files f = {0};
     sisa_request last = {0};
+    sisa_request origin = {0}; /* its origin fields only */
+    char *text = NULL;
+    size_t text_len = 0;
     int found = 0;
     if (w->ids_text) SISA_TRY(sisa_unlearn_parse_list(&ids, &n_ids, w->ids_text, "sample ID"));
-    if (w->ids_file) SISA_TRY(sisa_unlearn_parse_file(&ids, &n_ids, w->ids_file, "sample ID"));
+    if (w->ids_file) { /* one read: the file may be a pipe */
+        SISA_TRY(sisa_fs_read_all(&text, &text_len, w->ids_file, (size_t)1 << 30));
+        SISA_TRY(read_origin(st, w->ids_file, text, &origin));
+        SISA_TRY(sisa_unlearn_parse_text(&ids, &n_ids, text, text_len, w->ids_file, "sample ID"));
+    }
     if (w->groups_text)
         SISA_TRY(sisa_unlearn_parse_list(&groups, &n_groups, w->groups_text, "group"));
     if (w->groups_file)
@@ -371,7 +371,10 @@ int sisa_run_accept(const sisa_store *st, const sisa_run_deletion *w, sisa_reque
     SISA_TRY(append_values(&ids, &n_ids, w->ids, w->n_ids));
     SISA_TRY(append_values(&groups, &n_groups, w->groups, w->n_groups));
     SISA_TRY(sisa_unlearn_plan(r, st, ids, n_ids, groups, n_groups));
-    if (w->ids_file) SISA_TRY(read_origin(st, w->ids_file, r));
+    memcpy(r->origin_tool, origin.origin_tool, sizeof r->origin_tool);
+    memcpy(r->origin_params, origin.origin_params, sizeof r->origin_params);
+    memcpy(r->origin_params_sha256, origin.origin_params_sha256, sizeof r->origin_params_sha256);
+    memcpy(r->origin_dataset_digest, origin.origin_dataset_digest, sizeof r->origin_dataset_digest);
     if (w->dry_run || r->rows == 0) goto done; /* rows == 0: all deleted before; nothing to do */
     /* A request is accepted only if it can be certified: the ledger must be whole. */
     char ledger[SISA_PATH_MAX];
@@ -395,6 +398,7 @@ done:
     sisa_files_close(&f);
     sisa_free(groups);
     sisa_free(ids);
+    sisa_free(text);
     return err;
 }
 
