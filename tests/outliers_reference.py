@@ -183,6 +183,8 @@ for name, bad, why in (
 
 # purge: the flagged rows are deleted exactly, and the deletion is verified
 r = sisa("unlearn", "-c", "c.yaml", "--ids-file", "if1000.txt")
+check("origin: sisa outliers: method=iforest trees=1000" in r.stdout,
+      "sisa unlearn shows the request's origin")
 rec = json.loads(open(ledger).read().splitlines()[-1])
 params = [l[10:] for l in text.splitlines() if l.startswith("# params: ")][0]
 origin = rec.get("origin", {})

@@ -78,6 +78,7 @@ except sisa.Error as e:
 
 u = a.unlearn(ids=deleted)
 assert u["request"] == 1 and u["rows"] == 3 and not u["nothing"], u
+assert u["origin"] == "", u  # IDs given as a list: no tool named them
 assert 1 <= len(u["shards"]) <= 3
 assert a.unlearn(ids=deleted)["nothing"]
 assert a.status()["deletions"] == 1

@@ -210,6 +210,9 @@ typedef struct sisa_deletion_report {
     uint64_t retrain_samples;    /* sample visits spent retraining */
     uint64_t full_samples;       /* those of training every shard from scratch */
     char store[SISA_CONFIG_PATH_MAX];
+    /* the IDs file's origin when a sisa tool wrote it (certified in the ledger): "" or e.g.
+     * "sisa outliers: method=lof k=20 metric=euclidean contamination=0.01 scope=all" */
+    char origin[320];
 } sisa_deletion_report;
 
 /* Called on rank 0 once the request is checked and journaled, before any shard changes (e.g. to

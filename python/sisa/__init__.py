@@ -69,7 +69,7 @@ class _DeletionReport(ctypes.Structure):
                 ("shards_total", ctypes.c_uint32), ("slices", ctypes.c_uint32),
                 ("shards", ctypes.POINTER(_DeletionShard)),
                 ("retrain_samples", ctypes.c_uint64), ("full_samples", ctypes.c_uint64),
-                ("store", ctypes.c_char * _PATH_MAX)]
+                ("store", ctypes.c_char * _PATH_MAX), ("origin", ctypes.c_char * 320)]
 
 
 class _Prediction(ctypes.Structure):
@@ -212,7 +212,8 @@ class Store:
             return {"request": r.request, "rows": r.rows, "subjects": r.subjects,
                     "already_ids": r.already_ids, "already_groups": r.already_groups,
                     "nothing": bool(r.nothing), "dry_run": bool(r.dry_run), "shards": shards,
-                    "retrain_samples": r.retrain_samples, "full_samples": r.full_samples}
+                    "retrain_samples": r.retrain_samples, "full_samples": r.full_samples,
+                    "origin": _text(r.origin)}
         finally:
             library.sisa_deletion_report_free(ctypes.byref(r))
 

@@ -382,6 +382,8 @@ static int fill_plan(sisa_deletion_report *rep, const sisa_store *st,
     rep->shards_total = (uint32_t)st->cfg.sisa.shards;
     rep->slices = (uint32_t)st->cfg.sisa.slices;
     snprintf(rep->store, sizeof rep->store, "%s", st->root);
+    if (q->origin_tool[0])
+        snprintf(rep->origin, sizeof rep->origin, "%s: %s", q->origin_tool, q->origin_params);
     rep->n_shards = r->nothing ? 0 : q->n_shards;
     if (rep->n_shards > rep->shards_total)
         return SISA_ERR(SISA_EINTERNAL, "a deletion plan of %u shards in a store of %u",

@@ -37,6 +37,7 @@ static void print_plan(void *ctx, const sisa_deletion_report *r)
     printf(" in %u of %u shards", r->n_shards, r->shards_total);
     if (!r->dry_run) printf(" (request %llu)", (unsigned long long)r->request);
     printf("\n");
+    if (r->origin[0]) printf("  origin: %s (certified with the request)\n", r->origin);
     for (uint32_t i = 0; i < r->n_shards; i++)
         printf("  shard %u: %llu row(s), retrain stages %u-%u\n", r->shards[i].shard,
                (unsigned long long)r->shards[i].rows, r->shards[i].first_stage, r->slices);
