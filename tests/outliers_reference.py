@@ -4,8 +4,8 @@
 Data: 1000 rows of a heavy-tailed cloud (Student t, 5 degrees of freedom, 4 features) and 10
 planted outliers far outside it, in a 4-shard store.
   LOF: scores equal LocalOutlierFactor's (n_neighbors = 20) to 1e-6 relative, the flagged rows
-       (contamination 0.01) are identical, and so per shard (--scope shard) against a LOF of
-       each shard's rows;
+       (contamination 0.01) are identical, with the Euclidean and the cosine distance, and so
+       per shard (--scope shard) against a LOF of each shard's rows;
   Isolation Forest: scores rank-correlate with IsolationForest's (Spearman >= 0.90 at 100 trees,
        >= 0.98 at 1000), and the planted outliers are all flagged;
   the files are the same bytes under mpirun -n 2 and -n 3 as on one process, and under
@@ -97,6 +97,16 @@ check(f"# params_sha256: {attrs['params_sha256']}" in head and
       f"# dataset_digest: {attrs['dataset_digest']}" in head and
       "# params: method=lof k=20" in head, "the IDs file names the method, its hash, the data")
 
+# LOF with the cosine distance
+sisa("-q", "outliers", "-c", "c.yaml", "--method", "lof", "--metric", "cosine",
+     "--contamination", "0.01", "-o", "cos.txt", "--scores", "cos.h5")
+sid, s, flagged, _, attrs = scores("cos.h5")
+ref = LocalOutlierFactor(n_neighbors=20, contamination=0.01, metric="cosine", algorithm="brute")
+pred = ref.fit_predict(Xs)
+rel = np.max(np.abs(s + ref.negative_outlier_factor_) / -ref.negative_outlier_factor_)
+check(rel < 1e-6 and ((pred == -1) == (flagged == 1)).all() and "metric=cosine" in attrs["params"],
+      f"LOF (cosine) equals scikit-learn's (max relative difference {rel:.2e}), same rows flagged")
+
 # LOF per shard: each shard's rows among themselves
 sisa("-q", "outliers", "-c", "c.yaml", "--method", "lof", "--contamination", "0.05",
      "--scope", "shard", "-o", "lofs.txt", "--scores", "lofs.h5")
@@ -160,6 +170,9 @@ check("unknown outlier method" in r.stderr and not os.path.exists(os.path.join(W
 r = sisa("outliers", "-c", "c.yaml", "--method", "lof", "-k", "5000", "-o", "x.txt", expect=2)
 check("needs more than 5000" in r.stderr and not os.path.exists(os.path.join(WORK, "x.txt")),
       "k above the row count is refused")
+r = sisa("outliers", "-c", "c.yaml", "--method", "lof", "--metric", "manhattan", "-o", "x.txt",
+         expect=2)
+check("unknown metric" in r.stderr, "an unknown metric is refused")
 r = sisa("outliers", "-c", "c.yaml", "--method", "lof", "--contamination", "0.7", "-o", "x.txt",
          expect=2)
 check("contamination" in r.stderr, "a contamination outside (0, 0.5) is refused")

@@ -359,6 +359,7 @@ typedef struct sisa_outlier_opts {
     uint32_t trees;       /* iforest: trees (0: 100) */
     uint32_t subsample;   /* iforest: rows per tree (0: 256) */
     uint32_t k;           /* lof: neighbours (0: 20) */
+    const char *metric;   /* lof: "euclidean" (NULL) or "cosine" */
     double contamination; /* flag this share of the rows (0 < c < 0.5); 0: use threshold */
     double threshold;     /* flag scores above it (has_threshold); neither: iforest 0.5,
                            * lof 1.5 (scikit-learn's "auto") */

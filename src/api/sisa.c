@@ -785,19 +785,28 @@ int sisa_outliers(sisa_outlier_report *out, sisa_handle *h, const sisa_outlier_o
         return SISA_ERR(SISA_EUSAGE, "give a contamination or a threshold, not both");
     if (opts->has_threshold && !isfinite(opts->threshold))
         return SISA_ERR(SISA_EUSAGE, "the threshold is not a finite number");
-    sisa_run_outlier_opts o = {lof,
-                               opts->trees ? opts->trees : 100,
-                               opts->subsample ? opts->subsample : 256,
-                               opts->k ? opts->k : 20,
-                               opts->contamination,
-                               opts->has_threshold ? opts->threshold : (lof ? 1.5 : 0.5),
-                               opts->seed,
-                               opts->has_seed,
-                               opts->per_shard,
-                               opts->ids_out,
-                               opts->scores_out,
-                               opts->force,
-                               opts->print};
+    int cosine = 0;
+    if (opts->metric && strcmp(opts->metric, "euclidean")) {
+        if (strcmp(opts->metric, "cosine"))
+            return SISA_ERR(SISA_EUSAGE, "unknown metric '%s' (euclidean or cosine)", opts->metric);
+        if (!lof) return SISA_ERR(SISA_EUSAGE, "a metric is lof's; iforest has none");
+        cosine = 1;
+    }
+    sisa_run_outlier_opts o = {.lof = lof,
+                               .trees = opts->trees ? opts->trees : 100,
+                               .subsample = opts->subsample ? opts->subsample : 256,
+                               .k = opts->k ? opts->k : 20,
+                               .cosine = cosine,
+                               .contamination = opts->contamination,
+                               .threshold =
+                                   opts->has_threshold ? opts->threshold : (lof ? 1.5 : 0.5),
+                               .seed = opts->seed,
+                               .has_seed = opts->has_seed,
+                               .per_shard = opts->per_shard,
+                               .ids_out = opts->ids_out,
+                               .scores_out = opts->scores_out,
+                               .force = opts->force,
+                               .out = opts->print};
     if (o.subsample < 2) return SISA_ERR(SISA_EUSAGE, "the subsample must hold 2 rows or more");
     if (o.trees > 100000 || o.k > 10000)
         return SISA_ERR(SISA_EUSAGE, "at most 100000 trees and 10000 neighbours");

@@ -36,6 +36,8 @@ int sisa_cmd_outliers(sisa_job *job, int argc, char **argv)
         {"subsample", 0, SISA_ARG_U64, &subsample, "N", "iforest: rows per tree (default 256)", 0},
         {"seed", 0, SISA_ARG_STRING, &seed, "S", "iforest: seed (default: the config's)", 0},
         {"k", 'k', SISA_ARG_U64, &k, "N", "lof: neighbours (default 20)", 0},
+        {"metric", 0, SISA_ARG_STRING, &o.metric, "NAME",
+         "lof: euclidean (default) or cosine (1 - cosine similarity)", 0},
         {"scope", 0, SISA_ARG_STRING, &scope, "all|shard",
          "score rows among all rows (default) or among their shard's rows", 0},
         {"force", 'f', SISA_ARG_FLAG, &force, NULL, "replace existing output files", 0},
@@ -44,15 +46,16 @@ int sisa_cmd_outliers(sisa_job *job, int argc, char **argv)
         .name = "outliers",
         .usage = "outliers -c CONFIG --method iforest|lof -o IDS.txt [--scores OUT.h5]\n"
                  "         [--contamination F | --threshold S] [--trees N] [--subsample N]\n"
-                 "         [--seed S] [-k N] [--scope all|shard] [--force]",
+                 "         [--seed S] [-k N] [--metric euclidean|cosine] [--scope all|shard]\n"
+                 "         [--force]",
         .summary = "Flag outlying training rows of a store, to delete them exactly with sisa "
                    "unlearn --ids-file.",
         .description =
             "Scores the store's current training rows (rows deleted earlier are gone):\n"
             "  iforest  Isolation Forest: score 2^(-E[h]/c(subsample)), near 1 for rows that\n"
             "           random splits isolate early; trees drawn from the seed.\n"
-            "  lof      Local Outlier Factor over the k nearest neighbours (Euclidean): about\n"
-            "           1 inside a cluster, well above 1 for an outlier.\n"
+            "  lof      Local Outlier Factor over the k nearest neighbours (Euclidean, or\n"
+            "           --metric cosine): about 1 inside a cluster, well above 1 for an outlier.\n"
             "Rows scoring above the threshold are flagged; --contamination F sets the\n"
             "threshold so that a share F is flagged (scikit-learn's rule). The IDs file lists\n"
             "them, one per line, after '#' lines naming the method, the SHA-256 of its\n"

@@ -106,8 +106,28 @@ static void sift_up(cand *h, uint32_t i)
     }
 }
 
+/* The exact distance of rows x and y (d features) in double, feature after feature. */
+static double exact_distance(const float *x, const float *y, uint64_t d, sisa_metric metric,
+                             double nx, double ny)
+{
+    double s = 0;
+    if (metric == SISA_METRIC_COSINE) {
+        if (nx == 0 || ny == 0) return 1.0;
+        const double ix = 1.0 / sqrt(nx), iy = 1.0 / sqrt(ny);
+        for (uint64_t f = 0; f < d; f++) s += ((double)x[f] * ix) * ((double)y[f] * iy);
+        s = 1.0 - s;
+        return s < 0 ? 0 : s > 2 ? 2 : s;
+    }
+    for (uint64_t f = 0; f < d; f++) {
+        double t = (double)x[f] - (double)y[f];
+        s += t * t;
+    }
+    return sqrt(s);
+}
+
 int sisa_knn_block(sisa_knn_work *w, const float *X, const double *norms, uint64_t n, uint64_t d,
-                   uint32_t k, uint64_t first, uint32_t count, uint32_t *nbr, double *dist)
+                   uint32_t k, sisa_metric metric, uint64_t first, uint32_t count, uint32_t *nbr,
+                   double *dist)
 {
     if (count > SISA_LOF_BLOCK || k < 1 || k >= n || n >= UINT32_MAX || d >= UINT32_MAX ||
         first + count > n)
@@ -121,7 +141,14 @@ int sisa_knn_block(sisa_knn_work *w, const float *X, const double *norms, uint64
         uint32_t size = 0;
         for (uint32_t j = 0; j < n; j++) {
             if (j == self) continue;
-            cand c = {norms[self] + norms[j] - 2.0 * (double)g[j], j};
+            double est;
+            if (metric == SISA_METRIC_COSINE)
+                est = norms[self] == 0 || norms[j] == 0
+                          ? 1.0
+                          : 1.0 - (double)g[j] / sqrt(norms[self] * norms[j]);
+            else
+                est = norms[self] + norms[j] - 2.0 * (double)g[j]; /* squared: same order */
+            cand c = {est, j};
             if (size < C) {
                 w->heap[size] = c;
                 sift_up(w->heap, size++);
@@ -133,13 +160,8 @@ int sisa_knn_block(sisa_knn_work *w, const float *X, const double *norms, uint64
         /* the candidates' exact distances, then the k nearest by (distance, index) */
         const float *x = X + self * d;
         for (uint32_t c = 0; c < size; c++) {
-            const float *y = X + (size_t)w->heap[c].j * d;
-            double s = 0;
-            for (uint64_t f = 0; f < d; f++) {
-                double t = (double)x[f] - (double)y[f];
-                s += t * t;
-            }
-            w->heap[c].d = sqrt(s);
+            const uint32_t j = w->heap[c].j;
+            w->heap[c].d = exact_distance(x, X + (size_t)j * d, d, metric, norms[self], norms[j]);
         }
         qsort(w->heap, size, sizeof *w->heap, cand_cmp);
         for (uint32_t c = 0; c < k; c++) {

@@ -49,12 +49,16 @@ typedef struct sisa_knn_work sisa_knn_work;
 int sisa_knn_work_init(sisa_knn_work **out, uint64_t n, uint64_t d, uint32_t k);
 void sisa_knn_work_free(sisa_knn_work *w);
 
-/* The k nearest neighbours (Euclidean, the row itself left out) of rows [first, first + count)
- * of X (n, d), count <= SISA_LOF_BLOCK, given norms[i] = |x_i|^2 (double) for every row:
- * nbr (count, k) row indices and dist (count, k) distances, nearest first, ties by index.
- * k < n. */
+typedef enum { SISA_METRIC_EUCLIDEAN = 0, SISA_METRIC_COSINE = 1 } sisa_metric;
+
+/* The k nearest neighbours (the row itself left out) of rows [first, first + count) of X (n, d),
+ * count <= SISA_LOF_BLOCK, given norms[i] = |x_i|^2 (double) for every row: nbr (count, k) row
+ * indices and dist (count, k) distances, nearest first, ties by index. Euclidean: |x - y|.
+ * Cosine: 1 - (x / |x|) . (y / |y|), clipped to [0, 2], a zero row counting as orthogonal to
+ * every row (scikit-learn's cosine_distances). k < n. */
 int sisa_knn_block(sisa_knn_work *w, const float *X, const double *norms, uint64_t n, uint64_t d,
-                   uint32_t k, uint64_t first, uint32_t count, uint32_t *nbr, double *dist);
+                   uint32_t k, sisa_metric metric, uint64_t first, uint32_t count, uint32_t *nbr,
+                   double *dist);
 /* |x_i|^2 of every row, in double. */
 void sisa_row_norms(double *out, const float *X, uint64_t n, uint64_t d);
 

@@ -149,8 +149,9 @@ static int score_blocks(const rowset *r, const sisa_run_outlier_opts *o, uint64_
         if (!o->lof)
             sisa_iforest_score(f, r->X + first * r->d, count, scores + first);
         else
-            SISA_TRY(sisa_knn_block(w, r->X, norms, r->n, r->d, o->k, first, count,
-                                    nbr + first * o->k, dist + first * o->k));
+            SISA_TRY(sisa_knn_block(w, r->X, norms, r->n, r->d, o->k,
+                                    o->cosine ? SISA_METRIC_COSINE : SISA_METRIC_EUCLIDEAN, first,
+                                    count, nbr + first * o->k, dist + first * o->k));
         done_rows += count;
         if (pr) sisa_progress_update(pr, done_rows);
     }
@@ -193,8 +194,8 @@ static void params_text(char *out, size_t cap, const sisa_run_outlier_opts *o, u
     else
         snprintf(flag, sizeof flag, "threshold=%.17g", o->threshold);
     if (o->lof)
-        snprintf(out, cap, "method=lof k=%u metric=euclidean %s scope=%s", o->k, flag,
-                 o->per_shard ? "shard" : "all");
+        snprintf(out, cap, "method=lof k=%u metric=%s %s scope=%s", o->k,
+                 o->cosine ? "cosine" : "euclidean", flag, o->per_shard ? "shard" : "all");
     else
         snprintf(out, cap, "method=iforest trees=%u subsample=%u seed=%llu %s scope=%s", o->trees,
                  o->subsample, (unsigned long long)seed, flag, o->per_shard ? "shard" : "all");

@@ -191,6 +191,7 @@ int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
 typedef struct sisa_run_outlier_opts {
     int lof; /* 1: LOF, 0: Isolation Forest */
     uint32_t trees, subsample, k;
+    int cosine;           /* lof: cosine distance instead of Euclidean */
     double contamination; /* > 0: flag this share */
     double threshold;     /* else: flag scores above it */
     uint64_t seed;
