@@ -78,11 +78,27 @@ done:
     return err;
 }
 
-static const uint64_t *sort_keys;
-static int cmp_by_id(const void *a, const void *b)
+typedef struct {
+    uint64_t id;
+    uint32_t i;
+} id_at;
+
+static int cmp_id_at(const void *a, const void *b)
 {
-    uint64_t x = sort_keys[*(const uint32_t *)a], y = sort_keys[*(const uint32_t *)b];
+    uint64_t x = ((const id_at *)a)->id, y = ((const id_at *)b)->id;
     return x < y ? -1 : x > y;
+}
+
+/* perm (n, the caller's) = the row indices in ascending ID order (IDs are distinct). */
+static int id_order(uint32_t *perm, const uint64_t *id, uint64_t n)
+{
+    id_at *v = sisa_malloc((n ? n : 1) * sizeof *v);
+    if (!v) return SISA_ERR(SISA_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) v[i] = (id_at){id[i], i};
+    qsort(v, n, sizeof *v, cmp_id_at);
+    for (uint64_t i = 0; i < n; i++) perm[i] = v[i].i;
+    sisa_free(v);
+    return SISA_OK;
 }
 
 /* Reorder r by ID (the shards hold disjoint ID sets, each sorted). */
@@ -94,9 +110,7 @@ static int rowset_sort(rowset *r)
     uint64_t *id = sisa_malloc((r->n ? r->n : 1) * sizeof *id);
     uint32_t *sh = sisa_malloc((r->n ? r->n : 1) * sizeof *sh);
     SISA_CHECK(perm && X && id && sh, SISA_ENOMEM, "out of memory");
-    for (uint32_t i = 0; i < r->n; i++) perm[i] = i;
-    sort_keys = r->id;
-    qsort(perm, r->n, sizeof *perm, cmp_by_id);
+    SISA_TRY(id_order(perm, r->id, r->n));
     for (uint64_t i = 0; i < r->n; i++) {
         memcpy(X + i * r->d, r->X + (size_t)perm[i] * r->d, r->d * sizeof *X);
         id[i] = r->id[perm[i]];
@@ -312,12 +326,11 @@ int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg
     snprintf(res->dataset_digest, sizeof res->dataset_digest, "%s", st.man.dataset_digest);
     res->deletions = st.man.deletions;
 
-    /* every rank reads every shard: the rows are needed whole (scope all) or the row counts
-     * (scope shard, whose owner scores them) */
+    /* scope all: every rank reads every shard (the rows are needed whole); scope shard: rank 0
+     * reads them all (it writes every row's score), each owner its own below */
     local = SISA_OK;
     for (uint32_t k = 0; k < S && local == SISA_OK; k++)
-        if (!o->per_shard || (int)(k % (uint32_t)P) == rank || rank == 0)
-            local = rowset_add_shard(&all, &st, k);
+        if (!o->per_shard || rank == 0) local = rowset_add_shard(&all, &st, k);
     if (local == SISA_OK && !o->per_shard) local = rowset_sort(&all);
     SISA_TRY(sisa_dist_agree(d, local));
     /* scope all: every rank has every row (scope shard checks each shard on its owner) */
@@ -434,10 +447,8 @@ int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg
             uint32_t *perm = sisa_malloc((all.n ? all.n : 1) * sizeof *perm);
             local = sorted_scores && sorted_flag && perm ? SISA_OK
                                                          : SISA_ERR(SISA_ENOMEM, "out of memory");
+            if (local == SISA_OK) local = id_order(perm, all.id, all.n);
             if (local == SISA_OK) {
-                for (uint32_t i = 0; i < all.n; i++) perm[i] = i;
-                sort_keys = all.id;
-                qsort(perm, all.n, sizeof *perm, cmp_by_id);
                 for (uint64_t i = 0; i < all.n; i++) {
                     sorted_scores[i] = scores[perm[i]];
                     sorted_flag[i] = flag[perm[i]];
