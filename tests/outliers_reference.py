@@ -194,6 +194,19 @@ for name, bad, why in (
     after = open(ledger, "rb").read() if os.path.exists(ledger) else b""
     check(why in r.stderr and after == before, f"{name}: rejected, the ledger unchanged")
 
+# a store and a dataset at long paths, nothing flagged: the IDs file still holds its whole header
+# (its size once came from a fixed allowance that long paths overflowed)
+deep = os.path.join(WORK, *(["d" * 200] * 10))
+os.makedirs(deep)
+shutil.copy(os.path.join(WORK, "train.h5"), deep)
+shutil.copy(os.path.join(WORK, "c.yaml"), deep)
+subprocess.run([SISA, "-q", "train", "-c", "c.yaml"], cwd=deep, check=True, capture_output=True)
+r = subprocess.run([SISA, "-q", "outliers", "-c", "c.yaml", "--method", "iforest", "--threshold",
+                    "0.99", "-o", "none.txt"], cwd=deep, capture_output=True, text=True)
+head = open(os.path.join(deep, "none.txt")).read() if r.returncode == 0 else r.stderr
+check(r.returncode == 0 and f"# store: {deep}/store\n" in head and
+      head.rstrip().endswith("# deletions: 0"), "long store and dataset paths: the whole header")
+
 # purge: the flagged rows are deleted exactly, and the deletion is verified
 r = sisa("unlearn", "-c", "c.yaml", "--ids-file", "if1000.txt")
 check("origin: sisa outliers: method=iforest trees=1000" in r.stdout,

@@ -101,8 +101,9 @@ static int id_order(uint32_t *perm, const uint64_t *id, uint64_t n)
     return SISA_OK;
 }
 
-/* Reorder r by ID (the shards hold disjoint ID sets, each sorted). */
-static int rowset_sort(rowset *r)
+/* Reorder r by ID (the shards hold disjoint ID sets, each sorted). With perm_out, the caller
+ * gets the permutation (new row i was old row (*perm_out)[i]) to free. */
+static int rowset_sort(rowset *r, uint32_t **perm_out)
 {
     int err = SISA_OK;
     uint32_t *perm = sisa_malloc((r->n ? r->n : 1) * sizeof *perm);
@@ -125,6 +126,10 @@ static int rowset_sort(rowset *r)
     X = NULL;
     id = NULL;
     sh = NULL;
+    if (perm_out) {
+        *perm_out = perm;
+        perm = NULL;
+    }
 done:
     sisa_free(perm);
     sisa_free(X);
@@ -244,17 +249,20 @@ static int write_outputs(const sisa_store *st, const sisa_run_outlier_opts *o,
     char *text = NULL;
     uint64_t *shard64 = NULL;
     if (o->ids_out) {
-        const size_t cap = 4096 + 24 * (size_t)res->flagged;
+#define IDS_HEADER(buf, cap)                                                                       \
+    snprintf(buf, cap,                                                                             \
+             "# sisa outliers: %llu of %llu rows flagged; feed to sisa unlearn --ids-file\n"       \
+             "# params: %s\n# params_sha256: %s\n# store: %s\n# store_id: %s\n"                    \
+             "# dataset: %s\n# dataset_digest: %s\n# deletions: %llu\n",                           \
+             (unsigned long long)res->flagged, (unsigned long long)res->rows, res->params,         \
+             res->params_sha256, st->root, st->man.store_id, st->man.dataset, res->dataset_digest, \
+             (unsigned long long)res->deletions)
+        /* the header's own length (paths may be long), then 20 digits and a newline per ID */
+        const size_t cap = (size_t)IDS_HEADER(NULL, 0) + 1 + 21 * (size_t)res->flagged;
         text = sisa_malloc(cap);
         SISA_CHECK(text, SISA_ENOMEM, "out of memory");
-        size_t len = (size_t)snprintf(
-            text, cap,
-            "# sisa outliers: %llu of %llu rows flagged; feed to sisa unlearn --ids-file\n"
-            "# params: %s\n# params_sha256: %s\n# store: %s\n# store_id: %s\n"
-            "# dataset: %s\n# dataset_digest: %s\n# deletions: %llu\n",
-            (unsigned long long)res->flagged, (unsigned long long)res->rows, res->params,
-            res->params_sha256, st->root, st->man.store_id, st->man.dataset, res->dataset_digest,
-            (unsigned long long)res->deletions);
+        size_t len = (size_t)IDS_HEADER(text, cap);
+#undef IDS_HEADER
         for (uint64_t i = 0; i < r->n && len < cap; i++)
             if (flag[i])
                 len +=
@@ -331,7 +339,7 @@ int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg
     local = SISA_OK;
     for (uint32_t k = 0; k < S && local == SISA_OK; k++)
         if (!o->per_shard || rank == 0) local = rowset_add_shard(&all, &st, k);
-    if (local == SISA_OK && !o->per_shard) local = rowset_sort(&all);
+    if (local == SISA_OK && !o->per_shard) local = rowset_sort(&all, NULL);
     SISA_TRY(sisa_dist_agree(d, local));
     /* scope all: every rank has every row (scope shard checks each shard on its owner) */
     local = SISA_OK;
@@ -377,45 +385,51 @@ int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg
         local = SISA_OK;
         for (uint32_t k = 0; k < S; k++) {
             const int owner = (int)(k % (uint32_t)P);
+            uint64_t n_k = 0; /* rank 0: shard k's rows, at `at` in `all` (read in shard order) */
+            if (rank == 0)
+                for (uint64_t i = 0; i < all.n; i++) n_k += all.shard[i] == k;
             if (rank == owner) {
                 int rc = local;
                 double *sc = NULL;
                 rowset_free(&one);
-                if (rc == SISA_OK) rc = rowset_add_shard(&one, &st, k);
+                /* rank 0 scores the rows it already holds (a view into `all`, not owned) */
+                rowset view = {0};
+                if (rank == 0 && n_k > 0)
+                    view = (rowset){n_k, all.d, all.X + at * all.d, all.id + at, all.shard + at};
+                if (rc == SISA_OK && rank != 0) rc = rowset_add_shard(&one, &st, k);
+                const rowset *rs = rank == 0 ? &view : &one;
                 if (rc == SISA_OK) {
-                    sc = sisa_malloc((one.n ? one.n : 1) * sizeof *sc);
+                    sc = sisa_malloc((rs->n ? rs->n : 1) * sizeof *sc);
                     if (!sc) rc = SISA_ERR(SISA_ENOMEM, "out of memory");
                 }
-                if (rc == SISA_OK && one.n > 0 && (one.n < 2 || (o->lof && one.n <= o->k)))
+                if (rc == SISA_OK && rs->n > 0 && (rs->n < 2 || (o->lof && rs->n <= o->k)))
                     rc = SISA_ERR(SISA_EUSAGE, "shard %u has %llu rows: %s needs more than %u", k,
-                                  (unsigned long long)one.n, o->lof ? "LOF" : "an isolation forest",
+                                  (unsigned long long)rs->n, o->lof ? "LOF" : "an isolation forest",
                                   o->lof ? o->k : 1);
-                if (rc == SISA_OK && one.n > 0) {
+                if (rc == SISA_OK && rs->n > 0) {
                     uint32_t *nb = NULL;
                     double *ds = NULL;
                     if (o->lof) {
-                        nb = sisa_malloc(one.n * o->k * sizeof *nb);
-                        ds = sisa_malloc(one.n * o->k * sizeof *ds);
+                        nb = sisa_malloc(rs->n * o->k * sizeof *nb);
+                        ds = sisa_malloc(rs->n * o->k * sizeof *ds);
                         if (!nb || !ds) rc = SISA_ERR(SISA_ENOMEM, "out of memory");
                     }
-                    if (rc == SISA_OK) rc = score_blocks(&one, o, seed + k, 1, 0, sc, nb, ds, NULL);
+                    if (rc == SISA_OK) rc = score_blocks(rs, o, seed + k, 1, 0, sc, nb, ds, NULL);
                     sisa_free(nb);
                     sisa_free(ds);
                 }
-                if (rank == 0 && rc == SISA_OK) memcpy(scores + at, sc, one.n * sizeof *sc);
+                if (rank == 0 && rc == SISA_OK) memcpy(scores + at, sc, rs->n * sizeof *sc);
                 if (rank != 0) {
-                    int64_t hdr[2] = {rc, (int64_t)one.n};
+                    int64_t hdr[2] = {rc, (int64_t)rs->n};
                     int e = sisa_dist_send(d, hdr, sizeof hdr, 0, TAG_SHARD);
                     if (e == SISA_OK && rc == SISA_OK)
-                        e = sisa_dist_send(d, sc, one.n * sizeof *sc, 0, TAG_SHARD);
+                        e = sisa_dist_send(d, sc, rs->n * sizeof *sc, 0, TAG_SHARD);
                     if (rc == SISA_OK) rc = e;
                 }
                 sisa_free(sc);
                 local = rc;
             }
             if (rank == 0) {
-                uint64_t n_k = 0;
-                for (uint64_t i = 0; i < all.n; i++) n_k += all.shard[i] == k;
                 if (owner != 0) {
                     int64_t hdr[2] = {SISA_OK, 0};
                     int e = sisa_dist_recv(d, hdr, sizeof hdr, owner, TAG_SHARD);
@@ -444,19 +458,14 @@ int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg
         if (o->per_shard) {
             double *sorted_scores = sisa_malloc((all.n ? all.n : 1) * sizeof *sorted_scores);
             uint64_t *sorted_flag = sisa_malloc((all.n ? all.n : 1) * sizeof *sorted_flag);
-            uint32_t *perm = sisa_malloc((all.n ? all.n : 1) * sizeof *perm);
-            local = sorted_scores && sorted_flag && perm ? SISA_OK
-                                                         : SISA_ERR(SISA_ENOMEM, "out of memory");
-            if (local == SISA_OK) local = id_order(perm, all.id, all.n);
+            uint32_t *perm = NULL;
+            local = sorted_scores && sorted_flag ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
+            if (local == SISA_OK) local = rowset_sort(&all, &perm);
             if (local == SISA_OK) {
                 for (uint64_t i = 0; i < all.n; i++) {
                     sorted_scores[i] = scores[perm[i]];
                     sorted_flag[i] = flag[perm[i]];
                 }
-                local = rowset_sort(&all);
-            }
-            sisa_free(perm);
-            if (local == SISA_OK) {
                 sisa_free(scores);
                 sisa_free(flag);
                 scores = sorted_scores;
@@ -465,6 +474,7 @@ int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg
                 sisa_free(sorted_scores);
                 sisa_free(sorted_flag);
             }
+            sisa_free(perm);
         }
         if (local == SISA_OK) local = write_outputs(&st, o, res, &all, scores, flag, shard_thr, S);
         if (local == SISA_OK && o->out) {
