@@ -37,6 +37,12 @@ int sisa_combiner_init(sisa_combiner *c, sisa_strategy strategy, uint32_t models
     memset(c, 0, sizeof *c);
     SISA_CHECK(models > 0, SISA_EUSAGE, "no shard has a model to predict with");
     SISA_CHECK(classes >= 1, SISA_EINTERNAL, "no classes");
+    SISA_CHECK(strategy == SISA_AGG_VOTE || strategy == SISA_AGG_MEAN ||
+                   strategy == SISA_AGG_WEIGHTED,
+               SISA_EUSAGE,
+               "aggregation strategy %d does not combine posteriors (merge combines kNN "
+               "neighbour lists: run/ensemble.c)",
+               (int)strategy);
     c->strategy = strategy;
     c->models = models;
     c->classes = classes;

@@ -8,7 +8,9 @@
  *             class with most votes (ties: lowest class); proba holds the vote fractions
  *   mean      proba = sum_k p_k / K, summed in double in model order
  *   weighted  proba = sum_k w_k p_k / sum_k w_k (w_k = the shard's row count), likewise
- * For mean and weighted the label is argmax proba (ties: lowest class).
+ * For mean and weighted the label is argmax proba (ties: lowest class). The fourth strategy,
+ * merge (model.type knn), combines neighbour lists rather than posteriors: it is done where the
+ * lists are (run/ensemble.c, model/knn.h), and the combiner refuses it.
  *
  * The combiner does this for a stream of row blocks: a block's posteriors are added one model
  * at a time, in model order, as they arrive from the ranks, so the memory it needs is one block

@@ -97,6 +97,7 @@ void sisa_setup_warn_expected(const sisa_config *cfg, uint64_t n)
     const double B = cfg->train.batch_size;
     const double per_shard = (double)n / S;
     uint32_t m = 0;
+    if (cfg->model.type == SISA_MODEL_KNN) return; /* no minibatches */
     while (m < R && per_shard * (m + 1) / R < B) m++;
     if (!m) return;
     char stages[64], advice[256], last[64] = "";
@@ -170,11 +171,11 @@ void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
         m = r;
         at_m = least;
     }
-    if (!m) return;
+    if (!m || cfg->model.type == SISA_MODEL_KNN) return;
     char stages[64], advice[256], last[96] = "";
     name_stages(stages, sizeof stages, m, R);
     stage_advice(advice, sizeof advice, cfg, (double)total / used, small);
-    const uint64_t visits = sisa_stage_visits(small, (uint32_t)cfg->train.epochs, R);
+    const uint64_t visits = sisa_stage_visits(small, (uint32_t)sisa_config_epochs(cfg), R);
     if (m > 1)
         snprintf(last, sizeof last, ", and some shard has %llu at stage %u",
                  (unsigned long long)at_m, m);

@@ -70,8 +70,13 @@ uint64_t sisa_shard_visits(const sisa_shard_data *idx, uint32_t epochs, uint32_t
     return total;
 }
 
-static void describe_model(const sisa_model_spec *ms, char *out, size_t cap)
+static void describe_model(const sisa_config *cfg, const sisa_model_spec *ms, char *out, size_t cap)
 {
+    if (ms->type == SISA_MODEL_KNN) {
+        snprintf(out, cap, "knn %u-%u k=%d %s", ms->d, ms->classes, (int)cfg->model.k,
+                 sisa_metric_name(cfg->model.metric));
+        return;
+    }
     int n = snprintf(out, cap, "%s %u", ms->type == SISA_MODEL_MLP ? "mlp" : "logreg", ms->d);
     for (int i = 0; i < ms->n_hidden && n > 0 && (size_t)n < cap; i++)
         n += snprintf(out + n, cap - (size_t)n, "-%d", ms->hidden[i]);
@@ -457,8 +462,11 @@ static int train_model(shard_run *t, uint32_t start)
     t->meta.stages = (uint32_t)cfg->sisa.slices;
     snprintf(t->meta.config_hash, sizeof t->meta.config_hash, "%s", st->config_hash);
     snprintf(t->meta.context, sizeof t->meta.context, "%s", st->context);
-    describe_model(&t->ms, t->meta.model, sizeof t->meta.model);
-    describe_optim(&t->os, t->meta.optimizer, sizeof t->meta.optimizer);
+    describe_model(cfg, &t->ms, t->meta.model, sizeof t->meta.model);
+    if (t->ms.type == SISA_MODEL_KNN)
+        snprintf(t->meta.optimizer, sizeof t->meta.optimizer, "none");
+    else
+        describe_optim(&t->os, t->meta.optimizer, sizeof t->meta.optimizer);
 done:
     return err;
 }
@@ -645,7 +653,9 @@ int sisa_shard_prestage_start_at(const sisa_store *st, uint32_t k, const sisa_sh
     *out = NULL;
     /* Anything unusual (no rows, a row outside the slices) is left to the ordinary path,
      * which reports it. */
-    if (!sd || sd->shard != k || sd->n == 0 || sd->n > UINT32_MAX || start >= R) return SISA_OK;
+    if (!sd || sd->shard != k || sd->n == 0 || sd->n > UINT32_MAX || start >= R ||
+        cfg->model.type == SISA_MODEL_KNN)
+        return SISA_OK;
     for (uint64_t i = 0; i < sd->n; i++)
         if ((uint32_t)sd->slice[i] >= R) return SISA_OK;
     p = sisa_calloc(1, sizeof *p);
@@ -659,7 +669,7 @@ int sisa_shard_prestage_start_at(const sisa_store *st, uint32_t k, const sisa_sh
     SISA_TRY(train_model(&p->t, start));
     SISA_TRY(run_alloc(&p->t));
     p->n_1 = stage_row_list(&p->t, start + 1);
-    p->visits = sisa_stage_visits(p->n_1, (uint32_t)cfg->train.epochs, R);
+    p->visits = sisa_stage_visits(p->n_1, (uint32_t)sisa_config_epochs(cfg), R);
     if (p->n_1 == 0) goto done; /* nothing to do ahead */
     fegetenv(&p->env);
     p->started = sisa_now();
@@ -714,7 +724,7 @@ static int train_shard(const sisa_store *st, uint32_t k, const sisa_shard_data *
     int err = SISA_OK;
     const sisa_config *cfg = &st->cfg;
     const uint32_t R = (uint32_t)cfg->sisa.slices;
-    const uint32_t E = (uint32_t)cfg->train.epochs;
+    const uint32_t E = (uint32_t)sisa_config_epochs(cfg);
     sisa_shard_data *owned = NULL;
     shard_run t;
     char(*lineage)[65] = NULL;
@@ -789,9 +799,13 @@ static int train_shard(const sisa_store *st, uint32_t k, const sisa_shard_data *
         rep->stages_trained++;
         rep->samples += visits;
         if (loss_n) rep->loss = loss_sum / (double)loss_n;
-        sisa_info("shard %u: stage %u/%u, %u rows, %llu sample visits, loss %.4f, %.2f s", k, r, R,
-                  n_r, (unsigned long long)visits, loss_n ? loss_sum / (double)loss_n : 0.0,
-                  sisa_now() - ts);
+        if (E == 0)
+            sisa_info("shard %u: stage %u/%u, %u rows (knn: checkpoint only), %.2f s", k, r, R, n_r,
+                      sisa_now() - ts);
+        else
+            sisa_info("shard %u: stage %u/%u, %u rows, %llu sample visits, loss %.4f, %.2f s", k, r,
+                      R, n_r, (unsigned long long)visits, loss_n ? loss_sum / (double)loss_n : 0.0,
+                      sisa_now() - ts);
     }
 done:
     rep->seconds = sisa_now() - t0;

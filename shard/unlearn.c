@@ -264,7 +264,7 @@ static int plan_shard(sisa_request *r, const sisa_store *st, uint32_t k, plan_lo
         q->shard = k;
         q->first_stage = first;
         q->rows = rows;
-        q->cost = sisa_shard_visits(idx, (uint32_t)st->cfg.train.epochs, R, first);
+        q->cost = sisa_shard_visits(idx, (uint32_t)sisa_config_epochs(&st->cfg), R, first);
         SISA_TRY(sisa_shard_lineages(idx, R, L->lineage));
         memcpy(q->lineage_before, L->lineage[R - 1], 65);
         char name[32];

@@ -31,6 +31,18 @@ typedef struct {
 } bad_case;
 
 static const bad_case bad_cases[] = {
+    /* knn: keys that would do nothing, merge without knn */
+    {BASE "model:\n  type: knn\ntrain:\n  lr: 0.1\n",
+     "7:7: 'train.lr' is set, but model.type is knn, which trains no parameters", 1},
+    {BASE "model:\n  type: knn\n  hidden: [8]\n",
+     "6:11: 'model.hidden' is set, but model.type is knn, which has no hidden layers", 0},
+    {BASE "model:\n  type: mlp\n  k: 3\n", "6:6: 'model.k' is set, but model.type is mlp", 0},
+    {BASE "aggregate:\n  strategy: merge\n",
+     "5:13: 'aggregate.strategy' is merge, which combines neighbour lists, but model.type is mlp",
+     1},
+    {BASE "model:\n  type: knn\n  k: 0\n", "6:6: 'model.k' must be", 0},
+    {BASE "model:\n  type: knn\n  metric: manhattan\n",
+     "6:11: 'model.metric' must be one of: euclidean, cosine; found 'manhattan'", 0},
     /* unknown keys */
     {BASE "train:\n  lrr: 0.1\n", "5:3: unknown key 'lrr' in section 'train' (did you mean 'lr'?)",
      1},
@@ -210,7 +222,8 @@ static const bad_case bad_cases[] = {
      0},
     {BASE "train:\n  lr: 1e-400\n", "5:7: 'train.lr' must be in (0, 10], found 1e-400", 0},
     /* enums */
-    {BASE "model:\n  type: cnn\n", "5:9: 'model.type' must be one of: logreg, mlp; found 'cnn'", 0},
+    {BASE "model:\n  type: cnn\n",
+     "5:9: 'model.type' must be one of: logreg, mlp, knn; found 'cnn'", 0},
     {BASE "train:\n  schedule: step\n",
      "5:13: 'train.schedule' must be one of: constant, cosine; found 'step'", 0},
     {BASE "train:\n  schedule: cosine\n  final_lr_fraction: 1.5\n",
@@ -223,7 +236,7 @@ static const bad_case bad_cases[] = {
      0},
     {BASE "aggregate:\n  strategy: max\n",
      "5:13: 'aggregate.strategy' must be one of: vote, "
-     "mean, weighted; found 'max'",
+     "mean, weighted, merge; found 'max'",
      0},
     {BASE "model:\n  activation: tanh\n",
      "5:15: 'model.activation' must be one of: relu; found "
@@ -860,7 +873,10 @@ static void documented_hash(const sisa_config *cfg, char out[65])
         keys++;
         if (k->hashed) sisa_sha256_update(&c, full, strlen(full));
     }
-    assert_int_equal(keys, sisa_schema_n_keys);
+    int matter = 0; /* keys that matter for this config are dumped (and hashed when hashed) */
+    for (int i = 0; i < sisa_schema_n_keys; i++)
+        matter += !sisa_schema_keys[i].matters || sisa_schema_keys[i].matters(cfg);
+    assert_int_equal(keys, matter);
     uint8_t d[32];
     sisa_sha256_final(&c, d);
     sisa_hex(out, d, 32);
@@ -910,14 +926,22 @@ static void test_hash(void **state)
     documented_hash(base, doc);
     assert_string_equal(h0, doc);
 
-    /* Each key alone: the hash changes exactly when the key is hashed. */
-    int hashed = 0, unhashed = 0;
+    /* The hash of configs written before knn existed is what it was then (their stores keep
+     * their config hash): the demo config's, computed by the release before knn. */
+    assert_string_equal(h0, "06a15390593f8a4da5d1c1a99175d88249ce0069963dbb6fac2181479f08c4be");
+
+    /* Each key alone: the hash changes exactly when the key is hashed and matters (model.k of an
+     * mlp does not). */
+    int hashed = 0, unhashed = 0, idle = 0;
     for (int i = 0; i < sisa_schema_n_keys; i++) {
         const sisa_schema_key *k = &sisa_schema_keys[i];
         memcpy(cfg, base, sizeof *cfg);
         perturb(cfg, k);
         sisa_config_hash(cfg, h);
-        if (k->hashed) {
+        if (k->matters && !k->matters(base)) {
+            assert_string_equal(h, h0);
+            idle++;
+        } else if (k->hashed) {
             if (!strcmp(h, h0)) print_error("changing %s does not change the hash\n", k->key);
             assert_string_not_equal(h, h0);
             hashed++;
@@ -929,7 +953,26 @@ static void test_hash(void **state)
         assert_string_equal(h, doc);
     }
     assert_int_equal(unhashed, 4); /* data.train, data.test, store, aggregate.strategy */
+    assert_int_equal(idle, 2);     /* model.k, model.metric */
     assert_true(hashed >= 17);
+
+    /* A knn config: its keys change the hash, and the dump shows them. */
+    const char *knn = "data:\n  train: t.h5\nstore: s\nmodel:\n  type: knn\n  k: 7\n"
+                      "  metric: cosine\naggregate:\n  strategy: merge\n";
+    assert_int_equal(sisa_config_parse(base, knn, strlen(knn), "knn.yaml", "/cfg"), SISA_OK);
+    assert_int_equal(base->model.k, 7);
+    assert_int_equal(base->model.metric, SISA_METRIC_COSINE);
+    sisa_config_hash(base, h0);
+    documented_hash(base, doc);
+    assert_string_equal(h0, doc);
+    for (int i = 0; i < sisa_schema_n_keys; i++) {
+        const sisa_schema_key *k = &sisa_schema_keys[i];
+        if (!k->matters) continue;
+        memcpy(cfg, base, sizeof *cfg);
+        perturb(cfg, k);
+        sisa_config_hash(cfg, h);
+        assert_string_not_equal(h, h0);
+    }
 
     /* The same through YAML: moving files and changing the aggregation keep the hash. */
     const char *a = BASE "train:\n  lr: 0.01\n";

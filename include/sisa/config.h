@@ -34,11 +34,18 @@ extern "C" {
 #define SISA_STORE_PATH_RESERVE 200
 
 typedef enum { SISA_SHARDING_ID = 0, SISA_SHARDING_GROUP = 1 } sisa_sharding;
-typedef enum { SISA_MODEL_LOGREG = 0, SISA_MODEL_MLP = 1 } sisa_model_type;
+typedef enum { SISA_MODEL_LOGREG = 0, SISA_MODEL_MLP = 1, SISA_MODEL_KNN = 2 } sisa_model_type;
+/* The distance of model.type knn (and of `sisa outliers --method lof`). */
+typedef enum { SISA_METRIC_EUCLIDEAN = 0, SISA_METRIC_COSINE = 1 } sisa_metric;
 typedef enum { SISA_ACT_RELU = 0 } sisa_activation;
 typedef enum { SISA_OPT_SGD = 0, SISA_OPT_ADAM = 1 } sisa_optimizer;
 typedef enum { SISA_SCHED_CONSTANT = 0, SISA_SCHED_COSINE = 1 } sisa_schedule;
-typedef enum { SISA_AGG_VOTE = 0, SISA_AGG_MEAN = 1, SISA_AGG_WEIGHTED = 2 } sisa_strategy;
+typedef enum {
+    SISA_AGG_VOTE = 0,
+    SISA_AGG_MEAN = 1,
+    SISA_AGG_WEIGHTED = 2,
+    SISA_AGG_MERGE = 3 /* knn: the shards' neighbour lists merged into one kNN */
+} sisa_strategy;
 
 typedef struct sisa_config {
     char source[SISA_CONFIG_PATH_MAX]; /* the config file as given ("" for built-in defaults) */
@@ -61,6 +68,8 @@ typedef struct sisa_config {
         int32_t n_hidden;
         int32_t hidden[SISA_CONFIG_MAX_HIDDEN];
         sisa_activation activation;
+        int32_t k;          /* knn: neighbours per prediction */
+        sisa_metric metric; /* knn */
     } model;
 
     struct {
@@ -111,6 +120,11 @@ const char *sisa_model_type_name(sisa_model_type t);
 const char *sisa_optimizer_name(sisa_optimizer o);
 const char *sisa_schedule_name(sisa_schedule s);
 const char *sisa_strategy_name(sisa_strategy s);
+const char *sisa_metric_name(sisa_metric m);
+
+/* Epochs each shard trains: train.epochs, or 0 for knn, which trains nothing (its stages make
+ * no sample visits; a deletion costs only the rewrite of the shard's rows). */
+int32_t sisa_config_epochs(const sisa_config *cfg);
 const char *sisa_sharding_name(sisa_sharding s);
 
 /* libyaml's version string, for `sisa --version`. */

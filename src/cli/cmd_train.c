@@ -62,6 +62,12 @@ int sisa_cmd_train(sisa_job *job, int argc, char **argv)
         printf("store %s is up to date: %u shards x %u slices, %llu rows%s\n", r.store, r.shards,
                r.slices, (unsigned long long)r.rows,
                r.empty_shards ? " (some shards are empty)" : "");
+    } else if (r.samples == 0) { /* knn: the model is the rows */
+        printf("set up %llu of %u kNN shards x %u slices on %llu rows in %.2f s with %d rank%s "
+               "(nothing to train)\n",
+               (unsigned long long)r.shards_trained, r.shards, r.slices, (unsigned long long)r.rows,
+               secs, r.ranks, r.ranks == 1 ? "" : "s");
+        printf("  store %s (ID %.12s), config hash %.12s\n", r.store, r.store_id, r.config_hash);
     } else {
         printf("trained %llu of %u shards x %u slices on %llu rows in %.2f s (%.0f samples/s) "
                "with %d rank%s\n",

@@ -118,10 +118,16 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
     };
     SISA_TRY(sisa_unlearn(&rep, h, &what, print_plan, NULL));
     if (rank != 0 || rep.nothing || dry_run) goto done;
+    /* No training cost at all: a kNN store, whose model is its rows. */
+    const int knn = rep.full_samples == 0;
     for (uint32_t i = 0; i < rep.n_shards; i++) {
         const sisa_deletion_shard *r = &rep.shards[i];
         if (r->empty)
             printf("  shard %u: no rows left; it leaves the ensemble\n", r->shard);
+        else if (knn)
+            printf("  shard %u: rows rewritten; checkpoints of stages %u-%u rewritten in %.2f s "
+                   "(knn: nothing to train)\n",
+                   r->shard, r->resumed_from + 1, rep.slices, r->seconds);
         else
             printf("  shard %u: retrained stages %u-%u from %s in %.2f s (%llu sample "
                    "visits)\n",
@@ -131,6 +137,12 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
     }
     const uint64_t retrain = rep.retrain_samples, full = rep.full_samples;
     double secs = sisa_cli_now() - t0;
+    if (knn) {
+        printf("unlearned %llu sample(s) in %.2f s with %d rank%s: a kNN model is its rows, so "
+               "the deletion rewrote %u shard(s) and trained nothing\n",
+               (unsigned long long)rep.rows, secs, P, P == 1 ? "" : "s", rep.n_shards);
+        goto certified;
+    }
     double frac = full ? (double)retrain / (double)full : 0.0;
     printf("unlearned %llu sample(s) in %.2f s with %d rank%s: retraining cost %llu sample "
            "visits, %.2f%% of training the whole store from scratch",
@@ -140,6 +152,7 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
         printf(" (%.1fx less work)\n", 1.0 / frac);
     else
         printf("\n");
+certified:
     printf("request %llu is certified in the ledger (%s/ledger)\n", (unsigned long long)rep.request,
            rep.store);
 done:

@@ -722,18 +722,39 @@ static int check_relations(loader *L)
     int err = SISA_OK;
     sisa_config *c = L->cfg;
     int hidden_given = L->value_at[sisa_schema_find("model.hidden") - sisa_schema_keys].line != 0;
-    if (c->model.type == SISA_MODEL_LOGREG) {
+    if (c->model.type == SISA_MODEL_LOGREG || c->model.type == SISA_MODEL_KNN) {
         if (hidden_given && c->model.n_hidden > 0)
             LFAIL(where(L, "model.hidden"),
-                  "'model.hidden' is set, but model.type is logreg, which has no hidden layers; "
-                  "remove 'hidden' or set 'type: mlp'");
-        /* logreg has no hidden layers: [] is its one canonical value (dump and hash agree). */
+                  "'model.hidden' is set, but model.type is %s, which has no hidden layers; "
+                  "remove 'hidden' or set 'type: mlp'",
+                  sisa_model_type_name(c->model.type));
+        /* no hidden layers: [] is the one canonical value (dump and hash agree). */
         c->model.n_hidden = 0;
         memset(c->model.hidden, 0, sizeof c->model.hidden);
     } else if (c->model.n_hidden == 0) {
         LFAIL(where(L, "model.hidden"),
               "'model.hidden' needs 1 to %d entries for model.type mlp, found []",
               SISA_CONFIG_MAX_HIDDEN);
+    }
+    if (c->model.type == SISA_MODEL_KNN) {
+        /* knn trains no parameters: a train key would silently do nothing. */
+        for (int i = 0; i < sisa_schema_n_keys; i++)
+            if (!strncmp(sisa_schema_keys[i].key, "train.", 6) && L->value_at[i].line)
+                LFAIL(L->value_at[i],
+                      "'%s' is set, but model.type is knn, which trains no parameters; remove "
+                      "the train section",
+                      sisa_schema_keys[i].key);
+    } else {
+        const char *knn_keys[] = {"model.k", "model.metric"};
+        for (int i = 0; i < 2; i++)
+            if (L->value_at[sisa_schema_find(knn_keys[i]) - sisa_schema_keys].line)
+                LFAIL(where(L, knn_keys[i]), "'%s' is set, but model.type is %s; it applies to knn",
+                      knn_keys[i], sisa_model_type_name(c->model.type));
+        if (c->aggregate.strategy == SISA_AGG_MERGE)
+            LFAIL(where(L, "aggregate.strategy"),
+                  "'aggregate.strategy' is merge, which combines neighbour lists, but model.type "
+                  "is %s; merge needs model.type knn (use vote, mean or weighted)",
+                  sisa_model_type_name(c->model.type));
     }
     if (c->train.nesterov && c->train.optimizer != SISA_OPT_SGD)
         LFAIL(where(L, "train.nesterov"),

@@ -23,11 +23,12 @@
 
 /* Enum names, indexed by the C enum values of sisa/config.h. */
 static const char *const sharding_names[] = {"id", "group"};
-static const char *const model_names[] = {"logreg", "mlp"};
+static const char *const model_names[] = {"logreg", "mlp", "knn"};
+static const char *const metric_names[] = {"euclidean", "cosine"};
 static const char *const activation_names[] = {"relu"};
 static const char *const optimizer_names[] = {"sgd", "adam"};
 static const char *const schedule_names[] = {"constant", "cosine"};
-static const char *const strategy_names[] = {"vote", "mean", "weighted"};
+static const char *const strategy_names[] = {"vote", "mean", "weighted", "merge"};
 #define N_OF(a)    ((int)(sizeof(a) / sizeof((a)[0])))
 #define CHOICES(a) .choices = (a), .n_choices = N_OF(a)
 
@@ -38,11 +39,17 @@ _Static_assert(sizeof(sisa_activation) == sizeof(int), "enums are int-sized");
 _Static_assert(sizeof(sisa_optimizer) == sizeof(int), "enums are int-sized");
 _Static_assert(sizeof(sisa_schedule) == sizeof(int), "enums are int-sized");
 _Static_assert(sizeof(sisa_strategy) == sizeof(int), "enums are int-sized");
+_Static_assert(sizeof(sisa_metric) == sizeof(int), "enums are int-sized");
 
 #define AT(member)                                                                                 \
     .offset = offsetof(sisa_config, member), .size = sizeof(((sisa_config *)0)->member)
 
 static const int32_t default_hidden[] = {256};
+
+static int is_knn(const sisa_config *cfg)
+{
+    return cfg->model.type == SISA_MODEL_KNN;
+}
 
 const sisa_schema_key sisa_schema_keys[] = {
     {.key = "data.train",
@@ -106,8 +113,10 @@ const sisa_schema_key sisa_schema_keys[] = {
      .hashed = 1,
      CHOICES(model_names),
      .def_int = SISA_MODEL_MLP,
-     .doc = "The model every shard trains: 'logreg' (multinomial logistic regression) or 'mlp' "
-            "(a fully connected network)."},
+     .doc = "The model every shard trains: 'logreg' (multinomial logistic regression), 'mlp' "
+            "(a fully connected network) or 'knn' (k nearest neighbours: a shard's model is its "
+            "rows, so training computes nothing and a deletion only rewrites the shard's data; "
+            "the train section does not apply)."},
     {.key = "model.hidden",
      .type = SISA_SCHEMA_INT_LIST,
      .offset = offsetof(sisa_config, model.hidden),
@@ -131,6 +140,27 @@ const sisa_schema_key sisa_schema_keys[] = {
      .def_int = SISA_ACT_RELU,
      .when = "model.type is mlp",
      .doc = "The activation after each hidden layer."},
+    {.key = "model.k",
+     .type = SISA_SCHEMA_INT,
+     AT(model.k),
+     .hashed = 1,
+     .imin = 1,
+     .imax = 4096,
+     .def_int = 5,
+     .when = "model.type is knn",
+     .matters = is_knn,
+     .doc = "Neighbours per prediction. A shard with fewer rows uses all of them."},
+    {.key = "model.metric",
+     .type = SISA_SCHEMA_ENUM,
+     AT(model.metric),
+     .hashed = 1,
+     CHOICES(metric_names),
+     .def_int = SISA_METRIC_EUCLIDEAN,
+     .when = "model.type is knn",
+     .matters = is_knn,
+     .doc = "The distance of knn: 'euclidean' or 'cosine' (1 - cosine similarity; a zero row is "
+            "at distance 1 from every row). Equal distances are broken by sample ID, lowest "
+            "first."},
     {.key = "train.optimizer",
      .type = SISA_SCHEMA_ENUM,
      AT(train.optimizer),
@@ -248,8 +278,10 @@ const sisa_schema_key sisa_schema_keys[] = {
      CHOICES(strategy_names),
      .def_int = SISA_AGG_MEAN,
      .doc = "How the shards' predictions are combined: 'vote' (majority of predicted labels), "
-            "'mean' (average of the class posteriors) or 'weighted' (posteriors averaged with "
-            "per-shard weights)."},
+            "'mean' (average of the class posteriors), 'weighted' (posteriors averaged with "
+            "weights: each shard's training row count) or, with model.type knn only, 'merge' "
+            "(each shard's k nearest rows merged into the k nearest of the whole training set, "
+            "so an S-shard store predicts exactly what one kNN over all rows predicts)."},
 };
 const int sisa_schema_n_keys = N_OF(sisa_schema_keys);
 
@@ -295,6 +327,16 @@ const char *sisa_schedule_name(sisa_schedule s)
 const char *sisa_strategy_name(sisa_strategy s)
 {
     return enum_name(strategy_names, N_OF(strategy_names), (int)s);
+}
+
+int32_t sisa_config_epochs(const sisa_config *cfg)
+{
+    return cfg->model.type == SISA_MODEL_KNN ? 0 : cfg->train.epochs;
+}
+
+const char *sisa_metric_name(sisa_metric m)
+{
+    return enum_name(metric_names, N_OF(metric_names), (int)m);
 }
 
 const char *sisa_sharding_name(sisa_sharding s)
@@ -513,6 +555,7 @@ size_t sisa_config_dump(const sisa_config *cfg, char *out, size_t cap)
     size_t section_len = 0;
     for (int i = 0; i < sisa_schema_n_keys; i++) {
         const sisa_schema_key *k = &sisa_schema_keys[i];
+        if (k->matters && !k->matters(cfg)) continue;
         size_t sl = sisa_schema_section_len(k);
         if (sl && (sl != section_len || strncmp(section, k->key, sl) != 0))
             sisa_sbuf_printf(&b, "%.*s:\n", (int)sl, k->key);
@@ -533,7 +576,7 @@ void sisa_config_hash(const sisa_config *cfg, char out_hex[65])
     sisa_sha256_update(&c, magic, sizeof magic - 1);
     for (int i = 0; i < sisa_schema_n_keys; i++) {
         const sisa_schema_key *k = &sisa_schema_keys[i];
-        if (!k->hashed) continue;
+        if (!k->hashed || (k->matters && !k->matters(cfg))) continue;
         /* Hashed values are numbers, names and short lists: far below this size. */
         char line[1024];
         sisa_sbuf b;

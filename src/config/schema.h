@@ -57,7 +57,10 @@ typedef struct sisa_schema_key {
     int def_list_len;
 
     const char *when; /* NULL, or when the key matters: "train.optimizer is sgd" */
-    const char *doc;  /* one or two sentences for the reference */
+    /* NULL, or whether the key matters for this config: a key added after stores existed is
+     * hashed and dumped only when it matters, so older configs keep their hash. */
+    int (*matters)(const sisa_config *cfg);
+    const char *doc; /* one or two sentences for the reference */
 } sisa_schema_key;
 
 extern const sisa_schema_key sisa_schema_keys[];

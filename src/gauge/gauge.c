@@ -415,6 +415,11 @@ int sisa_gauge_plan(const sisa_gauge_plan_opts *o, FILE *print)
     SISA_TRY(sisa_config_load(cfg, o->config));
     SISA_CHECK(cfg->data.test[0], SISA_ECONFIG,
                "%s: the gauge needs data.test (its test accuracy and its non-members)", o->config);
+    SISA_CHECK(cfg->model.type != SISA_MODEL_KNN, SISA_ECONFIG,
+               "%s: the gauge compares trained models with approximate unlearning methods; "
+               "model.type knn trains nothing (its deletion is exact by construction: use "
+               "sisa impact to see what a deletion changes)",
+               o->config);
     SISA_TRY(sisa_path_absolute(p.config, sizeof p.config, o->config));
     sisa_config_hash(cfg, p.config_hash);
     strcpy(p.test, cfg->data.test);

@@ -40,6 +40,8 @@ static const sisa_model_ops *ops_for(sisa_model_type t)
         return &sisa_model_logreg_ops;
     case SISA_MODEL_MLP:
         return &sisa_model_mlp_ops;
+    case SISA_MODEL_KNN:
+        return &sisa_model_knn_ops;
     }
     return NULL;
 }
@@ -197,11 +199,13 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
     m->grads = alloc_floats(n_params);
     m->state = alloc_floats(m->n_state);
     m->scratch = alloc_floats(n_scratch);
-    SISA_CHECK(m->params && m->grads && (m->state || !m->n_state) && m->scratch, SISA_ENOMEM,
-               "model: out of memory allocating %.1f MiB for a %s with %llu parameters",
-               (double)(n_params * (2 + (uint64_t)copies) + n_scratch) * sizeof(float) /
-                   (1024.0 * 1024.0),
-               ops->name, (unsigned long long)n_params);
+    /* knn has no layers: nothing to allocate. */
+    SISA_CHECK(
+        (m->params || !n_params) && (m->grads || !n_params) && (m->state || !m->n_state) &&
+            (m->scratch || !n_scratch),
+        SISA_ENOMEM, "model: out of memory allocating %.1f MiB for a %s with %llu parameters",
+        (double)(n_params * (2 + (uint64_t)copies) + n_scratch) * sizeof(float) / (1024.0 * 1024.0),
+        ops->name, (unsigned long long)n_params);
 
     /* Views. */
     size_t off = 0, soff = 0;
@@ -268,8 +272,10 @@ void sisa_model__init_he(sisa_model *m, sisa_rng *r)
 
 void sisa_model_init(sisa_model *m, uint64_t seed, uint32_t shard)
 {
-    memset(m->params, 0, m->n_params * sizeof(float));
-    memset(m->grads, 0, m->n_params * sizeof(float));
+    if (m->n_params) {
+        memset(m->params, 0, m->n_params * sizeof(float));
+        memset(m->grads, 0, m->n_params * sizeof(float));
+    }
     if (m->n_state) memset(m->state, 0, m->n_state * sizeof(float));
     m->steps = 0;
     m->lr = m->opt.lr;

@@ -73,6 +73,7 @@ struct sisa_model {
 
 extern const sisa_model_ops sisa_model_logreg_ops;
 extern const sisa_model_ops sisa_model_mlp_ops;
+extern const sisa_model_ops sisa_model_knn_ops; /* no layers, no parameters (knn.c) */
 
 /* He-uniform initialisation shared by both model types: layer by layer, each weight matrix in
  * row-major order, w = (2u - 1) sqrt(6 / fan_in) with u = sisa_rng_uniform(r), evaluated in

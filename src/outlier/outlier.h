@@ -12,6 +12,8 @@
 #ifndef SISA_OUTLIER_H
 #define SISA_OUTLIER_H
 
+#include "sisa/config.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,7 +51,7 @@ typedef struct sisa_knn_work sisa_knn_work;
 int sisa_knn_work_init(sisa_knn_work **out, uint64_t n, uint64_t d, uint32_t k);
 void sisa_knn_work_free(sisa_knn_work *w);
 
-typedef enum { SISA_METRIC_EUCLIDEAN = 0, SISA_METRIC_COSINE = 1 } sisa_metric;
+/* sisa_metric (Euclidean or cosine) is sisa/config.h's. */
 
 /* The k nearest neighbours (the row itself left out) of rows [first, first + count) of X (n, d),
  * count <= SISA_LOF_BLOCK, given norms[i] = |x_i|^2 (double) for every row: nbr (count, k) row

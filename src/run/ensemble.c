@@ -147,6 +147,11 @@ typedef struct {
     uint32_t M;                /* models */
     uint64_t chunks;           /* of ENSEMBLE_CHUNK rows */
     size_t C;                  /* classes */
+    uint32_t K;                /* merge: neighbours per row (model.k); 0: posteriors */
+    size_t W;                  /* floats per row of an item: C, or a merge's K neighbours */
+    sisa_knn_cand *merged;     /* rank 0, merge: (ENSEMBLE_CHUNK x K) the lists so far */
+    sisa_knn_cand *tmp;        /* rank 0, merge: (K) */
+    float *shard_proba;        /* rank 0, merge with a model_rows sink: (ENSEMBLE_CHUNK x C) */
     const float *memx;         /* a memory input's rows (NULL: read from e->input) */
     sisa_shard_model **loaded; /* (M) this rank's models, NULL for the others' */
     float *x;                  /* (ENSEMBLE_CHUNK x d) a chunk's rows */
@@ -184,6 +189,8 @@ static int open_input(sisa_dist *d, const sisa_store *st, const sisa_run_input *
     e->classes = (uint32_t)st->man.classes;
     ss->chunks = (e->n + ENSEMBLE_CHUNK - 1) / ENSEMBLE_CHUNK;
     ss->C = e->classes;
+    ss->K = st->cfg.aggregate.strategy == SISA_AGG_MERGE ? (uint32_t)st->cfg.model.k : 0;
+    ss->W = ss->K ? ss->K * (sizeof(sisa_knn_cand) / sizeof(float)) : ss->C;
     return err;
 }
 
@@ -196,14 +203,15 @@ static int prepare_stream(const sisa_store *st, int rank, int P, ensemble *e,
     const size_t C = ss->C;
     ss->loaded = sisa_calloc(M, sizeof *ss->loaded);
     ss->x = sisa_malloc((size_t)ENSEMBLE_CHUNK * e->d * sizeof *ss->x);
-    ss->buf = sisa_malloc(((size_t)ENSEMBLE_CHUNK * C + 1) * sizeof *ss->buf);
+    ss->buf = sisa_malloc(((size_t)ENSEMBLE_CHUNK * ss->W + 2) * sizeof *ss->buf);
     SISA_CHECK(ss->loaded && ss->x && ss->buf, SISA_ENOMEM, "out of memory");
     for (uint32_t m = 0; m < M; m++) {
         int mine = 0;
         for (uint64_t c = 0; c < ss->chunks && !mine; c++)
             mine = item_owner(c, m, M, (uint32_t)P) == (uint32_t)rank;
         if (!mine) continue;
-        err = sisa_shard_model_load(&ss->loaded[m], st, e->models[m].ckpt, e->d, e->classes);
+        err = sisa_shard_model_load(&ss->loaded[m], st, e->models[m].shard, e->models[m].ckpt, e->d,
+                                    e->classes);
         if (err < 0) {
             sisa_error_prefix("shard %u", e->models[m].shard);
             goto done;
@@ -217,8 +225,15 @@ static int prepare_stream(const sisa_store *st, int rank, int P, ensemble *e,
     ss->weights = sisa_malloc(M * sizeof *ss->weights);
     SISA_CHECK(ss->ens && ss->label && ss->weights, SISA_ENOMEM, "out of memory");
     for (uint32_t m = 0; m < M; m++) ss->weights[m] = (double)e->models[m].rows;
-    SISA_TRY(sisa_combiner_init(&ss->comb, st->cfg.aggregate.strategy, M, ss->weights, e->classes,
-                                ENSEMBLE_CHUNK));
+    if (ss->K) {
+        ss->merged = sisa_malloc((size_t)ENSEMBLE_CHUNK * ss->K * sizeof *ss->merged);
+        ss->tmp = sisa_malloc(ss->K * sizeof *ss->tmp);
+        ss->shard_proba = sisa_malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ss->shard_proba);
+        SISA_CHECK(ss->merged && ss->tmp && ss->shard_proba, SISA_ENOMEM, "out of memory");
+    } else {
+        SISA_TRY(sisa_combiner_init(&ss->comb, st->cfg.aggregate.strategy, M, ss->weights,
+                                    e->classes, ENSEMBLE_CHUNK));
+    }
     if (sink->start) SISA_TRY(sink->start(sink->ctx, e));
 done:
     return err;
@@ -230,11 +245,46 @@ static void stream_state_free(stream_state *ss)
         for (uint32_t m = 0; m < ss->M; m++) sisa_shard_model_free(ss->loaded[m]);
     sisa_free(ss->loaded);
     sisa_combiner_free(&ss->comb);
+    sisa_free(ss->merged);
+    sisa_free(ss->tmp);
+    sisa_free(ss->shard_proba);
     sisa_free(ss->weights);
     sisa_free(ss->label);
     sisa_free(ss->ens);
     sisa_free(ss->buf);
     sisa_free(ss->x);
+}
+
+/* Rank 0, merge: fold model m's neighbour lists of a chunk's nr rows into ss->merged (model 0's
+ * are copied), and give the model's own kNN posteriors to a model_rows sink. */
+static int merge_add(stream_state *ss, const ensemble_sink *sink, uint32_t m, uint64_t r0,
+                     uint64_t nr, const sisa_knn_cand *lists)
+{
+    const uint32_t K = ss->K;
+    for (uint64_t i = 0; i < nr; i++) {
+        sisa_knn_cand *acc = ss->merged + i * K;
+        if (m == 0) {
+            memcpy(acc, lists + i * K, K * sizeof *acc);
+        } else {
+            sisa_knn_merge(acc, lists + i * K, K, ss->tmp);
+            memcpy(acc, ss->tmp, K * sizeof *acc);
+        }
+    }
+    if (!sink->model_rows) return SISA_OK;
+    for (uint64_t i = 0; i < nr; i++)
+        sisa_knn_posterior(lists + i * K, K, (uint32_t)ss->C, ss->shard_proba + i * ss->C);
+    return sink->model_rows(sink->ctx, m, r0, nr, ss->shard_proba);
+}
+
+/* Rank 0, merge: the merged lists' posteriors and labels (argmax, ties: lowest class). */
+static void merge_finish(stream_state *ss, uint64_t nr)
+{
+    const uint32_t C = (uint32_t)ss->C;
+    for (uint64_t i = 0; i < nr; i++) {
+        float *p = ss->ens + i * C;
+        sisa_knn_posterior(ss->merged + i * ss->K, ss->K, C, p);
+        ss->label[i] = (int32_t)sisa_argmax(p, C);
+    }
 }
 
 /* Collective: the stream itself. `local` is this rank's first failure; after it (or, on rank 0,
@@ -245,15 +295,15 @@ static int run_stream(sisa_dist *d, ensemble *e, const ensemble_sink *sink, stre
     int err = SISA_OK, local = SISA_OK;
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     const uint32_t M = ss->M;
-    const size_t C = ss->C;
+    const size_t W = ss->W;
     float *buf = ss->buf, *x = ss->x;
     int remote_failed = 0;
     for (uint64_t c = 0; c < ss->chunks; c++) {
         const uint64_t r0 = c * ENSEMBLE_CHUNK;
         const uint64_t nr = e->n - r0 < ENSEMBLE_CHUNK ? e->n - r0 : ENSEMBLE_CHUNK;
-        const size_t bytes = (nr * C + 1) * sizeof *buf;
+        const size_t bytes = (nr * W + 1) * sizeof *buf;
         int have_x = 0;
-        if (rank == 0 && local == SISA_OK) local = sisa_combiner_begin(&ss->comb, nr);
+        if (rank == 0 && local == SISA_OK && !ss->K) local = sisa_combiner_begin(&ss->comb, nr);
         for (uint32_t m = 0; m < M; m++) {
             const uint32_t owner = item_owner(c, m, M, (uint32_t)P);
             if (owner != (uint32_t)rank && rank != 0) continue;
@@ -265,23 +315,34 @@ static int run_stream(sisa_dist *d, ensemble *e, const ensemble_sink *sink, stre
                         local = sisa_dataset_stream_read_x(e->input, r0, nr, x);
                     have_x = local == SISA_OK;
                 }
-                if (local == SISA_OK) sisa_shard_model_predict(ss->loaded[m], x, nr, buf);
-                buf[nr * C] = local == SISA_OK ? 0.0f : 1.0f;
+                if (local == SISA_OK && ss->K)
+                    sisa_shard_model_neighbours(ss->loaded[m], x, nr, (sisa_knn_cand *)buf);
+                else if (local == SISA_OK)
+                    sisa_shard_model_predict(ss->loaded[m], x, nr, buf);
+                buf[nr * W] = local == SISA_OK ? 0.0f : 1.0f;
                 if (rank != 0) {
                     SISA_TRY(sisa_dist_send(d, buf, bytes, 0, ENSEMBLE_TAG));
                     continue;
                 }
             } else {
                 SISA_TRY(sisa_dist_recv(d, buf, bytes, (int)owner, ENSEMBLE_TAG));
-                remote_failed |= buf[nr * C] != 0.0f;
+                remote_failed |= buf[nr * W] != 0.0f;
             }
-            /* Rank 0: model m's posteriors of this chunk, in model order. */
-            if (local == SISA_OK && !remote_failed) local = sisa_combiner_add(&ss->comb, m, buf);
-            if (local == SISA_OK && !remote_failed && sink->model_rows)
+            /* Rank 0: model m's posteriors (or neighbours) of this chunk, in model order. */
+            if (local != SISA_OK || remote_failed) continue;
+            if (ss->K) {
+                local = merge_add(ss, sink, m, r0, nr, (const sisa_knn_cand *)buf);
+                continue;
+            }
+            local = sisa_combiner_add(&ss->comb, m, buf);
+            if (local == SISA_OK && sink->model_rows)
                 local = sink->model_rows(sink->ctx, m, r0, nr, buf);
         }
         if (rank == 0 && local == SISA_OK && !remote_failed) {
-            local = sisa_combiner_finish(&ss->comb, ss->ens, ss->label);
+            if (ss->K)
+                merge_finish(ss, nr);
+            else
+                local = sisa_combiner_finish(&ss->comb, ss->ens, ss->label);
             if (local == SISA_OK && sink->ens_rows)
                 local = sink->ens_rows(sink->ctx, r0, nr, ss->ens, ss->label);
         }

@@ -264,7 +264,7 @@ static int full_training_visits(const sisa_store *st, uint64_t *out)
     for (uint32_t k = 0; k < (uint32_t)st->cfg.sisa.shards; k++) {
         SISA_TRY(sisa_shard_files(st, k, &f, 0));
         SISA_TRY(sisa_shard_summary_get(st, &f, k, &sum));
-        *out += sisa_shard_summary_visits(&sum, (uint32_t)st->cfg.train.epochs,
+        *out += sisa_shard_summary_visits(&sum, (uint32_t)sisa_config_epochs(&st->cfg),
                                           (uint32_t)st->cfg.sisa.slices, 1);
         sisa_shard_summary_free(&sum);
         sisa_files_close(&f);
