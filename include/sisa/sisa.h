@@ -389,6 +389,36 @@ typedef struct sisa_outlier_report {
  * whatever the rank count. out may be NULL. */
 int sisa_outliers(sisa_outlier_report *out, sisa_handle *h, const sisa_outlier_opts *opts);
 
+/* ---- impact of a deletion ---------------------------------------------------------------- */
+
+typedef struct sisa_impact_opts {
+    sisa_deletion rows;  /* the rows, named as for sisa_unlearn (dry_run is implied) */
+    const char *queries; /* a sisa dataset file of query rows (labels are not used) */
+    const char *output;  /* HDF5 results, docs/formats.md (NULL: none) */
+    int force;           /* replace `output` */
+    const char *scratch; /* logreg/mlp: folder to retrain in (NULL: $TMPDIR or /tmp) */
+    int keep_scratch;
+    FILE *print; /* rank 0: the summary; NULL: nothing */
+} sisa_impact_opts;
+
+typedef struct sisa_impact_report {
+    uint64_t rows;                /* rows the deletion would remove */
+    uint64_t already;             /* named IDs and groups that earlier requests deleted */
+    uint32_t shards;              /* shards holding the rows */
+    uint64_t queries;             /* query rows */
+    uint64_t depending;           /* queries whose prediction uses a deleted row (knn: one of their
+                                   * neighbours; logreg/mlp: every query, through the retrained shards) */
+    uint64_t changed;             /* queries whose ensemble label would change */
+    uint64_t proba_changed;       /* queries whose ensemble posterior would change at all */
+    uint64_t changed_independent; /* knn: changed without a deleted neighbour (weighted only) */
+} sisa_impact_report;
+
+/* Collective, read-only: which query rows' predictions depend on the given rows and which
+ * would change if they were deleted (docs/knn.md). For knn stores the reverse-kNN set of every
+ * row; for logreg/mlp stores the affected shards are trained without the rows in a scratch
+ * folder. Nothing in the store changes and nothing is journaled. out may be NULL. */
+int sisa_impact(sisa_impact_report *out, sisa_handle *h, const sisa_impact_opts *opts);
+
 /* ---- datasets and configs ---------------------------------------------------------------- */
 
 /* The versions of the libraries sisa runs on, one per line ("Open MPI ...", "HDF5 ..."). */

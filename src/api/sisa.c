@@ -825,6 +825,43 @@ int sisa_outliers(sisa_outlier_report *out, sisa_handle *h, const sisa_outlier_o
     return err;
 }
 
+int sisa_impact(sisa_impact_report *out, sisa_handle *h, const sisa_impact_opts *opts)
+{
+    if (!opts) return SISA_ERR(SISA_EUSAGE, "sisa_impact: no options");
+    const sisa_deletion *w = &opts->rows;
+    sisa_run_impact_opts o = {
+        .del = {.ids_text = w->ids_text,
+                .ids_file = w->ids_file,
+                .groups_text = w->groups_text,
+                .groups_file = w->groups_file,
+                .ids = w->ids,
+                .n_ids = w->n_ids,
+                .groups = w->groups,
+                .n_groups = w->n_groups,
+                .dry_run = 1},
+        .queries = opts->queries,
+        .output = opts->output,
+        .force = opts->force,
+        .scratch = opts->scratch,
+        .keep_scratch = opts->keep_scratch,
+        .out = opts->print,
+    };
+    sisa_run_impact_result r;
+    int err = sisa_run_impact(dist_of(h), label_of(h), &h->cfg, &o, &r);
+    if (out) {
+        memset(out, 0, sizeof *out);
+        out->rows = r.rows;
+        out->already = r.already;
+        out->shards = r.n_shards;
+        out->queries = r.queries;
+        out->depending = r.depending;
+        out->changed = r.changed;
+        out->proba_changed = r.proba_changed;
+        out->changed_independent = r.changed_independent;
+    }
+    return err;
+}
+
 int sisa_audit(int *pass, sisa_handle *h, const sisa_audit_opts *opts)
 {
     const sisa_audit_opts none = {0};

@@ -25,5 +25,6 @@ int sisa_cmd_audit(sisa_job *job, int argc, char **argv);
 int sisa_cmd_repair(sisa_job *job, int argc, char **argv);
 int sisa_cmd_gauge(sisa_job *job, int argc, char **argv);
 int sisa_cmd_outliers(sisa_job *job, int argc, char **argv);
+int sisa_cmd_impact(sisa_job *job, int argc, char **argv);
 
 #endif

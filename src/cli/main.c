@@ -44,6 +44,8 @@ static const command commands[] = {
     {"repair", sisa_cmd_repair, "rebuild what a damaged store can rebuild; say what to restore", 0},
     {"outliers", sisa_cmd_outliers,
      "flag outlying training rows (Isolation Forest, LOF) for an exact deletion", 1},
+    {"impact", sisa_cmd_impact,
+     "before a deletion: which predictions depend on the rows and which would change", 1},
     {"gauge", sisa_cmd_gauge,
      "measure forgetting: unlearned against retrained models, by membership inference", 1},
     {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key", 0},

@@ -89,8 +89,8 @@ static int wants_help(int argc, char **argv)
  * run (SISA_ENOMEM). */
 static int describe_command(command_info *ci, const char *name, int argc, char **argv)
 {
-    static const char *const store_cmds[] = {"train",  "unlearn", "predict", "eval",    "verify",
-                                             "status", "audit",   "repair",  "outliers"};
+    static const char *const store_cmds[] = {"train",  "unlearn", "predict", "eval",     "verify",
+                                             "status", "audit",   "repair",  "outliers", "impact"};
     int err = SISA_OK;
     sisa_config *cfg = NULL;
     memset(ci, 0, sizeof *ci);

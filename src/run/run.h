@@ -187,6 +187,36 @@ typedef struct sisa_run_verify_result {
 int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
                     const sisa_run_verify_opts *o, sisa_run_verify_result *res);
 
+/* sisa impact (impact.c): what a deletion would change, before it is made. */
+typedef struct sisa_run_impact_opts {
+    sisa_run_deletion del; /* the rows (dry_run is implied: nothing is journaled) */
+    const char *queries;   /* a sisa dataset file of query rows */
+    const char *output;    /* HDF5 results (NULL: none) */
+    int force;             /* replace `output` */
+    const char *scratch;   /* logreg/mlp: where to retrain (NULL: $TMPDIR or /tmp) */
+    int keep_scratch;
+    FILE *out; /* rank 0: the summary; NULL: nothing */
+} sisa_run_impact_opts;
+
+typedef struct sisa_run_impact_result {
+    uint64_t rows;      /* rows the request deletes */
+    uint64_t already;   /* named IDs and groups deleted by earlier requests */
+    uint32_t n_shards;  /* shards holding them */
+    uint64_t deletions; /* requests certified before */
+    uint64_t queries, depending, changed, proba_changed;
+    uint64_t changed_independent; /* knn: changed without a deleted neighbour (weighted only) */
+} sisa_run_impact_result;
+
+/* Collective, read-only (the work runs on rank 0): see impact.c and `sisa impact --help`. */
+int sisa_run_impact(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
+                    const sisa_run_impact_opts *o, sisa_run_impact_result *res);
+
+/* A fresh scratch folder sisa-CMD-XXXXXX under base_opt (else $TMPDIR, else /tmp), never
+ * inside the store (scratch.c); remove it with sisa_run_remove_scratch, which only warns. */
+int sisa_run_make_scratch(const sisa_store *st, const char *cmd, const char *base_opt, char *out,
+                          size_t cap);
+void sisa_run_remove_scratch(const char *path);
+
 /* sisa outliers (outliers.c): the parameters, as sisa/sisa.h's sisa_outlier_opts. */
 typedef struct sisa_run_outlier_opts {
     int lof; /* 1: LOF, 0: Isolation Forest */

@@ -50,67 +50,6 @@ typedef struct {
     char reason[SISA_PATH_MAX + 256]; /* why the dataset was not used */
 } verify_plan;
 
-/* Remove a scratch folder this command created. Never fails loudly: it runs on cleanup paths;
- * a leftover is reported as a warning. */
-static void remove_tree(const char *path)
-{
-    if (sisa_fs_remove_tree(path) != 0)
-        sisa_warn("could not remove the scratch folder %s: %s", path, strerror(errno));
-}
-
-/* Make this rank's scratch folder: a fresh sisa-verify-XXXXXX under `base` (--scratch, else
- * $TMPDIR, else /tmp), never inside the store. Only that folder is created (and removed again
- * by the caller): a --scratch folder that does not exist is an error, and a $TMPDIR that does
- * not exist is passed over for /tmp, with a warning, rather than created and left behind. */
-static int make_scratch(const sisa_store *st, const char *base_opt, char *out, size_t cap)
-{
-    int err = SISA_OK;
-    char base[SISA_PATH_MAX], root[SISA_PATH_MAX];
-    struct stat sb;
-    const char *b = base_opt;
-    out[0] = '\0';
-    if (!b) {
-        const char *tmpdir = getenv("TMPDIR");
-        b = "/tmp";
-        if (tmpdir && *tmpdir) {
-            if (stat(tmpdir, &sb) == 0 && S_ISDIR(sb.st_mode))
-                b = tmpdir;
-            else
-                sisa_warn("TMPDIR=%s is not an existing folder: training from scratch in /tmp "
-                          "instead (choose the folder with --scratch DIR)",
-                          tmpdir);
-        }
-    }
-    /* Physical paths, so that a link cannot hide that the folder is inside the store. */
-    SISA_TRY(sisa_path_physical(base, sizeof base, b));
-    SISA_TRY(sisa_path_physical(root, sizeof root, st->root));
-    size_t rl = strlen(root);
-    SISA_CHECK(!(strncmp(base, root, rl) == 0 && (base[rl] == '\0' || base[rl] == '/')),
-               SISA_EUSAGE,
-               "sisa verify: the scratch folder %s is inside store %s; choose a folder outside "
-               "the store with --scratch DIR",
-               base, st->root);
-    int have = stat(base, &sb) == 0;
-    SISA_CHECK(have && S_ISDIR(sb.st_mode), SISA_EUSAGE,
-               "sisa verify: the scratch folder %s: %s; give an existing folder (verify makes a "
-               "folder sisa-verify-XXXXXX inside it and removes it afterwards)",
-               b, have ? "not a folder" : strerror(errno));
-    /* The scratch store holds the same files as a store: keep room for their names. */
-    SISA_CHECK(strlen(base) + sizeof "/sisa-verify-XXXXXX" + SISA_STORE_PATH_RESERVE <= cap,
-               SISA_EUSAGE,
-               "sisa verify: the scratch folder's path %s is too long for a scratch store (at "
-               "most %zu bytes); choose a shorter one with --scratch DIR",
-               base, cap - sizeof "/sisa-verify-XXXXXX" - SISA_STORE_PATH_RESERVE);
-    snprintf(out, cap, "%s/sisa-verify-XXXXXX", base);
-    if (!mkdtemp(out)) {
-        int e = errno;
-        out[0] = '\0';
-        SISA_FAIL(SISA_EIO, "cannot create a scratch folder in %s: %s", base, strerror(e));
-    }
-done:
-    return err;
-}
-
 /* Rank 0: `path` (an output file) must not be inside the store, which a reader never writes. */
 static int check_outside(const sisa_store *st, const char *path, const char *what)
 {
@@ -472,7 +411,7 @@ static int verify_assign(sisa_dist *d, const sisa_store *st, const sisa_deletion
             w->mine++;
         }
     if (err == SISA_OK && w->mine)
-        err = make_scratch(st, scratch_opt, w->scratch, sizeof w->scratch);
+        err = sisa_run_make_scratch(st, "verify", scratch_opt, w->scratch, sizeof w->scratch);
     SISA_TRY(sisa_dist_agree(d, err));
     if (!w->mine) sisa_info("no shard to verify here (%u shard(s) over %d ranks); waiting", K, P);
 done:
@@ -576,7 +515,7 @@ done:
     if (w.scratch[0] && keep)
         sisa_info("scratch store kept: %s", w.scratch);
     else if (w.scratch[0])
-        remove_tree(w.scratch);
+        sisa_run_remove_scratch(w.scratch);
     if (w.rebuilt)
         for (uint32_t k = 0; k < (uint32_t)cfg.sisa.shards; k++) sisa_shard_data_free(w.rebuilt[k]);
     sisa_free(w.rebuilt);
