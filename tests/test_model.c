@@ -13,6 +13,7 @@
 #include "model/blas.h"
 #include "model/fpenv.h"
 #include "model/kernels.h"
+#include "model/knn.h"
 #include "model/model.h"
 #include "model/model_internal.h"
 #include "sisa/error.h"
@@ -1379,6 +1380,98 @@ static void test_no_allocation_in_steps(void **state)
         }
 }
 
+/* ---- k nearest neighbours (model/knn.h) ----------------------------------------------------- */
+
+/* The reference: every row's distance (sisa_knn_distance), sorted by (distance, ID). */
+static void knn_naive(const float *X, const uint64_t *id, const int32_t *y, uint64_t n, uint32_t d,
+                      const float *q, uint32_t k, sisa_metric metric, sisa_knn_cand *out)
+{
+    double nq = 0;
+    for (uint32_t f = 0; f < d; f++) nq += (double)q[f] * q[f];
+    for (uint32_t c = 0; c < k; c++) out[c] = (sisa_knn_cand){INFINITY, UINT64_MAX, -1, 0};
+    for (uint64_t j = 0; j < n; j++) {
+        double nx = 0;
+        for (uint32_t f = 0; f < d; f++) nx += (double)X[j * d + f] * X[j * d + f];
+        sisa_knn_cand c = {sisa_knn_distance(q, X + j * d, d, metric, nq, nx), id[j], y[j], 0};
+        for (uint32_t p = 0; p < k; p++) {
+            if (c.dist < out[p].dist || (c.dist == out[p].dist && c.id < out[p].id)) {
+                memmove(out + p + 1, out + p, (k - p - 1) * sizeof *out);
+                out[p] = c;
+                break;
+            }
+        }
+    }
+}
+
+static void test_knn(void **state)
+{
+    (void)state;
+    enum { N = 700, D = 24, Q = 300, K = 7 };
+    float *X = malloc(N * D * sizeof *X), *Qx = malloc(Q * D * sizeof *Qx);
+    uint64_t id[N];
+    int32_t y[N];
+    sisa_knn_cand *got = malloc(Q * K * sizeof *got), want[K];
+    sisa_rng r;
+    sisa_rng_init(&r, 5, 0, 0, 0, 0);
+    for (uint64_t j = 0; j < N; j++) {
+        id[j] = 3 * j + 1;
+        y[j] = (int32_t)(j % 4);
+        for (uint32_t f = 0; f < D; f++) X[j * D + f] = sisa_rng_uniform(&r);
+    }
+    /* rows 600..699: 100 copies of one point (distances tie; its queries cannot be certified
+     * from k + 32 candidates, so they take the full scan); row 5 is all zeros (cosine: 1) */
+    for (uint64_t j = 600; j < N; j++) memcpy(X + j * D, X + 17 * D, D * sizeof *X);
+    memset(X + 5 * D, 0, D * sizeof *X);
+    for (uint32_t i = 0; i < Q; i++)
+        for (uint32_t f = 0; f < D; f++)
+            Qx[i * D + f] = i < 20 ? X[(17 + (i % 2)) * D + f] : sisa_rng_uniform(&r);
+    memset(Qx + 30 * D, 0, D * sizeof *Qx); /* a zero query */
+    for (int m = 0; m < 2; m++) {
+        sisa_metric metric = m ? SISA_METRIC_COSINE : SISA_METRIC_EUCLIDEAN;
+        sisa_knn_index *ix = NULL;
+        assert_int_equal(sisa_knn_index_create(&ix, X, id, y, N, D, K, metric), SISA_OK);
+        long before = alloc_calls;
+        uint32_t full = 0;
+        for (uint32_t b = 0; b < Q; b += SISA_KNN_BLOCK) {
+            uint32_t nb = Q - b < SISA_KNN_BLOCK ? Q - b : SISA_KNN_BLOCK;
+            full += sisa_knn_index_query(ix, Qx + (size_t)b * D, nb, got + (size_t)b * K);
+        }
+        assert_int_equal(alloc_calls - before, 0); /* queries allocate nothing */
+        assert_true(full >= 10 && full < Q);       /* the tied queries took the full scan */
+        for (uint32_t i = 0; i < Q; i++) {
+            knn_naive(X, id, y, N, D, Qx + (size_t)i * D, K, metric, want);
+            assert_memory_equal(got + (size_t)i * K, want, sizeof want);
+        }
+        sisa_knn_index_free(ix);
+    }
+    /* merge: two halves' lists merged = the whole set's list; posterior and unused slots */
+    sisa_knn_index *a = NULL, *b = NULL;
+    sisa_knn_cand la[K], lb[K], lm[K];
+    assert_int_equal(sisa_knn_index_create(&a, X, id, y, 350, D, K, SISA_METRIC_EUCLIDEAN), 0);
+    assert_int_equal(sisa_knn_index_create(&b, X + 350 * D, id + 350, y + 350, N - 350, D, K,
+                                           SISA_METRIC_EUCLIDEAN),
+                     0);
+    for (uint32_t i = 0; i < Q; i++) {
+        sisa_knn_index_query(a, Qx + (size_t)i * D, 1, la);
+        sisa_knn_index_query(b, Qx + (size_t)i * D, 1, lb);
+        sisa_knn_merge(la, lb, K, lm);
+        knn_naive(X, id, y, N, D, Qx + (size_t)i * D, K, SISA_METRIC_EUCLIDEAN, want);
+        assert_memory_equal(lm, want, sizeof want);
+    }
+    sisa_knn_index_free(a);
+    sisa_knn_index_free(b);
+    assert_int_equal(sisa_knn_index_create(&a, X, id, y, 3, D, K, SISA_METRIC_EUCLIDEAN), 0);
+    sisa_knn_index_query(a, Qx, 1, la);
+    assert_true(la[2].label >= 0 && la[3].label == -1 && isinf(la[3].dist));
+    float p[4];
+    sisa_knn_posterior(la, K, 4, p); /* three real neighbours: labels 0, 1, 2 */
+    assert_true(p[0] == (float)(1.0 / 3) && p[1] == p[0] && p[2] == p[0] && p[3] == 0.0f);
+    sisa_knn_index_free(a);
+    free(got);
+    free(Qx);
+    free(X);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1404,6 +1497,7 @@ int main(void)
         cmocka_unit_test(test_flops),
         cmocka_unit_test(test_fp_mode),
         cmocka_unit_test(test_no_allocation_in_steps),
+        cmocka_unit_test(test_knn),
     };
     return cmocka_run_group_tests(tests, setup_fp, NULL);
 }
