@@ -98,7 +98,7 @@ sisa_mpi audit -c "$CFG" --certificate "$CERT"
 echo
 echo "== 5. k nearest neighbours: what the 20-sample deletion would change, before making it"
 KCFG=$ROOT/configs/fashion-mnist-knn.yaml
-rm -rf "$OUT/knn-store"
+rm -rf "$ROOT/out/fashion-mnist-knn/store"
 sisa_mpi train -c "$KCFG"
 # Reverse kNN: which test predictions use one of the 20 rows among their 5 nearest, and which
 # would flip; then the deletion itself, exact and certified like any other.

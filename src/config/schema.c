@@ -51,6 +51,12 @@ static int is_knn(const sisa_config *cfg)
     return cfg->model.type == SISA_MODEL_KNN;
 }
 
+/* The keys of trained models: knn has no layers and trains nothing. */
+static int trains(const sisa_config *cfg)
+{
+    return cfg->model.type != SISA_MODEL_KNN;
+}
+
 const sisa_schema_key sisa_schema_keys[] = {
     {.key = "data.train",
      .type = SISA_SCHEMA_PATH,
@@ -123,6 +129,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .size = sizeof(int32_t),
      .count_offset = offsetof(sisa_config, model.n_hidden),
      .hashed = 1,
+     .matters = trains,
      .imin = 1,
      .imax = 65536,
      .list_min = 1,
@@ -136,6 +143,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_ENUM,
      AT(model.activation),
      .hashed = 1,
+     .matters = trains,
      CHOICES(activation_names),
      .def_int = SISA_ACT_RELU,
      .when = "model.type is mlp",
@@ -165,6 +173,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_ENUM,
      AT(train.optimizer),
      .hashed = 1,
+     .matters = trains,
      CHOICES(optimizer_names),
      .def_int = SISA_OPT_ADAM,
      .doc = "'sgd' (stochastic gradient descent, optionally with momentum) or 'adam'."},
@@ -172,6 +181,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_FLOAT,
      AT(train.lr),
      .hashed = 1,
+     .matters = trains,
      .fmin = 0,
      .fmin_open = 1,
      .fmax = 10,
@@ -182,6 +192,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_ENUM,
      AT(train.schedule),
      .hashed = 1,
+     .matters = trains,
      CHOICES(schedule_names),
      .def_int = SISA_SCHED_CONSTANT,
      .doc = "How the learning rate changes within each of a shard's R stages: 'constant' keeps "
@@ -193,6 +204,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_FLOAT,
      AT(train.final_lr_fraction),
      .hashed = 1,
+     .matters = trains,
      .fmin = 0,
      .fmax = 1,
      .def_float = 0.0,
@@ -202,6 +214,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_FLOAT,
      AT(train.momentum),
      .hashed = 1,
+     .matters = trains,
      .fmin = 0,
      .fmax = 1,
      .fmax_open = 1,
@@ -212,6 +225,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_BOOL,
      AT(train.nesterov),
      .hashed = 1,
+     .matters = trains,
      .def_int = 0,
      .when = "train.optimizer is sgd",
      .doc = "Use Nesterov momentum (SGD only; needs momentum > 0)."},
@@ -219,6 +233,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_FLOAT,
      AT(train.beta1),
      .hashed = 1,
+     .matters = trains,
      .fmin = 0,
      .fmax = 1,
      .fmax_open = 1,
@@ -229,6 +244,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_FLOAT,
      AT(train.beta2),
      .hashed = 1,
+     .matters = trains,
      .fmin = 0,
      .fmax = 1,
      .fmax_open = 1,
@@ -239,6 +255,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_FLOAT,
      AT(train.eps),
      .hashed = 1,
+     .matters = trains,
      .fmin = 0,
      .fmin_open = 1,
      .fmax = 1,
@@ -249,6 +266,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_FLOAT,
      AT(train.weight_decay),
      .hashed = 1,
+     .matters = trains,
      .fmin = 0,
      .fmax = 1,
      .def_float = 0.0,
@@ -257,6 +275,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_INT,
      AT(train.batch_size),
      .hashed = 1,
+     .matters = trains,
      .imin = 1,
      .imax = 1048576,
      .def_int = 128,
@@ -267,6 +286,7 @@ const sisa_schema_key sisa_schema_keys[] = {
      .type = SISA_SCHEMA_INT,
      AT(train.epochs),
      .hashed = 1,
+     .matters = trains,
      .imin = 1,
      .imax = 10000,
      .def_int = 5,
