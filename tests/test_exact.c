@@ -2,6 +2,7 @@
  * test_exact.c - the promise: unlearn(train(D), X) is bit for bit train(D \ X).
  *
  * For logreg and mlp, SGD (with Nesterov momentum) and Adam, (S, R) in {(1, 1), (3, 4)}, the
+ * knn model (Euclidean and cosine; its checkpoints hold no tensors: a deletion rewrites rows), the
  * mlp also under the cosine learning-rate schedule (whose clock is each stage's own sample
  * visits: a schedule over the shard's total visits would change the reused early stages'
  * bits when a later slice loses rows, and this matrix would catch it), and four
@@ -201,17 +202,30 @@ static void assert_same_tree(const char *before, const char *after)
 /* ---- configs and runs ------------------------------------------------------------------------ */
 
 typedef struct {
-    const char *model; /* "logreg" or "mlp" */
+    const char *model; /* "logreg", "mlp" or "knn" */
     const char *optim; /* "sgd" or "adam" */
     int shards, slices;
     int by_group; /* sharding: group */
-    int cosine;   /* train.schedule: cosine (else constant) */
+    int cosine;   /* train.schedule: cosine (else constant); knn: metric cosine */
 } combo;
 
 static void write_config(const char *path, const combo *c, const char *train, const char *test,
                          const char *store)
 {
     char text[2048];
+    if (strcmp(c->model, "knn") == 0) { /* no train section: knn trains nothing */
+        snprintf(text, sizeof text,
+                 "data: {train: %s, test: %s}\n"
+                 "store: %s\n"
+                 "seed: 7\n"
+                 "sisa: {shards: %d, slices: %d, sharding: %s}\n"
+                 "model: {type: knn, k: 3, metric: %s}\n"
+                 "aggregate: {strategy: merge}\n",
+                 train, test, store, c->shards, c->slices, c->by_group ? "group" : "id",
+                 c->cosine ? "cosine" : "euclidean");
+        tu_write_text(path, text);
+        return;
+    }
     snprintf(text, sizeof text,
              "data: {train: %s, test: %s}\n"
              "store: %s\n"
@@ -517,7 +531,8 @@ static const combo combos[] = {
     {"logreg", "sgd", 1, 1, 0, 0},  {"logreg", "sgd", 3, 4, 0, 0}, {"logreg", "adam", 1, 1, 0, 0},
     {"logreg", "adam", 3, 4, 0, 0}, {"mlp", "sgd", 1, 1, 0, 0},    {"mlp", "sgd", 3, 4, 0, 0},
     {"mlp", "adam", 1, 1, 0, 0},    {"mlp", "adam", 3, 4, 0, 0},   {"mlp", "adam", 4, 3, 1, 0},
-    {"mlp", "sgd", 3, 4, 0, 1},     {"mlp", "adam", 3, 4, 0, 1},
+    {"mlp", "sgd", 3, 4, 0, 1},     {"mlp", "adam", 3, 4, 0, 1},   {"knn", "none", 1, 1, 0, 0},
+    {"knn", "none", 3, 4, 0, 0},    {"knn", "none", 4, 3, 0, 1},
 };
 
 static void test_logreg_sgd(void **state)
@@ -554,6 +569,17 @@ static void test_mlp_cosine(void **state)
     (void)state;
     run_combo(&combos[9]);
     run_combo(&combos[10]);
+}
+/* knn (a shard's model is its rows; merge strategy), Euclidean and, on 4 x 3 shards x slices,
+/* knn (a shard's model is its rows; merge strategy), Euclidean and, with group sharding,
+ * cosine: unlearning rewrites the rows and the checkpoints to the bytes of training without
+ * them. */
+static void test_knn(void **state)
+{
+    (void)state;
+    run_combo(&combos[11]);
+    run_combo(&combos[12]);
+    run_combo(&combos[13]);
 }
 
 /* sharding: group keeps each data subject in one shard, and deleting a subject is exact too. */
@@ -860,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_mlp_sgd),
         cmocka_unit_test(test_mlp_adam),
         cmocka_unit_test(test_mlp_cosine),
+        cmocka_unit_test(test_knn),
         cmocka_unit_test(test_group_sharding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
