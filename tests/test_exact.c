@@ -570,8 +570,8 @@ static void test_mlp_cosine(void **state)
     run_combo(&combos[9]);
     run_combo(&combos[10]);
 }
+
 /* knn (a shard's model is its rows; merge strategy), Euclidean and, on 4 x 3 shards x slices,
-/* knn (a shard's model is its rows; merge strategy), Euclidean and, with group sharding,
  * cosine: unlearning rewrites the rows and the checkpoints to the bytes of training without
  * them. */
 static void test_knn(void **state)
