@@ -14,7 +14,9 @@
  *   mlp       scratch: the bits a deletion's retraining gives) and its posteriors before and
  *             after are compared; every query depends on every affected shard.
  * In both cases the ensemble's prediction of every query before and after, and which change.
- * The work runs on rank 0 (the other ranks of a job wait).
+ * Under MPI, shard k is computed by rank k mod P (which reads the query rows itself) and sent
+ * to rank 0, which combines the shards in shard order: the results do not depend on the rank
+ * count.
  */
 #include "run/run.h"
 
@@ -46,6 +48,7 @@ typedef struct {
     uint64_t rows_before, rows_after, deleted;
     sisa_shard_data *rows;  /* affected: all its rows; knn: every shard's */
     sisa_shard_data *kept;  /* affected: the rows without the deleted ones */
+    uint64_t *del_ids;      /* (deleted) the IDs of its deleted rows */
     float *pb, *pa;         /* (nq, C) posteriors before / after (pa == pb if unaffected) */
     sisa_knn_cand *lb, *la; /* knn: (nq, K) lists before / after (la == lb if unaffected) */
     uint64_t changed;       /* queries whose label by this shard alone changes */
@@ -78,6 +81,7 @@ static void shard_state_free(shard_state *s)
     sisa_free(s->lb);
     sisa_shard_data_free(s->kept);
     sisa_shard_data_free(s->rows);
+    sisa_free(s->del_ids);
 }
 
 static void impact_free(impact *im)
@@ -108,14 +112,14 @@ static int read_rows(impact *im, shard_state *s, const sisa_request *r)
     if (!s->affected) goto done;
     SISA_TRY(
         sisa_shard_data_alloc(&s->kept, s->shard, a->n, a->d, a->num_classes, a->group != NULL));
+    s->del_ids = sisa_malloc((a->n ? a->n : 1) * sizeof *s->del_ids);
+    SISA_CHECK(s->del_ids, SISA_ENOMEM, "out of memory");
     uint64_t m = 0;
     for (uint64_t i = 0; i < a->n; i++) {
         uint8_t h[32];
         sisa_store_hash_id(im->st, a->id[i], h);
         if (sisa_request_has(r, h)) {
-            im->del_id[im->n_del] = a->id[i];
-            im->del_shard[im->n_del++] = s->shard;
-            s->deleted++;
+            s->del_ids[s->deleted++] = a->id[i];
             continue;
         }
         memcpy(s->kept->X + m * a->d, a->X + i * a->d, a->d * sizeof *a->X);
@@ -193,30 +197,24 @@ done:
     return err;
 }
 
-/* Every shard's predictions before and after. */
-static int shard_predictions(impact *im, const sisa_request *r)
+/* Shard s's predictions before and after (on the rank that owns it). */
+static int shard_compute(impact *im, shard_state *s, const sisa_request *r, const char *expected)
 {
     int err = SISA_OK;
     const sisa_store *st = im->st;
-    char ledger[SISA_PATH_MAX], ckpt[SISA_PATH_MAX];
-    char(*expected)[65] = sisa_malloc(im->S * sizeof *expected);
-    SISA_CHECK(expected, SISA_ENOMEM, "out of memory");
-    SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));
-    SISA_TRY(sisa_ledger_lineages(ledger, im->S, expected));
-    for (uint32_t i = 0; i < r->n_shards; i++) im->sh[r->shards[i].shard].affected = 1;
-    for (uint32_t k = 0; k < im->S; k++) {
-        shard_state *s = &im->sh[k];
+    const uint32_t k = s->shard;
+    char ckpt[SISA_PATH_MAX];
+    {
         sisa_ckpt_meta meta;
         const char *why = NULL;
         uint64_t rows = 0;
-        s->shard = k;
         int usable = sisa_shard_final_ckpt(st, k, ckpt, sizeof ckpt, &meta, &rows, &why);
         SISA_TRY(usable);
-        if (usable) SISA_TRY(sisa_shard_check_lineage(st, k, meta.lineage, expected[k]));
+        if (usable) SISA_TRY(sisa_shard_check_lineage(st, k, meta.lineage, expected));
         s->before = usable;
         if (!usable && !s->affected) {
             sisa_warn("shard %u is left out of the ensemble: %s", k, why);
-            continue;
+            goto done;
         }
         SISA_CHECK(usable, SISA_EUSAGE,
                    "shard %u holds rows of the request but has no usable model (%s): run sisa "
@@ -278,6 +276,116 @@ static int shard_predictions(impact *im, const sisa_request *r)
             sisa_free(tb);
         }
     }
+done:
+    return err;
+}
+
+/* The fixed part of a shard's message to rank 0; the arrays follow in separate messages. */
+typedef struct {
+    int32_t err; /* the owner failed: nothing follows (its message comes from the agreement) */
+    int32_t before, after, affected;
+    uint64_t rows_before, rows_after, deleted, changed;
+    double max_change;
+    int32_t has_pb, pa_is_pb, has_pa, has_lb, la_is_lb, has_la;
+} shard_msg;
+
+#define TAG_IMPACT 0x1a7
+
+static int send_array(sisa_dist *d, const void *p, size_t len)
+{
+    return len ? sisa_dist_send(d, p, len, 0, TAG_IMPACT) : SISA_OK;
+}
+
+/* Owner: shard s to rank 0. */
+static int send_shard(sisa_dist *d, const impact *im, const shard_state *s, int failed)
+{
+    int err = SISA_OK;
+    const size_t pbytes = im->nq * im->C * sizeof(float), lbytes = im->nq * im->K * sizeof *s->lb;
+    shard_msg h = {failed,
+                   s->before,
+                   s->after,
+                   s->affected,
+                   s->rows_before,
+                   s->rows_after,
+                   s->deleted,
+                   s->changed,
+                   s->max_change,
+                   s->pb != NULL,
+                   s->pa && s->pa == s->pb,
+                   s->pa && s->pa != s->pb,
+                   s->lb != NULL,
+                   s->la && s->la == s->lb,
+                   s->la && s->la != s->lb};
+    SISA_TRY(sisa_dist_send(d, &h, sizeof h, 0, TAG_IMPACT));
+    if (failed) goto done;
+    SISA_TRY(send_array(d, s->del_ids, s->deleted * sizeof *s->del_ids));
+    if (h.has_pb) SISA_TRY(send_array(d, s->pb, pbytes));
+    if (h.has_pa) SISA_TRY(send_array(d, s->pa, pbytes));
+    if (h.has_lb) SISA_TRY(send_array(d, s->lb, lbytes));
+    if (h.has_la) SISA_TRY(send_array(d, s->la, lbytes));
+done:
+    return err;
+}
+
+static int recv_array(sisa_dist *d, void **p, size_t len, int src)
+{
+    *p = sisa_malloc(len ? len : 1);
+    if (!*p) return SISA_ERR(SISA_ENOMEM, "out of memory");
+    return len ? sisa_dist_recv(d, *p, len, src, TAG_IMPACT) : SISA_OK;
+}
+
+/* Rank 0: shard s from its owner. *failed: the owner reported a failure. */
+static int recv_shard(sisa_dist *d, const impact *im, shard_state *s, int src, int *failed)
+{
+    int err = SISA_OK;
+    const size_t pbytes = im->nq * im->C * sizeof(float), lbytes = im->nq * im->K * sizeof *s->lb;
+    shard_msg h;
+    SISA_TRY(sisa_dist_recv(d, &h, sizeof h, src, TAG_IMPACT));
+    *failed = h.err != 0;
+    if (*failed) goto done;
+    s->before = h.before, s->after = h.after, s->affected = h.affected;
+    s->rows_before = h.rows_before, s->rows_after = h.rows_after;
+    s->deleted = h.deleted, s->changed = h.changed, s->max_change = h.max_change;
+    SISA_TRY(recv_array(d, (void **)&s->del_ids, h.deleted * sizeof *s->del_ids, src));
+    if (h.has_pb) SISA_TRY(recv_array(d, (void **)&s->pb, pbytes, src));
+    if (h.has_pa) SISA_TRY(recv_array(d, (void **)&s->pa, pbytes, src));
+    if (h.pa_is_pb) s->pa = s->pb;
+    if (h.has_lb) SISA_TRY(recv_array(d, (void **)&s->lb, lbytes, src));
+    if (h.has_la) SISA_TRY(recv_array(d, (void **)&s->la, lbytes, src));
+    if (h.la_is_lb) s->la = s->lb;
+done:
+    return err;
+}
+
+/* Collective: every shard computed by rank k mod P and gathered on rank 0, in shard order. A
+ * rank that fails keeps answering (flagged, without arrays) so that nobody waits for it. */
+static int shard_predictions(sisa_dist *d, impact *im, const sisa_request *r)
+{
+    int err = SISA_OK, local = SISA_OK, remote = 0;
+    const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
+    const sisa_store *st = im->st;
+    char ledger[SISA_PATH_MAX];
+    char(*expected)[65] = sisa_malloc(im->S * sizeof *expected);
+    if (!expected) local = SISA_ERR(SISA_ENOMEM, "out of memory");
+    if (local == SISA_OK) local = sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger");
+    if (local == SISA_OK) local = sisa_ledger_lineages(ledger, im->S, expected);
+    for (uint32_t i = 0; i < r->n_shards; i++) im->sh[r->shards[i].shard].affected = 1;
+    for (uint32_t k = 0; k < im->S; k++) {
+        shard_state *s = &im->sh[k];
+        const int owner = (int)(k % (uint32_t)P);
+        s->shard = k;
+        if (owner == rank && local == SISA_OK) local = shard_compute(im, s, r, expected[k]);
+        if (owner == 0) continue;
+        if (rank == owner) {
+            SISA_TRY(send_shard(d, im, s, local != SISA_OK));
+        } else if (rank == 0) {
+            int failed = 0;
+            SISA_TRY(recv_shard(d, im, s, owner, &failed));
+            remote |= failed;
+        }
+    }
+    (void)remote; /* the failing rank's message comes out of the agreement */
+    SISA_TRY(sisa_dist_agree(d, local));
 done:
     sisa_free(expected);
     return err;
@@ -599,34 +707,46 @@ static void print_summary(FILE *out, const impact *im, const sisa_run_impact_res
     if (im->o->output) fprintf(out, "written: %s\n", im->o->output);
 }
 
-static int run_impact(impact *im, sisa_run_impact_result *res)
+/* Every rank: the query rows, checked against the store. */
+static int read_queries(impact *im)
 {
     int err = SISA_OK;
-    sisa_request req = {0};
-    uint64_t *offset = NULL, *rq = NULL, *flips = NULL;
     const sisa_store *st = im->st;
-    SISA_TRY(sisa_run_accept(st, &im->o->del, &req));
-    res->rows = req.rows;
-    res->already = req.already_ids + req.already_groups;
-    res->n_shards = req.n_shards;
-    res->deletions = st->man.deletions;
     SISA_TRY(sisa_dataset_read(&im->q, im->o->queries));
     SISA_CHECK(im->q->d == st->man.features, SISA_ECORRUPT,
                "%s has %llu features per row but store %s was trained on %llu", im->o->queries,
                (unsigned long long)im->q->d, st->root, (unsigned long long)st->man.features);
     im->nq = im->q->n;
-    res->queries = im->nq;
     im->sh = sisa_calloc(im->S, sizeof *im->sh);
+    SISA_CHECK(im->sh, SISA_ENOMEM, "out of memory");
+done:
+    return err;
+}
+
+/* Rank 0, after the shards are gathered: the ensembles, the dependencies and the outputs. */
+static int combine(impact *im, const sisa_request *r, sisa_run_impact_result *res)
+{
+    int err = SISA_OK;
+    const sisa_request req = *r;
+    uint64_t *offset = NULL, *rq = NULL, *flips = NULL;
+    res->queries = im->nq;
     im->del_id = sisa_malloc((req.rows ? req.rows : 1) * sizeof *im->del_id);
     im->del_shard = sisa_malloc((req.rows ? req.rows : 1) * sizeof *im->del_shard);
     im->depends = sisa_calloc(im->nq ? im->nq : 1, sizeof *im->depends);
     im->lab_b = sisa_malloc((im->nq ? im->nq : 1) * sizeof *im->lab_b);
     im->lab_a = sisa_malloc((im->nq ? im->nq : 1) * sizeof *im->lab_a);
-    SISA_CHECK(im->sh && im->del_id && im->del_shard && im->depends && im->lab_b && im->lab_a,
-               SISA_ENOMEM, "out of memory");
+    SISA_CHECK(im->del_id && im->del_shard && im->depends && im->lab_b && im->lab_a, SISA_ENOMEM,
+               "out of memory");
     SISA_TRY(alloc_proba(im, &im->eb));
     SISA_TRY(alloc_proba(im, &im->ea));
-    SISA_TRY(shard_predictions(im, &req));
+    for (uint32_t k = 0; k < im->S; k++)
+        for (uint64_t i = 0; i < im->sh[k].deleted; i++) {
+            SISA_CHECK(im->n_del < req.rows, SISA_ECORRUPT,
+                       "shards hold more rows of the request than its %llu",
+                       (unsigned long long)req.rows);
+            im->del_id[im->n_del] = im->sh[k].del_ids[i];
+            im->del_shard[im->n_del++] = k;
+        }
     SISA_CHECK(im->n_del == req.rows, SISA_ECORRUPT,
                "the request names %llu rows, but %llu were found in the shards",
                (unsigned long long)req.rows, (unsigned long long)im->n_del);
@@ -665,7 +785,6 @@ done:
     sisa_free(offset);
     sisa_free(rq);
     sisa_free(flips);
-    sisa_request_free(&req);
     return err;
 }
 
@@ -676,6 +795,7 @@ int sisa_run_impact(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
     sisa_store st = {.lock_fd = -1};
     sisa_config cfg;
     impact im;
+    sisa_request req = {0};
     memset(&im, 0, sizeof im);
     memset(res, 0, sizeof *res);
     const int rank = sisa_dist_rank(d);
@@ -694,9 +814,22 @@ int sisa_run_impact(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
     im.knn = st.cfg.model.type == SISA_MODEL_KNN;
     im.K = im.knn ? (uint32_t)st.cfg.model.k : 0;
     im.merge = st.cfg.aggregate.strategy == SISA_AGG_MERGE;
-    if (rank == 0) local = run_impact(&im, res);
+    /* the request, checked on rank 0 and shared (nothing is journaled) */
+    if (rank == 0) {
+        local = sisa_run_accept(&st, &o->del, &req);
+        res->rows = req.rows;
+        res->already = req.already_ids + req.already_groups;
+        res->n_shards = req.n_shards;
+        res->deletions = st.man.deletions;
+    }
+    SISA_TRY(sisa_dist_agree(d, local));
+    SISA_TRY(sisa_run_share_request(d, &req));
+    SISA_TRY(sisa_dist_agree(d, read_queries(&im)));
+    SISA_TRY(shard_predictions(d, &im, &req));
+    if (rank == 0) local = combine(&im, &req, res);
     SISA_TRY(sisa_dist_agree(d, local));
 done:
+    sisa_request_free(&req);
     impact_free(&im);
     sisa_store_close(&st);
     return err;
