@@ -62,7 +62,9 @@ int sisa_cmd_impact(sisa_job *job, int argc, char **argv)
             "                  before and after are compared; every query depends on it.\n"
             "Output: a summary (--json: one object); with -o, per query (labels and\n"
             "posteriors before and after, changed, dependencies), per deleted row (shard;\n"
-            "knn: reverse-kNN set and flips) and per shard, as HDF5 (docs/formats.md).",
+            "knn: reverse-kNN set and flips) and per shard, as HDF5 (docs/formats.md).\n"
+            "Under mpirun, shard k is computed by rank k mod P; the results do not depend on\n"
+            "the number of ranks.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
     };

@@ -207,7 +207,7 @@ typedef struct sisa_run_impact_result {
     uint64_t changed_independent; /* knn: changed without a deleted neighbour (weighted only) */
 } sisa_run_impact_result;
 
-/* Collective, read-only (the work runs on rank 0): see impact.c and `sisa impact --help`. */
+/* Collective, read-only (shard k on rank k mod P): see impact.c and `sisa impact --help`. */
 int sisa_run_impact(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
                     const sisa_run_impact_opts *o, sisa_run_impact_result *res);
 
