@@ -17,7 +17,7 @@
 /* Rank 0, once the request is checked (and journaled): what will be deleted where. */
 static void print_plan(void *ctx, const sisa_deletion_report *r)
 {
-    (void)ctx;
+    const int knn = ctx && *(const int *)ctx; /* a kNN store: nothing is retrained */
     if (r->already_ids || r->already_groups) {
         printf("already deleted by earlier requests (see %s/ledger):", r->store);
         if (r->already_ids) printf(" %llu sample ID(s)", (unsigned long long)r->already_ids);
@@ -39,8 +39,11 @@ static void print_plan(void *ctx, const sisa_deletion_report *r)
     printf("\n");
     if (r->origin[0]) printf("  origin: %s (certified with the request)\n", r->origin);
     for (uint32_t i = 0; i < r->n_shards; i++)
-        printf("  shard %u: %llu row(s), retrain stages %u-%u\n", r->shards[i].shard,
-               (unsigned long long)r->shards[i].rows, r->shards[i].first_stage, r->slices);
+        printf(knn ? "  shard %u: %llu row(s), rewrite its rows and the checkpoints of stages "
+                     "%u-%u\n"
+                   : "  shard %u: %llu row(s), retrain stages %u-%u\n",
+               r->shards[i].shard, (unsigned long long)r->shards[i].rows, r->shards[i].first_stage,
+               r->slices);
     if (r->dry_run) printf("dry run: nothing changed\n");
     fflush(stdout);
 }
@@ -116,10 +119,10 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
         .groups_file = groups_file,
         .dry_run = dry_run,
     };
-    SISA_TRY(sisa_unlearn(&rep, h, &what, print_plan, NULL));
+    int knn = sisa_handle_config(h)->model.type == SISA_MODEL_KNN;
+    SISA_TRY(sisa_unlearn(&rep, h, &what, print_plan, &knn));
     if (rank != 0 || rep.nothing || dry_run) goto done;
-    /* No training cost at all: a kNN store, whose model is its rows. */
-    const int knn = rep.full_samples == 0;
+    /* knn: the model is the rows; nothing is trained */
     for (uint32_t i = 0; i < rep.n_shards; i++) {
         const sisa_deletion_shard *r = &rep.shards[i];
         if (r->empty)
