@@ -34,6 +34,21 @@ static void test_help(void **state)
     assert_int_equal(r.status, 0);
     tu_assert_contains(r.out, "commands:");
 
+    /* sisa help CMD is sisa CMD --help, for every kind of command */
+    const char *cmds[] = {"train", "unlearn", "impact", "import", "config", "status"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        tu_sisa(&r, cmds[i], "--help", NULL);
+        assert_int_equal(r.status, 0);
+        char *direct = strdup(r.out);
+        tu_sisa(&r, "help", cmds[i], NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, direct);
+        free(direct);
+    }
+    tu_sisa(&r, "help", "trian", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "unknown command 'trian' (did you mean 'train'?)");
+
     /* No command: usage on stderr and the usage exit status. */
     tu_sisa(&r, NULL);
     assert_int_equal(r.status, 2);
@@ -46,7 +61,20 @@ static void test_unknown_command_and_option(void **state)
     (void)state;
     tu_sisa(&r, "frobnicate", NULL);
     assert_int_equal(r.status, 2);
-    tu_assert_contains(r.err, "unknown command 'frobnicate'");
+    tu_assert_contains(r.err, "unknown command 'frobnicate' (see 'sisa --help')");
+    tu_sisa(&r, "unlern", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "unknown command 'unlern' (did you mean 'unlearn'?)");
+    tu_sisa(&r, "outlier", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "(did you mean 'outliers'?)");
+    /* short options take attached values (-cFILE); a flag does not */
+    tu_sisa(&r, "config", "check", "-c/nonexistent/x.yaml", NULL);
+    assert_int_equal(r.status, 1);
+    tu_assert_contains(r.err, "/nonexistent/x.yaml");
+    tu_sisa(&r, "outliers", "-cx.yaml", "--method", "lof", "-oids.txt", "-fx", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "-f takes no value (in '-fx')");
     tu_sisa(&r, "--bogus", "import", NULL);
     assert_int_equal(r.status, 2);
     tu_assert_contains(r.err, "unknown global option '--bogus'");

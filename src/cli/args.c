@@ -138,6 +138,13 @@ int sisa_args_parse(const sisa_command_spec *spec, int argc, char **argv, char *
             opt = find_short(spec, arg[1]);
             SISA_CHECK(opt, SISA_EUSAGE, "sisa %s: unknown option '%s' (see 'sisa %s --help')",
                        spec->name, arg, spec->name);
+        } else if (!options_done && arg[0] == '-' && arg[1] && arg[1] != '-' &&
+                   find_short(spec, arg[1])) {
+            /* a short option with its value attached: -cFILE */
+            opt = find_short(spec, arg[1]);
+            SISA_CHECK(opt->kind != SISA_ARG_FLAG && opt->kind != SISA_ARG_WAIT, SISA_EUSAGE,
+                       "sisa %s: -%c takes no value (in '%s')", spec->name, arg[1], arg);
+            value = arg + 2;
         } else {
             SISA_CHECK(npos < spec->max_positionals, SISA_EUSAGE,
                        spec->max_positionals ? "sisa %s: unexpected argument '%s'"

@@ -195,8 +195,17 @@ int main(int argc, char **argv)
     }
     const char *name = argv[i];
     if (!strcmp(name, "help")) {
-        usage(stdout);
-        return SISA_EXIT_OK;
+        /* sisa help CMD = sisa CMD --help */
+        if (i + 1 >= argc) {
+            usage(stdout);
+            return SISA_EXIT_OK;
+        }
+        for (size_t c = 0; c < N_COMMANDS; c++)
+            if (!strcmp(argv[i + 1], commands[c].name)) {
+                char *help[] = {"--help", NULL};
+                return report(commands[c].run(NULL, 1, help), 0);
+            }
+        name = argv[i + 1];
     }
     for (size_t c = 0; c < N_COMMANDS; c++) {
         if (strcmp(name, commands[c].name) != 0) continue;
@@ -232,6 +241,17 @@ int main(int argc, char **argv)
         sisa_job_free(job, code);
         return code;
     }
-    fprintf(stderr, "sisa: error: unknown command '%s' (see 'sisa --help')\n", name);
+    /* "did you mean": the nearest command within two edits, or the one it starts */
+    const char *best = NULL;
+    unsigned best_d = 3;
+    for (size_t c = 0; c < N_COMMANDS; c++) {
+        unsigned d = sisa_text_distance(name, commands[c].name);
+        if (strlen(name) >= 2 && !strncmp(commands[c].name, name, strlen(name))) d = 1;
+        if (d < best_d) best_d = d, best = commands[c].name;
+    }
+    if (best)
+        fprintf(stderr, "sisa: error: unknown command '%s' (did you mean '%s'?)\n", name, best);
+    else
+        fprintf(stderr, "sisa: error: unknown command '%s' (see 'sisa --help')\n", name);
     return SISA_EXIT_USAGE;
 }

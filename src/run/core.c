@@ -70,6 +70,7 @@ static const char *config_arg(int argc, char **argv)
         if (!strcmp(a, "--")) break;
         if ((!strcmp(a, "-c") || !strcmp(a, "--config")) && i + 1 < argc) return argv[i + 1];
         if (!strncmp(a, "--config=", 9)) return a + 9;
+        if (!strncmp(a, "-c", 2) && a[2]) return a + 2; /* -cFILE */
     }
     return NULL;
 }
