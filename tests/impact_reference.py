@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,12 +42,12 @@ def check(ok, what):
         failures.append(what)
 
 
-def sisa(*args, expect=0, ranks=1):
+def sisa(*args, expect=0, ranks=1, stdin=None):
     cmd = [SISA, *args] if ranks == 1 else [MPI, "-n", str(ranks), SISA, *args]
     env = dict(os.environ)
     if ranks > 1:  # Open MPI's own allocations are not leak-checked (as in tests/testutil.c)
         env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
-    r = subprocess.run(cmd, cwd=WORK, capture_output=True, text=True, env=env)
+    r = subprocess.run(cmd, cwd=WORK, capture_output=True, text=True, env=env, input=stdin)
     if expect is not None and r.returncode != expect:
         sys.exit(f"{' '.join(cmd)}: exit {r.returncode}, expected {expect}\n"
                  f"{r.stdout}{r.stderr}")
@@ -184,7 +185,11 @@ for metric in ("euclidean", "cosine"):
         check(np.array_equal(pb, p0.astype(np.float64)) and np.array_equal(lb, l0),
               f"{tag}: 'before' is sisa predict on the store")
         # after: the twin store, really unlearned
-        sisa("unlearn", "-c", "b.yaml", "--ids", DEL)
+        if metric == "euclidean":  # the IDs from standard input ("--ids-file -")
+            sisa("unlearn", "-c", "b.yaml", "--ids-file", "-",
+                 stdin="# from a pipe\n" + "\n".join(map(str, deleted)) + "\n")
+        else:
+            sisa("unlearn", "-c", "b.yaml", "--ids", DEL)
         sisa("predict", "-c", "b.yaml", "-i", "queries.h5", "-o", "pb.h5", "--force")
         p1, l1 = read("pb.h5", "proba", "label")
         check(np.array_equal(pa, p1.astype(np.float64)) and np.array_equal(la, l1),
@@ -235,6 +240,9 @@ summary = json.loads(r.stdout)
 check(tree_digest(os.path.join(WORK, "m")) == before_tree and
       os.listdir(os.path.join(WORK, "scratch")) == [],
       "mlp: impact leaves the store unchanged and removes its scratch folder")
+r = sisa("unlearn", "-c", "n.yaml", "--ids", "5,6,700", "--dry-run")
+check(not re.search(r"stages (\d+)-\1\b", r.stdout) and re.search(r"retrain stages? \d", r.stdout),
+      "the plan names one stage as 'stage N', never 'stages N-N'")
 sisa("unlearn", "-c", "n.yaml", "--ids", "5,6,700")
 sisa("predict", "-c", "n.yaml", "-i", "queries.h5", "-o", "pn.h5")
 sisa("predict", "-c", "m.yaml", "-i", "queries.h5", "-o", "pm.h5")

@@ -14,6 +14,15 @@
 
 #include <stdio.h>
 
+/* "stage 3" or "stages 2-4" */
+static void stage_range(char *out, size_t cap, uint32_t first, uint32_t last)
+{
+    if (first == last)
+        snprintf(out, cap, "stage %u", first);
+    else
+        snprintf(out, cap, "stages %u-%u", first, last);
+}
+
 /* Rank 0, once the request is checked (and journaled): what will be deleted where. */
 static void print_plan(void *ctx, const sisa_deletion_report *r)
 {
@@ -38,12 +47,13 @@ static void print_plan(void *ctx, const sisa_deletion_report *r)
     if (!r->dry_run) printf(" (request %llu)", (unsigned long long)r->request);
     printf("\n");
     if (r->origin[0]) printf("  origin: %s (certified with the request)\n", r->origin);
-    for (uint32_t i = 0; i < r->n_shards; i++)
-        printf(knn ? "  shard %u: %llu row(s), rewrite its rows and the checkpoints of stages "
-                     "%u-%u\n"
-                   : "  shard %u: %llu row(s), retrain stages %u-%u\n",
-               r->shards[i].shard, (unsigned long long)r->shards[i].rows, r->shards[i].first_stage,
-               r->slices);
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        char stages[32];
+        stage_range(stages, sizeof stages, r->shards[i].first_stage, r->slices);
+        printf(knn ? "  shard %u: %llu row(s), rewrite its rows and the checkpoints of %s\n"
+                   : "  shard %u: %llu row(s), retrain %s\n",
+               r->shards[i].shard, (unsigned long long)r->shards[i].rows, stages);
+    }
     if (r->dry_run) printf("dry run: nothing changed\n");
     fflush(stdout);
 }
@@ -62,11 +72,11 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"ids", 0, SISA_ARG_STRING, &ids_list, "ID,ID,...", "sample IDs to delete", 0},
         {"ids-file", 0, SISA_ARG_STRING, &ids_file, "FILE",
-         "file of sample IDs to delete, one per line ('#' comments)", 0},
+         "file of sample IDs to delete, one per line ('#' comments; '-': standard input)", 0},
         {"groups", 0, SISA_ARG_STRING, &groups_list, "G,G,...",
          "data subjects (group keys) whose every row is deleted", 0},
         {"groups-file", 0, SISA_ARG_STRING, &groups_file, "FILE",
-         "file of group keys, one per line ('#' comments)", 0},
+         "file of group keys, one per line ('#' comments; '-': standard input)", 0},
         {"dry-run", 0, SISA_ARG_FLAG, &dry_run, NULL,
          "validate the request and print the plan; change nothing", 0},
         {"wait", 0, SISA_ARG_WAIT, &wait, "SECONDS",
@@ -125,18 +135,18 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
     /* knn: the model is the rows; nothing is trained */
     for (uint32_t i = 0; i < rep.n_shards; i++) {
         const sisa_deletion_shard *r = &rep.shards[i];
+        char stages[32];
+        stage_range(stages, sizeof stages, r->resumed_from + 1, rep.slices);
         if (r->empty)
             printf("  shard %u: no rows left; it leaves the ensemble\n", r->shard);
         else if (knn)
-            printf("  shard %u: rows rewritten; checkpoints of stages %u-%u rewritten in %.2f s "
-                   "(knn: nothing to train)\n",
-                   r->shard, r->resumed_from + 1, rep.slices, r->seconds);
+            printf("  shard %u: rows rewritten; checkpoints of %s rewritten in %.2f s (knn: "
+                   "nothing to train)\n",
+                   r->shard, stages, r->seconds);
         else
-            printf("  shard %u: retrained stages %u-%u from %s in %.2f s (%llu sample "
-                   "visits)\n",
-                   r->shard, r->resumed_from + 1, rep.slices,
-                   r->resumed_from ? "its last clean checkpoint" : "initialisation", r->seconds,
-                   (unsigned long long)r->samples);
+            printf("  shard %u: retrained %s from %s in %.2f s (%llu sample visits)\n", r->shard,
+                   stages, r->resumed_from ? "its last clean checkpoint" : "initialisation",
+                   r->seconds, (unsigned long long)r->samples);
     }
     const uint64_t retrain = rep.retrain_samples, full = rep.full_samples;
     double secs = sisa_cli_now() - t0;
@@ -151,8 +161,10 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
            "visits, %.2f%% of training the whole store from scratch",
            (unsigned long long)rep.rows, secs, P, P == 1 ? "" : "s", (unsigned long long)retrain,
            100.0 * frac);
-    if (retrain)
+    if (retrain && frac < 0.995)
         printf(" (%.1fx less work)\n", 1.0 / frac);
+    else if (retrain)
+        printf(" (the deletion touched every shard from its first stage)\n");
     else
         printf("\n");
 certified:

@@ -358,16 +358,21 @@ int sisa_run_accept(const sisa_store *st, const sisa_run_deletion *w, sisa_reque
     char *text = NULL;
     size_t text_len = 0;
     int found = 0;
+    /* "-" is standard input (for one of the two files) */
+    const char *ids_file = w->ids_file, *groups_file = w->groups_file;
+    SISA_CHECK(!(ids_file && groups_file && !strcmp(ids_file, "-") && !strcmp(groups_file, "-")),
+               SISA_EUSAGE, "the IDs and the groups cannot both come from standard input ('-')");
+    if (ids_file && !strcmp(ids_file, "-")) ids_file = "/dev/stdin";
+    if (groups_file && !strcmp(groups_file, "-")) groups_file = "/dev/stdin";
     if (w->ids_text) SISA_TRY(sisa_unlearn_parse_list(&ids, &n_ids, w->ids_text, "sample ID"));
-    if (w->ids_file) { /* one read: the file may be a pipe */
-        SISA_TRY(sisa_fs_read_all(&text, &text_len, w->ids_file, (size_t)1 << 30));
-        SISA_TRY(read_origin(st, w->ids_file, text, &origin));
-        SISA_TRY(sisa_unlearn_parse_text(&ids, &n_ids, text, text_len, w->ids_file, "sample ID"));
+    if (ids_file) { /* one read: the file may be a pipe */
+        SISA_TRY(sisa_fs_read_all(&text, &text_len, ids_file, (size_t)1 << 30));
+        SISA_TRY(read_origin(st, ids_file, text, &origin));
+        SISA_TRY(sisa_unlearn_parse_text(&ids, &n_ids, text, text_len, ids_file, "sample ID"));
     }
     if (w->groups_text)
         SISA_TRY(sisa_unlearn_parse_list(&groups, &n_groups, w->groups_text, "group"));
-    if (w->groups_file)
-        SISA_TRY(sisa_unlearn_parse_file(&groups, &n_groups, w->groups_file, "group"));
+    if (groups_file) SISA_TRY(sisa_unlearn_parse_file(&groups, &n_groups, groups_file, "group"));
     SISA_TRY(append_values(&ids, &n_ids, w->ids, w->n_ids));
     SISA_TRY(append_values(&groups, &n_groups, w->groups, w->n_groups));
     SISA_TRY(sisa_unlearn_plan(r, st, ids, n_ids, groups, n_groups));
