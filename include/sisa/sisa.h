@@ -283,6 +283,19 @@ typedef struct sisa_eval_report {
     sisa_eval_shard *models; /* (n_models) */
     uint32_t n_excluded;
     sisa_eval_excluded *excluded; /* (n_excluded) shards left out, and why */
+    /* The ensemble's metrics (docs/json.md). A class with no true row has recall NaN, one never
+     * predicted precision NaN; NaN is printed as null. */
+    uint32_t classes;
+    uint64_t *confusion; /* (classes x classes): [true class][predicted class] row counts */
+    uint64_t *support;   /* (classes) rows of each true class */
+    double *recall;      /* (classes) per-class accuracy: right among the rows of the class */
+    double *precision;   /* (classes) right among the rows predicted as the class */
+    double *f1;          /* (classes) 2 p r / (p + r) (0 when both are 0) */
+    double macro_f1;     /* mean F1 over the classes that occur or are predicted (scikit-learn's
+                          * f1_score(average='macro'), with 0 for an undefined p or r) */
+    double log_loss;     /* mean of -ln max(p(true class), 1e-15) over the ensemble's posteriors */
+    double agreement;    /* mean share of the shard models whose label is the ensemble's */
+    double unanimous;    /* share of the rows on which every shard model gives one label */
 } sisa_eval_report;
 
 /* Collective: accuracy of the ensemble and of every shard model on a labelled dataset file

@@ -624,12 +624,20 @@ done:
     return err;
 }
 
-/* sisa_eval's sink: hits of the ensemble and of every model, counted as the rows stream in. */
+/* sisa_eval's sink: hits of the ensemble and of every model, the confusion matrix, the
+ * log-loss and the shards' agreement, counted as the rows stream in (a chunk's model rows come
+ * before its ensemble rows). */
 typedef struct {
     const int32_t *y;
-    uint32_t classes;
+    uint32_t classes, models;
     uint64_t ens_hits;
-    uint64_t *hits; /* (models) */
+    uint64_t *hits;      /* (models) */
+    uint64_t *confusion; /* (classes x classes) */
+    double log_loss;     /* sum */
+    uint32_t *votes;     /* (chunk rows x classes) the shard models' labels of the chunk */
+    uint64_t votes_cap, chunk_r0;
+    double agreement; /* sum over rows of the share of models agreeing with the ensemble */
+    uint64_t unanimous;
 } eval_counts;
 
 static int eval_start(void *ctx, const sisa_run_ensemble *e)
@@ -637,16 +645,32 @@ static int eval_start(void *ctx, const sisa_run_ensemble *e)
     eval_counts *ec = ctx;
     ec->y = e->y;
     ec->classes = e->classes;
+    ec->models = e->n_models;
     ec->hits = sisa_calloc(e->n_models ? e->n_models : 1, sizeof *ec->hits);
-    return ec->hits ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
+    ec->confusion = sisa_calloc((size_t)e->classes * e->classes, sizeof *ec->confusion);
+    ec->chunk_r0 = UINT64_MAX;
+    return ec->hits && ec->confusion ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
 }
 
 static int eval_model_rows(void *ctx, uint32_t m, uint64_t r0, uint64_t nr, const float *proba)
 {
     eval_counts *ec = ctx;
     const uint32_t C = ec->classes;
-    for (uint64_t i = 0; i < nr; i++)
-        ec->hits[m] += (int32_t)sisa_argmax(proba + i * C, C) == ec->y[r0 + i];
+    if (r0 != ec->chunk_r0) { /* a new chunk: its votes start at zero */
+        if (nr * C > ec->votes_cap) {
+            sisa_free(ec->votes);
+            ec->votes = sisa_malloc(nr * C * sizeof *ec->votes);
+            if (!ec->votes) return SISA_ERR(SISA_ENOMEM, "out of memory");
+            ec->votes_cap = nr * C;
+        }
+        memset(ec->votes, 0, nr * C * sizeof *ec->votes);
+        ec->chunk_r0 = r0;
+    }
+    for (uint64_t i = 0; i < nr; i++) {
+        const uint32_t l = sisa_argmax(proba + i * C, C);
+        ec->hits[m] += (int32_t)l == ec->y[r0 + i];
+        ec->votes[i * C + l]++;
+    }
     return SISA_OK;
 }
 
@@ -654,8 +678,57 @@ static int eval_ens_rows(void *ctx, uint64_t r0, uint64_t nr, const float *proba
                          const int32_t *label)
 {
     eval_counts *ec = ctx;
-    (void)proba;
-    for (uint64_t i = 0; i < nr; i++) ec->ens_hits += label[i] == ec->y[r0 + i];
+    const uint32_t C = ec->classes;
+    for (uint64_t i = 0; i < nr; i++) {
+        const int32_t y = ec->y[r0 + i];
+        ec->ens_hits += label[i] == y;
+        ec->confusion[(size_t)y * C + (uint32_t)label[i]]++;
+        double p = proba[i * C + (uint32_t)y];
+        ec->log_loss -= log(p > 1e-15 ? p : 1e-15);
+        if (ec->votes && ec->chunk_r0 == r0 && ec->models) {
+            const uint32_t agree = ec->votes[i * C + (uint32_t)label[i]];
+            ec->agreement += (double)agree / ec->models;
+            uint32_t top = 0;
+            for (uint32_t c = 0; c < C; c++)
+                if (ec->votes[i * C + c] > top) top = ec->votes[i * C + c];
+            ec->unanimous += top == ec->models;
+        }
+    }
+    return SISA_OK;
+}
+
+/* Per-class recall, precision and F1, and the macro F1, from the confusion matrix. */
+static int eval_metrics(sisa_eval_report *out, const eval_counts *ec)
+{
+    const uint32_t C = ec->classes;
+    out->classes = C;
+    out->confusion = sisa_malloc((size_t)C * C * sizeof *out->confusion);
+    out->support = sisa_calloc(C, sizeof *out->support);
+    out->recall = sisa_malloc(C * sizeof *out->recall);
+    out->precision = sisa_malloc(C * sizeof *out->precision);
+    out->f1 = sisa_malloc(C * sizeof *out->f1);
+    if (!out->confusion || !out->support || !out->recall || !out->precision || !out->f1)
+        return SISA_ERR(SISA_ENOMEM, "out of memory");
+    memcpy(out->confusion, ec->confusion, (size_t)C * C * sizeof *out->confusion);
+    double f1_sum = 0;
+    uint32_t f1_n = 0;
+    for (uint32_t c = 0; c < C; c++) {
+        uint64_t predicted = 0, tp = ec->confusion[(size_t)c * C + c];
+        for (uint32_t t = 0; t < C; t++) {
+            out->support[c] += ec->confusion[(size_t)c * C + t];
+            predicted += ec->confusion[(size_t)t * C + c];
+        }
+        out->recall[c] = out->support[c] ? (double)tp / (double)out->support[c] : NAN;
+        out->precision[c] = predicted ? (double)tp / (double)predicted : NAN;
+        const double r = out->support[c] ? out->recall[c] : 0,
+                     p = predicted ? out->precision[c] : 0;
+        out->f1[c] = p + r > 0 ? 2 * p * r / (p + r) : 0;
+        if (out->support[c] || predicted) f1_sum += out->f1[c], f1_n++;
+    }
+    out->macro_f1 = f1_n ? f1_sum / f1_n : NAN;
+    out->log_loss = out->rows ? ec->log_loss / (double)out->rows : NAN;
+    out->agreement = out->rows ? ec->agreement / (double)out->rows : NAN;
+    out->unanimous = out->rows ? (double)ec->unanimous / (double)out->rows : NAN;
     return SISA_OK;
 }
 
@@ -700,9 +773,12 @@ int sisa_eval(sisa_eval_report *out, sisa_handle *h, const char *input)
         out->excluded[x].shard = e.excluded[x];
         out->excluded[x].reason = e.why[x];
     }
+    SISA_TRY(eval_metrics(out, &ec));
 done:
     if (err < 0) sisa_eval_report_free(out);
     sisa_free(ec.hits);
+    sisa_free(ec.confusion);
+    sisa_free(ec.votes);
     sisa_run_ensemble_free(&e);
     sisa_store_close(&st);
     return err;
@@ -713,9 +789,16 @@ void sisa_eval_report_free(sisa_eval_report *r)
     if (!r) return;
     sisa_free(r->models);
     sisa_free(r->excluded);
+    sisa_free(r->confusion);
+    sisa_free(r->support);
+    sisa_free(r->recall);
+    sisa_free(r->precision);
+    sisa_free(r->f1);
     r->models = NULL;
     r->excluded = NULL;
-    r->n_models = r->n_excluded = 0;
+    r->confusion = r->support = NULL;
+    r->recall = r->precision = r->f1 = NULL;
+    r->n_models = r->n_excluded = r->classes = 0;
 }
 
 /* ---- inspection and maintenance ---------------------------------------------------------- */

@@ -13,6 +13,7 @@
 
 #include "sisa/sisa.h"
 
+#include <math.h>
 #include <stdio.h>
 
 int sisa_cmd_predict(sisa_job *job, int argc, char **argv)
@@ -70,7 +71,9 @@ int sisa_cmd_eval(sisa_job *job, int argc, char **argv)
     const sisa_command_spec spec = {
         .name = "eval",
         .usage = "eval -c CONFIG [-i TEST.h5] [--json]",
-        .summary = "Accuracy of the ensemble and of every shard model on a labelled dataset.",
+        .summary = "Accuracy of the ensemble and of every shard model on a labelled dataset, and "
+                   "the ensemble's per-class recall, precision and F1, macro-F1, log-loss, "
+                   "confusion matrix and the shards' agreement.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
@@ -107,6 +110,7 @@ int sisa_cmd_eval(sisa_job *job, int argc, char **argv)
                    (unsigned long long)r.models[m].rows, a);
         }
     }
+    const uint32_t C = r.classes;
     if (json) {
         printf("], \"excluded\": [");
         for (uint32_t x = 0; x < r.n_excluded; x++) {
@@ -114,10 +118,61 @@ int sisa_cmd_eval(sisa_job *job, int argc, char **argv)
             sisa_json_print_string(stdout, r.excluded[x].reason);
             printf("}");
         }
+        printf("], \"macro_f1\": ");
+        sisa_json_print_number(stdout, r.macro_f1);
+        printf(", \"log_loss\": ");
+        sisa_json_print_number(stdout, r.log_loss);
+        printf(", \"agreement\": ");
+        sisa_json_print_number(stdout, r.agreement);
+        printf(", \"unanimous\": ");
+        sisa_json_print_number(stdout, r.unanimous);
+        printf(", \"classes\": [");
+        for (uint32_t c = 0; c < C; c++) {
+            printf("%s{\"class\": %u, \"support\": %llu, \"recall\": ", c ? ", " : "", c,
+                   (unsigned long long)r.support[c]);
+            sisa_json_print_number(stdout, r.recall[c]);
+            printf(", \"precision\": ");
+            sisa_json_print_number(stdout, r.precision[c]);
+            printf(", \"f1\": ");
+            sisa_json_print_number(stdout, r.f1[c]);
+            printf("}");
+        }
+        printf("], \"confusion\": [");
+        for (uint32_t t = 0; t < C; t++) {
+            printf("%s[", t ? ", " : "");
+            for (uint32_t p = 0; p < C; p++)
+                printf("%s%llu", p ? ", " : "", (unsigned long long)r.confusion[(size_t)t * C + p]);
+            printf("]");
+        }
         printf("]}\n");
     } else {
         for (uint32_t x = 0; x < r.n_excluded; x++)
             printf("  %5u   left out: %s\n", r.excluded[x].shard, r.excluded[x].reason);
+        printf("macro-F1 %.4f, log-loss %.4f; shard models agreeing with the ensemble: %.1f%% "
+               "on average, all of them on %.1f%% of the rows\n",
+               r.macro_f1, r.log_loss, 100.0 * r.agreement, 100.0 * r.unanimous);
+        printf("  class   support   recall   precision       F1\n");
+        for (uint32_t c = 0; c < C; c++) {
+            printf("  %5u   %7llu", c, (unsigned long long)r.support[c]);
+            const double v[3] = {r.recall[c], r.precision[c], r.f1[c]};
+            for (int k = 0; k < 3; k++)
+                if (isnan(v[k]))
+                    printf("   %*s", k ? 9 : 6, "-");
+                else
+                    printf("   %*.4f", k ? 9 : 6, v[k]);
+            printf("\n");
+        }
+        if (C <= 20) {
+            printf("  confusion (rows: true class, columns: predicted)\n       ");
+            for (uint32_t p = 0; p < C; p++) printf(" %6u", p);
+            printf("\n");
+            for (uint32_t t = 0; t < C; t++) {
+                printf("  %5u", t);
+                for (uint32_t p = 0; p < C; p++)
+                    printf(" %6llu", (unsigned long long)r.confusion[(size_t)t * C + p]);
+                printf("\n");
+            }
+        }
     }
 done:
     sisa_eval_report_free(&r);
