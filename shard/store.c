@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,8 +480,41 @@ done:
 
 /* Top-level names sisa writes in a store. Anything else there is the user's, and is never
  * removed. */
-static const char *const store_names[] = {"journal", "manifest", "config.yaml",  "salt", "ledger",
-                                          "lock",    "shards",   "certificates", NULL};
+static const char *const store_names[] = {"journal", "manifest", "config.yaml",  "salt",   "ledger",
+                                          "lock",    "shards",   "certificates", "timing", NULL};
+
+void sisa_store_timing_read(const sisa_store *st, double *samples, double *seconds)
+{
+    char path[SISA_PATH_MAX], *text = NULL;
+    size_t len = 0;
+    *samples = *seconds = 0;
+    if (sisa_path_resolve(path, sizeof path, st->root, "timing") < 0 || !sisa_fs_exists(path) ||
+        sisa_fs_read_all(&text, &len, path, 4096) < 0) {
+        sisa_error_clear();
+        return;
+    }
+    double a, b;
+    if (sscanf(text, "{\"samples\": %lf, \"seconds\": %lf}", &a, &b) == 2 && isfinite(a) &&
+        isfinite(b) && a >= 0 && b > 0)
+        *samples = a, *seconds = b;
+    sisa_free(text);
+}
+
+void sisa_store_timing_add(const sisa_store *st, double samples, double seconds)
+{
+    char path[SISA_PATH_MAX], text[128];
+    double a, b;
+    if (!(samples > 0 && seconds > 0)) return;
+    sisa_store_timing_read(st, &a, &b);
+    int n = snprintf(text, sizeof text, "{\"samples\": %.17g, \"seconds\": %.17g}\n", a + samples,
+                     b + seconds);
+    if (sisa_path_resolve(path, sizeof path, st->root, "timing") < 0 ||
+        sisa_fs_write_atomic(path, text, (size_t)n, 1) < 0) {
+        sisa_warn("could not record the training speed in %s/timing: %s", st->root,
+                  sisa_error_message());
+        sisa_error_clear();
+    }
+}
 
 int sisa_store_is_own_name(const char *name)
 {

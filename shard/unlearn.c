@@ -239,7 +239,10 @@ static int plan_shard(sisa_request *r, const sisa_store *st, uint32_t k, plan_lo
                st->root);
     uint32_t first = 0;
     uint64_t rows = 0;
+    uint64_t in_slice[256] = {0}, gone[256] = {0}; /* rows, and deleted rows, per slice */
+    SISA_CHECK(R <= 256, SISA_EINTERNAL, "more than 256 slices");
     for (uint64_t i = 0; i < idx->n; i++) {
+        if ((uint32_t)idx->slice[i] < R) in_slice[idx->slice[i]]++;
         const uint64_t *hit =
             L->n_ids ? bsearch(&idx->id[i], L->ids, L->n_ids, sizeof *L->ids, cmp_u64) : NULL;
         const uint64_t *ghit = L->n_groups ? bsearch(&idx->group[i], L->groups, L->n_groups,
@@ -250,6 +253,7 @@ static int plan_shard(sisa_request *r, const sisa_store *st, uint32_t k, plan_lo
         if (ghit) L->group_found[ghit - L->groups] = 1;
         uint32_t stage = (uint32_t)idx->slice[i] + 1;
         if (!first || stage < first) first = stage;
+        if (stage <= R) gone[stage - 1]++;
         rows++;
         if (L->n_rows == L->cap_rows) {
             L->cap_rows = L->cap_rows ? L->cap_rows * 2 : 256;
@@ -264,7 +268,14 @@ static int plan_shard(sisa_request *r, const sisa_store *st, uint32_t k, plan_lo
         q->shard = k;
         q->first_stage = first;
         q->rows = rows;
-        q->cost = sisa_shard_visits(idx, (uint32_t)sisa_config_epochs(&st->cfg), R, first);
+        /* exactly the sample visits of retraining stages first..R on the rows that remain */
+        uint64_t stage_rows = 0;
+        q->cost = 0;
+        for (uint32_t s = 1; s <= R; s++) {
+            stage_rows += in_slice[s - 1] - gone[s - 1];
+            if (s >= first)
+                q->cost += sisa_stage_visits(stage_rows, (uint32_t)sisa_config_epochs(&st->cfg), R);
+        }
         SISA_TRY(sisa_shard_lineages(idx, R, L->lineage));
         memcpy(q->lineage_before, L->lineage[R - 1], 65);
         char name[32];

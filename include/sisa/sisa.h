@@ -194,6 +194,7 @@ typedef struct sisa_deletion_shard {
     uint32_t resumed_from; /* stages kept (0: retrained from initialisation) */
     double seconds;
     uint64_t samples; /* sample visits spent retraining */
+    uint64_t cost;    /* the plan: sample visits its retraining takes (exact, known before) */
 } sisa_deletion_shard;
 
 typedef struct sisa_deletion_report {
@@ -213,6 +214,14 @@ typedef struct sisa_deletion_report {
     /* the IDs file's origin when a sisa tool wrote it (certified in the ledger): "" or e.g.
      * "sisa outliers: method=lof k=20 metric=euclidean contamination=0.01 scope=all" */
     char origin[320];
+    /* The plan's cost, known before anything changes (also for a dry run): */
+    uint64_t plan_samples;     /* sample visits the retraining takes: the shards' cost, summed */
+    double samples_per_second; /* one rank's training speed measured on this store (STORE/timing:
+                                * sisa train and earlier deletions); NaN when never measured */
+    double estimated_seconds;  /* the retraining's wall time on this job's ranks, the shards
+                                * spread as sisa unlearn spreads them (longest first, to the
+                                * least loaded rank), at that speed; NaN when unknown */
+    int ranks;                 /* ranks of the job */
 } sisa_deletion_report;
 
 /* Called on rank 0 once the request is checked and journaled, before any shard changes (e.g. to

@@ -58,7 +58,7 @@ class _DeletionShard(ctypes.Structure):
     _fields_ = [("shard", ctypes.c_uint32), ("rows", ctypes.c_uint64),
                 ("first_stage", ctypes.c_uint32), ("empty", ctypes.c_int),
                 ("resumed_from", ctypes.c_uint32), ("seconds", ctypes.c_double),
-                ("samples", ctypes.c_uint64)]
+                ("samples", ctypes.c_uint64), ("cost", ctypes.c_uint64)]
 
 
 class _DeletionReport(ctypes.Structure):
@@ -69,7 +69,9 @@ class _DeletionReport(ctypes.Structure):
                 ("shards_total", ctypes.c_uint32), ("slices", ctypes.c_uint32),
                 ("shards", ctypes.POINTER(_DeletionShard)),
                 ("retrain_samples", ctypes.c_uint64), ("full_samples", ctypes.c_uint64),
-                ("store", ctypes.c_char * _PATH_MAX), ("origin", ctypes.c_char * 320)]
+                ("store", ctypes.c_char * _PATH_MAX), ("origin", ctypes.c_char * 320),
+                ("plan_samples", ctypes.c_uint64), ("samples_per_second", ctypes.c_double),
+                ("estimated_seconds", ctypes.c_double), ("ranks", ctypes.c_int)]
 
 
 class _Prediction(ctypes.Structure):
@@ -207,13 +209,16 @@ class Store:
                                         None, None))
             shards = [{"shard": r.shards[i].shard, "rows": r.shards[i].rows,
                        "first_stage": r.shards[i].first_stage, "empty": bool(r.shards[i].empty),
-                       "resumed_from": r.shards[i].resumed_from, "samples": r.shards[i].samples}
+                       "resumed_from": r.shards[i].resumed_from, "samples": r.shards[i].samples,
+                       "cost": r.shards[i].cost}
                       for i in range(r.n_shards)]
             return {"request": r.request, "rows": r.rows, "subjects": r.subjects,
                     "already_ids": r.already_ids, "already_groups": r.already_groups,
                     "nothing": bool(r.nothing), "dry_run": bool(r.dry_run), "shards": shards,
                     "retrain_samples": r.retrain_samples, "full_samples": r.full_samples,
-                    "origin": _text(r.origin)}
+                    "origin": _text(r.origin), "plan_samples": r.plan_samples,
+                    "samples_per_second": r.samples_per_second,
+                    "estimated_seconds": r.estimated_seconds}
         finally:
             library.sisa_deletion_report_free(ctypes.byref(r))
 

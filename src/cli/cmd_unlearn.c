@@ -12,6 +12,7 @@
 
 #include "sisa/sisa.h"
 
+#include <math.h>
 #include <stdio.h>
 
 /* "stage 3" or "stages 2-4" */
@@ -54,15 +55,77 @@ static void print_plan(void *ctx, const sisa_deletion_report *r)
                    : "  shard %u: %llu row(s), retrain %s\n",
                r->shards[i].shard, (unsigned long long)r->shards[i].rows, stages);
     }
+    if (knn) {
+        printf("cost: nothing to train (a kNN model is its rows)\n");
+    } else {
+        printf("cost: %llu sample visits of retraining", (unsigned long long)r->plan_samples);
+        if (r->dry_run && r->full_samples)
+            printf(", %.2f%% of training the whole store from scratch",
+                   100.0 * (double)r->plan_samples / (double)r->full_samples);
+        if (isfinite(r->estimated_seconds))
+            printf("; about %.1f s on %d rank%s at %.0f samples/s per rank (measured on this "
+                   "store)",
+                   r->estimated_seconds, r->ranks, r->ranks == 1 ? "" : "s", r->samples_per_second);
+        else
+            printf("; no wall-time estimate (this store has no measured training speed)");
+        printf("\n");
+    }
     if (r->dry_run) printf("dry run: nothing changed\n");
     fflush(stdout);
+}
+
+/* The whole report as one JSON object (docs/json.md). */
+static void print_json(const sisa_deletion_report *r, int knn, double seconds)
+{
+    printf("{\"request\": %llu, \"dry_run\": %s, \"nothing\": %s, \"rows\": %llu, "
+           "\"subjects\": %llu, \"already_ids\": %llu, \"already_groups\": %llu, "
+           "\"model\": \"%s\", \"store\": ",
+           (unsigned long long)r->request, r->dry_run ? "true" : "false",
+           r->nothing ? "true" : "false", (unsigned long long)r->rows,
+           (unsigned long long)r->subjects, (unsigned long long)r->already_ids,
+           (unsigned long long)r->already_groups, knn ? "knn" : "trained");
+    sisa_json_print_string(stdout, r->store);
+    printf(", \"origin\": ");
+    if (r->origin[0])
+        sisa_json_print_string(stdout, r->origin);
+    else
+        printf("null");
+    printf(", \"shards\": [");
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        const sisa_deletion_shard *s = &r->shards[i];
+        printf("%s{\"shard\": %u, \"rows\": %llu, \"first_stage\": %u, \"cost\": %llu",
+               i ? ", " : "", s->shard, (unsigned long long)s->rows, s->first_stage,
+               (unsigned long long)s->cost);
+        if (!r->dry_run) {
+            printf(", \"empty\": %s, \"resumed_from\": %u, \"samples\": %llu, \"seconds\": ",
+                   s->empty ? "true" : "false", s->resumed_from, (unsigned long long)s->samples);
+            sisa_json_print_number(stdout, s->seconds);
+        }
+        printf("}");
+    }
+    printf("], \"slices\": %u, \"plan_samples\": %llu, \"full_samples\": %llu, "
+           "\"fraction\": ",
+           r->slices, (unsigned long long)r->plan_samples, (unsigned long long)r->full_samples);
+    sisa_json_print_number(
+        stdout, r->full_samples ? (double)r->plan_samples / (double)r->full_samples : NAN);
+    printf(", \"samples_per_second\": ");
+    sisa_json_print_number(stdout, r->samples_per_second);
+    printf(", \"estimated_seconds\": ");
+    sisa_json_print_number(stdout, r->estimated_seconds);
+    printf(", \"ranks\": %d", r->ranks);
+    if (!r->dry_run && !r->nothing) {
+        printf(", \"retrain_samples\": %llu, \"seconds\": ",
+               (unsigned long long)r->retrain_samples);
+        sisa_json_print_number(stdout, seconds);
+    }
+    printf("}\n");
 }
 
 int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
 {
     int err = SISA_OK;
     const char *cfg_path = NULL, *ids_list = NULL, *ids_file = NULL;
-    int dry_run = 0;
+    int dry_run = 0, json = 0;
     double wait = 0;
     int accept_move = 0;
     const char *groups_list = NULL, *groups_file = NULL;
@@ -78,7 +141,9 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
         {"groups-file", 0, SISA_ARG_STRING, &groups_file, "FILE",
          "file of group keys, one per line ('#' comments; '-': standard input)", 0},
         {"dry-run", 0, SISA_ARG_FLAG, &dry_run, NULL,
-         "validate the request and print the plan; change nothing", 0},
+         "validate the request and print the plan and its cost; change nothing", 0},
+        {"json", 0, SISA_ARG_FLAG, &json, NULL,
+         "print the plan and the outcome as one JSON object (docs/json.md)", 0},
         {"wait", 0, SISA_ARG_WAIT, &wait, "SECONDS",
          "if another sisa command is changing the store, wait for it (at most SECONDS) instead "
          "of exiting with status 75",
@@ -90,7 +155,7 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
         .name = "unlearn",
         .usage =
             "unlearn -c CONFIG (--ids ID,... | --ids-file F | --groups G,... | --groups-file F) "
-            "[--dry-run] [--wait[=SECONDS]] [--accept-move]",
+            "[--dry-run] [--json] [--wait[=SECONDS]] [--accept-move]",
         .summary = "Delete training samples exactly: afterwards the store is bit for bit what "
                    "training without them produces.",
         .description =
@@ -130,7 +195,11 @@ int sisa_cmd_unlearn(sisa_job *job, int argc, char **argv)
         .dry_run = dry_run,
     };
     int knn = sisa_handle_config(h)->model.type == SISA_MODEL_KNN;
-    SISA_TRY(sisa_unlearn(&rep, h, &what, print_plan, &knn));
+    SISA_TRY(sisa_unlearn(&rep, h, &what, json ? NULL : print_plan, &knn));
+    if (rank == 0 && json) {
+        print_json(&rep, knn, sisa_cli_now() - t0);
+        goto done;
+    }
     if (rank != 0 || rep.nothing || dry_run) goto done;
     /* knn: the model is the rows; nothing is trained */
     for (uint32_t i = 0; i < rep.n_shards; i++) {

@@ -130,10 +130,32 @@ static void install_signal_handlers(void)
     sigaction(SIGUSR1, &sa, NULL);
 }
 
+/* The command was given --json: an error is also printed as JSON on stdout (docs/json.md). */
+static int json_errors;
+
+/* The error's symbol, as in sisa/error.h: stable for programs that read --json. */
+static const char *error_symbol(int err)
+{
+    static const char *const names[] = {"SISA_OK",        "SISA_EIO",      "SISA_ECORRUPT",
+                                        "SISA_ENOMEM",    "SISA_EUSAGE",   "SISA_ECONFIG",
+                                        "SISA_EREJECT",   "SISA_EEXIST",   "SISA_EINTR",
+                                        "SISA_EINTERNAL", "SISA_ESTOPPED", "SISA_EBUSY"};
+    return err <= 0 && -err < (int)(sizeof names / sizeof *names) ? names[-err] : "SISA_EUNKNOWN";
+}
+
 static int report(int err, int quiet)
 {
     if (err >= 0) return SISA_EXIT_OK;
     if (quiet) return sisa_exit_code(err);
+    if (json_errors) {
+        fflush(stdout);
+        printf("{\"error\": {\"code\": \"%s\", \"name\": \"%s\", \"exit\": %d, \"message\": ",
+               error_symbol(err), sisa_error_name(err), sisa_exit_code(err));
+        sisa_json_print_string(stdout,
+                               *sisa_error_message() ? sisa_error_message() : "interrupted");
+        printf("}}\n");
+        fflush(stdout);
+    }
     if (err == SISA_EINTR && !*sisa_error_message())
         fprintf(stderr, "sisa: interrupted\n");
     else if (err == SISA_ESTOPPED)
@@ -207,6 +229,8 @@ int main(int argc, char **argv)
             }
         name = argv[i + 1];
     }
+    for (int a = i + 1; a < argc && strcmp(argv[a], "--"); a++)
+        json_errors |= !strcmp(argv[a], "--json");
     for (size_t c = 0; c < N_COMMANDS; c++) {
         if (strcmp(name, commands[c].name) != 0) continue;
         /* Before MPI is initialised and before anything computes: this may re-execute the

@@ -429,6 +429,9 @@ int sisa_run_unlearn(sisa_dist *d, sisa_store *st, const sisa_run_deletion *w,
     uint64_t nothing = rank == 0 && out->req.rows == 0;
     SISA_TRY(sisa_dist_bcast(d, &nothing, sizeof nothing, 0));
     out->nothing = (int)nothing;
+    /* a dry run's plan names the cost against training everything (a real run's, at its end) */
+    if (rank == 0 && w->dry_run && !nothing) err = full_training_visits(st, &out->full_visits);
+    SISA_TRY(sisa_dist_agree(d, err));
     if (rank == 0 && on_plan) on_plan(ctx, out);
     if (nothing || w->dry_run) goto done;
     SISA_TRY(sisa_run_share_request(d, &out->req));
@@ -436,8 +439,12 @@ int sisa_run_unlearn(sisa_dist *d, sisa_store *st, const sisa_run_deletion *w,
     SISA_TRY(sisa_dist_agree(d, out->reps ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory")));
     SISA_TRY(sisa_run_advance_request(d, st, &out->req, out->reps));
     if (rank == 0) {
-        for (uint32_t i = 0; i < out->req.n_shards; i++)
+        double seconds = 0;
+        for (uint32_t i = 0; i < out->req.n_shards; i++) {
             out->retrain_visits += out->reps[i].samples;
+            seconds += out->reps[i].seconds;
+        }
+        sisa_store_timing_add(st, (double)out->retrain_visits, seconds);
         err = full_training_visits(st, &out->full_visits);
     }
     SISA_TRY(sisa_dist_agree(d, err));

@@ -298,7 +298,7 @@ done:
 /* Step 3, this rank: train its shards in shard order, from the rows partitioning kept in memory
  * where there are any. stats: samples, rows, shards trained, empty shards. */
 static int train_mine(sisa_store *st, int rank, const uint32_t *owner, sisa_partition_job *job,
-                      sisa_shard_prestage **pre, uint64_t stats[4])
+                      sisa_shard_prestage **pre, uint64_t stats[5])
 {
     int err = SISA_OK;
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
@@ -328,6 +328,7 @@ static int train_mine(sisa_store *st, int rank, const uint32_t *owner, sisa_part
         stats[1] += rep.rows;
         stats[2] += rep.stages_trained > 0;
         stats[3] += (uint64_t)rep.empty;
+        stats[4] += (uint64_t)(rep.seconds * 1e6); /* microseconds this rank trained */
         if (rep.stages_trained)
             sisa_info("shard %u: %llu rows, stages %u-%d trained%s, %.2f s", k,
                       (unsigned long long)rep.rows, rep.resumed_from + 1, st->cfg.sisa.slices,
@@ -338,11 +339,11 @@ static int train_mine(sisa_store *st, int rank, const uint32_t *owner, sisa_part
 
 /* Collective, step 4: the totals, and every rank's peak memory on rank 0 (where `out` takes
  * *rss_all). */
-static int train_totals(sisa_dist *d, const sisa_store *st, uint64_t stats[4], double **rss_all,
+static int train_totals(sisa_dist *d, const sisa_store *st, uint64_t stats[5], double **rss_all,
                         sisa_run_train_result *out)
 {
     int err = SISA_OK;
-    SISA_TRY(sisa_dist_sum_u64(d, stats, 4));
+    SISA_TRY(sisa_dist_sum_u64(d, stats, 5));
     double rss = (double)sisa_run_peak_rss();
     SISA_TRY(sisa_dist_gather_f64(d, &rss, 1, *rss_all, 0));
     out->samples = stats[0];
@@ -358,6 +359,7 @@ static int train_totals(sisa_dist *d, const sisa_store *st, uint64_t stats[4], d
     if (sisa_dist_rank(d) == 0) {
         out->peak_rss = *rss_all;
         *rss_all = NULL;
+        sisa_store_timing_add(st, (double)stats[0], (double)stats[4] / 1e6);
     }
 done:
     return err;
@@ -399,7 +401,7 @@ int sisa_run_train(sisa_dist *d, const char *cfg_path, const sisa_run_open_opts 
         sisa_info("no shard to train here (%u shards over %d ranks); waiting for the others", S, P);
     if (tp.partition) SISA_TRY(train_partition(d, &st, &tp, owner, want, &job, &pre, t0, &t_train));
 
-    uint64_t stats[4] = {0, 0, 0, 0}; /* samples, rows, shards trained, empty shards */
+    uint64_t stats[5] = {0}; /* samples, rows, shards trained, empty shards, microseconds */
     if (!pre) t_train = sisa_now();
     SISA_TRY(sisa_dist_agree(d, train_mine(&st, rank, owner, &job, &pre, stats)));
     double t_end = sisa_now();

@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""The cost of a deletion before committing it, unlearn --json, and JSON errors.
+
+A 3-shard x 3-slice MLP store of 900 Fashion-MNIST rows:
+  - `unlearn --dry-run` names each shard's cost in sample visits; the real deletion then spends
+    exactly that many (per shard and in total), and the dry run's fraction is that total over
+    training the whole store from scratch;
+  - the wall-time estimate comes from the store's measured speed (STORE/timing, written by
+    train and updated by each deletion) and is within a factor 10 of the deletion's own
+    retraining time; without STORE/timing there is no estimate (null), and nothing fails;
+  - a kNN store's plan costs nothing;
+  - `--json` prints exactly one JSON object with the documented keys (docs/json.md), for a dry
+    run and a real deletion; with `--json` an error is also a JSON object on stdout
+    ({"error": {"code", "name", "exit", "message"}}) and the exit status is the same.
+Usage: cost_reference.py SISA_BINARY WORKDIR
+"""
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+SISA, WORK = sys.argv[1], sys.argv[2]
+FM = "/usr/share/datasets/fashion-mnist"
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def sisa(*args, expect=0):
+    r = subprocess.run([SISA, *args], cwd=WORK, capture_output=True, text=True)
+    if expect is not None and r.returncode != expect:
+        sys.exit(f"sisa {' '.join(args)}: exit {r.returncode}, expected {expect}\n"
+                 f"{r.stdout}{r.stderr}")
+    return r
+
+
+def idx(name, n):
+    with gzip.open(os.path.join(FM, name)) as f:
+        data = f.read()
+    if "images" in name:
+        return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 784)[:n]
+    return np.frombuffer(data, np.uint8, offset=8)[:n]
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+X = idx("train-images-idx3-ubyte.gz", 900)
+y = idx("train-labels-idx1-ubyte.gz", 900)
+with open(os.path.join(WORK, "train.csv"), "w") as f:
+    f.write("id,label," + ",".join(f"p{j}" for j in range(784)) + "\n")
+    for i in range(900):
+        f.write(f"{i},{y[i]}," + ",".join(str(int(v)) for v in X[i]) + "\n")
+sisa("import", "csv", "train.csv", "--label", "label", "--id", "id", "--scale", "255",
+     "-o", "train.h5")
+with open(os.path.join(WORK, "m.yaml"), "w") as f:
+    f.write("data:\n  train: train.h5\nstore: m\nsisa:\n  shards: 3\n  slices: 3\n"
+            "model:\n  type: mlp\n  hidden: [32]\ntrain:\n  optimizer: adam\n  lr: 0.003\n"
+            "  batch_size: 32\n  epochs: 4\n")
+with open(os.path.join(WORK, "k.yaml"), "w") as f:
+    f.write("data:\n  train: train.h5\nstore: k\nsisa:\n  shards: 3\n  slices: 3\n"
+            "model:\n  type: knn\naggregate:\n  strategy: merge\n")
+sisa("train", "-c", "m.yaml")
+sisa("train", "-c", "k.yaml")
+with open(os.path.join(WORK, "m", "timing")) as f:
+    timing = json.load(f)
+check(timing["samples"] > 0 and timing["seconds"] > 0,
+      f"sisa train records the store's speed: {timing}")
+
+IDS = "3,400,401,899"
+dry_text = sisa("unlearn", "-c", "m.yaml", "--ids", IDS, "--dry-run").stdout
+r = sisa("unlearn", "-c", "m.yaml", "--ids", IDS, "--dry-run", "--json")
+dry = json.loads(r.stdout)
+keys = {"request", "dry_run", "nothing", "rows", "subjects", "already_ids", "already_groups",
+        "model", "store", "origin", "shards", "slices", "plan_samples", "full_samples",
+        "fraction", "samples_per_second", "estimated_seconds", "ranks"}
+check(set(dry) == keys and dry["dry_run"] is True and dry["request"] == 0,
+      f"dry run --json: one object with the documented keys ({sorted(set(dry) ^ keys)})")
+check(dry["plan_samples"] == sum(s["cost"] for s in dry["shards"]) and
+      abs(dry["fraction"] - dry["plan_samples"] / dry["full_samples"]) < 1e-12,
+      f"the plan's cost is its shards' ({dry['plan_samples']} sample visits, "
+      f"{100 * dry['fraction']:.1f}% of training everything)")
+check(f"cost: {dry['plan_samples']} sample visits of retraining" in dry_text and
+      "measured on this store" in dry_text, "the dry run prints the cost and the estimate")
+est = dry["estimated_seconds"]
+check(isinstance(est, float) and est > 0, f"an estimated wall time: {est} s")
+
+r = sisa("unlearn", "-c", "m.yaml", "--ids", IDS, "--json")
+real = json.loads(r.stdout)
+check(real["request"] == 1 and real["dry_run"] is False and
+      {"retrain_samples", "seconds"} <= set(real), "the real deletion's --json")
+per_shard = {s["shard"]: s["samples"] for s in real["shards"]}
+check(real["retrain_samples"] == dry["plan_samples"] and
+      all(per_shard[s["shard"]] == s["cost"] for s in dry["shards"]),
+      f"the deletion spent exactly the planned sample visits ({real['retrain_samples']})")
+spent = sum(s["seconds"] for s in real["shards"])
+check(spent / 10 <= est <= spent * 10,
+      f"the estimate ({est:.3f} s) is within a factor 10 of the retraining time ({spent:.3f} s)")
+with open(os.path.join(WORK, "m", "timing")) as f:
+    after = json.load(f)
+check(after["samples"] == timing["samples"] + real["retrain_samples"],
+      "the deletion's retraining is added to the store's measured speed")
+
+os.remove(os.path.join(WORK, "m", "timing"))
+r = sisa("unlearn", "-c", "m.yaml", "--ids", "5", "--dry-run", "--json")
+d2 = json.loads(r.stdout)
+check(d2["estimated_seconds"] is None and d2["samples_per_second"] is None and
+      d2["plan_samples"] > 0, "without STORE/timing: no estimate (null), the cost still known")
+text = sisa("unlearn", "-c", "m.yaml", "--ids", "5", "--dry-run").stdout
+check("no wall-time estimate" in text, "and the text says so")
+
+r = sisa("unlearn", "-c", "k.yaml", "--ids", IDS, "--dry-run", "--json")
+k = json.loads(r.stdout)
+check(k["model"] == "knn" and k["plan_samples"] == 0 and k["estimated_seconds"] == 0,
+      "a kNN store's deletion costs no training")
+
+# errors as JSON, with the same exit status
+for args, code, status in ((["unlearn", "-c", "m.yaml", "--ids", "5,99999", "--json"],
+                            "SISA_EREJECT", 3),
+                           (["eval", "-c", "missing.yaml", "--json"], "SISA_EIO", 1),
+                           (["impact", "-c", "m.yaml", "--ids", "5", "--json"], "SISA_EUSAGE", 2)):
+    r = sisa(*args, expect=status)
+    try:
+        e = json.loads(r.stdout)["error"]
+        ok = (e["code"] == code and e["exit"] == status and e["message"] and
+              e["message"] in r.stderr and r.stdout.count("\n") == 1)
+    except (ValueError, KeyError):
+        ok = False
+    check(ok, f"{' '.join(args[:1])} --json: the error is a JSON object ({code}, exit {status})")
+
+if failures:
+    sys.exit(f"{len(failures)} check(s) failed")
+print("all checks passed")
