@@ -12,7 +12,8 @@
 #   5. the same 20 samples in a k-nearest-neighbour store (configs/fashion-mnist-knn.yaml):
 #      sisa impact reports which test predictions depend on them (reverse kNN) and which would
 #      change, before the deletion is made, verified and certified;
-#   6. print accuracy, training time, unlearning times, speed-ups and the certificate's verdict.
+#   6. print the demo store's deletion history (sisa log), then accuracy, training time,
+#      unlearning times, speed-ups and the certificate's verdict.
 #
 #   scripts/run.sh                 # SISA_DEMO_SEED=N picks another set of 20 samples
 #
@@ -106,6 +107,10 @@ sisa_mpi impact -c "$KCFG" --ids-file "$OUT/deletion-request.txt" --queries "$OU
   -o "$OUT/knn-impact.h5" --force
 sisa_mpi unlearn -c "$KCFG" --ids-file "$OUT/deletion-request.txt"
 sisa_mpi verify -c "$KCFG" | tail -n 2
+
+echo
+echo "== 6. the deletion history of the demo store"
+sisa_mpi log -c "$CFG"
 
 echo
 echo "== summary"

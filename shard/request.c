@@ -278,7 +278,8 @@ done:
     return err;
 }
 
-int sisa_request_set_state(sisa_journal *j, sisa_request *r, int state, const char *ledger_head)
+static int set_state(sisa_journal *j, sisa_request *r, int state, const char *ledger_head,
+                     const uint64_t *work)
 {
     int err = SISA_OK;
     sisa_jw w;
@@ -294,6 +295,12 @@ int sisa_request_set_state(sisa_journal *j, sisa_request *r, int state, const ch
         sisa_jw_key(&w, "ledger_head", 0);
         sisa_jw_str(&w, ledger_head);
     }
+    if (work) {
+        sisa_jw_key(&w, "samples", 0);
+        sisa_jw_u64(&w, work[0]);
+        sisa_jw_key(&w, "wall_us", 0);
+        sisa_jw_u64(&w, work[1]);
+    }
     sisa_jw_raw(&w, "}");
     SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
     SISA_TRY(sisa_journal_append(j, w.buf));
@@ -301,6 +308,17 @@ int sisa_request_set_state(sisa_journal *j, sisa_request *r, int state, const ch
 done:
     sisa_jw_free(&w);
     return err;
+}
+
+int sisa_request_set_state(sisa_journal *j, sisa_request *r, int state, const char *ledger_head)
+{
+    return set_state(j, r, state, ledger_head, NULL);
+}
+
+int sisa_request_set_retrained(sisa_journal *j, sisa_request *r, uint64_t samples, uint64_t wall_us)
+{
+    const uint64_t work[2] = {samples, wall_us};
+    return set_state(j, r, SISA_REQ_RETRAINED, NULL, work);
 }
 
 /* ---- packing for MPI -------------------------------------------------------------------- */

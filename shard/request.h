@@ -98,6 +98,10 @@ int sisa_request_summarise(const sisa_journal *j, sisa_request_summary *out);
 int sisa_request_accept(sisa_journal *j, sisa_request *r);
 /* Journal that r moved to `state` (and, for certified, the ledger head after its record). */
 int sisa_request_set_state(sisa_journal *j, sisa_request *r, int state, const char *ledger_head);
+/* The same for state retrained, with the work the run that retrained spent: sample visits and
+ * wall microseconds from taking the request up ("samples", "wall_us": read by sisa log). */
+int sisa_request_set_retrained(sisa_journal *j, sisa_request *r, uint64_t samples,
+                               uint64_t wall_us);
 
 /* The fields a journal request record and a ledger record share (time, rows, ids, groups,
  * shards; with `after`, the hashes after retraining instead of the cost), appended to `w`. */

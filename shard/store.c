@@ -500,20 +500,21 @@ void sisa_store_timing_read(const sisa_store *st, double *samples, double *secon
     sisa_free(text);
 }
 
-void sisa_store_timing_add(const sisa_store *st, double samples, double seconds)
+int sisa_store_timing_add(const sisa_store *st, double samples, double seconds)
 {
     char path[SISA_PATH_MAX], text[128];
     double a, b;
-    if (!(samples > 0 && seconds > 0)) return;
+    if (!(samples > 0 && seconds > 0)) return SISA_OK;
     sisa_store_timing_read(st, &a, &b);
     int n = snprintf(text, sizeof text, "{\"samples\": %.17g, \"seconds\": %.17g}\n", a + samples,
                      b + seconds);
-    if (sisa_path_resolve(path, sizeof path, st->root, "timing") < 0 ||
-        sisa_fs_write_atomic(path, text, (size_t)n, 1) < 0) {
-        sisa_warn("could not record the training speed in %s/timing: %s", st->root,
-                  sisa_error_message());
-        sisa_error_clear();
-    }
+    int err = sisa_path_resolve(path, sizeof path, st->root, "timing");
+    if (err == SISA_OK) err = sisa_fs_write_atomic(path, text, (size_t)n, 1);
+    if (err < 0)
+        sisa_error_prefix("the work itself is done and committed, but its speed could not be "
+                          "recorded in %s/timing",
+                          st->root);
+    return err;
 }
 
 int sisa_store_is_own_name(const char *name)

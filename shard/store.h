@@ -160,8 +160,9 @@ int sisa_store_recorded_core(const char *root, char *out, size_t cap);
  * spent on them, summed. Advisory and not journaled: it only estimates the wall time of a
  * deletion before it is made. _read gives 0 and 0 when the file is missing or unreadable. */
 void sisa_store_timing_read(const sisa_store *st, double *samples, double *seconds);
-/* Add to it (rank 0 of a writer; written atomically; a failure is a warning, never an error). */
-void sisa_store_timing_add(const sisa_store *st, double samples, double seconds);
+/* Add to it (rank 0 of a writer; written atomically). A failure (a full disk) is reported like
+ * any other: the command's work is done and committed before it, and the message says so. */
+int sisa_store_timing_add(const sisa_store *st, double samples, double seconds);
 
 /* Commit st->man (and STORE/config.yaml) through the store's journal. Writers only. */
 int sisa_store_write_manifest(sisa_store *st);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The cost of a deletion before committing it, unlearn --json, and JSON errors.
+"""The cost of a deletion before committing it, unlearn --json, JSON errors, and sisa log.
 
 A 3-shard x 3-slice MLP store of 900 Fashion-MNIST rows:
   - `unlearn --dry-run` names each shard's cost in sample visits; the real deletion then spends
@@ -11,7 +11,10 @@ A 3-shard x 3-slice MLP store of 900 Fashion-MNIST rows:
   - a kNN store's plan costs nothing;
   - `--json` prints exactly one JSON object with the documented keys (docs/json.md), for a dry
     run and a real deletion; with `--json` an error is also a JSON object on stdout
-    ({"error": {"code", "name", "exit", "message"}}) and the exit status is the same.
+    ({"error": {"code", "name", "exit", "message"}}) and the exit status is the same;
+  - `sisa log` lists every request with its rows, shards, planned and spent sample visits, wall
+    time and certificate verdict (text and --json, --since), and answers --was-deleted ID and
+    --group G from the ledger (yes with the request, or no), a subject's rows included.
 Usage: cost_reference.py SISA_BINARY WORKDIR
 """
 import gzip
@@ -55,11 +58,11 @@ os.makedirs(WORK)
 X = idx("train-images-idx3-ubyte.gz", 900)
 y = idx("train-labels-idx1-ubyte.gz", 900)
 with open(os.path.join(WORK, "train.csv"), "w") as f:
-    f.write("id,label," + ",".join(f"p{j}" for j in range(784)) + "\n")
-    for i in range(900):
-        f.write(f"{i},{y[i]}," + ",".join(str(int(v)) for v in X[i]) + "\n")
-sisa("import", "csv", "train.csv", "--label", "label", "--id", "id", "--scale", "255",
-     "-o", "train.h5")
+    f.write("id,subject,label," + ",".join(f"p{j}" for j in range(784)) + "\n")
+    for i in range(900):  # three rows per data subject
+        f.write(f"{i},{i // 3},{y[i]}," + ",".join(str(int(v)) for v in X[i]) + "\n")
+sisa("import", "csv", "train.csv", "--label", "label", "--id", "id", "--group", "subject",
+     "--scale", "255", "-o", "train.h5")
 with open(os.path.join(WORK, "m.yaml"), "w") as f:
     f.write("data:\n  train: train.h5\nstore: m\nsisa:\n  shards: 3\n  slices: 3\n"
             "model:\n  type: mlp\n  hidden: [32]\ntrain:\n  optimizer: adam\n  lr: 0.003\n"
@@ -120,6 +123,36 @@ r = sisa("unlearn", "-c", "k.yaml", "--ids", IDS, "--dry-run", "--json")
 k = json.loads(r.stdout)
 check(k["model"] == "knn" and k["plan_samples"] == 0 and k["estimated_seconds"] == 0,
       "a kNN store's deletion costs no training")
+
+# sisa log: the history, and questions answered from the ledger
+sisa("unlearn", "-c", "m.yaml", "--groups", "100")  # rows 300, 301, 302
+sisa("verify", "-c", "m.yaml")
+log = json.loads(sisa("log", "-c", "m.yaml", "--json").stdout)
+reqs = log["requests"]
+check([q["request"] for q in reqs] == [1, 2] and [q["rows"] for q in reqs] == [4, 3] and
+      reqs[1]["subjects"] == 1 and all(q["state"] == "certified" for q in reqs),
+      "sisa log --json lists both requests, rows and subjects")
+check(reqs[0]["planned_samples"] == dry["plan_samples"] and
+      reqs[0]["samples"] == real["retrain_samples"] and reqs[0]["seconds"] > 0 and
+      [s["shard"] for s in reqs[0]["shards"]] == [s["shard"] for s in real["shards"]],
+      "the first request's shards, planned and spent work, and wall time")
+check(all(q["certificate"] and q["certificate"]["verdict"] == "pass" for q in reqs),
+      "each request names the certificate that covers it (verdict pass)")
+text = sisa("log", "-c", "m.yaml").stdout
+check("request 1 " in text and "request 2 " in text and "2 request(s), 7 row(s) deleted" in text
+      and "(verdict pass)" in text, "sisa log prints the history as text")
+later = json.loads(sisa("log", "-c", "m.yaml", "--json", "--since", "2999").stdout)
+check(later["requests"] == [] and later["rows"] == 0, "--since after the last request: none")
+for args, want in ((["--was-deleted", "400"], (True, 1)), (["--was-deleted", "301"], (True, 2)),
+                   (["--was-deleted", "5"], (False, None)), (["--group", "100"], (True, 2)),
+                   (["--group", "101"], (False, None))):
+    a = json.loads(sisa("log", "-c", "m.yaml", *args, "--json").stdout)
+    t = sisa("log", "-c", "m.yaml", *args).stdout
+    ok = a["deleted"] == want[0] and a.get("request") == want[1]
+    ok &= t.startswith("yes:" if want[0] else "no:")
+    check(ok, f"sisa log {' '.join(args)}: {'yes, request %s' % want[1] if want[0] else 'no'}")
+r = sisa("log", "-c", "m.yaml", "--since", "yesterday", expect=2)
+check("--since 'yesterday'" in r.stderr, "a bad --since is a usage error")
 
 # errors as JSON, with the same exit status
 for args, code, status in ((["unlearn", "-c", "m.yaml", "--ids", "5,99999", "--json"],

@@ -160,8 +160,9 @@ void sc_compare_store(const char *store, const char *ref, int shards, const uint
     snprintf(b, sizeof b, "%s", ref);
     sc_check_no_tmp(a, what);
     char names[16][256], rnames[16][256];
+    /* timing: the measured training speed, advisory (its values are not reproducible) */
     static const char *const allowed[] = {"config.yaml", "journal", "ledger", "lock",
-                                          "manifest",    "salt",    "shards"};
+                                          "manifest",    "salt",    "shards", "timing"};
     int n = sc_list_names(a, names, 16, NULL);
     for (int i = 0; i < n; i++) {
         int ok = 0;

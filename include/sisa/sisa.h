@@ -411,6 +411,29 @@ typedef struct sisa_outlier_report {
  * whatever the rank count. out may be NULL. */
 int sisa_outliers(sisa_outlier_report *out, sisa_handle *h, const sisa_outlier_opts *opts);
 
+/* ---- deletion history -------------------------------------------------------------------- */
+
+typedef struct sisa_log_opts {
+    const char *since; /* ISO 8601 UTC time or a prefix ("2026-12-01"): requests from then on */
+    int has_id;        /* ask whether sample `id` was deleted, instead of listing */
+    uint64_t id;
+    int has_group; /* ask whether data subject `group` was deleted */
+    uint64_t group;
+    int json;    /* print JSON (docs/json.md) */
+    FILE *print; /* rank 0: the report; NULL: nothing */
+} sisa_log_opts;
+
+typedef struct sisa_log_report {
+    uint64_t requests, rows; /* requests listed, and their rows */
+    int deleted;             /* the question: yes (1) or no (0) */
+    uint64_t request;        /* the request that deleted it */
+} sisa_log_report;
+
+/* Collective, read-only: every deletion request of the store (ledger and journal), or whether a
+ * sample or data subject was deleted, answered from the ledger's salted hashes without revealing
+ * other IDs. opts and out may be NULL. */
+int sisa_log(sisa_log_report *out, sisa_handle *h, const sisa_log_opts *opts);
+
 /* ---- impact of a deletion ---------------------------------------------------------------- */
 
 typedef struct sisa_impact_opts {

@@ -942,6 +942,25 @@ int sisa_outliers(sisa_outlier_report *out, sisa_handle *h, const sisa_outlier_o
     return err;
 }
 
+int sisa_log(sisa_log_report *out, sisa_handle *h, const sisa_log_opts *opts)
+{
+    const sisa_log_opts none = {0};
+    if (!opts) opts = &none;
+    if (opts->has_id && opts->has_group)
+        return SISA_ERR(SISA_EUSAGE, "ask about a sample or a data subject, not both");
+    const sisa_run_log_opts o = {opts->since, opts->has_id, opts->has_group, opts->id,
+                                 opts->group, opts->json,   opts->print};
+    sisa_run_log_result r;
+    int err = sisa_run_log(dist_of(h), label_of(h), &h->cfg, &o, &r);
+    if (out) {
+        out->requests = r.requests;
+        out->rows = r.rows;
+        out->deleted = r.deleted;
+        out->request = r.request;
+    }
+    return err;
+}
+
 int sisa_impact(sisa_impact_report *out, sisa_handle *h, const sisa_impact_opts *opts)
 {
     if (!opts) return SISA_ERR(SISA_EUSAGE, "sisa_impact: no options");

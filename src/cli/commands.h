@@ -26,5 +26,6 @@ int sisa_cmd_repair(sisa_job *job, int argc, char **argv);
 int sisa_cmd_gauge(sisa_job *job, int argc, char **argv);
 int sisa_cmd_outliers(sisa_job *job, int argc, char **argv);
 int sisa_cmd_impact(sisa_job *job, int argc, char **argv);
+int sisa_cmd_log(sisa_job *job, int argc, char **argv);
 
 #endif

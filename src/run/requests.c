@@ -103,6 +103,7 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
     int err = SISA_OK;
     const int rank = sisa_dist_rank(d), P = sisa_dist_size(d);
     const uint32_t K = r->n_shards;
+    const double t_start = sisa_now();
     uint32_t *owner = sisa_calloc(K ? K : 1, sizeof *owner);
     uint64_t *cost = sisa_calloc(K ? K : 1, sizeof *cost);
     sisa_shard_report *mine = sisa_calloc(K ? K : 1, sizeof *mine);
@@ -170,7 +171,17 @@ int sisa_run_advance_request(sisa_dist *d, sisa_store *st, sisa_request *r, sisa
                 SISA_TRY(sisa_dist_recv(d, &mine[i], sizeof mine[i], (int)owner[i], (int)i));
         }
         if (rank == 0 && reps) memcpy(reps, mine, K * sizeof *reps);
-        if (rank == 0) err = journal_state(st, r, SISA_REQ_RETRAINED, NULL);
+        if (rank == 0) {
+            /* the work, for sisa log: this run's retraining and its wall time so far */
+            uint64_t samples = 0;
+            for (uint32_t i = 0; i < K; i++) samples += mine[i].samples;
+            sisa_files f = {0};
+            err = sisa_store_files(st, &f, 1);
+            if (err == SISA_OK)
+                err = sisa_request_set_retrained(&f.j, r, samples,
+                                                 (uint64_t)((sisa_now() - t_start) * 1e6));
+            sisa_files_close(&f);
+        }
         SISA_TRY(sisa_dist_agree(d, err));
         r->state = SISA_REQ_RETRAINED;
     }
@@ -444,8 +455,8 @@ int sisa_run_unlearn(sisa_dist *d, sisa_store *st, const sisa_run_deletion *w,
             out->retrain_visits += out->reps[i].samples;
             seconds += out->reps[i].seconds;
         }
-        sisa_store_timing_add(st, (double)out->retrain_visits, seconds);
-        err = full_training_visits(st, &out->full_visits);
+        err = sisa_store_timing_add(st, (double)out->retrain_visits, seconds);
+        if (err == SISA_OK) err = full_training_visits(st, &out->full_visits);
     }
     SISA_TRY(sisa_dist_agree(d, err));
     out->seconds = sisa_now() - t0;

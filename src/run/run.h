@@ -211,6 +211,25 @@ typedef struct sisa_run_impact_result {
 int sisa_run_impact(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
                     const sisa_run_impact_opts *o, sisa_run_impact_result *res);
 
+/* sisa log (log.c): the deletion history, or whether a sample or subject was deleted. */
+typedef struct sisa_run_log_opts {
+    const char *since; /* ISO 8601 UTC time or date prefix: requests at or after it (NULL: all) */
+    int has_id, has_group;
+    uint64_t id, group;
+    int json;
+    FILE *out; /* rank 0: the report; NULL: nothing */
+} sisa_run_log_opts;
+
+typedef struct sisa_run_log_result {
+    uint64_t requests, rows; /* listed */
+    int deleted;             /* the query: the sample or subject was deleted */
+    uint64_t request;        /* ... by this request */
+} sisa_run_log_result;
+
+/* Collective, read-only (rank 0 reads): see log.c and `sisa log --help`. */
+int sisa_run_log(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
+                 const sisa_run_log_opts *o, sisa_run_log_result *res);
+
 /* A fresh scratch folder sisa-CMD-XXXXXX under base_opt (else $TMPDIR, else /tmp), never
  * inside the store (scratch.c); remove it with sisa_run_remove_scratch, which only warns. */
 int sisa_run_make_scratch(const sisa_store *st, const char *cmd, const char *base_opt, char *out,

@@ -359,7 +359,7 @@ static int train_totals(sisa_dist *d, const sisa_store *st, uint64_t stats[5], d
     if (sisa_dist_rank(d) == 0) {
         out->peak_rss = *rss_all;
         *rss_all = NULL;
-        sisa_store_timing_add(st, (double)stats[0], (double)stats[4] / 1e6);
+        SISA_TRY(sisa_store_timing_add(st, (double)stats[0], (double)stats[4] / 1e6));
     }
 done:
     return err;
