@@ -70,7 +70,11 @@ with open(os.path.join(WORK, "m.yaml"), "w") as f:
 with open(os.path.join(WORK, "k.yaml"), "w") as f:
     f.write("data:\n  train: train.h5\nstore: k\nsisa:\n  shards: 3\n  slices: 3\n"
             "model:\n  type: knn\naggregate:\n  strategy: merge\n")
-sisa("train", "-c", "m.yaml")
+t = json.loads(sisa("train", "-c", "m.yaml", "--json").stdout)
+check(set(t) == {"store", "store_id", "config_hash", "shards", "slices", "rows",
+                 "shards_trained", "empty_shards", "samples", "ranks", "seconds",
+                 "train_seconds", "peak_rss"} and t["rows"] == 900 and t["shards_trained"] == 3
+      and t["samples"] > 0 and len(t["peak_rss"]) == 1, "train --json: the documented keys")
 sisa("train", "-c", "k.yaml")
 with open(os.path.join(WORK, "m", "timing")) as f:
     timing = json.load(f)
@@ -153,6 +157,10 @@ for args, want in ((["--was-deleted", "400"], (True, 1)), (["--was-deleted", "30
     check(ok, f"sisa log {' '.join(args)}: {'yes, request %s' % want[1] if want[0] else 'no'}")
 r = sisa("log", "-c", "m.yaml", "--since", "yesterday", expect=2)
 check("--since 'yesterday'" in r.stderr, "a bad --since is a usage error")
+
+p = json.loads(sisa("predict", "-c", "m.yaml", "-i", "train.h5", "-o", "p.h5", "--json").stdout)
+check(p == {"rows": 900, "shards_used": 3, "shards": 3, "strategy": "mean", "input": "train.h5",
+            "output": "p.h5"}, "predict --json: the documented keys")
 
 # errors as JSON, with the same exit status
 for args, code, status in ((["unlearn", "-c", "m.yaml", "--ids", "5,99999", "--json"],

@@ -20,7 +20,7 @@ int sisa_cmd_predict(sisa_job *job, int argc, char **argv)
 {
     int err = SISA_OK;
     const char *cfg_path = NULL, *input = NULL, *output = NULL;
-    int per_shard = 0, force = 0;
+    int per_shard = 0, force = 0, json = 0;
     sisa_handle *h = NULL;
     sisa_predict_file_report rep = {0};
     const sisa_option options[] = {
@@ -30,10 +30,11 @@ int sisa_cmd_predict(sisa_job *job, int argc, char **argv)
         {"per-shard", 0, SISA_ARG_FLAG, &per_shard, NULL,
          "also write each shard's posteriors (/shards/KKKK)", 0},
         {"force", 0, SISA_ARG_FLAG, &force, NULL, "replace OUT.h5 if it exists", 0},
+        {"json", 0, SISA_ARG_FLAG, &json, NULL, "print the outcome as one JSON object", 0},
     };
     const sisa_command_spec spec = {
         .name = "predict",
-        .usage = "predict -c CONFIG -i IN.h5 -o OUT.h5 [--per-shard] [--force]",
+        .usage = "predict -c CONFIG -i IN.h5 -o OUT.h5 [--per-shard] [--force] [--json]",
         .summary = "Predict with the ensemble of shard models; write posteriors and labels.",
         .description = "OUT.h5 holds proba (float32 [n, C]), label (int32 [n]) and id (uint64 "
                        "[n]); see docs/formats.md.\nThe aggregation strategy is the config's "
@@ -48,6 +49,16 @@ int sisa_cmd_predict(sisa_job *job, int argc, char **argv)
     const sisa_predict_file_opts po = {per_shard, force};
     SISA_TRY(sisa_predict_file(&rep, h, input, output, &po));
     if (sisa_job_rank(job) != 0) goto done;
+    if (json) {
+        printf("{\"rows\": %llu, \"shards_used\": %u, \"shards\": %u, \"strategy\": \"%s\", "
+               "\"input\": ",
+               (unsigned long long)rep.rows, rep.n_models, rep.shards_total, rep.strategy);
+        sisa_json_print_string(stdout, input);
+        printf(", \"output\": ");
+        sisa_json_print_string(stdout, output);
+        printf("}\n");
+        goto done;
+    }
     printf("predicted %llu rows with %u of %u shard models (strategy %s) -> %s\n",
            (unsigned long long)rep.rows, rep.n_models, rep.shards_total, rep.strategy, output);
 done:

@@ -23,7 +23,7 @@ int sisa_cmd_train(sisa_job *job, int argc, char **argv)
     int err = SISA_OK;
     const char *cfg_path = NULL;
     double wait = 0;
-    int accept_move = 0;
+    int accept_move = 0, json = 0;
     sisa_handle *h = NULL;
     sisa_train_report r = {0};
     const sisa_option options[] = {
@@ -34,10 +34,11 @@ int sisa_cmd_train(sisa_job *job, int argc, char **argv)
          0},
         {"accept-move", 0, SISA_ARG_FLAG, &accept_move, NULL,
          "the store was moved on purpose: record its new location (see docs/guarantees.md)", 0},
+        {"json", 0, SISA_ARG_FLAG, &json, NULL, "print the outcome as one JSON object", 0},
     };
     const sisa_command_spec spec = {
         .name = "train",
-        .usage = "train -c CONFIG [--wait[=SECONDS]] [--accept-move]",
+        .usage = "train -c CONFIG [--json] [--wait[=SECONDS]] [--accept-move]",
         .summary = "Partition the training set into shards and slices, and train every shard "
                    "stage by stage with a checkpoint after each stage.",
         .description =
@@ -58,6 +59,24 @@ int sisa_cmd_train(sisa_job *job, int argc, char **argv)
     SISA_TRY(sisa_train(&r, h));
     if (sisa_job_rank(job) != 0) goto done;
     const double secs = sisa_cli_now() - t0;
+    if (json) {
+        printf("{\"store\": ");
+        sisa_json_print_string(stdout, r.store);
+        printf(", \"store_id\": \"%s\", \"config_hash\": \"%s\", \"shards\": %u, "
+               "\"slices\": %u, \"rows\": %llu, \"shards_trained\": %llu, "
+               "\"empty_shards\": %llu, \"samples\": %llu, \"ranks\": %d, \"seconds\": ",
+               r.store_id, r.config_hash, r.shards, r.slices, (unsigned long long)r.rows,
+               (unsigned long long)r.shards_trained, (unsigned long long)r.empty_shards,
+               (unsigned long long)r.samples, r.ranks);
+        sisa_json_print_number(stdout, secs);
+        printf(", \"train_seconds\": ");
+        sisa_json_print_number(stdout, r.train_seconds);
+        printf(", \"peak_rss\": [");
+        for (int k = 0; k < r.ranks && r.peak_rss; k++)
+            printf("%s%.0f", k ? ", " : "", r.peak_rss[k]);
+        printf("]}\n");
+        goto done;
+    }
     if (!r.shards_trained) {
         printf("store %s is up to date: %u shards x %u slices, %llu rows%s\n", r.store, r.shards,
                r.slices, (unsigned long long)r.rows,
