@@ -485,19 +485,23 @@ static const char *const store_names[] = {"journal", "manifest", "config.yaml", 
 
 void sisa_store_timing_read(const sisa_store *st, double *samples, double *seconds)
 {
-    char path[SISA_PATH_MAX], *text = NULL;
-    size_t len = 0;
+    /* No allocation: this runs in a deletion's plan, after the request is journaled. */
+    char path[SISA_PATH_MAX], text[256];
     *samples = *seconds = 0;
-    if (sisa_path_resolve(path, sizeof path, st->root, "timing") < 0 || !sisa_fs_exists(path) ||
-        sisa_fs_read_all(&text, &len, path, 4096) < 0) {
+    if (sisa_path_resolve(path, sizeof path, st->root, "timing") < 0) {
         sisa_error_clear();
         return;
     }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return;
+    text[n] = '\0';
     double a, b;
     if (sscanf(text, "{\"samples\": %lf, \"seconds\": %lf}", &a, &b) == 2 && isfinite(a) &&
         isfinite(b) && a >= 0 && b > 0)
         *samples = a, *seconds = b;
-    sisa_free(text);
 }
 
 int sisa_store_timing_add(const sisa_store *st, double samples, double seconds)

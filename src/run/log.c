@@ -155,15 +155,16 @@ done:
 
 /* The certificates in STORE/certificates/ (request-N.json, as sisa verify names them): each
  * covers the requests it lists, and a later one (higher N) replaces an earlier verdict. */
-static void read_certificates(const sisa_store *st, history *h)
+static int read_certificates(const sisa_store *st, history *h)
 {
+    int err = SISA_OK;
     char dir[SISA_PATH_MAX];
     if (sisa_path_resolve(dir, sizeof dir, st->root, "certificates") < 0) {
         sisa_error_clear();
-        return;
+        return SISA_OK;
     }
     DIR *d = opendir(dir);
-    if (!d) return;
+    if (!d) return SISA_OK;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         unsigned long long n = 0;
@@ -173,10 +174,12 @@ static void read_certificates(const sisa_store *st, history *h)
         size_t len = 0;
         sisa_json *j = NULL;
         const char *verdict = NULL;
-        if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path &&
-            sisa_fs_read_all(&text, &len, path, (size_t)1 << 30) == SISA_OK &&
-            sisa_json_parse(&j, text, len, path) == SISA_OK &&
-            sisa_json_str(j, "verdict", &verdict)) {
+        int rc = snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path
+                     ? sisa_fs_read_all(&text, &len, path, (size_t)1 << 30)
+                     : SISA_EUSAGE;
+        if (rc == SISA_OK) rc = sisa_json_parse(&j, text, len, path);
+        if (rc == SISA_ENOMEM) err = rc; /* anything else: not a certificate of ours */
+        if (rc == SISA_OK && sisa_json_str(j, "verdict", &verdict)) {
             const sisa_json *reqs = sisa_json_get(j, "requests");
             for (const sisa_json *k = reqs ? reqs->kid : NULL; k; k = k->next) {
                 unsigned long long rn = k->str ? strtoull(k->str, NULL, 10) : 0;
@@ -189,11 +192,13 @@ static void read_certificates(const sisa_store *st, history *h)
                 }
             }
         }
-        sisa_error_clear();
+        if (err == SISA_OK) sisa_error_clear();
         sisa_json_free(j);
         sisa_free(text);
+        if (err < 0) break;
     }
     closedir(d);
+    return err;
 }
 
 static void print_entry_json(FILE *out, const entry *e)
@@ -310,7 +315,7 @@ static int run_log(const sisa_store *st, const sisa_run_log_opts *o, sisa_run_lo
         }
         goto done;
     }
-    read_certificates(st, &h);
+    SISA_TRY(read_certificates(st, &h));
     for (size_t i = 0; i < h.n; i++) {
         entry *e = &h.e[i];
         if (o->since && strcmp(e->r.time, o->since) < 0) continue;
