@@ -3,6 +3,7 @@
  */
 #include "shard/predict.h"
 
+#include "base/log.h"
 #include "io/store_io.h"
 #include "model/knn.h"
 #include "model/model.h"
@@ -20,13 +21,21 @@ struct sisa_shard_model {
     /* knn: the shard's rows and the index over them */
     sisa_shard_data *rows;
     sisa_knn_index *knn;
-    uint32_t k;
-    sisa_knn_cand *cands; /* (SISA_KNN_BLOCK, k) */
+    uint32_t k, shard;
+    sisa_knn_cand *cands;        /* (SISA_KNN_BLOCK, k) */
+    uint64_t queries, fallbacks; /* answered, and of them by the full exact scan */
 };
 
 void sisa_shard_model_free(sisa_shard_model *sm)
 {
     if (!sm) return;
+    if (sm->knn && sm->fallbacks)
+        sisa_info("shard %u: %llu of %llu queries were answered by the full exact scan (their "
+                  "k-th neighbour was too close to call from the float32 estimates)",
+                  sm->shard, (unsigned long long)sm->fallbacks, (unsigned long long)sm->queries);
+    else if (sm->knn && sm->queries)
+        sisa_debug("shard %u: all %llu queries certified from their k + 32 candidates", sm->shard,
+                   (unsigned long long)sm->queries);
     sisa_model_destroy(sm->m);
     sisa_knn_index_free(sm->knn);
     sisa_shard_data_free(sm->rows);
@@ -54,6 +63,7 @@ static int load_knn(sisa_shard_model *sm, const sisa_store *st, uint32_t shard,
     SISA_CHECK(sm->rows->d == sm->d, SISA_ECORRUPT, "shard %u: rows of %llu features, not %u",
                shard, (unsigned long long)sm->rows->d, sm->d);
     sm->k = (uint32_t)st->cfg.model.k;
+    sm->shard = shard;
     SISA_TRY(sisa_knn_index_create(&sm->knn, sm->rows->X, sm->rows->id, sm->rows->y, sm->rows->n,
                                    sm->d, sm->k, st->cfg.model.metric));
     sm->cands = sisa_malloc((size_t)SISA_KNN_BLOCK * sm->k * sizeof *sm->cands);
@@ -110,6 +120,8 @@ uint64_t sisa_shard_model_neighbours(sisa_shard_model *sm, const float *X, uint6
         uint32_t nb = (uint32_t)(n - r0 < SISA_KNN_BLOCK ? n - r0 : SISA_KNN_BLOCK);
         fallbacks += sisa_knn_index_query(sm->knn, X + r0 * sm->d, nb, out + r0 * sm->k);
     }
+    sm->queries += n;
+    sm->fallbacks += fallbacks;
     return fallbacks;
 }
 
@@ -118,7 +130,8 @@ void sisa_shard_model_predict(sisa_shard_model *sm, const float *X, uint64_t n, 
     if (sm->knn) {
         for (uint64_t r0 = 0; r0 < n; r0 += SISA_KNN_BLOCK) {
             uint32_t nb = (uint32_t)(n - r0 < SISA_KNN_BLOCK ? n - r0 : SISA_KNN_BLOCK);
-            sisa_knn_index_query(sm->knn, X + r0 * sm->d, nb, sm->cands);
+            sm->fallbacks += sisa_knn_index_query(sm->knn, X + r0 * sm->d, nb, sm->cands);
+            sm->queries += nb;
             for (uint32_t i = 0; i < nb; i++)
                 sisa_knn_posterior(sm->cands + (size_t)i * sm->k, sm->k, sm->classes,
                                    proba + (r0 + i) * sm->classes);

@@ -156,6 +156,58 @@ done:
     return err;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* knn, an affected shard: its lists after the deletion. A query none of whose neighbours is
+ * deleted keeps its list (removing rows farther than its k-th neighbour changes nothing in a
+ * total order); the others are searched again among the remaining rows, in blocks. */
+static int knn_lists_after(impact *im, shard_state *s)
+{
+    int err = SISA_OK;
+    sisa_knn_index *ix = NULL;
+    const uint32_t d = (uint32_t)im->q->d, K = im->K;
+    float *Q = NULL;
+    uint64_t *which = NULL, n = 0;
+    s->la = sisa_malloc((im->nq ? im->nq : 1) * K * sizeof *s->la);
+    which = sisa_malloc((im->nq ? im->nq : 1) * sizeof *which);
+    Q = sisa_malloc((size_t)SISA_KNN_BLOCK * d * sizeof *Q);
+    sisa_knn_cand *got = sisa_malloc((size_t)SISA_KNN_BLOCK * K * sizeof *got);
+    SISA_CHECK(s->la && which && Q && got, SISA_ENOMEM, "out of memory");
+    memcpy(s->la, s->lb, im->nq * K * sizeof *s->la);
+    /* the deleted IDs are ascending (the shard's rows are in ID order) */
+    for (uint64_t q = 0; q < im->nq; q++)
+        for (uint32_t c = 0; c < K; c++) {
+            const sisa_knn_cand *e = &s->lb[q * K + c];
+            if (e->label >= 0 &&
+                bsearch(&e->id, s->del_ids, s->deleted, sizeof *s->del_ids, cmp_id)) {
+                which[n++] = q;
+                break;
+            }
+        }
+    if (!n) goto done;
+    SISA_TRY(sisa_knn_index_create(&ix, s->kept->X, s->kept->id, s->kept->y, s->kept->n, d, K,
+                                   im->st->cfg.model.metric));
+    for (uint64_t b0 = 0; b0 < n; b0 += SISA_KNN_BLOCK) {
+        SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted");
+        const uint32_t nb = (uint32_t)(n - b0 < SISA_KNN_BLOCK ? n - b0 : SISA_KNN_BLOCK);
+        for (uint32_t i = 0; i < nb; i++)
+            memcpy(Q + (size_t)i * d, im->q->X + which[b0 + i] * d, d * sizeof *Q);
+        sisa_knn_index_query(ix, Q, nb, got);
+        for (uint32_t i = 0; i < nb; i++)
+            memcpy(s->la + which[b0 + i] * K, got + (size_t)i * K, K * sizeof *got);
+    }
+done:
+    sisa_knn_index_free(ix);
+    sisa_free(got);
+    sisa_free(Q);
+    sisa_free(which);
+    return err;
+}
+
 static int alloc_proba(impact *im, float **p)
 {
     *p = sisa_malloc((im->nq ? im->nq : 1) * im->C * sizeof **p);
@@ -228,7 +280,7 @@ static int shard_compute(impact *im, shard_state *s, const sisa_request *r, cons
         if (im->knn) {
             SISA_TRY(knn_lists(im, s->rows, &s->lb));
             if (s->affected && s->after)
-                SISA_TRY(knn_lists(im, s->kept, &s->la));
+                SISA_TRY(knn_lists_after(im, s));
             else if (!s->affected)
                 s->la = s->lb;
             if (!im->merge) {
