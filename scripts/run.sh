@@ -100,13 +100,13 @@ echo
 echo "== 5. k nearest neighbours: what the 20-sample deletion would change, before making it"
 KCFG=$ROOT/configs/fashion-mnist-knn.yaml
 rm -rf "$ROOT/out/fashion-mnist-knn/store"
-sisa_mpi train -c "$KCFG"
+sisa_mpi -q train -c "$KCFG"
 # Reverse kNN: which test predictions use one of the 20 rows among their 5 nearest, and which
 # would flip; then the deletion itself, exact and certified like any other.
 sisa_mpi impact -c "$KCFG" --ids-file "$OUT/deletion-request.txt" --queries "$OUT/test.h5" \
   -o "$OUT/knn-impact.h5" --force
-sisa_mpi unlearn -c "$KCFG" --ids-file "$OUT/deletion-request.txt"
-sisa_mpi verify -c "$KCFG" | tail -n 2
+sisa_mpi -q unlearn -c "$KCFG" --ids-file "$OUT/deletion-request.txt"
+sisa_mpi -q verify -c "$KCFG" | tail -n 2
 
 echo
 echo "== 6. the deletion history of the demo store"
