@@ -486,6 +486,13 @@ static int train_stage(shard_run *t, uint32_t r, uint32_t n_r, uint64_t visits,
     double loss_sum = 0;
     uint64_t loss_n = 0;
     uint64_t done = 0; /* sample visits of this stage so far: the schedule's clock */
+    /* progress within the stage (not from a helper thread training ahead: its lines would cut
+     * into the main thread's) */
+    sisa_progress pr;
+    char label[64];
+    const int show = !t->cancel && visits > 0;
+    snprintf(label, sizeof label, "shard %u stage %u/%d", t->k, r, cfg->sisa.slices);
+    if (show) sisa_progress_start(&pr, label, "samples", visits);
     for (uint64_t j = 0; j < full + (partial > 0); j++) {
         const uint32_t count = j < full ? n_r : (uint32_t)partial;
         sisa_rng rng;
@@ -512,12 +519,14 @@ static int train_stage(shard_run *t, uint32_t r, uint32_t n_r, uint64_t visits,
             sisa_model_set_lr(t->model, sisa_optim_lr(&t->os, done, visits));
             float l = sisa_model_train_step(t->model, t->xb, t->yb, nb);
             done += nb;
+            if (show) sisa_progress_update(&pr, done);
             loss_sum += (double)l * nb;
             loss_n += nb;
         }
         t->meta.epochs++;
     }
 done:
+    if (show) sisa_progress_finish(&pr);
     *loss_sum_out = loss_sum;
     *loss_n_out = loss_n;
     return err;

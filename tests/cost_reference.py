@@ -20,6 +20,7 @@ Usage: cost_reference.py SISA_BINARY WORKDIR
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,8 +38,9 @@ def check(ok, what):
         failures.append(what)
 
 
-def sisa(*args, expect=0):
-    r = subprocess.run([SISA, *args], cwd=WORK, capture_output=True, text=True)
+def sisa(*args, expect=0, env=None):
+    r = subprocess.run([SISA, *args], cwd=WORK, capture_output=True, text=True,
+                       env=dict(os.environ, **(env or {})))
     if expect is not None and r.returncode != expect:
         sys.exit(f"sisa {' '.join(args)}: exit {r.returncode}, expected {expect}\n"
                  f"{r.stdout}{r.stderr}")
@@ -161,6 +163,19 @@ check("--since 'yesterday'" in r.stderr, "a bad --since is a usage error")
 p = json.loads(sisa("predict", "-c", "m.yaml", "-i", "train.h5", "-o", "p.h5", "--json").stdout)
 check(p == {"rows": 900, "shards_used": 3, "shards": 3, "strategy": "mean", "input": "train.h5",
             "output": "p.h5"}, "predict --json: the documented keys")
+
+# progress within a stage: samples, share, speed and time left; -q silences it
+with open(os.path.join(WORK, "p.yaml"), "w") as f:
+    f.write("data:\n  train: train.h5\nstore: p\nsisa:\n  shards: 1\n  slices: 2\n"
+            "model:\n  type: mlp\n  hidden: [64]\ntrain:\n  optimizer: adam\n  lr: 0.003\n"
+            "  batch_size: 8\n  epochs: 30\n")
+r = sisa("train", "-c", "p.yaml", env={"SISA_PROGRESS": "", "SISA_PROGRESS_PERIOD": "0.001"})
+check(re.search(r"shard 0 stage [12]/2: \d+/\d+ samples \(\d+%\), \d+ samples/s, "
+                r"[0-9.]+ s elapsed, \d+ s left", r.stderr) is not None,
+      "training reports progress within a stage (samples, %, samples/s, time left)")
+shutil.rmtree(os.path.join(WORK, "p"))
+r = sisa("-q", "train", "-c", "p.yaml", env={"SISA_PROGRESS": "", "SISA_PROGRESS_PERIOD": "0.001"})
+check("samples/s" not in r.stderr, "-q silences it")
 
 # errors as JSON, with the same exit status
 for args, code, status in ((["unlearn", "-c", "m.yaml", "--ids", "5,99999", "--json"],

@@ -45,9 +45,10 @@ static void draw(sisa_progress *p, double now)
     if (p->total) {
         double frac = (double)p->done / (double)p->total;
         double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
-        n = snprintf(line, sizeof line, "%s: %llu/%llu %s (%.0f%%), %.1f s elapsed, %.0f s left",
-                     p->label, (unsigned long long)p->done, (unsigned long long)p->total, p->unit,
-                     100.0 * frac, elapsed, eta);
+        n = snprintf(
+            line, sizeof line, "%s: %llu/%llu %s (%.0f%%), %.0f %s/s, %.1f s elapsed, %.0f s left",
+            p->label, (unsigned long long)p->done, (unsigned long long)p->total, p->unit,
+            100.0 * frac, elapsed > 0 ? (double)p->done / elapsed : 0.0, p->unit, elapsed, eta);
     } else {
         n = snprintf(line, sizeof line, "%s: %llu %s, %.1f s elapsed", p->label,
                      (unsigned long long)p->done, p->unit, elapsed);
