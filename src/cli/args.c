@@ -97,10 +97,23 @@ done:
     return err;
 }
 
+static void (*capture_fn)(void *ctx, const sisa_command_spec *spec);
+static void *capture_ctx;
+
+void sisa_args_capture(void (*fn)(void *ctx, const sisa_command_spec *spec), void *ctx)
+{
+    capture_fn = fn;
+    capture_ctx = ctx;
+}
+
 int sisa_args_parse(const sisa_command_spec *spec, int argc, char **argv, char **positionals,
                     int *n_positionals)
 {
     int err = SISA_OK;
+    if (capture_fn) {
+        capture_fn(capture_ctx, spec);
+        return 1;
+    }
     unsigned char seen[64] = {0};
     int npos = 0, options_done = 0;
     for (int i = 0; i < argc; i++) {

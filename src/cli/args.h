@@ -52,6 +52,11 @@ int sisa_args_parse(const sisa_command_spec *spec, int argc, char **argv, char *
 
 void sisa_args_help(const sisa_command_spec *spec, FILE *out);
 
+/* While a capture function is set, sisa_args_parse hands it the command's table and returns 1
+ * (as for --help) without parsing: how `sisa help --bash-completion` and `--man` read every
+ * command's options from the same tables as --help (cli/docgen.c). NULL: parse again. */
+void sisa_args_capture(void (*fn)(void *ctx, const sisa_command_spec *spec), void *ctx);
+
 /* Monotonic time in seconds (for the durations the commands print). */
 double sisa_cli_now(void);
 

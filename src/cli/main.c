@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* fopencookie */
 #include "commands.h"
+#include "docgen.h"
 
 #include "sisa/gauge.h"
 #include "sisa/sisa.h"
@@ -251,6 +252,27 @@ int main(int argc, char **argv)
         if (i + 1 >= argc) {
             usage(stdout);
             return SISA_EXIT_OK;
+        }
+        if (!strcmp(argv[i + 1], "--bash-completion") || !strcmp(argv[i + 1], "--man")) {
+            /* generated from the commands' option tables (docgen.c) */
+            static const char *const import_subs[] = {"idx", "csv", "libsvm", "h5", NULL};
+            static const char *const config_subs[] = {"check", "show", "reference", NULL};
+            static const char *const gauge_subs[] = {"plan", "member", "score", NULL};
+            sisa_docgen_cmd dc[N_COMMANDS];
+            for (size_t c = 0; c < N_COMMANDS; c++) {
+                const char *n = commands[c].name;
+                dc[c] = (sisa_docgen_cmd){n, commands[c].run, commands[c].summary,
+                                          !strcmp(n, "import")   ? import_subs
+                                          : !strcmp(n, "config") ? config_subs
+                                          : !strcmp(n, "gauge")  ? gauge_subs
+                                                                 : NULL};
+            }
+            if (argv[i + 1][2] == 'b') return report(sisa_docgen_bash(stdout, dc, N_COMMANDS), 0);
+            if (i + 2 >= argc) {
+                fprintf(stderr, "sisa: error: usage: sisa help --man DIR\n");
+                return SISA_EXIT_USAGE;
+            }
+            return report(sisa_docgen_man(argv[i + 2], dc, N_COMMANDS), 0);
         }
         for (size_t c = 0; c < N_COMMANDS; c++)
             if (!strcmp(argv[i + 1], commands[c].name)) {
