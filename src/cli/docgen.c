@@ -58,7 +58,8 @@ static void capture(void *ctx, const sisa_command_spec *spec)
     p->n_opt = spec->n_options;
     p->opt = malloc((size_t)(spec->n_options ? spec->n_options : 1) * sizeof *p->opt);
     if (!p->name || !p->usage || !p->summary || !p->opt) ps->failed = 1;
-    if (p->opt) memcpy(p->opt, spec->options, (size_t)spec->n_options * sizeof *p->opt);
+    if (p->opt && spec->n_options)
+        memcpy(p->opt, spec->options, (size_t)spec->n_options * sizeof *p->opt);
 }
 
 static void pages_free(pages *ps)
