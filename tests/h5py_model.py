@@ -25,6 +25,10 @@ def forward(ckpt, x):
         assert f.attrs["sisa_format"] == "sisa-checkpoint", f.attrs["sisa_format"]
         assert str(f.attrs["model"]).startswith("mlp 6-16-8-3"), f.attrs["model"]
         assert len(f.attrs["lineage"]) == 64
+        # single counters are scalars, not 1-element arrays
+        for key in ("shard", "stage", "stages", "rows", "steps", "samples", "epochs"):
+            assert np.ndim(f.attrs[key]) == 0, (key, f.attrs[key])
+        assert int(f.attrs["stage"]) == int(f.attrs["stages"])
         # How it was trained, schedule included (the config of tests/h5py_model.sh).
         opt = f.attrs["optimizer"]
         opt = opt.decode() if isinstance(opt, bytes) else str(opt)

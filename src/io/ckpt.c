@@ -75,13 +75,14 @@ int sisa_ckpt_write_hashed(const char *path, const sisa_ckpt_meta *m, const sisa
                             m->steps, m->samples, m->epochs};
     SISA_TRY(sisa_h5_attr_write_str(file, "sisa_format", SISA_CKPT_FORMAT));
     SISA_TRY(sisa_h5_attr_write_i32(file, "sisa_format_version", 1));
-    SISA_TRY(sisa_h5_attr_write_u64s(file, "shard", &counters[0], 1));
-    SISA_TRY(sisa_h5_attr_write_u64s(file, "stage", &counters[1], 1));
-    SISA_TRY(sisa_h5_attr_write_u64s(file, "stages", &counters[2], 1));
-    SISA_TRY(sisa_h5_attr_write_u64s(file, "rows", &counters[3], 1));
-    SISA_TRY(sisa_h5_attr_write_u64s(file, "steps", &counters[4], 1));
-    SISA_TRY(sisa_h5_attr_write_u64s(file, "samples", &counters[5], 1));
-    SISA_TRY(sisa_h5_attr_write_u64s(file, "epochs", &counters[6], 1));
+    /* single counters as scalar attributes (n = 0); readers take a 1-element array too */
+    SISA_TRY(sisa_h5_attr_write_u64s(file, "shard", &counters[0], 0));
+    SISA_TRY(sisa_h5_attr_write_u64s(file, "stage", &counters[1], 0));
+    SISA_TRY(sisa_h5_attr_write_u64s(file, "stages", &counters[2], 0));
+    SISA_TRY(sisa_h5_attr_write_u64s(file, "rows", &counters[3], 0));
+    SISA_TRY(sisa_h5_attr_write_u64s(file, "steps", &counters[4], 0));
+    SISA_TRY(sisa_h5_attr_write_u64s(file, "samples", &counters[5], 0));
+    SISA_TRY(sisa_h5_attr_write_u64s(file, "epochs", &counters[6], 0));
     SISA_TRY(sisa_h5_attr_write_u64s(file, "rng_state", m->rng_state, 4));
     SISA_TRY(sisa_h5_attr_write_str(file, "lineage", m->lineage));
     SISA_TRY(sisa_h5_attr_write_str(file, "config_hash", m->config_hash));

@@ -37,6 +37,8 @@ void sisa_h5_close_quiet(hid_t *id); /* any object kind, errors ignored (cleanup
 /* Attributes on `loc` (a file or group). Strings are variable-length UTF-8. */
 int sisa_h5_attr_write_str(hid_t loc, const char *name, const char *value);
 int sisa_h5_attr_write_i32(hid_t loc, const char *name, int32_t value);
+/* n values as a 1-D attribute; n = 0: one value as a scalar attribute (h5py reads it as a
+ * number, not a 1-element array). */
 int sisa_h5_attr_write_u64s(hid_t loc, const char *name, const uint64_t *v, size_t n);
 int sisa_h5_attr_write_i64s(hid_t loc, const char *name, const int64_t *v, size_t n);
 /* Readers return 1 when found, 0 when absent, negative on error (wrong type or shape, or a
