@@ -12,8 +12,8 @@
 #   5. the same 20 samples in a k-nearest-neighbour store (configs/fashion-mnist-knn.yaml):
 #      sisa impact reports which test predictions depend on them (reverse kNN) and which would
 #      change, before the deletion is made, verified and certified;
-#   6. print the demo store's deletion history (sisa log), then accuracy, training time,
-#      unlearning times, speed-ups and the certificate's verdict.
+#   6. print accuracy, training time, unlearning times, speed-ups and the certificate's verdict,
+#      and end with the demo store's deletion history (sisa log).
 #
 #   scripts/run.sh                 # SISA_DEMO_SEED=N picks another set of 20 samples
 #
@@ -109,10 +109,6 @@ sisa_mpi -q unlearn -c "$KCFG" --ids-file "$OUT/deletion-request.txt"
 sisa_mpi -q verify -c "$KCFG" | tail -n 2
 
 echo
-echo "== 6. the deletion history of the demo store"
-sisa_mpi log -c "$CFG"
-
-echo
 echo "== summary"
 S=$(sed -n 's/^ *shards: *\([0-9]*\).*/\1/p' "$CFG" | head -n 1)
 R=$(sed -n 's/^ *slices: *\([0-9]*\).*/\1/p' "$CFG" | head -n 1)
@@ -130,3 +126,7 @@ print(f"                {single:.2f} s for 1 sample "
       f"visits; SISA's cost model expects {model:.1f}x for one request at S={S:.0f}, R={R:.0f})")
 PYEOF
 echo "certificate:    $verdict ($CERT)"
+
+echo
+echo "== the deletion history of the demo store (sisa log)"
+sisa_mpi log -c "$CFG"
