@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 
 SISA, WORK = sys.argv[1], sys.argv[2]
@@ -176,6 +177,26 @@ check(re.search(r"shard 0 stage [12]/2: \d+/\d+ samples \(\d+%\), \d+ samples/s,
 shutil.rmtree(os.path.join(WORK, "p"))
 r = sisa("-q", "train", "-c", "p.yaml", env={"SISA_PROGRESS": "", "SISA_PROGRESS_PERIOD": "0.001"})
 check("samples/s" not in r.stderr, "-q silences it")
+
+# predictions as CSV: on standard output ("-o -") or into OUT.csv, the bits of the HDF5 file
+csv_text = sisa("predict", "-c", "m.yaml", "-i", "train.h5", "-o", "-").stdout
+with h5py.File(os.path.join(WORK, "p.h5"), "r") as f:
+    h5_proba, h5_label, h5_id = np.asarray(f["proba"]), np.asarray(f["label"]), np.asarray(f["id"])
+lines = csv_text.strip().split("\n")
+rows = np.array([[float(v) for v in ln.split(",")] for ln in lines[1:]])
+check(lines[0] == "id,label," + ",".join(f"p{c}" for c in range(h5_proba.shape[1])) and
+      np.array_equal(rows[:, 0].astype(np.uint64), h5_id) and
+      np.array_equal(rows[:, 1].astype(np.int32), h5_label) and
+      np.array_equal(rows[:, 2:].astype(np.float32), h5_proba),
+      "predict -o - writes CSV on stdout with the HDF5 file's IDs, labels and posteriors, bit "
+      "for bit")
+sisa("predict", "-c", "m.yaml", "-i", "train.h5", "-o", "p.csv")
+with open(os.path.join(WORK, "p.csv")) as f:
+    check(f.read() == csv_text, "predict -o OUT.csv writes the same CSV")
+r = sisa("predict", "-c", "m.yaml", "-i", "train.h5", "-o", "p.csv", expect=2)
+check("--force" in r.stderr, "an existing OUT.csv is not replaced without --force")
+r = sisa("predict", "-c", "m.yaml", "-i", "train.h5", "-o", "-", "--format", "h5", expect=2)
+check("standard output" in r.stderr, "HDF5 cannot go to standard output")
 
 # errors as JSON, with the same exit status
 for args, code, status in ((["unlearn", "-c", "m.yaml", "--ids", "5,99999", "--json"],
