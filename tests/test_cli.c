@@ -65,6 +65,9 @@ static void test_unknown_command_and_option(void **state)
     tu_sisa(&r, "unlern", NULL);
     assert_int_equal(r.status, 2);
     tu_assert_contains(r.err, "unknown command 'unlern' (did you mean 'unlearn'?)");
+    tu_sisa(&r, "ver", NULL); /* every nearest command */
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "(did you mean 'verify' or 'version'?)");
     tu_sisa(&r, "outlier", NULL);
     assert_int_equal(r.status, 2);
     tu_assert_contains(r.err, "(did you mean 'outliers'?)");

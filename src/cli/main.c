@@ -318,17 +318,23 @@ int main(int argc, char **argv)
         sisa_job_free(job, code);
         return code;
     }
-    /* "did you mean": the nearest command within two edits, or the one it starts */
-    const char *best = NULL;
-    unsigned best_d = 3;
+    /* "did you mean": the nearest commands within two edits, or those it starts (all of the
+     * nearest, so that "ver" names both verify and version) */
+    unsigned dist[N_COMMANDS], best_d = 3;
     for (size_t c = 0; c < N_COMMANDS; c++) {
-        unsigned d = sisa_text_distance(name, commands[c].name);
-        if (strlen(name) >= 2 && !strncmp(commands[c].name, name, strlen(name))) d = 1;
-        if (d < best_d) best_d = d, best = commands[c].name;
+        dist[c] = sisa_text_distance(name, commands[c].name);
+        if (strlen(name) >= 2 && !strncmp(commands[c].name, name, strlen(name))) dist[c] = 1;
+        if (dist[c] < best_d) best_d = dist[c];
     }
-    if (best)
-        fprintf(stderr, "sisa: error: unknown command '%s' (did you mean '%s'?)\n", name, best);
-    else
+    if (best_d < 3) {
+        fprintf(stderr, "sisa: error: unknown command '%s' (did you mean", name);
+        int shown = 0;
+        for (size_t c = 0; c < N_COMMANDS; c++)
+            if (dist[c] == best_d)
+                fprintf(stderr, "%s '%s'", shown++ ? " or" : "", commands[c].name);
+        fprintf(stderr, "?)\n");
+    } else {
         fprintf(stderr, "sisa: error: unknown command '%s' (see 'sisa --help')\n", name);
+    }
     return SISA_EXIT_USAGE;
 }
