@@ -68,17 +68,20 @@ static void usage(FILE *out)
             "model trained without that data.\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nglobal options:\n"
-                 "  -v, --verbose   more detail on stderr (repeat for debug output)\n"
-                 "  -q, --quiet     errors only on stderr\n"
-                 "  -h, --help      show this help\n"
-                 "      --version   show versions of sisa, Open MPI, HDF5, OpenBLAS, libyaml\n\n"
-                 "Run 'sisa COMMAND --help' for a command's options.\n\n"
-                 "exit status: 0 success, 1 runtime failure (I/O, corrupt input, MPI),\n"
-                 "2 usage or configuration error, 3 request rejected (nothing changed),\n"
-                 "75 temporary: stopped on SIGUSR1/SIGTERM at a stage boundary, or the store\n"
-                 "is busy with another writer (run it again to resume or retry),\n"
-                 "130 interrupted (partial output removed). See docs/exit-codes.md.\n");
+    fprintf(
+        out,
+        "\nglobal options:\n"
+        "  -v, --verbose   more detail on stderr (repeat for debug output)\n"
+        "  -q, --quiet     errors only on stderr\n"
+        "  -h, --help      show this help\n"
+        "      --version   show versions of sisa, Open MPI, HDF5, OpenBLAS, libyaml\n\n"
+        "Run 'sisa help COMMAND' (or 'sisa COMMAND --help') for a command's options; 'sisa help\n"
+        "--bash-completion' and 'sisa help --man DIR' write completion and man pages.\n\n"
+        "exit status: 0 success, 1 runtime failure (I/O, corrupt input, MPI),\n"
+        "2 usage or configuration error, 3 request rejected (nothing changed),\n"
+        "75 temporary: stopped on SIGUSR1/SIGTERM at a stage boundary, or the store\n"
+        "is busy with another writer (run it again to resume or retry),\n"
+        "130 interrupted (partial output removed). See docs/exit-codes.md.\n");
 }
 
 static void on_interrupt(int signo)
