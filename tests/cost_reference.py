@@ -17,53 +17,27 @@ A 3-shard x 3-slice MLP store of 900 Fashion-MNIST rows:
     --group G from the ledger (yes with the request, or no), a subject's rows included.
 Usage: cost_reference.py SISA_BINARY WORKDIR
 """
-import gzip
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import h5py
 import numpy as np
+from reftools import Checks, Sisa, fashion_mnist, write_csv
 
 SISA, WORK = sys.argv[1], sys.argv[2]
-FM = "/usr/share/datasets/fashion-mnist"
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def sisa(*args, expect=0, env=None):
-    r = subprocess.run([SISA, *args], cwd=WORK, capture_output=True, text=True,
-                       env=dict(os.environ, **(env or {})))
-    if expect is not None and r.returncode != expect:
-        sys.exit(f"sisa {' '.join(args)}: exit {r.returncode}, expected {expect}\n"
-                 f"{r.stdout}{r.stderr}")
-    return r
-
-
-def idx(name, n):
-    with gzip.open(os.path.join(FM, name)) as f:
-        data = f.read()
-    if "images" in name:
-        return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 784)[:n]
-    return np.frombuffer(data, np.uint8, offset=8)[:n]
+check = Checks()
+sisa = Sisa(SISA, WORK)
 
 
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
-X = idx("train-images-idx3-ubyte.gz", 900)
-y = idx("train-labels-idx1-ubyte.gz", 900)
-with open(os.path.join(WORK, "train.csv"), "w") as f:
-    f.write("id,subject,label," + ",".join(f"p{j}" for j in range(784)) + "\n")
-    for i in range(900):  # three rows per data subject
-        f.write(f"{i},{i // 3},{y[i]}," + ",".join(str(int(v)) for v in X[i]) + "\n")
+X = fashion_mnist("train-images-idx3-ubyte.gz", 900)
+y = fashion_mnist("train-labels-idx1-ubyte.gz", 900)
+write_csv(os.path.join(WORK, "train.csv"), X, y, np.arange(900),
+          groups=np.arange(900) // 3)  # three rows per data subject
 sisa("import", "csv", "train.csv", "--label", "label", "--id", "id", "--group", "subject",
      "--scale", "255", "-o", "train.h5")
 with open(os.path.join(WORK, "m.yaml"), "w") as f:
@@ -212,6 +186,4 @@ for args, code, status in ((["unlearn", "-c", "m.yaml", "--ids", "5,99999", "--j
         ok = False
     check(ok, f"{' '.join(args[:1])} --json: the error is a JSON object ({code}, exit {status})")
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
-print("all checks passed")
+check.finish()

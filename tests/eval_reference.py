@@ -11,52 +11,23 @@ out of the test set, so that its recall is undefined). For strategies mean and v
   shortest round-trip form (Python's repr) and undefined values are null.
 Usage: eval_reference.py SISA_BINARY WORKDIR
 """
-import gzip
 import json
 import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import h5py
 import numpy as np
+from reftools import Checks, Sisa, fashion_mnist, write_csv
 from sklearn.metrics import (confusion_matrix, f1_score, log_loss,
                              precision_recall_fscore_support)
 
 SISA, WORK = sys.argv[1], sys.argv[2]
-FM = "/usr/share/datasets/fashion-mnist"
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def sisa(*args, expect=0):
-    r = subprocess.run([SISA, *args], cwd=WORK, capture_output=True, text=True)
-    if expect is not None and r.returncode != expect:
-        sys.exit(f"sisa {' '.join(args)}: exit {r.returncode}, expected {expect}\n"
-                 f"{r.stdout}{r.stderr}")
-    return r
-
-
-def idx(name, n):
-    with gzip.open(os.path.join(FM, name)) as f:
-        data = f.read()
-    if "images" in name:
-        return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 784)[:n]
-    return np.frombuffer(data, np.uint8, offset=8)[:n]
-
-
-def write_csv(path, X, y, ids):
-    with open(path, "w") as f:
-        f.write("id,label," + ",".join(f"p{j}" for j in range(X.shape[1])) + "\n")
-        for i in range(len(y)):
-            f.write(f"{ids[i]},{y[i]}," + ",".join(str(int(v)) for v in X[i]) + "\n")
+check = Checks()
+sisa = Sisa(SISA, WORK)
+idx = fashion_mnist
 
 
 def close(a, b, tol=1e-12):
@@ -133,6 +104,4 @@ for strategy in ("mean", "vote"):
           re.search(r"\n +9 +0 +- ", text) is not None,
           f"{tag}: the text report shows the metrics, '-' for undefined ones")
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
-print("all checks passed")
+check.finish()

@@ -18,55 +18,22 @@ that distances tie) and 300 test rows as queries.
   (exit 2), queries of the wrong width (exit 1), each with no output written.
 Usage: impact_reference.py SISA_BINARY WORKDIR   (SISA_MPIEXEC in the environment: mpirun)
 """
-import gzip
 import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import h5py
 import numpy as np
+from reftools import Checks, Sisa, fashion_mnist, write_csv
 
 SISA, WORK = sys.argv[1], sys.argv[2]
-FM = "/usr/share/datasets/fashion-mnist"
 MPI = os.environ.get("SISA_MPIEXEC", "")
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def sisa(*args, expect=0, ranks=1, stdin=None):
-    cmd = [SISA, *args] if ranks == 1 else [MPI, "-n", str(ranks), SISA, *args]
-    env = dict(os.environ)
-    if ranks > 1:  # Open MPI's own allocations are not leak-checked (as in tests/testutil.c)
-        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
-    r = subprocess.run(cmd, cwd=WORK, capture_output=True, text=True, env=env, input=stdin)
-    if expect is not None and r.returncode != expect:
-        sys.exit(f"{' '.join(cmd)}: exit {r.returncode}, expected {expect}\n"
-                 f"{r.stdout}{r.stderr}")
-    return r
-
-
-def idx(name, n):
-    with gzip.open(os.path.join(FM, name)) as f:
-        data = f.read()
-    if "images" in name:
-        return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 784)[:n]
-    return np.frombuffer(data, np.uint8, offset=8)[:n]
-
-
-def write_csv(path, X, y, ids):
-    with open(path, "w") as f:
-        f.write("id,label," + ",".join(f"p{j}" for j in range(X.shape[1])) + "\n")
-        for i in range(len(y)):
-            f.write(f"{ids[i]},{y[i]}," + ",".join(str(int(v)) for v in X[i]) + "\n")
+check = Checks()
+sisa = Sisa(SISA, WORK)
+idx = fashion_mnist
 
 
 def tree_digest(path):
@@ -275,6 +242,4 @@ check(r.returncode != 0 and "narrow.h5" in r.stderr and
       not os.path.exists(os.path.join(WORK, "bad.h5")),
       f"a foreign queries file is refused naming it (exit {r.returncode})")
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
-print("all checks passed")
+check.finish()

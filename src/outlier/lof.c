@@ -12,6 +12,7 @@
 
 #include "base/mem.h"
 #include "model/kernels.h"
+#include "model/knn.h" /* the exact distance: the kNN model's */
 #include "sisa/error.h"
 
 #include <math.h>
@@ -106,25 +107,6 @@ static void sift_up(cand *h, uint32_t i)
     }
 }
 
-/* The exact distance of rows x and y (d features) in double, feature after feature. */
-static double exact_distance(const float *x, const float *y, uint64_t d, sisa_metric metric,
-                             double nx, double ny)
-{
-    double s = 0;
-    if (metric == SISA_METRIC_COSINE) {
-        if (nx == 0 || ny == 0) return 1.0;
-        const double ix = 1.0 / sqrt(nx), iy = 1.0 / sqrt(ny);
-        for (uint64_t f = 0; f < d; f++) s += ((double)x[f] * ix) * ((double)y[f] * iy);
-        s = 1.0 - s;
-        return s < 0 ? 0 : s > 2 ? 2 : s;
-    }
-    for (uint64_t f = 0; f < d; f++) {
-        double t = (double)x[f] - (double)y[f];
-        s += t * t;
-    }
-    return sqrt(s);
-}
-
 int sisa_knn_block(sisa_knn_work *w, const float *X, const double *norms, uint64_t n, uint64_t d,
                    uint32_t k, sisa_metric metric, uint64_t first, uint32_t count, uint32_t *nbr,
                    double *dist)
@@ -161,7 +143,8 @@ int sisa_knn_block(sisa_knn_work *w, const float *X, const double *norms, uint64
         const float *x = X + self * d;
         for (uint32_t c = 0; c < size; c++) {
             const uint32_t j = w->heap[c].j;
-            w->heap[c].d = exact_distance(x, X + (size_t)j * d, d, metric, norms[self], norms[j]);
+            w->heap[c].d =
+                sisa_knn_distance(x, X + (size_t)j * d, (uint32_t)d, metric, norms[self], norms[j]);
         }
         qsort(w->heap, size, sizeof *w->heap, cand_cmp);
         for (uint32_t c = 0; c < k; c++) {
