@@ -217,8 +217,8 @@ static int write_rows(const char *path, const sisa_writer_opts *wo, uint64_t d, 
     if (rc < 0) return rc;
     for (uint64_t r0 = 0; r0 < n; r0 += chunk) {
         uint64_t nr = n - r0 < chunk ? n - r0 : chunk;
-        rc = sisa_dataset_writer_append(w, X + r0 * d, y + r0, id + r0, group ? group + r0 : NULL,
-                                        nr);
+        rc = sisa_dataset_writer_append(w, X + r0 * d, y ? y + r0 : NULL, id + r0,
+                                        group ? group + r0 : NULL, nr);
         if (rc < 0) {
             sisa_dataset_writer_abort(w);
             return rc;
@@ -796,6 +796,115 @@ static int import_idx(sisa_dataset_summary *s, const char *images, const char *l
     return sisa_import_idx(s, &o);
 }
 
+/* The unlabelled form: written without labels (feature names, scale), refused by the strict
+ * reader, read by the _any reader, and its own schema checked. */
+static void test_unlabelled(void **state)
+{
+    (void)state;
+    char dir[4096];
+    scratch_copy(dir, sizeof dir, "unlabelled");
+    small_data s;
+    small_fill(&s);
+    const char *names[SD] = {"a", "b", "c", "d\u00e9", "e", "f"};
+    sisa_writer_opts wo;
+    memset(&wo, 0, sizeof wo);
+    wo.unlabelled = 1;
+    wo.scale = 2.0f;
+    wo.feature_names = names;
+    const char *path = tu_path(dir, "u.h5");
+    sisa_dataset_summary sum;
+    assert_ok(write_rows(path, &wo, SD, s.X, NULL, s.id, NULL, SN, 5, &sum));
+    assert_int_equal(sum.num_classes, 0);
+
+    sisa_dataset *ds = NULL;
+    assert_err(sisa_dataset_read(&ds, path), SISA_EUSAGE, path,
+               " has no labels (an unlabelled dataset, an input to predict)");
+    assert_null(ds);
+    assert_ok(sisa_dataset_read_any(&ds, path));
+    assert_int_equal(ds->labelled, 0);
+    assert_int_equal(ds->num_classes, 0);
+    assert_null(ds->y);
+    assert_true(ds->scale == 2.0);
+    assert_non_null(ds->feature_names);
+    for (int j = 0; j < SD; j++) assert_string_equal(ds->feature_names[j], names[j]);
+    for (int i = 0; i < SN * SD; i++) assert_true(ds->X[i] == s.X[i] / 2.0f);
+    sisa_dataset_free(ds);
+    ds = NULL;
+    assert_int_equal(sisa_dataset_probe(path), 1);
+
+    /* A labelled file records neither labelled nor, without them, scale or names. */
+    const char *lab = tu_path(dir, "l.h5");
+    write_small(lab, 0);
+    assert_ok(sisa_dataset_read_any(&ds, lab));
+    assert_int_equal(ds->labelled, 1);
+    assert_true(ds->scale == 1.0);
+    assert_null(ds->feature_names);
+    sisa_dataset_free(ds);
+    ds = NULL;
+
+    /* Damage to the unlabelled form's own schema. */
+    static const struct {
+        const char *what, *expect;
+    } cases[] = {
+        {"y present", ": an unlabelled dataset (labelled = 0) holds a 'y' column"},
+        {"classes", ": num_classes is 3 in an unlabelled dataset; it must be 0"},
+        {"labelled 2", ": the labelled attribute is 2; it must be 0 or 1"},
+        {"names", ": feature_names holds 2 names but X has 6 features"},
+        {"scale 0", ": the scale attribute is 0; it must be finite and not 0"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "bad%zu.h5", k);
+        const char *bad = tu_path(dir, name);
+        copy_file(path, bad);
+        hid_t f = h5_open_rw(bad);
+        const int32_t y[SN] = {0};
+        const double zero = 0.0;
+        switch (k) {
+        case 0:
+            h5_put1(f, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, SN, y);
+            break;
+        case 1:
+            h5_attr_i32(f, "num_classes", 3);
+            break;
+        case 2:
+            h5_attr_i32(f, "labelled", 2);
+            break;
+        case 3: {
+            h5_drop(f, "feature_names");
+            hid_t t = H5Tcopy(H5T_C_S1);
+            H5Tset_size(t, H5T_VARIABLE);
+            const char *two[2] = {"a", "b"};
+            h5_put1(f, "feature_names", t, t, 2, two);
+            H5Tclose(t);
+            break;
+        }
+        default:
+            h5_attr(f, "scale", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, &zero);
+            break;
+        }
+        assert_true(H5Fclose(f) >= 0);
+        int rc = sisa_dataset_read_any(&ds, bad);
+        if (rc != SISA_ECORRUPT || !strstr(sisa_error_message(), cases[k].expect))
+            fail_msg("%s: code %d, message: %s", cases[k].what, rc, sisa_error_message());
+        assert_null(ds);
+        sisa_error_clear();
+        assert_no_h5_objects();
+    }
+
+    /* A foreign HDF5 file probes as 0, text as an error. */
+    const char *plain = tu_path(dir, "plain.h5");
+    hid_t f = h5_create(plain);
+    h5_put1(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, SN, s.X);
+    assert_true(H5Fclose(f) >= 0);
+    assert_int_equal(sisa_dataset_probe(plain), 0);
+    const char *text = tu_path(dir, "t.csv");
+    tu_write_text(text, "a,b\n1,2\n");
+    assert_int_equal(sisa_dataset_probe(text), SISA_ECORRUPT);
+    sisa_error_clear();
+    assert_no_h5_objects();
+}
+
 static void test_idx_types(void **state)
 {
     (void)state;
@@ -1180,7 +1289,8 @@ static void test_idx_malformed(void **state)
     assert_err(import_idx(NULL, NULL, lab, out, 1), SISA_EUSAGE, NULL,
                "sisa import idx: --images FILE is required");
     assert_err(import_idx(NULL, img, NULL, out, 1), SISA_EUSAGE, NULL,
-               "sisa import idx: --labels FILE is required");
+               "no label file given (--labels FILE, or --unlabelled for data without labels, "
+               "such as an input to predict)");
     assert_err(import_idx(NULL, img, lab, NULL, 1), SISA_EUSAGE, NULL, "no output file given");
     assert_err(import_idx(NULL, img, lab, out, -2), SISA_EUSAGE, NULL,
                "--scale must be a positive number");
@@ -1784,7 +1894,7 @@ static void test_cli(void **state)
     /* A usage error: exit 2. */
     tu_sisa(&r, "import", "idx", "--images", img, "-o", out2, NULL);
     assert_int_equal(r.status, 2);
-    tu_assert_contains(r.err, "--labels is required");
+    tu_assert_contains(r.err, "no label file given (--labels FILE, or --unlabelled");
     assert_int_equal(tu_count_entries(dir), 1);
 
     /* `sisa info` as text. */
@@ -1902,6 +2012,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_hint_remap),
         cmocka_unit_test(test_writer_errors),
         cmocka_unit_test(test_reader_rejects),
+        cmocka_unit_test(test_unlabelled),
         cmocka_unit_test(test_idx_types),
         cmocka_unit_test(test_idx_malformed),
         cmocka_unit_test(test_h5_import),

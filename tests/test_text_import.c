@@ -589,7 +589,8 @@ static void test_csv_input_errors(void **state)
 
     o.label_col = NULL;
     assert_failed(&fx, sisa_import_csv(NULL, fx.in, &o), SISA_EUSAGE,
-                  "no label column given (--label COLUMN)");
+                  "no label column given (--label COLUMN, or --unlabelled for data without labels, "
+                  "such as an input to predict)");
     o.label_col = "y";
     o.delimiter = '"';
     assert_failed(&fx, sisa_import_csv(NULL, fx.in, &o), SISA_EUSAGE,

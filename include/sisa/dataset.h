@@ -9,7 +9,13 @@
  * and the root attributes num_classes (int32), sisa_format ("sisa-dataset"),
  * sisa_format_version (int32, 1), source (string), created_by (string), optionally
  * feature_shape (uint32 [k], e.g. [28, 28]) and label_values (int64 [num_classes]: the original
- * label of each class after --remap-labels).
+ * label of each class after --remap-labels), scale (float64: the --scale every feature was
+ * divided by, when not 1) and the dataset feature_names (UTF-8 strings [d]: the CSV columns the
+ * features came from, in order).
+ *
+ * An unlabelled dataset (an input to predict: `sisa import --unlabelled`) has no y, num_classes
+ * 0 and the attribute labelled = 0 (int32). Training, evaluation and auditing refuse it;
+ * sisa_dataset_read_any() and `sisa predict` accept it.
  *
  * Files are written through sisa_dataset_writer: streamed, validated, then published atomically
  * (temp file, fsync, rename, fsync of the folder). Nothing ever edits a dataset in place.
@@ -37,19 +43,22 @@ extern "C" {
 #define SISA_INFER_CLASSES_MAX 1000
 
 typedef struct sisa_dataset {
-    uint64_t n; /* rows */
-    uint64_t d; /* features per row */
-    int32_t num_classes;
-    float *X;         /* (n, d) row-major */
-    int32_t *y;       /* (n) */
-    uint64_t *id;     /* (n) */
-    uint64_t *group;  /* (n), NULL when the file has no group column */
-    int feature_rank; /* 0 when the file has no feature_shape */
+    uint64_t n;          /* rows */
+    uint64_t d;          /* features per row */
+    int32_t num_classes; /* 0 when unlabelled */
+    int labelled;        /* 0: an unlabelled dataset (y is NULL) */
+    float *X;            /* (n, d) row-major */
+    int32_t *y;          /* (n), NULL when unlabelled */
+    uint64_t *id;        /* (n) */
+    uint64_t *group;     /* (n), NULL when the file has no group column */
+    int feature_rank;    /* 0 when the file has no feature_shape */
     uint64_t feature_shape[SISA_MAX_FEATURE_RANK];
     int64_t *label_values; /* (num_classes), NULL unless labels were remapped */
     /* Entries of label_values that hold an original label: num_classes, or fewer when
      * --num-classes declared more classes than there were distinct labels (the rest are 0). */
     int32_t num_label_values;
+    double scale;         /* the import's --scale (1 when not recorded) */
+    char **feature_names; /* (d) the CSV feature columns, NULL when not recorded */
     char source[1024];
     char created_by[256];
 } sisa_dataset;
@@ -58,6 +67,11 @@ typedef struct sisa_dataset {
  * attribute (a foreign HDF5 file: import it with `sisa import h5`), or breaks the schema gives
  * SISA_ECORRUPT naming the file and the problem. The result belongs to the caller. */
 int sisa_dataset_read(sisa_dataset **out, const char *path);
+/* The same, but an unlabelled dataset is accepted too (ds->labelled tells). */
+int sisa_dataset_read_any(sisa_dataset **out, const char *path);
+/* Whether `path` is a sisa dataset file: 1 yes, 0 an HDF5 file without the sisa_format
+ * attribute (a foreign HDF5 file), negative when it cannot be opened as HDF5. */
+int sisa_dataset_probe(const char *path);
 void sisa_dataset_free(sisa_dataset *ds);
 
 /* ---- streaming writer ------------------------------------------------------------------- */
@@ -74,6 +88,9 @@ typedef struct sisa_writer_opts {
     const char *source;  /* provenance, stored in the `source` attribute */
     int feature_rank;    /* optional feature_shape */
     uint64_t feature_shape[SISA_MAX_FEATURE_RANK];
+    int unlabelled;                   /* no labels: y is ignored, none are written */
+    const char *const *feature_names; /* (d) recorded as feature_names, or NULL; must stay valid
+                                       * until commit */
     /* When set, write to this existing temp file and stop after fsync at commit: the caller
      * publishes it (used by sandboxed imports, where the parent owns the temp file). */
     const char *tmp_path;
@@ -81,7 +98,7 @@ typedef struct sisa_writer_opts {
 
 typedef struct sisa_dataset_summary {
     uint64_t n, d;
-    int32_t num_classes;
+    int32_t num_classes; /* 0 when unlabelled */
     int has_group;
     uint64_t id_min, id_max;
     float x_min, x_max;
@@ -92,9 +109,9 @@ typedef struct sisa_dataset_summary {
 int sisa_dataset_writer_open(sisa_dataset_writer **out, const char *path, uint64_t d,
                              const sisa_writer_opts *opts);
 
-/* Append `rows` rows. X is (rows, d); y holds raw labels (checked and possibly remapped at
- * commit); id and group are (rows); group must be NULL unless opts.has_group. Features are
- * scaled and checked to be finite; the message names the row. */
+/* Append `rows` rows. X is (rows, d); y holds raw labels (NULL when opts.unlabelled) (checked and
+ * possibly remapped at commit); id and group are (rows); group must be NULL unless opts.has_group.
+ * Features are scaled and checked to be finite; the message names the row. */
 int sisa_dataset_writer_append(sisa_dataset_writer *w, const float *X, const int64_t *y,
                                const uint64_t *id, const uint64_t *group, uint64_t rows);
 

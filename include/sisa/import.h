@@ -25,6 +25,9 @@ typedef struct sisa_import_opts {
     double scale;        /* divide every feature by this (0 or 1: unchanged) */
     int32_t num_classes; /* 0: inferred */
     int remap_labels;    /* labels may be any integers; mapped to 0..C-1 in sorted order */
+    int unlabelled;      /* no labels: an unlabelled dataset, an input to predict (not for idx
+                          * --labels, csv --label, h5 y; libsvm's leading labels are optional
+                          * and ignored) */
 
     /* idx */
     const char *images;
@@ -35,6 +38,10 @@ typedef struct sisa_import_opts {
     const char *id_col;
     const char *group_col;
     char delimiter; /* 0: ',' */
+    /* The feature columns by name, '\n'-separated, in the order they become features; every
+     * other column (but the ID and group columns) is ignored. NULL: every column that is not
+     * the label, ID or group column, in header order. */
+    const char *feature_cols;
 
     /* libsvm: feature count; 0 = the largest index seen */
     uint64_t features;

@@ -2,8 +2,8 @@
  * cmd_import.c - `sisa import idx|csv|libsvm|h5 ... -o OUT.h5`.
  *
  * Each format has its own option table; the options every importer shares (output, --force,
- * --id-offset, --scale, --num-classes, --remap-labels) are appended to each. On success a
- * one-paragraph summary goes to stdout; on failure nothing is left at OUT.h5.
+ * --id-offset, --scale, --num-classes, --remap-labels, --unlabelled) are appended to each. On
+ * success a one-paragraph summary goes to stdout; on failure nothing is left at OUT.h5.
  */
 #include "args.h"
 #include "commands.h"
@@ -33,9 +33,16 @@
          "C",                                                                                      \
          "declare C classes (default: largest label + 1, at most 1000)",                           \
          0},                                                                                       \
+        {"remap-labels",                                                                           \
+         0,                                                                                        \
+         SISA_ARG_FLAG,                                                                            \
+         &(o).remap_labels,                                                                        \
+         NULL,                                                                                     \
+         "map arbitrary integer labels (e.g. -1/+1) to 0..C-1 in sorted order",                    \
+         0},                                                                                       \
     {                                                                                              \
-        "remap-labels", 0, SISA_ARG_FLAG, &(o).remap_labels, NULL,                                 \
-            "map arbitrary integer labels (e.g. -1/+1) to 0..C-1 in sorted order", 0               \
+        "unlabelled", 0, SISA_ARG_FLAG, &(o).unlabelled, NULL,                                     \
+            "data without labels (an input to predict; train and eval refuse it)", 0               \
     }
 
 static const char *const formats_help =
@@ -47,8 +54,13 @@ static const char *const formats_help =
 
 static void print_summary(const char *out, const sisa_dataset_summary *s, double seconds)
 {
-    printf("imported %llu rows x %llu features, %d classes -> %s (%.1f MB) in %.2f s\n",
-           (unsigned long long)s->n, (unsigned long long)s->d, s->num_classes, out,
+    char classes[64];
+    if (s->num_classes)
+        snprintf(classes, sizeof classes, "%d classes", s->num_classes);
+    else
+        snprintf(classes, sizeof classes, "no labels (an input to predict)");
+    printf("imported %llu rows x %llu features, %s -> %s (%.1f MB) in %.2f s\n",
+           (unsigned long long)s->n, (unsigned long long)s->d, classes, out,
            (double)s->file_bytes / 1e6, seconds);
     printf("  sample IDs %llu..%llu, features in [%g, %g], %s\n", (unsigned long long)s->id_min,
            (unsigned long long)s->id_max, (double)s->x_min, (double)s->x_max,
@@ -68,12 +80,13 @@ static int import_idx(int argc, char **argv)
     sisa_import_opts_init(&o);
     const sisa_option options[] = {
         {"images", 0, SISA_ARG_STRING, &o.images, "FILE", "IDX file of samples (idx3, idx2...)", 1},
-        {"labels", 0, SISA_ARG_STRING, &o.labels, "FILE", "IDX file of labels (idx1)", 1},
+        {"labels", 0, SISA_ARG_STRING, &o.labels, "FILE",
+         "IDX file of labels (idx1; required unless --unlabelled)", 0},
         COMMON_OPTIONS(o),
     };
     const sisa_command_spec spec = {
         .name = "import idx",
-        .usage = "import idx --images FILE --labels FILE -o OUT.h5 [options]",
+        .usage = "import idx --images FILE --labels FILE|--unlabelled -o OUT.h5 [options]",
         .summary = "Import an IDX image file and its label file (e.g. MNIST, Fashion-MNIST).",
         .description =
             "Files may be gzipped or plain. Each sample's trailing dimensions are flattened into\n"
@@ -97,7 +110,8 @@ static int import_csv(int argc, char **argv)
     sisa_import_opts_init(&o);
     char *pos[1];
     const sisa_option options[] = {
-        {"label", 0, SISA_ARG_STRING, &o.label_col, "COLUMN", "the column holding the label", 1},
+        {"label", 0, SISA_ARG_STRING, &o.label_col, "COLUMN",
+         "the column holding the label (required unless --unlabelled)", 0},
         {"id", 0, SISA_ARG_STRING, &o.id_col, "COLUMN",
          "the column holding unique sample IDs (default: --id-offset + row)", 0},
         {"group", 0, SISA_ARG_STRING, &o.group_col, "COLUMN",
@@ -108,13 +122,15 @@ static int import_csv(int argc, char **argv)
     };
     const sisa_command_spec spec = {
         .name = "import csv",
-        .usage = "import csv FILE -o OUT.h5 --label COLUMN [--id COLUMN] [--group COLUMN] "
-                 "[options]",
+        .usage = "import csv FILE -o OUT.h5 --label COLUMN|--unlabelled [--id COLUMN] "
+                 "[--group COLUMN] [options]",
         .summary = "Import a CSV file with a header row; columns are chosen by name.",
         .description =
             "Every column other than the label, ID and group columns is a feature and must be\n"
-            "numeric in every row. Labels, IDs and groups must be non-negative integers (see\n"
-            "--remap-labels). Fields may be double-quoted. The file may be gzipped.",
+            "numeric in every row; the feature columns' names are kept in the dataset\n"
+            "(feature_names), so that 'sisa predict' can read a CSV file by column name.\n"
+            "Labels, IDs and groups must be non-negative integers (see --remap-labels).\n"
+            "Fields may be double-quoted. The file may be gzipped.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .positional_help = "FILE  the CSV file",
@@ -145,6 +161,7 @@ static int import_libsvm(int argc, char **argv)
         .description =
             "Features are densified (absent entries are 0). Indices must increase along a line.\n"
             "Labels must be integers; binary files labelled -1/+1 need --remap-labels.\n"
+            "With --unlabelled a line may start with its first pair (a label is skipped).\n"
             "The file is read twice (once to size it), so it cannot be a pipe. It may be\n"
             "gzipped.",
         .options = options,
@@ -181,8 +198,9 @@ static int import_h5(int argc, char **argv)
         .description =
             "Features may be any integer or floating-point type with 2 or more dimensions\n"
             "(trailing dimensions are flattened); labels, IDs and groups must be integer\n"
-            "types with one entry per row. The file is parsed in a separate process with\n"
-            "HDF5 plugins disabled; external and soft links are refused.",
+            "types with one entry per row (no labels with --unlabelled). The file is parsed in\n"
+            "a separate process with HDF5 plugins disabled; external and soft links are\n"
+            "refused.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .positional_help = "FILE  the HDF5 file",

@@ -1,7 +1,7 @@
 /*
  * cmd_info.c - `sisa info FILE.h5 [--json]`: describe and validate a dataset file.
  *
- * The file is read whole through sisa_dataset_read, so `info` doubles as a validator: a file it
+ * The file is read whole through sisa_dataset_read_any, so `info` doubles as a validator: a file it
  * describes passes every check training will make, and a corrupt one exits 1 with the reader's
  * message. The statistics (class counts, ID range, distinct groups, X min/max/mean) are computed
  * here in a fixed order, so the same file always prints the same text. --json prints the same
@@ -50,11 +50,11 @@ static int compute_stats(info_stats *st, const sisa_dataset *ds, const char *pat
     memset(st, 0, sizeof *st);
     SISA_CHECK(stat(path, &sb) == 0, SISA_EIO, "cannot stat %s: %s", path, strerror(errno));
     st->file_bytes = (uint64_t)sb.st_size;
-    st->class_counts = calloc((size_t)ds->num_classes, sizeof *st->class_counts);
+    st->class_counts = calloc((size_t)ds->num_classes + 1, sizeof *st->class_counts);
     SISA_CHECK(st->class_counts, SISA_ENOMEM, "out of memory");
     st->id_min = UINT64_MAX;
     for (uint64_t i = 0; i < ds->n; i++) {
-        st->class_counts[ds->y[i]]++;
+        if (ds->y) st->class_counts[ds->y[i]]++;
         if (ds->id[i] < st->id_min) st->id_min = ds->id[i];
         if (ds->id[i] > st->id_max) st->id_max = ds->id[i];
     }
@@ -105,8 +105,11 @@ static void print_json(const char *path, const sisa_dataset *ds, const info_stat
     } else {
         fputs("null", f);
     }
-    fprintf(f, ", \"num_classes\": %d, \"empty_classes\": %llu, \"class_counts\": [",
-            ds->num_classes, (unsigned long long)st->empty_classes);
+    fprintf(f,
+            ", \"labelled\": %s, \"num_classes\": %d, \"empty_classes\": %llu, "
+            "\"class_counts\": [",
+            ds->labelled ? "true" : "false", ds->num_classes,
+            (unsigned long long)st->empty_classes);
     for (int32_t c = 0; c < ds->num_classes; c++)
         fprintf(f, "%s%llu", c ? ", " : "", (unsigned long long)st->class_counts[c]);
     fputs("], \"label_values\": ", f);
@@ -135,6 +138,19 @@ static void print_json(const char *path, const sisa_dataset *ds, const info_stat
     sisa_json_print_string(f, ds->source);
     fputs(", \"created_by\": ", f);
     sisa_json_print_string(f, ds->created_by);
+    fputs(", \"scale\": ", f);
+    sisa_json_print_number(f, ds->scale);
+    fputs(", \"feature_names\": ", f);
+    if (ds->feature_names) {
+        fputc('[', f);
+        for (uint64_t j = 0; j < ds->d; j++) {
+            if (j) fputs(", ", f);
+            sisa_json_print_string(f, ds->feature_names[j]);
+        }
+        fputc(']', f);
+    } else {
+        fputs("null", f);
+    }
     fputs("}\n", f);
 }
 
@@ -188,6 +204,10 @@ static void print_text(const char *path, const sisa_dataset *ds, const info_stat
             printf("%s%llu", i ? " x " : "", (unsigned long long)ds->feature_shape[i]);
         printf(")");
     }
+    if (!ds->labelled) {
+        printf("\nclasses:     none (unlabelled: an input to predict)\n");
+        goto ids;
+    }
     printf("\nclasses:     %d", ds->num_classes);
     if (st->empty_classes)
         printf(" (%llu with rows, %llu empty)",
@@ -198,6 +218,7 @@ static void print_text(const char *path, const sisa_dataset *ds, const info_stat
         all_classes || ds->num_classes <= INFO_CLASSES_SHOWN ? ds->num_classes : INFO_CLASSES_SHOWN;
     for (int32_t c = 0; c < shown; c++) print_class(ds, st, c);
     if (shown < ds->num_classes) print_rest(ds, st, shown);
+ids:
     printf("sample IDs:  %llu..%llu\n", (unsigned long long)st->id_min,
            (unsigned long long)st->id_max);
     if (ds->group)
@@ -205,6 +226,14 @@ static void print_text(const char *path, const sisa_dataset *ds, const info_stat
     else
         printf("groups:      none (no group column)\n");
     printf("X:           min %.9g, max %.9g, mean %.9g\n", st->x_min, st->x_max, st->x_mean);
+    if (ds->scale != 1.0) printf("scale:       imported with --scale %.17g\n", ds->scale);
+    if (ds->feature_names) {
+        printf("columns:     ");
+        for (uint64_t j = 0; j < ds->d && j < INFO_CLASSES_SHOWN; j++)
+            printf("%s%s", j ? ", " : "", ds->feature_names[j]);
+        if (ds->d > INFO_CLASSES_SHOWN) printf(", ... (%llu in all)", (unsigned long long)ds->d);
+        printf("\n");
+    }
     printf("source:      %s\n", ds->source[0] ? ds->source : "(not recorded)");
     printf("created by:  %s\n", ds->created_by[0] ? ds->created_by : "(not recorded)");
 }
@@ -233,11 +262,13 @@ int sisa_cmd_info(sisa_job *job, int argc, char **argv)
             "groups, feature statistics and provenance. A corrupt file exits 1 with the reason.\n"
             "With more than 20 classes the text lists the first 20 and sums up the rest (how\n"
             "many have rows, and how many are empty); --all-classes lists every class.\n"
-            "--json keys: path, file_bytes, rows, features, feature_shape, num_classes,\n"
-            "empty_classes, class_counts, label_values, id_min, id_max, groups, x_min, x_max,\n"
-            "x_mean, source, created_by (feature_shape, label_values and groups are null when\n"
-            "absent). class_counts and label_values always have one entry per class, so the\n"
-            "JSON grows with the number of classes (about 3 bytes per empty class).",
+            "An unlabelled dataset (an input to predict) has no classes.\n"
+            "--json keys: path, file_bytes, rows, features, feature_shape, labelled,\n"
+            "num_classes, empty_classes, class_counts, label_values, id_min, id_max, groups,\n"
+            "x_min, x_max, x_mean, source, created_by, scale, feature_names (feature_shape,\n"
+            "label_values, groups and feature_names are null when absent; docs/json.md).\n"
+            "class_counts and label_values always have one entry per class, so the JSON grows\n"
+            "with the number of classes (about 3 bytes per empty class).",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .positional_help = "FILE.h5  the dataset file",
@@ -246,7 +277,7 @@ int sisa_cmd_info(sisa_job *job, int argc, char **argv)
     };
     int rc = sisa_args_parse(&spec, argc, argv, pos, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_dataset_read(&ds, pos[0]));
+    SISA_TRY(sisa_dataset_read_any(&ds, pos[0]));
     SISA_TRY(compute_stats(&st, ds, pos[0]));
     if (json)
         print_json(pos[0], ds, &st);

@@ -1,8 +1,11 @@
 /*
  * csv.c - `sisa import csv`: a CSV file with a header row into a canonical dataset file.
  *
- * The header names the columns; the user picks the label column (and optionally an ID and a
- * group column) by name, and every other column is a feature, in header order. Rows are split
+ * The header names the columns; the user picks the label column (or none: --unlabelled, an
+ * input to predict) and optionally an ID and a group column by name, and every other column is a
+ * feature, in header order (recorded as the dataset's feature_names). A prediction input instead
+ * names its feature columns (the training data's feature_names, in their order), and every other
+ * column is ignored. Rows are split
  * in place in the line reader's buffer (no allocation per row or per field), parsed strictly
  * (base/strutil.h) and collected into a block of a few thousand rows that is handed to the
  * streaming dataset writer, which keeps the output in a temp file until commit. Any error,
@@ -40,7 +43,7 @@
 #define CSV_MAX_COLUMNS ((size_t)(1u << 24) + 3)
 
 /* What a column holds. Features are numbered in header order, skipping the other kinds. */
-enum { COL_FEATURE = 0, COL_LABEL, COL_ID, COL_GROUP };
+enum { COL_FEATURE = 0, COL_LABEL, COL_ID, COL_GROUP, COL_IGNORED };
 
 /* Outcome of splitting one line into fields. */
 enum { SPLIT_OK = 0, SPLIT_OPEN_QUOTE, SPLIT_AFTER_QUOTE };
@@ -110,6 +113,9 @@ typedef struct csv_ctx {
     char **names; /* (ncols) */
     size_t ncols;
     uint8_t *kind;                 /* (ncols) COL_* */
+    uint64_t *fpos;                /* (ncols) a feature column's place among the features */
+    const char **fnames;           /* (d) the feature columns' names, in feature order */
+    char *wanted;                  /* copy of o->feature_cols, split at '\n' */
     size_t label_c, id_c, group_c; /* column numbers; SIZE_MAX when absent */
     uint64_t d;
     /* one block of rows */
@@ -213,9 +219,10 @@ done:
     return err;
 }
 
-/* Find the column named `want` (given with --`opt`). Unknown names get the closest column name
- * as a suggestion and the start of the column list. */
-static int find_column(size_t *out, const csv_ctx *c, const char *want, const char *opt)
+/* Find the column named `want` (`given` says where the name came from, e.g. "given with
+ * --label"). Unknown names get the closest column name as a suggestion and the start of the
+ * column list. */
+static int find_column(size_t *out, const csv_ctx *c, const char *want, const char *given)
 {
     int err = SISA_OK;
     size_t best = SIZE_MAX;
@@ -245,8 +252,63 @@ static int find_column(size_t *out, const csv_ctx *c, const char *want, const ch
     }
     char more[64] = "";
     if (c->ncols > CSV_LIST_COLUMNS) snprintf(more, sizeof more, ", ... (%zu in all)", c->ncols);
-    SISA_FAIL(SISA_EUSAGE, "%s has no column '%s' (given with --%s); its columns are %s%s%s",
-              c->path, want, opt, list, more, hint);
+    SISA_FAIL(SISA_EUSAGE, "%s has no column '%s' (%s); its columns are %s%s%s", c->path, want,
+              given, list, more, hint);
+done:
+    return err;
+}
+
+/* Every column that is not the label, ID or group column is a feature, in header order. */
+static int all_features(csv_ctx *c)
+{
+    int err = SISA_OK;
+    c->d = 0;
+    for (size_t i = 0; i < c->ncols; i++)
+        if (c->kind[i] == COL_FEATURE) c->fpos[i] = c->d++;
+    SISA_CHECK(c->d > 0, SISA_ECORRUPT,
+               "%s has no feature columns: every column is the label, ID or group column", c->path);
+    c->fnames = sisa_malloc(c->d * sizeof *c->fnames);
+    SISA_CHECK(c->fnames, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
+    for (size_t i = 0; i < c->ncols; i++)
+        if (c->kind[i] == COL_FEATURE) c->fnames[c->fpos[i]] = c->names[i];
+done:
+    return err;
+}
+
+/* The features are the columns named in o->feature_cols, in that order (a prediction input
+ * matched to the training data's columns); every other column is ignored. */
+static int select_features(csv_ctx *c)
+{
+    int err = SISA_OK;
+    const size_t len = strlen(c->o->feature_cols);
+    c->wanted = sisa_malloc(len + 1);
+    SISA_CHECK(c->wanted, SISA_ENOMEM, "out of memory");
+    memcpy(c->wanted, c->o->feature_cols, len + 1);
+    uint64_t d = 1;
+    for (size_t i = 0; i < len; i++) d += c->wanted[i] == '\n';
+    c->fnames = sisa_malloc(d * sizeof *c->fnames);
+    SISA_CHECK(c->fnames, SISA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->ncols; i++)
+        if (c->kind[i] == COL_FEATURE) c->kind[i] = COL_IGNORED;
+    c->d = 0;
+    for (char *name = c->wanted, *next; name; name = next) {
+        next = strchr(name, '\n');
+        if (next) *next++ = '\0';
+        size_t col;
+        SISA_TRY(find_column(&col, c, name, "a feature column of the training data"));
+        SISA_CHECK(c->kind[col] != COL_FEATURE, SISA_EUSAGE,
+                   "feature column '%s' is named twice in the training data's feature list", name);
+        SISA_CHECK(c->kind[col] == COL_IGNORED, SISA_EUSAGE,
+                   "%s: column '%s' is a feature of the training data but is given as the %s "
+                   "column",
+                   c->path, name,
+                   c->kind[col] == COL_ID      ? "ID"
+                   : c->kind[col] == COL_GROUP ? "group"
+                                               : "label");
+        c->kind[col] = COL_FEATURE;
+        c->fpos[col] = c->d;
+        c->fnames[c->d++] = c->names[col];
+    }
 done:
     return err;
 }
@@ -287,26 +349,27 @@ static int read_header(csv_ctx *c)
     SISA_TRY(check_names(c));
 
     c->kind = sisa_calloc(c->ncols, 1);
-    SISA_CHECK(c->kind, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
-    c->id_c = c->group_c = SIZE_MAX;
-    SISA_TRY(find_column(&c->label_c, c, c->o->label_col, "label"));
-    if (c->o->id_col) SISA_TRY(find_column(&c->id_c, c, c->o->id_col, "id"));
-    if (c->o->group_col) SISA_TRY(find_column(&c->group_c, c, c->o->group_col, "group"));
-    SISA_CHECK(c->id_c != c->label_c, SISA_EUSAGE,
+    c->fpos = sisa_calloc(c->ncols, sizeof *c->fpos);
+    SISA_CHECK(c->kind && c->fpos, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
+    c->label_c = c->id_c = c->group_c = SIZE_MAX;
+    if (c->o->label_col)
+        SISA_TRY(find_column(&c->label_c, c, c->o->label_col, "given with --label"));
+    if (c->o->id_col) SISA_TRY(find_column(&c->id_c, c, c->o->id_col, "given with --id"));
+    if (c->o->group_col)
+        SISA_TRY(find_column(&c->group_c, c, c->o->group_col, "given with --group"));
+    SISA_CHECK(c->label_c == SIZE_MAX || c->id_c != c->label_c, SISA_EUSAGE,
                "--label and --id both name column '%s'; they must be different columns",
                c->names[c->label_c]);
-    SISA_CHECK(c->group_c != c->label_c, SISA_EUSAGE,
+    SISA_CHECK(c->label_c == SIZE_MAX || c->group_c != c->label_c, SISA_EUSAGE,
                "--label and --group both name column '%s'; they must be different columns",
                c->names[c->label_c]);
     SISA_CHECK(c->id_c == SIZE_MAX || c->group_c != c->id_c, SISA_EUSAGE,
                "--id and --group both name column '%s'; they must be different columns",
                c->names[c->id_c]);
-    c->kind[c->label_c] = COL_LABEL;
+    if (c->label_c != SIZE_MAX) c->kind[c->label_c] = COL_LABEL;
     if (c->id_c != SIZE_MAX) c->kind[c->id_c] = COL_ID;
     if (c->group_c != SIZE_MAX) c->kind[c->group_c] = COL_GROUP;
-    c->d = c->ncols - 1 - (c->id_c != SIZE_MAX) - (c->group_c != SIZE_MAX);
-    SISA_CHECK(c->d > 0, SISA_ECORRUPT,
-               "%s has no feature columns: every column is the label, ID or group column", c->path);
+    SISA_TRY(c->o->feature_cols ? select_features(c) : all_features(c));
 done:
     return err;
 }
@@ -335,7 +398,6 @@ static int parse_row(csv_ctx *c, uint64_t row, uint64_t lineno)
     int err = SISA_OK;
     const sisa_import_opts *o = c->o;
     float *x = c->X + c->nb * c->d;
-    uint64_t f = 0;
     char ref[300];
     for (size_t col = 0; col < c->ncols; col++) {
         const char *t = c->fields[col];
@@ -348,9 +410,11 @@ static int parse_row(csv_ctx *c, uint64_t row, uint64_t lineno)
                 err = feature_error(c, lineno, col, t, rc);
                 goto done;
             }
-            x[f++] = (float)v;
+            x[c->fpos[col]] = (float)v;
             break;
         }
+        case COL_IGNORED:
+            break;
         case COL_LABEL: {
             int64_t v;
             int rc = sisa_parse_i64(t, &v);
@@ -412,7 +476,7 @@ static int flush_block(csv_ctx *c, sisa_dataset_writer *w)
 {
     int err = SISA_OK;
     if (!c->nb) return SISA_OK;
-    err = sisa_dataset_writer_append(w, c->X, c->y, c->id, c->grp, c->nb);
+    err = sisa_dataset_writer_append(w, c->X, c->o->unlabelled ? NULL : c->y, c->id, c->grp, c->nb);
     if (err < 0) {
         sisa_error_prefix("importing %s", c->path);
         return err;
@@ -427,6 +491,9 @@ static void ctx_free(csv_ctx *c)
     sisa_free(c->head);
     sisa_free(c->names);
     sisa_free(c->kind);
+    sisa_free(c->fpos);
+    sisa_free(c->fnames);
+    sisa_free(c->wanted);
     sisa_free(c->fields);
     sisa_free(c->X);
     sisa_free(c->y);
@@ -448,8 +515,8 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     c.o = o;
     c.delim = o->delimiter ? o->delimiter : ',';
     SISA_TRY(sisa_import_check_common(o));
-    SISA_CHECK(o->label_col && *o->label_col, SISA_EUSAGE,
-               "no label column given (--label COLUMN)");
+    SISA_TRY(sisa_import_check_labels(o, o->label_col, "--label COLUMN", "label column"));
+    SISA_CHECK(!o->feature_cols || *o->feature_cols, SISA_EUSAGE, "no feature column named");
     SISA_CHECK(c.delim != '"' && c.delim != '\n' && c.delim != '\r', SISA_EUSAGE,
                "--delimiter cannot be a quote or a line break");
 
@@ -457,11 +524,13 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     c.lines_open = 1;
     SISA_TRY(read_header(&c));
 
-    snprintf(source, sizeof source, "csv %s label=%s id=%s group=%s", path, o->label_col,
-             o->id_col ? o->id_col : "row", o->group_col ? o->group_col : "none");
+    snprintf(source, sizeof source, "csv %s label=%s id=%s group=%s", path,
+             o->label_col ? o->label_col : "none", o->id_col ? o->id_col : "row",
+             o->group_col ? o->group_col : "none");
     sisa_writer_opts wo;
     sisa_import_writer_opts(&wo, o, source);
     wo.has_group = c.group_c != SIZE_MAX;
+    wo.feature_names = c.fnames;
     err = sisa_dataset_writer_open(&w, o->out, c.d, &wo);
     if (err < 0) {
         sisa_error_prefix("importing %s", path);
@@ -474,7 +543,7 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     if (c.block_rows == 0) c.block_rows = 1;
     c.fields = sisa_malloc(c.ncols * sizeof *c.fields);
     c.X = sisa_malloc(c.block_rows * c.d * sizeof *c.X);
-    c.y = sisa_malloc(c.block_rows * sizeof *c.y);
+    c.y = sisa_malloc((o->unlabelled ? 1 : c.block_rows) * sizeof *c.y);
     c.id = sisa_malloc(c.block_rows * sizeof *c.id);
     if (c.group_c != SIZE_MAX) c.grp = sisa_malloc(c.block_rows * sizeof *c.grp);
     SISA_CHECK(c.fields && c.X && c.y && c.id && (c.group_c == SIZE_MAX || c.grp), SISA_ENOMEM,

@@ -50,9 +50,11 @@ static int grow(sisa_dataset_writer *w, uint64_t need)
     if (need <= w->cap) return SISA_OK;
     uint64_t ncap = w->cap ? w->cap : 1024;
     while (ncap < need) ncap *= 2;
-    int64_t *ny = sisa_realloc(w->y, ncap * sizeof *ny);
-    SISA_CHECK(ny, SISA_ENOMEM, "out of memory for %llu labels", (unsigned long long)ncap);
-    w->y = ny;
+    if (!w->opts.unlabelled) {
+        int64_t *ny = sisa_realloc(w->y, ncap * sizeof *ny);
+        SISA_CHECK(ny, SISA_ENOMEM, "out of memory for %llu labels", (unsigned long long)ncap);
+        w->y = ny;
+    }
     uint64_t *nid = sisa_realloc(w->id, ncap * sizeof *nid);
     SISA_CHECK(nid, SISA_ENOMEM, "out of memory for %llu IDs", (unsigned long long)ncap);
     w->id = nid;
@@ -167,6 +169,7 @@ int sisa_dataset_writer_append(sisa_dataset_writer *w, const float *X, const int
     const float scale = w->opts.scale;
     const int scaled = scale != 0.0f && scale != 1.0f;
     SISA_CHECK(!group == !w->opts.has_group, SISA_EINTERNAL, "group column mismatch");
+    SISA_CHECK(!y == !!w->opts.unlabelled, SISA_EINTERNAL, "label column mismatch");
     SISA_CHECK(!w->opts.n_hint || w->rows + rows <= w->opts.n_hint, SISA_ECORRUPT,
                "%s: the input has more rows than the %llu it declared", w->path,
                (unsigned long long)w->opts.n_hint);
@@ -198,7 +201,7 @@ int sisa_dataset_writer_append(sisa_dataset_writer *w, const float *X, const int
         sisa_check64_update(&w->xsum, dst, nr * d * sizeof(float));
         SISA_TRY(sisa_h5_write_rows(w->x, H5T_NATIVE_FLOAT, w->rows + r0, nr, d, dst, w->tmp));
     }
-    memcpy(w->y + w->rows, y, rows * sizeof *y);
+    if (y) memcpy(w->y + w->rows, y, rows * sizeof *y);
     memcpy(w->id + w->rows, id, rows * sizeof *id);
     if (group) memcpy(w->group + w->rows, group, rows * sizeof *group);
     w->rows += rows;
@@ -326,7 +329,9 @@ static int verify_file(const sisa_dataset_writer *w, const int32_t *labels, floa
                "%s: X read back differs from what was written (the disk or file system lost "
                "data)",
                w->tmp);
-    SISA_TRY(verify_column(file, "y", H5T_NATIVE_INT32, sizeof(int32_t), w->rows, labels, w->tmp));
+    if (labels)
+        SISA_TRY(
+            verify_column(file, "y", H5T_NATIVE_INT32, sizeof(int32_t), w->rows, labels, w->tmp));
     SISA_TRY(
         verify_column(file, "id", H5T_NATIVE_UINT64, sizeof(uint64_t), w->rows, w->id, w->tmp));
     if (w->group)
@@ -352,13 +357,14 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
                "%s: the input declared %llu rows but holds %llu", w->path,
                (unsigned long long)w->opts.n_hint, (unsigned long long)w->rows);
     SISA_TRY(sisa_ids_check_unique(w->id, w->rows, w->path));
-    labels = sisa_malloc(w->rows * sizeof *labels);
-    SISA_CHECK(labels, SISA_ENOMEM, "out of memory");
-    SISA_TRY(finish_labels(w, labels, &num_classes, &values, &nvalues));
-
     hsize_t ndims[1] = {w->rows};
-    SISA_TRY(sisa_h5_write_dataset(w->file, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims, labels,
-                                   w->tmp));
+    if (!w->opts.unlabelled) {
+        labels = sisa_malloc(w->rows * sizeof *labels);
+        SISA_CHECK(labels, SISA_ENOMEM, "out of memory");
+        SISA_TRY(finish_labels(w, labels, &num_classes, &values, &nvalues));
+        SISA_TRY(sisa_h5_write_dataset(w->file, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ndims,
+                                       labels, w->tmp));
+    }
     SISA_TRY(sisa_h5_write_dataset(w->file, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims, w->id,
                                    w->tmp));
     if (w->group)
@@ -368,6 +374,12 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
     SISA_TRY(sisa_h5_attr_write_str(w->file, "sisa_format", SISA_DATASET_FORMAT));
     SISA_TRY(sisa_h5_attr_write_i32(w->file, "sisa_format_version", SISA_DATASET_FORMAT_VERSION));
     SISA_TRY(sisa_h5_attr_write_i32(w->file, "num_classes", num_classes));
+    if (w->opts.unlabelled) SISA_TRY(sisa_h5_attr_write_i32(w->file, "labelled", 0));
+    if (w->opts.scale != 0.0f && w->opts.scale != 1.0f)
+        SISA_TRY(sisa_h5_attr_write_f64(w->file, "scale", (double)w->opts.scale));
+    if (w->opts.feature_names)
+        SISA_TRY(sisa_h5_write_strings(w->file, "feature_names", w->opts.feature_names,
+                                       (size_t)w->d, w->tmp));
     SISA_TRY(sisa_h5_attr_write_str(w->file, "source", w->source));
     SISA_TRY(sisa_h5_attr_write_str(w->file, "created_by", created_by));
     if (w->opts.feature_rank)

@@ -9,21 +9,31 @@
 #ifndef SISA_IO_DSSTREAM_H
 #define SISA_IO_DSSTREAM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct sisa_dataset_stream sisa_dataset_stream;
 
 typedef struct sisa_dataset_header {
     uint64_t n, d;
-    int32_t num_classes;
+    int32_t num_classes; /* 0 when unlabelled */
     int has_group;
+    int labelled; /* 0: no y (only the _any openers accept such a file) */
 } sisa_dataset_header;
 
 int sisa_dataset_stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset_header *hdr);
+/* The same, accepting an unlabelled dataset too (its y is NULL). */
+int sisa_dataset_stream_open_any(sisa_dataset_stream **out, const char *path,
+                                 sisa_dataset_header *hdr);
+/* What an import recorded about the features of a dataset file (labelled or not): the CSV
+ * column names (*names: one allocation, free with sisa_free; NULL and 0 when not recorded) and
+ * the --scale (1 when not recorded). Reads no column. */
+int sisa_dataset_feature_info(const char *path, char ***names, size_t *n_names, double *scale);
 /* The header alone: the file's schema is checked (attributes, X, the columns' types and lengths)
  * but no column is read, so this is cheap on any size of file. */
 int sisa_dataset_read_header(const char *path, sisa_dataset_header *hdr);
-/* Borrowed columns, valid until close. group is NULL without a group column. */
+/* Borrowed columns, valid until close. group is NULL without a group column, y when
+ * unlabelled. */
 const int32_t *sisa_dataset_stream_y(const sisa_dataset_stream *s);
 const uint64_t *sisa_dataset_stream_id(const sisa_dataset_stream *s);
 const uint64_t *sisa_dataset_stream_group(const sisa_dataset_stream *s);

@@ -244,7 +244,9 @@ static int child_import(void *arg, void *result)
 
     /* Every dataset is opened and inspected before any data is read. */
     SISA_TRY(open_input(file, x_name, o->x_name ? NULL : "--x NAME", 1, &x, path));
-    SISA_TRY(open_input(file, y.name, o->y_name ? NULL : "--y NAME", 1, &y.ds, path));
+    if (!o->unlabelled)
+        SISA_TRY(open_input(file, y.name, o->y_name ? NULL : "--y NAME (or --unlabelled)", 1, &y.ds,
+                            path));
     int has_id = open_input(file, id.name, NULL, o->id_name != NULL, &id.ds, path);
     SISA_TRY(has_id);
     int has_group = open_input(file, group.name, NULL, o->group_name != NULL, &group.ds, path);
@@ -278,7 +280,7 @@ static int child_import(void *arg, void *result)
                    x_name, X_MAX_FEATURES);
         d *= dims[i];
     }
-    SISA_TRY(check_column(&y, n, path));
+    if (!o->unlabelled) SISA_TRY(check_column(&y, n, path));
     if (has_id) SISA_TRY(check_column(&id, n, path));
     if (has_group) SISA_TRY(check_column(&group, n, path));
     if (!has_id) SISA_TRY(sisa_import_check_id_offset(o, n, "rows"));
@@ -296,8 +298,8 @@ static int child_import(void *arg, void *result)
     SISA_CHECK(xd && xf && labels && ids && iscratch && uscratch && (groups || !has_group),
                SISA_ENOMEM, "out of memory for a block of %llu rows", (unsigned long long)block);
 
-    int used = snprintf(source, sizeof source, "h5 %s x=%s y=%s id=%s", path, x_name, y.name,
-                        has_id ? id.name : "row");
+    int used = snprintf(source, sizeof source, "h5 %s x=%s y=%s id=%s", path, x_name,
+                        o->unlabelled ? "none" : y.name, has_id ? id.name : "row");
     if (has_group && used > 0 && (size_t)used < sizeof source)
         snprintf(source + used, sizeof source - (size_t)used, " group=%s", group.name);
     sisa_writer_opts wo;
@@ -319,10 +321,10 @@ static int child_import(void *arg, void *result)
         const uint64_t nr = n - r0 < block ? n - r0 : block;
         SISA_TRY(read_block(x, rank, dims, r0, nr, H5T_NATIVE_DOUBLE, xd, x_name, path));
         SISA_TRY(narrow(xd, xf, nr * d, d, r0, x_name, path));
-        SISA_TRY(read_labels(&y, r0, nr, labels, uscratch, path));
+        if (!o->unlabelled) SISA_TRY(read_labels(&y, r0, nr, labels, uscratch, path));
         /* Labels outside 0..SISA_MAX_CLASSES-1 are the writer's to report; a probable typo
          * among inferred classes is caught here, before the rest of the file is read. */
-        for (uint64_t i = 0; !o->num_classes && !o->remap_labels && i < nr; i++)
+        for (uint64_t i = 0; !o->unlabelled && !o->num_classes && !o->remap_labels && i < nr; i++)
             if (labels[i] >= SISA_INFER_CLASSES_MAX && labels[i] < SISA_MAX_CLASSES) {
                 err = sisa_import_label_typo(labels[i], "%s: '%s' row %llu", path, y.name,
                                              (unsigned long long)(r0 + i));
@@ -333,7 +335,7 @@ static int child_import(void *arg, void *result)
         else
             for (uint64_t i = 0; i < nr; i++) ids[i] = o->id_offset + r0 + i;
         if (has_group) SISA_TRY(read_keys(&group, r0, nr, groups, iscratch, path));
-        SISA_TRY(sisa_dataset_writer_append(w, xf, labels, ids, groups, nr));
+        SISA_TRY(sisa_dataset_writer_append(w, xf, o->unlabelled ? NULL : labels, ids, groups, nr));
         sisa_progress_update(&prog, r0 + nr);
     }
     sisa_dataset_writer *done_w = w;
@@ -358,7 +360,8 @@ done:
     return err;
 }
 
-int sisa_import_h5_accept(const sisa_dataset_summary *s, const char *tmp, const char *path)
+int sisa_import_h5_accept(const sisa_dataset_summary *s, const char *tmp, const char *path,
+                          int unlabelled)
 {
     int err = SISA_OK;
     struct stat st;
@@ -369,7 +372,9 @@ int sisa_import_h5_accept(const sisa_dataset_summary *s, const char *tmp, const 
         bad = "no rows";
     else if (s->d < 1 || s->d > X_MAX_FEATURES)
         bad = "a feature count outside 1..2^24";
-    else if (s->num_classes < 2 || s->num_classes > SISA_MAX_CLASSES)
+    else if (unlabelled && s->num_classes != 0)
+        bad = "classes for unlabelled data";
+    else if (!unlabelled && (s->num_classes < 2 || s->num_classes > SISA_MAX_CLASSES))
         bad = "a class count outside 2..2^20";
     else if (s->has_group != 0 && s->has_group != 1)
         bad = "a bad group flag";
@@ -400,6 +405,8 @@ int sisa_import_h5(sisa_dataset_summary *out, const char *path, const sisa_impor
     sisa_dataset_summary s;
     SISA_TRY(sisa_import_check_common(o));
     SISA_CHECK(path && *path, SISA_EUSAGE, "sisa import h5: no input file given");
+    if (o->unlabelled) /* labelled, y defaults to "y" */
+        SISA_TRY(sisa_import_check_labels(o, o->y_name, "--y NAME", "labels dataset"));
     SISA_CHECK(o->force || !sisa_fs_exists(o->out), SISA_EEXIST,
                "%s already exists (pass --force to replace it)", o->out);
     struct stat st;
@@ -416,7 +423,7 @@ int sisa_import_h5(sisa_dataset_summary *out, const char *path, const sisa_impor
     h5_job job = {path, tmp, o};
     memset(&s, 0, sizeof s);
     SISA_TRY(sisa_sandbox_run(child_import, &job, &s, sizeof s, what, (unsigned)cpu));
-    SISA_TRY(sisa_import_h5_accept(&s, tmp, path));
+    SISA_TRY(sisa_import_h5_accept(&s, tmp, path, o->unlabelled));
     SISA_TRY(sisa_fs_publish(tmp, o->out, o->force));
     tmp[0] = '\0'; /* published */
     if (out) *out = s;

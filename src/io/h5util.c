@@ -171,6 +171,11 @@ int sisa_h5_attr_write_i64s(hid_t loc, const char *name, const int64_t *v, size_
     return attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, n, v);
 }
 
+int sisa_h5_attr_write_f64(hid_t loc, const char *name, double v)
+{
+    return attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, &v);
+}
+
 static int attr_open(hid_t loc, const char *name, hid_t *attr, const char *file)
 {
     int err = SISA_OK;
@@ -237,20 +242,38 @@ done:
     return err;
 }
 
+/* Open attribute `name` of class `cls` (`what` names it in messages) and get its value count:
+ * 1 when found, 0 when absent, negative on error. */
+static int attr_open_class(hid_t loc, const char *name, H5T_class_t cls, const char *what,
+                           hid_t *attr, hssize_t *np, const char *file)
+{
+    int err = SISA_OK;
+    hid_t t = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    int found = attr_open(loc, name, attr, file);
+    if (found <= 0) return found;
+    t = H5Aget_type(*attr);
+    SISA_H5(t, SISA_ECORRUPT, "%s: cannot read the type of attribute %s", file, name);
+    SISA_CHECK(H5Tget_class(t) == cls, SISA_ECORRUPT, "%s: attribute %s should be %s", file, name,
+               what);
+    space = H5Aget_space(*attr);
+    SISA_H5(space, SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
+    *np = H5Sget_simple_extent_npoints(space);
+    err = 1;
+done:
+    if (err < 0) sisa_h5_close_quiet(attr);
+    sisa_h5_close_quiet(&space);
+    sisa_h5_close_quiet(&t);
+    return err;
+}
+
 static int attr_read_ints(hid_t loc, const char *name, hid_t mtype, void *out, size_t cap,
                           size_t *n, const char *file)
 {
     int err = SISA_OK;
-    hid_t attr = H5I_INVALID_HID, t = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    int found = attr_open(loc, name, &attr, file);
+    hid_t attr = H5I_INVALID_HID;
+    hssize_t np = 0;
+    int found = attr_open_class(loc, name, H5T_INTEGER, "an integer", &attr, &np, file);
     if (found <= 0) return found;
-    t = H5Aget_type(attr);
-    SISA_H5(t, SISA_ECORRUPT, "%s: cannot read the type of attribute %s", file, name);
-    SISA_CHECK(H5Tget_class(t) == H5T_INTEGER, SISA_ECORRUPT,
-               "%s: attribute %s should be an integer", file, name);
-    space = H5Aget_space(attr);
-    SISA_H5(space, SISA_ECORRUPT, "%s: cannot read attribute %s", file, name);
-    hssize_t np = H5Sget_simple_extent_npoints(space);
     SISA_CHECK(np >= 1 && (size_t)np <= cap, SISA_ECORRUPT,
                "%s: attribute %s has %lld values; expected 1 to %zu", file, name, (long long)np,
                cap);
@@ -258,8 +281,6 @@ static int attr_read_ints(hid_t loc, const char *name, hid_t mtype, void *out, s
     if (n) *n = (size_t)np;
     err = 1;
 done:
-    sisa_h5_close_quiet(&space);
-    sisa_h5_close_quiet(&t);
     sisa_h5_close_quiet(&attr);
     return err;
 }
@@ -279,6 +300,115 @@ int sisa_h5_attr_read_i64s(hid_t loc, const char *name, int64_t *out, size_t cap
                            const char *file)
 {
     return attr_read_ints(loc, name, H5T_NATIVE_INT64, out, cap, n, file);
+}
+
+int sisa_h5_attr_read_f64(hid_t loc, const char *name, double *out, const char *file)
+{
+    int err = SISA_OK;
+    hid_t attr = H5I_INVALID_HID;
+    hssize_t np = 0;
+    int found = attr_open_class(loc, name, H5T_FLOAT, "a floating-point number", &attr, &np, file);
+    if (found <= 0) return found;
+    SISA_CHECK(np == 1, SISA_ECORRUPT, "%s: attribute %s should hold one number", file, name);
+    SISA_H5(H5Aread(attr, H5T_NATIVE_DOUBLE, out), SISA_ECORRUPT, "%s: cannot read attribute %s",
+            file, name);
+    err = 1;
+done:
+    sisa_h5_close_quiet(&attr);
+    return err;
+}
+
+static hid_t vlen_utf8(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
+int sisa_h5_write_strings(hid_t loc, const char *name, const char *const *v, size_t n,
+                          const char *file)
+{
+    int err = SISA_OK;
+    hid_t t = vlen_utf8();
+    SISA_H5(t, SISA_EIO, "cannot create string type");
+    const hsize_t dims[1] = {n};
+    SISA_TRY(sisa_h5_write_dataset(loc, name, t, t, 1, dims, v, file));
+done:
+    sisa_h5_close_quiet(&t);
+    return err;
+}
+
+int sisa_h5_read_strings(hid_t loc, const char *name, char ***out, size_t *n, size_t max,
+                         size_t max_len, const char *file)
+{
+    int err = SISA_OK;
+    hid_t ds = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    char **raw = NULL, **res = NULL;
+    hssize_t np = 0;
+    *out = NULL;
+    *n = 0;
+    int found = sisa_h5_open_dataset(loc, name, &ds, file);
+    if (found <= 0) return found;
+    t = H5Dget_type(ds);
+    SISA_H5(t, SISA_ECORRUPT, "%s: cannot read the type of %s", file, name);
+    htri_t vlen = H5Tis_variable_str(t);
+    SISA_CHECK(H5Tget_class(t) == H5T_STRING && vlen > 0, SISA_ECORRUPT,
+               "%s: %s should hold variable-length strings", file, name);
+    space = H5Dget_space(ds);
+    SISA_H5(space, SISA_ECORRUPT, "%s: cannot read the shape of %s", file, name);
+    SISA_CHECK(H5Sget_simple_extent_ndims(space) == 1, SISA_ECORRUPT, "%s: %s should be 1-D", file,
+               name);
+    np = H5Sget_simple_extent_npoints(space);
+    SISA_CHECK(np >= 0 && (size_t)np <= max, SISA_ECORRUPT,
+               "%s: %s holds %lld strings; at most %zu are expected", file, name, (long long)np,
+               max);
+    mt = vlen_utf8();
+    SISA_H5(mt, SISA_EIO, "cannot create string type");
+    H5T_cset_t cset = H5Tget_cset(t);
+    SISA_H5(cset, SISA_ECORRUPT, "%s: cannot read the encoding of %s", file, name);
+    SISA_H5(H5Tset_cset(mt, cset), SISA_EIO, "cannot set string encoding");
+    raw = sisa_calloc((size_t)np + 1, sizeof *raw);
+    SISA_CHECK(raw, SISA_ENOMEM, "out of memory reading %s", name);
+    if (np > 0)
+        SISA_H5(H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw), SISA_ECORRUPT,
+                "%s: cannot read %s", file, name);
+    size_t bytes = ((size_t)np + 1) * sizeof(char *);
+    for (hssize_t i = 0; i < np; i++) {
+        const size_t len = raw[i] ? strlen(raw[i]) : 0;
+        SISA_CHECK(len <= max_len, SISA_ECORRUPT, "%s: %s[%lld] is longer than %zu bytes", file,
+                   name, (long long)i, max_len);
+        bytes += len + 1;
+    }
+    res = sisa_malloc(bytes);
+    SISA_CHECK(res, SISA_ENOMEM, "out of memory reading %s", name);
+    char *p = (char *)(res + np + 1);
+    for (hssize_t i = 0; i < np; i++) {
+        const size_t len = raw[i] ? strlen(raw[i]) : 0;
+        memcpy(p, raw[i] ? raw[i] : "", len + 1);
+        res[i] = p;
+        p += len + 1;
+    }
+    res[np] = NULL;
+    *out = res;
+    *n = (size_t)np;
+    res = NULL;
+    err = 1;
+done:
+    if (raw) {
+        for (hssize_t i = 0; i < np; i++)
+            if (raw[i]) H5free_memory(raw[i]);
+        sisa_free(raw);
+    }
+    sisa_free(res);
+    sisa_h5_close_quiet(&mt);
+    sisa_h5_close_quiet(&space);
+    sisa_h5_close_quiet(&t);
+    sisa_h5_close_quiet(&ds);
+    return err;
 }
 
 int sisa_h5_open_dataset(hid_t loc, const char *name, hid_t *out, const char *file)

@@ -41,6 +41,8 @@ int sisa_h5_attr_write_i32(hid_t loc, const char *name, int32_t value);
  * number, not a 1-element array). */
 int sisa_h5_attr_write_u64s(hid_t loc, const char *name, const uint64_t *v, size_t n);
 int sisa_h5_attr_write_i64s(hid_t loc, const char *name, const int64_t *v, size_t n);
+/* One float64 as a scalar attribute. */
+int sisa_h5_attr_write_f64(hid_t loc, const char *name, double v);
 /* Readers return 1 when found, 0 when absent, negative on error (wrong type or shape, or a
  * string that does not fit in `buf`: it is never silently cut).
  * `file` names the file in messages. */
@@ -51,6 +53,16 @@ int sisa_h5_attr_read_u64s(hid_t loc, const char *name, uint64_t *out, size_t ca
                            const char *file);
 int sisa_h5_attr_read_i64s(hid_t loc, const char *name, int64_t *out, size_t cap, size_t *n,
                            const char *file);
+/* One floating-point value (float32 or float64 in the file). */
+int sisa_h5_attr_read_f64(hid_t loc, const char *name, double *out, const char *file);
+/* A 1-D dataset of n variable-length UTF-8 strings (h5py: f[name].asstr()[:]). */
+int sisa_h5_write_strings(hid_t loc, const char *name, const char *const *v, size_t n,
+                          const char *file);
+/* Read such a dataset: *out is one allocation (free it with sisa_free) holding *n pointers and
+ * the strings they point to. Returns 1 when found, 0 when absent, negative on error (not a 1-D
+ * string dataset, more than `max` strings, or a string longer than `max_len` bytes). */
+int sisa_h5_read_strings(hid_t loc, const char *name, char ***out, size_t *n, size_t max,
+                         size_t max_len, const char *file);
 
 /* Open a dataset by name only if it is a hard link in `loc` (no external or soft links, which
  * could make HDF5 open other files). Returns 1 and sets *out, 0 when absent, negative on error. */

@@ -287,6 +287,23 @@ static int to_labels(const idx_file *f, const unsigned char *p, int64_t *out, si
     return SISA_OK;
 }
 
+/* Open the label file and check it fits the images: rank 1, integers, one label per image. */
+static int check_label_file(idx_file *lab, const idx_file *img, const char *path)
+{
+    int err = SISA_OK;
+    SISA_TRY(idx_open(lab, path));
+    SISA_CHECK(lab->rank == 1, SISA_ECORRUPT,
+               "%s: a label file must have rank 1 (one label per sample), but this one has rank %d",
+               lab->path, lab->rank);
+    SISA_CHECK(!lab->type->is_float, SISA_ECORRUPT,
+               "%s: labels must be integers, but the IDX type is %s", lab->path, lab->type->name);
+    SISA_CHECK(lab->n == img->n, SISA_ECORRUPT, "%s has %llu samples but %s has %llu labels",
+               img->path, (unsigned long long)img->n, lab->path, (unsigned long long)lab->n);
+    SISA_TRY(idx_check_size(lab));
+done:
+    return err;
+}
+
 int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
 {
     int err = SISA_OK;
@@ -304,21 +321,13 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
 
     SISA_TRY(sisa_import_check_common(o));
     SISA_CHECK(o->images && *o->images, SISA_EUSAGE, "sisa import idx: --images FILE is required");
-    SISA_CHECK(o->labels && *o->labels, SISA_EUSAGE, "sisa import idx: --labels FILE is required");
+    SISA_TRY(sisa_import_check_labels(o, o->labels, "--labels FILE", "label file"));
     SISA_CHECK(o->force || !sisa_fs_exists(o->out), SISA_EEXIST,
                "%s already exists (pass --force to replace it)", o->out);
 
     SISA_TRY(idx_open(&img, o->images));
     SISA_TRY(idx_check_size(&img));
-    SISA_TRY(idx_open(&lab, o->labels));
-    SISA_CHECK(lab.rank == 1, SISA_ECORRUPT,
-               "%s: a label file must have rank 1 (one label per sample), but this one has rank %d",
-               lab.path, lab.rank);
-    SISA_CHECK(!lab.type->is_float, SISA_ECORRUPT,
-               "%s: labels must be integers, but the IDX type is %s", lab.path, lab.type->name);
-    SISA_CHECK(lab.n == img.n, SISA_ECORRUPT, "%s has %llu samples but %s has %llu labels",
-               img.path, (unsigned long long)img.n, lab.path, (unsigned long long)lab.n);
-    SISA_TRY(idx_check_size(&lab));
+    if (o->labels) SISA_TRY(check_label_file(&lab, &img, o->labels));
 
     const uint64_t n = img.n, d = img.inner;
     SISA_TRY(sisa_import_check_id_offset(o, n, "samples"));
@@ -328,13 +337,14 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
     if (block == 0) block = 1;
     raw = sisa_malloc(block * d * img.type->size);
     X = sisa_malloc(block * d * sizeof *X);
-    lraw = sisa_malloc(block * lab.type->size);
+    lraw = sisa_malloc(block * (o->labels ? lab.type->size : 1));
     y = sisa_malloc(block * sizeof *y);
     ids = sisa_malloc(block * sizeof *ids);
     SISA_CHECK(raw && X && lraw && y && ids, SISA_ENOMEM, "out of memory for a block of %llu rows",
                (unsigned long long)block);
 
-    snprintf(source, sizeof source, "idx images=%s labels=%s", o->images, o->labels);
+    snprintf(source, sizeof source, "idx images=%s labels=%s", o->images,
+             o->labels ? o->labels : "none");
     sisa_writer_opts wo;
     sisa_import_writer_opts(&wo, o, source);
     wo.n_hint = n;
@@ -351,22 +361,23 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
         snprintf(what, sizeof what, "samples %llu..%llu", (unsigned long long)r0,
                  (unsigned long long)(r0 + nr - 1));
         SISA_TRY(sisa_gzin_read_exact(&img.in, raw, nr * d * img.type->size, what));
-        SISA_TRY(sisa_gzin_read_exact(&lab.in, lraw, nr * lab.type->size, what));
+        if (o->labels) SISA_TRY(sisa_gzin_read_exact(&lab.in, lraw, nr * lab.type->size, what));
         if (to_float(img.type->code, raw, X, nr * d))
             SISA_TRY(report_bad_value(&img, raw, nr * d, r0));
-        SISA_TRY(to_labels(&lab, lraw, y, nr, r0, o));
+        if (o->labels) SISA_TRY(to_labels(&lab, lraw, y, nr, r0, o));
         for (uint64_t i = 0; i < nr; i++) ids[i] = o->id_offset + r0 + i;
-        SISA_TRY(sisa_dataset_writer_append(w, X, y, ids, NULL, nr));
+        SISA_TRY(sisa_dataset_writer_append(w, X, o->labels ? y : NULL, ids, NULL, nr));
         sisa_progress_update(&prog, r0 + nr);
     }
     SISA_TRY(idx_check_end(&img));
-    SISA_TRY(idx_check_end(&lab));
+    if (o->labels) SISA_TRY(idx_check_end(&lab));
 
     sisa_dataset_writer *done_w = w;
     w = NULL; /* commit frees the writer, whatever happens */
     err = sisa_dataset_writer_commit(done_w, out);
     /* What commit refuses (one class, a label typo) is the inputs' fault: name them. */
-    if (err < 0) sisa_error_prefix("importing %s and %s", o->images, o->labels);
+    if (err < 0 && o->labels) sisa_error_prefix("importing %s and %s", o->images, o->labels);
+    if (err < 0 && !o->labels) sisa_error_prefix("importing %s", o->images);
 done:
     if (prog_started) sisa_progress_finish(&prog);
     sisa_dataset_writer_abort(w);

@@ -30,6 +30,7 @@ void sisa_import_writer_opts(sisa_writer_opts *wo, const sisa_import_opts *o, co
     wo->remap_labels = o->remap_labels;
     wo->scale = (float)o->scale;
     wo->source = source;
+    wo->unlabelled = o->unlabelled;
 }
 
 int sisa_import_check_common(const sisa_import_opts *o)
@@ -44,8 +45,27 @@ int sisa_import_check_common(const sisa_import_opts *o)
                "--num-classes must be at least 2, got %d", o->num_classes);
     SISA_CHECK(o->num_classes <= SISA_MAX_CLASSES, SISA_EUSAGE,
                "--num-classes %d is more than the limit of %d", o->num_classes, SISA_MAX_CLASSES);
+    SISA_CHECK(!o->unlabelled || (!o->num_classes && !o->remap_labels), SISA_EUSAGE,
+               "--unlabelled data have no classes: --num-classes and --remap-labels do not apply");
 done:
     return err;
+}
+
+int sisa_import_check_labels(const sisa_import_opts *o, const char *given, const char *option,
+                             const char *thing)
+{
+    const char *flag_end = strchr(option, ' ');
+    const int flag_len = flag_end ? (int)(flag_end - option) : (int)strlen(option);
+    if (o->unlabelled && given)
+        return SISA_ERR(SISA_EUSAGE,
+                        "%.*s and --unlabelled contradict each other: unlabelled data have no %s",
+                        flag_len, option, thing);
+    if (!o->unlabelled && (!given || !*given))
+        return SISA_ERR(SISA_EUSAGE,
+                        "no %s given (%s, or --unlabelled for data without labels, such as an "
+                        "input to predict)",
+                        thing, option);
+    return SISA_OK;
 }
 
 int sisa_import_check_id_offset(const sisa_import_opts *o, uint64_t n, const char *unit)

@@ -27,13 +27,20 @@ int sisa_import_check_id_offset(const sisa_import_opts *o, uint64_t n, const cha
  * pass --num-classes N ...", WHERE formatted from `fmt` (the file and the line or row). */
 int sisa_import_label_typo(int64_t label, const char *fmt, ...) SISA_PRINTF(2, 3);
 
+/* Labels come from `given` (the value of `option`, e.g. "--label COLUMN", naming a `thing` such
+ * as "label column") exactly when the data are labelled: SISA_EUSAGE when it is missing, or given
+ * with --unlabelled. */
+int sisa_import_check_labels(const sisa_import_opts *o, const char *given, const char *option,
+                             const char *thing);
+
 /* IDs must be unique: SISA_ECORRUPT naming `path`, the first repeated ID and both its rows. */
 int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path);
 
 /* `sisa import h5`'s parent: check the summary its sandboxed child sent for the temp file `tmp`
  * it filled (plausible counts and ranges, the size it reported is the file's) before publishing
  * it. SISA_ECORRUPT naming `path` (the input) otherwise. */
-int sisa_import_h5_accept(const sisa_dataset_summary *s, const char *tmp, const char *path);
+int sisa_import_h5_accept(const sisa_dataset_summary *s, const char *tmp, const char *path,
+                          int unlabelled);
 
 /* A buffered reader over a gzipped or plain file (zlib detects which), with exact error
  * reporting: zlib's own message for corrupt or truncated gzip streams. */

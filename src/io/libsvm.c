@@ -4,6 +4,8 @@
  * The libsvm/svmlight format stores one sample per line: an integer label, then index:value
  * pairs with 1-based indices that increase along the line; absent indices are zero. '#' starts
  * a comment; blank and comment-only lines are skipped. Ranking files ("qid:") are refused.
+ * Unlabelled (--unlabelled, an input to predict), a line may start with its first pair; a
+ * leading label token is then skipped unread.
  *
  * The file is read twice. The first pass validates every line and finds the row count and, unless
  * --features is given, the feature count (the largest index). Every syntax error therefore
@@ -129,9 +131,14 @@ static int parse_line(const svm_ctx *c, char *line, size_t len, uint64_t lineno,
         if (*p) *p++ = '\0';
         while (is_sep(*p)) p++;
         if (first) {
-            SISA_TRY(parse_label(c, lineno, t, label));
             first = 0;
-            continue;
+            /* Unlabelled rows may start with their first pair; a leading label is skipped. */
+            if (c->o->unlabelled) {
+                if (!strchr(t, ':')) continue;
+            } else {
+                SISA_TRY(parse_label(c, lineno, t, label));
+                continue;
+            }
         }
         char *colon = strchr(t, ':');
         SISA_CHECK(colon, SISA_ECORRUPT,
@@ -312,7 +319,7 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
                    path, (unsigned long long)lines.lineno, (unsigned long long)n);
         id[nb++] = o->id_offset + row++;
         if (nb == block_rows) {
-            err = sisa_dataset_writer_append(w, X, y, id, NULL, nb);
+            err = sisa_dataset_writer_append(w, X, o->unlabelled ? NULL : y, id, NULL, nb);
             if (err < 0) {
                 sisa_error_prefix("importing %s", path);
                 goto done;
@@ -328,7 +335,7 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
                "read",
                path, (unsigned long long)row, (unsigned long long)n);
     if (nb) {
-        err = sisa_dataset_writer_append(w, X, y, id, NULL, nb);
+        err = sisa_dataset_writer_append(w, X, o->unlabelled ? NULL : y, id, NULL, nb);
         if (err < 0) {
             sisa_error_prefix("importing %s", path);
             goto done;

@@ -44,6 +44,7 @@ void sisa_dataset_free(sisa_dataset *ds)
     sisa_free(ds->id);
     sisa_free(ds->group);
     sisa_free(ds->label_values);
+    sisa_free(ds->feature_names);
     sisa_free(ds);
 }
 
@@ -108,6 +109,18 @@ done:
     return err;
 }
 
+/* The optional `scale` attribute: positive and finite when present. */
+static int read_scale(hid_t file, double *scale, const char *path)
+{
+    int err = SISA_OK;
+    int found = sisa_h5_attr_read_f64(file, "scale", scale, path);
+    SISA_TRY(found);
+    SISA_CHECK(!found || (isfinite(*scale) && *scale != 0.0), SISA_ECORRUPT,
+               "%s: the scale attribute is %g; it must be finite and not 0", path, *scale);
+done:
+    return err;
+}
+
 static int read_attributes(hid_t file, sisa_dataset *ds, const char *path)
 {
     int err = SISA_OK;
@@ -155,6 +168,16 @@ static int read_attributes(hid_t file, sisa_dataset *ds, const char *path)
                                         path));
         ds->num_label_values = (int32_t)k;
     }
+
+    ds->scale = 1.0;
+    SISA_TRY(read_scale(file, &ds->scale, path));
+    size_t names = 0;
+    found =
+        sisa_h5_read_strings(file, "feature_names", &ds->feature_names, &names, ds->d, 4096, path);
+    SISA_TRY(found);
+    SISA_CHECK(!found || names == ds->d, SISA_ECORRUPT,
+               "%s: feature_names holds %zu names but X has %llu features", path, names,
+               (unsigned long long)ds->d);
     err = SISA_OK;
 done:
     return err;
@@ -207,22 +230,23 @@ static int load_columns(sisa_dataset_stream *s, hid_t y, hid_t id, hid_t group, 
 {
     int err = SISA_OK;
     const uint64_t n = s->hdr.n;
-    s->y = sisa_malloc(n * sizeof *s->y);
+    if (s->hdr.labelled) s->y = sisa_malloc(n * sizeof *s->y);
     s->id = sisa_malloc(n * sizeof *s->id);
-    SISA_CHECK(s->y && s->id, SISA_ENOMEM, "out of memory reading %s (%llu rows)", path,
-               (unsigned long long)n);
+    SISA_CHECK((s->y || !s->hdr.labelled) && s->id, SISA_ENOMEM,
+               "out of memory reading %s (%llu rows)", path, (unsigned long long)n);
     if (s->hdr.has_group) {
         s->group = sisa_malloc(n * sizeof *s->group);
         SISA_CHECK(s->group, SISA_ENOMEM, "out of memory reading the groups of %s", path);
     }
-    SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->y), SISA_ECORRUPT,
-            "%s: reading y failed", path);
+    if (s->y)
+        SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->y), SISA_ECORRUPT,
+                "%s: reading y failed", path);
     SISA_H5(H5Dread(id, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->id), SISA_ECORRUPT,
             "%s: reading id failed", path);
     if (s->group)
         SISA_H5(H5Dread(group, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->group),
                 SISA_ECORRUPT, "%s: reading group failed", path);
-    for (uint64_t i = 0; i < n; i++)
+    for (uint64_t i = 0; s->y && i < n; i++)
         SISA_CHECK(s->y[i] >= 0 && s->y[i] < s->hdr.num_classes, SISA_ECORRUPT,
                    "%s: row %llu has label %d, outside 0..%d (num_classes %d)", path,
                    (unsigned long long)i, s->y[i], s->hdr.num_classes - 1, s->hdr.num_classes);
@@ -231,10 +255,26 @@ done:
     return err;
 }
 
+/* Open a regular file as HDF5, read-only; *st gets its stat. */
+static int open_hdf5(const char *path, struct stat *st, hid_t *file)
+{
+    int err = SISA_OK;
+    SISA_CHECK(stat(path, st) == 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
+    SISA_CHECK(S_ISREG(st->st_mode), SISA_EIO, "%s is not a regular file", path);
+    htri_t is_h5 = H5Fis_hdf5(path);
+    H5Eclear2(H5E_DEFAULT);
+    SISA_CHECK(is_h5 > 0, SISA_ECORRUPT, "%s is not an HDF5 file", path);
+    *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    SISA_H5(*file, SISA_ECORRUPT, "%s: cannot open the HDF5 file", path);
+done:
+    return err;
+}
+
 /* Validate the file's schema (attributes, X and the columns' types and lengths); with
- * `columns`, also load and check the per-row columns. */
+ * `columns`, also load and check the per-row columns. An unlabelled dataset is refused unless
+ * `any`. */
 static int stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset_header *hdr,
-                       int columns)
+                       int columns, int any)
 {
     int err = SISA_OK;
     sisa_dataset_stream *s = NULL;
@@ -250,13 +290,7 @@ static int stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset
     SISA_CHECK(strlen(path) < sizeof s->path, SISA_EUSAGE, "path too long: %s", path);
     memcpy(s->path, path, strlen(path) + 1);
     struct stat st;
-    SISA_CHECK(stat(path, &st) == 0, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
-    SISA_CHECK(S_ISREG(st.st_mode), SISA_EIO, "%s is not a regular file", path);
-    htri_t is_h5 = H5Fis_hdf5(path);
-    H5Eclear2(H5E_DEFAULT);
-    SISA_CHECK(is_h5 > 0, SISA_ECORRUPT, "%s is not an HDF5 file", path);
-    s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    SISA_H5(s->file, SISA_ECORRUPT, "%s: cannot open the HDF5 file", path);
+    SISA_TRY(open_hdf5(path, &st, &s->file));
 
     int found = sisa_h5_attr_read_str(s->file, "sisa_format", fmt, sizeof fmt, path);
     SISA_TRY(found);
@@ -274,12 +308,27 @@ static int stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset
                "%s: unsupported sisa_format_version %d (this sisa reads version %d)", path, version,
                SISA_DATASET_FORMAT_VERSION);
 
+    int32_t labelled = 1;
+    found = sisa_h5_attr_read_i32(s->file, "labelled", &labelled, path);
+    SISA_TRY(found);
+    SISA_CHECK(labelled == 0 || labelled == 1, SISA_ECORRUPT,
+               "%s: the labelled attribute is %d; it must be 0 or 1", path, labelled);
+    s->hdr.labelled = labelled;
+    SISA_CHECK(labelled || any, SISA_EUSAGE,
+               "%s has no labels (an unlabelled dataset, an input to predict): training, "
+               "evaluation and auditing need a labelled dataset",
+               path);
     found = sisa_h5_attr_read_i32(s->file, "num_classes", &s->hdr.num_classes, path);
     SISA_TRY(found);
     SISA_CHECK(found, SISA_ECORRUPT, "%s: the num_classes attribute is missing", path);
-    SISA_CHECK(s->hdr.num_classes >= 2 && s->hdr.num_classes <= SISA_MAX_CLASSES, SISA_ECORRUPT,
-               "%s: num_classes is %d; it must be between 2 and %d", path, s->hdr.num_classes,
-               SISA_MAX_CLASSES);
+    if (labelled)
+        SISA_CHECK(s->hdr.num_classes >= 2 && s->hdr.num_classes <= SISA_MAX_CLASSES, SISA_ECORRUPT,
+                   "%s: num_classes is %d; it must be between 2 and %d", path, s->hdr.num_classes,
+                   SISA_MAX_CLASSES);
+    else
+        SISA_CHECK(s->hdr.num_classes == 0, SISA_ECORRUPT,
+                   "%s: num_classes is %d in an unlabelled dataset; it must be 0", path,
+                   s->hdr.num_classes);
 
     /* X: float32, rank 2, and no larger than the file that holds it. */
     int rank = 0;
@@ -306,7 +355,11 @@ static int stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset
     s->hdr.n = n;
     s->hdr.d = d;
 
-    SISA_TRY(open_column(s->file, "y", 1, H5T_INTEGER, 4, H5T_SGN_2, "int32 labels", n, &y, path));
+    found =
+        open_column(s->file, "y", labelled, H5T_INTEGER, 4, H5T_SGN_2, "int32 labels", n, &y, path);
+    SISA_TRY(found);
+    SISA_CHECK(labelled || !found, SISA_ECORRUPT,
+               "%s: an unlabelled dataset (labelled = 0) holds a 'y' column", path);
     SISA_TRY(open_column(s->file, "id", 1, H5T_INTEGER, 8, H5T_SGN_NONE, "uint64 sample IDs", n,
                          &id, path));
     found = open_column(s->file, "group", 0, H5T_INTEGER, 8, H5T_SGN_NONE, "uint64 group keys", n,
@@ -327,30 +380,78 @@ done:
 
 int sisa_dataset_stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset_header *hdr)
 {
-    return stream_open(out, path, hdr, 1);
+    return stream_open(out, path, hdr, 1, 0);
+}
+
+int sisa_dataset_stream_open_any(sisa_dataset_stream **out, const char *path,
+                                 sisa_dataset_header *hdr)
+{
+    return stream_open(out, path, hdr, 1, 1);
+}
+
+int sisa_dataset_feature_info(const char *path, char ***names, size_t *n_names, double *scale)
+{
+    int err = SISA_OK;
+    sisa_dataset_stream *s = NULL;
+    sisa_dataset_header hdr;
+    *names = NULL;
+    *n_names = 0;
+    *scale = 1.0;
+    SISA_TRY(stream_open(&s, path, &hdr, 0, 1));
+    SISA_TRY(read_scale(s->file, scale, path));
+    int found = sisa_h5_read_strings(s->file, "feature_names", names, n_names, hdr.d, 4096, path);
+    SISA_TRY(found);
+    SISA_CHECK(!found || *n_names == hdr.d, SISA_ECORRUPT,
+               "%s: feature_names holds %zu names but X has %llu features", path, *n_names,
+               (unsigned long long)hdr.d);
+done:
+    if (err < 0) {
+        sisa_free(*names);
+        *names = NULL;
+        *n_names = 0;
+    }
+    sisa_dataset_stream_close(s);
+    return err;
 }
 
 int sisa_dataset_read_header(const char *path, sisa_dataset_header *hdr)
 {
     sisa_dataset_stream *s = NULL;
-    int err = stream_open(&s, path, hdr, 0);
+    int err = stream_open(&s, path, hdr, 0, 0);
     sisa_dataset_stream_close(s);
     return err;
 }
 
-int sisa_dataset_read(sisa_dataset **out, const char *path)
+int sisa_dataset_probe(const char *path)
+{
+    int err = SISA_OK;
+    hid_t file = H5I_INVALID_HID;
+    char fmt[64];
+    struct stat st;
+    sisa_h5_init();
+    SISA_TRY(open_hdf5(path, &st, &file));
+    int found = sisa_h5_attr_read_str(file, "sisa_format", fmt, sizeof fmt, path);
+    SISA_TRY(found);
+    err = found && !strcmp(fmt, SISA_DATASET_FORMAT);
+done:
+    sisa_h5_close_quiet(&file);
+    return err;
+}
+
+static int dataset_read(sisa_dataset **out, const char *path, int any)
 {
     int err = SISA_OK;
     sisa_dataset_stream *s = NULL;
     sisa_dataset *ds = NULL;
     sisa_dataset_header hdr;
     *out = NULL;
-    SISA_TRY(sisa_dataset_stream_open(&s, path, &hdr));
+    SISA_TRY(stream_open(&s, path, &hdr, 1, any));
     ds = sisa_calloc(1, sizeof *ds);
     SISA_CHECK(ds, SISA_ENOMEM, "out of memory reading %s", path);
     ds->n = hdr.n;
     ds->d = hdr.d;
     ds->num_classes = hdr.num_classes;
+    ds->labelled = hdr.labelled;
     SISA_TRY(read_attributes(s->file, ds, path));
     ds->X = sisa_malloc(ds->n * ds->d * sizeof *ds->X);
     SISA_CHECK(ds->X, SISA_ENOMEM, "out of memory reading %s (%llu x %llu features)", path,
@@ -375,4 +476,14 @@ done:
     sisa_dataset_stream_close(s);
     sisa_dataset_free(ds);
     return err;
+}
+
+int sisa_dataset_read(sisa_dataset **out, const char *path)
+{
+    return dataset_read(out, path, 0);
+}
+
+int sisa_dataset_read_any(sisa_dataset **out, const char *path)
+{
+    return dataset_read(out, path, 1);
 }

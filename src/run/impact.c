@@ -764,7 +764,7 @@ static int read_queries(impact *im)
 {
     int err = SISA_OK;
     const sisa_store *st = im->st;
-    SISA_TRY(sisa_dataset_read(&im->q, im->o->queries));
+    SISA_TRY(sisa_dataset_read_any(&im->q, im->o->queries));
     SISA_CHECK(im->q->d == st->man.features, SISA_ECORRUPT,
                "%s has %llu features per row but store %s was trained on %llu", im->o->queries,
                (unsigned long long)im->q->d, st->root, (unsigned long long)st->man.features);

@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FILE *f = fopen(tmp, "wb");
         if (!f || ftruncate(fileno(f), (off_t)tmp_size) != 0 || fclose(f) != 0)
             fz_fail("cannot make %s", tmp);
-        rc = sisa_import_h5_accept(&s, tmp, input);
+        rc = sisa_import_h5_accept(&s, tmp, input, 0);
         fz_check(rc, input, FZ_NAMES_FILE);
         if (rc == 0 && (s.n < 1 || s.d < 1 || s.num_classes < 2 || s.id_max - s.id_min < s.n - 1 ||
                         !isfinite(s.x_min) || s.file_bytes != tmp_size))
