@@ -137,7 +137,8 @@ check("--since 'yesterday'" in r.stderr, "a bad --since is a usage error")
 
 p = json.loads(sisa("predict", "-c", "m.yaml", "-i", "train.h5", "-o", "p.h5", "--json").stdout)
 check(p == {"rows": 900, "shards_used": 3, "shards": 3, "strategy": "mean", "input": "train.h5",
-            "output": "p.h5"}, "predict --json: the documented keys")
+            "input_format": "sisa", "output": "p.h5", "format": "h5"},
+      "predict --json: the documented keys")
 
 # progress within a stage: samples, share, speed and time left; -q silences it
 with open(os.path.join(WORK, "p.yaml"), "w") as f:

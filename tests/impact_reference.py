@@ -18,7 +18,6 @@ that distances tie) and 300 test rows as queries.
   (exit 2), queries of the wrong width (exit 1), each with no output written.
 Usage: impact_reference.py SISA_BINARY WORKDIR   (SISA_MPIEXEC in the environment: mpirun)
 """
-import hashlib
 import json
 import os
 import re
@@ -27,25 +26,13 @@ import sys
 
 import h5py
 import numpy as np
-from reftools import Checks, Sisa, fashion_mnist, write_csv
+from reftools import Checks, Sisa, fashion_mnist, tree_digest, write_csv
 
 SISA, WORK = sys.argv[1], sys.argv[2]
 MPI = os.environ.get("SISA_MPIEXEC", "")
 check = Checks()
 sisa = Sisa(SISA, WORK)
 idx = fashion_mnist
-
-
-def tree_digest(path):
-    h = hashlib.sha256()
-    for root, dirs, files in sorted(os.walk(path)):
-        dirs.sort()
-        for name in sorted(files):
-            p = os.path.join(root, name)
-            h.update(p.encode())
-            with open(p, "rb") as f:
-                h.update(f.read())
-    return h.hexdigest()
 
 
 def config(name, store, model, strategy, shards, slices, metric="euclidean"):

@@ -4,6 +4,7 @@ A test imports it from its own folder (Python puts the script's folder on sys.pa
     from reftools import Checks, Sisa, fashion_mnist, write_csv
 """
 import gzip
+import hashlib
 import os
 import subprocess
 import sys
@@ -69,3 +70,16 @@ def write_csv(path, X, y, ids, groups=None):
         for i in range(len(y)):
             g = f"{groups[i]}," if groups is not None else ""
             f.write(f"{ids[i]},{g}{y[i]}," + ",".join(str(int(v)) for v in X[i]) + "\n")
+
+
+def tree_digest(path):
+    """SHA-256 over every file's path and bytes under `path`, in a fixed order."""
+    h = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files):
+            p = os.path.join(root, name)
+            h.update(p.encode())
+            with open(p, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()

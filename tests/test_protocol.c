@@ -221,7 +221,7 @@ static float *posteriors(const char *cfg)
     for (uint64_t i = 0; i < N_TEST; i++)
         for (int j = 0; j < N_FEAT; j++) x[i * N_FEAT + j] = feature(1000 + i, j, (int64_t)(i % 3));
     int err = sisa_run_open_store(d, &st, &c, cfg, SISA_STORE_READ, NULL);
-    const sisa_run_input in = {NULL, x, N_TEST, N_FEAT};
+    const sisa_run_input in = {.x = x, .n = N_TEST, .d = N_FEAT};
     const sisa_run_sink sink = {collect_start, NULL, collect_rows, &col};
     if (err == SISA_OK) err = sisa_run_ensemble_stream(d, &st, &in, &e, &sink);
     if (err) fail_msg("predicting with %s: %s", cfg, sisa_error_message());

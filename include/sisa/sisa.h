@@ -256,8 +256,22 @@ int sisa_predict(sisa_prediction *out, sisa_handle *h, const float *x, uint64_t 
 void sisa_prediction_free(sisa_prediction *p);
 
 typedef struct sisa_predict_file_opts {
-    int per_shard; /* also write each shard's posteriors (/shards/KKKK) */
+    int per_shard; /* also write each shard's posteriors (/shards/KKKK; HDF5 output only) */
     int force;     /* replace `output` if it exists */
+    /* The output: "h5" (a prediction file) or "csv" (id,label,p0,...); NULL: csv when `output`
+     * is "-" (standard output) or ends in .csv, else h5. */
+    const char *format;
+    /* The input: "sisa" (a sisa dataset file, labelled or not), "h5" (a foreign HDF5 file: a
+     * features matrix and optional IDs), "csv" or "libsvm"; NULL or "auto": by the file's
+     * content (HDF5) or name (.csv .tsv .txt; .svm .libsvm .svmlight). A foreign input is read
+     * as `sisa import ... --unlabelled` would read it: CSV columns by the training data's
+     * recorded feature names, the training data's --scale applied. */
+    const char *input_format;
+    const char *id; /* csv: the ID column; h5: the IDs dataset (NULL: row numbers from 0;
+                     * h5: "id" when present) */
+    const char *x;  /* h5: the features dataset (NULL: "X") */
+    char delimiter; /* csv (0: ',') */
+    double scale;   /* > 0: divide a foreign input's features by this instead */
 } sisa_predict_file_opts;
 
 typedef struct sisa_predict_file_report {
@@ -265,10 +279,12 @@ typedef struct sisa_predict_file_report {
     uint32_t n_models;
     uint32_t shards_total;
     char strategy[16];
+    char input_format[8]; /* sisa, h5, csv or libsvm */
+    char format[8];       /* the output: h5 or csv */
 } sisa_predict_file_report;
 
-/* Collective: predict a sisa dataset file into a prediction file (docs/formats.md), written
- * atomically. opts and out may be NULL. */
+/* Collective: predict an input file (see input_format) into a prediction file (docs/formats.md)
+ * or CSV, written atomically ("-": CSV on standard output). opts and out may be NULL. */
 int sisa_predict_file(sisa_predict_file_report *out, sisa_handle *h, const char *input,
                       const char *output, const sisa_predict_file_opts *opts);
 

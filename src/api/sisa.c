@@ -21,10 +21,12 @@
 #include "run/run.h"
 #include "shard/setup.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sisa_job {
     sisa_dist *d;
@@ -545,7 +547,7 @@ int sisa_predict(sisa_prediction *out, sisa_handle *h, const float *x, uint64_t 
     memory_out mo = {out};
     const sisa_run_open_opts oo = open_opts(h, NULL);
     SISA_TRY(sisa_run_open_store(dist, &st, &cfg, label_of(h), SISA_STORE_READ, &oo));
-    const sisa_run_input in = {NULL, x, n, d};
+    const sisa_run_input in = {.x = x, .n = n, .d = d};
     const sisa_run_sink sink = {memory_start, NULL, memory_rows, &mo};
     SISA_TRY(sisa_run_ensemble_stream(dist, &st, &in, &e, &sink));
 done:
@@ -572,20 +574,96 @@ static void shards_used_text(const sisa_run_ensemble *e, char *out, size_t cap)
         used += (size_t)snprintf(out + used, cap - used, "%s%u", m ? "," : "", e->models[m].shard);
 }
 
-/* sisa_predict_file's sink: the prediction file, written as the rows stream in. */
+/* sisa_predict_file's sink: the prediction file (or CSV), written as the rows stream in. */
 typedef struct {
     const char *output;
-    int force, per_shard;
+    int force, per_shard, csv;
     const sisa_store *st;
     sisa_pred_writer *w;
     uint32_t *shard_ids;
+    /* CSV */
+    FILE *f; /* stdout or the temp file */
+    char tmp[SISA_PATH_MAX];
+    const uint64_t *id;
+    uint32_t classes;
 } predict_out;
+
+static int csv_fail(predict_out *po)
+{
+    return SISA_ERR(SISA_EIO, "cannot write the predictions to %s: %s",
+                    po->f == stdout ? "standard output" : po->tmp, strerror(errno));
+}
+
+/* CSV: a header "id,label,p0,...,pC-1", then a line per row, the posteriors with 9 significant
+ * digits (enough to read every float32 back exactly). "-" is standard output; a file is written
+ * to a temp file and published at the end. */
+static int csv_start(predict_out *po, const sisa_run_ensemble *e)
+{
+    int err = SISA_OK;
+    po->id = e->id;
+    po->classes = e->classes;
+    if (!strcmp(po->output, "-")) {
+        po->f = stdout;
+    } else {
+        SISA_CHECK(po->force || !sisa_fs_exists(po->output), SISA_EEXIST,
+                   "%s already exists (pass --force to replace it)", po->output);
+        sisa_fs_clean_stale_tmps(po->output);
+        SISA_TRY(sisa_fs_tmp_create(po->tmp, sizeof po->tmp, po->output));
+        po->f = fopen(po->tmp, "w");
+        SISA_CHECK(po->f, SISA_EIO, "cannot open %s: %s", po->tmp, strerror(errno));
+    }
+    fputs("id,label", po->f);
+    for (uint32_t c = 0; c < e->classes; c++) fprintf(po->f, ",p%u", c);
+    if (fputc('\n', po->f) == EOF) err = csv_fail(po);
+done:
+    return err;
+}
+
+static int csv_rows(predict_out *po, uint64_t r0, uint64_t nr, const float *proba,
+                    const int32_t *label)
+{
+    for (uint64_t i = 0; i < nr; i++) {
+        const uint64_t r = r0 + i;
+        fprintf(po->f, "%llu,%d", (unsigned long long)(po->id ? po->id[r] : r), label[i]);
+        for (uint32_t c = 0; c < po->classes; c++)
+            fprintf(po->f, ",%.9g", (double)proba[i * po->classes + c]);
+        fputc('\n', po->f);
+    }
+    return ferror(po->f) ? csv_fail(po) : SISA_OK;
+}
+
+static int csv_commit(predict_out *po)
+{
+    int err = SISA_OK;
+    FILE *f = po->f;
+    po->f = NULL;
+    if (f == stdout) {
+        SISA_CHECK(fflush(stdout) == 0 && !ferror(stdout), SISA_EIO,
+                   "cannot write the predictions to standard output: %s", strerror(errno));
+        goto done;
+    }
+    const int bad = fflush(f) != 0 || ferror(f);
+    SISA_CHECK(fclose(f) == 0 && !bad, SISA_EIO, "cannot write %s: %s", po->tmp, strerror(errno));
+    SISA_TRY(sisa_fs_publish(po->tmp, po->output, po->force));
+    po->tmp[0] = '\0';
+done:
+    return err;
+}
+
+static void csv_discard(predict_out *po)
+{
+    if (po->f && po->f != stdout) fclose(po->f);
+    po->f = NULL;
+    if (po->tmp[0]) sisa_fs_remove_quiet(po->tmp);
+    po->tmp[0] = '\0';
+}
 
 static int predict_start(void *ctx, const sisa_run_ensemble *e)
 {
     int err = SISA_OK;
     predict_out *po = ctx;
     char used[4096];
+    if (po->csv) return csv_start(po, e);
     shards_used_text(e, used, sizeof used);
     po->shard_ids = sisa_malloc(e->n_models * sizeof *po->shard_ids);
     SISA_CHECK(po->shard_ids, SISA_ENOMEM, "out of memory");
@@ -615,7 +693,64 @@ static int predict_ens_rows(void *ctx, uint64_t r0, uint64_t nr, const float *pr
                             const int32_t *label)
 {
     predict_out *po = ctx;
+    if (po->csv) return csv_rows(po, r0, nr, proba, label);
     return sisa_pred_write_rows(po->w, r0, nr, proba, label);
+}
+
+/* The output format: opts->format, else by the output's name. */
+static int output_format(const char *output, const sisa_predict_file_opts *o, int *csv)
+{
+    int err = SISA_OK;
+    const char *format = o ? o->format : NULL;
+    const size_t ol = strlen(output);
+    if (!format)
+        format =
+            !strcmp(output, "-") || (ol > 4 && !strcasecmp(output + ol - 4, ".csv")) ? "csv" : "h5";
+    SISA_CHECK(!strcmp(format, "h5") || !strcmp(format, "csv"), SISA_EUSAGE,
+               "output format '%s' is not h5 or csv", format);
+    *csv = !strcmp(format, "csv");
+    SISA_CHECK(*csv || strcmp(output, "-"), SISA_EUSAGE,
+               "'-' (standard output) takes CSV; an HDF5 prediction file needs a file name");
+    SISA_CHECK(!(*csv && o && o->per_shard), SISA_EUSAGE,
+               "each shard's posteriors (--per-shard) need the HDF5 output format");
+done:
+    return err;
+}
+
+/* Rank 0: what the input is and, for a foreign file, its rows in memory. Every rank learns the
+ * kind. */
+static int predict_input(sisa_dist *d, const sisa_store *st, const char *input,
+                         const sisa_predict_file_opts *o, sisa_run_input_kind *kind,
+                         sisa_dataset **rows)
+{
+    int err = SISA_OK, local = SISA_OK;
+    int32_t k = 0;
+    *rows = NULL;
+    if (sisa_dist_rank(d) == 0) {
+        local = sisa_run_predict_input_kind(input, o ? o->input_format : NULL, kind);
+        if (local == SISA_OK && *kind != SISA_INPUT_SISA) {
+            const sisa_run_foreign_opts fo = {
+                .id = o ? o->id : NULL,
+                .x = o ? o->x : NULL,
+                .delimiter = o ? o->delimiter : 0,
+                .scale = o ? o->scale : 0,
+            };
+            local = sisa_run_load_foreign(st, input, *kind, &fo, rows);
+        } else if (local == SISA_OK && o && (o->id || o->x || o->delimiter || o->scale > 0)) {
+            local = SISA_ERR(SISA_EUSAGE,
+                             "%s is a sisa dataset file: its IDs and features are read as they "
+                             "are (--id, --x, --delimiter and --scale apply to other inputs)",
+                             input);
+        } else if (local == SISA_OK) {
+            local = sisa_run_check_feature_names(st, input);
+        }
+        k = (int32_t)*kind;
+    }
+    SISA_TRY(sisa_dist_agree(d, local));
+    SISA_TRY(sisa_dist_bcast(d, &k, sizeof k, 0));
+    *kind = (sisa_run_input_kind)k;
+done:
+    return err;
 }
 
 int sisa_predict_file(sisa_predict_file_report *out, sisa_handle *h, const char *input,
@@ -627,21 +762,35 @@ int sisa_predict_file(sisa_predict_file_report *out, sisa_handle *h, const char 
     sisa_store st = {.lock_fd = -1};
     sisa_run_ensemble e;
     predict_out po = {0};
+    sisa_dataset *rows = NULL;
+    sisa_run_input_kind kind = SISA_INPUT_SISA;
     memset(&e, 0, sizeof e);
     if (out) memset(out, 0, sizeof *out);
+    SISA_CHECK(input && output, SISA_EUSAGE, "predict: no input or no output given");
+    SISA_TRY(output_format(output, opts, &po.csv));
     const sisa_run_open_opts oo = open_opts(h, NULL);
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, label_of(h), SISA_STORE_READ, &oo));
     po.output = output;
     po.force = opts ? opts->force : 0;
     po.per_shard = opts ? opts->per_shard : 0;
     po.st = &st;
-    const sisa_run_input in = {input, NULL, 0, 0};
+    SISA_TRY(predict_input(d, &st, input, opts, &kind, &rows));
+    sisa_run_input in = {.path = input, .any = 1};
+    if (kind != SISA_INPUT_SISA)
+        in = (sisa_run_input){.x = rows ? rows->X : NULL,
+                              .n = rows ? rows->n : 0,
+                              .d = rows ? rows->d : 0,
+                              .id = rows ? rows->id : NULL};
     const sisa_run_sink sink = {predict_start, predict_model_rows, predict_ens_rows, &po};
     SISA_TRY(sisa_run_ensemble_stream(d, &st, &in, &e, &sink));
     if (sisa_dist_rank(d) != 0) goto done;
-    err = sisa_pred_commit(po.w);
-    po.w = NULL;
-    SISA_TRY(err);
+    if (po.csv) {
+        SISA_TRY(csv_commit(&po));
+    } else {
+        err = sisa_pred_commit(po.w);
+        po.w = NULL;
+        SISA_TRY(err);
+    }
     sisa_debug("predict: peak memory %.1f MB on rank 0", (double)sisa_run_peak_rss() / 1e6);
     if (out) {
         out->rows = e.n;
@@ -649,10 +798,14 @@ int sisa_predict_file(sisa_predict_file_report *out, sisa_handle *h, const char 
         out->shards_total = (uint32_t)cfg.sisa.shards;
         snprintf(out->strategy, sizeof out->strategy, "%s",
                  sisa_strategy_name(cfg.aggregate.strategy));
+        snprintf(out->input_format, sizeof out->input_format, "%s", sisa_run_input_kind_name(kind));
+        snprintf(out->format, sizeof out->format, "%s", po.csv ? "csv" : "h5");
     }
 done:
+    csv_discard(&po);
     sisa_pred_discard(po.w);
     sisa_free(po.shard_ids);
+    sisa_dataset_free(rows);
     sisa_run_ensemble_free(&e);
     sisa_store_close(&st);
     return err;
@@ -785,7 +938,7 @@ int sisa_eval(sisa_eval_report *out, sisa_handle *h, const char *input)
         input = cfg.data.test;
     }
     snprintf(out->input, sizeof out->input, "%s", input);
-    const sisa_run_input in = {input, NULL, 0, 0};
+    const sisa_run_input in = {.path = input};
     const sisa_run_sink sink = {eval_start, eval_model_rows, eval_ens_rows, &ec};
     SISA_TRY(sisa_run_ensemble_stream(d, &st, &in, &e, &sink));
     if (sisa_dist_rank(d) != 0) goto done;

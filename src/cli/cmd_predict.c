@@ -1,5 +1,6 @@
 /*
- * cmd_predict.c - `sisa predict` (posteriors and labels for a dataset file) and `sisa eval`
+ * cmd_predict.c - `sisa predict` (posteriors and labels for a dataset, CSV, libsvm or HDF5 file)
+ * and `sisa eval`
  * (accuracy of the ensemble and of each shard on a labelled dataset).
  *
  * Both run every shard's final model over the input and aggregate in shard order
@@ -20,141 +21,84 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The predictions as CSV: a header "id,label,p0,...,pC-1", then one row per input row, the
- * posteriors with 9 significant digits (enough to read back every float32 exactly). */
-static int write_csv(FILE *out, const sisa_dataset *ds, const sisa_prediction *p)
-{
-    fprintf(out, "id,label");
-    for (uint32_t c = 0; c < p->classes; c++) fprintf(out, ",p%u", c);
-    fprintf(out, "\n");
-    for (uint64_t i = 0; i < p->n; i++) {
-        fprintf(out, "%llu,%d", (unsigned long long)ds->id[i], p->label[i]);
-        for (uint32_t c = 0; c < p->classes; c++)
-            fprintf(out, ",%.9g", (double)p->proba[i * p->classes + c]);
-        fprintf(out, "\n");
-    }
-    return ferror(out) ? SISA_ERR(SISA_EIO, "cannot write the predictions: %s", strerror(errno))
-                       : SISA_OK;
-}
-
-/* CSV output: the input is read whole on rank 0 and predicted in memory (sisa_predict, the same
- * bits as a prediction file); "-" is standard output, a file is written atomically. */
-static int predict_csv(sisa_job *job, sisa_handle *h, const char *input, const char *output,
-                       int force, sisa_predict_file_report *rep)
-{
-    int err = SISA_OK;
-    const int rank = sisa_job_rank(job);
-    sisa_dataset *ds = NULL;
-    sisa_prediction p;
-    char tmp[4200] = "";
-    FILE *f = NULL;
-    memset(&p, 0, sizeof p);
-    int local = SISA_OK;
-    if (rank == 0 && strcmp(output, "-") && !force && access(output, F_OK) == 0)
-        local = SISA_ERR(SISA_EEXIST, "%s exists (--force replaces it)", output);
-    if (rank == 0 && local == SISA_OK) local = sisa_dataset_read(&ds, input);
-    SISA_TRY(sisa_job_agree(job, local));
-    SISA_TRY(sisa_predict(&p, h, ds ? ds->X : NULL, ds ? ds->n : 0, ds ? ds->d : 0));
-    if (rank == 0) {
-        rep->rows = p.n;
-        rep->n_models = p.n_models;
-        if (!strcmp(output, "-")) {
-            local = write_csv(stdout, ds, &p);
-            if (local == SISA_OK && fflush(stdout) != 0)
-                local = SISA_ERR(SISA_EIO, "cannot write the predictions: %s", strerror(errno));
-        } else {
-            snprintf(tmp, sizeof tmp, "%s.sisa-tmp-%ld", output, (long)getpid());
-            f = fopen(tmp, "w");
-            if (!f) local = SISA_ERR(SISA_EIO, "cannot create %s: %s", tmp, strerror(errno));
-            if (local == SISA_OK) local = write_csv(f, ds, &p);
-            if (local == SISA_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-                local = SISA_ERR(SISA_EIO, "cannot write %s: %s", tmp, strerror(errno));
-            if (f && fclose(f) != 0 && local == SISA_OK)
-                local = SISA_ERR(SISA_EIO, "cannot write %s: %s", tmp, strerror(errno));
-            f = NULL;
-            if (local == SISA_OK && rename(tmp, output) != 0)
-                local =
-                    SISA_ERR(SISA_EIO, "cannot rename %s to %s: %s", tmp, output, strerror(errno));
-            if (local == SISA_OK) tmp[0] = '\0';
-        }
-    }
-    SISA_TRY(sisa_job_agree(job, local));
-done:
-    if (tmp[0]) unlink(tmp);
-    sisa_prediction_free(&p);
-    sisa_dataset_free(ds);
-    return err;
-}
-
 int sisa_cmd_predict(sisa_job *job, int argc, char **argv)
 {
     int err = SISA_OK;
-    const char *cfg_path = NULL, *input = NULL, *output = NULL, *format = NULL;
-    int per_shard = 0, force = 0, json = 0;
+    const char *cfg_path = NULL, *input = NULL, *output = NULL;
+    int json = 0;
     sisa_handle *h = NULL;
     sisa_predict_file_report rep = {0};
+    sisa_predict_file_opts po = {0};
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
-        {"input", 'i', SISA_ARG_STRING, &input, "IN.h5", "a sisa dataset file to predict", 1},
+        {"input", 'i', SISA_ARG_STRING, &input, "IN",
+         "the rows to predict: a sisa dataset file (labelled or not), a plain HDF5 matrix, CSV "
+         "or libsvm",
+         1},
         {"output", 'o', SISA_ARG_STRING, &output, "OUT",
          "the prediction file to write ('-': CSV on standard output)", 1},
-        {"format", 0, SISA_ARG_STRING, &format, "h5|csv",
+        {"format", 0, SISA_ARG_STRING, &po.format, "h5|csv",
          "h5 (default), or csv: id,label,p0,...; the default for '-' and OUT.csv", 0},
-        {"per-shard", 0, SISA_ARG_FLAG, &per_shard, NULL,
+        {"input-format", 0, SISA_ARG_STRING, &po.input_format, "auto|sisa|h5|csv|libsvm",
+         "what IN is (default auto: HDF5 by its content, CSV and libsvm by the file name)", 0},
+        {"id", 0, SISA_ARG_STRING, &po.id, "NAME",
+         "CSV: the column of sample IDs; HDF5: the dataset of IDs (default: id if present, "
+         "else the row numbers from 0)",
+         0},
+        {"x", 0, SISA_ARG_STRING, &po.x, "NAME", "HDF5: the dataset of features (default X)", 0},
+        {"delimiter", 0, SISA_ARG_CHAR, &po.delimiter, "C",
+         "CSV: the field separator (default ','; 'tab')", 0},
+        {"scale", 0, SISA_ARG_F64, &po.scale, "S",
+         "divide a CSV, libsvm or HDF5 input's features by S (default: the --scale the "
+         "training data was imported with)",
+         0},
+        {"per-shard", 0, SISA_ARG_FLAG, &po.per_shard, NULL,
          "also write each shard's posteriors (/shards/KKKK)", 0},
-        {"force", 0, SISA_ARG_FLAG, &force, NULL, "replace OUT.h5 if it exists", 0},
+        {"force", 0, SISA_ARG_FLAG, &po.force, NULL, "replace OUT if it exists", 0},
         {"json", 0, SISA_ARG_FLAG, &json, NULL, "print the outcome as one JSON object", 0},
     };
     const sisa_command_spec spec = {
         .name = "predict",
-        .usage = "predict -c CONFIG -i IN.h5 -o OUT.h5|OUT.csv|- [--format h5|csv] [--per-shard] "
-                 "[--force] [--json]",
+        .usage = "predict -c CONFIG -i IN -o OUT.h5|OUT.csv|- [--format h5|csv] "
+                 "[--input-format auto|sisa|h5|csv|libsvm] [--id NAME] [--x NAME] "
+                 "[--delimiter C] [--scale S] [--per-shard] [--force] [--json]",
         .summary = "Predict with the ensemble of shard models; write posteriors and labels.",
-        .description = "OUT.h5 holds proba (float32 [n, C]), label (int32 [n]) and id (uint64 "
-                       "[n]); see docs/formats.md.\nThe aggregation strategy is the config's "
-                       "aggregate.strategy.",
+        .description =
+            "IN may be a sisa dataset file (labelled, or unlabelled from 'sisa import\n"
+            "--unlabelled'), or read directly as 'sisa import ... --unlabelled' would read it:\n"
+            "a plain HDF5 file (a features matrix X, optional IDs), a CSV file with a header\n"
+            "row (the features are the columns the training data was imported from, found by\n"
+            "name in any order; other columns, such as a label, are ignored) or a libsvm file\n"
+            "(labels optional and ignored). Such inputs get the training data's --scale.\n"
+            "OUT.h5 holds proba (float32 [n, C]), label (int32 [n]) and id (uint64 [n]); CSV\n"
+            "has the header id,label,p0,...,pC-1 and the same values (see docs/formats.md).\n"
+            "The aggregation strategy is the config's aggregate.strategy.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
     };
     int rc = sisa_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    const size_t ol = strlen(output);
-    if (!format)
-        format =
-            !strcmp(output, "-") || (ol > 4 && !strcmp(output + ol - 4, ".csv")) ? "csv" : "h5";
-    SISA_CHECK(!strcmp(format, "h5") || !strcmp(format, "csv"), SISA_EUSAGE,
-               "sisa predict: --format '%s' is not h5 or csv", format);
-    const int csv = !strcmp(format, "csv");
-    SISA_CHECK(csv || strcmp(output, "-"), SISA_EUSAGE,
-               "sisa predict: '-o -' writes CSV to standard output; HDF5 needs a file");
-    SISA_CHECK(!(csv && per_shard), SISA_EUSAGE,
-               "sisa predict: --per-shard needs the HDF5 format (each shard's posteriors)");
+    SISA_CHECK(!json || strcmp(output, "-"), SISA_EUSAGE,
+               "sisa predict: --json and '-o -' would both write to standard output; write the "
+               "predictions to a file");
     const sisa_open_opts oo = {job, 0, 0};
     SISA_TRY(sisa_open(&h, cfg_path, &oo));
-    if (csv) {
-        const sisa_config *cfg = sisa_handle_config(h);
-        SISA_TRY(predict_csv(job, h, input, output, force, &rep));
-        rep.shards_total = (uint32_t)cfg->sisa.shards;
-        snprintf(rep.strategy, sizeof rep.strategy, "%s",
-                 sisa_strategy_name(cfg->aggregate.strategy));
-        if (!strcmp(output, "-")) goto done; /* stdout holds the CSV only */
-    } else {
-        const sisa_predict_file_opts po = {per_shard, force};
-        SISA_TRY(sisa_predict_file(&rep, h, input, output, &po));
-    }
+    SISA_TRY(sisa_predict_file(&rep, h, input, output, &po));
     if (sisa_job_rank(job) != 0) goto done;
     if (json) {
         printf("{\"rows\": %llu, \"shards_used\": %u, \"shards\": %u, \"strategy\": \"%s\", "
                "\"input\": ",
                (unsigned long long)rep.rows, rep.n_models, rep.shards_total, rep.strategy);
         sisa_json_print_string(stdout, input);
-        printf(", \"output\": ");
+        printf(", \"input_format\": \"%s\", \"output\": ", rep.input_format);
         sisa_json_print_string(stdout, output);
-        printf("}\n");
+        printf(", \"format\": \"%s\"}\n", rep.format);
         goto done;
     }
-    printf("predicted %llu rows with %u of %u shard models (strategy %s) -> %s\n",
-           (unsigned long long)rep.rows, rep.n_models, rep.shards_total, rep.strategy, output);
+    if (!strcmp(output, "-")) goto done; /* stdout holds the CSV only */
+    printf("predicted %llu rows (%s) with %u of %u shard models (strategy %s) -> %s\n",
+           (unsigned long long)rep.rows, rep.input_format, rep.n_models, rep.shards_total,
+           rep.strategy, output);
 done:
     sisa_close(h);
     return err;

@@ -19,6 +19,7 @@
 #include "shard/store.h"
 #include "shard/train.h"
 #include "sisa/config.h"
+#include "sisa/dataset.h"
 
 #include <stdio.h>
 
@@ -130,7 +131,44 @@ typedef struct sisa_run_input {
     const char *path;
     const float *x;
     uint64_t n, d;
+    const uint64_t *id; /* memory input: rank 0's (n) sample IDs for the sink (NULL: none) */
+    int any;            /* file input: an unlabelled dataset is accepted too */
 } sisa_run_input;
+
+/* What a prediction input is (predin.c). */
+typedef enum {
+    SISA_INPUT_SISA,  /* a sisa dataset file, labelled or not: streamed */
+    SISA_INPUT_H5,    /* a foreign HDF5 file: a features matrix, optional IDs */
+    SISA_INPUT_CSV,   /* CSV with a header row, features by the training data's column names */
+    SISA_INPUT_LIBSVM /* libsvm rows, labels optional */
+} sisa_run_input_kind;
+
+/* The kind of `input`: as `format` says ("sisa", "h5", "csv", "libsvm"), else (NULL or "auto")
+ * an HDF5 file is sisa or h5 by its sisa_format attribute and any other file CSV or libsvm by
+ * its name (.csv .tsv .txt, .svm .libsvm .svmlight, each optionally .gz). SISA_EUSAGE when it
+ * cannot tell. */
+int sisa_run_predict_input_kind(const char *input, const char *format, sisa_run_input_kind *kind);
+const char *sisa_run_input_kind_name(sisa_run_input_kind kind);
+
+/* Rank 0: a sisa dataset input whose recorded feature_names are not the training data's (in
+ * order) is SISA_EUSAGE (its columns would be taken in the wrong places); without names on
+ * either side there is nothing to check. */
+int sisa_run_check_feature_names(const sisa_store *st, const char *input);
+
+typedef struct sisa_run_foreign_opts {
+    const char *id;      /* csv: the ID column; h5: the IDs dataset (NULL: row numbers; h5: "id"
+                          * when present) */
+    const char *x;       /* h5: the features dataset (NULL: "X") */
+    char delimiter;      /* csv (0: ',') */
+    double scale;        /* > 0: divide the features by this (else the training data's --scale) */
+    const char *scratch; /* where the temp dataset goes (NULL: $TMPDIR or /tmp) */
+} sisa_run_foreign_opts;
+
+/* Rank 0: read a foreign prediction input (kind h5, csv or libsvm) into an unlabelled dataset
+ * in memory, as `sisa import ... --unlabelled` with the training data's recorded column names
+ * and --scale would have written it, and check its feature count against the store. */
+int sisa_run_load_foreign(const sisa_store *st, const char *input, sisa_run_input_kind kind,
+                          const sisa_run_foreign_opts *fo, sisa_dataset **out);
 
 typedef struct sisa_run_ensemble {
     uint64_t n;

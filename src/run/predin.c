@@ -1,0 +1,232 @@
+/*
+ * predin.c - what `sisa predict` reads: a sisa dataset file, or a foreign file (a plain HDF5
+ * matrix, CSV, libsvm) turned into the same rows.
+ *
+ * A foreign input goes through the very importer that `sisa import` runs, unlabelled, into a
+ * temp dataset in a scratch folder outside the store (sisa_run_make_scratch), which rank 0 reads
+ * back whole and then removes. So a CSV row predicts exactly as the same row imported first:
+ * same parsing, same --scale division in float32, same checks (finite values, unique IDs).
+ *
+ * The training data tells how to read it: its feature_names (recorded by `sisa import csv`) pick
+ * the CSV columns by name, in the training order, whatever the input's column order and whatever
+ * other columns it has (a label column, say); its recorded --scale is applied unless the caller
+ * gives one. libsvm rows are read with the store's feature count.
+ */
+#include "run/run.h"
+
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "io/dsstream.h"
+#include "sisa/dataset.h"
+#include "sisa/import.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static int ends_with(const char *s, const char *suffix)
+{
+    const size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcasecmp(s + n - k, suffix);
+}
+
+int sisa_run_predict_input_kind(const char *input, const char *format, sisa_run_input_kind *kind)
+{
+    int err = SISA_OK;
+    if (format && strcmp(format, "auto")) {
+        static const struct {
+            const char *name;
+            sisa_run_input_kind kind;
+        } names[] = {{"sisa", SISA_INPUT_SISA},
+                     {"h5", SISA_INPUT_H5},
+                     {"csv", SISA_INPUT_CSV},
+                     {"libsvm", SISA_INPUT_LIBSVM}};
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (!strcmp(format, names[i].name)) {
+                *kind = names[i].kind;
+                return SISA_OK;
+            }
+        SISA_FAIL(SISA_EUSAGE, "input format '%s' is not auto, sisa, h5, csv or libsvm", format);
+    }
+    int probe = sisa_dataset_probe(input);
+    if (probe >= 0) {
+        *kind = probe ? SISA_INPUT_SISA : SISA_INPUT_H5;
+        return SISA_OK;
+    }
+    /* Not HDF5 (or not readable: the importer will say which). */
+    const int code = sisa_error_code();
+    SISA_CHECK(code == SISA_ECORRUPT, code, "%s", sisa_error_message());
+    sisa_error_clear();
+    static const char *const csv[] = {".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz"};
+    static const char *const svm[] = {".svm",       ".svm.gz",   ".libsvm",
+                                      ".libsvm.gz", ".svmlight", ".svmlight.gz"};
+    for (size_t i = 0; i < sizeof csv / sizeof csv[0]; i++)
+        if (ends_with(input, csv[i])) {
+            *kind = SISA_INPUT_CSV;
+            return SISA_OK;
+        }
+    for (size_t i = 0; i < sizeof svm / sizeof svm[0]; i++)
+        if (ends_with(input, svm[i])) {
+            *kind = SISA_INPUT_LIBSVM;
+            return SISA_OK;
+        }
+    SISA_FAIL(SISA_EUSAGE,
+              "%s is not HDF5, and its name does not tell whether it is CSV (.csv, .tsv, .txt) "
+              "or libsvm (.svm, .libsvm, .svmlight); say which with --input-format csv|libsvm",
+              input);
+done:
+    return err;
+}
+
+const char *sisa_run_input_kind_name(sisa_run_input_kind kind)
+{
+    switch (kind) {
+    case SISA_INPUT_SISA:
+        return "sisa";
+    case SISA_INPUT_H5:
+        return "h5";
+    case SISA_INPUT_CSV:
+        return "csv";
+    case SISA_INPUT_LIBSVM:
+        return "libsvm";
+    }
+    return "?";
+}
+
+int sisa_run_check_feature_names(const sisa_store *st, const char *input)
+{
+    int err = SISA_OK;
+    char **want = NULL, **got = NULL;
+    size_t n_want = 0, n_got = 0;
+    double scale = 1.0;
+    SISA_TRY(sisa_dataset_feature_info(input, &got, &n_got, &scale));
+    if (!got) goto done;
+    if (sisa_dataset_feature_info(st->cfg.data.train, &want, &n_want, &scale) < 0) {
+        sisa_error_clear(); /* nothing to compare with */
+        goto done;
+    }
+    if (!want || n_want != n_got) goto done; /* the feature count is checked later */
+    for (size_t j = 0; j < n_want; j++)
+        SISA_CHECK(!strcmp(want[j], got[j]), SISA_EUSAGE,
+                   "%s: its feature %zu is column '%s' but the training data's is '%s': its "
+                   "columns are not the training data's, in the training order. Predict the CSV "
+                   "file itself (it is read by column name), or import it again with the "
+                   "training data's columns",
+                   input, j, got[j], want[j]);
+done:
+    sisa_free(want);
+    sisa_free(got);
+    return err;
+}
+
+/* The training data's feature names joined by '\n' (NULL when it records none). */
+static int join_names(char **out, char **names, size_t n)
+{
+    int err = SISA_OK;
+    size_t bytes = 1;
+    *out = NULL;
+    if (!names) return SISA_OK;
+    for (size_t i = 0; i < n; i++) bytes += strlen(names[i]) + 1;
+    char *s = sisa_malloc(bytes), *p = s;
+    SISA_CHECK(s, SISA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const size_t len = strlen(names[i]);
+        SISA_CHECK(!memchr(names[i], '\n', len), SISA_ECORRUPT,
+                   "the training data's feature name %zu holds a line break", i);
+        if (i) *p++ = '\n';
+        memcpy(p, names[i], len);
+        p += len;
+    }
+    *p = '\0';
+    *out = s;
+    s = NULL;
+done:
+    sisa_free(s);
+    return err;
+}
+
+int sisa_run_load_foreign(const sisa_store *st, const char *input, sisa_run_input_kind kind,
+                          const sisa_run_foreign_opts *fo, sisa_dataset **out)
+{
+    int err = SISA_OK;
+    char scratch[SISA_PATH_MAX] = "", tmp[SISA_PATH_MAX + 16];
+    char **names = NULL, *joined = NULL;
+    size_t n_names = 0;
+    double scale = 1.0;
+    sisa_import_opts io;
+    *out = NULL;
+    const char *train = st->cfg.data.train;
+    /* What the training import recorded: CSV names it needs; the scale it only prefers. */
+    int info = sisa_dataset_feature_info(train, &names, &n_names, &scale);
+    if (info < 0) {
+        char why[SISA_ERROR_MAX];
+        const int code = sisa_error_code();
+        snprintf(why, sizeof why, "%s", sisa_error_message());
+        SISA_CHECK(fo->scale > 0, code,
+                   "%s (the training data says how to read %s: its --scale and, for CSV, its "
+                   "column names); pass --scale S to read the input without it",
+                   why, input);
+        sisa_warn("cannot read how the training data was imported (%s): reading %s with --scale "
+                  "%g%s",
+                  why, input, fo->scale,
+                  kind == SISA_INPUT_CSV ? " and every column but --id as a feature, in order"
+                                         : "");
+        sisa_error_clear();
+    }
+    if (fo->scale > 0) scale = fo->scale;
+    if (kind == SISA_INPUT_CSV) SISA_TRY(join_names(&joined, names, n_names));
+
+    sisa_import_opts_init(&io);
+    io.unlabelled = 1;
+    io.scale = scale;
+    switch (kind) {
+    case SISA_INPUT_CSV:
+        io.id_col = fo->id;
+        io.delimiter = fo->delimiter;
+        io.feature_cols = joined; /* NULL: every column but the ID column, in order */
+        break;
+    case SISA_INPUT_LIBSVM:
+        io.features = st->man.features;
+        SISA_CHECK(!fo->id, SISA_EUSAGE,
+                   "--id does not apply to a libsvm input: its rows are numbered from 0");
+        break;
+    case SISA_INPUT_H5:
+        io.x_name = fo->x;
+        io.id_name = fo->id;
+        break;
+    case SISA_INPUT_SISA:
+        SISA_FAIL(SISA_EINTERNAL, "%s is a sisa dataset file, not a foreign input", input);
+    }
+    SISA_CHECK(kind == SISA_INPUT_H5 || !fo->x, SISA_EUSAGE,
+               "--x names the features dataset of an HDF5 input; %s is %s", input,
+               sisa_run_input_kind_name(kind));
+    SISA_TRY(sisa_run_make_scratch(st, "predict", fo->scratch, scratch, sizeof scratch));
+    snprintf(tmp, sizeof tmp, "%s/input.h5", scratch);
+    io.out = tmp;
+    sisa_dataset_summary sum;
+    if (kind == SISA_INPUT_CSV)
+        err = sisa_import_csv(&sum, input, &io);
+    else if (kind == SISA_INPUT_LIBSVM)
+        err = sisa_import_libsvm(&sum, input, &io);
+    else
+        err = sisa_import_h5(&sum, input, &io);
+    SISA_TRY(err);
+    SISA_TRY(sisa_dataset_read_any(out, tmp));
+    SISA_CHECK((*out)->d == st->man.features, SISA_ECORRUPT,
+               "%s has %llu features per row but store %s was trained on %llu%s", input,
+               (unsigned long long)(*out)->d, st->root, (unsigned long long)st->man.features,
+               kind == SISA_INPUT_CSV && !joined
+                   ? " (the training data records no column names, so every column but --id "
+                     "is taken as a feature, in order)"
+                   : "");
+done:
+    if (err < 0) {
+        sisa_dataset_free(*out);
+        *out = NULL;
+    }
+    if (scratch[0]) sisa_run_remove_scratch(scratch);
+    sisa_free(joined);
+    sisa_free(names);
+    return err;
+}
