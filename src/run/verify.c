@@ -18,6 +18,7 @@
  */
 
 #include "run/run.h"
+#include "run/print.h"
 
 #include "base/json.h"
 #include "base/log.h"
@@ -486,7 +487,12 @@ int sisa_run_verify(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
     SISA_TRY(share_plan(d, &vp, &del, &cost));
     if (vp.none) {
         vr->none = 1;
-        if (rank == 0) {
+        if (rank == 0 && out && json) {
+            fprintf(out, "{\"store\": ");
+            sisa_json_string(out, st.root);
+            fprintf(out, ", \"requests\": [], \"verdict\": \"none\"}\n");
+            fflush(out);
+        } else if (rank == 0 && out) {
             fprintf(out, "no deletions to verify: store %s has no certified deletion request\n",
                     st.root);
             fflush(out);
