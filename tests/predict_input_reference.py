@@ -9,6 +9,7 @@ posteriors):
   - CSV read directly, columns shuffled, with the label column and an extra text column (both
     ignored), IDs from --id; HDF5 output, CSV output to a file and to standard output ('-o -');
     on 1 and, under mpirun, 2 ranks;
+  - CSV, libsvm (--input-format) and a sisa dataset file on standard input ('-i -');
   - libsvm read directly, with and without leading labels (IDs are the row numbers);
   - a plain HDF5 matrix (uint8 pixels, N x 28 x 28, and an id dataset), default and --x/--id
     names;
@@ -28,6 +29,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import h5py
@@ -120,6 +122,10 @@ check(ok and same(got, ref), "CSV in, CSV out (file): the same IDs, labels and f
 r = sisa("predict", "-c", "c.yaml", "-i", "new.csv", "--id", "id", "-o", "-")
 ok, got = csv_pred(r.stdout)
 check(ok and same(got, ref), "CSV in, CSV on standard output: the same bits")
+with open(path("new.csv")) as f:
+    r = sisa("predict", "-c", "c.yaml", "-i", "-", "--id", "id", "-o", "-", stdin=f.read())
+ok, got = csv_pred(r.stdout)
+check(ok and same(got, ref), "CSV on standard input ('-i -'), CSV on standard output: the same bits")
 if sisa.mpi:
     sisa("predict", "-c", "c.yaml", "-i", "new.csv", "--id", "id", "-o", "csv2.h5", ranks=2)
     check(same(h5_pred("csv2.h5"), ref), "CSV input on 2 ranks: the same bits")
@@ -135,6 +141,10 @@ for labelled in (True, False):
     sisa("predict", "-c", "c.yaml", "-i", name, "-o", f"svm{int(labelled)}.h5")
     check(same(h5_pred(f"svm{int(labelled)}.h5"), ref_rows),
           f"libsvm {'with' if labelled else 'without'} labels = the imported dataset, bit for bit")
+with open(path("new0.svm")) as f:
+    sisa("predict", "-c", "c.yaml", "-i", "-", "--input-format", "libsvm", "-o", "svm-in.h5",
+         stdin=f.read())
+check(same(h5_pred("svm-in.h5"), ref_rows), "libsvm on standard input (--input-format libsvm)")
 
 # A plain HDF5 matrix: uint8 images and IDs.
 with h5py.File(path("plain.h5"), "w") as f:
@@ -234,6 +244,10 @@ check("--input-format" in r.stderr, "an input of unknown kind: exit 2, pointing 
 r = sisa("predict", "-c", "c.yaml", "-i", "new.csv", "-o", "-", "--json", expect=2)
 check("standard output" in r.stderr, "--json with -o -: exit 2")
 
+r = subprocess.run([SISA, "predict", "-c", "c.yaml", "-i", "-", "-o", "stdin-ds.h5"],
+                   cwd=WORK, stdin=open(path("test.h5"), "rb"), capture_output=True)
+check(r.returncode == 0 and same(h5_pred("stdin-ds.h5"), ref),
+      "a sisa dataset on standard input (HDF5 by its content): the same bits")
 check(os.listdir(path("tmp")) == [], "every predict scratch folder was removed")
 check(store_digest() == before, "the store is byte for byte unchanged")
 check.finish()

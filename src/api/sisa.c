@@ -717,38 +717,30 @@ done:
     return err;
 }
 
-/* Rank 0: what the input is and, for a foreign file, its rows in memory. Every rank learns the
- * kind. */
+/* Rank 0: what the input is and, unless it is a sisa dataset file to stream, its rows in
+ * memory. Every rank learns the kind and whether the rows are in memory. */
 static int predict_input(sisa_dist *d, const sisa_store *st, const char *input,
                          const sisa_predict_file_opts *o, sisa_run_input_kind *kind,
-                         sisa_dataset **rows)
+                         sisa_dataset **rows, int *in_memory)
 {
     int err = SISA_OK, local = SISA_OK;
-    int32_t k = 0;
+    int32_t k[2] = {0, 0};
     *rows = NULL;
     if (sisa_dist_rank(d) == 0) {
-        local = sisa_run_predict_input_kind(input, o ? o->input_format : NULL, kind);
-        if (local == SISA_OK && *kind != SISA_INPUT_SISA) {
-            const sisa_run_foreign_opts fo = {
-                .id = o ? o->id : NULL,
-                .x = o ? o->x : NULL,
-                .delimiter = o ? o->delimiter : 0,
-                .scale = o ? o->scale : 0,
-            };
-            local = sisa_run_load_foreign(st, input, *kind, &fo, rows);
-        } else if (local == SISA_OK && o && (o->id || o->x || o->delimiter || o->scale > 0)) {
-            local = SISA_ERR(SISA_EUSAGE,
-                             "%s is a sisa dataset file: its IDs and features are read as they "
-                             "are (--id, --x, --delimiter and --scale apply to other inputs)",
-                             input);
-        } else if (local == SISA_OK) {
-            local = sisa_run_check_feature_names(st, input);
-        }
-        k = (int32_t)*kind;
+        const sisa_run_foreign_opts fo = {
+            .id = o ? o->id : NULL,
+            .x = o ? o->x : NULL,
+            .delimiter = o ? o->delimiter : 0,
+            .scale = o ? o->scale : 0,
+        };
+        local = sisa_run_predict_prepare(st, input, o ? o->input_format : NULL, &fo, kind, rows);
+        k[0] = (int32_t)*kind;
+        k[1] = *rows != NULL;
     }
     SISA_TRY(sisa_dist_agree(d, local));
-    SISA_TRY(sisa_dist_bcast(d, &k, sizeof k, 0));
-    *kind = (sisa_run_input_kind)k;
+    SISA_TRY(sisa_dist_bcast(d, k, sizeof k, 0));
+    *kind = (sisa_run_input_kind)k[0];
+    *in_memory = k[1];
 done:
     return err;
 }
@@ -774,9 +766,10 @@ int sisa_predict_file(sisa_predict_file_report *out, sisa_handle *h, const char 
     po.force = opts ? opts->force : 0;
     po.per_shard = opts ? opts->per_shard : 0;
     po.st = &st;
-    SISA_TRY(predict_input(d, &st, input, opts, &kind, &rows));
+    int in_memory = 0;
+    SISA_TRY(predict_input(d, &st, input, opts, &kind, &rows, &in_memory));
     sisa_run_input in = {.path = input, .any = 1};
-    if (kind != SISA_INPUT_SISA)
+    if (in_memory)
         in = (sisa_run_input){.x = rows ? rows->X : NULL,
                               .n = rows ? rows->n : 0,
                               .d = rows ? rows->d : 0,

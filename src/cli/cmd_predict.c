@@ -33,7 +33,7 @@ int sisa_cmd_predict(sisa_job *job, int argc, char **argv)
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"input", 'i', SISA_ARG_STRING, &input, "IN",
          "the rows to predict: a sisa dataset file (labelled or not), a plain HDF5 matrix, CSV "
-         "or libsvm",
+         "or libsvm ('-': standard input)",
          1},
         {"output", 'o', SISA_ARG_STRING, &output, "OUT",
          "the prediction file to write ('-': CSV on standard output)", 1},
@@ -70,6 +70,8 @@ int sisa_cmd_predict(sisa_job *job, int argc, char **argv)
             "row (the features are the columns the training data was imported from, found by\n"
             "name in any order; other columns, such as a label, are ignored) or a libsvm file\n"
             "(labels optional and ignored). Such inputs get the training data's --scale.\n"
+            "'-i -' reads standard input: HDF5 by its content, text as CSV unless\n"
+            "--input-format libsvm.\n"
             "OUT.h5 holds proba (float32 [n, C]), label (int32 [n]) and id (uint64 [n]); CSV\n"
             "has the header id,label,p0,...,pC-1 and the same values (see docs/formats.md).\n"
             "The aggregation strategy is the config's aggregate.strategy.",

@@ -21,9 +21,12 @@
 #include "sisa/dataset.h"
 #include "sisa/import.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -31,7 +34,9 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && !strcasecmp(s + n - k, suffix);
 }
 
-int sisa_run_predict_input_kind(const char *input, const char *format, sisa_run_input_kind *kind)
+/* The kind of `input`: as `format` says, else an HDF5 file is sisa or h5 by its sisa_format
+ * attribute and any other file CSV or libsvm by its name. SISA_EUSAGE when it cannot tell. */
+static int input_kind(const char *input, const char *format, sisa_run_input_kind *kind)
 {
     int err = SISA_OK;
     if (format && strcmp(format, "auto")) {
@@ -94,7 +99,10 @@ const char *sisa_run_input_kind_name(sisa_run_input_kind kind)
     return "?";
 }
 
-int sisa_run_check_feature_names(const sisa_store *st, const char *input)
+/* A sisa dataset input whose recorded feature_names are not the training data's (in order) is
+ * SISA_EUSAGE: its columns would be taken in the wrong places. Without names on either side
+ * there is nothing to check. */
+static int check_feature_names(const sisa_store *st, const char *input)
 {
     int err = SISA_OK;
     char **want = NULL, **got = NULL;
@@ -146,8 +154,11 @@ done:
     return err;
 }
 
-int sisa_run_load_foreign(const sisa_store *st, const char *input, sisa_run_input_kind kind,
-                          const sisa_run_foreign_opts *fo, sisa_dataset **out)
+/* Read a foreign input (h5, csv or libsvm) into an unlabelled dataset in memory, as `sisa
+ * import ... --unlabelled` with the training data's recorded column names and --scale would
+ * have written it, and check its feature count against the store. */
+static int load_foreign(const sisa_store *st, const char *input, sisa_run_input_kind kind,
+                        const sisa_run_foreign_opts *fo, sisa_dataset **out)
 {
     int err = SISA_OK;
     char scratch[SISA_PATH_MAX] = "", tmp[SISA_PATH_MAX + 16];
@@ -228,5 +239,72 @@ done:
     if (scratch[0]) sisa_run_remove_scratch(scratch);
     sisa_free(joined);
     sisa_free(names);
+    return err;
+}
+
+/* Copy standard input into `path` (a new file). */
+static int copy_stdin(const char *path)
+{
+    int err = SISA_OK;
+    char *buf = sisa_malloc(1u << 20);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot create %s: %s", path, strerror(errno));
+    for (;;) {
+        ssize_t got = read(STDIN_FILENO, buf, 1u << 20);
+        if (got < 0 && errno == EINTR) continue;
+        SISA_CHECK(got >= 0, SISA_EIO, "cannot read standard input: %s", strerror(errno));
+        if (got == 0) break;
+        for (ssize_t off = 0; off < got;) {
+            ssize_t put = write(fd, buf + off, (size_t)(got - off));
+            if (put < 0 && errno == EINTR) continue;
+            SISA_CHECK(put > 0, SISA_EIO, "cannot write %s: %s", path, strerror(errno));
+            off += put;
+        }
+    }
+done:
+    if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
+        err = SISA_ERR(SISA_EIO, "cannot write %s: %s", path, strerror(errno));
+    sisa_free(buf);
+    return err;
+}
+
+int sisa_run_predict_prepare(const sisa_store *st, const char *input, const char *format,
+                             const sisa_run_foreign_opts *fo, sisa_run_input_kind *kind,
+                             sisa_dataset **rows)
+{
+    int err = SISA_OK;
+    char scratch[SISA_PATH_MAX] = "", copy[SISA_PATH_MAX + 16];
+    const char *src = input;
+    *rows = NULL;
+    if (!strcmp(input, "-")) {
+        /* Standard input is kept in a scratch file (libsvm is read twice, HDF5 needs a file)
+         * and then read whole; text is CSV unless the format says libsvm. */
+        SISA_TRY(sisa_run_make_scratch(st, "predict", fo->scratch, scratch, sizeof scratch));
+        snprintf(copy, sizeof copy, "%s/stdin", scratch);
+        SISA_TRY(copy_stdin(copy));
+        src = copy;
+        if (!format || !strcmp(format, "auto")) {
+            int probe = sisa_dataset_probe(src);
+            if (probe < 0) sisa_error_clear();
+            *kind = probe < 0 ? SISA_INPUT_CSV : probe ? SISA_INPUT_SISA : SISA_INPUT_H5;
+        } else {
+            SISA_TRY(input_kind(src, format, kind));
+        }
+    } else {
+        SISA_TRY(input_kind(input, format, kind));
+    }
+    if (*kind == SISA_INPUT_SISA) {
+        SISA_CHECK(!fo->id && !fo->x && !fo->delimiter && !(fo->scale > 0), SISA_EUSAGE,
+                   "%s is a sisa dataset file: its IDs and features are read as they are (--id, "
+                   "--x, --delimiter and --scale apply to other inputs)",
+                   input);
+        SISA_TRY(check_feature_names(st, src));
+        if (src != input) SISA_TRY(sisa_dataset_read_any(rows, src));
+    } else {
+        SISA_TRY(load_foreign(st, src, *kind, fo, rows));
+    }
+done:
+    if (scratch[0]) sisa_run_remove_scratch(scratch);
     return err;
 }

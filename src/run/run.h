@@ -143,17 +143,7 @@ typedef enum {
     SISA_INPUT_LIBSVM /* libsvm rows, labels optional */
 } sisa_run_input_kind;
 
-/* The kind of `input`: as `format` says ("sisa", "h5", "csv", "libsvm"), else (NULL or "auto")
- * an HDF5 file is sisa or h5 by its sisa_format attribute and any other file CSV or libsvm by
- * its name (.csv .tsv .txt, .svm .libsvm .svmlight, each optionally .gz). SISA_EUSAGE when it
- * cannot tell. */
-int sisa_run_predict_input_kind(const char *input, const char *format, sisa_run_input_kind *kind);
 const char *sisa_run_input_kind_name(sisa_run_input_kind kind);
-
-/* Rank 0: a sisa dataset input whose recorded feature_names are not the training data's (in
- * order) is SISA_EUSAGE (its columns would be taken in the wrong places); without names on
- * either side there is nothing to check. */
-int sisa_run_check_feature_names(const sisa_store *st, const char *input);
 
 typedef struct sisa_run_foreign_opts {
     const char *id;      /* csv: the ID column; h5: the IDs dataset (NULL: row numbers; h5: "id"
@@ -164,11 +154,17 @@ typedef struct sisa_run_foreign_opts {
     const char *scratch; /* where the temp dataset goes (NULL: $TMPDIR or /tmp) */
 } sisa_run_foreign_opts;
 
-/* Rank 0: read a foreign prediction input (kind h5, csv or libsvm) into an unlabelled dataset
- * in memory, as `sisa import ... --unlabelled` with the training data's recorded column names
- * and --scale would have written it, and check its feature count against the store. */
-int sisa_run_load_foreign(const sisa_store *st, const char *input, sisa_run_input_kind kind,
-                          const sisa_run_foreign_opts *fo, sisa_dataset **out);
+/* Rank 0: what `sisa predict -i input` reads (predin.c). `format` is "sisa", "h5", "csv" or
+ * "libsvm"; NULL or "auto": an HDF5 file is sisa or h5 by its sisa_format attribute, any other
+ * file CSV or libsvm by its name (.csv .tsv .txt, .svm .libsvm .svmlight, each optionally .gz).
+ * A sisa dataset file is checked (its feature names against the training data's) and left to
+ * be streamed (*rows NULL); any other input is read into *rows as `sisa import --unlabelled`
+ * would, with the training data's column names and --scale, and its width checked. Standard
+ * input ("-") is kept in a scratch file first, then read whole; text there is CSV unless
+ * `format` says libsvm. */
+int sisa_run_predict_prepare(const sisa_store *st, const char *input, const char *format,
+                             const sisa_run_foreign_opts *fo, sisa_run_input_kind *kind,
+                             sisa_dataset **rows);
 
 typedef struct sisa_run_ensemble {
     uint64_t n;
