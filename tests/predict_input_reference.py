@@ -9,7 +9,8 @@ posteriors):
   - CSV read directly, columns shuffled, with the label column and an extra text column (both
     ignored), IDs from --id; HDF5 output, CSV output to a file and to standard output ('-o -');
     on 1 and, under mpirun, 2 ranks;
-  - CSV, libsvm (--input-format) and a sisa dataset file on standard input ('-i -');
+  - CSV, libsvm (--input-format) and a sisa dataset file on standard input ('-i -'), and
+    `import csv -` (plain and gzipped) = importing the file;
   - libsvm read directly, with and without leading labels (IDs are the row numbers);
   - a plain HDF5 matrix (uint8 pixels, N x 28 x 28, and an id dataset), default and --x/--id
     names;
@@ -202,6 +203,17 @@ sisa("predict", "-c", "c.yaml", "-i", "shuffled.csv", "--id", "id", "-o", "s.h5"
 check(same(h5_pred("s.h5"), ref), "... and its CSV file, read by name, predicts the reference")
 text = sisa("info", "u-idx.h5").stdout
 check("none (unlabelled" in text, "info (text) says an unlabelled dataset has no classes")
+
+# import csv reads standard input too ('-'), plain or gzipped.
+with open(path("test.csv"), "rb") as f:
+    raw = f.read()
+for name, data in (("stdin", raw), ("stdin-gz", gzip.compress(raw))):
+    r = subprocess.run([SISA, "import", "csv", "-", "--label", "label", "--id", "id", "--scale",
+                        "255", "--num-classes", "10", "-o", f"{name}.h5"], cwd=WORK, input=data,
+                       capture_output=True)
+    with h5py.File(path(f"{name}.h5")) as a, h5py.File(path("test.h5")) as b:
+        ok = r.returncode == 0 and all(np.array_equal(a[k][:], b[k][:]) for k in ("X", "y", "id"))
+    check(ok, f"import csv - ({name}): the same rows as importing the file")
 
 # --scale overrides the training data's scale.
 sisa("predict", "-c", "c.yaml", "-i", "plain.h5", "--scale", "1", "-o", "raw.h5")

@@ -133,7 +133,7 @@ static int import_csv(int argc, char **argv)
             "Fields may be double-quoted. The file may be gzipped.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
-        .positional_help = "FILE  the CSV file",
+        .positional_help = "FILE  the CSV file ('-': standard input)",
         .min_positionals = 1,
         .max_positionals = 1,
     };

@@ -511,7 +511,7 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     char source[1024], label[512];
 
     memset(&c, 0, sizeof c);
-    c.path = path;
+    c.path = strcmp(path, "-") ? path : "standard input";
     c.o = o;
     c.delim = o->delimiter ? o->delimiter : ',';
     SISA_TRY(sisa_import_check_common(o));
@@ -524,7 +524,7 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     c.lines_open = 1;
     SISA_TRY(read_header(&c));
 
-    snprintf(source, sizeof source, "csv %s label=%s id=%s group=%s", path,
+    snprintf(source, sizeof source, "csv %s label=%s id=%s group=%s", c.path,
              o->label_col ? o->label_col : "none", o->id_col ? o->id_col : "row",
              o->group_col ? o->group_col : "none");
     sisa_writer_opts wo;

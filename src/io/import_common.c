@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LINE_MAX_BYTES (64u << 20)
 
@@ -126,6 +127,16 @@ int sisa_gzin_open(sisa_gzin *in, const char *path)
     int err = SISA_OK;
     memset(in, 0, sizeof *in);
     in->path = path;
+    if (!strcmp(path, "-")) { /* standard input, plain or gzipped (zlib tells) */
+        in->path = "standard input";
+        const int fd = dup(STDIN_FILENO);
+        SISA_CHECK(fd >= 0, SISA_EIO, "cannot read standard input: %s", strerror(errno));
+        in->gz = gzdopen(fd, "rb");
+        if (!in->gz) close(fd);
+        SISA_CHECK(in->gz, SISA_EIO, "cannot read standard input: %s", strerror(ENOMEM));
+        gzbuffer(in->gz, 1u << 17);
+        goto done;
+    }
     FILE *probe = fopen(path, "rb");
     SISA_CHECK(probe, SISA_EIO, "cannot open %s: %s", path, strerror(errno));
     unsigned char magic[2] = {0, 0};

@@ -244,6 +244,8 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
     SISA_CHECK(o->features <= SVM_MAX_FEATURES, SISA_EUSAGE,
                "--features %llu is more than the limit of %llu", (unsigned long long)o->features,
                (unsigned long long)SVM_MAX_FEATURES);
+    SISA_CHECK(strcmp(path, "-") != 0, SISA_EUSAGE,
+               "a libsvm file is read twice (once to size it): give a file, not standard input");
     SISA_TRY(sisa_lines_open(&lines, path));
     lines_open = 1;
 
