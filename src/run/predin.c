@@ -59,9 +59,8 @@ static int input_kind(const char *input, const char *format, sisa_run_input_kind
         *kind = probe ? SISA_INPUT_SISA : SISA_INPUT_H5;
         return SISA_OK;
     }
-    /* Not HDF5 (or not readable: the importer will say which). */
-    const int code = sisa_error_code();
-    SISA_CHECK(code == SISA_ECORRUPT, code, "%s", sisa_error_message());
+    /* Not HDF5: CSV or libsvm by the name. Not readable at all: the probe's error stands. */
+    if (sisa_error_code() != SISA_ECORRUPT) return sisa_error_code();
     sisa_error_clear();
     static const char *const csv[] = {".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz"};
     static const char *const svm[] = {".svm",       ".svm.gz",   ".libsvm",
