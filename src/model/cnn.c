@@ -65,7 +65,8 @@ int sisa_model__conv_geometry(const sisa_model_spec *ms, sisa_conv conv[SISA_CON
         C->ph = h / ms->pool;
         C->pw = w / ms->pool;
         const uint64_t kk = (uint64_t)C->k * C->k * c;
-        SISA_CHECK(kk <= INT32_MAX && (uint64_t)C->ph * C->pw * C->cout <= INT32_MAX, SISA_ECONFIG,
+        /* Offsets within one sample's activations (pooling's arg) are 32-bit. */
+        SISA_CHECK(kk <= INT32_MAX && (uint64_t)C->h * C->w * C->cout <= INT32_MAX, SISA_ECONFIG,
                    "model: cnn convolution %d is too large", l + 1);
         C->kk = (uint32_t)kk;
         c = C->cout;
