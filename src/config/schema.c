@@ -621,7 +621,7 @@ void sisa_config_defaults(sisa_config *cfg)
         }
         case SISA_SCHEMA_INT_LIST: {
             int32_t n = k->def_list_len;
-            memcpy(p, k->def_list, (size_t)n * sizeof(int32_t));
+            if (n > 0) memcpy(p, k->def_list, (size_t)n * sizeof(int32_t)); /* model.input: none */
             memcpy((char *)cfg + k->count_offset, &n, sizeof n);
             break;
         }
