@@ -10,7 +10,9 @@
  * over a freshly shuffled order per epoch (Philox, SISA_RNG_ORDER), gathering each batch into a
  * contiguous buffer as the shard trainer does. Cases: MLP 784-256-10 and logreg 784-10, both
  * with Adam, each on raw and z-scored data with subnormal flushing on, and on raw data with
- * flushing off (IEEE subnormals) to show what they cost. FILTER, if given, runs only the cases
+ * flushing off (IEEE subnormals) to show what they cost; and the default cnn of
+ * configs/fashion-mnist-cnn.yaml (1x28x28, 3x3 convolutions of 32 and 64 channels, each with 2x2
+ * max pooling, dense 3136-128-10) with Adam on raw data. FILTER, if given, runs only the cases
  * whose label contains it.
  *
  * Prints per case: samples/s over whole epochs (shuffle, batch gather and steps), the same for
@@ -20,7 +22,10 @@
  * test accuracy, the share of optimizer state that is subnormal at the end (meaningful in
  * the IEEE case only: with FTZ none can arise), and samples per second of this process's CPU
  * time over the epochs (on a shared machine, what the loop gets from its core). Then the matrix
- * products of a step alone, on the same shapes: the bound for "in step". The OpenBLAS core and the
+ * products of a step alone, on the same shapes: the bound for "in step"; for the cnn, the time of
+ * a step's sgemm calls alone, of its im2col and col2im alone (the same shapes, the same call
+ * sequence, with "cnn" in FILTER), as shares of a whole step, and a large square sgemm (2048^3)
+ * as this core's sgemm peak on one thread. The OpenBLAS core and the
  * floating-point mode are printed because they decide both the speed and the bits. Nothing here is
  * a test: no figure is checked.
  */
@@ -31,6 +36,7 @@
 #include "model/fpenv.h"
 #include "model/kernels.h"
 #include "model/model.h"
+#include "model/model_internal.h"
 #include "sisa/error.h"
 
 #include <math.h>
@@ -181,6 +187,12 @@ static int run_case(const bench_case *c, const set *train, const float *Xtrain, 
         ms.n_hidden = 1;
         ms.hidden[0] = 256;
     }
+    if (c->type == SISA_MODEL_CNN) {
+        ms.n_hidden = 1;
+        ms.hidden[0] = 128;
+        ms.in_c = 1, ms.in_h = 28, ms.in_w = 28;
+        ms.n_conv = 2, ms.conv[0] = 32, ms.conv[1] = 64, ms.kernel = 3, ms.pool = 2;
+    }
     sisa_optim_spec os = {
         .kind = SISA_OPT_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     if (sisa_model_create(&m, &ms, &os) < 0) {
@@ -301,6 +313,84 @@ done:
     free(dW2);
 }
 
+/* The parts of one default-cnn training step (batch 128) alone: its sgemm calls (convolutions
+ * as im2col products, dense layers), its im2col and col2im calls, each timed over the same
+ * sequence of calls a step makes, on a model's own buffers; then a 2048^3 sgemm as the peak. */
+static void cnn_parts(const set *train)
+{
+    sisa_model *m = NULL;
+    float *big = NULL;
+    sisa_model_spec ms = {.type = SISA_MODEL_CNN, .d = 784, .classes = 10, .max_batch = BATCH};
+    ms.n_hidden = 1, ms.hidden[0] = 128, ms.in_c = 1, ms.in_h = 28, ms.in_w = 28;
+    ms.n_conv = 2, ms.conv[0] = 32, ms.conv[1] = 64, ms.kernel = 3, ms.pool = 2;
+    sisa_optim_spec os = {
+        .kind = SISA_OPT_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    if (sisa_model_create(&m, &ms, &os) < 0) return;
+    sisa_model_init(m, SEED, 0);
+    const uint32_t n = BATCH;
+    const int steps = 40;
+    /* a whole step, for the shares */
+    double t0 = sisa_now();
+    for (int s = 0; s < steps; s++) sisa_model_train_step(m, train->X, train->y, n);
+    const double t_step = (sisa_now() - t0) / steps;
+    /* the step's sgemm calls */
+    t0 = sisa_now();
+    for (int s = 0; s < steps; s++) {
+        for (int l = 0; l < m->n_conv; l++) {
+            const sisa_conv *C = &m->conv[l];
+            const uint32_t rows = n * C->h * C->w;
+            sisa_k_dense_forward(C->act, C->cols, C->wt, rows, C->kk, C->cout);
+            sisa_k_weight_grad(C->dwt, C->cols, C->act, rows, C->kk, C->cout);
+            if (l > 0) sisa_k_input_grad(m->dcols, C->act, C->wt, rows, C->kk, C->cout);
+        }
+        for (int l = 0; l < m->n_layers; l++) {
+            const sisa_dense *L = &m->layer[l];
+            const float *A = l ? m->layer[l - 1].act : m->conv[m->n_conv - 1].out;
+            sisa_k_dense_forward(L->act, A, L->w, n, L->in, L->out);
+            sisa_k_weight_grad(L->dw, A, L->act, n, L->in, L->out);
+            sisa_k_input_grad(l ? m->dbuf[0] : m->dpool[1], L->act, L->w, n, L->in, L->out);
+        }
+    }
+    const double t_gemm = (sisa_now() - t0) / steps;
+    /* the step's im2col and col2im calls */
+    t0 = sisa_now();
+    for (int s = 0; s < steps; s++)
+        for (int l = 0; l < m->n_conv; l++) {
+            const sisa_conv *C = &m->conv[l];
+            if (l == 0)
+                sisa_k_im2col(C->cols, train->X, n, C, 784, 784, 28, 1);
+            else {
+                const size_t ss = (size_t)C->h * C->w * C->cin;
+                sisa_k_im2col(C->cols, m->conv[l - 1].out, n, C, ss, 1, (size_t)C->w * C->cin,
+                              C->cin);
+                sisa_k_col2im(m->dpool[0], m->dcols, n, C);
+            }
+        }
+    const double t_cols = (sisa_now() - t0) / steps;
+    const double flops = sisa_model_train_flops_per_sample(&ms) * n;
+    printf("%-24s step %.2f ms (%.1f GFLOP/s): sgemm %.2f ms (%.0f%%), im2col+col2im %.2f ms "
+           "(%.0f%%), the rest %.0f%%\n",
+           "cnn step parts", t_step * 1e3, flops / t_step * 1e-9, t_gemm * 1e3,
+           100.0 * t_gemm / t_step, t_cols * 1e3, 100.0 * t_cols / t_step,
+           100.0 * (t_step - t_gemm - t_cols) / t_step);
+    /* this core's sgemm peak: a large square product */
+    const uint32_t N = 2048;
+    big = calloc(3 * (size_t)N * N, sizeof(float));
+    if (big) {
+        for (size_t k = 0; k < 2 * (size_t)N * N; k++) big[k] = (float)(k % 17) * 0.01f;
+        sisa_k_dense_forward(big + 2 * (size_t)N * N, big, big + (size_t)N * N, N, N, N);
+        t0 = sisa_now();
+        const int reps = 3;
+        for (int r = 0; r < reps; r++)
+            sisa_k_dense_forward(big + 2 * (size_t)N * N, big, big + (size_t)N * N, N, N, N);
+        const double t = (sisa_now() - t0) / reps;
+        printf("%-24s %.1f GFLOP/s (one thread)\n", "sgemm 2048^3 peak",
+               2.0 * N * N * (double)N / t * 1e-9);
+    }
+    free(big);
+    sisa_model_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     int64_t epochs = 3;
@@ -338,6 +428,7 @@ int main(int argc, char **argv)
         {"logreg 784-10 raw/255", SISA_MODEL_LOGREG, 0, 1},
         {"logreg 784-10 zscore", SISA_MODEL_LOGREG, 1, 1},
         {"logreg 784-10 raw/255", SISA_MODEL_LOGREG, 0, 0},
+        {"cnn 32-64-128 raw/255", SISA_MODEL_CNN, 0, 1},
     };
     int need_z = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -357,6 +448,7 @@ int main(int argc, char **argv)
             goto done;
     }
     if (!filter || strstr(filter, "products")) gemm_only(&train);
+    if (!filter || strstr(filter, "cnn")) cnn_parts(&train);
     rc = 0;
 done:
     free(train.X);

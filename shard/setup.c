@@ -5,7 +5,9 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "io/dsstream.h"
 #include "shard/train.h"
+#include "sisa/dataset.h"
 #include "sisa/error.h"
 
 #include <stdio.h>
@@ -23,6 +25,40 @@ int sisa_setup_new_store(const char *root)
         if (sisa_fs_exists(path)) return 0;
     }
     return 1;
+}
+
+int sisa_setup_check_shape(const sisa_config *cfg, uint64_t d)
+{
+    if (cfg->model.type != SISA_MODEL_CNN) return SISA_OK;
+    uint64_t shape[SISA_MAX_FEATURE_RANK];
+    int rank = 0;
+    int err = sisa_dataset_read_feature_shape(cfg->data.train, &rank, shape);
+    if (err < 0) return err;
+    const uint64_t c = (uint64_t)cfg->model.input[0], h = (uint64_t)cfg->model.input[1],
+                   w = (uint64_t)cfg->model.input[2];
+    char have[160] = "";
+    size_t used = 0;
+    for (int i = 0; i < rank && used < sizeof have; i++) {
+        int n = snprintf(have + used, sizeof have - used, "%s%llu", i ? ", " : "",
+                         (unsigned long long)shape[i]);
+        if (n > 0) used += (size_t)n;
+    }
+    if (rank == 0)
+        return SISA_ERR(SISA_ECONFIG,
+                        "%s: model.type is cnn, but %s records no feature_shape, so nothing says "
+                        "its %llu features a row form [%llu, %llu, %llu] images; import the "
+                        "images with 'sisa import idx' or 'sisa import h5' (which record it)",
+                        cfg->source, cfg->data.train, (unsigned long long)d, (unsigned long long)c,
+                        (unsigned long long)h, (unsigned long long)w);
+    const int same = (rank == 3 && shape[0] == c && shape[1] == h && shape[2] == w) ||
+                     (rank == 2 && c == 1 && shape[0] == h && shape[1] == w);
+    if (!same || d != c * h * w)
+        return SISA_ERR(SISA_ECONFIG,
+                        "%s: model.input is [%llu, %llu, %llu], but %s holds rows of shape [%s] "
+                        "(%llu features); set model.input to the dataset's feature_shape",
+                        cfg->source, (unsigned long long)c, (unsigned long long)h,
+                        (unsigned long long)w, cfg->data.train, have, (unsigned long long)d);
+    return SISA_OK;
 }
 
 int sisa_setup_check_rows(const sisa_config *cfg, uint64_t n)

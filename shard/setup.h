@@ -27,6 +27,12 @@ int sisa_setup_new_store(const char *root);
  * naming the config, the dataset and the numbers, and what to change, when n < S x R. */
 int sisa_setup_check_rows(const sisa_config *cfg, uint64_t n);
 
+/* A cnn reads each row as the image model.input declares: SISA_ECONFIG naming the config, the
+ * dataset and both shapes when cfg->data.train (d features a row) does not hold such images:
+ * it records no feature_shape, or another one ([H, W] matches [1, H, W]). Reads only the
+ * attribute (check the file with sisa_dataset_read_header first). SISA_OK for other models. */
+int sisa_setup_check_shape(const sisa_config *cfg, uint64_t d);
+
 /* Warn about the stages that train on fewer rows than train.batch_size.
  * _expected: from the row count alone (n / S x r / R rows per shard at stage r), for
  * `config check`, which reads only the dataset's header.

@@ -77,12 +77,28 @@ static void describe_model(const sisa_config *cfg, const sisa_model_spec *ms, ch
                  sisa_metric_name(cfg->model.metric));
         return;
     }
-    int n = snprintf(out, cap, "%s %u", ms->type == SISA_MODEL_MLP ? "mlp" : "logreg", ms->d);
+    int n;
+    if (ms->type == SISA_MODEL_CNN) {
+        /* "cnn 1x28x28 conv3x3 32-64 pool2 dense 3136-128-10 relu" */
+        n = snprintf(out, cap, "cnn %ux%ux%u conv%ux%u", ms->in_c, ms->in_h, ms->in_w, ms->kernel,
+                     ms->kernel);
+        uint32_t h = ms->in_h, w = ms->in_w, c = ms->in_c;
+        for (int i = 0; i < ms->n_conv && n > 0 && (size_t)n < cap; i++) {
+            n += snprintf(out + n, cap - (size_t)n, "%c%d", i ? '-' : ' ', ms->conv[i]);
+            c = (uint32_t)ms->conv[i];
+            h /= ms->pool ? ms->pool : 1;
+            w /= ms->pool ? ms->pool : 1;
+        }
+        if (n > 0 && (size_t)n < cap)
+            n += snprintf(out + n, cap - (size_t)n, " pool%u dense %u", ms->pool, h * w * c);
+    } else {
+        n = snprintf(out, cap, "%s %u", ms->type == SISA_MODEL_MLP ? "mlp" : "logreg", ms->d);
+    }
     for (int i = 0; i < ms->n_hidden && n > 0 && (size_t)n < cap; i++)
         n += snprintf(out + n, cap - (size_t)n, "-%d", ms->hidden[i]);
     if (n > 0 && (size_t)n < cap)
         snprintf(out + n, cap - (size_t)n, "-%u%s", ms->classes,
-                 ms->type == SISA_MODEL_MLP ? " relu" : "");
+                 ms->type != SISA_MODEL_LOGREG ? " relu" : "");
 }
 
 static void describe_optim(const sisa_optim_spec *os, char *out, size_t cap)

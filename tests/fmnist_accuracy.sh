@@ -6,11 +6,19 @@
 # Only shards, slices and paths are changed; every training setting comes from the file, and
 # OPENBLAS_CORETYPE is whatever the environment sets. Each OpenBLAS core trains other bits:
 # bench/accuracy.sh measures the margin under each core (docs/benchmarks.md).
-#   tests/fmnist_accuracy.sh SISA_BINARY SCRATCH_DIR
+#   tests/fmnist_accuracy.sh SISA_BINARY SCRATCH_DIR [CONFIG "S R FLOOR"...]
+# With CONFIG (a file under configs/) and settings, that config is checked instead, e.g. the
+# cnn test: configs/fashion-mnist-cnn.yaml "1 1 0.91" "8 4 0.89".
 set -euo pipefail
 sisa=$1
 dir=$2
 src=$(cd "$(dirname "$0")/.." && pwd)
+config=$src/configs/fashion-mnist.yaml
+settings=("1 1 0.87" "8 4 0.85")
+if [ $# -gt 2 ]; then
+  config=$src/$3
+  settings=("${@:4}")
+fi
 fm=${SISA_FMNIST:-/usr/share/datasets/fashion-mnist}
 rm -rf "$dir" && mkdir -p "$dir"
 "$sisa" -q import idx --images "$fm/train-images-idx3-ubyte.gz" \
@@ -19,14 +27,14 @@ rm -rf "$dir" && mkdir -p "$dir"
   --labels "$fm/t10k-labels-idx1-ubyte.gz" --scale 255 --id-offset 60000 -o "$dir/test.h5" >/dev/null
 
 fail=0
-for setting in "1 1 0.87" "8 4 0.85"; do
+for setting in "${settings[@]}"; do
   # shellcheck disable=SC2086 # split "S R floor" into $1 $2 $3
   set -- $setting
   cfg=$dir/S$1-R$2.yaml
   sed -e "s|^\(  train:\).*|\1 train.h5|" -e "s|^\(  test:\).*|\1 test.h5|" \
       -e "s|^store:.*|store: store-S$1-R$2|" \
       -e "s|^\(  shards:\) *[0-9]*|\1 $1|" -e "s|^\(  slices:\) *[0-9]*|\1 $2|" \
-      "$src/configs/fashion-mnist.yaml" >"$cfg"
+      "$config" >"$cfg"
   # The rewrite must have hit every line it meant to.
   shown=$("$sisa" config show -c "$cfg")
   for want in "shards: $1" "slices: $2" "store-S$1-R$2" "$dir/train.h5" "$dir/test.h5"; do

@@ -25,3 +25,19 @@ YAML
 "$sisa" -q predict -c "$dir/cfg.yaml" -i "$dir/data.h5" -o "$dir/pred.h5" --per-shard >/dev/null
 "$sisa" -q status -c "$dir/cfg.yaml" --json >"$dir/status.json"
 /usr/bin/python3 "$here/h5py_model.py" check "$dir/status.json" "$dir/data.h5" "$dir/pred.h5"
+
+/usr/bin/python3 "$here/h5py_model.py" make_images "$dir/raw-img.h5"
+"$sisa" -q import h5 "$dir/raw-img.h5" --x images --y labels -o "$dir/img.h5" >/dev/null
+cat >"$dir/cnn.yaml" <<YAML
+data: {train: img.h5}
+store: store-cnn
+seed: 4
+sisa: {shards: 2, slices: 2}
+model: {type: cnn, input: [2, 8, 4], conv: [3, 4], kernel: 3, pool: 2, hidden: [5]}
+train: {optimizer: sgd, lr: 0.05, momentum: 0.9, batch_size: 16, epochs: 12}
+aggregate: {strategy: mean}
+YAML
+"$sisa" -q train -c "$dir/cnn.yaml" >/dev/null
+"$sisa" -q predict -c "$dir/cnn.yaml" -i "$dir/img.h5" -o "$dir/pred-cnn.h5" --per-shard >/dev/null
+"$sisa" -q status -c "$dir/cnn.yaml" --json >"$dir/status-cnn.json"
+/usr/bin/python3 "$here/h5py_model.py" check_cnn "$dir/status-cnn.json" "$dir/img.h5" "$dir/pred-cnn.h5"

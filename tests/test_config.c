@@ -222,8 +222,31 @@ static const bad_case bad_cases[] = {
      0},
     {BASE "train:\n  lr: 1e-400\n", "5:7: 'train.lr' must be in (0, 10], found 1e-400", 0},
     /* enums */
+    {BASE "model:\n  type: rnn\n",
+     "5:9: 'model.type' must be one of: logreg, mlp, knn, cnn; found 'rnn'", 0},
+    /* cnn: the image shape, and layers that fit it */
     {BASE "model:\n  type: cnn\n",
-     "5:9: 'model.type' must be one of: logreg, mlp, knn; found 'cnn'", 0},
+     "5:9: model.type is cnn, which needs the shape of a row: add 'input: [height, width]'", 0},
+    {BASE "model:\n  type: cnn\n  input: [28]\n",
+     "6:10: 'model.input' needs 2 to 3 entries, found 1", 0},
+    {BASE "model:\n  type: cnn\n  input: [1, 2, 28, 28]\n",
+     "6:21: 'model.input' has more than 3 entries", 0},
+    {BASE "model:\n  type: cnn\n  input: [28, 28]\n  kernel: 4\n",
+     "7:11: 'model.kernel' is 4, but same padding needs an odd kernel size", 0},
+    {BASE "model:\n  type: cnn\n  input: [28, 28]\n  conv: [8, 8, 8]\n",
+     "7:9: 'model.pool' is 2, but convolution 3 of 3 sees 7 x 7 images, which 2 does not "
+     "divide",
+     0},
+    {BASE "model:\n  type: cnn\n  input: [30, 28]\n  pool: 4\n",
+     "7:9: 'model.pool' is 4, but convolution 1 of 2 sees 30 x 28 images", 0},
+    {BASE "model:\n  type: cnn\n  input: [28, 28]\n  conv: []\n",
+     "7:9: 'model.conv' needs 1 to 8 entries for model.type cnn, found []", 0},
+    {BASE "model:\n  type: cnn\n  input: [28, 28]\n  hidden: []\n",
+     "7:11: 'model.hidden' needs 1 to 16 entries for model.type cnn, found []", 0},
+    {BASE "model:\n  conv: [8]\n",
+     "5:9: 'model.conv' is set, but model.type is mlp; it applies to cnn", 0},
+    {BASE "model:\n  type: logreg\n  pool: 2\n",
+     "6:9: 'model.pool' is set, but model.type is logreg; it applies to cnn", 0},
     {BASE "train:\n  schedule: step\n",
      "5:13: 'train.schedule' must be one of: constant, cosine; found 'step'", 0},
     {BASE "train:\n  schedule: cosine\n  final_lr_fraction: 1.5\n",
@@ -919,6 +942,54 @@ static void perturb(sisa_config *cfg, const sisa_schema_key *k)
     }
 }
 
+/* A cnn config: [H, W] is stored as [1, H, W] (one hash for both spellings), the cnn keys
+ * enter its hash and dump, and the dump loads again to the same hash. */
+static void test_cnn_config(void **state)
+{
+    (void)state;
+    sisa_config *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    const char *ta = "data:\n  train: t.h5\nstore: s\nmodel:\n  type: cnn\n  input: [28, 28]\n"
+                     "  conv: [32, 64]\n  hidden: [128]\n";
+    const char *tb = "data:\n  train: t.h5\nstore: s\nmodel:\n  type: cnn\n"
+                     "  input: [1, 28, 28]\n  hidden: [128]\n  kernel: 3\n  pool: 2\n";
+    assert_int_equal(sisa_config_parse(a, ta, strlen(ta), "a.yaml", "/cfg"), SISA_OK);
+    assert_int_equal(sisa_config_parse(b, tb, strlen(tb), "b.yaml", "/cfg"), SISA_OK);
+    assert_int_equal(a->model.type, SISA_MODEL_CNN);
+    assert_int_equal(a->model.n_input, 3);
+    assert_int_equal(a->model.input[0], 1);
+    assert_int_equal(a->model.input[1], 28);
+    assert_int_equal(a->model.input[2], 28);
+    assert_int_equal(a->model.n_conv, 2);
+    assert_int_equal(a->model.kernel, 3);
+    assert_int_equal(a->model.pool, 2);
+    char ha[65], hb[65], doc[65];
+    sisa_config_hash(a, ha);
+    sisa_config_hash(b, hb);
+    assert_string_equal(ha, hb);
+    documented_hash(a, doc);
+    assert_string_equal(ha, doc);
+    size_t n = sisa_config_dump(a, NULL, 0);
+    char *dump = malloc(n + 1);
+    sisa_config_dump(a, dump, n + 1);
+    assert_non_null(strstr(dump, "  input: [1, 28, 28]\n"));
+    assert_non_null(strstr(dump, "  conv: [32, 64]\n"));
+    assert_null(strstr(dump, "  k: "));
+    assert_int_equal(sisa_config_parse(b, dump, n, "dump.yaml", "/cfg"), SISA_OK);
+    sisa_config_hash(b, hb);
+    assert_string_equal(ha, hb);
+    /* Every cnn key changes the hash. */
+    const char *keys[] = {"model.input", "model.conv", "model.kernel", "model.pool"};
+    for (int i = 0; i < 4; i++) {
+        memcpy(b, a, sizeof *b);
+        perturb(b, sisa_schema_find(keys[i]));
+        sisa_config_hash(b, hb);
+        assert_string_not_equal(ha, hb);
+    }
+    free(dump);
+    free(a);
+    free(b);
+}
+
 static void test_hash(void **state)
 {
     (void)state;
@@ -959,7 +1030,7 @@ static void test_hash(void **state)
         assert_string_equal(h, doc);
     }
     assert_int_equal(unhashed, 4); /* data.train, data.test, store, aggregate.strategy */
-    assert_int_equal(idle, 2);     /* model.k, model.metric */
+    assert_int_equal(idle, 6);     /* model.k, model.metric, model.input, .conv, .kernel, .pool */
     assert_true(hashed >= 17);
 
     /* A knn config: its keys change the hash; the keys of trained models (train.*, hidden,
@@ -1144,6 +1215,7 @@ int main(void)
         cmocka_unit_test(test_store_path_limit),
         cmocka_unit_test(test_roundtrip_edge_values),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_cnn_config),
         cmocka_unit_test(test_schema_invariants),
         cmocka_unit_test(test_reference),
         cmocka_unit_test(test_cli),

@@ -272,6 +272,25 @@ static void test_self_check(void **state)
     /* An error of one ulp is within the bound. */
     g = (sisa_blas_gemms){NULL, NULL, input_grad_ulp};
     assert_int_equal(sisa_blas_self_check(&mlp, 40, &g, why, sizeof why), 1);
+
+    /* A cnn (2 x 4 x 8 images, convolutions of 3 and 5 channels with 2 x 2 pooling): its
+     * convolution products are checked, with n h w rows, and so is the input gradient of its
+     * first dense layer (from the 1 x 2 x 5 pooled output). */
+    sisa_model_spec cnn = mlp;
+    cnn.type = SISA_MODEL_CNN;
+    cnn.in_c = 2, cnn.in_h = 4, cnn.in_w = 8, cnn.d = 64;
+    cnn.n_conv = 2, cnn.conv[0] = 3, cnn.conv[1] = 5, cnn.kernel = 3, cnn.pool = 2;
+    cnn.n_hidden = 1, cnn.max_batch = 8;
+    assert_int_equal(sisa_blas_self_check(&cnn, 10, NULL, why, sizeof why), 1);
+    g = (sisa_blas_gemms){forward_off, NULL, NULL};
+    assert_int_equal(sisa_blas_self_check(&cnn, 10, &g, why, sizeof why), 0);
+    tu_assert_contains(why, "(n=32, in=18, out=3)"); /* one 4 x 8 image, k k cin = 18 */
+    g = (sisa_blas_gemms){NULL, NULL, input_grad_swapped};
+    assert_int_equal(sisa_blas_self_check(&cnn, 10, &g, why, sizeof why), 0);
+    tu_assert_contains(why, "(n=8, in=27, out=5)");        /* conv 2 on one 2 x 4 image */
+    cnn.n_conv = 1, cnn.in_h = 2, cnn.in_w = 2, cnn.d = 8; /* one conv: dense input grad */
+    assert_int_equal(sisa_blas_self_check(&cnn, 10, &g, why, sizeof why), 0);
+    tu_assert_contains(why, "(n=2, in=3, out=19)");
 }
 
 /* ---- through the binary --------------------------------------------------------------------- */

@@ -1,7 +1,9 @@
 /*
  * test_exact.c - the promise: unlearn(train(D), X) is bit for bit train(D \ X).
  *
- * For logreg and mlp, SGD (with Nesterov momentum) and Adam, (S, R) in {(1, 1), (3, 4)}, the
+ * For logreg, mlp and cnn, SGD (with Nesterov momentum) and Adam, (S, R) in {(1, 1), (3, 4)}
+ * (the cnn in two shapes: two convolutions on 2-channel 2 x 3 images without pooling, and one
+ * 5 x 5 convolution with 2 x 2 pooling on 2 x 6 images), the
  * knn model (Euclidean and cosine; its checkpoints hold no tensors: a deletion rewrites rows), the
  * mlp also under the cosine learning-rate schedule (whose clock is each stage's own sample
  * visits: a schedule over the shard's total visits would change the reused early stages'
@@ -70,12 +72,17 @@ static void make_rows(rows_t *r, uint64_t n, uint64_t id0, unsigned seed)
 }
 
 static int with_groups; /* write the group column (set by the group-sharding test) */
+/* The feature_shape written with the rows (cnn combos): rank 0 writes none. */
+static int shape_rank;
+static uint64_t shape_dims[3];
 
 static void write_rows(const char *path, const rows_t *r, const uint64_t *drop, size_t ndrop)
 {
     sisa_writer_opts o;
     memset(&o, 0, sizeof o);
     o.has_group = with_groups;
+    o.feature_rank = shape_rank;
+    for (int i = 0; i < shape_rank; i++) o.feature_shape[i] = shape_dims[i];
     o.num_classes = N_CLASS;
     o.source = "test_exact";
     o.replace = 1;
@@ -207,7 +214,18 @@ typedef struct {
     int shards, slices;
     int by_group; /* sharding: group */
     int cosine;   /* train.schedule: cosine (else constant); knn: metric cosine */
+    int variant;  /* cnn: 0 two convolutions on [2, 2, 3], no pooling; 1 one 5 x 5 convolution
+                   * and 2 x 2 pooling on [2, 6] */
 } combo;
+
+/* The model section's keys after the type. */
+static const char *model_keys(const combo *c)
+{
+    if (strcmp(c->model, "mlp") == 0) return ", hidden: [10, 6]";
+    if (strcmp(c->model, "cnn") != 0) return "";
+    return c->variant ? ", input: [2, 6], conv: [4], kernel: 5, pool: 2, hidden: [5]"
+                      : ", input: [2, 2, 3], conv: [3, 2], pool: 1, hidden: [6]";
+}
 
 static void write_config(const char *path, const combo *c, const char *train, const char *test,
                          const char *store)
@@ -235,8 +253,7 @@ static void write_config(const char *path, const combo *c, const char *train, co
              "train: {optimizer: %s, lr: %s, %s%sbatch_size: 16, epochs: 3, weight_decay: 0.0001}\n"
              "aggregate: {strategy: mean}\n",
              train, test, store, c->shards, c->slices, c->by_group ? "group" : "id", c->model,
-             strcmp(c->model, "mlp") == 0 ? ", hidden: [10, 6]" : "", c->optim,
-             strcmp(c->optim, "sgd") == 0 ? "0.05" : "0.01",
+             model_keys(c), c->optim, strcmp(c->optim, "sgd") == 0 ? "0.05" : "0.01",
              strcmp(c->optim, "sgd") == 0 ? "momentum: 0.9, nesterov: true, " : "",
              c->cosine ? "schedule: cosine, final_lr_fraction: 0.1, " : "");
     tu_write_text(path, text);
@@ -413,8 +430,15 @@ static void run_combo(const combo *c)
 {
     char dir[2048], data[2200], test[2200], store[2200], cfg[2200];
     char name[64];
-    snprintf(name, sizeof name, "%s-%s-%d-%d%s%s", c->model, c->optim, c->shards, c->slices,
-             c->by_group ? "-group" : "", c->cosine ? "-cosine" : "");
+    snprintf(name, sizeof name, "%s%s-%s-%d-%d%s%s", c->model, c->variant ? "1" : "", c->optim,
+             c->shards, c->slices, c->by_group ? "-group" : "", c->cosine ? "-cosine" : "");
+    shape_rank = 0;
+    if (strcmp(c->model, "cnn") == 0) {
+        shape_rank = c->variant ? 2 : 3;
+        shape_dims[0] = 2;
+        shape_dims[1] = c->variant ? 6 : 2;
+        shape_dims[2] = 3;
+    }
     snprintf(dir, sizeof dir, "%s", tu_scratch(name));
     snprintf(data, sizeof data, "%s/D.h5", dir);
     snprintf(test, sizeof test, "%s/test.h5", dir);
@@ -528,11 +552,16 @@ static void run_combo(const combo *c)
 }
 
 static const combo combos[] = {
-    {"logreg", "sgd", 1, 1, 0, 0},  {"logreg", "sgd", 3, 4, 0, 0}, {"logreg", "adam", 1, 1, 0, 0},
-    {"logreg", "adam", 3, 4, 0, 0}, {"mlp", "sgd", 1, 1, 0, 0},    {"mlp", "sgd", 3, 4, 0, 0},
-    {"mlp", "adam", 1, 1, 0, 0},    {"mlp", "adam", 3, 4, 0, 0},   {"mlp", "adam", 4, 3, 1, 0},
-    {"mlp", "sgd", 3, 4, 0, 1},     {"mlp", "adam", 3, 4, 0, 1},   {"knn", "none", 1, 1, 0, 0},
-    {"knn", "none", 3, 4, 0, 0},    {"knn", "none", 4, 3, 0, 1},
+    {"logreg", "sgd", 1, 1, 0, 0, 0},  {"logreg", "sgd", 3, 4, 0, 0, 0},
+    {"logreg", "adam", 1, 1, 0, 0, 0}, {"logreg", "adam", 3, 4, 0, 0, 0},
+    {"mlp", "sgd", 1, 1, 0, 0, 0},     {"mlp", "sgd", 3, 4, 0, 0, 0},
+    {"mlp", "adam", 1, 1, 0, 0, 0},    {"mlp", "adam", 3, 4, 0, 0, 0},
+    {"mlp", "adam", 4, 3, 1, 0, 0},    {"mlp", "sgd", 3, 4, 0, 1, 0},
+    {"mlp", "adam", 3, 4, 0, 1, 0},    {"knn", "none", 1, 1, 0, 0, 0},
+    {"knn", "none", 3, 4, 0, 0, 0},    {"knn", "none", 4, 3, 0, 1, 0},
+    {"cnn", "sgd", 1, 1, 0, 0, 0},     {"cnn", "sgd", 3, 4, 0, 0, 1},
+    {"cnn", "adam", 1, 1, 0, 0, 1},    {"cnn", "adam", 3, 4, 0, 0, 0},
+    {"cnn", "adam", 4, 3, 0, 1, 1},
 };
 
 static void test_logreg_sgd(void **state)
@@ -582,6 +611,51 @@ static void test_knn(void **state)
     run_combo(&combos[13]);
 }
 
+/* cnn: both shapes, SGD and Adam, 1 x 1, 3 x 4 and (cosine schedule) 4 x 3. */
+static void test_cnn(void **state)
+{
+    (void)state;
+    for (int i = 14; i < 19; i++) run_combo(&combos[i]);
+    shape_rank = 0;
+}
+
+/* A cnn store is refused before anything is written when the dataset does not hold the images
+ * model.input declares: no feature_shape recorded, or another shape. */
+static void test_cnn_shape_refused(void **state)
+{
+    (void)state;
+    const char *dir = tu_scratch("cnn-shape");
+    char data[2200], test[2200], cfg[2200], store[2200];
+    snprintf(data, sizeof data, "%s/D.h5", dir);
+    snprintf(test, sizeof test, "%s/test.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/D.yaml", dir);
+    snprintf(store, sizeof store, "%s/store-D", dir);
+    combo c = {"cnn", "adam", 1, 1, 0, 0, 0};
+    write_config(cfg, &c, "D.h5", "test.h5", "store-D");
+    static const struct {
+        int rank;
+        uint64_t dims[3];
+        const char *says;
+    } cases[] = {{0, {0, 0, 0}, "records no feature_shape"},
+                 {2, {3, 4, 0}, "holds rows of shape [3, 4] (12 features)"},
+                 {3, {2, 3, 2}, "holds rows of shape [2, 3, 2]"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        shape_rank = cases[i].rank;
+        memcpy(shape_dims, cases[i].dims, sizeof shape_dims);
+        write_rows(data, &train_rows, NULL, 0);
+        write_rows(test, &test_rows, NULL, 0);
+        const char *argv[] = {"-q", "train", "-c", cfg, NULL};
+        tu_run *r = malloc(sizeof *r);
+        tu_sisa_argv(r, argv);
+        if (r->status != 2 || !strstr(r->err, cases[i].says))
+            fail_msg("case %zu: exit %d, stderr: %s", i, r->status, r->err);
+        free(r);
+        struct stat st;
+        assert_int_not_equal(stat(store, &st), 0); /* nothing written */
+    }
+    shape_rank = 0;
+}
+
 /* sharding: group keeps each data subject in one shard, and deleting a subject is exact too. */
 static void test_group_sharding(void **state)
 {
@@ -606,7 +680,7 @@ static void test_resume_after_kill(void **state)
     snprintf(store_b, sizeof store_b, "%s/store-B", dir);
     write_rows(data, &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 4, 0, 1};
+    combo c = {"mlp", "adam", 3, 4, 0, 1, 0};
     write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
     write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
     sisa_train(cfg_a);
@@ -659,7 +733,7 @@ static void test_stop_and_resume(void **state)
     snprintf(journal, sizeof journal, "%s/shards/0000/journal", store_b);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 4, 0, 0};
+    combo c = {"mlp", "adam", 3, 4, 0, 0, 0};
     write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
     write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
     sisa_train(cfg_a);
@@ -705,7 +779,7 @@ static void test_repeated_request(void **state)
     snprintf(rstore, sizeof rstore, "%s/store-R", dir);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 2, 0, 0};
+    combo c = {"mlp", "adam", 3, 2, 0, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     const uint64_t a = train_rows.id[5], b = train_rows.id[40];
@@ -767,7 +841,7 @@ static void test_missing_shard_changed_dataset(void **state)
     snprintf(gone, sizeof gone, "%s/shards/0001/data.h5", store);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"logreg", "sgd", 3, 2, 0, 0};
+    combo c = {"logreg", "sgd", 3, 2, 0, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     copy_tree(store, ref);
@@ -810,7 +884,7 @@ static void test_unknown_id_rejected(void **state)
     snprintf(store, sizeof store, "%s/store", dir);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"logreg", "sgd", 3, 2, 0, 0};
+    combo c = {"logreg", "sgd", 3, 2, 0, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     char before[65536] = "", after[65536] = "";
@@ -887,6 +961,8 @@ int main(void)
         cmocka_unit_test(test_mlp_adam),
         cmocka_unit_test(test_mlp_cosine),
         cmocka_unit_test(test_knn),
+        cmocka_unit_test(test_cnn),
+        cmocka_unit_test(test_cnn_shape_refused),
         cmocka_unit_test(test_group_sharding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

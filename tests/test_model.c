@@ -1472,6 +1472,380 @@ static void test_knn(void **state)
     free(X);
 }
 
+/* ---- cnn (cnn.c) ---------------------------------------------------------------------------- */
+
+static sisa_model_spec cnn_spec(uint32_t c, uint32_t h, uint32_t w, int n_conv, const int32_t *conv,
+                                uint32_t kernel, uint32_t pool, int n_hidden, const int32_t *hidden,
+                                uint32_t C, uint32_t max_batch)
+{
+    sisa_model_spec ms = mlp_spec(c * h * w, C, n_hidden, hidden, max_batch);
+    ms.type = SISA_MODEL_CNN;
+    ms.in_c = c;
+    ms.in_h = h;
+    ms.in_w = w;
+    ms.n_conv = n_conv;
+    for (int l = 0; l < n_conv; l++) ms.conv[l] = conv[l];
+    ms.kernel = kernel;
+    ms.pool = pool;
+    return ms;
+}
+
+static void abs_copy(float *dst, const float *src, size_t n)
+{
+    for (size_t k = 0; k < n; k++) dst[k] = fabsf(src[k]);
+}
+
+/* im2col + sgemm, col2im and max pooling against the direct loops of model_ref.c, for inputs
+ * laid out as X rows (C, H, W) and as NHWC activations, kernels 1, 3 and 5, odd sizes. */
+static void test_cnn_kernels(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t n, cin, cout, h, w, k, pool;
+        int chw;
+    } g[] = {{1, 1, 1, 1, 1, 1, 1, 1}, {2, 1, 4, 5, 7, 3, 1, 1}, {3, 3, 5, 6, 4, 3, 2, 1},
+             {2, 4, 3, 5, 5, 5, 1, 0}, {3, 6, 7, 4, 6, 3, 2, 0}, {1, 2, 2, 9, 3, 1, 3, 0}};
+    sisa_rng r;
+    sisa_rng_init(&r, 17, SISA_RNG_TEST, 17, 0, 0);
+    for (size_t t = 0; t < sizeof g / sizeof g[0]; t++) {
+        sisa_conv C;
+        memset(&C, 0, sizeof C);
+        C.cin = g[t].cin, C.cout = g[t].cout, C.h = g[t].h, C.w = g[t].w, C.k = g[t].k;
+        C.pool = g[t].pool, C.ph = C.h / C.pool, C.pw = C.w / C.pool, C.kk = C.k * C.k * C.cin;
+        const uint32_t n = g[t].n, rows = n * C.h * C.w;
+        const size_t isz = (size_t)rows * C.cin, wsz = (size_t)C.kk * C.cout;
+        const size_t zsz = (size_t)rows * C.cout;
+        size_t ss = (size_t)C.h * C.w * C.cin, cs = 1, ys = (size_t)C.w * C.cin, xs = C.cin;
+        if (g[t].chw) ss = (size_t)C.cin * C.h * C.w, cs = (size_t)C.h * C.w, ys = C.w, xs = 1;
+        float *in = fbuf(isz), *W = fbuf(wsz), *dZ = fbuf(zsz), *cols = fbuf((size_t)rows * C.kk);
+        float *Z = fbuf(zsz), *Zr = fbuf(zsz), *Za = fbuf(zsz), *ain = fbuf(isz), *aW = fbuf(wsz);
+        float *dW = fbuf(wsz), *dWr = fbuf(wsz), *dWa = fbuf(wsz), *adZ = fbuf(zsz);
+        float *dcols = fbuf((size_t)rows * C.kk), *dIn = fbuf(isz), *dInr = fbuf(isz),
+              *dIna = fbuf(isz);
+        fill(&r, in, isz, -1, 1);
+        fill(&r, W, wsz, -1, 1);
+        fill(&r, dZ, zsz, -1, 1);
+        fill(&r, cols, (size_t)rows * C.kk, 5, 6); /* garbage: im2col overwrites */
+        fill(&r, dIn, isz, 5, 6);
+        abs_copy(ain, in, isz);
+        abs_copy(aW, W, wsz);
+        abs_copy(adZ, dZ, zsz);
+
+        sisa_k_im2col(cols, in, n, &C, ss, cs, ys, xs);
+        sisa_k_dense_forward(Z, cols, W, rows, C.kk, C.cout);
+        sisa_ref_conv_forward(Zr, in, W, n, &C, ss, cs, ys, xs);
+        sisa_ref_conv_forward(Za, ain, aW, n, &C, ss, cs, ys, xs);
+        for (size_t k = 0; k < zsz; k++) assert_close(Z[k], Zr[k], dot_tol(C.kk, Za[k]), "conv", k);
+
+        sisa_k_weight_grad(dW, cols, dZ, rows, C.kk, C.cout);
+        sisa_ref_conv_weight_grad(dWr, in, dZ, n, &C, ss, cs, ys, xs);
+        sisa_ref_conv_weight_grad(dWa, ain, adZ, n, &C, ss, cs, ys, xs);
+        for (size_t k = 0; k < wsz; k++)
+            assert_close(dW[k], dWr[k], dot_tol(rows, dWa[k]), "conv weight_grad", k);
+
+        if (!g[t].chw) { /* input gradients exist for NHWC inputs only (above conv 1) */
+            sisa_k_input_grad(dcols, dZ, W, rows, C.kk, C.cout);
+            sisa_k_col2im(dIn, dcols, n, &C);
+            sisa_ref_conv_input_grad(dInr, dZ, W, n, &C);
+            sisa_ref_conv_input_grad(dIna, adZ, aW, n, &C);
+            for (size_t k = 0; k < isz; k++)
+                assert_close(dIn[k], dInr[k], dot_tol(C.k * C.k * C.cout, dIna[k]),
+                             "conv input_grad", k);
+        }
+
+        /* Pooling on values with many ties (a few levels, zeros as after ReLU): bit for bit
+         * and the same positions as the twin. */
+        const size_t psz = (size_t)n * C.ph * C.pw * C.cout;
+        float *po = fbuf(psz), *por = fbuf(psz), *dpo = fbuf(psz), *dact = fbuf(zsz);
+        uint32_t *arg = calloc(psz, sizeof *arg), *argr = calloc(psz, sizeof *argr);
+        assert_true(arg && argr);
+        for (size_t k = 0; k < zsz; k++) Z[k] = (float)(sisa_rng_below(&r, 4)) - 1.0f;
+        for (size_t k = 0; k < zsz; k++) Z[k] = Z[k] < 0 ? 0.0f : Z[k];
+        sisa_k_maxpool(po, arg, Z, n, &C);
+        sisa_ref_maxpool(por, argr, Z, n, &C);
+        assert_memory_equal(po, por, psz * sizeof *po);
+        assert_memory_equal(arg, argr, psz * sizeof *arg);
+        fill(&r, dpo, psz, -1, 1);
+        fill(&r, dact, zsz, 5, 6);
+        sisa_k_maxpool_backward(dact, dpo, arg, n, &C);
+        double sum = 0.0, want = 0.0;
+        for (size_t k = 0; k < zsz; k++) sum += dact[k];
+        for (size_t k = 0; k < psz; k++) want += dpo[k];
+        assert_close(sum, want, 1e-5, "maxpool_backward sum", 0);
+        const size_t plane = (size_t)C.h * C.w * C.cout, pplane = (size_t)C.ph * C.pw * C.cout;
+        for (size_t k = 0; k < psz; k++) assert_true(dact[(k / pplane) * plane + arg[k]] == dpo[k]);
+
+        free(in), free(W), free(dZ), free(cols), free(Z), free(Zr), free(Za), free(ain), free(aW);
+        free(dW), free(dWr), free(dWa), free(adZ), free(dcols), free(dIn), free(dInr), free(dIna);
+        free(po), free(por), free(dpo), free(dact), free(arg), free(argr);
+    }
+}
+
+/* Ties in pooling go to the first element of the window in row-major order. */
+static void test_cnn_pool_ties(void **state)
+{
+    (void)state;
+    sisa_conv C;
+    memset(&C, 0, sizeof C);
+    C.cin = 1, C.cout = 1, C.h = 2, C.w = 4, C.k = 1, C.pool = 2, C.ph = 1, C.pw = 2, C.kk = 1;
+    const float act[8] = {1, 3, 0, 0, 3, 2, 0, 0}; /* windows {1, 3, 3, 2} and {0, 0, 0, 0} */
+    float out[2];
+    uint32_t arg[2];
+    sisa_k_maxpool(out, arg, act, 1, &C);
+    assert_true(out[0] == 3.0f && out[1] == 0.0f);
+    assert_int_equal(arg[0], 1); /* (0, 1), not (1, 0) */
+    assert_int_equal(arg[1], 2); /* the window's first element */
+}
+
+/* The loss of a cnn, entirely in double, from double copies of its parameters (in the order of
+ * the tensor list: cw1 cb1 ... then w1 b1 ...). Direct convolution loops, ReLU, max pooling
+ * (first maximum), dense ReLU layers, softmax cross-entropy. */
+static double cnn_loss_ref(const sisa_model_spec *ms, double *const *P, const float *X,
+                           const int32_t *y, uint32_t n)
+{
+    double *a = malloc(4096 * sizeof *a), *b = malloc(4096 * sizeof *b);
+    assert_true(a && b);
+    const int kk = (int)ms->kernel, pad = kk / 2;
+    double loss = 0.0;
+    for (uint32_t s = 0; s < n; s++) {
+        uint32_t c = ms->in_c, h = ms->in_h, w = ms->in_w;
+        /* a: (h, w, c) */
+        for (uint32_t ch = 0; ch < c; ch++)
+            for (uint32_t yy = 0; yy < h; yy++)
+                for (uint32_t xx = 0; xx < w; xx++)
+                    a[(yy * w + xx) * c + ch] = X[(size_t)s * ms->d + (ch * h + yy) * w + xx];
+        int pi = 0;
+        for (int l = 0; l < ms->n_conv; l++) {
+            const uint32_t co = (uint32_t)ms->conv[l];
+            const double *Wt = P[pi++], *bias = P[pi++];
+            for (uint32_t yy = 0; yy < h; yy++)
+                for (uint32_t xx = 0; xx < w; xx++)
+                    for (uint32_t o = 0; o < co; o++) {
+                        double z = bias[o];
+                        for (int dy = 0; dy < kk; dy++)
+                            for (int dx = 0; dx < kk; dx++) {
+                                int sy = (int)yy + dy - pad, sx = (int)xx + dx - pad;
+                                if (sy < 0 || sx < 0 || sy >= (int)h || sx >= (int)w) continue;
+                                for (uint32_t ch = 0; ch < c; ch++)
+                                    z +=
+                                        a[((uint32_t)sy * w + (uint32_t)sx) * c + ch] *
+                                        Wt[(((uint32_t)dy * (uint32_t)kk + (uint32_t)dx) * c + ch) *
+                                               co +
+                                           o];
+                            }
+                        b[(yy * w + xx) * co + o] = z > 0 ? z : 0;
+                    }
+            const uint32_t p = ms->pool, ph = h / p, pw = w / p;
+            for (uint32_t py = 0; py < ph; py++)
+                for (uint32_t px = 0; px < pw; px++)
+                    for (uint32_t o = 0; o < co; o++) {
+                        double best = b[((py * p) * w + px * p) * co + o];
+                        for (uint32_t dy = 0; dy < p; dy++)
+                            for (uint32_t dx = 0; dx < p; dx++) {
+                                double v = b[((py * p + dy) * w + px * p + dx) * co + o];
+                                if (v > best) best = v;
+                            }
+                        a[(py * pw + px) * co + o] = best;
+                    }
+            c = co, h = ph, w = pw;
+        }
+        uint32_t in = c * h * w;
+        for (int l = 0; l <= ms->n_hidden; l++) {
+            const uint32_t out = l < ms->n_hidden ? (uint32_t)ms->hidden[l] : ms->classes;
+            const double *Wt = P[pi++], *bias = P[pi++];
+            for (uint32_t j = 0; j < out; j++) {
+                double z = bias[j];
+                for (uint32_t k = 0; k < in; k++) z += a[k] * Wt[(size_t)k * out + j];
+                b[j] = (l < ms->n_hidden && z < 0) ? 0 : z;
+            }
+            memcpy(a, b, out * sizeof *a);
+            in = out;
+        }
+        double mx = a[0], sum = 0;
+        for (uint32_t j = 1; j < ms->classes; j++) mx = a[j] > mx ? a[j] : mx;
+        for (uint32_t j = 0; j < ms->classes; j++) sum += exp(a[j] - mx);
+        loss += log(sum) - (a[y[s]] - mx);
+    }
+    free(a);
+    free(b);
+    return loss / n;
+}
+
+/* Finite differences in double against every gradient of every layer: convolutions (weights
+ * and biases), pooling, dense layers. */
+static void cnn_grad_check(const sisa_model_spec *ms)
+{
+    sisa_optim_spec os = sgd_spec(1e-30f, 0, 0, 0); /* a step that changes nothing visible */
+    sisa_model *m = make(ms, &os);
+    sisa_model_init(m, 5, 1);
+    const uint32_t n = ms->max_batch;
+    sisa_rng r;
+    sisa_rng_init(&r, 9, SISA_RNG_TEST, 9, 0, 0);
+    float *X = fbuf((size_t)n * ms->d);
+    int32_t y[16];
+    fill(&r, X, (size_t)n * ms->d, -1, 1);
+    fill_labels(&r, y, n, ms->classes);
+    const int np = sisa_model_param_count(m);
+    double *P[2 * (SISA_MODEL_MAX_LAYERS + SISA_CONFIG_MAX_CONV)] = {0};
+    for (int i = 0; i < np; i++) {
+        const sisa_tensor *t = sisa_model_param(m, i);
+        P[i] = malloc(numel(t) * sizeof(double));
+        assert_non_null(P[i]);
+        /* Biases away from 0 so that pooling and ReLU see distinct values. */
+        if (t->rank == 1) fill(&r, t->data, numel(t), -0.1f, 0.1f);
+        for (uint64_t k = 0; k < numel(t); k++) P[i][k] = t->data[k];
+    }
+    double loss0 = cnn_loss_ref(ms, P, X, y, n);
+    float loss = sisa_model_train_step(m, X, y, n);
+    assert_close(loss, loss0, 1e-5 * loss0, "loss", 0);
+    const double h = 1e-6;
+    for (int i = 0; i < np; i++) {
+        const sisa_tensor *t = sisa_model_param(m, i);
+        const float *g = grad_of(m, t);
+        int checked = 0;
+        for (uint64_t k = 0; k < numel(t); k++) {
+            double keep = P[i][k];
+            P[i][k] = keep + h;
+            double up = cnn_loss_ref(ms, P, X, y, n);
+            P[i][k] = keep - h;
+            double down = cnn_loss_ref(ms, P, X, y, n);
+            P[i][k] = keep;
+            double fd = (up - down) / (2 * h);
+            char what[64];
+            snprintf(what, sizeof what, "gradient of %s", t->name);
+            assert_close(g[k], fd, 1e-4 * fabs(fd) + 1e-6, what, k);
+            checked += fabs(fd) > 1e-5;
+        }
+        if (checked == 0) fprintf(stderr, "no nonzero gradient in %s\n", t->name);
+        assert_true(checked > 0); /* every layer is checked, not vacuously */
+    }
+    for (int i = 0; i < np; i++) free(P[i]);
+    free(X);
+    sisa_model_destroy(m);
+}
+
+static void test_cnn_gradient_check(void **state)
+{
+    (void)state;
+    const int32_t conv2[2] = {3, 4}, hidden1[1] = {5}, conv1[1] = {2}, hidden2[2] = {4, 3};
+    /* two channels in, two convolutions with 2 x 2 pooling, one hidden layer */
+    sisa_model_spec a = cnn_spec(2, 4, 4, 2, conv2, 3, 2, 1, hidden1, 3, 5);
+    cnn_grad_check(&a);
+    /* one channel, a 5 x 5 kernel, no pooling, two hidden layers */
+    sisa_model_spec b = cnn_spec(1, 3, 5, 1, conv1, 5, 1, 2, hidden2, 2, 4);
+    cnn_grad_check(&b);
+    /* 3 x 3 pooling, kernel 1 */
+    sisa_model_spec c = cnn_spec(1, 6, 3, 1, conv1, 1, 3, 1, hidden1, 3, 3);
+    cnn_grad_check(&c);
+}
+
+/* Bars on 8 x 8 images: vertical, horizontal or a square, at random places, with noise. */
+static void bar_images(float *X, int32_t *y, uint32_t n, uint64_t seed)
+{
+    sisa_rng r;
+    sisa_rng_init(&r, seed, SISA_RNG_TEST, 3, 0, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        float *img = X + (size_t)i * 64;
+        for (int k = 0; k < 64; k++) img[k] = 0.3f * sisa_rng_uniform(&r);
+        const uint32_t c = i % 3, at = sisa_rng_below(&r, 6);
+        y[i] = (int32_t)c;
+        for (uint32_t k = 0; k < 6; k++) {
+            if (c == 0) img[(1 + k) * 8 + at + 1] += 1.0f;
+            if (c == 1) img[(at + 1) * 8 + 1 + k] += 1.0f;
+            if (c == 2) img[(1 + k / 2 + (at % 4)) * 8 + 2 + (k % 2) + (at % 3)] += 1.0f;
+        }
+    }
+}
+
+/* A cnn learns a task its convolutions suit, with SGD and with Adam; training is bit for bit
+ * repeatable, a model restored from its tensors continues identically, and neither training
+ * nor prediction allocates. */
+static void test_cnn_training(void **state)
+{
+    (void)state;
+    enum { N = 240, B = 16 };
+    const int32_t conv[2] = {4, 6}, hidden[1] = {16};
+    sisa_model_spec ms = cnn_spec(1, 8, 8, 2, conv, 3, 2, 1, hidden, 3, B);
+    float *X = fbuf((size_t)N * 64), P[B * 3] = {0};
+    int32_t y[N];
+    bar_images(X, y, N, 1);
+    sisa_optim_spec opts[2] = {sgd_spec(0.05f, 0.9f, 0, 1e-4f), adam_spec(3e-3f, 0)};
+    for (int o = 0; o < 2; o++) {
+        sisa_model *m = make(&ms, &opts[o]), *twin = make(&ms, &opts[o]);
+        sisa_model_init(m, 3, 0);
+        sisa_model_init(twin, 3, 0);
+        long before = alloc_calls;
+        for (int epoch = 0; epoch < 6; epoch++)
+            for (uint32_t at = 0; at < N; at += B) {
+                sisa_model_train_step(m, X + (size_t)at * 64, y + at, B);
+                sisa_model_predict(m, X + (size_t)at * 64, B, P);
+            }
+        assert_int_equal(alloc_calls - before, 0);
+        double acc = accuracy(m, X, y, N);
+        if (acc < 0.9) fprintf(stderr, "cnn %s: training accuracy %.3f\n", o ? "adam" : "sgd", acc);
+        assert_true(acc >= 0.9);
+        /* The same steps again from the same initialisation: the same bits. */
+        for (int epoch = 0; epoch < 6; epoch++)
+            for (uint32_t at = 0; at < N; at += B)
+                sisa_model_train_step(twin, X + (size_t)at * 64, y + at, B);
+        assert_same_model(m, twin);
+        /* Restore m's tensors into a fresh model: one more step, the same bits. */
+        sisa_model *copy = make(&ms, &opts[o]);
+        for (int i = 0; i < sisa_model_param_count(m); i++)
+            memcpy(sisa_model_param(copy, i)->data, sisa_model_param(m, i)->data,
+                   numel(sisa_model_param(m, i)) * sizeof(float));
+        for (int i = 0; i < sisa_model_state_count(m); i++)
+            memcpy(sisa_model_state(copy, i)->data, sisa_model_state(m, i)->data,
+                   numel(sisa_model_state(m, i)) * sizeof(float));
+        sisa_model_set_steps(copy, sisa_model_steps(m));
+        sisa_model_train_step(m, X, y, B - 3);
+        sisa_model_train_step(copy, X, y, B - 3);
+        for (int i = 0; i < sisa_model_param_count(m); i++)
+            assert_memory_equal(sisa_model_param(copy, i)->data, sisa_model_param(m, i)->data,
+                                numel(sisa_model_param(m, i)) * sizeof(float));
+        sisa_model_destroy(copy);
+        sisa_model_destroy(twin);
+        sisa_model_destroy(m);
+    }
+    free(X);
+}
+
+/* The tensor list of a cnn: convolutions first, shapes (k k cin, cout), and create's checks. */
+static void test_cnn_tensors_and_errors(void **state)
+{
+    (void)state;
+    const int32_t conv[2] = {4, 6}, hidden[1] = {16};
+    sisa_model_spec ms = cnn_spec(2, 8, 4, 2, conv, 3, 2, 1, hidden, 3, 8);
+    sisa_optim_spec os = adam_spec(1e-3f, 0);
+    sisa_model *m = make(&ms, &os);
+    static const char *const names[] = {"cw1", "cb1", "cw2", "cb2", "w1", "b1", "w2", "b2"};
+    static const uint64_t rows[] = {18, 4, 36, 6, 2 * 1 * 6, 16, 16, 3};
+    assert_int_equal(sisa_model_param_count(m), 8);
+    for (int i = 0; i < 8; i++) {
+        assert_string_equal(sisa_model_param(m, i)->name, names[i]);
+        assert_int_equal(sisa_model_param(m, i)->shape[0], rows[i]);
+    }
+    assert_string_equal(sisa_model_state(m, 0)->name, "m.cw1");
+    assert_string_equal(sisa_model_state(m, 8)->name, "v.cw1");
+    assert_true(sisa_model_train_flops_per_sample(&ms) > 0);
+    sisa_model_destroy(m);
+
+    sisa_model_spec bad = ms;
+    bad.d = 63; /* not 2 x 8 x 4 */
+    assert_int_equal(sisa_model_create(&m, &bad, &os), SISA_ECONFIG);
+    assert_non_null(strstr(sisa_error_message(), "has 64 values, but the data has 63 features"));
+    bad = ms;
+    bad.in_w = 6, bad.d = 2 * 8 * 6; /* 6 -> 3: pool 2 does not divide it at conv 2 */
+    assert_int_equal(sisa_model_create(&m, &bad, &os), SISA_ECONFIG);
+    assert_non_null(strstr(sisa_error_message(), "convolution 2 sees 4 x 3 images"));
+    bad = ms;
+    bad.kernel = 4;
+    assert_int_equal(sisa_model_create(&m, &bad, &os), SISA_ECONFIG);
+    bad = ms;
+    bad.n_conv = 0;
+    assert_int_equal(sisa_model_create(&m, &bad, &os), SISA_ECONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1498,6 +1872,11 @@ int main(void)
         cmocka_unit_test(test_fp_mode),
         cmocka_unit_test(test_no_allocation_in_steps),
         cmocka_unit_test(test_knn),
+        cmocka_unit_test(test_cnn_kernels),
+        cmocka_unit_test(test_cnn_pool_ties),
+        cmocka_unit_test(test_cnn_gradient_check),
+        cmocka_unit_test(test_cnn_training),
+        cmocka_unit_test(test_cnn_tensors_and_errors),
     };
     return cmocka_run_group_tests(tests, setup_fp, NULL);
 }

@@ -25,6 +25,7 @@ extern "C" {
 
 #define SISA_CONFIG_PATH_MAX   4096
 #define SISA_CONFIG_MAX_HIDDEN 16
+#define SISA_CONFIG_MAX_CONV   8 /* cnn: convolutional layers */
 #define SISA_CONFIG_MAX_BYTES  (1024 * 1024)
 
 /* Bytes a store may append to its folder's path: the longest path sisa makes inside a store,
@@ -34,7 +35,12 @@ extern "C" {
 #define SISA_STORE_PATH_RESERVE 200
 
 typedef enum { SISA_SHARDING_ID = 0, SISA_SHARDING_GROUP = 1 } sisa_sharding;
-typedef enum { SISA_MODEL_LOGREG = 0, SISA_MODEL_MLP = 1, SISA_MODEL_KNN = 2 } sisa_model_type;
+typedef enum {
+    SISA_MODEL_LOGREG = 0,
+    SISA_MODEL_MLP = 1,
+    SISA_MODEL_KNN = 2,
+    SISA_MODEL_CNN = 3 /* convolutional network for image-shaped rows */
+} sisa_model_type;
 /* The distance of model.type knn (and of `sisa outliers --method lof`). */
 typedef enum { SISA_METRIC_EUCLIDEAN = 0, SISA_METRIC_COSINE = 1 } sisa_metric;
 typedef enum { SISA_ACT_RELU = 0 } sisa_activation;
@@ -68,8 +74,14 @@ typedef struct sisa_config {
         int32_t n_hidden;
         int32_t hidden[SISA_CONFIG_MAX_HIDDEN];
         sisa_activation activation;
-        int32_t k;          /* knn: neighbours per prediction */
-        sisa_metric metric; /* knn */
+        int32_t k;                          /* knn: neighbours per prediction */
+        sisa_metric metric;                 /* knn */
+        int32_t n_conv;                     /* cnn: convolutional layers, input side first */
+        int32_t conv[SISA_CONFIG_MAX_CONV]; /* cnn: output channels of each */
+        int32_t kernel;                     /* cnn: odd side of the square kernels */
+        int32_t pool;                       /* cnn: max-pooling window and stride (1: none) */
+        int32_t n_input;  /* cnn: 3 after loading ([C, H, W]); 0 for other models */
+        int32_t input[3]; /* cnn: channels, height, width of a row, as X stores it */
     } model;
 
     struct {

@@ -717,6 +717,69 @@ static int same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+/* cnn: the image shape is given and every layer fits it; the cnn keys are not set for another
+ * model. [H, W] becomes [1, H, W], the one canonical form (dump and hash agree). */
+static int check_cnn(loader *L)
+{
+    int err = SISA_OK;
+    sisa_config *c = L->cfg;
+    static const char *const cnn_keys[] = {"model.input", "model.conv", "model.kernel",
+                                           "model.pool"};
+    if (c->model.type != SISA_MODEL_CNN) {
+        for (int i = 0; i < 4; i++)
+            if (L->value_at[sisa_schema_find(cnn_keys[i]) - sisa_schema_keys].line)
+                LFAIL(where(L, cnn_keys[i]), "'%s' is set, but model.type is %s; it applies to cnn",
+                      cnn_keys[i], sisa_model_type_name(c->model.type));
+        goto done;
+    }
+    if (c->model.n_input == 0)
+        LFAIL(where(L, "model.type"),
+              "model.type is cnn, which needs the shape of a row: add 'input: [height, width]' "
+              "(or [channels, height, width]) under 'model:', e.g. [28, 28] for MNIST-style "
+              "images ('sisa info DATASET' shows the feature_shape import recorded)");
+    if (c->model.n_input == 2) {
+        c->model.input[2] = c->model.input[1];
+        c->model.input[1] = c->model.input[0];
+        c->model.input[0] = 1;
+        c->model.n_input = 3;
+    }
+    if (c->model.n_conv == 0)
+        LFAIL(where(L, "model.conv"),
+              "'model.conv' needs 1 to %d entries for model.type cnn, "
+              "found []",
+              SISA_CONFIG_MAX_CONV);
+    if (c->model.kernel % 2 == 0)
+        LFAIL(where(L, "model.kernel"),
+              "'model.kernel' is %d, but same padding needs an odd kernel size (e.g. 3 or 5)",
+              (int)c->model.kernel);
+    const uint64_t C = (uint64_t)c->model.input[0];
+    uint64_t h = (uint64_t)c->model.input[1], w = (uint64_t)c->model.input[2];
+    if (C * h * w > (uint64_t)INT32_MAX)
+        LFAIL(where(L, "model.input"),
+              "'model.input' [%d, %d, %d] has %llu features a row; at "
+              "most %d are supported",
+              (int)c->model.input[0], (int)c->model.input[1], (int)c->model.input[2],
+              (unsigned long long)(C * h * w), INT32_MAX);
+    const uint64_t p = (uint64_t)c->model.pool;
+    /* A misfit is the pool's, the layers' or the shape's: point at the first of them given. */
+    const char *misfit = "model.input";
+    if (L->value_at[sisa_schema_find("model.conv") - sisa_schema_keys].line) misfit = "model.conv";
+    if (L->value_at[sisa_schema_find("model.pool") - sisa_schema_keys].line) misfit = "model.pool";
+    for (int l = 0; l < c->model.n_conv; l++) {
+        if (h % p || w % p)
+            LFAIL(where(L, misfit),
+                  "'model.pool' is %d, but convolution %d of %d sees %llu x %llu images, which "
+                  "%d does not divide; use input sides divisible by pool^%d, fewer convolutions "
+                  "or a smaller pool",
+                  (int)p, l + 1, (int)c->model.n_conv, (unsigned long long)h, (unsigned long long)w,
+                  (int)p, (int)c->model.n_conv);
+        h /= p;
+        w /= p;
+    }
+done:
+    return err;
+}
+
 static int check_relations(loader *L)
 {
     int err = SISA_OK;
@@ -733,8 +796,8 @@ static int check_relations(loader *L)
         memset(c->model.hidden, 0, sizeof c->model.hidden);
     } else if (c->model.n_hidden == 0) {
         LFAIL(where(L, "model.hidden"),
-              "'model.hidden' needs 1 to %d entries for model.type mlp, found []",
-              SISA_CONFIG_MAX_HIDDEN);
+              "'model.hidden' needs 1 to %d entries for model.type %s, found []",
+              SISA_CONFIG_MAX_HIDDEN, sisa_model_type_name(c->model.type));
     }
     if (c->model.type == SISA_MODEL_KNN) {
         /* knn trains no parameters: a train key would silently do nothing. */
@@ -745,6 +808,7 @@ static int check_relations(loader *L)
                       "the train section",
                       sisa_schema_keys[i].key);
     } else {
+        SISA_TRY(check_cnn(L));
         const char *knn_keys[] = {"model.k", "model.metric"};
         for (int i = 0; i < 2; i++)
             if (L->value_at[sisa_schema_find(knn_keys[i]) - sisa_schema_keys].line)

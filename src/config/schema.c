@@ -23,7 +23,7 @@
 
 /* Enum names, indexed by the C enum values of sisa/config.h. */
 static const char *const sharding_names[] = {"id", "group"};
-static const char *const model_names[] = {"logreg", "mlp", "knn"};
+static const char *const model_names[] = {"logreg", "mlp", "knn", "cnn"};
 static const char *const metric_names[] = {"euclidean", "cosine"};
 static const char *const activation_names[] = {"relu"};
 static const char *const optimizer_names[] = {"sgd", "adam"};
@@ -45,10 +45,16 @@ _Static_assert(sizeof(sisa_metric) == sizeof(int), "enums are int-sized");
     .offset = offsetof(sisa_config, member), .size = sizeof(((sisa_config *)0)->member)
 
 static const int32_t default_hidden[] = {256};
+static const int32_t default_conv[] = {32, 64};
 
 static int is_knn(const sisa_config *cfg)
 {
     return cfg->model.type == SISA_MODEL_KNN;
+}
+
+static int is_cnn(const sisa_config *cfg)
+{
+    return cfg->model.type == SISA_MODEL_CNN;
 }
 
 /* The keys of trained models: knn has no layers and trains nothing. */
@@ -120,9 +126,10 @@ const sisa_schema_key sisa_schema_keys[] = {
      CHOICES(model_names),
      .def_int = SISA_MODEL_MLP,
      .doc = "The model every shard trains: 'logreg' (multinomial logistic regression), 'mlp' "
-            "(a fully connected network) or 'knn' (k nearest neighbours: a shard's model is its "
-            "rows, so training computes nothing and a deletion only rewrites the shard's data; "
-            "the train section does not apply)."},
+            "(a fully connected network), 'cnn' (a convolutional network for image rows: "
+            "convolutions with max pooling, then hidden dense layers; needs model.input) or 'knn' "
+            "(k nearest neighbours: a shard's model is its rows, so training computes nothing and "
+            "a deletion only rewrites the shard's data; the train section does not apply)."},
     {.key = "model.hidden",
      .type = SISA_SCHEMA_INT_LIST,
      .offset = offsetof(sisa_config, model.hidden),
@@ -136,9 +143,9 @@ const sisa_schema_key sisa_schema_keys[] = {
      .list_max = SISA_CONFIG_MAX_HIDDEN,
      .def_list = default_hidden,
      .def_list_len = N_OF(default_hidden),
-     .when = "model.type is mlp",
-     .doc = "Widths of the hidden layers, input side first, e.g. [512, 256]. With 'logreg' leave "
-            "it out (it is then [])."},
+     .when = "model.type is mlp or cnn",
+     .doc = "Widths of the hidden layers, input side first, e.g. [512, 256]; with cnn the dense "
+            "layers after the last convolution. With 'logreg' leave it out (it is then [])."},
     {.key = "model.activation",
      .type = SISA_SCHEMA_ENUM,
      AT(model.activation),
@@ -146,8 +153,8 @@ const sisa_schema_key sisa_schema_keys[] = {
      .matters = trains,
      CHOICES(activation_names),
      .def_int = SISA_ACT_RELU,
-     .when = "model.type is mlp",
-     .doc = "The activation after each hidden layer."},
+     .when = "model.type is mlp or cnn",
+     .doc = "The activation after each hidden layer (and, with cnn, after each convolution)."},
     {.key = "model.k",
      .type = SISA_SCHEMA_INT,
      AT(model.k),
@@ -169,6 +176,61 @@ const sisa_schema_key sisa_schema_keys[] = {
      .doc = "The distance of knn: 'euclidean' or 'cosine' (1 - cosine similarity; a zero row is "
             "at distance 1 from every row). Equal distances are broken by sample ID, lowest "
             "first."},
+    {.key = "model.input",
+     .type = SISA_SCHEMA_INT_LIST,
+     .offset = offsetof(sisa_config, model.input),
+     .size = sizeof(int32_t),
+     .count_offset = offsetof(sisa_config, model.n_input),
+     .hashed = 1,
+     .matters = is_cnn,
+     .imin = 1,
+     .imax = 65536,
+     .list_min = 2,
+     .list_max = 3,
+     .when = "model.type is cnn (required)",
+     .doc = "The shape of one row of X as [height, width] (one channel) or [channels, height, "
+            "width], channels outermost: [28, 28] for MNIST-style images. It must match the "
+            "dataset's feature_shape, which 'sisa import' records (see 'sisa info'); [H, W] is "
+            "stored as [1, H, W]."},
+    {.key = "model.conv",
+     .type = SISA_SCHEMA_INT_LIST,
+     .offset = offsetof(sisa_config, model.conv),
+     .size = sizeof(int32_t),
+     .count_offset = offsetof(sisa_config, model.n_conv),
+     .hashed = 1,
+     .matters = is_cnn,
+     .imin = 1,
+     .imax = 4096,
+     .list_min = 1,
+     .list_max = SISA_CONFIG_MAX_CONV,
+     .def_list = default_conv,
+     .def_list_len = N_OF(default_conv),
+     .when = "model.type is cnn",
+     .doc = "Output channels of the convolutional layers, input side first. Each convolution "
+            "has stride 1 and same (zero) padding and is followed by the activation and by max "
+            "pooling."},
+    {.key = "model.kernel",
+     .type = SISA_SCHEMA_INT,
+     AT(model.kernel),
+     .hashed = 1,
+     .matters = is_cnn,
+     .imin = 1,
+     .imax = 11,
+     .def_int = 3,
+     .when = "model.type is cnn",
+     .doc = "Side of the square convolution kernels: an odd number, e.g. 3 or 5."},
+    {.key = "model.pool",
+     .type = SISA_SCHEMA_INT,
+     AT(model.pool),
+     .hashed = 1,
+     .matters = is_cnn,
+     .imin = 1,
+     .imax = 16,
+     .def_int = 2,
+     .when = "model.type is cnn",
+     .doc = "Window and stride of the max pooling after each convolution (1: no pooling). It "
+            "must divide the height and width that reach every pooling layer. Ties go to the "
+            "first element of the window in row-major order."},
     {.key = "train.optimizer",
      .type = SISA_SCHEMA_ENUM,
      AT(train.optimizer),
@@ -559,7 +621,7 @@ void sisa_config_defaults(sisa_config *cfg)
         }
         case SISA_SCHEMA_INT_LIST: {
             int32_t n = k->def_list_len;
-            memcpy(p, k->def_list, (size_t)n * sizeof(int32_t));
+            if (n > 0) memcpy(p, k->def_list, (size_t)n * sizeof(int32_t)); /* model.input: none */
             memcpy((char *)cfg + k->count_offset, &n, sizeof n);
             break;
         }

@@ -32,6 +32,10 @@ int sisa_dataset_feature_info(const char *path, char ***names, size_t *n_names, 
 /* The header alone: the file's schema is checked (attributes, X, the columns' types and lengths)
  * but no column is read, so this is cheap on any size of file. */
 int sisa_dataset_read_header(const char *path, sisa_dataset_header *hdr);
+/* The dataset's feature_shape attribute (what import recorded of a row's shape, e.g. [28, 28])
+ * into shape (SISA_MAX_FEATURE_RANK entries) and its entry count into *rank; *rank = 0 when the
+ * file has none. Reads nothing else: check the file with sisa_dataset_read_header first. */
+int sisa_dataset_read_feature_shape(const char *path, int *rank, uint64_t *shape);
 /* Borrowed columns, valid until close. group is NULL without a group column, y when
  * unlabelled. */
 const int32_t *sisa_dataset_stream_y(const sisa_dataset_stream *s);

@@ -160,7 +160,10 @@ typedef struct sisa_blas_gemms {
 /* Check this process's core at every product a model of spec `ms` computes: for each layer
  * (in, out), the forward product, the weight gradient and (above the first layer of an MLP) the
  * input gradient, with n = 1..17 rows (every remainder of the kernels' row blocking), max_batch
- * - 1, max_batch, and forward alone with n = `predict_block`. Each element is compared with the
+ * - 1, max_batch, and forward alone with n = `predict_block`; for a cnn also each convolution's
+ * products ((n h w, k k cin) x (k k cin, cout) with the rows of 1 and 3 images; the input
+ * gradient above the first convolution) and the input gradient of its first dense layer. Each
+ * element is compared with the
  * naive reference (model_ref.c, sums in double) within the bound every summation order of K
  * float products obeys: |c - ref| <= (K + 2) u sum_k |a_k b_k| / (1 - (K + 2) u), u = 2^-24
  * (Higham, Accuracy and Stability of Numerical Algorithms, 3.1: the K-term dot product, plus

@@ -18,6 +18,7 @@
 #include "model/blas.h"
 #include "model/kernels.h"
 #include "model/model.h"
+#include "model/model_internal.h"
 
 #include "base/mem.h"
 #include "base/rng.h"
@@ -141,12 +142,64 @@ static int compare(const float *c, const float *ref, const float *mag, size_t ro
     return 1;
 }
 
-int sisa_blas_self_check(const sisa_model_spec *ms, uint32_t predict_block,
-                         const sisa_blas_gemms *gemms_in, char *why, size_t cap)
+/* One product shape (a layer of `in` x `out`): the forward product at every row count of
+ * `rows` and at `predict_rows` (0: none), the weight gradient at every row count of `rows`, the
+ * input gradient too when `input_grad`. `key` keys the inputs' stream. Returns 1 when every
+ * element passes, 0 when one does not (`why` says which), or SISA_ENOMEM. */
+static int check_shape(const sisa_blas_gemms *g, uint32_t key, uint32_t in, uint32_t out,
+                       const uint32_t *rows, int n_rows, uint32_t predict_rows, int input_grad,
+                       char *why, size_t cap)
 {
     int err = SISA_OK, ok = 1;
     float *A = NULL, *W = NULL, *D = NULL, *C = NULL, *R = NULL, *M = NULL;
     double *acc = NULL;
+    uint32_t nmax = predict_rows;
+    for (int r = 0; r < n_rows; r++) nmax = rows[r] > nmax ? rows[r] : nmax;
+    const size_t big = (size_t)nmax * (in > out ? in : out);
+    const size_t wsz = (size_t)in * out, csz = big > wsz ? big : wsz;
+    A = sisa_malloc((size_t)nmax * in * sizeof *A);
+    D = sisa_malloc((size_t)nmax * out * sizeof *D);
+    W = sisa_malloc(wsz * sizeof *W);
+    C = sisa_malloc(csz * sizeof *C);
+    R = sisa_malloc(csz * sizeof *R);
+    M = sisa_malloc(csz * sizeof *M);
+    acc = sisa_malloc(2 * (size_t)WG_BLOCK * out * sizeof *acc);
+    SISA_CHECK(A && D && W && C && R && M && acc, SISA_ENOMEM,
+               "OpenBLAS self-check: out of memory for a %u x %u layer", in, out);
+    fill(W, wsz, key, 0, 0);
+    for (int r = 0; r <= n_rows && ok; r++) {
+        /* r == n_rows: the prediction block, forward only. */
+        const uint32_t n = r < n_rows ? rows[r] : predict_rows;
+        if (n == 0) continue;
+        shape s = {"", n, in, out};
+        fill(A, (size_t)n * in, key, n, 1);
+        fill(D, (size_t)n * out, key, n, 2);
+
+        g->forward(C, A, W, n, in, out);
+        ref_forward(R, M, A, W, n, in, out, acc);
+        ok = compare(C, R, M, n, out, in, "the forward pass Z = A W", &s, why, cap);
+        if (!ok || r == n_rows) continue;
+
+        g->weight_grad(C, A, D, n, in, out);
+        ref_weight_grad(R, M, A, D, n, in, out, acc);
+        ok = compare(C, R, M, in, out, n, "the weight gradient A^T dZ", &s, why, cap);
+        if (!ok || !input_grad) continue;
+
+        g->input_grad(C, D, W, n, in, out);
+        ref_input_grad(R, M, D, W, n, in, out);
+        ok = compare(C, R, M, n, in, out, "the input gradient dZ W^T", &s, why, cap);
+    }
+    err = ok;
+done:
+    sisa_free(A), sisa_free(W), sisa_free(D), sisa_free(C), sisa_free(R), sisa_free(M),
+        sisa_free(acc);
+    return err;
+}
+
+int sisa_blas_self_check(const sisa_model_spec *ms, uint32_t predict_block,
+                         const sisa_blas_gemms *gemms_in, char *why, size_t cap)
+{
+    int ok = 1;
     sisa_blas_gemms g = {sisa_k_dense_forward, sisa_k_weight_grad, sisa_k_input_grad};
     if (gemms_in && gemms_in->forward) g.forward = gemms_in->forward;
     if (gemms_in && gemms_in->weight_grad) g.weight_grad = gemms_in->weight_grad;
@@ -154,10 +207,31 @@ int sisa_blas_self_check(const sisa_model_spec *ms, uint32_t predict_block,
     if (why && cap) why[0] = '\0';
     sisa_model_fp_setup();
 
+    /* A cnn's convolutions are products too: (n h w, k k cin) x (k k cin, cout), checked with
+     * the rows of one image and of three (or of the batch, when smaller). n h w rows already
+     * cover the remainders of a row blocking and, at three images, more than one block of rows
+     * and of the weight gradient's sums; the batch's tens of thousands of rows would only repeat
+     * those blocks, at seconds of naive reference per command. The dense stack starts from the
+     * last pooled output and computes the first layer's input gradient as well. */
+    sisa_conv conv[SISA_CONFIG_MAX_CONV];
+    const int n_conv = ms->type == SISA_MODEL_CNN ? sisa_model__conv_geometry(ms, conv) : 0;
+    if (n_conv < 0) return n_conv;
+    for (int l = 0; l < n_conv && ok == 1; l++) {
+        const uint32_t px = conv[l].h * conv[l].w;
+        const uint32_t images[2] = {1, ms->max_batch < 3 ? ms->max_batch : 3};
+        const uint32_t rows[2] = {images[0] * px, images[1] * px};
+        ok = check_shape(&g, 100u + (uint32_t)l, conv[l].kk, conv[l].cout, rows,
+                         images[1] > 1 ? 2 : 1, 0, l > 0, why, cap);
+    }
+
     uint32_t widths[SISA_CONFIG_MAX_HIDDEN + 2];
     int layers = 0;
     widths[0] = ms->d;
-    if (ms->type == SISA_MODEL_MLP)
+    if (n_conv > 0) {
+        const sisa_conv *top = &conv[n_conv - 1];
+        widths[0] = top->ph * top->pw * top->cout;
+    }
+    if (ms->type == SISA_MODEL_MLP || ms->type == SISA_MODEL_CNN)
         for (int l = 0; l < ms->n_hidden && l < SISA_CONFIG_MAX_HIDDEN; l++)
             widths[++layers] = (uint32_t)ms->hidden[l];
     widths[++layers] = ms->classes;
@@ -169,50 +243,11 @@ int sisa_blas_self_check(const sisa_model_spec *ms, uint32_t predict_block,
     for (uint32_t n = 1; n <= 17 && n <= ms->max_batch; n++) rows[n_rows++] = n;
     if (ms->max_batch > 18) rows[n_rows++] = ms->max_batch - 1;
     if (ms->max_batch > 17) rows[n_rows++] = ms->max_batch;
-    uint32_t nmax = ms->max_batch > predict_block ? ms->max_batch : predict_block;
 
-    for (int l = 0; l < layers && ok; l++) {
-        const uint32_t in = widths[l], out = widths[l + 1];
-        const size_t big = (size_t)nmax * (in > out ? in : out);
-        const size_t wsz = (size_t)in * out, csz = big > wsz ? big : wsz;
-        sisa_free(A), sisa_free(W), sisa_free(D), sisa_free(C), sisa_free(R), sisa_free(M),
-            sisa_free(acc);
-        A = sisa_malloc((size_t)nmax * in * sizeof *A);
-        D = sisa_malloc((size_t)nmax * out * sizeof *D);
-        W = sisa_malloc(wsz * sizeof *W);
-        C = sisa_malloc(csz * sizeof *C);
-        R = sisa_malloc(csz * sizeof *R);
-        M = sisa_malloc(csz * sizeof *M);
-        acc = sisa_malloc(2 * (size_t)WG_BLOCK * out * sizeof *acc);
-        SISA_CHECK(A && D && W && C && R && M && acc, SISA_ENOMEM,
-                   "OpenBLAS self-check: out of memory for a %u x %u layer", in, out);
-        fill(W, wsz, (uint32_t)l, 0, 0);
-        for (int r = 0; r <= n_rows && ok; r++) {
-            /* r == n_rows: the prediction block, forward only. */
-            const uint32_t n = r < n_rows ? rows[r] : predict_block;
-            if (n == 0) continue;
-            shape s = {"", n, in, out};
-            fill(A, (size_t)n * in, (uint32_t)l, n, 1);
-            fill(D, (size_t)n * out, (uint32_t)l, n, 2);
-
-            g.forward(C, A, W, n, in, out);
-            ref_forward(R, M, A, W, n, in, out, acc);
-            ok = compare(C, R, M, n, out, in, "the forward pass Z = A W", &s, why, cap);
-            if (!ok || r == n_rows) continue;
-
-            g.weight_grad(C, A, D, n, in, out);
-            ref_weight_grad(R, M, A, D, n, in, out, acc);
-            ok = compare(C, R, M, in, out, n, "the weight gradient A^T dZ", &s, why, cap);
-            if (!ok || l == 0 || ms->type != SISA_MODEL_MLP) continue;
-
-            g.input_grad(C, D, W, n, in, out);
-            ref_input_grad(R, M, D, W, n, in, out);
-            ok = compare(C, R, M, n, in, out, "the input gradient dZ W^T", &s, why, cap);
-        }
+    for (int l = 0; l < layers && ok == 1; l++) {
+        const int input_grad = ms->type == SISA_MODEL_CNN || (l > 0 && ms->type == SISA_MODEL_MLP);
+        ok = check_shape(&g, (uint32_t)l, widths[l], widths[l + 1], rows, n_rows, predict_block,
+                         input_grad, why, cap);
     }
-    err = ok;
-done:
-    sisa_free(A), sisa_free(W), sisa_free(D), sisa_free(C), sisa_free(R), sisa_free(M),
-        sisa_free(acc);
-    return err;
+    return ok;
 }

@@ -47,7 +47,7 @@ static const float *hidden_forward(sisa_model *m, const float *X, uint32_t n)
     return A;
 }
 
-static void mlp_forward(sisa_model *m, const float *X, uint32_t n, float *logits)
+void sisa_model__dense_forward(sisa_model *m, const float *X, uint32_t n, float *logits)
 {
     const float *A = hidden_forward(m, X, n);
     const sisa_dense *top = &m->layer[m->n_layers - 1];
@@ -55,13 +55,9 @@ static void mlp_forward(sisa_model *m, const float *X, uint32_t n, float *logits
     sisa_k_bias_add(logits, top->b, n, top->out);
 }
 
-static double mlp_forward_backward(sisa_model *m, const float *X, const int32_t *y, uint32_t n)
+void sisa_model__dense_backward(sisa_model *m, const float *X, uint32_t n, float *dX)
 {
-    sisa_dense *top = &m->layer[m->n_layers - 1];
-    mlp_forward(m, X, n, top->act);
-    double loss = sisa_k_softmax_xent(top->act, y, n, top->out);
-
-    const float *dZ = top->act;
+    const float *dZ = m->layer[m->n_layers - 1].act;
     for (int l = m->n_layers - 1; l >= 0; l--) {
         sisa_dense *L = &m->layer[l];
         const float *A_in = l > 0 ? m->layer[l - 1].act : X;
@@ -73,8 +69,18 @@ static double mlp_forward_backward(sisa_model *m, const float *X, const int32_t 
             sisa_k_input_grad(dA, dZ, L->w, n, L->in, L->out);
             sisa_k_relu_backward(dA, A_in, (size_t)n * L->in);
             dZ = dA;
+        } else if (dX) {
+            sisa_k_input_grad(dX, dZ, L->w, n, L->in, L->out);
         }
     }
+}
+
+static double mlp_forward_backward(sisa_model *m, const float *X, const int32_t *y, uint32_t n)
+{
+    sisa_dense *top = &m->layer[m->n_layers - 1];
+    sisa_model__dense_forward(m, X, n, top->act);
+    double loss = sisa_k_softmax_xent(top->act, y, n, top->out);
+    sisa_model__dense_backward(m, X, n, NULL);
     return loss;
 }
 
@@ -82,6 +88,6 @@ const sisa_model_ops sisa_model_mlp_ops = {
     .name = "mlp",
     .layout = mlp_layout,
     .init = sisa_model__init_he,
-    .forward = mlp_forward,
+    .forward = sisa_model__dense_forward,
     .forward_backward = mlp_forward_backward,
 };

@@ -42,6 +42,8 @@ static const sisa_model_ops *ops_for(sisa_model_type t)
         return &sisa_model_mlp_ops;
     case SISA_MODEL_KNN:
         return &sisa_model_knn_ops;
+    case SISA_MODEL_CNN:
+        return &sisa_model_cnn_ops;
     }
     return NULL;
 }
@@ -55,10 +57,22 @@ void sisa_model_specs_from_config(sisa_model_spec *ms, sisa_optim_spec *os, cons
     ms->type = cfg->model.type;
     ms->d = d;
     ms->classes = classes;
-    if (cfg->model.type == SISA_MODEL_MLP) {
+    if (cfg->model.type == SISA_MODEL_MLP || cfg->model.type == SISA_MODEL_CNN) {
         ms->n_hidden = cfg->model.n_hidden;
         for (int l = 0; l < cfg->model.n_hidden && l < SISA_CONFIG_MAX_HIDDEN; l++)
             ms->hidden[l] = cfg->model.hidden[l];
+    }
+    if (cfg->model.type == SISA_MODEL_CNN) {
+        ms->n_conv = cfg->model.n_conv;
+        for (int l = 0; l < cfg->model.n_conv && l < SISA_CONFIG_MAX_CONV; l++)
+            ms->conv[l] = cfg->model.conv[l];
+        ms->kernel = (uint32_t)cfg->model.kernel;
+        ms->pool = (uint32_t)cfg->model.pool;
+        if (cfg->model.n_input == 3) {
+            ms->in_c = (uint32_t)cfg->model.input[0];
+            ms->in_h = (uint32_t)cfg->model.input[1];
+            ms->in_w = (uint32_t)cfg->model.input[2];
+        }
     }
     ms->activation = cfg->model.activation;
     ms->max_batch = max_batch;
@@ -165,6 +179,15 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
         err = layers;
         goto done;
     }
+    sisa_conv conv[SISA_CONFIG_MAX_CONV];
+    int n_conv = 0;
+    if (ms->type == SISA_MODEL_CNN) {
+        n_conv = sisa_model__conv_geometry(ms, conv);
+        if (n_conv < 0) {
+            err = n_conv;
+            goto done;
+        }
+    }
     SISA_TRY(check_optim(os));
 
     m = sisa_calloc(1, sizeof *m);
@@ -175,8 +198,32 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
     m->ops = ops;
     m->n_layers = layers;
 
-    /* Sizes: parameters (= gradients = one copy of state), then scratch. */
-    uint64_t n_params = 0, n_scratch = 0, widest_hidden = 0;
+    /* Sizes: parameters (= gradients = one copy of state), then scratch: the convolutions'
+     * first (parameters in front of the dense layers'), their buffers after the dense ones. */
+    uint64_t n_params = 0, n_scratch = 0, widest_hidden = 0, n_iscratch = 0;
+    uint64_t conv_scratch = 0, dact = 0, dcols = 0, dpool = 0;
+    for (int l = 0; l < n_conv; l++) {
+        const sisa_conv *C = &conv[l];
+        const uint64_t rows = (uint64_t)ms->max_batch * C->h * C->w;
+        const uint64_t prows = (uint64_t)ms->max_batch * C->ph * C->pw;
+        int ok = rows <= MAX_DIM && grow(&n_params, C->kk, C->cout) &&
+                 grow(&n_params, C->cout, 1) && grow(&conv_scratch, rows, C->kk) &&
+                 grow(&conv_scratch, rows, C->cout) &&
+                 (C->pool == 1 || grow(&conv_scratch, prows, C->cout)) &&
+                 (C->pool == 1 || grow(&n_iscratch, prows, C->cout));
+        SISA_CHECK(ok, SISA_ENOMEM,
+                   "model: cnn convolution %d (%u x %u x %u -> %u channels, batch %u) is too "
+                   "large to allocate",
+                   l + 1, (unsigned)C->cin, (unsigned)C->h, (unsigned)C->w, (unsigned)C->cout,
+                   (unsigned)ms->max_batch);
+        if (C->pool > 1 && rows * C->cout > dact) dact = rows * C->cout;
+        if (l > 0 && rows * C->kk > dcols) dcols = rows * C->kk;
+        if (prows * C->cout > dpool) dpool = prows * C->cout;
+    }
+    SISA_CHECK(grow(&conv_scratch, 1, dact) && grow(&conv_scratch, 1, dcols) &&
+                   grow(&conv_scratch, 2, padded(dpool)),
+               SISA_ENOMEM, "model: cnn scratch for batch %u is too large to allocate",
+               (unsigned)ms->max_batch);
     for (int l = 0; l < layers; l++) {
         int ok = grow(&n_params, widths[l], widths[l + 1]) && grow(&n_params, widths[l + 1], 1) &&
                  grow(&n_scratch, ms->max_batch, widths[l + 1]);
@@ -186,7 +233,7 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
         if (l > 0 && widths[l] > widest_hidden) widest_hidden = widths[l];
     }
     uint64_t dbuf = padded((uint64_t)ms->max_batch * widest_hidden);
-    SISA_CHECK(grow(&n_scratch, 2, dbuf), SISA_ENOMEM,
+    SISA_CHECK(grow(&n_scratch, 2, dbuf) && grow(&n_scratch, 1, conv_scratch), SISA_ENOMEM,
                "model: %s scratch for batch %u is too large to allocate", ops->name,
                (unsigned)ms->max_batch);
     int copies = 0;
@@ -199,16 +246,33 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
     m->grads = alloc_floats(n_params);
     m->state = alloc_floats(m->n_state);
     m->scratch = alloc_floats(n_scratch);
+    if (n_iscratch) {
+        m->iscratch = sisa_aligned_alloc(ALIGN_BYTES, (size_t)n_iscratch * sizeof(uint32_t));
+        if (m->iscratch) memset(m->iscratch, 0, (size_t)n_iscratch * sizeof(uint32_t));
+    }
     /* knn has no layers: nothing to allocate. */
     SISA_CHECK(
         (m->params || !n_params) && (m->grads || !n_params) && (m->state || !m->n_state) &&
-            (m->scratch || !n_scratch),
+            (m->scratch || !n_scratch) && (m->iscratch || !n_iscratch),
         SISA_ENOMEM, "model: out of memory allocating %.1f MiB for a %s with %llu parameters",
         (double)(n_params * (2 + (uint64_t)copies) + n_scratch) * sizeof(float) / (1024.0 * 1024.0),
         ops->name, (unsigned long long)n_params);
 
     /* Views. */
-    size_t off = 0, soff = 0;
+    size_t off = 0, soff = 0, ioff = 0;
+    m->n_conv = n_conv;
+    for (int l = 0; l < n_conv; l++) {
+        sisa_conv *C = &m->conv[l];
+        *C = conv[l];
+        size_t wsz = (size_t)padded((uint64_t)C->kk * C->cout), bsz = (size_t)padded(C->cout);
+        C->wt = m->params + off;
+        C->dwt = m->grads + off;
+        C->bias = m->params + off + wsz;
+        C->dbias = m->grads + off + wsz;
+        set_tensor(&m->param_t[m->n_param_t++], "c", 'w', l + 1, C->wt, C->kk, C->cout);
+        set_tensor(&m->param_t[m->n_param_t++], "c", 'b', l + 1, C->bias, C->cout, 1);
+        off += wsz + bsz;
+    }
     for (int l = 0; l < layers; l++) {
         sisa_dense *L = &m->layer[l];
         L->in = widths[l];
@@ -216,17 +280,42 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
         size_t wsz = (size_t)padded((uint64_t)L->in * L->out), bsz = (size_t)padded(L->out);
         L->w = m->params + off;
         L->dw = m->grads + off;
-        set_tensor(&m->param_t[2 * l], "", 'w', l + 1, L->w, L->in, L->out);
+        set_tensor(&m->param_t[m->n_param_t++], "", 'w', l + 1, L->w, L->in, L->out);
         L->b = m->params + off + wsz;
         L->db = m->grads + off + wsz;
-        set_tensor(&m->param_t[2 * l + 1], "", 'b', l + 1, L->b, L->out, 1);
+        set_tensor(&m->param_t[m->n_param_t++], "", 'b', l + 1, L->b, L->out, 1);
         off += wsz + bsz;
         L->act = m->scratch + soff;
         soff += (size_t)padded((uint64_t)ms->max_batch * L->out);
     }
     m->dbuf[0] = m->scratch + soff;
     m->dbuf[1] = m->scratch + soff + dbuf;
-    m->n_param_t = 2 * layers;
+    soff += 2 * (size_t)dbuf;
+    for (int l = 0; l < n_conv; l++) {
+        sisa_conv *C = &m->conv[l];
+        const size_t rows = (size_t)ms->max_batch * C->h * C->w;
+        const size_t prows = (size_t)ms->max_batch * C->ph * C->pw;
+        C->cols = m->scratch + soff;
+        soff += (size_t)padded((uint64_t)rows * C->kk);
+        C->act = m->scratch + soff;
+        soff += (size_t)padded((uint64_t)rows * C->cout);
+        C->out = C->act;
+        C->arg = NULL;
+        if (C->pool > 1) {
+            C->out = m->scratch + soff;
+            soff += (size_t)padded((uint64_t)prows * C->cout);
+            C->arg = m->iscratch + ioff;
+            ioff += (size_t)padded((uint64_t)prows * C->cout);
+        }
+    }
+    if (n_conv) {
+        m->dact = m->scratch + soff;
+        soff += (size_t)padded(dact);
+        m->dcols = m->scratch + soff;
+        soff += (size_t)padded(dcols);
+        m->dpool[0] = m->scratch + soff;
+        m->dpool[1] = m->scratch + soff + (size_t)padded(dpool);
+    }
 
     static const char *const prefixes[2][2] = {{"velocity.", NULL}, {"m.", "v."}};
     for (int c = 0; c < copies; c++) {
@@ -254,6 +343,7 @@ void sisa_model_destroy(sisa_model *m)
     sisa_free(m->grads);
     sisa_free(m->state);
     sisa_free(m->scratch);
+    sisa_free(m->iscratch);
     sisa_free(m);
 }
 
@@ -377,6 +467,19 @@ double sisa_model_train_flops_per_sample(const sisa_model_spec *ms)
         if (l > 0) flops += 2.0 * in * out + in; /* input gradient, ReLU mask */
     }
     flops += 5.0 * widths[layers]; /* max, exp, sum, divide, gradient */
+    sisa_conv conv[SISA_CONFIG_MAX_CONV];
+    const int n_conv = ms->type == SISA_MODEL_CNN ? sisa_model__conv_geometry(ms, conv) : 0;
+    if (n_conv < 0) return 0.0;
+    if (n_conv) flops += 2.0 * widths[0] * widths[1]; /* the dense input gradient */
+    for (int l = 0; l < n_conv; l++) {
+        const sisa_conv *C = &conv[l];
+        const double px = (double)C->h * C->w, kk = C->kk, co = C->cout;
+        params += kk * co + co;
+        flops += 2.0 * px * kk * co + 2.0 * px * co; /* forward product, bias and ReLU */
+        flops += 2.0 * px * kk * co + px * co;       /* weight gradient, bias gradient */
+        flops += 2.0 * px * co;                      /* pooling forward and backward, ReLU mask */
+        if (l > 0) flops += 2.0 * px * kk * co + px * kk; /* input gradient, col2im */
+    }
     /* The update, at its simplest (w -= lr g), shared by the samples of a full batch. */
     flops += 2.0 * params / (double)(ms->max_batch ? ms->max_batch : 1);
     return flops;

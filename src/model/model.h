@@ -23,13 +23,20 @@
 #include <stdint.h>
 
 typedef struct sisa_model_spec {
-    sisa_model_type type; /* SISA_MODEL_LOGREG or SISA_MODEL_MLP */
+    sisa_model_type type; /* SISA_MODEL_LOGREG, SISA_MODEL_MLP or SISA_MODEL_CNN */
     uint32_t d;           /* input features */
     uint32_t classes;     /* output classes, >= 2 */
-    int32_t n_hidden;     /* mlp: number of hidden layers (>= 1); logreg: 0 */
+    int32_t n_hidden;     /* mlp, cnn: number of hidden dense layers (>= 1); logreg: 0 */
     int32_t hidden[SISA_CONFIG_MAX_HIDDEN];
     sisa_activation activation;
     uint32_t max_batch; /* the largest n given to train_step / predict */
+    /* cnn only (0 otherwise): a row of X is an image (in_c, in_h, in_w), channels outermost,
+     * in_c in_h in_w = d; n_conv convolutions with conv[l] output channels, kernel x kernel,
+     * stride 1, same padding, each followed by ReLU and pool x pool max pooling. */
+    int32_t n_conv;
+    int32_t conv[SISA_CONFIG_MAX_CONV];
+    uint32_t kernel, pool;
+    uint32_t in_c, in_h, in_w;
 } sisa_model_spec;
 
 typedef struct sisa_optim_spec {
@@ -54,7 +61,8 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
 void sisa_model_destroy(sisa_model *m); /* NULL-safe */
 
 /* Parameters from the (seed, shard) stream: weights He-uniform U(-sqrt(6/fan_in),
- * +sqrt(6/fan_in)) drawn layer by layer in row-major order, biases 0; optimizer state 0;
+ * +sqrt(6/fan_in)) drawn layer by layer in row-major order (a cnn's convolutions first, with
+ * fan_in = kernel^2 x input channels, then its dense layers), biases 0; optimizer state 0;
  * step count 0. */
 void sisa_model_init(sisa_model *m, uint64_t seed, uint32_t shard);
 

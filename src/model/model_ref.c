@@ -7,6 +7,7 @@
  * calls these.
  */
 #include "model/kernels.h"
+#include "model/model_internal.h"
 
 #include <math.h>
 
@@ -179,4 +180,105 @@ double sisa_ref_net_loss(int layers, const uint32_t *widths, const double *const
         loss += log(s) - (cur[y[i]] - mx);
     }
     return loss / (double)n;
+}
+
+/* ---- cnn ------------------------------------------------------------------------------------ */
+
+/* The input element (s, c, yy, xx), or 0 outside the image (same padding). */
+static double ref_pixel(const float *in, const sisa_conv *C, uint32_t s, uint32_t c, long yy,
+                        long xx, size_t ss, size_t cs, size_t ys, size_t xs)
+{
+    if (yy < 0 || xx < 0 || yy >= (long)C->h || xx >= (long)C->w) return 0.0;
+    return in[s * ss + c * cs + (size_t)yy * ys + (size_t)xx * xs];
+}
+
+void sisa_ref_conv_forward(float *Z, const float *in, const float *W, uint32_t n,
+                           const sisa_conv *C, size_t ss, size_t cs, size_t ys, size_t xs)
+{
+    const long pad = (long)C->k / 2;
+    for (uint32_t s = 0; s < n; s++)
+        for (uint32_t y = 0; y < C->h; y++)
+            for (uint32_t x = 0; x < C->w; x++)
+                for (uint32_t o = 0; o < C->cout; o++) {
+                    double acc = 0.0;
+                    for (uint32_t dy = 0; dy < C->k; dy++)
+                        for (uint32_t dx = 0; dx < C->k; dx++)
+                            for (uint32_t c = 0; c < C->cin; c++) {
+                                double v = ref_pixel(in, C, s, c, (long)y + (long)dy - pad,
+                                                     (long)x + (long)dx - pad, ss, cs, ys, xs);
+                                size_t wi = (((size_t)dy * C->k + dx) * C->cin + c) * C->cout + o;
+                                acc += v * (double)W[wi];
+                            }
+                    Z[(((size_t)s * C->h + y) * C->w + x) * C->cout + o] = (float)acc;
+                }
+}
+
+void sisa_ref_conv_weight_grad(float *dW, const float *in, const float *dZ, uint32_t n,
+                               const sisa_conv *C, size_t ss, size_t cs, size_t ys, size_t xs)
+{
+    const long pad = (long)C->k / 2;
+    for (uint32_t dy = 0; dy < C->k; dy++)
+        for (uint32_t dx = 0; dx < C->k; dx++)
+            for (uint32_t c = 0; c < C->cin; c++)
+                for (uint32_t o = 0; o < C->cout; o++) {
+                    double acc = 0.0;
+                    for (uint32_t s = 0; s < n; s++)
+                        for (uint32_t y = 0; y < C->h; y++)
+                            for (uint32_t x = 0; x < C->w; x++) {
+                                double v = ref_pixel(in, C, s, c, (long)y + (long)dy - pad,
+                                                     (long)x + (long)dx - pad, ss, cs, ys, xs);
+                                acc +=
+                                    v *
+                                    (double)dZ[(((size_t)s * C->h + y) * C->w + x) * C->cout + o];
+                            }
+                    dW[(((size_t)dy * C->k + dx) * C->cin + c) * C->cout + o] = (float)acc;
+                }
+}
+
+void sisa_ref_conv_input_grad(float *dIn, const float *dZ, const float *W, uint32_t n,
+                              const sisa_conv *C)
+{
+    /* dIn(s, yy, xx, c) = sum over output pixels (y, x) = (yy - dy + pad, xx - dx + pad) inside
+     * the image and over o of dZ(s, y, x, o) W(dy, dx, c, o). */
+    const long pad = (long)C->k / 2;
+    for (uint32_t s = 0; s < n; s++)
+        for (uint32_t yy = 0; yy < C->h; yy++)
+            for (uint32_t xx = 0; xx < C->w; xx++)
+                for (uint32_t c = 0; c < C->cin; c++) {
+                    double acc = 0.0;
+                    for (uint32_t dy = 0; dy < C->k; dy++)
+                        for (uint32_t dx = 0; dx < C->k; dx++) {
+                            long y = (long)yy - (long)dy + pad, x = (long)xx - (long)dx + pad;
+                            if (y < 0 || x < 0 || y >= (long)C->h || x >= (long)C->w) continue;
+                            for (uint32_t o = 0; o < C->cout; o++)
+                                acc +=
+                                    (double)dZ[(((size_t)s * C->h + (size_t)y) * C->w + (size_t)x) *
+                                                   C->cout +
+                                               o] *
+                                    (double)
+                                        W[(((size_t)dy * C->k + dx) * C->cin + c) * C->cout + o];
+                        }
+                    dIn[(((size_t)s * C->h + yy) * C->w + xx) * C->cin + c] = (float)acc;
+                }
+}
+
+void sisa_ref_maxpool(float *out, uint32_t *arg, const float *act, uint32_t n, const sisa_conv *C)
+{
+    const uint32_t p = C->pool;
+    for (uint32_t s = 0; s < n; s++)
+        for (uint32_t py = 0; py < C->ph; py++)
+            for (uint32_t px = 0; px < C->pw; px++)
+                for (uint32_t o = 0; o < C->cout; o++) {
+                    uint32_t best = 0;
+                    int have = 0;
+                    for (uint32_t dy = 0; dy < p; dy++)
+                        for (uint32_t dx = 0; dx < p; dx++) {
+                            uint32_t at = ((py * p + dy) * C->w + px * p + dx) * C->cout + o;
+                            const float *a = act + (size_t)s * C->h * C->w * C->cout;
+                            if (!have || a[at] > a[best]) best = at, have = 1;
+                        }
+                    size_t q = (((size_t)s * C->ph + py) * C->pw + px) * C->cout + o;
+                    out[q] = act[(size_t)s * C->h * C->w * C->cout + best];
+                    arg[q] = best;
+                }
 }

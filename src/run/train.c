@@ -16,6 +16,7 @@
 #include "base/mem.h"
 #include "base/progress.h"
 #include "io/dsdigest.h"
+#include "io/dsstream.h"
 #include "model/blas.h"
 #include "shard/journal.h"
 #include "shard/partition.h"
@@ -130,6 +131,7 @@ static int check_new_store(const char *cfg_path, const sisa_config *given)
     sisa_dataset_header hdr;
     SISA_TRY(sisa_dataset_read_header(cfg->data.train, &hdr));
     SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
+    SISA_TRY(sisa_setup_check_shape(cfg, hdr.d));
     const size_t S = (size_t)cfg->sisa.shards, R = (size_t)cfg->sisa.slices;
     counts = sisa_malloc(S * sizeof *counts);
     stage_rows = sisa_malloc(S * R * sizeof *stage_rows);
