@@ -5,6 +5,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "shard/partition.h"
 #include "shard/train.h"
 #include "sisa/error.h"
 
@@ -140,7 +141,7 @@ void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
         sisa_warn("%s: %u of %u shards get no row of %s (shard%s %s): they have no model and "
                   "stay out of the ensemble; use fewer shards (sisa.shards)%s",
                   cfg->source, n_empty, S, cfg->data.train, n_empty == 1 ? "" : "s", names,
-                  cfg->sisa.sharding == SISA_SHARDING_GROUP
+                  sisa_config_by_group(cfg)
                       ? ", or more groups: sharding: group keeps all rows of a group in one "
                         "shard"
                       : "");
@@ -151,6 +152,7 @@ void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
         if (!rows[R - 1]) continue;
         used++;
         total += rows[R - 1];
+        if (sisa_partition_last_slice_shard(cfg, k)) continue; /* stages 1..R-1 empty by design */
         if (rows[0] < small) {
             small = rows[0];
             small_k = k;
@@ -165,7 +167,9 @@ void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
         uint64_t least = UINT64_MAX;
         for (uint32_t k = 0; k < S; k++) {
             const uint64_t v = stage_rows[(size_t)k * R + r - 1];
-            if (stage_rows[(size_t)k * R + R - 1] && v < least) least = v;
+            if (stage_rows[(size_t)k * R + R - 1] && v < least &&
+                !sisa_partition_last_slice_shard(cfg, k))
+                least = v;
         }
         if (least >= B) break;
         m = r;
