@@ -987,6 +987,21 @@ static void test_tiered(void **state)
     tu_sisa_argv(r, a);
     if (r->status != 0)
         fail_msg("audit of the tiered store failed (%d):\n%s%s", r->status, r->out, r->err);
+    /* status names each tier's shards, in text and JSON. */
+    const char *st[] = {"status", "-c", tu_path(dir, "tier.yaml"), NULL};
+    tu_sisa_argv(r, st);
+    assert_int_equal(r->status, 0);
+    tu_assert_contains(r->out, "sharding by risk tier");
+    tu_assert_contains(r->out, "risk tier 0: shards 0..2 by id\n");
+    tu_assert_contains(r->out, "risk tier 1: shard 3 by id, last slice only\n");
+    const char *sj[] = {"status", "-c", tu_path(dir, "tier.yaml"), "--json", NULL};
+    tu_sisa_argv(r, sj);
+    assert_int_equal(r->status, 0);
+    tu_assert_contains(r->out, "\"tiers\": [{\"tier\": 0, \"first_shard\": 0, \"shards\": 3, "
+                               "\"last_slice\": false}, {\"tier\": 1, \"first_shard\": 3, "
+                               "\"shards\": 1, \"last_slice\": true}]");
+    tu_assert_contains(r->out, "{\"shard\": 3, ");
+    tu_assert_contains(r->out, "\"tier\": 1, \"state\": ");
     free(r);
 }
 
