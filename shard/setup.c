@@ -131,6 +131,15 @@ static uint32_t empty_shards(const sisa_config *cfg, const uint64_t *stage_rows,
     return n;
 }
 
+int sisa_setup_check_columns(const sisa_config *cfg, int has_group, int has_risk)
+{
+    /* Presence only: no rows, and stand-ins for the columns the header says exist. */
+    static const uint64_t group = 0;
+    static const uint8_t risk = 0;
+    return sisa_partition_check_columns(cfg, cfg->data.train, 0, has_group ? &group : NULL,
+                                        has_risk ? &risk : NULL);
+}
+
 void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
 {
     const uint32_t S = (uint32_t)cfg->sisa.shards, R = (uint32_t)cfg->sisa.slices;

@@ -27,6 +27,11 @@ int sisa_setup_new_store(const char *root);
  * naming the config, the dataset and the numbers, and what to change, when n < S x R. */
 int sisa_setup_check_rows(const sisa_config *cfg, uint64_t n);
 
+/* The columns cfg's sharding needs, from the dataset's header alone: a group column for sharding
+ * by group, a risk column under sharding: tiered (SISA_ECONFIG, sisa_partition_check_columns's
+ * message). The tiers' range is checked when the column is read. */
+int sisa_setup_check_columns(const sisa_config *cfg, int has_group, int has_risk);
+
 /* Warn about the stages that train on fewer rows than train.batch_size.
  * _expected: from the row count alone (n / S x r / R rows per shard at stage r), for
  * `config check`, which reads only the dataset's header.

@@ -535,6 +535,16 @@ static void test_plan_tiers(void **state)
     tu_assert_contains(r.err, "1 shards for 2 tiers: every tier needs a shard of its own");
     tu_sisa(&r, "plan-tiers", "-c", cfg, NULL);
     assert_int_equal(r.status, 2);
+
+    /* config check: a tiered config whose dataset has no risk column is refused up front. */
+    tu_write_text(pcfg, "data: {train: plain.h5}\nstore: s\nsisa: {slices: 2, sharding: tiered, "
+                        "tiers: [{shards: 2}, {shards: 1, last_slice: true}]}\n");
+    tu_sisa(&r, "config", "check", "-c", pcfg, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "sisa.sharding is 'tiered' but");
+    tu_assert_contains(r.err, "plain.h5 has no risk column (import it with --risk COLUMN)");
+    tu_sisa(&r, "config", "check", "-c", tcfg, NULL);
+    assert_int_equal(r.status, 0);
 }
 
 /* A file that does have a million classes (declared with --num-classes): `info` prints the

@@ -149,6 +149,7 @@ int sisa_config_check(const sisa_config *cfg)
         return SISA_OK;
     }
     SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
+    SISA_TRY(sisa_setup_check_columns(cfg, hdr.has_group, hdr.has_risk));
     sisa_setup_warn_expected(cfg, hdr.n);
 done:
     return err;
