@@ -46,7 +46,6 @@ typedef struct sisa_dataset {
     int32_t *y;       /* (n) */
     uint64_t *id;     /* (n) */
     uint64_t *group;  /* (n), NULL when the file has no group column */
-    uint8_t *risk;    /* (n), NULL when the file has no risk column */
     int feature_rank; /* 0 when the file has no feature_shape */
     uint64_t feature_shape[SISA_MAX_FEATURE_RANK];
     int64_t *label_values; /* (num_classes), NULL unless labels were remapped */
@@ -55,6 +54,7 @@ typedef struct sisa_dataset {
     int32_t num_label_values;
     char source[1024];
     char created_by[256];
+    uint8_t *risk; /* (n), NULL when the file has no risk column */
 } sisa_dataset;
 
 /* Read and validate a whole dataset file. A file that is not HDF5, lacks the sisa_format
