@@ -1002,6 +1002,20 @@ static void test_tiered(void **state)
                                "\"shards\": 1, \"last_slice\": true}]");
     tu_assert_contains(r->out, "{\"shard\": 3, ");
     tu_assert_contains(r->out, "\"tier\": 1, \"state\": ");
+    /* repair rebuilds a lost data file of the high-risk tier from the dataset's risk column,
+     * and the store verifies again. */
+    char lost[4400];
+    snprintf(lost, sizeof lost, "%s/tier/shards/0003/data.h5", dir);
+    assert_int_equal(unlink(lost), 0);
+    const char *rep[] = {"repair", "-c", tu_path(dir, "tier.yaml"), NULL};
+    tu_sisa_argv(r, rep);
+    if (r->status != 0)
+        fail_msg("repair of the tiered store failed (%d):\n%s%s", r->status, r->out, r->err);
+    tu_assert_contains(r->out, "shards/0003/data.h5");
+    check_store_rows("tier", 4, &want);
+    verify(r, "tier.yaml", NULL, NULL);
+    if (r->status != 0)
+        fail_msg("verify after repair failed (%d):\n%s%s", r->status, r->out, r->err);
     free(r);
 }
 
