@@ -148,8 +148,10 @@ void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
     const uint32_t n_empty = empty_shards(cfg, stage_rows, names, sizeof names);
     if (n_empty)
         sisa_warn("%s: %u of %u shards get no row of %s (shard%s %s): they have no model and "
-                  "stay out of the ensemble; use fewer shards (sisa.shards)%s",
+                  "stay out of the ensemble; use fewer shards (%s)%s",
                   cfg->source, n_empty, S, cfg->data.train, n_empty == 1 ? "" : "s", names,
+                  cfg->sisa.sharding == SISA_SHARDING_TIERED ? "their tiers' shards in sisa.tiers"
+                                                             : "sisa.shards",
                   sisa_config_by_group(cfg)
                       ? ", or more groups: sharding: group keeps all rows of a group in one "
                         "shard"
