@@ -340,6 +340,7 @@ typedef struct {
     sisa_dataset_header hdr;
     size_t len; /* bytes of one row */
     const uint64_t *id, *group;
+    const uint8_t *risk;    /* (n) or NULL: the rows' risk tiers */
     unsigned char *deleted; /* (n) 1 for a deleted row */
     uint64_t D, S;          /* deleted and surviving rows */
     uint8_t *pat;           /* (D + 1) rows: deleted rows' bytes, then the control's */
@@ -394,6 +395,9 @@ static int scan_open(scan_ctx *c)
     c->len = (size_t)hdr->d * 4;
     c->id = sisa_dataset_stream_id(c->ds);
     c->group = sisa_dataset_stream_group(c->ds);
+    c->risk = sisa_dataset_stream_risk(c->ds);
+    if (st->cfg.sisa.sharding == SISA_SHARDING_TIERED)
+        SISA_TRY(sisa_partition_check_columns(&st->cfg, dataset, hdr->n, c->group, c->risk));
 done:
     return err;
 }
@@ -444,6 +448,7 @@ static int scan_read_rows(scan_ctx *c, sisa_audit_scan *out)
     SISA_TRY(sisa_dsdigest_init(&c->digest,
                                 st->has_manifest ? st->man.digest_version : SISA_DIGEST_LATEST, hdr,
                                 sisa_dataset_stream_y(c->ds), c->id, c->group, 0, hdr->n));
+    c->digest.risk = c->risk;
     for (uint64_t r0 = 0; r0 < hdr->n; r0 += c->rows_per_block) {
         SISA_CHECK(!sisa_interrupt_requested(), SISA_EINTR, "interrupted while reading %s",
                    c->dataset);
@@ -544,7 +549,7 @@ static int scan_patterns(scan_ctx *c, sisa_audit_scan *out)
         out->control_id = c->id[r];
         uint32_t slice = 0;
         sisa_partition_assign(&c->st->cfg, c->id[r], c->group ? c->group[r] : 0,
-                              &out->control_shard, &slice);
+                              c->risk ? c->risk[r] : 0, &out->control_shard, &slice);
         SISA_TRY(sisa_store_data_path(c->st, out->control_shard, out->control_file,
                                       sizeof out->control_file));
     }

@@ -25,12 +25,81 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sisa_partition_assign(const sisa_config *cfg, uint64_t id, uint64_t group, uint32_t *shard,
-                           uint32_t *slice)
+/* The first shard of tier t. */
+static uint32_t tier_offset(const sisa_config *cfg, uint32_t t)
 {
-    uint64_t key = cfg->sisa.sharding == SISA_SHARDING_GROUP ? group : id;
-    *shard = (uint32_t)(sisa_rng_assign(cfg->seed, key, 0) % (uint64_t)cfg->sisa.shards);
+    uint32_t off = 0;
+    for (uint32_t i = 0; i < t; i++) off += (uint32_t)cfg->sisa.tiers[i].shards;
+    return off;
+}
+
+void sisa_partition_assign(const sisa_config *cfg, uint64_t id, uint64_t group, uint8_t risk,
+                           uint32_t *shard, uint32_t *slice)
+{
+    const uint64_t key = sisa_config_by_group(cfg) ? group : id;
+    const uint64_t h0 = sisa_rng_assign(cfg->seed, key, 0);
+    if (cfg->sisa.sharding == SISA_SHARDING_TIERED) {
+        const sisa_tier *t = &cfg->sisa.tiers[risk];
+        *shard = tier_offset(cfg, risk) + (uint32_t)(h0 % (uint64_t)t->shards);
+        *slice = t->last_slice
+                     ? (uint32_t)cfg->sisa.slices - 1
+                     : (uint32_t)(sisa_rng_assign(cfg->seed, id, 1) % (uint64_t)cfg->sisa.slices);
+        return;
+    }
+    *shard = (uint32_t)(h0 % (uint64_t)cfg->sisa.shards);
     *slice = (uint32_t)(sisa_rng_assign(cfg->seed, id, 1) % (uint64_t)cfg->sisa.slices);
+}
+
+void sisa_partition_candidates(const sisa_config *cfg, uint64_t key, unsigned char *candidate)
+{
+    const uint64_t h0 = sisa_rng_assign(cfg->seed, key, 0);
+    if (cfg->sisa.sharding != SISA_SHARDING_TIERED) {
+        candidate[h0 % (uint64_t)cfg->sisa.shards] = 1;
+        return;
+    }
+    for (uint32_t t = 0, off = 0; t < (uint32_t)cfg->sisa.n_tiers; t++) {
+        candidate[off + h0 % (uint64_t)cfg->sisa.tiers[t].shards] = 1;
+        off += (uint32_t)cfg->sisa.tiers[t].shards;
+    }
+}
+
+uint32_t sisa_partition_tier_of(const sisa_config *cfg, uint32_t k)
+{
+    if (cfg->sisa.sharding != SISA_SHARDING_TIERED) return 0;
+    uint32_t t = 0, off = 0;
+    while (t + 1 < (uint32_t)cfg->sisa.n_tiers && k >= off + (uint32_t)cfg->sisa.tiers[t].shards)
+        off += (uint32_t)cfg->sisa.tiers[t++].shards;
+    return t;
+}
+
+int sisa_partition_last_slice_shard(const sisa_config *cfg, uint32_t k)
+{
+    return cfg->sisa.sharding == SISA_SHARDING_TIERED &&
+           cfg->sisa.tiers[sisa_partition_tier_of(cfg, k)].last_slice;
+}
+
+int sisa_partition_check_columns(const sisa_config *cfg, const char *path, uint64_t n,
+                                 const uint64_t *group, const uint8_t *risk)
+{
+    int err = SISA_OK;
+    SISA_CHECK(
+        !sisa_config_by_group(cfg) || group, SISA_ECONFIG,
+        "%s: sisa.%s but %s has no group column (import it with --group COLUMN)", cfg->source,
+        cfg->sisa.sharding == SISA_SHARDING_GROUP ? "sharding is 'group'" : "tier_key is 'group'",
+        path);
+    if (cfg->sisa.sharding != SISA_SHARDING_TIERED) return SISA_OK;
+    SISA_CHECK(risk, SISA_ECONFIG,
+               "%s: sisa.sharding is 'tiered' but %s has no risk column (import it with --risk "
+               "COLUMN)",
+               cfg->source, path);
+    for (uint64_t i = 0; i < n; i++)
+        SISA_CHECK(risk[i] < (uint32_t)cfg->sisa.n_tiers, SISA_ECONFIG,
+                   "%s: row %llu of %s has risk tier %d, but sisa.tiers lists %d tier%s "
+                   "(0..%d); add tiers or re-import the risk column",
+                   cfg->source, (unsigned long long)i, path, risk[i], (int)cfg->sisa.n_tiers,
+                   cfg->sisa.n_tiers == 1 ? "" : "s", (int)cfg->sisa.n_tiers - 1);
+done:
+    return err;
 }
 
 typedef struct {
@@ -52,16 +121,14 @@ int sisa_partition_count(const sisa_config *cfg, uint64_t *counts, uint64_t *sta
     SISA_TRY(sisa_dataset_stream_open(&ds, cfg->data.train, hdr));
     const uint64_t *id = sisa_dataset_stream_id(ds);
     const uint64_t *group = sisa_dataset_stream_group(ds);
-    SISA_CHECK(cfg->sisa.sharding != SISA_SHARDING_GROUP || group, SISA_ECONFIG,
-               "%s: sisa.sharding is 'group' but %s has no group column (import it with "
-               "--group COLUMN)",
-               cfg->source, cfg->data.train);
+    const uint8_t *risk = sisa_dataset_stream_risk(ds);
+    SISA_TRY(sisa_partition_check_columns(cfg, cfg->data.train, hdr->n, group, risk));
     const uint32_t S = (uint32_t)cfg->sisa.shards, R = (uint32_t)cfg->sisa.slices;
     memset(counts, 0, (size_t)S * sizeof *counts);
     if (stage_rows) memset(stage_rows, 0, (size_t)S * R * sizeof *stage_rows);
     for (uint64_t i = 0; i < hdr->n; i++) {
         uint32_t k, s;
-        sisa_partition_assign(cfg, id[i], group ? group[i] : 0, &k, &s);
+        sisa_partition_assign(cfg, id[i], group ? group[i] : 0, risk ? risk[i] : 0, &k, &s);
         counts[k]++;
         if (stage_rows) stage_rows[(size_t)k * R + s]++; /* rows of slice s, summed below */
     }
@@ -151,6 +218,7 @@ typedef struct {
     sisa_dataset_header hdr;
     const int32_t *y;
     const uint64_t *id, *group;
+    const uint8_t *risk;
     uint32_t *shard_of, *slice_of; /* (n) each row's shard and slice */
     uint64_t *pos;                 /* (n) each row's place in its shard (wanted shards) */
     uint64_t *count;               /* (S) rows per shard */
@@ -173,8 +241,8 @@ static int part_assign(part_work *w)
     SISA_CHECK(w->shard_of && w->slice_of && w->pos && w->count && w->sd, SISA_ENOMEM,
                "out of memory partitioning %llu rows", (unsigned long long)n);
     for (uint64_t i = 0; i < n; i++) {
-        sisa_partition_assign(w->cfg, w->id[i], w->group ? w->group[i] : 0, &w->shard_of[i],
-                              &w->slice_of[i]);
+        sisa_partition_assign(w->cfg, w->id[i], w->group ? w->group[i] : 0,
+                              w->risk ? w->risk[i] : 0, &w->shard_of[i], &w->slice_of[i]);
         w->count[w->shard_of[i]]++;
     }
 done:
@@ -363,10 +431,8 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
     w.y = sisa_dataset_stream_y(w.ds);
     w.id = sisa_dataset_stream_id(w.ds);
     w.group = sisa_dataset_stream_group(w.ds);
-    SISA_CHECK(cfg->sisa.sharding != SISA_SHARDING_GROUP || w.group, SISA_ECONFIG,
-               "%s: sisa.sharding is 'group' but %s has no group column (import it with "
-               "--group COLUMN)",
-               cfg->source, cfg->data.train);
+    w.risk = sisa_dataset_stream_risk(w.ds);
+    SISA_TRY(sisa_partition_check_columns(cfg, cfg->data.train, w.hdr.n, w.group, w.risk));
     SISA_CHECK(w.hdr.d <= UINT32_MAX, SISA_ECORRUPT, "%s: too many features", cfg->data.train);
 
     /* This process's part of the digest: whole v2 blocks [da, db) of rows. */
@@ -378,6 +444,7 @@ int sisa_partition(const sisa_store *st, sisa_partition_job *job)
     if (job->digest_parts)
         SISA_TRY(sisa_dsdigest_init(&w.dg, SISA_DIGEST_V2, &w.hdr, w.y, w.id, w.group,
                                     b0 < b1 ? w.da : 0, b0 < b1 ? w.db : 0));
+    w.dg.risk = w.risk;
 
     SISA_TRY(part_assign(&w));
     SISA_TRY(part_place(&w, job->want));

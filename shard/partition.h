@@ -4,8 +4,12 @@
  * Assignment is a keyed hash (base/rng.h, sisa_rng_assign) so that it depends on nothing but the
  * seed and the row's own key: shard = H0(seed, key) mod S, key = id (sharding: id) or group
  * (sharding: group: all rows of one data subject in one shard); slice = H1(seed, id) mod R.
- * Deleting rows never moves any other row, which is why unlearn(train(D), X) and train(D \ X)
- * see the same shards and slices.
+ * Under sharding: tiered the row's own risk tier t (the dataset's risk column) picks a range of
+ * shards fixed by the config: shard = offset(t) + H0(seed, key) mod S_t, key = id or group
+ * (sisa.tier_key), offset(t) = S_0 + ... + S_{t-1}; slice = R - 1 when the tier has last_slice,
+ * else H1(seed, id) mod R. Either way a row's place is a pure function of the seed, the config
+ * and the row itself: deleting rows never moves any other row, which is why
+ * unlearn(train(D), X) and train(D \ X) see the same shards and slices.
  */
 #ifndef SISA_SHARD_PARTITION_H
 #define SISA_SHARD_PARTITION_H
@@ -16,10 +20,30 @@
 
 #include <stdint.h>
 
-void sisa_partition_assign(const sisa_config *cfg, uint64_t id, uint64_t group, uint32_t *shard,
-                           uint32_t *slice);
+/* The shard and slice of the row (id, group, risk); group and risk are read only when the
+ * config uses them, and risk must be below sisa.tiers' count (sisa_partition_check_columns). */
+void sisa_partition_assign(const sisa_config *cfg, uint64_t id, uint64_t group, uint8_t risk,
+                           uint32_t *shard, uint32_t *slice);
 
-/* Rows per shard (counts has S entries) and the dataset's header, from the ID and group
+/* Mark in candidate (S entries) every shard a row keyed `key` (its ID, or its group when
+ * sisa_config_by_group) can be in: one shard, or under tiered sharding one per tier (its tier is
+ * a column of the dataset, not of the request). */
+void sisa_partition_candidates(const sisa_config *cfg, uint64_t key, unsigned char *candidate);
+
+/* The tier of shard k under tiered sharding (0 otherwise). */
+uint32_t sisa_partition_tier_of(const sisa_config *cfg, uint32_t k);
+
+/* Whether shard k takes its rows in its last slice only (a last_slice tier): its stages
+ * 1..R-1 train on no rows by design. */
+int sisa_partition_last_slice_shard(const sisa_config *cfg, uint32_t k);
+
+/* The columns the config's assignment needs are in the dataset `path` (group for sharding by
+ * group, risk under tiered sharding) and every risk tier is one of sisa.tiers; else SISA_ECONFIG
+ * naming the first bad row. */
+int sisa_partition_check_columns(const sisa_config *cfg, const char *path, uint64_t n,
+                                 const uint64_t *group, const uint8_t *risk);
+
+/* Rows per shard (counts has S entries) and the dataset's header, from the ID, group and risk
  * columns only (features are not read). With stage_rows (S x R entries), also the rows each
  * stage trains on: stage_rows[k * R + r - 1] is the number of shard k's rows in slices 0..r-1. */
 int sisa_partition_count(const sisa_config *cfg, uint64_t *counts, uint64_t *stage_rows,

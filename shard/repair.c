@@ -834,6 +834,8 @@ static int examine_dataset(sisa_repair *rp)
         SISA_TRY(sisa_dataset_stream_open(&ds, path, &hdr));
         const uint64_t *id = sisa_dataset_stream_id(ds);
         const uint64_t *group = sisa_dataset_stream_group(ds);
+        const uint8_t *risk = sisa_dataset_stream_risk(ds);
+        SISA_TRY(sisa_partition_check_columns(&st->cfg, path, hdr.n, group, risk));
         found = sisa_calloc(p->del.n_ids ? p->del.n_ids : 1, 1);
         SISA_CHECK(found, SISA_ENOMEM, "out of memory");
         for (uint64_t i = 0; i < hdr.n && p->del.n_ids; i++) {
@@ -843,7 +845,8 @@ static int examine_dataset(sisa_repair *rp)
             if (!hit) continue;
             found[hit - (const uint8_t(*)[32])p->del.ids] = 1;
             uint32_t k, s;
-            sisa_partition_assign(&st->cfg, id[i], group ? group[i] : 0, &k, &s);
+            sisa_partition_assign(&st->cfg, id[i], group ? group[i] : 0, risk ? risk[i] : 0, &k,
+                                  &s);
             p->shards[k].deleted++;
         }
         uint64_t missing = 0;

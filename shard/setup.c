@@ -6,6 +6,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "io/dsstream.h"
+#include "shard/partition.h"
 #include "shard/train.h"
 #include "sisa/dataset.h"
 #include "sisa/error.h"
@@ -166,6 +167,15 @@ static uint32_t empty_shards(const sisa_config *cfg, const uint64_t *stage_rows,
     return n;
 }
 
+int sisa_setup_check_columns(const sisa_config *cfg, int has_group, int has_risk)
+{
+    /* Presence only: no rows, and stand-ins for the columns the header says exist. */
+    static const uint64_t group = 0;
+    static const uint8_t risk = 0;
+    return sisa_partition_check_columns(cfg, cfg->data.train, 0, has_group ? &group : NULL,
+                                        has_risk ? &risk : NULL);
+}
+
 void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
 {
     const uint32_t S = (uint32_t)cfg->sisa.shards, R = (uint32_t)cfg->sisa.slices;
@@ -174,9 +184,11 @@ void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
     const uint32_t n_empty = empty_shards(cfg, stage_rows, names, sizeof names);
     if (n_empty)
         sisa_warn("%s: %u of %u shards get no row of %s (shard%s %s): they have no model and "
-                  "stay out of the ensemble; use fewer shards (sisa.shards)%s",
+                  "stay out of the ensemble; use fewer shards (%s)%s",
                   cfg->source, n_empty, S, cfg->data.train, n_empty == 1 ? "" : "s", names,
-                  cfg->sisa.sharding == SISA_SHARDING_GROUP
+                  cfg->sisa.sharding == SISA_SHARDING_TIERED ? "their tiers' shards in sisa.tiers"
+                                                             : "sisa.shards",
+                  sisa_config_by_group(cfg)
                       ? ", or more groups: sharding: group keeps all rows of a group in one "
                         "shard"
                       : "");
@@ -187,6 +199,7 @@ void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
         if (!rows[R - 1]) continue;
         used++;
         total += rows[R - 1];
+        if (sisa_partition_last_slice_shard(cfg, k)) continue; /* stages 1..R-1 empty by design */
         if (rows[0] < small) {
             small = rows[0];
             small_k = k;
@@ -201,7 +214,9 @@ void sisa_setup_warn_exact(const sisa_config *cfg, const uint64_t *stage_rows)
         uint64_t least = UINT64_MAX;
         for (uint32_t k = 0; k < S; k++) {
             const uint64_t v = stage_rows[(size_t)k * R + r - 1];
-            if (stage_rows[(size_t)k * R + R - 1] && v < least) least = v;
+            if (stage_rows[(size_t)k * R + R - 1] && v < least &&
+                !sisa_partition_last_slice_shard(cfg, k))
+                least = v;
         }
         if (least >= B) break;
         m = r;

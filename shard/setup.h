@@ -32,6 +32,10 @@ int sisa_setup_check_rows(const sisa_config *cfg, uint64_t n);
  * it records no feature_shape, or another one ([H, W] matches [1, H, W]). Reads only the
  * attribute (check the file with sisa_dataset_read_header first). SISA_OK for other models. */
 int sisa_setup_check_shape(const sisa_config *cfg, uint64_t d);
+/* The columns cfg's sharding needs, from the dataset's header alone: a group column for sharding
+ * by group, a risk column under sharding: tiered (SISA_ECONFIG, sisa_partition_check_columns's
+ * message). The tiers' range is checked when the column is read. */
+int sisa_setup_check_columns(const sisa_config *cfg, int has_group, int has_risk);
 
 /* Warn about the stages that train on fewer rows than train.batch_size.
  * _expected: from the row count alone (n / S x r / R rows per shard at stage r), for

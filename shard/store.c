@@ -212,9 +212,11 @@ static int manifest_value(sisa_manifest *m, int k, const char *line, const char 
                    SISA_ECORRUPT, "%s: bad location '%s'", path, v);
         break;
     case K_SHARDING:
-        SISA_CHECK(!strcmp(v, "id") || !strcmp(v, "group"), SISA_ECORRUPT, "%s: bad sharding '%s'",
-                   path, v);
-        m->sharding = strcmp(v, "id") ? SISA_SHARDING_GROUP : SISA_SHARDING_ID;
+        SISA_CHECK(!strcmp(v, "id") || !strcmp(v, "group") || !strcmp(v, "tiered"), SISA_ECORRUPT,
+                   "%s: bad sharding '%s'", path, v);
+        m->sharding = !strcmp(v, "id")      ? SISA_SHARDING_ID
+                      : !strcmp(v, "group") ? SISA_SHARDING_GROUP
+                                            : SISA_SHARDING_TIERED;
         break;
     case K_DIGEST_VERSION:
         SISA_CHECK(!strcmp(v, "1") || !strcmp(v, "2"), SISA_ECORRUPT,

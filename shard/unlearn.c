@@ -187,27 +187,20 @@ done:
 
 /* Only the shards that can hold a requested row are read: a row's shard is a keyed hash of its
  * ID (sharding: id) or of its group (sharding: group), so an ID under sharding by ID, or a group
- * under sharding by group, names its one shard. The other combinations are looked up in every
+ * under sharding by group, names its one shard (under tiered sharding, one shard per tier: the
+ * tier is the dataset's, not the request's). The other combinations are looked up in every
  * shard. */
 static void plan_candidates(const sisa_store *st, const uint64_t *ids, size_t n_ids,
                             const uint64_t *groups, size_t n_groups, unsigned char *candidate)
 {
     const uint32_t S = (uint32_t)st->cfg.sisa.shards;
-    const int by_group = st->cfg.sisa.sharding == SISA_SHARDING_GROUP;
+    const int by_group = sisa_config_by_group(&st->cfg);
     if ((by_group && n_ids) || (!by_group && n_groups)) {
         memset(candidate, 1, S);
         return;
     }
-    for (size_t i = 0; i < n_ids; i++) {
-        uint32_t k, slice;
-        sisa_partition_assign(&st->cfg, ids[i], 0, &k, &slice);
-        candidate[k] = 1;
-    }
-    for (size_t i = 0; i < n_groups; i++) {
-        uint32_t k, slice;
-        sisa_partition_assign(&st->cfg, 0, groups[i], &k, &slice);
-        candidate[k] = 1;
-    }
+    for (size_t i = 0; i < n_ids; i++) sisa_partition_candidates(&st->cfg, ids[i], candidate);
+    for (size_t i = 0; i < n_groups; i++) sisa_partition_candidates(&st->cfg, groups[i], candidate);
 }
 
 /* What a plan looks up (sorted, unique) and what it found so far. */

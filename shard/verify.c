@@ -69,8 +69,12 @@ int sisa_verify_rebuild(sisa_shard_data **out, const sisa_store *st, const unsig
     const int32_t *y = sisa_dataset_stream_y(ds);
     const uint64_t *id = sisa_dataset_stream_id(ds);
     const uint64_t *group = sisa_dataset_stream_group(ds);
-    SISA_CHECK(cfg->sisa.sharding != SISA_SHARDING_GROUP || group, SISA_ECORRUPT,
+    const uint8_t *risk = sisa_dataset_stream_risk(ds);
+    SISA_CHECK(!sisa_config_by_group(cfg) || group, SISA_ECORRUPT,
                "%s has no group column, but store %s is sharded by group", path, st->root);
+    SISA_CHECK(cfg->sisa.sharding != SISA_SHARDING_TIERED || risk, SISA_ECORRUPT,
+               "%s has no risk column, but store %s is sharded by risk tier", path, st->root);
+    SISA_TRY(sisa_partition_check_columns(cfg, path, hdr.n, group, risk));
     SISA_CHECK(hdr.d == st->man.features, SISA_ECORRUPT,
                "%s has %llu features per row, but store %s was trained on %llu", path,
                (unsigned long long)hdr.d, st->root, (unsigned long long)st->man.features);
@@ -84,7 +88,7 @@ int sisa_verify_rebuild(sisa_shard_data **out, const sisa_store *st, const unsig
     /* Keep the wanted shards' rows that no request deleted. */
     for (uint64_t i = 0; i < hdr.n; i++) {
         uint32_t k, s;
-        sisa_partition_assign(cfg, id[i], group ? group[i] : 0, &k, &s);
+        sisa_partition_assign(cfg, id[i], group ? group[i] : 0, risk ? risk[i] : 0, &k, &s);
         shard_of[i] = NOT_KEPT;
         slice_of[i] = s;
         if (!want[k]) continue;

@@ -18,16 +18,18 @@ with h5py.File(sys.argv[1], "r") as f:
     y = np.ascontiguousarray(f["y"][...], dtype="<i4")
     ids = np.ascontiguousarray(f["id"][...], dtype="<u8")
     g = np.ascontiguousarray(f["group"][...], dtype="<u8") if "group" in f else None
+    risk = np.ascontiguousarray(f["risk"][...], dtype="u1") if "risk" in f else None
 n, d = X.shape
 
 
 def cols(a, b):
-    return y[a:b].tobytes() + ids[a:b].tobytes() + (g[a:b].tobytes() if g is not None else b"")
+    return (y[a:b].tobytes() + ids[a:b].tobytes() + (g[a:b].tobytes() if g is not None else b"")
+            + (risk[a:b].tobytes() if risk is not None else b""))
 
 
 v1 = hashlib.sha256(b"sisa-dataset-v1" + struct.pack("<QQ", n, d) + X.tobytes() + cols(0, n))
 leaves = b"".join(hashlib.sha256(X[a:a + B].tobytes() + cols(a, a + B)).digest()
                   for a in range(0, n, B))
-v2 = hashlib.sha256(b"sisa-dataset-v2" + struct.pack("<QQQB", n, d, B, g is not None) + leaves)
+v2 = hashlib.sha256(b"sisa-dataset-v2" + struct.pack("<QQQB", n, d, B, (g is not None) | (risk is not None) << 1) + leaves)
 print(v1.hexdigest())
 print(v2.hexdigest())

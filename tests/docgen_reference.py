@@ -33,7 +33,7 @@ def run(*args):
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
 top = run("--help")
-commands = re.findall(r"^  ([a-z]+) ", top.split("commands:")[1].split("global options")[0], re.M)
+commands = re.findall(r"^  ([a-z][a-z-]*) ", top.split("commands:")[1].split("global options")[0], re.M)
 subs = {"import": ["idx", "csv", "libsvm", "h5"], "config": ["check", "show", "reference"],
         "gauge": ["plan", "member", "score"]}
 pages = [[c] + ([s] if c in subs else []) for c in commands for s in subs.get(c, [None])]

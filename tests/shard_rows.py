@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""shard_rows.py DATASET SEED SHARDS SLICES id|group [DELETED_IDS]: the rows each shard must hold.
+"""shard_rows.py DATASET SEED SHARDS SLICES SHARDING [DELETED_IDS]: the rows each shard must hold.
 
 An independent computation of docs/formats.md "Assignment" and "Shard data" that
 tests/test_verify.c compares with both implementations in sisa: the training partition
@@ -8,6 +8,10 @@ is written apart from partition.c on purpose. Nothing here calls sisa.
 
   shard = H(seed, key, 0) mod S, key = the row's ID (sharding: id) or its group (group)
   slice = H(seed, id, 1) mod R
+  SHARDING "tiered:S0,S1L,...:id|group" (sharding: tiered, sisa.tiers' shards in tier order, L
+  for last_slice, then sisa.tier_key): a row of risk tier t (the dataset's risk column) goes to
+  shard offset(t) + H(seed, key, 0) mod S_t, offset(t) = S_0 + ... + S_(t-1), and to slice R - 1
+  in an L tier, else H(seed, id, 1) mod R
   H(seed, v, tag) = words (2 tag, 2 tag + 1) of Philox4x32-10 with key (lo32 seed, hi32 seed) and
                     counter (lo32 v, hi32 v, 0, 3 << 24), as a little-endian 64-bit number
 
@@ -57,13 +61,29 @@ with h5py.File(path, "r") as f:
     y = np.ascontiguousarray(f["y"][...], dtype="<i4")
     ids = [int(v) for v in f["id"][...]]
     groups = [int(v) for v in f["group"][...]] if "group" in f else [0] * len(ids)
+    risk = [int(v) for v in f["risk"][...]] if "risk" in f else None
+
+tiers = None
+if sharding.startswith("tiered:"):
+    _, spec, tier_key = sharding.split(":")
+    tiers = [(int(t.rstrip("L")), t.endswith("L")) for t in spec.split(",")]
+    assert sum(t[0] for t in tiers) == S and risk is not None
+    sharding = tier_key
 
 rows = [[] for _ in range(S)]
 for i, rid in enumerate(ids):
     if rid in deleted:
         continue
-    k = keyed(seed, groups[i] if sharding == "group" else rid, 0) % S
-    rows[k].append((rid, keyed(seed, rid, 1) % R, i))
+    h0 = keyed(seed, groups[i] if sharding == "group" else rid, 0)
+    s = keyed(seed, rid, 1) % R
+    if tiers is None:
+        k = h0 % S
+    else:
+        t = risk[i]
+        k = sum(n for n, _ in tiers[:t]) + h0 % tiers[t][0]
+        if tiers[t][1]:
+            s = R - 1
+    rows[k].append((rid, s, i))
 for k in range(S):
     h = hashlib.sha256()
     for rid, s, i in sorted(rows[k]):

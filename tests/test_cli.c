@@ -461,6 +461,92 @@ static void test_label_typo_refused(void **state)
     assert_int_equal(r.status, 0);
 }
 
+/* sisa plan-tiers on the issue's example: 10 % of the rows draw 90 % of the requests, S = 8.
+ * sqrt(P_t n_t) is the same for both tiers, so 4 + 4 shards, and a request retrains
+ * 0.1 * 900 / 4 + 0.9 * 100 / 4 = 45 rows against 1000 / 8 = 125 under uniform sharding. */
+static void test_plan_tiers(void **state)
+{
+    (void)state;
+    char dir[2048], csv[2200], data[2200], plain[2200], cfg[2200], tcfg[2200], pcfg[2200];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("plantiers"));
+    snprintf(csv, sizeof csv, "%s/d.csv", dir);
+    snprintf(data, sizeof data, "%s/d.h5", dir);
+    snprintf(plain, sizeof plain, "%s/plain.h5", dir);
+    snprintf(cfg, sizeof cfg, "%s/uniform.yaml", dir);
+    snprintf(tcfg, sizeof tcfg, "%s/tiered.yaml", dir);
+    snprintf(pcfg, sizeof pcfg, "%s/plain.yaml", dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "id,risk,a,y\n");
+    for (int i = 0; i < 1000; i++) fprintf(f, "%d,%d,%d,%d\n", i, i % 10 == 3, i % 7, i % 2);
+    fclose(f);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "--id", "id", "--risk", "risk", "-o",
+            data, NULL);
+    assert_int_equal(r.status, 0);
+    tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "--id", "id", "-o", plain, NULL);
+    assert_int_equal(r.status, 0);
+    tu_write_text(cfg, "data: {train: d.h5}\nstore: s\nsisa: {shards: 8, slices: 4}\n");
+    tu_write_text(tcfg, "data: {train: d.h5}\nstore: s\nsisa: {slices: 4, sharding: tiered, "
+                        "tiers: [{shards: 6}, {shards: 2, last_slice: true}]}\n");
+    tu_write_text(pcfg, "data: {train: plain.h5}\nstore: s\nsisa: {shards: 1, slices: 4}\n");
+
+    tu_sisa(&r, "plan-tiers", "-c", cfg, "--rates", "1,9", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "1000 rows in 2 risk tiers, 8 shards x 4 slices, 5 epochs");
+    tu_assert_contains(r.out, "  uniform             125.0");
+    tu_assert_contains(r.out, "  suggested            45.0");
+    tu_assert_contains(r.out, "2.78x fewer rows than uniform");
+    tu_assert_contains(r.out, "suggested sisa.tiers: [{shards: 4}, {shards: 4}]\n");
+    assert_null(strstr(r.out, "config"));
+    /* The tiered config's own split (6 + 2, the high-risk tier in the last slice) beside it:
+     * 0.1 * 900 / 6 + 0.9 * 100 / 2 = 60 rows; its last_slice stays in the suggestion. */
+    tu_sisa(&r, "plan-tiers", "-c", tcfg, "--rates", "1,9", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out,
+                       "\"suggested_shards\": 4, \"last_slice\": true, \"config_shards\": 2");
+    tu_assert_contains(r.out, "\"uniform\": {\"rows\": 125, ");
+    tu_assert_contains(r.out, "\"config\": {\"rows\": 60, ");
+    tu_assert_contains(r.out, "\"suggested\": {\"rows\": 45, ");
+    tu_sisa(&r, "plan-tiers", "-c", tcfg, "--rates", "1,9", NULL);
+    tu_assert_contains(r.out, "[{shards: 4}, {shards: 4, last_slice: true}]");
+
+    /* Usage errors: exit 2, naming the problem. */
+    tu_sisa(&r, "plan-tiers", "-c", tcfg, "--rates", "1", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "--rates gives 1 rate but");
+    tu_assert_contains(r.err, "lists 2 tiers in sisa.tiers");
+    tu_sisa(&r, "plan-tiers", "-c", cfg, "--rates", "1", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "row 3 of");
+    tu_assert_contains(r.err, "has risk tier 1, but --rates gives rates for tiers 0..0");
+    tu_sisa(&r, "plan-tiers", "-c", cfg, "--rates", "1,x", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "--rates '1,x': 'x' is not a non-negative number");
+    tu_sisa(&r, "plan-tiers", "-c", cfg, "--rates", "0,0", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "every rate is 0");
+    tu_sisa(&r, "plan-tiers", "-c", pcfg, "--rates", "1", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "has no risk column, so its rows have no tiers to plan (import it "
+                              "with --risk COLUMN)");
+    tu_write_text(pcfg, "data: {train: d.h5}\nstore: s\nsisa: {shards: 1, slices: 4}\n");
+    tu_sisa(&r, "plan-tiers", "-c", pcfg, "--rates", "1,1", NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "1 shards for 2 tiers: every tier needs a shard of its own");
+    tu_sisa(&r, "plan-tiers", "-c", cfg, NULL);
+    assert_int_equal(r.status, 2);
+
+    /* config check: a tiered config whose dataset has no risk column is refused up front. */
+    tu_write_text(pcfg, "data: {train: plain.h5}\nstore: s\nsisa: {slices: 2, sharding: tiered, "
+                        "tiers: [{shards: 2}, {shards: 1, last_slice: true}]}\n");
+    tu_sisa(&r, "config", "check", "-c", pcfg, NULL);
+    assert_int_equal(r.status, 2);
+    tu_assert_contains(r.err, "sisa.sharding is 'tiered' but");
+    tu_assert_contains(r.err, "plain.h5 has no risk column (import it with --risk COLUMN)");
+    tu_sisa(&r, "config", "check", "-c", tcfg, NULL);
+    assert_int_equal(r.status, 0);
+}
+
 /* A file that does have a million classes (declared with --num-classes): `info` prints the
  * first classes and a summary, not a million lines; --all-classes lists every class. */
 static void test_info_many_classes(void **state)
@@ -937,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_unknown_command_and_option),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_import_usage_errors),
+        cmocka_unit_test(test_plan_tiers),
         cmocka_unit_test(test_runtime_error_and_debug_origin),
         cmocka_unit_test(test_interrupt_leaves_nothing),
         cmocka_unit_test(test_too_few_rows_refused),

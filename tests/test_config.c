@@ -165,7 +165,7 @@ static const bad_case bad_cases[] = {
      0},
     {BASE "sisa: 3\n",
      "4:7: 'sisa' is a section and must be a mapping of its keys (shards, "
-     "slices, sharding), found a single value",
+     "slices, sharding, tiers, tier_key), found a single value",
      0},
     {"data: [a.h5]\nstore: s\n",
      "1:7: 'data' is a section and must be a mapping of its keys "
@@ -265,8 +265,34 @@ static const bad_case bad_cases[] = {
      "5:15: 'model.activation' must be one of: relu; found "
      "'tanh'",
      0},
-    {BASE "sisa:\n  sharding: \"\"\n", "5:13: 'sisa.sharding' must be one of: id, group; found ''",
-     0},
+    {BASE "sisa:\n  sharding: \"\"\n",
+     "5:13: 'sisa.sharding' must be one of: id, group, tiered; found ''", 0},
+    /* tiered sharding */
+    {BASE "sisa:\n  sharding: tiered\n",
+     "5:13: 'sisa.sharding' is tiered, but 'sisa.tiers' is not given", 1},
+    {BASE "sisa:\n  tiers: [{shards: 2}]\n",
+     "5:10: 'sisa.tiers' is set, but sisa.sharding is id; it applies to sharding: tiered", 0},
+    {BASE "sisa:\n  tier_key: group\n", "5:13: 'sisa.tier_key' is set, but sisa.sharding is id", 0},
+    {BASE "sisa:\n  sharding: tiered\n  shards: 8\n  tiers: [{shards: 6}, {shards: 1}]\n",
+     "7:10: the shards of 'sisa.tiers' add up to 7, but sisa.shards is 8", 1},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: []\n",
+     "6:10: 'sisa.tiers' needs 1 to 16 tiers, found 0", 0},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: [6, 2]\n",
+     "6:11: 'sisa.tiers' tier 0 must be a mapping like {shards: 4}, found a single value", 0},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: [{shards: 0}]\n",
+     "6:20: 'sisa.tiers' tier 0 shards must be an integer from 1 to 4096, found 0", 0},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: [{last_slice: true}]\n",
+     "6:11: 'sisa.tiers' tier 0 has no 'shards'", 0},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: [{shards: 2, last: true}]\n",
+     "6:23: unknown key 'last' in 'sisa.tiers' tier 0 (known keys here: shards, last_slice)", 0},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: [{shards: 2, shards: 3}]\n",
+     "6:23: duplicate key 'shards' in 'sisa.tiers' tier 0", 0},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: [{shards: 2, last_slice: yes}]\n",
+     "6:35: 'sisa.tiers' tier 0 last_slice must be true or false, found 'yes'", 0},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: [{shards: [2]}]\n",
+     "6:20: 'sisa.tiers' tier 0 shards is nested deeper than the schema allows", 0},
+    {BASE "sisa:\n  sharding: tiered\n  tiers: {shards: 2}\n",
+     "6:10: 'sisa.tiers' must be a list of tiers like", 0},
     /* inconsistent values */
     {BASE "model:\n  type: logreg\n  hidden: [64]\n",
      "6:11: 'model.hidden' is set, but model.type is logreg", 1},
@@ -932,7 +958,8 @@ static void perturb(sisa_config *cfg, const sisa_schema_key *k)
         memcpy(p, &v, sizeof v);
         break;
     }
-    case SISA_SCHEMA_INT_LIST: {
+    case SISA_SCHEMA_INT_LIST:
+    case SISA_SCHEMA_TIER_LIST: { /* the first entry (a tier's first field is its shards) */
         int32_t v;
         memcpy(&v, p, sizeof v);
         v += 1;
@@ -1030,7 +1057,8 @@ static void test_hash(void **state)
         assert_string_equal(h, doc);
     }
     assert_int_equal(unhashed, 4); /* data.train, data.test, store, aggregate.strategy */
-    assert_int_equal(idle, 6);     /* model.k, model.metric, model.input, .conv, .kernel, .pool */
+    assert_int_equal(idle, 8);     /* model.k, .metric, .input, .conv, .kernel, .pool, sisa.tiers,
+                                      sisa.tier_key */
     assert_true(hashed >= 17);
 
     /* A knn config: its keys change the hash; the keys of trained models (train.*, hidden,
@@ -1060,6 +1088,40 @@ static void test_hash(void **state)
     assert_null(strstr(dump, "\ntrain:"));
     assert_null(strstr(dump, "hidden"));
     assert_non_null(strstr(dump, "  k: 7\n"));
+    assert_int_equal(sisa_config_parse(cfg, dump, n, "dump.yaml", "/cfg"), SISA_OK);
+    sisa_config_hash(cfg, h);
+    assert_string_equal(h, h0);
+    free(dump);
+
+    /* A tiered config: sisa.shards is the tiers' sum when left out; its tiers and tier key
+     * change the hash, and its dump loads again to the same hash. */
+    const char *tiered = "data:\n  train: t.h5\nstore: s\nsisa:\n  sharding: tiered\n"
+                         "  tier_key: group\n  tiers:\n    - shards: 6\n"
+                         "    - {shards: 2, last_slice: true}\n";
+    assert_int_equal(sisa_config_parse(base, tiered, strlen(tiered), "t.yaml", "/cfg"), SISA_OK);
+    assert_int_equal(base->sisa.shards, 8);
+    assert_int_equal(base->sisa.n_tiers, 2);
+    assert_int_equal(base->sisa.tiers[0].shards, 6);
+    assert_int_equal(base->sisa.tiers[0].last_slice, 0);
+    assert_int_equal(base->sisa.tiers[1].shards, 2);
+    assert_int_equal(base->sisa.tiers[1].last_slice, 1);
+    assert_int_equal(base->sisa.tier_key, SISA_SHARDING_GROUP);
+    assert_true(sisa_config_by_group(base));
+    sisa_config_hash(base, h0);
+    documented_hash(base, doc);
+    assert_string_equal(h0, doc);
+    for (int i = 0; i < sisa_schema_n_keys; i++) {
+        const sisa_schema_key *k = &sisa_schema_keys[i];
+        if (strcmp(k->key, "sisa.tiers") != 0 && strcmp(k->key, "sisa.tier_key") != 0) continue;
+        memcpy(cfg, base, sizeof *cfg);
+        perturb(cfg, k);
+        sisa_config_hash(cfg, h);
+        assert_string_not_equal(h, h0);
+    }
+    n = sisa_config_dump(base, NULL, 0);
+    dump = malloc(n + 1);
+    sisa_config_dump(base, dump, n + 1);
+    tu_assert_contains(dump, "  tiers: [{shards: 6}, {shards: 2, last_slice: true}]\n");
     assert_int_equal(sisa_config_parse(cfg, dump, n, "dump.yaml", "/cfg"), SISA_OK);
     sisa_config_hash(cfg, h);
     assert_string_equal(h, h0);

@@ -16,6 +16,10 @@
  *      files, and the predictions on a test set;
  *   4. check that shards without deleted rows kept their files unchanged (bytes and mtimes),
  *      and that the affected shards' checkpoints before the first affected stage were reused.
+ * Tiered sharding (sisa.sharding tiered, the high-risk tier on the last shard's last slice, keyed
+ * by ID and by group) adds three deletion sets: one high-risk row, rows of both tiers, and every
+ * row of the high-risk tier; a risk tier beyond sisa.tiers and a dataset without a risk column
+ * are refused before anything is written.
  * Also: resuming after training is killed gives the same bits, and an unknown ID is rejected
  * with exit 3 and the store left byte for byte untouched.
  */
@@ -51,6 +55,7 @@ typedef struct {
     int64_t y[N_ROWS];
     uint64_t id[N_ROWS];
     uint64_t group[N_ROWS]; /* data subjects: runs of 1 to 4 consecutive rows */
+    uint8_t risk[N_ROWS];   /* risk tier: 1 for about one subject in seven, else 0 */
 } rows_t;
 
 /* Three noisy Gaussian-ish blobs with non-contiguous IDs (so nothing relies on id == row). */
@@ -63,6 +68,7 @@ static void make_rows(rows_t *r, uint64_t n, uint64_t id0, unsigned seed)
         r->y[i] = c;
         r->id[i] = id0 + 7 * i + (i % 5);
         r->group[i] = 500 + (i / 4) * 3 + (i % 4 == 3);
+        r->risk[i] = r->group[i] % 7 == 3; /* a subject's rows share their tier */
         for (int j = 0; j < N_FEAT; j++) {
             s = s * 6364136223846793005ull + 1442695040888963407ull;
             float u = (float)((s >> 40) & 0xffffff) / 16777216.0f;
@@ -72,6 +78,7 @@ static void make_rows(rows_t *r, uint64_t n, uint64_t id0, unsigned seed)
 }
 
 static int with_groups; /* write the group column (set by the group-sharding test) */
+static int with_risk;   /* write the risk column (set by the tiered-sharding test) */
 /* The feature_shape written with the rows (cnn combos): rank 0 writes none. */
 static int shape_rank;
 static uint64_t shape_dims[3];
@@ -81,6 +88,7 @@ static void write_rows(const char *path, const rows_t *r, const uint64_t *drop, 
     sisa_writer_opts o;
     memset(&o, 0, sizeof o);
     o.has_group = with_groups;
+    o.has_risk = with_risk;
     o.feature_rank = shape_rank;
     for (int i = 0; i < shape_rank; i++) o.feature_shape[i] = shape_dims[i];
     o.num_classes = N_CLASS;
@@ -95,6 +103,7 @@ static void write_rows(const char *path, const rows_t *r, const uint64_t *drop, 
         assert_int_equal(sisa_dataset_writer_append(w, r->X + i * N_FEAT, &r->y[i], &r->id[i],
                                                     with_groups ? &r->group[i] : NULL, 1),
                          0);
+        if (with_risk) assert_int_equal(sisa_dataset_writer_append_risk(w, &r->risk[i], 1), 0);
     }
     assert_int_equal(sisa_dataset_writer_commit(w, NULL), 0);
 }
@@ -216,6 +225,8 @@ typedef struct {
     int cosine;   /* train.schedule: cosine (else constant); knn: metric cosine */
     int variant;  /* cnn: 0 two convolutions on [2, 2, 3], no pooling; 1 one 5 x 5 convolution
                    * and 2 x 2 pooling on [2, 6] */
+    int tiered;   /* sharding: tiered, tier 0 on shards-1 shards, tier 1 on the last shard's
+                   * last slice (keyed by group with by_group) */
 } combo;
 
 /* The model section's keys after the type. */
@@ -227,20 +238,33 @@ static const char *model_keys(const combo *c)
                       : ", input: [2, 2, 3], conv: [3, 2], pool: 1, hidden: [6]";
 }
 
+/* The sisa section of a combo's config. */
+static void sisa_section(char *out, size_t cap, const combo *c)
+{
+    if (c->tiered)
+        snprintf(out, cap,
+                 "sisa: {slices: %d, sharding: tiered, tier_key: %s, tiers: [{shards: %d}, "
+                 "{shards: 1, last_slice: true}]}\n",
+                 c->slices, c->by_group ? "group" : "id", c->shards - 1);
+    else
+        snprintf(out, cap, "sisa: {shards: %d, slices: %d, sharding: %s}\n", c->shards, c->slices,
+                 c->by_group ? "group" : "id");
+}
+
 static void write_config(const char *path, const combo *c, const char *train, const char *test,
                          const char *store)
 {
-    char text[2048];
+    char text[2048], sisa[256];
+    sisa_section(sisa, sizeof sisa, c);
     if (strcmp(c->model, "knn") == 0) { /* no train section: knn trains nothing */
         snprintf(text, sizeof text,
                  "data: {train: %s, test: %s}\n"
                  "store: %s\n"
                  "seed: 7\n"
-                 "sisa: {shards: %d, slices: %d, sharding: %s}\n"
+                 "%s"
                  "model: {type: knn, k: 3, metric: %s}\n"
                  "aggregate: {strategy: merge}\n",
-                 train, test, store, c->shards, c->slices, c->by_group ? "group" : "id",
-                 c->cosine ? "cosine" : "euclidean");
+                 train, test, store, sisa, c->cosine ? "cosine" : "euclidean");
         tu_write_text(path, text);
         return;
     }
@@ -248,12 +272,12 @@ static void write_config(const char *path, const combo *c, const char *train, co
              "data: {train: %s, test: %s}\n"
              "store: %s\n"
              "seed: 7\n"
-             "sisa: {shards: %d, slices: %d, sharding: %s}\n"
+             "%s"
              "model: {type: %s%s}\n"
              "train: {optimizer: %s, lr: %s, %s%sbatch_size: 16, epochs: 3, weight_decay: 0.0001}\n"
              "aggregate: {strategy: mean}\n",
-             train, test, store, c->shards, c->slices, c->by_group ? "group" : "id", c->model,
-             model_keys(c), c->optim, strcmp(c->optim, "sgd") == 0 ? "0.05" : "0.01",
+             train, test, store, sisa, c->model, model_keys(c), c->optim,
+             strcmp(c->optim, "sgd") == 0 ? "0.05" : "0.01",
              strcmp(c->optim, "sgd") == 0 ? "momentum: 0.9, nesterov: true, " : "",
              c->cosine ? "schedule: cosine, final_lr_fraction: 0.1, " : "");
     tu_write_text(path, text);
@@ -314,13 +338,35 @@ static int read_placement(const char *store, int shards, placed *out)
     return n;
 }
 
-enum { DEL_ONE, DEL_SEVERAL_SHARDS, DEL_SLICE, DEL_FIRST_LAST, DEL_SHARD, DEL_GROUP, DEL_COUNT };
+enum {
+    DEL_ONE,
+    DEL_SEVERAL_SHARDS,
+    DEL_SLICE,
+    DEL_FIRST_LAST,
+    DEL_SHARD,
+    DEL_GROUP,
+    DEL_HIGH_ONE,
+    DEL_ACROSS_TIERS,
+    DEL_HIGH_TIER,
+    DEL_COUNT
+};
 static const char *const del_names[DEL_COUNT] = {"one ID",
                                                  "IDs in several shards",
                                                  "every row of one slice",
                                                  "first and last row of a shard",
                                                  "every row of one shard",
-                                                 "every row of one data subject"};
+                                                 "every row of one data subject",
+                                                 "one row of the high-risk tier",
+                                                 "rows of both tiers",
+                                                 "every row of the high-risk tier"};
+
+/* The risk tier of a training ID. */
+static int risk_of(uint64_t id)
+{
+    for (uint64_t i = 0; i < train_rows.n; i++)
+        if (train_rows.id[i] == id) return train_rows.risk[i];
+    return -1;
+}
 
 /* Choose the deletion set from the trained store's placement (shard 0 is the target). */
 static size_t choose_deletion(int kind, const placed *p, int np, int shards, uint64_t *out)
@@ -354,6 +400,28 @@ static size_t choose_deletion(int kind, const placed *p, int np, int shards, uin
         for (uint64_t i = 0; i < train_rows.n; i++)
             if (train_rows.group[i] == train_rows.group[train_rows.n / 2])
                 out[n++] = train_rows.id[i];
+        break;
+    case DEL_HIGH_ONE:
+    case DEL_ACROSS_TIERS: {
+        /* The middle high-risk row; across tiers also the low-risk rows next to it. */
+        int high = 0;
+        for (uint64_t i = 0; i < train_rows.n; i++) high += train_rows.risk[i];
+        for (uint64_t i = 0, seen = 0; i < train_rows.n; i++) {
+            if (!train_rows.risk[i] || seen++ != (uint64_t)high / 2) continue;
+            out[n++] = train_rows.id[i];
+            if (kind == DEL_ACROSS_TIERS) {
+                for (uint64_t j = i; j-- > 0 && n < 2;)
+                    if (!train_rows.risk[j]) out[n++] = train_rows.id[j];
+                for (uint64_t j = i + 1; j < train_rows.n && n < 4; j += 5)
+                    if (!train_rows.risk[j]) out[n++] = train_rows.id[j];
+            }
+            break;
+        }
+        break;
+    }
+    case DEL_HIGH_TIER:
+        for (uint64_t i = 0; i < train_rows.n; i++)
+            if (train_rows.risk[i]) out[n++] = train_rows.id[i];
         break;
     case DEL_FIRST_LAST: {
         int first = -1, last = -1;
@@ -430,8 +498,9 @@ static void run_combo(const combo *c)
 {
     char dir[2048], data[2200], test[2200], store[2200], cfg[2200];
     char name[64];
-    snprintf(name, sizeof name, "%s%s-%s-%d-%d%s%s", c->model, c->variant ? "1" : "", c->optim,
-             c->shards, c->slices, c->by_group ? "-group" : "", c->cosine ? "-cosine" : "");
+    snprintf(name, sizeof name, "%s%s-%s-%d-%d%s%s%s", c->model, c->variant ? "1" : "", c->optim,
+             c->shards, c->slices, c->by_group ? "-group" : "", c->cosine ? "-cosine" : "",
+             c->tiered ? "-tiered" : "");
     shape_rank = 0;
     if (strcmp(c->model, "cnn") == 0) {
         shape_rank = c->variant ? 2 : 3;
@@ -451,12 +520,19 @@ static void run_combo(const combo *c)
     placed *p = malloc(N_ROWS * sizeof *p);
     int np = read_placement(store, c->shards, p);
     assert_int_equal(np, N_ROWS);
+    /* Tiered: the high-risk tier is the last shard's last slice, the rest the other shards. */
+    for (int i = 0; c->tiered && i < np; i++) {
+        const int high = risk_of(p[i].id) == 1;
+        assert_int_equal(p[i].shard == c->shards - 1, high);
+        if (high) assert_int_equal(p[i].slice, c->slices - 1);
+    }
 
     for (int kind = 0; kind < DEL_COUNT; kind++) {
         /* With one shard and one slice, a slice or a shard is the whole dataset, and a model
          * trained on nothing has nothing to compare: those two cases run with S > 1, R > 1. */
         if ((kind == DEL_SLICE && c->slices < 2) || (kind == DEL_SHARD && c->shards < 2)) continue;
         if (kind == DEL_GROUP && !c->by_group) continue;
+        if (kind >= DEL_HIGH_ONE && !c->tiered) continue;
         uint64_t del[N_ROWS];
         size_t ndel = choose_deletion(kind, p, np, c->shards, del);
         assert_true(ndel > 0);
@@ -492,6 +568,18 @@ static void run_combo(const combo *c)
                     if (p[i].slice + 1 < first_stage[p[i].shard])
                         first_stage[p[i].shard] = p[i].slice + 1;
                 }
+        /* A shard that loses every row leaves the ensemble with all its checkpoints, also
+         * those of stages before its first affected one (a last_slice tier's empty stages). */
+        int emptied[16] = {0};
+        for (int k = 0; k < c->shards; k++) {
+            int left = 0;
+            for (int i = 0; i < np; i++) {
+                int gone = 0;
+                for (size_t j = 0; j < ndel && !gone; j++) gone = p[i].id == del[j];
+                left += p[i].shard == k && !gone;
+            }
+            emptied[k] = affected[k] && !left;
+        }
         file_state before[16][9];
         for (int k = 0; k < c->shards; k++)
             for (int r = 0; r <= c->slices; r++) {
@@ -514,7 +602,7 @@ static void run_combo(const combo *c)
          * the first affected one reused as they were. */
         for (int k = 0; k < c->shards; k++)
             for (int r = 0; r <= c->slices; r++) {
-                if (affected[k] && (r == 0 || r >= first_stage[k])) continue;
+                if (affected[k] && (r == 0 || r >= first_stage[k] || emptied[k])) continue;
                 char f[2400];
                 if (r == 0)
                     snprintf(f, sizeof f, "%s/shards/%04d/data.h5", ustore, k);
@@ -552,16 +640,17 @@ static void run_combo(const combo *c)
 }
 
 static const combo combos[] = {
-    {"logreg", "sgd", 1, 1, 0, 0, 0},  {"logreg", "sgd", 3, 4, 0, 0, 0},
-    {"logreg", "adam", 1, 1, 0, 0, 0}, {"logreg", "adam", 3, 4, 0, 0, 0},
-    {"mlp", "sgd", 1, 1, 0, 0, 0},     {"mlp", "sgd", 3, 4, 0, 0, 0},
-    {"mlp", "adam", 1, 1, 0, 0, 0},    {"mlp", "adam", 3, 4, 0, 0, 0},
-    {"mlp", "adam", 4, 3, 1, 0, 0},    {"mlp", "sgd", 3, 4, 0, 1, 0},
-    {"mlp", "adam", 3, 4, 0, 1, 0},    {"knn", "none", 1, 1, 0, 0, 0},
-    {"knn", "none", 3, 4, 0, 0, 0},    {"knn", "none", 4, 3, 0, 1, 0},
-    {"cnn", "sgd", 1, 1, 0, 0, 0},     {"cnn", "sgd", 3, 4, 0, 0, 1},
-    {"cnn", "adam", 1, 1, 0, 0, 1},    {"cnn", "adam", 3, 4, 0, 0, 0},
-    {"cnn", "adam", 4, 3, 0, 1, 1},
+    {"logreg", "sgd", 1, 1, 0, 0, 0, 0},  {"logreg", "sgd", 3, 4, 0, 0, 0, 0},
+    {"logreg", "adam", 1, 1, 0, 0, 0, 0}, {"logreg", "adam", 3, 4, 0, 0, 0, 0},
+    {"mlp", "sgd", 1, 1, 0, 0, 0, 0},     {"mlp", "sgd", 3, 4, 0, 0, 0, 0},
+    {"mlp", "adam", 1, 1, 0, 0, 0, 0},    {"mlp", "adam", 3, 4, 0, 0, 0, 0},
+    {"mlp", "adam", 4, 3, 1, 0, 0, 0},    {"mlp", "sgd", 3, 4, 0, 1, 0, 0},
+    {"mlp", "adam", 3, 4, 0, 1, 0, 0},    {"knn", "none", 1, 1, 0, 0, 0, 0},
+    {"knn", "none", 3, 4, 0, 0, 0, 0},    {"knn", "none", 4, 3, 0, 1, 0, 0},
+    {"cnn", "sgd", 1, 1, 0, 0, 0, 0},     {"cnn", "sgd", 3, 4, 0, 0, 1, 0},
+    {"cnn", "adam", 1, 1, 0, 0, 1, 0},    {"cnn", "adam", 3, 4, 0, 0, 0, 0},
+    {"cnn", "adam", 4, 3, 0, 1, 1, 0},    {"mlp", "adam", 4, 3, 0, 0, 0, 1},
+    {"logreg", "sgd", 4, 4, 1, 0, 0, 1},
 };
 
 static void test_logreg_sgd(void **state)
@@ -630,7 +719,7 @@ static void test_cnn_shape_refused(void **state)
     snprintf(test, sizeof test, "%s/test.h5", dir);
     snprintf(cfg, sizeof cfg, "%s/D.yaml", dir);
     snprintf(store, sizeof store, "%s/store-D", dir);
-    combo c = {"cnn", "adam", 1, 1, 0, 0, 0};
+    combo c = {"cnn", "adam", 1, 1, 0, 0, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store-D");
     static const struct {
         int rank;
@@ -665,6 +754,46 @@ static void test_group_sharding(void **state)
     with_groups = 0;
 }
 
+/* sharding: tiered: the high-risk tier's rows share the last shard's last slice, and deleting
+ * one of them, rows of both tiers, or the whole tier is exact (by ID with an mlp, by group with
+ * logreg and momentum). */
+static void test_tiered_sharding(void **state)
+{
+    (void)state;
+    with_risk = 1;
+    run_combo(&combos[19]);
+    with_groups = 1;
+    run_combo(&combos[20]);
+    with_groups = 0;
+
+    /* A risk tier beyond sisa.tiers, and a dataset without a risk column: usage errors that
+     * name the row or the column, before anything is written. */
+    char dir[2048], yaml[2200], shards[2200];
+    snprintf(dir, sizeof dir, "%s", tu_scratch("tiered-errors"));
+    snprintf(yaml, sizeof yaml, "%s/D.yaml", dir);
+    snprintf(shards, sizeof shards, "%s/store/shards", dir);
+    const combo c = combos[19];
+    write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
+    train_rows.risk[5] = 2;
+    write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
+    train_rows.risk[5] = train_rows.group[5] % 7 == 3;
+    write_config(yaml, &c, "D.h5", "test.h5", "store");
+    tu_run *r = malloc(sizeof *r);
+    const char *argv[] = {"train", "-c", yaml, NULL};
+    tu_sisa_argv(r, argv);
+    assert_int_equal(r->status, 2);
+    tu_assert_contains(r->err, "row 5 of");
+    tu_assert_contains(r->err, "has risk tier 2, but sisa.tiers lists 2 tiers (0..1)");
+    assert_false(tu_exists(shards));
+    with_risk = 0;
+    write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
+    tu_sisa_argv(r, argv);
+    assert_int_equal(r->status, 2);
+    tu_assert_contains(r->err, "sisa.sharding is 'tiered' but");
+    tu_assert_contains(r->err, "has no risk column (import it with --risk COLUMN)");
+    free(r);
+}
+
 /* Killing training at an arbitrary moment and running it again ends with the bits of an
  * uninterrupted run (under the cosine schedule: a stage resumed from its checkpoint starts its
  * schedule's clock where the killed run started it). */
@@ -680,7 +809,7 @@ static void test_resume_after_kill(void **state)
     snprintf(store_b, sizeof store_b, "%s/store-B", dir);
     write_rows(data, &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 4, 0, 1, 0};
+    combo c = {"mlp", "adam", 3, 4, 0, 1, 0, 0};
     write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
     write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
     sisa_train(cfg_a);
@@ -733,7 +862,7 @@ static void test_stop_and_resume(void **state)
     snprintf(journal, sizeof journal, "%s/shards/0000/journal", store_b);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 4, 0, 0, 0};
+    combo c = {"mlp", "adam", 3, 4, 0, 0, 0, 0};
     write_config(cfg_a, &c, "D.h5", "test.h5", "store-A");
     write_config(cfg_b, &c, "D.h5", "test.h5", "store-B");
     sisa_train(cfg_a);
@@ -779,7 +908,7 @@ static void test_repeated_request(void **state)
     snprintf(rstore, sizeof rstore, "%s/store-R", dir);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"mlp", "adam", 3, 2, 0, 0, 0};
+    combo c = {"mlp", "adam", 3, 2, 0, 0, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     const uint64_t a = train_rows.id[5], b = train_rows.id[40];
@@ -841,7 +970,7 @@ static void test_missing_shard_changed_dataset(void **state)
     snprintf(gone, sizeof gone, "%s/shards/0001/data.h5", store);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"logreg", "sgd", 3, 2, 0, 0, 0};
+    combo c = {"logreg", "sgd", 3, 2, 0, 0, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     copy_tree(store, ref);
@@ -884,7 +1013,7 @@ static void test_unknown_id_rejected(void **state)
     snprintf(store, sizeof store, "%s/store", dir);
     write_rows(tu_path(dir, "D.h5"), &train_rows, NULL, 0);
     write_rows(tu_path(dir, "test.h5"), &test_rows, NULL, 0);
-    combo c = {"logreg", "sgd", 3, 2, 0, 0, 0};
+    combo c = {"logreg", "sgd", 3, 2, 0, 0, 0, 0};
     write_config(cfg, &c, "D.h5", "test.h5", "store");
     sisa_train(cfg);
     char before[65536] = "", after[65536] = "";
@@ -964,6 +1093,7 @@ int main(void)
         cmocka_unit_test(test_cnn),
         cmocka_unit_test(test_cnn_shape_refused),
         cmocka_unit_test(test_group_sharding),
+        cmocka_unit_test(test_tiered_sharding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1512,6 +1512,63 @@ static int import_h5(sisa_dataset_summary *s, const char *in, const char *out, c
     return sisa_import_h5(s, in, &o);
 }
 
+/* --risk on an HDF5 input: integer tiers, probabilities through --risk-cuts, and values that
+ * are neither, named by row. */
+static void test_h5_import_risk(void **state)
+{
+    (void)state;
+    char in[4096], dir[4096], out[4096];
+    scratch_copy(in, sizeof in, "h5_risk_in");
+    scratch_copy(dir, sizeof dir, "h5_risk_out");
+    pjoin(out, sizeof out, dir, "out.h5");
+    const char *p = tu_path(in, "risk.h5");
+    hid_t f = h5_create(p);
+    hsize_t dims[2] = {4, 2};
+    float X[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    int32_t y[4] = {0, 1, 0, 1};
+    int16_t tier[4] = {1, 0, 0, 2};
+    double prob[4] = {0.9, 0.1, 0.4, 1.0}, bad[4] = {0, 0, -1, 0};
+    h5_put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, X);
+    h5_put1(f, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 4, y);
+    h5_put1(f, "tier", H5T_STD_I16LE, H5T_NATIVE_INT16, 4, tier);
+    h5_put1(f, "prob", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4, prob);
+    h5_put1(f, "bad", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4, bad);
+    H5Fclose(f);
+    sisa_import_opts o;
+    sisa_import_opts_init(&o);
+    o.out = out;
+    o.force = 1;
+    sisa_dataset_summary s;
+    sisa_dataset *ds = NULL;
+    o.risk_col = "tier";
+    assert_ok(sisa_import_h5(&s, p, &o));
+    assert_true(s.has_risk);
+    assert_int_equal(s.risk_max, 2);
+    assert_ok(sisa_dataset_read(&ds, out));
+    assert_non_null(ds->risk);
+    const uint8_t want_tier[4] = {1, 0, 0, 2};
+    assert_memory_equal(ds->risk, want_tier, 4);
+    sisa_dataset_free(ds);
+    o.risk_col = "prob";
+    o.risk_cuts = "0.5,1";
+    assert_ok(sisa_import_h5(&s, p, &o));
+    assert_ok(sisa_dataset_read(&ds, out));
+    const uint8_t want_prob[4] = {1, 0, 0, 2};
+    assert_memory_equal(ds->risk, want_prob, 4);
+    char src[8192];
+    snprintf(src, sizeof src, "h5 %s x=X y=y id=row risk=prob risk_cuts=0.5,1", p);
+    assert_string_equal(ds->source, src);
+    sisa_dataset_free(ds);
+    unlink(out);
+    o.risk_col = "bad";
+    assert_int_equal(sisa_import_h5(&s, p, &o), SISA_ECORRUPT);
+    tu_assert_contains(sisa_error_message(), "'bad' row 2: risk -1 is not a probability in [0, 1]");
+    o.risk_col = "nope";
+    assert_int_equal(sisa_import_h5(&s, p, &o), SISA_ECORRUPT);
+    tu_assert_contains(sisa_error_message(), "there is no dataset 'nope'");
+    assert_int_equal(tu_count_entries(dir), 0);
+}
+
 static void test_h5_import(void **state)
 {
     (void)state;
@@ -2016,6 +2073,7 @@ int main(void)
         cmocka_unit_test(test_idx_types),
         cmocka_unit_test(test_idx_malformed),
         cmocka_unit_test(test_h5_import),
+        cmocka_unit_test(test_h5_import_risk),
         cmocka_unit_test(test_h5_import_rejects),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_fmnist),

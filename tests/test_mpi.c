@@ -8,6 +8,7 @@
  *   - predictions (with --per-shard) and eval output identical for P = 1, 2, 3, 4, 5, where
  *     P > S splits the rows of each model over the spare ranks;
  *   - unlearning under P = 2 identical to P = 1;
+ *   - a tiered store (sharding: tiered, a risk column) trained and unlearned at P = 1 and 2;
  *   - a corrupt shard file owned by rank 1: every rank exits with status 1, and the one message
  *     names rank 1, the shard and the file.
  */
@@ -29,12 +30,14 @@
 #define SHARDS  3
 
 static char dir[2048];
+static int with_risk; /* write_data adds a risk column: tier 1 for every sixth row */
 
 static void write_data(const char *path, uint64_t n, uint64_t id0, unsigned seed)
 {
     sisa_writer_opts o;
     memset(&o, 0, sizeof o);
     o.num_classes = N_CLASS;
+    o.has_risk = with_risk;
     o.replace = 1;
     o.source = "test_mpi";
     sisa_dataset_writer *w = NULL;
@@ -49,6 +52,8 @@ static void write_data(const char *path, uint64_t n, uint64_t id0, unsigned seed
             x[j] = (j % N_CLASS == y ? 1.0f : 0.0f) + (float)((s >> 40) & 0xffff) / 65536.0f;
         }
         assert_int_equal(sisa_dataset_writer_append(w, x, &y, &id, NULL, 1), 0);
+        const uint8_t tier = i % 6 == 0;
+        if (with_risk) assert_int_equal(sisa_dataset_writer_append_risk(w, &tier, 1), 0);
     }
     assert_int_equal(sisa_dataset_writer_commit(w, NULL), 0);
 }
@@ -192,6 +197,41 @@ static void test_unlearn_p2_equals_p1(void **state)
     free(r);
 }
 
+/* Tiered sharding: training (each rank digests its part of the rows, risk tiers included) and
+ * unlearning rows of both tiers give the same store at P = 1 and P = 2. */
+static void test_tiered_any_rank_count(void **state)
+{
+    (void)state;
+    with_risk = 1;
+    write_data(tu_path(dir, "train-risk.h5"), N_ROWS, 100, 3);
+    with_risk = 0;
+    const char *stores[2] = {"store-t1", "store-t2"};
+    for (int i = 0; i < 2; i++) {
+        char text[1024], name[32];
+        snprintf(text, sizeof text,
+                 "data: {train: train-risk.h5, test: test.h5}\n"
+                 "store: %s\n"
+                 "seed: 11\n"
+                 "sisa: {slices: 2, sharding: tiered, tiers: [{shards: %d}, {shards: 1, "
+                 "last_slice: true}]}\n"
+                 "model: {type: mlp, hidden: [8]}\n"
+                 "train: {optimizer: adam, lr: 0.01, batch_size: 16, epochs: 3}\n",
+                 stores[i], SHARDS - 1);
+        snprintf(name, sizeof name, "t%d.yaml", i + 1);
+        tu_write_text(tu_path(dir, name), text);
+        const char *a[] = {"train", "-c", tu_path(dir, name), NULL};
+        ok_p(i ? 2 : 0, a);
+    }
+    same_store("store-t1", "store-t2");
+    /* IDs 100 and 118 are rows 0 and 6 (tier 1), 103 and 1795 tier 0. */
+    const char *ids = "100,103,118,1795";
+    const char *u1[] = {"unlearn", "-c", tu_path(dir, "t1.yaml"), "--ids", ids, NULL};
+    const char *u2[] = {"unlearn", "-c", tu_path(dir, "t2.yaml"), "--ids", ids, NULL};
+    ok_p(0, u1);
+    ok_p(2, u2);
+    same_store("store-t1", "store-t2");
+}
+
 /* Overwrite the first value of shard k's X with NaN (0xffffffff), leaving the file readable. */
 static void poison_shard(const char *store, int k)
 {
@@ -264,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_train_any_rank_count),
         cmocka_unit_test(test_predict_eval_any_rank_count),
         cmocka_unit_test(test_unlearn_p2_equals_p1),
+        cmocka_unit_test(test_tiered_any_rank_count),
         cmocka_unit_test(test_failure_on_one_rank),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

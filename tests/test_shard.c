@@ -50,10 +50,10 @@ static void test_assignment(void **state)
     unsigned counts[5][3] = {{0}};
     for (uint64_t id = 0; id < 30000; id++) {
         uint32_t k, s, k2, s2;
-        sisa_partition_assign(&cfg, id, 0, &k, &s);
+        sisa_partition_assign(&cfg, id, 0, 0, &k, &s);
         assert_true(k < 5 && s < 3);
         /* A pure function of (seed, id): the group argument is ignored under id sharding. */
-        sisa_partition_assign(&cfg, id, id * 31 + 7, &k2, &s2);
+        sisa_partition_assign(&cfg, id, id * 31 + 7, 0, &k2, &s2);
         assert_int_equal(k, k2);
         assert_int_equal(s, s2);
         counts[k][s]++;
@@ -66,11 +66,11 @@ static void test_assignment(void **state)
     cfg.sisa.sharding = SISA_SHARDING_GROUP;
     for (uint64_t g = 0; g < 200; g++) {
         uint32_t k0, s0;
-        sisa_partition_assign(&cfg, g * 1000, g, &k0, &s0);
+        sisa_partition_assign(&cfg, g * 1000, g, 0, &k0, &s0);
         int slices_seen = 0;
         for (uint64_t j = 1; j < 12; j++) {
             uint32_t k, s;
-            sisa_partition_assign(&cfg, g * 1000 + j, g, &k, &s);
+            sisa_partition_assign(&cfg, g * 1000 + j, g, 0, &k, &s);
             assert_int_equal(k, k0);
             slices_seen |= 1 << s;
         }
@@ -81,13 +81,80 @@ static void test_assignment(void **state)
     int moved = 0;
     for (uint64_t id = 0; id < 1000; id++) {
         uint32_t k1, s1, k2, s2;
-        sisa_partition_assign(&cfg, id, 0, &k1, &s1);
+        sisa_partition_assign(&cfg, id, 0, 0, &k1, &s1);
         cfg.seed = 43;
-        sisa_partition_assign(&cfg, id, 0, &k2, &s2);
+        sisa_partition_assign(&cfg, id, 0, 0, &k2, &s2);
         cfg.seed = 42;
         moved += k1 != k2;
     }
     assert_true(moved > 700);
+}
+
+/* Tiered sharding: a row's shard lies in its tier's range and its slice is the last one in a
+ * last_slice tier; one tier without last_slice places rows exactly as sharding by ID; the
+ * candidates of a key are its shard in every tier. */
+static void test_tiered_assignment(void **state)
+{
+    (void)state;
+    sisa_config cfg, plain;
+    sisa_config_defaults(&cfg);
+    cfg.seed = 7;
+    cfg.sisa.shards = 8;
+    cfg.sisa.slices = 4;
+    plain = cfg;
+    cfg.sisa.sharding = SISA_SHARDING_TIERED;
+    cfg.sisa.n_tiers = 3;
+    cfg.sisa.tiers[0] = (sisa_tier){.shards = 5};
+    cfg.sisa.tiers[1] = (sisa_tier){.shards = 2, .last_slice = 1};
+    cfg.sisa.tiers[2] = (sisa_tier){.shards = 1};
+    const uint32_t lo[3] = {0, 5, 7}, hi[3] = {5, 7, 8};
+    for (uint32_t k = 0; k < 8; k++)
+        assert_int_equal(sisa_partition_tier_of(&cfg, k), k < 5 ? 0 : k < 7 ? 1 : 2);
+    assert_false(sisa_partition_last_slice_shard(&cfg, 4));
+    assert_true(sisa_partition_last_slice_shard(&cfg, 5));
+    assert_true(sisa_partition_last_slice_shard(&cfg, 6));
+    assert_false(sisa_partition_last_slice_shard(&plain, 6));
+    unsigned used[8] = {0};
+    for (uint64_t id = 0; id < 6000; id++) {
+        uint8_t t = (uint8_t)(id % 3);
+        uint32_t k, s, k1, s1;
+        sisa_partition_assign(&cfg, id, 0, t, &k, &s);
+        assert_true(k >= lo[t] && k < hi[t]);
+        if (t == 1) assert_int_equal(s, 3);
+        /* Without last_slice, the slice is the one sharding by ID gives. */
+        sisa_partition_assign(&plain, id, 0, 0, &k1, &s1);
+        if (t != 1) assert_int_equal(s, s1);
+        unsigned char cand[8] = {0};
+        sisa_partition_candidates(&cfg, id, cand);
+        assert_true(cand[k]);
+        int n = 0;
+        for (int j = 0; j < 8; j++) n += cand[j];
+        assert_true(n >= 1 && n <= 3);
+        used[k]++;
+    }
+    for (int k = 0; k < 8; k++) assert_true(used[k] > 0);
+    /* One tier, no last_slice: the same places as sharding by ID. */
+    cfg.sisa.n_tiers = 1;
+    cfg.sisa.tiers[0] = (sisa_tier){.shards = 8};
+    for (uint64_t id = 0; id < 2000; id++) {
+        uint32_t k, s, k1, s1;
+        sisa_partition_assign(&cfg, id, 0, 0, &k, &s);
+        sisa_partition_assign(&plain, id, 0, 0, &k1, &s1);
+        assert_int_equal(k, k1);
+        assert_int_equal(s, s1);
+    }
+    /* The columns a tiered config needs, and tiers beyond sisa.tiers. */
+    const uint8_t ok[3] = {0, 0, 0}, bad[3] = {0, 0, 1};
+    assert_int_equal(sisa_partition_check_columns(&cfg, "d.h5", 3, NULL, NULL), SISA_ECONFIG);
+    tu_assert_contains(sisa_error_message(), "has no risk column (import it with --risk COLUMN)");
+    assert_int_equal(sisa_partition_check_columns(&cfg, "d.h5", 3, NULL, ok), SISA_OK);
+    assert_int_equal(sisa_partition_check_columns(&cfg, "d.h5", 3, NULL, bad), SISA_ECONFIG);
+    tu_assert_contains(sisa_error_message(),
+                       "row 2 of d.h5 has risk tier 1, but sisa.tiers lists 1 "
+                       "tier (0..0)");
+    cfg.sisa.tier_key = SISA_SHARDING_GROUP;
+    assert_int_equal(sisa_partition_check_columns(&cfg, "d.h5", 3, NULL, ok), SISA_ECONFIG);
+    tu_assert_contains(sisa_error_message(), "tier_key is 'group' but d.h5 has no group column");
 }
 
 static void lineage_of(const uint64_t *ids, size_t n, char hex[65])
@@ -240,9 +307,10 @@ static void test_store_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stage_visits), cmocka_unit_test(test_assignment),
-        cmocka_unit_test(test_lineage),      cmocka_unit_test(test_parse_requests),
-        cmocka_unit_test(test_aggregate),    cmocka_unit_test(test_store_layout),
+        cmocka_unit_test(test_stage_visits),      cmocka_unit_test(test_assignment),
+        cmocka_unit_test(test_tiered_assignment), cmocka_unit_test(test_lineage),
+        cmocka_unit_test(test_parse_requests),    cmocka_unit_test(test_aggregate),
+        cmocka_unit_test(test_store_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,7 @@
 #define PY "/usr/bin/python3"
 
 static char dir[2048];
+static int with_risk; /* write_data adds a risk column: tier (i / 5) % 3, one per group */
 
 /* n rows of d features (values from a fixed LCG), labels i % classes, IDs id0 + 3i, optional
  * groups i / 5. */
@@ -40,6 +41,7 @@ static void write_data(const char *path, uint64_t n, uint64_t d, int classes, in
     o.num_classes = classes;
     o.replace = 1;
     o.has_group = with_group;
+    o.has_risk = with_risk;
     o.source = "test_stream";
     sisa_dataset_writer *w = NULL;
     assert_int_equal(sisa_dataset_writer_open(&w, path, d, &o), 0);
@@ -54,6 +56,8 @@ static void write_data(const char *path, uint64_t n, uint64_t d, int classes, in
                    (float)((s >> 40) & 0xffff) / 65536.0f;
         }
         assert_int_equal(sisa_dataset_writer_append(w, x, &y, &id, with_group ? &g : NULL, 1), 0);
+        const uint8_t risk = (uint8_t)(g % 3);
+        if (with_risk) assert_int_equal(sisa_dataset_writer_append_risk(w, &risk, 1), 0);
     }
     free(x);
     assert_int_equal(sisa_dataset_writer_commit(w, NULL), 0);
@@ -94,6 +98,7 @@ static void digest_in_parts(const char *path, uint32_t parts, uint64_t piece, ch
                                             sisa_dataset_stream_id(ds),
                                             sisa_dataset_stream_group(ds), r0, r1),
                          0);
+        c.risk = sisa_dataset_stream_risk(ds);
         uint64_t at = r0, step = piece;
         while (at < r1) {
             uint64_t take = r1 - at < step ? r1 - at : step;
@@ -146,6 +151,24 @@ static void test_digest_definition(void **state)
     const char *c = tu_path(dir, "digest-c.h5");
     write_data(c, 3 * SISA_DIGEST_BLOCK_ROWS, 2, 2, 0, 1000, 3);
     check_digests(c);
+    /* A risk column enters both digests (and Python agrees), with and without groups. */
+    char plain1[65], plain2[65], risky1[65], risky2[65];
+    const char *d0 = tu_path(dir, "digest-d0.h5");
+    write_data(d0, 2 * SISA_DIGEST_BLOCK_ROWS + 7, 3, 2, 1, 10, 4);
+    assert_int_equal(sisa_dataset_digest(d0, SISA_DIGEST_V1, plain1), 0);
+    assert_int_equal(sisa_dataset_digest(d0, SISA_DIGEST_V2, plain2), 0);
+    with_risk = 1;
+    const char *d1 = tu_path(dir, "digest-d1.h5");
+    write_data(d1, 2 * SISA_DIGEST_BLOCK_ROWS + 7, 3, 2, 1, 10, 4);
+    check_digests(d1);
+    assert_int_equal(sisa_dataset_digest(d1, SISA_DIGEST_V1, risky1), 0);
+    assert_int_equal(sisa_dataset_digest(d1, SISA_DIGEST_V2, risky2), 0);
+    assert_string_not_equal(plain1, risky1);
+    assert_string_not_equal(plain2, risky2);
+    const char *e = tu_path(dir, "digest-e.h5");
+    write_data(e, 5 * SISA_DIGEST_BLOCK_ROWS, 2, 2, 0, 0, 5);
+    check_digests(e);
+    with_risk = 0;
 
     /* One changed value changes both digests (and Python agrees again). */
     char before1[65], before2[65];

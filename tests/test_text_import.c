@@ -229,6 +229,112 @@ static void test_csv_columns_quotes_crlf(void **state)
     h5ds_free(&ds);
 }
 
+/* The risk column (uint8 tier per row) as read back with plain HDF5; NULL when absent. */
+static uint8_t *read_risk(const char *path, uint64_t n)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    uint8_t *r = NULL;
+    if (H5Lexists(f, "risk", H5P_DEFAULT) > 0) {
+        void *p;
+        assert_int_equal(read_column(f, "risk", H5T_NATIVE_UINT8, &p, 1), n);
+        r = p;
+    }
+    H5Fclose(f);
+    return r;
+}
+
+/* --risk: integer tiers as they are, probabilities cut by --risk-cuts (p < c1 is tier 0, and a
+ * probability equal to a cut is in the tier above it), the source names both; the column is
+ * neither a feature nor another role; a group's rows must share one tier. */
+static void test_csv_risk(void **state)
+{
+    (void)state;
+    const char *text = "id,g,t,p,a,y\n"
+                       "1,5,0,0.1,1.5,0\n"
+                       "2,5,0,0.2,2.5,1\n"
+                       "3,6,2,0.5,3.5,0\n"
+                       "4,7,1,0.95,4.5,1\n";
+    fixture fx;
+    fixture_make(&fx, "csv_risk", "in.csv", text, strlen(text), 0);
+    sisa_import_opts o;
+    opts_for(&o, &fx);
+    o.label_col = "y";
+    o.id_col = "id";
+    o.group_col = "g";
+    o.risk_col = "t";
+    sisa_dataset_summary s;
+    assert_int_equal(sisa_import_csv(&s, fx.in, &o), SISA_OK);
+    assert_int_equal(s.d, 2); /* p and a: the risk column is not a feature */
+    assert_true(s.has_risk);
+    assert_int_equal(s.risk_max, 2);
+    uint8_t *r = read_risk(fx.out, 4);
+    assert_non_null(r);
+    const uint8_t want_t[] = {0, 0, 2, 1};
+    assert_memory_equal(r, want_t, 4);
+    free(r);
+    h5ds ds;
+    h5ds_load(&ds, fx.out);
+    assert_string_equal(ds.source, expand(&fx, "csv {in} label=y id=id group=g risk=t"));
+    h5ds_free(&ds);
+
+    o.risk_col = "p";
+    o.risk_cuts = "0.5,0.95";
+    o.force = 1;
+    assert_int_equal(sisa_import_csv(&s, fx.in, &o), SISA_OK);
+    r = read_risk(fx.out, 4);
+    const uint8_t want_p[] = {0, 0, 1, 2};
+    assert_non_null(r);
+    assert_memory_equal(r, want_p, 4);
+    free(r);
+    /* Without --risk there is no risk column. */
+    o.risk_col = o.risk_cuts = NULL;
+    assert_int_equal(sisa_import_csv(&s, fx.in, &o), SISA_OK);
+    assert_false(s.has_risk);
+    assert_null(read_risk(fx.out, 4));
+
+    const struct {
+        const char *text, *risk, *cuts, *group;
+        int code;
+        const char *msg;
+    } bad[] = {
+        {"a,r,y\n1,0,0\n2,0.5,1\n", "r", NULL, NULL, SISA_ECORRUPT,
+         "{in}:3: column 'r': risk 0.5 is not a tier (an integer 0..255; pass --risk-cuts to "
+         "map probabilities to tiers)"},
+        {"a,r,y\n1,256,0\n", "r", NULL, NULL, SISA_ECORRUPT,
+         "{in}:2: column 'r': risk 256 is not a tier (an integer 0..255; pass --risk-cuts to "
+         "map probabilities to tiers)"},
+        {"a,r,y\n1,x,0\n", "r", NULL, NULL, SISA_ECORRUPT,
+         "{in}:2: column 'r': risk 'x' is not a number"},
+        {"a,r,y\n1,1.5,0\n", "r", "0.5", NULL, SISA_ECORRUPT,
+         "{in}:2: column 'r': risk 1.5 is not a probability in [0, 1] (--risk-cuts maps "
+         "probabilities to tiers)"},
+        {"a,r,y\n1,0,0\n", "r", "0.5,0.5", NULL, SISA_EUSAGE,
+         "--risk-cuts '0.5,0.5': cut points must increase"},
+        {"a,r,y\n1,0,0\n", "r", "0,0.5", NULL, SISA_EUSAGE,
+         "--risk-cuts '0,0.5': '0' is not a probability in (0, 1]"},
+        {"a,r,y\n1,0,0\n", NULL, "0.5", NULL, SISA_EUSAGE, "--risk-cuts needs --risk COLUMN"},
+        {"a,r,y\n1,0,0\n", "y", NULL, NULL, SISA_EUSAGE,
+         "--risk names column 'y', which is already the label, ID or group column"},
+        {"a,g,r,y\n1,4,0,0\n2,4,1,1\n3,5,1,0\n", "r", NULL, "g", SISA_ECORRUPT,
+         "importing {in}: {out}: rows 0 and 1 are both of group 4 but have risk tiers 0 and 1; "
+         "all rows of a group must share one tier (a data subject's tier decides where all "
+         "their rows go)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "csv_risk_bad%zu", i);
+        fixture_make(&fx, name, "in.csv", bad[i].text, strlen(bad[i].text), 0);
+        opts_for(&o, &fx);
+        o.label_col = "y";
+        o.risk_col = bad[i].risk;
+        o.risk_cuts = bad[i].cuts;
+        o.group_col = bad[i].group;
+        print_message("risk case %zu\n", i);
+        assert_failed(&fx, sisa_import_csv(NULL, fx.in, &o), bad[i].code, bad[i].msg);
+    }
+}
+
 /* Tab delimiter, a UTF-8 byte order mark, generated IDs from --id-offset, empty lines at the end,
  * the label column last. */
 static void test_csv_tab_bom_offset(void **state)
@@ -466,7 +572,7 @@ static const bad_csv bad_csvs[] = {
     {"group_is_id", "a,k,y\n1,2,0\n", 0, "y", "k", "k", SISA_EUSAGE,
      "--id and --group both name column 'k'; they must be different columns"},
     {"no_features", "id,y\n1,0\n2,1\n", 0, "y", "id", NULL, SISA_ECORRUPT,
-     "{in} has no feature columns: every column is the label, ID or group column"},
+     "{in} has no feature columns: every column is the label, ID, group or risk column"},
 };
 
 static void test_csv_malformed(void **state)
@@ -960,6 +1066,7 @@ int main(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_csv_columns_quotes_crlf),
+        cmocka_unit_test(test_csv_risk),
         cmocka_unit_test(test_csv_tab_bom_offset),
         cmocka_unit_test(test_csv_gzip_scale),
         cmocka_unit_test(test_csv_remap_labels),

@@ -56,12 +56,15 @@ static uint64_t row_group(uint64_t i)
     return 70 + i / 3;
 }
 
+static int data_risk; /* write_data adds a risk column: tier 1 for every fifth group */
+
 static void write_data(const char *path, unsigned seed)
 {
     sisa_writer_opts o;
     memset(&o, 0, sizeof o);
     o.num_classes = N_CLASS;
     o.has_group = 1;
+    o.has_risk = data_risk;
     o.replace = 1;
     o.source = "test_verify";
     sisa_dataset_writer *w = NULL;
@@ -76,6 +79,8 @@ static void write_data(const char *path, unsigned seed)
             x[j] = (j % N_CLASS == y ? 1.0f : 0.0f) + (float)((s >> 40) & 0xffff) / 65536.0f;
         }
         assert_int_equal(sisa_dataset_writer_append(w, x, &y, &id, &g, 1), 0);
+        const uint8_t tier = g % 5 == 0;
+        if (data_risk) assert_int_equal(sisa_dataset_writer_append_risk(w, &tier, 1), 0);
     }
     assert_int_equal(sisa_dataset_writer_commit(w, NULL), 0);
 }
@@ -829,6 +834,8 @@ typedef struct {
     char sha[S_IDS][65];
 } shard_rows;
 
+static const char *rows_dataset = "D.h5"; /* the dataset python_rows reads */
+
 static void python_rows(shard_rows *out, int seed, int S, int R, const char *sharding,
                         const uint64_t *deleted, size_t n_deleted)
 {
@@ -839,7 +846,7 @@ static void python_rows(shard_rows *out, int seed, int S, int R, const char *sha
     snprintf(ss, sizeof ss, "%d", S);
     snprintf(sr, sizeof sr, "%d", R);
     const char *argv[] = {
-        "/usr/bin/python3", script, tu_path(dir, "D.h5"), sd, ss, sr, sharding, del, NULL};
+        "/usr/bin/python3", script, tu_path(dir, rows_dataset), sd, ss, sr, sharding, del, NULL};
     tu_run *r = malloc(sizeof *r);
     tu_run_argv(r, argv);
     if (r->status != 0) fail_msg("shard_rows.py failed (%d): %s", r->status, r->err);
@@ -940,6 +947,78 @@ static void test_rows_third_definition(void **state)
     for (int k = 0; k < S_GRP; k++) assert_true(want.rows[k] > 0);
 }
 
+/* A tiered store (tier 1, every fifth data subject, on the last shard's last slice, keyed by
+ * ID): after deleting rows of both tiers, its data files and verify's rebuild hold the rows
+ * tests/shard_rows.py computes, and `sisa verify` and `sisa audit` pass. */
+static void test_tiered(void **state)
+{
+    (void)state;
+    data_risk = 1;
+    write_data(tu_path(dir, "T.h5"), 3);
+    data_risk = 0;
+    tu_write_text(tu_path(dir, "tier.yaml"),
+                  "data: {train: T.h5}\nstore: tier\nseed: 4\n"
+                  "sisa: {slices: 3, sharding: tiered, tiers: [{shards: 3}, {shards: 1, "
+                  "last_slice: true}]}\n"
+                  "model: {type: logreg}\n"
+                  "train: {optimizer: sgd, lr: 0.05, momentum: 0.9, batch_size: 16, epochs: 2}\n");
+    const char *t[] = {"-q", "train", "-c", tu_path(dir, "tier.yaml"), NULL};
+    run_ok(t);
+    shard_rows want;
+    rows_dataset = "T.h5";
+    python_rows(&want, 4, 4, 3, "tiered:3,1L:id", NULL, 0);
+    check_store_rows("tier", 4, &want);
+    for (int k = 0; k < 4; k++) assert_true(want.rows[k] > 0);
+    /* Two rows of the high-risk tier (groups 70 and 75) and one of the other (group 71). */
+    const uint64_t del[3] = {row_id(1), row_id(4), row_id(17)};
+    char list[128];
+    list_ids(list, sizeof list, del, 3);
+    const char *u[] = {"-q", "unlearn", "-c", tu_path(dir, "tier.yaml"), "--ids", list, NULL};
+    run_ok(u);
+    python_rows(&want, 4, 4, 3, "tiered:3,1L:id", del, 3);
+    rows_dataset = "D.h5";
+    check_store_rows("tier", 4, &want);
+    check_rebuild("tier.yaml", 4, &want);
+    tu_run *r = malloc(sizeof *r);
+    verify(r, "tier.yaml", NULL, NULL);
+    if (r->status != 0)
+        fail_msg("verify of the tiered store failed (%d):\n%s%s", r->status, r->out, r->err);
+    const char *a[] = {"audit", "-c", tu_path(dir, "tier.yaml"), NULL};
+    tu_sisa_argv(r, a);
+    if (r->status != 0)
+        fail_msg("audit of the tiered store failed (%d):\n%s%s", r->status, r->out, r->err);
+    /* status names each tier's shards, in text and JSON. */
+    const char *st[] = {"status", "-c", tu_path(dir, "tier.yaml"), NULL};
+    tu_sisa_argv(r, st);
+    assert_int_equal(r->status, 0);
+    tu_assert_contains(r->out, "sharding by risk tier");
+    tu_assert_contains(r->out, "risk tier 0: shards 0..2 by id\n");
+    tu_assert_contains(r->out, "risk tier 1: shard 3 by id, last slice only\n");
+    const char *sj[] = {"status", "-c", tu_path(dir, "tier.yaml"), "--json", NULL};
+    tu_sisa_argv(r, sj);
+    assert_int_equal(r->status, 0);
+    tu_assert_contains(r->out, "\"tiers\": [{\"tier\": 0, \"first_shard\": 0, \"shards\": 3, "
+                               "\"last_slice\": false}, {\"tier\": 1, \"first_shard\": 3, "
+                               "\"shards\": 1, \"last_slice\": true}]");
+    tu_assert_contains(r->out, "{\"shard\": 3, ");
+    tu_assert_contains(r->out, "\"tier\": 1, \"state\": ");
+    /* repair rebuilds a lost data file of the high-risk tier from the dataset's risk column,
+     * and the store verifies again. */
+    char lost[4400];
+    snprintf(lost, sizeof lost, "%s/tier/shards/0003/data.h5", dir);
+    assert_int_equal(unlink(lost), 0);
+    const char *rep[] = {"repair", "-c", tu_path(dir, "tier.yaml"), NULL};
+    tu_sisa_argv(r, rep);
+    if (r->status != 0)
+        fail_msg("repair of the tiered store failed (%d):\n%s%s", r->status, r->out, r->err);
+    tu_assert_contains(r->out, "shards/0003/data.h5");
+    check_store_rows("tier", 4, &want);
+    verify(r, "tier.yaml", NULL, NULL);
+    if (r->status != 0)
+        fail_msg("verify after repair failed (%d):\n%s%s", r->status, r->out, r->err);
+    free(r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -954,6 +1033,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_deletions),
         cmocka_unit_test(test_rows_third_definition),
+        cmocka_unit_test(test_tiered),
         cmocka_unit_test(test_pass_ids),
         cmocka_unit_test(test_scratch_folders),
         cmocka_unit_test(test_pass_groups),

@@ -27,6 +27,8 @@ extern "C" {
 #define SISA_CONFIG_MAX_HIDDEN 16
 #define SISA_CONFIG_MAX_CONV   8 /* cnn: convolutional layers */
 #define SISA_CONFIG_MAX_BYTES  (1024 * 1024)
+/* sisa.tiers: at most this many risk tiers (a dataset's risk column holds 0..n_tiers-1). */
+#define SISA_CONFIG_MAX_TIERS 16
 
 /* Bytes a store may append to its folder's path: the longest path sisa makes inside a store,
  * a certificate's temp file "/certificates/.request-N.json.sisa-tmp-PID-C" with 20-digit
@@ -34,7 +36,19 @@ extern "C" {
  * SISA_CONFIG_PATH_MAX - 1 - SISA_STORE_PATH_RESERVE bytes (the loader checks it). */
 #define SISA_STORE_PATH_RESERVE 200
 
-typedef enum { SISA_SHARDING_ID = 0, SISA_SHARDING_GROUP = 1 } sisa_sharding;
+/* tiered: the dataset's risk column picks a tier, the tier a range of shards (sisa.tiers). */
+typedef enum {
+    SISA_SHARDING_ID = 0,
+    SISA_SHARDING_GROUP = 1,
+    SISA_SHARDING_TIERED = 2
+} sisa_sharding;
+
+/* One risk tier of sisa.sharding tiered: its rows go to `shards` shards of their own (the tiers'
+ * shards are consecutive, tier 0 first), and with last_slice to the last slice of each. */
+typedef struct sisa_tier {
+    int32_t shards;
+    int32_t last_slice; /* 0 or 1 */
+} sisa_tier;
 typedef enum {
     SISA_MODEL_LOGREG = 0,
     SISA_MODEL_MLP = 1,
@@ -67,6 +81,9 @@ typedef struct sisa_config {
         int32_t shards;
         int32_t slices;
         sisa_sharding sharding;
+        int32_t n_tiers;                        /* tiered: 1..SISA_CONFIG_MAX_TIERS, else 0 */
+        sisa_tier tiers[SISA_CONFIG_MAX_TIERS]; /* tiered: their shards add up to shards */
+        sisa_sharding tier_key; /* tiered: what a tier hashes to pick a shard (id or group) */
     } sisa;
 
     struct {
@@ -138,6 +155,9 @@ const char *sisa_metric_name(sisa_metric m);
  * no sample visits; a deletion costs only the rewrite of the shard's rows). */
 int32_t sisa_config_epochs(const sisa_config *cfg);
 const char *sisa_sharding_name(sisa_sharding s);
+/* Whether rows are placed by their group column: sharding group, or tiered with tier_key
+ * group. */
+int sisa_config_by_group(const sisa_config *cfg);
 
 /* libyaml's version string, for `sisa --version`. */
 const char *sisa_config_yaml_version(void);

@@ -6,6 +6,8 @@
  *   y      int32   [n]      labels in 0..num_classes-1
  *   id     uint64  [n]      sample IDs, unique
  *   group  uint64  [n]      optional: data-subject keys (rows of one person share a group)
+ *   risk   uint8   [n]      optional: deletion-risk tier of each row (sisa.sharding tiered);
+ *                           with a group column, all rows of a group share one tier
  * and the root attributes num_classes (int32), sisa_format ("sisa-dataset"),
  * sisa_format_version (int32, 1), source (string), created_by (string), optionally
  * feature_shape (uint32 [k], e.g. [28, 28]) and label_values (int64 [num_classes]: the original
@@ -61,6 +63,7 @@ typedef struct sisa_dataset {
     char **feature_names; /* (d) the CSV feature columns, NULL when not recorded */
     char source[1024];
     char created_by[256];
+    uint8_t *risk; /* (n), NULL when the file has no risk column */
 } sisa_dataset;
 
 /* Read and validate a whole dataset file. A file that is not HDF5, lacks the sisa_format
@@ -94,6 +97,7 @@ typedef struct sisa_writer_opts {
     /* When set, write to this existing temp file and stop after fsync at commit: the caller
      * publishes it (used by sandboxed imports, where the parent owns the temp file). */
     const char *tmp_path;
+    int has_risk; /* rows carry a risk tier (sisa_dataset_writer_append_risk) */
 } sisa_writer_opts;
 
 typedef struct sisa_dataset_summary {
@@ -103,6 +107,8 @@ typedef struct sisa_dataset_summary {
     uint64_t id_min, id_max;
     float x_min, x_max;
     uint64_t file_bytes;
+    int has_risk;
+    int32_t risk_max; /* with has_risk: the highest risk tier */
 } sisa_dataset_summary;
 
 /* Start writing `path` (a temp file next to it) with `d` features per row. */
@@ -115,12 +121,17 @@ int sisa_dataset_writer_open(sisa_dataset_writer **out, const char *path, uint64
 int sisa_dataset_writer_append(sisa_dataset_writer *w, const float *X, const int64_t *y,
                                const uint64_t *id, const uint64_t *group, uint64_t rows);
 
+/* With opts.has_risk: the risk tiers of the next `rows` rows, after or before their
+ * sisa_dataset_writer_append (the two columns must have the same length at commit). */
+int sisa_dataset_writer_append_risk(sisa_dataset_writer *w, const uint8_t *risk, uint64_t rows);
+
 /* Rows appended so far. */
 uint64_t sisa_dataset_writer_rows(const sisa_dataset_writer *w);
 
-/* Check the whole (IDs unique, labels in range, at least one row), write labels, IDs, groups and
- * attributes, close, fsync and publish. Frees the writer whatever happens; on failure the temp
- * file is removed and no output appears. `summary` may be NULL. */
+/* Check the whole (IDs unique, labels in range, at least one row, one risk tier per group),
+ * write labels, IDs, groups, risk tiers and attributes, close, fsync and publish. Frees the writer
+ * whatever happens; on failure the temp file is removed and no output appears. `summary` may be
+ * NULL. */
 int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *summary);
 
 /* Discard everything written: close and remove the temp file. NULL-safe. */

@@ -52,6 +52,11 @@ typedef struct sisa_import_opts {
     const char *y_name;
     const char *id_name;
     const char *group_name;
+
+    /* csv and h5: the column (dataset) of each row's deletion-risk tier, stored as `risk`;
+     * with risk_cuts ("0.5,0.9") its values are probabilities cut into tiers (src/io/risk.c) */
+    const char *risk_col;
+    const char *risk_cuts;
 } sisa_import_opts;
 
 /* Fill with defaults (everything 0/NULL; scale 1). */

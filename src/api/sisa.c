@@ -152,6 +152,7 @@ int sisa_config_check(const sisa_config *cfg)
     }
     SISA_TRY(sisa_setup_check_rows(cfg, hdr.n));
     SISA_TRY(sisa_setup_check_shape(cfg, hdr.d));
+    SISA_TRY(sisa_setup_check_columns(cfg, hdr.has_group, hdr.has_risk));
     sisa_setup_warn_expected(cfg, hdr.n);
 done:
     return err;

@@ -45,6 +45,23 @@
             "data without labels (an input to predict; train and eval refuse it)", 0               \
     }
 
+/* --risk and --risk-cuts (csv and h5): the deletion-risk tiers of sharding: tiered. */
+#define RISK_OPTIONS(o, meta, what)                                                                \
+    {"risk",                                                                                       \
+     0,                                                                                            \
+     SISA_ARG_STRING,                                                                              \
+     &(o).risk_col,                                                                                \
+     meta,                                                                                         \
+     "the " what " of each row's deletion-risk tier, stored as 'risk' (for sharding: tiered): "    \
+     "integers 0..255, or probabilities with --risk-cuts",                                         \
+     0},                                                                                           \
+    {                                                                                              \
+        "risk-cuts", 0, SISA_ARG_STRING, &(o).risk_cuts, "C1,C2,...",                              \
+            "read --risk as probabilities: p < C1 is tier 0, C1 <= p < C2 tier 1, ..., p >= the "  \
+            "last cut the last tier",                                                              \
+            0                                                                                      \
+    }
+
 static const char *const formats_help =
     "formats:\n"
     "  idx      MNIST-style IDX image and label files, gzipped or plain\n"
@@ -65,6 +82,7 @@ static void print_summary(const char *out, const sisa_dataset_summary *s, double
     printf("  sample IDs %llu..%llu, features in [%g, %g], %s\n", (unsigned long long)s->id_min,
            (unsigned long long)s->id_max, (double)s->x_min, (double)s->x_max,
            s->has_group ? "with a group column" : "no group column");
+    if (s->has_risk) printf("  risk tiers 0..%d\n", s->risk_max);
 }
 
 static int finish(int err, const char *out, const sisa_dataset_summary *s, double t0)
@@ -118,19 +136,21 @@ static int import_csv(int argc, char **argv)
          "the column holding each row's data-subject key (for sharding: group)", 0},
         {"delimiter", 0, SISA_ARG_CHAR, &o.delimiter, "C", "field separator (default ','; 'tab')",
          0},
+        RISK_OPTIONS(o, "COLUMN", "column"),
         COMMON_OPTIONS(o),
     };
     const sisa_command_spec spec = {
         .name = "import csv",
         .usage = "import csv FILE -o OUT.h5 --label COLUMN|--unlabelled [--id COLUMN] "
-                 "[--group COLUMN] [options]",
+                 "[--group COLUMN] [--risk COLUMN [--risk-cuts C1,...]] [options]",
         .summary = "Import a CSV file with a header row; columns are chosen by name.",
         .description =
-            "Every column other than the label, ID and group columns is a feature and must be\n"
-            "numeric in every row; the feature columns' names are kept in the dataset\n"
+            "Every column other than the label, ID, group and risk columns is a feature and\n"
+            "must be numeric in every row; the feature columns' names are kept in the dataset\n"
             "(feature_names), so that 'sisa predict' can read a CSV file by column name.\n"
             "Labels, IDs and groups must be non-negative integers (see --remap-labels).\n"
-            "Fields may be double-quoted. The file may be gzipped.",
+            "Fields may be double-quoted. The file may be gzipped.\n"
+            "With --group and --risk, all rows of a group must have the same tier.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .positional_help = "FILE  the CSV file ('-': standard input)",
@@ -189,6 +209,7 @@ static int import_h5(int argc, char **argv)
          "dataset of sample IDs (default id, if present; else --id-offset + row)", 0},
         {"group", 0, SISA_ARG_STRING, &o.group_name, "NAME",
          "dataset of group keys (default group, if present)", 0},
+        RISK_OPTIONS(o, "NAME", "dataset"),
         COMMON_OPTIONS(o),
     };
     const sisa_command_spec spec = {

@@ -27,5 +27,6 @@ int sisa_cmd_gauge(sisa_job *job, int argc, char **argv);
 int sisa_cmd_outliers(sisa_job *job, int argc, char **argv);
 int sisa_cmd_impact(sisa_job *job, int argc, char **argv);
 int sisa_cmd_log(sisa_job *job, int argc, char **argv);
+int sisa_cmd_plan_tiers(sisa_job *job, int argc, char **argv);
 
 #endif

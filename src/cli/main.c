@@ -53,6 +53,8 @@ static const command commands[] = {
      "before a deletion: which predictions depend on the rows and which would change", 1},
     {"gauge", sisa_cmd_gauge,
      "measure forgetting: unlearned against retrained models, by membership inference", 1},
+    {"plan-tiers", sisa_cmd_plan_tiers,
+     "suggest shards per risk tier from expected deletion request rates", 0},
     {"config", sisa_cmd_config, "check a config file, show it resolved, or list every key", 0},
     {"version", sisa_cmd_version, "print the versions of sisa and its libraries", 0},
 };

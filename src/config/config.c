@@ -252,6 +252,8 @@ static const char *expected(const sisa_schema_key *k)
         return "a single choice";
     case SISA_SCHEMA_INT_LIST:
         return "a list of integers like [256, 128]";
+    case SISA_SCHEMA_TIER_LIST:
+        return "a list of tiers like [{shards: 6}, {shards: 2, last_slice: true}]";
     }
     return "?";
 }
@@ -436,6 +438,7 @@ static int store_scalar(loader *L, pos p, const sisa_schema_key *k, const yaml_e
         break;
     }
     case SISA_SCHEMA_INT_LIST:
+    case SISA_SCHEMA_TIER_LIST:
         LFAIL(p, "'%s' must be %s, found '%s'", k->key, expected(k), shown(s, buf));
     }
 done:
@@ -477,6 +480,90 @@ done:
     return err;
 }
 
+/* One tier of a tier list, {shards: N[, last_slice: BOOL]}; its mapping start is current. */
+static int parse_tier(loader *L, const sisa_schema_key *k, int32_t idx, pos start, sisa_tier *t)
+{
+    int err = SISA_OK;
+    char buf[80], what[96];
+    pos shards_at = {0}, last_at = {0};
+    *t = (sisa_tier){0};
+    for (;;) {
+        SISA_TRY(next_event(L));
+        const yaml_event_t *e = &L->ev;
+        pos p = mark_pos(e->start_mark);
+        if (e->type == YAML_MAPPING_END_EVENT) break;
+        if (e->type != YAML_SCALAR_EVENT)
+            LFAIL(p, "'%s' tier %d: a key must be a name, found %s", k->key, (int)idx,
+                  node_kind(e));
+        const char *key = (const char *)e->data.scalar.value;
+        int is_shards = !strcmp(key, "shards"), is_last = !strcmp(key, "last_slice");
+        if (!is_shards && !is_last)
+            LFAIL(p, "unknown key '%s' in '%s' tier %d (known keys here: shards, last_slice)",
+                  shown(key, buf), k->key, (int)idx);
+        pos *first = is_shards ? &shards_at : &last_at;
+        if (first->line)
+            LFAIL(p, "duplicate key '%s' in '%s' tier %d (first given at %zu:%zu)", key, k->key,
+                  (int)idx, first->line, first->col);
+        *first = p;
+        SISA_TRY(next_event(L));
+        e = &L->ev;
+        p = mark_pos(e->start_mark);
+        snprintf(what, sizeof what, "'%s' tier %d %s", k->key, (int)idx,
+                 is_shards ? "shards" : "last_slice");
+        if (e->type != YAML_SCALAR_EVENT)
+            LFAIL(p, "%s is nested deeper than the schema allows: expected %s, found %s", what,
+                  is_shards ? "an integer" : "true or false", node_kind(e));
+        if (is_null(e)) LFAIL(p, "%s has no value", what);
+        const char *v = (const char *)e->data.scalar.value;
+        if (is_shards) {
+            int64_t n = 0;
+            SISA_TRY(scalar_int(L, p, what, e, k->imin, k->imax, &n));
+            t->shards = (int32_t)n;
+        } else {
+            int plain = e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            if (!plain || (strcmp(v, "true") != 0 && strcmp(v, "false") != 0))
+                LFAIL(p, "%s must be true or false, found %s%s%s", what, plain ? "'" : "\"",
+                      shown(v, buf), plain ? "'" : "\"");
+            t->last_slice = !strcmp(v, "true");
+        }
+    }
+    if (!shards_at.line)
+        LFAIL(start, "'%s' tier %d has no 'shards' (write it as {shards: N})", k->key, (int)idx);
+done:
+    return err;
+}
+
+/* A list of tiers; the opening event is current. Tiers are numbered from 0, as in the risk
+ * column. */
+static int parse_tiers(loader *L, const sisa_schema_key *k, pos start)
+{
+    int err = SISA_OK;
+    sisa_tier vals[SISA_CONFIG_MAX_TIERS]; /* the one tier list; list_max is checked below */
+    int32_t n = 0;
+    for (;;) {
+        SISA_TRY(next_event(L));
+        const yaml_event_t *e = &L->ev;
+        pos p = mark_pos(e->start_mark);
+        if (e->type == YAML_SEQUENCE_END_EVENT) break;
+        if (n >= k->list_max || n >= SISA_CONFIG_MAX_TIERS)
+            LFAIL(p, "'%s' has more than %d tiers", k->key, k->list_max);
+        if (e->type != YAML_MAPPING_START_EVENT)
+            LFAIL(p, "'%s' tier %d must be a mapping like {shards: 4}, found %s", k->key, (int)n,
+                  node_kind(e));
+        SISA_TRY(parse_tier(L, k, n, p, &vals[n]));
+        n++;
+    }
+    if (n < k->list_min)
+        LFAIL(start, "'%s' needs %d to %d tiers, found %d", k->key, k->list_min, k->list_max,
+              (int)n);
+    char *dst = (char *)L->cfg + k->offset;
+    memset(dst, 0, (size_t)k->list_max * sizeof(sisa_tier));
+    memcpy(dst, vals, (size_t)n * sizeof(sisa_tier));
+    memcpy((char *)L->cfg + k->count_offset, &n, sizeof n);
+done:
+    return err;
+}
+
 /* The value of key `k`: its first event is read here. */
 static int parse_value(loader *L, const sisa_schema_key *k)
 {
@@ -487,6 +574,8 @@ static int parse_value(loader *L, const sisa_schema_key *k)
     L->value_at[k - sisa_schema_keys] = p;
     if (k->type == SISA_SCHEMA_INT_LIST && e->type == YAML_SEQUENCE_START_EVENT) {
         SISA_TRY(parse_list(L, k, p));
+    } else if (k->type == SISA_SCHEMA_TIER_LIST && e->type == YAML_SEQUENCE_START_EVENT) {
+        SISA_TRY(parse_tiers(L, k, p));
     } else if (e->type != YAML_SCALAR_EVENT) {
         LFAIL(p, "'%s' must be %s, found %s", k->key, expected(k), node_kind(e));
     } else if (is_null(e)) {
@@ -780,10 +869,52 @@ done:
     return err;
 }
 
+static int given(const loader *L, const char *dotted)
+{
+    return L->value_at[sisa_schema_find(dotted) - sisa_schema_keys].line != 0;
+}
+
+/* sisa.tiers and sisa.tier_key belong to tiered sharding; the tiers' shards make sisa.shards. */
+static int check_tiers(loader *L)
+{
+    int err = SISA_OK;
+    sisa_config *c = L->cfg;
+    if (c->sisa.sharding != SISA_SHARDING_TIERED) {
+        const char *keys[] = {"sisa.tiers", "sisa.tier_key"};
+        for (int i = 0; i < 2; i++)
+            if (given(L, keys[i]))
+                LFAIL(where(L, keys[i]),
+                      "'%s' is set, but sisa.sharding is %s; it applies to sharding: tiered",
+                      keys[i], sisa_sharding_name(c->sisa.sharding));
+        return SISA_OK;
+    }
+    if (c->sisa.n_tiers == 0)
+        LFAIL(where(L, "sisa.sharding"),
+              "'sisa.sharding' is tiered, but 'sisa.tiers' is not given; list the tiers, tier 0 "
+              "first, e.g. 'tiers: [{shards: 6}, {shards: 2, last_slice: true}]'");
+    int64_t sum = 0;
+    for (int32_t t = 0; t < c->sisa.n_tiers; t++) sum += c->sisa.tiers[t].shards;
+    if (!given(L, "sisa.shards")) {
+        if (sum > 4096)
+            LFAIL(where(L, "sisa.tiers"),
+                  "the shards of 'sisa.tiers' add up to %lld; at most 4096 shards are allowed",
+                  (long long)sum);
+        c->sisa.shards = (int32_t)sum;
+    } else if (sum != c->sisa.shards) {
+        LFAIL(where(L, "sisa.tiers"),
+              "the shards of 'sisa.tiers' add up to %lld, but sisa.shards is %d; make them "
+              "agree, or leave sisa.shards out (it is then their sum)",
+              (long long)sum, (int)c->sisa.shards);
+    }
+done:
+    return err;
+}
+
 static int check_relations(loader *L)
 {
     int err = SISA_OK;
     sisa_config *c = L->cfg;
+    SISA_TRY(check_tiers(L));
     int hidden_given = L->value_at[sisa_schema_find("model.hidden") - sisa_schema_keys].line != 0;
     if (c->model.type == SISA_MODEL_LOGREG || c->model.type == SISA_MODEL_KNN) {
         if (hidden_given && c->model.n_hidden > 0)

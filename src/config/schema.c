@@ -22,7 +22,8 @@
 #include <string.h>
 
 /* Enum names, indexed by the C enum values of sisa/config.h. */
-static const char *const sharding_names[] = {"id", "group"};
+static const char *const sharding_names[] = {"id", "group", "tiered"};
+static const char *const tier_key_names[] = {"id", "group"}; /* = SISA_SHARDING_ID, _GROUP */
 static const char *const model_names[] = {"logreg", "mlp", "knn", "cnn"};
 static const char *const metric_names[] = {"euclidean", "cosine"};
 static const char *const activation_names[] = {"relu"};
@@ -55,6 +56,11 @@ static int is_knn(const sisa_config *cfg)
 static int is_cnn(const sisa_config *cfg)
 {
     return cfg->model.type == SISA_MODEL_CNN;
+}
+
+static int is_tiered(const sisa_config *cfg)
+{
+    return cfg->sisa.sharding == SISA_SHARDING_TIERED;
 }
 
 /* The keys of trained models: knn has no layers and trains nothing. */
@@ -118,7 +124,39 @@ const sisa_schema_key sisa_schema_keys[] = {
      CHOICES(sharding_names),
      .def_int = SISA_SHARDING_ID,
      .doc = "How rows are assigned to shards: 'id' hashes each sample ID; 'group' hashes the "
-            "dataset's group column, so all rows of one data subject share one shard."},
+            "dataset's group column, so all rows of one data subject share one shard; 'tiered' "
+            "reads the dataset's risk column (sisa import --risk): a row of tier t goes to one of "
+            "the shards of tier t in sisa.tiers, so rows likely to be deleted can share a few "
+            "small shards."},
+    {.key = "sisa.tiers",
+     .type = SISA_SCHEMA_TIER_LIST,
+     .offset = offsetof(sisa_config, sisa.tiers),
+     .size = sizeof(sisa_tier),
+     .count_offset = offsetof(sisa_config, sisa.n_tiers),
+     .hashed = 1,
+     .matters = is_tiered,
+     .imin = 1,
+     .imax = 4096,
+     .list_min = 1,
+     .list_max = SISA_CONFIG_MAX_TIERS,
+     .when = "sisa.sharding is tiered",
+     .doc = "The risk tiers, tier 0 first, e.g. [{shards: 6}, {shards: 2, last_slice: true}]: "
+            "tier t owns the next 'shards' shards, and a row of tier t goes to one of them by a "
+            "keyed hash of its key (sisa.tier_key); with last_slice: true it goes to the last "
+            "slice, so a deletion retrains only the last stage, else to a slice by a hash of its "
+            "ID. The tiers' shards add up to sisa.shards (leave sisa.shards out to make it their "
+            "sum)."},
+    {.key = "sisa.tier_key",
+     .type = SISA_SCHEMA_ENUM,
+     AT(sisa.tier_key),
+     .hashed = 1,
+     .matters = is_tiered,
+     CHOICES(tier_key_names),
+     .def_int = SISA_SHARDING_ID,
+     .when = "sisa.sharding is tiered",
+     .doc = "What picks a row's shard within its tier: 'id' hashes the sample ID; 'group' "
+            "hashes the group column, so all rows of one data subject share one shard (import "
+            "gives all of a group's rows one tier)."},
     {.key = "model.type",
      .type = SISA_SCHEMA_ENUM,
      AT(model.type),
@@ -426,6 +464,13 @@ const char *sisa_sharding_name(sisa_sharding s)
     return enum_name(sharding_names, N_OF(sharding_names), (int)s);
 }
 
+int sisa_config_by_group(const sisa_config *cfg)
+{
+    return cfg->sisa.sharding == SISA_SHARDING_GROUP ||
+           (cfg->sisa.sharding == SISA_SHARDING_TIERED &&
+            cfg->sisa.tier_key == SISA_SHARDING_GROUP);
+}
+
 /* ---- text buffer ---------------------------------------------------------------------------- */
 
 void sisa_sbuf_init(sisa_sbuf *b, char *out, size_t cap)
@@ -534,6 +579,19 @@ void sisa_schema_format_value(sisa_sbuf *b, const sisa_schema_key *k, const sisa
         sisa_sbuf_printf(b, "]");
         break;
     }
+    case SISA_SCHEMA_TIER_LIST: {
+        int32_t n;
+        memcpy(&n, (const char *)cfg + k->count_offset, sizeof n);
+        sisa_sbuf_printf(b, "[");
+        for (int32_t i = 0; i < n && i < k->list_max; i++) {
+            sisa_tier t;
+            memcpy(&t, p + (size_t)i * sizeof t, sizeof t);
+            sisa_sbuf_printf(b, "%s{shards: %ld%s}", i ? ", " : "", (long)t.shards,
+                             t.last_slice ? ", last_slice: true" : "");
+        }
+        sisa_sbuf_printf(b, "]");
+        break;
+    }
     }
 }
 
@@ -564,6 +622,11 @@ void sisa_schema_format_bounds(sisa_sbuf *b, const sisa_schema_key *k)
         sisa_sbuf_printf(b, "%d to %d entries, each %lld .. %lld", k->list_min, k->list_max,
                          (long long)k->imin, (long long)k->imax);
         break;
+    case SISA_SCHEMA_TIER_LIST:
+        sisa_sbuf_printf(b,
+                         "%d to %d tiers, each {shards: %lld .. %lld, last_slice: true or false}",
+                         k->list_min, k->list_max, (long long)k->imin, (long long)k->imax);
+        break;
     }
 }
 
@@ -582,6 +645,8 @@ static const char *type_name(const sisa_schema_key *k)
         return "enum";
     case SISA_SCHEMA_INT_LIST:
         return "list of integers";
+    case SISA_SCHEMA_TIER_LIST:
+        return "list of tiers";
     }
     return "?";
 }
@@ -625,6 +690,8 @@ void sisa_config_defaults(sisa_config *cfg)
             memcpy((char *)cfg + k->count_offset, &n, sizeof n);
             break;
         }
+        case SISA_SCHEMA_TIER_LIST:
+            break; /* no tiers (memset above) */
         }
     }
 }

@@ -21,12 +21,14 @@
 #include <stdint.h>
 
 typedef enum {
-    SISA_SCHEMA_PATH,     /* char[SISA_CONFIG_PATH_MAX]; relative paths resolved at load */
-    SISA_SCHEMA_INT,      /* int32_t (size 4) or uint64_t (size 8) */
-    SISA_SCHEMA_FLOAT,    /* double, finite */
-    SISA_SCHEMA_BOOL,     /* int32_t, 0 or 1 */
-    SISA_SCHEMA_ENUM,     /* a C enum (int-sized): index into `choices` */
-    SISA_SCHEMA_INT_LIST, /* int32_t[list_max] at offset, int32_t count at count_offset */
+    SISA_SCHEMA_PATH,      /* char[SISA_CONFIG_PATH_MAX]; relative paths resolved at load */
+    SISA_SCHEMA_INT,       /* int32_t (size 4) or uint64_t (size 8) */
+    SISA_SCHEMA_FLOAT,     /* double, finite */
+    SISA_SCHEMA_BOOL,      /* int32_t, 0 or 1 */
+    SISA_SCHEMA_ENUM,      /* a C enum (int-sized): index into `choices` */
+    SISA_SCHEMA_INT_LIST,  /* int32_t[list_max] at offset, int32_t count at count_offset */
+    SISA_SCHEMA_TIER_LIST, /* sisa_tier[list_max] at offset, int32_t count at count_offset;
+                            * imin/imax bound each tier's shards */
 } sisa_schema_type;
 
 typedef struct sisa_schema_key {
@@ -37,7 +39,7 @@ typedef struct sisa_schema_key {
     int required;
     int hashed; /* enters the config hash: it changes trained bits */
 
-    /* INT and INT_LIST elements: inclusive bounds. */
+    /* INT and INT_LIST elements (TIER_LIST: each tier's shards): inclusive bounds. */
     int64_t imin, imax;
     /* FLOAT: bounds, each either open (excluded) or closed. */
     double fmin, fmax;
@@ -45,7 +47,7 @@ typedef struct sisa_schema_key {
     /* ENUM: the names, indexed by the C enum's value. */
     const char *const *choices;
     int n_choices;
-    /* INT_LIST: number of entries and where the count lives. */
+    /* INT_LIST, TIER_LIST: number of entries and where the count lives. */
     int list_min, list_max;
     size_t count_offset;
 

@@ -43,7 +43,7 @@
 #define CSV_MAX_COLUMNS ((size_t)(1u << 24) + 3)
 
 /* What a column holds. Features are numbered in header order, skipping the other kinds. */
-enum { COL_FEATURE = 0, COL_LABEL, COL_ID, COL_GROUP, COL_IGNORED };
+enum { COL_FEATURE = 0, COL_LABEL, COL_ID, COL_GROUP, COL_RISK, COL_IGNORED };
 
 /* Outcome of splitting one line into fields. */
 enum { SPLIT_OK = 0, SPLIT_OPEN_QUOTE, SPLIT_AFTER_QUOTE };
@@ -125,6 +125,10 @@ typedef struct csv_ctx {
     int64_t *y;    /* (block_rows) */
     uint64_t *id;  /* (block_rows) */
     uint64_t *grp; /* (block_rows) or NULL */
+    /* --risk */
+    size_t risk_c; /* SIZE_MAX when absent */
+    sisa_risk_map risk_map;
+    uint8_t *risk; /* (block_rows) or NULL */
 } csv_ctx;
 
 /* "column 'name'" for a column of the header, "field N" beyond it (a ragged row). */
@@ -266,7 +270,8 @@ static int all_features(csv_ctx *c)
     for (size_t i = 0; i < c->ncols; i++)
         if (c->kind[i] == COL_FEATURE) c->fpos[i] = c->d++;
     SISA_CHECK(c->d > 0, SISA_ECORRUPT,
-               "%s has no feature columns: every column is the label, ID or group column", c->path);
+               "%s has no feature columns: every column is the label, ID, group or risk column",
+               c->path);
     c->fnames = sisa_malloc(c->d * sizeof *c->fnames);
     SISA_CHECK(c->fnames, SISA_ENOMEM, "out of memory reading the header of %s", c->path);
     for (size_t i = 0; i < c->ncols; i++)
@@ -304,6 +309,7 @@ static int select_features(csv_ctx *c)
                    c->path, name,
                    c->kind[col] == COL_ID      ? "ID"
                    : c->kind[col] == COL_GROUP ? "group"
+                   : c->kind[col] == COL_RISK  ? "risk"
                                                : "label");
         c->kind[col] = COL_FEATURE;
         c->fpos[col] = c->d;
@@ -369,6 +375,14 @@ static int read_header(csv_ctx *c)
     if (c->label_c != SIZE_MAX) c->kind[c->label_c] = COL_LABEL;
     if (c->id_c != SIZE_MAX) c->kind[c->id_c] = COL_ID;
     if (c->group_c != SIZE_MAX) c->kind[c->group_c] = COL_GROUP;
+    c->risk_c = SIZE_MAX;
+    if (c->o->risk_col) {
+        SISA_TRY(find_column(&c->risk_c, c, c->o->risk_col, "risk"));
+        SISA_CHECK(c->kind[c->risk_c] == COL_FEATURE, SISA_EUSAGE,
+                   "--risk names column '%s', which is already the label, ID or group column",
+                   c->names[c->risk_c]);
+        c->kind[c->risk_c] = COL_RISK;
+    }
     SISA_TRY(c->o->feature_cols ? select_features(c) : all_features(c));
 done:
     return err;
@@ -458,6 +472,17 @@ static int parse_row(csv_ctx *c, uint64_t row, uint64_t lineno)
                 c->grp[c->nb] = v;
             break;
         }
+        case COL_RISK: {
+            double v;
+            char why[200];
+            SISA_CHECK(sisa_parse_f64(t, &v) == SISA_PARSE_OK, SISA_ECORRUPT,
+                       "%s:%llu: %s: risk '%.200s' is not a number", c->path,
+                       (unsigned long long)lineno, col_ref(c, col, ref, sizeof ref), t);
+            SISA_CHECK(sisa_risk_tier(&c->risk_map, v, &c->risk[c->nb], why, sizeof why) == 0,
+                       SISA_ECORRUPT, "%s:%llu: %s: %s", c->path, (unsigned long long)lineno,
+                       col_ref(c, col, ref, sizeof ref), why);
+            break;
+        }
         }
     }
     if (c->id_c == SIZE_MAX) {
@@ -477,6 +502,7 @@ static int flush_block(csv_ctx *c, sisa_dataset_writer *w)
     int err = SISA_OK;
     if (!c->nb) return SISA_OK;
     err = sisa_dataset_writer_append(w, c->X, c->o->unlabelled ? NULL : c->y, c->id, c->grp, c->nb);
+    if (err == SISA_OK && c->risk) err = sisa_dataset_writer_append_risk(w, c->risk, c->nb);
     if (err < 0) {
         sisa_error_prefix("importing %s", c->path);
         return err;
@@ -499,6 +525,7 @@ static void ctx_free(csv_ctx *c)
     sisa_free(c->y);
     sisa_free(c->id);
     sisa_free(c->grp);
+    sisa_free(c->risk);
 }
 
 int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_import_opts *o)
@@ -517,6 +544,7 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     SISA_TRY(sisa_import_check_common(o));
     SISA_TRY(sisa_import_check_labels(o, o->label_col, "--label COLUMN", "label column"));
     SISA_CHECK(!o->feature_cols || *o->feature_cols, SISA_EUSAGE, "no feature column named");
+    SISA_TRY(sisa_risk_map_init(&c.risk_map, o));
     SISA_CHECK(c.delim != '"' && c.delim != '\n' && c.delim != '\r', SISA_EUSAGE,
                "--delimiter cannot be a quote or a line break");
 
@@ -527,9 +555,11 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     snprintf(source, sizeof source, "csv %s label=%s id=%s group=%s", c.path,
              o->label_col ? o->label_col : "none", o->id_col ? o->id_col : "row",
              o->group_col ? o->group_col : "none");
+    sisa_import_risk_source(source, sizeof source, o);
     sisa_writer_opts wo;
     sisa_import_writer_opts(&wo, o, source);
     wo.has_group = c.group_c != SIZE_MAX;
+    wo.has_risk = c.risk_c != SIZE_MAX;
     wo.feature_names = c.fnames;
     err = sisa_dataset_writer_open(&w, o->out, c.d, &wo);
     if (err < 0) {
@@ -546,6 +576,8 @@ int sisa_import_csv(sisa_dataset_summary *out, const char *path, const sisa_impo
     c.y = sisa_malloc((o->unlabelled ? 1 : c.block_rows) * sizeof *c.y);
     c.id = sisa_malloc(c.block_rows * sizeof *c.id);
     if (c.group_c != SIZE_MAX) c.grp = sisa_malloc(c.block_rows * sizeof *c.grp);
+    if (c.risk_c != SIZE_MAX) c.risk = sisa_malloc(c.block_rows);
+    SISA_CHECK(c.risk_c == SIZE_MAX || c.risk, SISA_ENOMEM, "out of memory");
     SISA_CHECK(c.fields && c.X && c.y && c.id && (c.group_c == SIZE_MAX || c.grp), SISA_ENOMEM,
                "out of memory for a block of %zu rows of %llu features", c.block_rows,
                (unsigned long long)c.d);

@@ -4,9 +4,9 @@
  * Rows arrive in blocks; features go straight to the temp file (through one reusable block
  * buffer where scaling and the finiteness check happen), labels, IDs and groups are kept in
  * memory until commit because they must be checked as a whole (unique IDs, label range,
- * remapping). Commit then writes them, closes the file, reads everything back and compares it
- * with a checksum taken while writing (HDF5 can report success on close after a failed write),
- * and only then publishes the file atomically.
+ * remapping; one risk tier per group). Commit then writes them, closes the file, reads everything
+ * back and compares it with a checksum taken while writing (HDF5 can report success on close after
+ * a failed write), and only then publishes the file atomically.
  */
 #include "sisa/dataset.h"
 #include "sisa/version.h"
@@ -38,7 +38,9 @@ struct sisa_dataset_writer {
     int64_t *y;      /* (cap) */
     uint64_t *id;    /* (cap) */
     uint64_t *group; /* (cap) or NULL */
-    float *block;    /* (block_rows, d) */
+    uint8_t *risk;   /* (risk_cap) or NULL: risk tiers, appended apart from the rows */
+    uint64_t risk_rows, risk_cap;
+    float *block; /* (block_rows, d) */
     uint64_t block_rows;
     float x_min, x_max;
     sisa_check64 xsum;
@@ -77,6 +79,7 @@ static void writer_free(sisa_dataset_writer *w, int remove_tmp)
     sisa_free(w->y);
     sisa_free(w->id);
     sisa_free(w->group);
+    sisa_free(w->risk);
     sisa_free(w->block);
     sisa_free(w);
 }
@@ -209,6 +212,62 @@ done:
     return err;
 }
 
+int sisa_dataset_writer_append_risk(sisa_dataset_writer *w, const uint8_t *risk, uint64_t rows)
+{
+    int err = SISA_OK;
+    SISA_CHECK(w->opts.has_risk, SISA_EINTERNAL, "risk column not declared");
+    if (w->risk_rows + rows > w->risk_cap) {
+        uint64_t ncap = w->risk_cap ? w->risk_cap : 1024;
+        while (ncap < w->risk_rows + rows) ncap *= 2;
+        uint8_t *nr = sisa_realloc(w->risk, ncap);
+        SISA_CHECK(nr, SISA_ENOMEM, "out of memory for %llu risk tiers", (unsigned long long)ncap);
+        w->risk = nr;
+        w->risk_cap = ncap;
+    }
+    memcpy(w->risk + w->risk_rows, risk, rows);
+    w->risk_rows += rows;
+done:
+    return err;
+}
+
+typedef struct {
+    uint64_t group, row;
+} group_row;
+
+static int cmp_group_row(const void *a, const void *b)
+{
+    const group_row *x = a, *y = b;
+    if (x->group != y->group) return (x->group > y->group) - (x->group < y->group);
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+/* A group's rows must share one risk tier: a data subject's tier decides the shards of all
+ * their rows (sisa.tier_key group). The message names the first group that breaks this. */
+static int check_group_risk(const sisa_dataset_writer *w)
+{
+    int err = SISA_OK;
+    group_row *gr = sisa_malloc(w->rows * sizeof *gr);
+    SISA_CHECK(gr, SISA_ENOMEM, "out of memory checking the risk tiers of %llu groups",
+               (unsigned long long)w->rows);
+    for (uint64_t i = 0; i < w->rows; i++) gr[i] = (group_row){w->group[i], i};
+    qsort(gr, w->rows, sizeof *gr, cmp_group_row);
+    for (uint64_t i = 1; i < w->rows; i++) {
+        const uint64_t a = gr[i - 1].row, b = gr[i].row;
+        if (gr[i].group != gr[i - 1].group || w->risk[a] == w->risk[b]) continue;
+        uint64_t first = i - 1;
+        while (first > 0 && gr[first - 1].group == gr[i].group) first--;
+        SISA_FAIL(SISA_ECORRUPT,
+                  "%s: rows %llu and %llu are both of group %llu but have risk tiers %d and %d; "
+                  "all rows of a group must share one tier (a data subject's tier decides where "
+                  "all their rows go)",
+                  w->path, (unsigned long long)gr[first].row, (unsigned long long)b,
+                  (unsigned long long)gr[i].group, w->risk[gr[first].row], w->risk[b]);
+    }
+done:
+    sisa_free(gr);
+    return err;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -337,6 +396,8 @@ static int verify_file(const sisa_dataset_writer *w, const int32_t *labels, floa
     if (w->group)
         SISA_TRY(verify_column(file, "group", H5T_NATIVE_UINT64, sizeof(uint64_t), w->rows,
                                w->group, w->tmp));
+    if (w->opts.has_risk)
+        SISA_TRY(verify_column(file, "risk", H5T_NATIVE_UINT8, 1, w->rows, w->risk, w->tmp));
 done:
     sisa_h5_close_quiet(&x);
     sisa_h5_close_quiet(&file);
@@ -357,6 +418,10 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
                "%s: the input declared %llu rows but holds %llu", w->path,
                (unsigned long long)w->opts.n_hint, (unsigned long long)w->rows);
     SISA_TRY(sisa_ids_check_unique(w->id, w->rows, w->path));
+    SISA_CHECK(!w->opts.has_risk || w->risk_rows == w->rows, SISA_EINTERNAL,
+               "%s: %llu risk tiers for %llu rows", w->path, (unsigned long long)w->risk_rows,
+               (unsigned long long)w->rows);
+    if (w->opts.has_risk && w->group) SISA_TRY(check_group_risk(w));
     hsize_t ndims[1] = {w->rows};
     if (!w->opts.unlabelled) {
         labels = sisa_malloc(w->rows * sizeof *labels);
@@ -370,6 +435,9 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
     if (w->group)
         SISA_TRY(sisa_h5_write_dataset(w->file, "group", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ndims,
                                        w->group, w->tmp));
+    if (w->opts.has_risk)
+        SISA_TRY(sisa_h5_write_dataset(w->file, "risk", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, ndims,
+                                       w->risk, w->tmp));
     snprintf(created_by, sizeof created_by, "sisa %s (%s)", SISA_VERSION, SISA_GIT_COMMIT);
     SISA_TRY(sisa_h5_attr_write_str(w->file, "sisa_format", SISA_DATASET_FORMAT));
     SISA_TRY(sisa_h5_attr_write_i32(w->file, "sisa_format_version", SISA_DATASET_FORMAT_VERSION));
@@ -404,6 +472,9 @@ int sisa_dataset_writer_commit(sisa_dataset_writer *w, sisa_dataset_summary *sum
         summary->d = w->d;
         summary->num_classes = num_classes;
         summary->has_group = w->opts.has_group;
+        summary->has_risk = w->opts.has_risk;
+        for (uint64_t i = 0; w->opts.has_risk && i < w->rows; i++)
+            if (w->risk[i] > summary->risk_max) summary->risk_max = w->risk[i];
         summary->id_min = UINT64_MAX;
         for (uint64_t i = 0; i < w->rows; i++) {
             if (w->id[i] < summary->id_min) summary->id_min = w->id[i];

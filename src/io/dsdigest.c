@@ -80,6 +80,7 @@ static void leaf_columns(sisa_sha256_ctx *h, const sisa_dsdigest *c, uint64_t a,
     sisa_sha256_update(h, c->y + a, rows * sizeof *c->y);
     sisa_sha256_update(h, c->id + a, rows * sizeof *c->id);
     if (c->group) sisa_sha256_update(h, c->group + a, rows * sizeof *c->group);
+    if (c->risk) sisa_sha256_update(h, c->risk + a, rows);
 }
 
 /* `k` (2..4) whole blocks starting at row c->next, hashed together. */
@@ -101,6 +102,10 @@ static void whole_leaves(sisa_dsdigest *c, const float *X, int k)
     if (c->group) {
         for (int j = 0; j < k; j++) p[j] = c->group + c->next + (uint64_t)j * B;
         sisa_sha256_update_multi(hp, p, B * sizeof *c->group, k);
+    }
+    if (c->risk) {
+        for (int j = 0; j < k; j++) p[j] = c->risk + c->next + (uint64_t)j * B;
+        sisa_sha256_update_multi(hp, p, B, k);
     }
     for (int j = 0; j < k; j++) sisa_sha256_final(&h[j], c->leaves[c->next / B + j - c->leaf0]);
     c->next += (uint64_t)k * B;
@@ -152,7 +157,7 @@ void sisa_dsdigest_root(char hex[SISA_SHA256_HEX], const sisa_dataset_header *hd
 {
     sisa_sha256_ctx h;
     const uint64_t nd[3] = {hdr->n, hdr->d, SISA_DIGEST_BLOCK_ROWS};
-    const uint8_t g = hdr->has_group ? 1 : 0;
+    const uint8_t g = (uint8_t)((hdr->has_group ? 1 : 0) | (hdr->has_risk ? 2 : 0));
     sisa_sha256_init(&h);
     sisa_sha256_update(&h, "sisa-dataset-v2", 15);
     sisa_sha256_update(&h, nd, sizeof nd);
@@ -175,7 +180,8 @@ int sisa_dsdigest_final(sisa_dsdigest *c, char hex[SISA_SHA256_HEX])
         sisa_sha256_final(&c->h, d);
         sisa_hex(hex, d, SISA_SHA256_LEN);
     } else {
-        sisa_dataset_header hdr = {.n = c->n, .d = c->d, .has_group = c->group != NULL};
+        sisa_dataset_header hdr = {
+            .n = c->n, .d = c->d, .has_group = c->group != NULL, .has_risk = c->risk != NULL};
         sisa_dsdigest_root(hex, &hdr, (const uint8_t(*)[32])c->leaves);
     }
 done:
@@ -193,6 +199,7 @@ int sisa_dataset_digest(const char *path, int version, char hex[SISA_SHA256_HEX]
     SISA_TRY(sisa_dsdigest_init(&c, version, &hdr, sisa_dataset_stream_y(ds),
                                 sisa_dataset_stream_id(ds), sisa_dataset_stream_group(ds), 0,
                                 hdr.n));
+    c.risk = sisa_dataset_stream_risk(ds);
     const uint64_t step = sisa_dsdigest_read_rows(hdr.d);
     block = sisa_malloc(step * hdr.d * sizeof *block);
     SISA_CHECK(block, SISA_ENOMEM, "out of memory");

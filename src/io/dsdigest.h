@@ -5,13 +5,15 @@
  * A store's manifest records the digest of the dataset it was partitioned from, so that later
  * commands can tell whether a dataset file still holds the same rows. Two versions exist:
  *
- *   v1  SHA-256("sisa-dataset-v1" || n || d || X || y || id [|| group])       (stores made
- *       before the two-level digest; one stream, so one process reads all of X in order)
+ *   v1  SHA-256("sisa-dataset-v1" || n || d || X || y || id [|| group] [|| risk])   (stores
+ *       made before the two-level digest; one stream, so one process reads all of X in order)
  *   v2  rows cut into blocks of SISA_DIGEST_BLOCK_ROWS (the last may be shorter);
- *       leaf_i = SHA-256(X rows || y || id [|| group] of block i);
- *       digest = SHA-256("sisa-dataset-v2" || n || d || B || has_group (1 byte) || leaf_0 || ...)
+ *       leaf_i = SHA-256(X rows || y || id [|| group] [|| risk] of block i);
+ *       digest = SHA-256("sisa-dataset-v2" || n || d || B || flags (1 byte) || leaf_0 || ...)
+ *       flags = has_group (bit 0) | has_risk (bit 1)
  *
- * (n, d, B: uint64 little-endian; X float32, y int32, id and group uint64, all little-endian.)
+ * (n, d, B: uint64 little-endian; X float32, y int32, id and group uint64, all little-endian;
+ * risk uint8.) A dataset without a risk column digests as it did before risk tiers existed.
  * Under v2 any process can digest any range of whole blocks, so the ranks of `sisa train` each
  * hash a slice of the rows and rank 0 combines the leaves in block order: the digest does not
  * depend on the number of ranks. A context is fed the rows of its range in order; it never
@@ -39,6 +41,7 @@ typedef struct sisa_dsdigest {
     const int32_t *y;      /* (n), borrowed */
     const uint64_t *id;    /* (n), borrowed */
     const uint64_t *group; /* (n) or NULL, borrowed */
+    const uint8_t *risk;   /* (n) or NULL, borrowed: set it after sisa_dsdigest_init */
     uint64_t row0, row1;   /* the range digested */
     uint64_t next;         /* the next row expected */
     sisa_sha256_ctx h;     /* v1: the whole stream; v2: the leaf in progress */

@@ -60,6 +60,10 @@ typedef struct {
     size_t size;
 } int_column;
 
+/* The role of --risk's column: the one column that may also hold floating-point values
+ * (probabilities, with --risk-cuts). */
+static const char risk_role[] = "risk values";
+
 /* Environment variables through which HDF5 would load code or open other files. */
 static const char *const hdf5_env_hooks[] = {
     "HDF5_PLUGIN_PATH", "HDF5_PLUGIN_PRELOAD", "HDF5_VOL_CONNECTOR",
@@ -94,10 +98,10 @@ static int check_column(int_column *c, uint64_t n, const char *path)
     hsize_t dims[X_MAX_RANK];
     t = H5Dget_type(c->ds);
     SISA_H5(t, SISA_ECORRUPT, "%s: cannot read the type of '%s'", path, c->name);
-    if (H5Tget_class(t) != H5T_INTEGER) {
+    if (H5Tget_class(t) != H5T_INTEGER && !(c->role == risk_role && H5Tget_class(t) == H5T_FLOAT)) {
         sisa_h5_describe_type(t, desc, sizeof desc);
-        SISA_FAIL(SISA_ECORRUPT, "%s: '%s' holds %s; %s must be integers", path, c->name, desc,
-                  c->role);
+        SISA_FAIL(SISA_ECORRUPT, "%s: '%s' holds %s; %s must be %s", path, c->name, desc, c->role,
+                  c->role == risk_role ? "numbers" : "integers");
     }
     c->is_signed = H5Tget_sign(t) != H5T_SGN_NONE;
     c->size = H5Tget_size(t);
@@ -223,6 +227,10 @@ static int child_import(void *arg, void *result)
     int_column id = {o->id_name ? o->id_name : "id", "sample IDs", H5I_INVALID_HID, 0, 0};
     int_column group = {o->group_name ? o->group_name : "group", "group keys", H5I_INVALID_HID, 0,
                         0};
+    int_column risk = {o->risk_col, risk_role, H5I_INVALID_HID, 0, 0};
+    sisa_risk_map risk_map;
+    double *risk_v = NULL;
+    uint8_t *tiers = NULL;
     const char *x_name = o->x_name ? o->x_name : "X";
     sisa_dataset_writer *w = NULL;
     double *xd = NULL;
@@ -251,6 +259,8 @@ static int child_import(void *arg, void *result)
     SISA_TRY(has_id);
     int has_group = open_input(file, group.name, NULL, o->group_name != NULL, &group.ds, path);
     SISA_TRY(has_group);
+    SISA_TRY(sisa_risk_map_init(&risk_map, o));
+    if (o->risk_col) SISA_TRY(open_input(file, risk.name, NULL, 1, &risk.ds, path));
 
     xt = H5Dget_type(x);
     SISA_H5(xt, SISA_ECORRUPT, "%s: cannot read the type of '%s'", path, x_name);
@@ -283,6 +293,7 @@ static int child_import(void *arg, void *result)
     if (!o->unlabelled) SISA_TRY(check_column(&y, n, path));
     if (has_id) SISA_TRY(check_column(&id, n, path));
     if (has_group) SISA_TRY(check_column(&group, n, path));
+    if (o->risk_col) SISA_TRY(check_column(&risk, n, path));
     if (!has_id) SISA_TRY(sisa_import_check_id_offset(o, n, "rows"));
 
     uint64_t block = BLOCK_MAX_BYTES / (d * sizeof(double));
@@ -297,14 +308,21 @@ static int child_import(void *arg, void *result)
     groups = has_group ? sisa_malloc(block * sizeof *groups) : NULL;
     SISA_CHECK(xd && xf && labels && ids && iscratch && uscratch && (groups || !has_group),
                SISA_ENOMEM, "out of memory for a block of %llu rows", (unsigned long long)block);
+    if (o->risk_col) {
+        risk_v = sisa_malloc(block * sizeof *risk_v);
+        tiers = sisa_malloc(block);
+        SISA_CHECK(risk_v && tiers, SISA_ENOMEM, "out of memory");
+    }
 
     int used = snprintf(source, sizeof source, "h5 %s x=%s y=%s id=%s", path, x_name,
                         o->unlabelled ? "none" : y.name, has_id ? id.name : "row");
     if (has_group && used > 0 && (size_t)used < sizeof source)
         snprintf(source + used, sizeof source - (size_t)used, " group=%s", group.name);
+    sisa_import_risk_source(source, sizeof source, o);
     sisa_writer_opts wo;
     sisa_import_writer_opts(&wo, o, source);
     wo.has_group = has_group;
+    wo.has_risk = o->risk_col != NULL;
     wo.n_hint = n;
     wo.tmp_path = job->tmp;
     wo.feature_rank = rank - 1;
@@ -336,6 +354,16 @@ static int child_import(void *arg, void *result)
             for (uint64_t i = 0; i < nr; i++) ids[i] = o->id_offset + r0 + i;
         if (has_group) SISA_TRY(read_keys(&group, r0, nr, groups, iscratch, path));
         SISA_TRY(sisa_dataset_writer_append(w, xf, o->unlabelled ? NULL : labels, ids, groups, nr));
+        if (o->risk_col) {
+            char why[200];
+            SISA_TRY(
+                read_block(risk.ds, 1, dims, r0, nr, H5T_NATIVE_DOUBLE, risk_v, risk.name, path));
+            for (uint64_t i = 0; i < nr; i++)
+                SISA_CHECK(sisa_risk_tier(&risk_map, risk_v[i], &tiers[i], why, sizeof why) == 0,
+                           SISA_ECORRUPT, "%s: '%s' row %llu: %s", path, risk.name,
+                           (unsigned long long)(r0 + i), why);
+            SISA_TRY(sisa_dataset_writer_append_risk(w, tiers, nr));
+        }
         sisa_progress_update(&prog, r0 + nr);
     }
     sisa_dataset_writer *done_w = w;
@@ -345,6 +373,7 @@ done:
     if (prog_started) sisa_progress_finish(&prog);
     sisa_dataset_writer_abort(w);
     sisa_h5_close_quiet(&xt);
+    sisa_h5_close_quiet(&risk.ds);
     sisa_h5_close_quiet(&group.ds);
     sisa_h5_close_quiet(&id.ds);
     sisa_h5_close_quiet(&y.ds);
@@ -357,6 +386,8 @@ done:
     sisa_free(groups);
     sisa_free(iscratch);
     sisa_free(uscratch);
+    sisa_free(risk_v);
+    sisa_free(tiers);
     return err;
 }
 
@@ -378,6 +409,8 @@ int sisa_import_h5_accept(const sisa_dataset_summary *s, const char *tmp, const 
         bad = "a class count outside 2..2^20";
     else if (s->has_group != 0 && s->has_group != 1)
         bad = "a bad group flag";
+    else if ((s->has_risk != 0 && s->has_risk != 1) || s->risk_max < 0 || s->risk_max > 255)
+        bad = "a bad risk flag or tier";
     else if (s->id_min > s->id_max || s->id_max - s->id_min < s->n - 1)
         bad = "an ID range too small for unique IDs";
     else if (!isfinite(s->x_min) || !isfinite(s->x_max) || s->x_min > s->x_max)

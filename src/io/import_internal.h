@@ -32,6 +32,17 @@ int sisa_import_label_typo(int64_t label, const char *fmt, ...) SISA_PRINTF(2, 3
  * with --unlabelled. */
 int sisa_import_check_labels(const sisa_import_opts *o, const char *given, const char *option,
                              const char *thing);
+/* --risk-cuts, parsed (src/io/risk.c): no cut points when the risk values are tiers already. */
+#define SISA_RISK_MAX_CUTS 15
+typedef struct sisa_risk_map {
+    int n_cuts;
+    double cuts[SISA_RISK_MAX_CUTS]; /* strictly increasing, in (0, 1] */
+} sisa_risk_map;
+int sisa_risk_map_init(sisa_risk_map *m, const sisa_import_opts *o);
+/* Append " risk=COLUMN[ risk_cuts=...]" to an import's source attribute when --risk is given. */
+void sisa_import_risk_source(char *source, size_t cap, const sisa_import_opts *o);
+/* The tier of risk value v: 0, or -1 with the reason in `why` (the caller adds where). */
+int sisa_risk_tier(const sisa_risk_map *m, double v, uint8_t *tier, char *why, size_t cap);
 
 /* IDs must be unique: SISA_ECORRUPT naming `path`, the first repeated ID and both its rows. */
 int sisa_ids_check_unique(const uint64_t *id, uint64_t n, const char *path);

@@ -43,6 +43,7 @@ void sisa_dataset_free(sisa_dataset *ds)
     sisa_free(ds->y);
     sisa_free(ds->id);
     sisa_free(ds->group);
+    sisa_free(ds->risk);
     sisa_free(ds->label_values);
     sisa_free(ds->feature_names);
     sisa_free(ds);
@@ -190,6 +191,7 @@ struct sisa_dataset_stream {
     int32_t *y;
     uint64_t *id;
     uint64_t *group;
+    uint8_t *risk;
 };
 
 void sisa_dataset_stream_close(sisa_dataset_stream *s)
@@ -200,6 +202,7 @@ void sisa_dataset_stream_close(sisa_dataset_stream *s)
     sisa_free(s->y);
     sisa_free(s->id);
     sisa_free(s->group);
+    sisa_free(s->risk);
     sisa_free(s);
 }
 
@@ -218,6 +221,11 @@ const uint64_t *sisa_dataset_stream_group(const sisa_dataset_stream *s)
     return s->group;
 }
 
+const uint8_t *sisa_dataset_stream_risk(const sisa_dataset_stream *s)
+{
+    return s->risk;
+}
+
 int sisa_dataset_stream_read_x(sisa_dataset_stream *s, uint64_t row0, uint64_t rows, float *buf)
 {
     if (row0 > s->hdr.n || rows > s->hdr.n - row0)
@@ -226,7 +234,8 @@ int sisa_dataset_stream_read_x(sisa_dataset_stream *s, uint64_t row0, uint64_t r
 }
 
 /* Load the per-row columns of an opened stream and check them: labels in range, unique IDs. */
-static int load_columns(sisa_dataset_stream *s, hid_t y, hid_t id, hid_t group, const char *path)
+static int load_columns(sisa_dataset_stream *s, hid_t y, hid_t id, hid_t group, hid_t risk,
+                        const char *path)
 {
     int err = SISA_OK;
     const uint64_t n = s->hdr.n;
@@ -237,6 +246,12 @@ static int load_columns(sisa_dataset_stream *s, hid_t y, hid_t id, hid_t group, 
     if (s->hdr.has_group) {
         s->group = sisa_malloc(n * sizeof *s->group);
         SISA_CHECK(s->group, SISA_ENOMEM, "out of memory reading the groups of %s", path);
+    }
+    if (s->hdr.has_risk) {
+        s->risk = sisa_malloc(n ? n : 1);
+        SISA_CHECK(s->risk, SISA_ENOMEM, "out of memory reading the risk tiers of %s", path);
+        SISA_H5(H5Dread(risk, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->risk),
+                SISA_ECORRUPT, "%s: reading risk failed", path);
     }
     if (s->y)
         SISA_H5(H5Dread(y, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->y), SISA_ECORRUPT,
@@ -279,6 +294,7 @@ static int stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset
     int err = SISA_OK;
     sisa_dataset_stream *s = NULL;
     hid_t y = H5I_INVALID_HID, id = H5I_INVALID_HID, group = H5I_INVALID_HID;
+    hid_t risk = H5I_INVALID_HID;
     char fmt[64];
     int32_t version = 0;
     *out = NULL;
@@ -366,11 +382,16 @@ static int stream_open(sisa_dataset_stream **out, const char *path, sisa_dataset
                         &group, path);
     SISA_TRY(found);
     s->hdr.has_group = found;
-    if (columns) SISA_TRY(load_columns(s, y, id, group, path));
+    found = open_column(s->file, "risk", 0, H5T_INTEGER, 1, H5T_SGN_NONE, "uint8 risk tiers", n,
+                        &risk, path);
+    SISA_TRY(found);
+    s->hdr.has_risk = found;
+    if (columns) SISA_TRY(load_columns(s, y, id, group, risk, path));
     *hdr = s->hdr;
     *out = s;
     s = NULL;
 done:
+    sisa_h5_close_quiet(&risk);
     sisa_h5_close_quiet(&group);
     sisa_h5_close_quiet(&id);
     sisa_h5_close_quiet(&y);
@@ -460,9 +481,11 @@ static int dataset_read(sisa_dataset **out, const char *path, int any)
     ds->y = s->y;
     ds->id = s->id;
     ds->group = s->group;
+    ds->risk = s->risk;
     s->y = NULL;
     s->id = NULL;
     s->group = NULL;
+    s->risk = NULL;
     uint64_t block = READ_BLOCK_BYTES / (ds->d * sizeof(float));
     if (block == 0) block = 1;
     for (uint64_t r0 = 0; r0 < ds->n; r0 += block) {

@@ -15,6 +15,7 @@
 #include "model/blas.h"
 #include "model/model.h"
 #include "shard/journal.h"
+#include "shard/partition.h"
 #include "shard/request.h"
 #include "shard/store.h"
 #include "shard/train.h"
@@ -294,6 +295,19 @@ static void print_json(FILE *out, const status_view *v)
             st->config_hash, (unsigned long long)cfg->seed, v->S, cfg->sisa.slices,
             sisa_sharding_name(cfg->sisa.sharding));
     sisa_json_string(out, m->dataset);
+    if (cfg->sisa.sharding == SISA_SHARDING_TIERED) {
+        /* tiers: each tier's first shard, shard count and whether it uses the last slice only */
+        fprintf(out, ", \"tier_key\": \"%s\", \"tiers\": [",
+                sisa_sharding_name(cfg->sisa.tier_key));
+        for (int32_t t = 0, first = 0; t < cfg->sisa.n_tiers; t++) {
+            fprintf(out,
+                    "%s{\"tier\": %d, \"first_shard\": %d, \"shards\": %d, \"last_slice\": %s}",
+                    t ? ", " : "", (int)t, (int)first, (int)cfg->sisa.tiers[t].shards,
+                    cfg->sisa.tiers[t].last_slice ? "true" : "false");
+            first += cfg->sisa.tiers[t].shards;
+        }
+        fprintf(out, "]");
+    }
     fprintf(out,
             ", \"dataset_digest\": \"%s\", \"dataset_digest_version\": %d, \"rows\": %llu, "
             "\"deletions\": %llu, \"deleted_rows\": %llu, \"context\": ",
@@ -321,6 +335,8 @@ static void print_json(FILE *out, const status_view *v)
         fprintf(out, "%s{\"shard\": %u, \"rows\": %llu, \"stages_done\": %u, \"checkpoint\": ",
                 k ? ", " : "", k, (unsigned long long)ss[k].rows, ss[k].stages_done);
         json_string_or_null(out, ss[k].ready ? ss[k].checkpoint : "");
+        if (cfg->sisa.sharding == SISA_SHARDING_TIERED)
+            fprintf(out, ", \"tier\": %u", sisa_partition_tier_of(cfg, k));
         fprintf(out, ", \"state\": ");
         sisa_json_string(out, ss[k].state);
         if (ss[k].problem[0]) {
@@ -343,7 +359,22 @@ static void print_text(FILE *out, const status_view *v)
             st->physical, st->moved ? "; made at " : "", st->moved ? st->man.location : "");
     fprintf(out, "  seed %llu, %u shards x %d slices, sharding by %s, %llu rows\n",
             (unsigned long long)cfg->seed, v->S, cfg->sisa.slices,
-            sisa_sharding_name(cfg->sisa.sharding), (unsigned long long)v->rows);
+            cfg->sisa.sharding == SISA_SHARDING_TIERED ? "risk tier"
+                                                       : sisa_sharding_name(cfg->sisa.sharding),
+            (unsigned long long)v->rows);
+    for (int32_t t = 0, first = 0;
+         cfg->sisa.sharding == SISA_SHARDING_TIERED && t < cfg->sisa.n_tiers; t++) {
+        const int32_t n = cfg->sisa.tiers[t].shards;
+        char range[32];
+        if (n > 1)
+            snprintf(range, sizeof range, "shards %d..%d", (int)first, (int)(first + n - 1));
+        else
+            snprintf(range, sizeof range, "shard %d", (int)first);
+        fprintf(out, "  risk tier %d: %s by %s%s\n", (int)t, range,
+                sisa_sharding_name(cfg->sisa.tier_key),
+                cfg->sisa.tiers[t].last_slice ? ", last slice only" : "");
+        first += n;
+    }
     fprintf(out, "  dataset %s (digest v%d %.12s)\n", m->dataset, m->digest_version,
             m->dataset_digest);
     fprintf(out,
