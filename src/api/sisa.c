@@ -921,6 +921,7 @@ int sisa_eval(sisa_eval_report *out, sisa_handle *h, const char *input)
     sisa_config cfg;
     sisa_store st = {.lock_fd = -1};
     sisa_run_ensemble e;
+    sisa_dataset *rows = NULL;
     eval_counts ec = {0};
     memset(&e, 0, sizeof e);
     memset(out, 0, sizeof *out);
@@ -933,7 +934,24 @@ int sisa_eval(sisa_eval_report *out, sisa_handle *h, const char *input)
         input = cfg.data.test;
     }
     snprintf(out->input, sizeof out->input, "%s", input);
-    const sisa_run_input in = {.path = input};
+    sisa_run_input in = {.path = input};
+    if (!strcmp(input, "-")) {
+        /* standard input: read whole on rank 0, which the ensemble broadcasts as a matrix */
+        SISA_TRY(sisa_run_stdin_rows(d, &st, "eval", NULL, 1, 0, &rows));
+        int local = SISA_OK;
+        if (rows && rows->num_classes > st.man.classes)
+            local = SISA_ERR(SISA_ECORRUPT,
+                             "standard input declares %d classes but store %s was trained on %d",
+                             rows->num_classes, st.root, st.man.classes);
+        SISA_TRY(sisa_dist_agree(d, local));
+        in = (sisa_run_input){.path = NULL,
+                              .x = rows ? rows->X : NULL,
+                              .n = rows ? rows->n : 0,
+                              .d = rows ? rows->d : 0,
+                              .id = rows ? rows->id : NULL,
+                              .y = rows ? rows->y : NULL};
+        snprintf(out->input, sizeof out->input, "standard input");
+    }
     const sisa_run_sink sink = {eval_start, eval_model_rows, eval_ens_rows, &ec};
     SISA_TRY(sisa_run_ensemble_stream(d, &st, &in, &e, &sink));
     if (sisa_dist_rank(d) != 0) goto done;
@@ -961,6 +979,7 @@ done:
     sisa_free(ec.hits);
     sisa_free(ec.confusion);
     sisa_free(ec.votes);
+    sisa_dataset_free(rows);
     sisa_run_ensemble_free(&e);
     sisa_store_close(&st);
     return err;

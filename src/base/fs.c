@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,4 +433,69 @@ int sisa_fs_remove_tree(const char *path)
     }
     if (rmdir(path) != 0 && errno != ENOENT) return -1;
     return 0;
+}
+
+int sisa_fs_copy_stdin(const char *path, const char *what)
+{
+    int err = SISA_OK;
+    char *buf = NULL;
+    int fd = -1;
+    uint64_t total = 0;
+    SISA_CHECK(!isatty(STDIN_FILENO), SISA_EUSAGE,
+               "sisa %s: '-' reads standard input, which is a terminal; pipe or redirect the "
+               "data into sisa (e.g. '< FILE')",
+               what);
+    buf = sisa_malloc(1u << 20);
+    SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    SISA_CHECK(fd >= 0, SISA_EIO, "cannot create %s: %s", path, strerror(errno));
+    for (;;) {
+        ssize_t got = read(STDIN_FILENO, buf, 1u << 20);
+        if (got < 0 && errno == EINTR) continue;
+        SISA_CHECK(got >= 0, SISA_EIO, "sisa %s: cannot read standard input: %s", what,
+                   strerror(errno));
+        if (got == 0) break;
+        total += (uint64_t)got;
+        for (ssize_t off = 0; off < got;) {
+            ssize_t put = write(fd, buf + off, (size_t)(got - off));
+            if (put < 0 && errno == EINTR) continue;
+            SISA_CHECK(put > 0, SISA_EIO, "cannot write %s (the copy of standard input): %s", path,
+                       put < 0 ? strerror(errno) : "no space written");
+            off += put;
+        }
+    }
+    SISA_CHECK(total > 0, SISA_EUSAGE,
+               "sisa %s: standard input is empty ('-' reads the data from it)", what);
+done:
+    if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
+        err = SISA_ERR(SISA_EIO, "cannot write %s (the copy of standard input): %s", path,
+                       strerror(errno));
+    sisa_free(buf);
+    return err;
+}
+
+int sisa_fs_spool_stdin(const char *what, char *dir, size_t dir_cap, char *file, size_t file_cap)
+{
+    int err = SISA_OK;
+    struct stat sb;
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base || stat(base, &sb) != 0 || !S_ISDIR(sb.st_mode)) base = "/tmp";
+    dir[0] = file[0] = '\0';
+    SISA_CHECK((size_t)snprintf(dir, dir_cap, "%s/sisa-%s-XXXXXX", base, what) < dir_cap &&
+                   strlen(dir) + sizeof "/stdin" <= file_cap,
+               SISA_EUSAGE, "the temporary folder's path %s is too long", base);
+    if (!mkdtemp(dir)) {
+        int e = errno;
+        dir[0] = '\0';
+        SISA_FAIL(SISA_EIO, "cannot create a folder in %s for standard input: %s", base,
+                  strerror(e));
+    }
+    snprintf(file, file_cap, "%s/stdin", dir);
+    SISA_TRY(sisa_fs_copy_stdin(file, what));
+done:
+    if (err < 0 && dir[0]) {
+        sisa_fs_remove_tree(dir);
+        dir[0] = file[0] = '\0';
+    }
+    return err;
 }

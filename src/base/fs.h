@@ -59,6 +59,14 @@ void sisa_fs_remove_quiet(const char *path);
  * followed). Only for folders whose whole content sisa wrote (scratch stores). Returns 0, or -1
  * with errno when the folder itself could not be removed; a missing folder is not an error. */
 int sisa_fs_remove_tree(const char *path);
+/* Copy standard input, to its end, into `path` (a new file). SISA_EUSAGE, naming the command
+ * `what`, when standard input is a terminal (nothing was piped in) or turns out empty. */
+int sisa_fs_copy_stdin(const char *path, const char *what);
+/* '-' where a file is read whole or twice and no store is involved: standard input copied into
+ * FILE = DIR/stdin, DIR a fresh folder sisa-WHAT-XXXXXX in $TMPDIR (when it is an existing
+ * folder) or /tmp. The caller removes DIR with sisa_fs_remove_tree; on an error nothing is left
+ * and dir is "". */
+int sisa_fs_spool_stdin(const char *what, char *dir, size_t dir_cap, char *file, size_t file_cap);
 /* mkdir -p: every folder it creates (parents included) gets SISA_DIR_MODE & ~umask; folders
  * that exist keep their mode. */
 int sisa_fs_mkdir_p(const char *path);

@@ -29,7 +29,7 @@ int sisa_cmd_impact(sisa_job *job, int argc, char **argv)
         {"groups-file", 0, SISA_ARG_STRING, &o.rows.groups_file, "FILE",
          "file of group keys, one per line ('#' comments; '-': standard input)", 0},
         {"queries", 'q', SISA_ARG_STRING, &o.queries, "Q.h5",
-         "the query rows: a sisa dataset file (sisa import)", 1},
+         "the query rows: a sisa dataset file (sisa import; '-': standard input)", 1},
         {"output", 'o', SISA_ARG_STRING, &o.output, "OUT.h5",
          "write the per-row, per-query and per-shard results here (HDF5, docs/formats.md)", 0},
         {"force", 'f', SISA_ARG_FLAG, &o.force, NULL, "replace an existing output file", 0},

@@ -116,7 +116,9 @@ int sisa_cmd_eval(sisa_job *job, int argc, char **argv)
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"input", 'i', SISA_ARG_STRING, &input, "TEST.h5",
-         "labelled dataset to evaluate on (default: the config's data.test)", 0},
+         "labelled dataset to evaluate on (default: the config's data.test; '-': standard "
+         "input)",
+         0},
         {"json", 0, SISA_ARG_FLAG, &json, NULL, "print the result as one JSON object", 0},
     };
     const sisa_command_spec spec = {

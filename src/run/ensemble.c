@@ -154,6 +154,7 @@ typedef struct {
     float *shard_proba;        /* rank 0, merge with a model_rows sink: (ENSEMBLE_CHUNK x C) */
     const float *memx;         /* a memory input's rows (NULL: read from e->input) */
     const uint64_t *memid;     /* rank 0: a memory input's IDs (may be NULL) */
+    const int32_t *memy;       /* rank 0: a memory input's labels (may be NULL) */
     sisa_shard_model **loaded; /* (M) this rank's models, NULL for the others' */
     float *x;                  /* (ENSEMBLE_CHUNK x d) a chunk's rows */
     float *buf;                /* (ENSEMBLE_CHUNK x C + 1) one item and its failure flag */
@@ -179,6 +180,7 @@ static int open_input(sisa_dist *d, const sisa_store *st, const sisa_run_input *
     } else {
         err = open_memory(d, in, e, &hdr, &ss->memx);
         ss->memid = in->id;
+        ss->memy = in->y;
     }
     if (err == SISA_OK && hdr.d != st->man.features)
         err = SISA_ERR(SISA_ECORRUPT,
@@ -221,7 +223,7 @@ static int prepare_stream(const sisa_store *st, int rank, int P, ensemble *e,
         }
     }
     if (rank != 0) goto done;
-    e->y = e->input ? sisa_dataset_stream_y(e->input) : NULL;
+    e->y = e->input ? sisa_dataset_stream_y(e->input) : ss->memy;
     e->id = e->input ? sisa_dataset_stream_id(e->input) : ss->memid;
     ss->ens = sisa_malloc((size_t)ENSEMBLE_CHUNK * C * sizeof *ss->ens);
     ss->label = sisa_malloc((size_t)ENSEMBLE_CHUNK * sizeof *ss->label);

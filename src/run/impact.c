@@ -73,6 +73,12 @@ typedef struct {
     uint64_t *depends;      /* (nq) */
 } impact;
 
+/* What the query rows are called in messages and outputs. */
+static const char *queries_name(const impact *im)
+{
+    return strcmp(im->o->queries, "-") ? im->o->queries : "standard input";
+}
+
 static void shard_state_free(shard_state *s)
 {
     if (s->pa != s->pb) sisa_free(s->pa);
@@ -665,7 +671,7 @@ static int write_output(impact *im, const sisa_run_impact_result *res, const uin
         {"sisa_format", "sisa-impact-v1"},
         {"store", im->st->root},
         {"store_id", im->st->man.store_id},
-        {"queries", im->o->queries},
+        {"queries", queries_name(im)},
         {"model", sisa_model_type_name(im->st->cfg.model.type)},
         {"strategy", sisa_strategy_name(im->st->cfg.aggregate.strategy)},
         {"k", im->knn ? kbuf : ""},
@@ -695,7 +701,7 @@ static void print_summary(FILE *out, const impact *im, const sisa_run_impact_res
             sisa_strategy_name(im->st->cfg.aggregate.strategy));
     if (im->knn) fprintf(out, ", k=%u %s", im->K, sisa_metric_name(im->st->cfg.model.metric));
     fprintf(out, ") on %llu query row(s) of %s\n", (unsigned long long)res->queries,
-            im->o->queries);
+            queries_name(im));
     if (res->already)
         fprintf(out, "  %llu named row(s) were deleted by earlier requests\n",
                 (unsigned long long)res->already);
@@ -759,14 +765,15 @@ static void print_summary(FILE *out, const impact *im, const sisa_run_impact_res
     if (im->o->output) fprintf(out, "written: %s\n", im->o->output);
 }
 
-/* Every rank: the query rows, checked against the store. */
+/* Every rank: the query rows (already read when they came on standard input), checked against
+ * the store. */
 static int read_queries(impact *im)
 {
     int err = SISA_OK;
     const sisa_store *st = im->st;
-    SISA_TRY(sisa_dataset_read_any(&im->q, im->o->queries));
+    if (!im->q) SISA_TRY(sisa_dataset_read_any(&im->q, im->o->queries));
     SISA_CHECK(im->q->d == st->man.features, SISA_ECORRUPT,
-               "%s has %llu features per row but store %s was trained on %llu", im->o->queries,
+               "%s has %llu features per row but store %s was trained on %llu", queries_name(im),
                (unsigned long long)im->q->d, st->root, (unsigned long long)st->man.features);
     im->nq = im->q->n;
     im->sh = sisa_calloc(im->S, sizeof *im->sh);
@@ -856,6 +863,14 @@ int sisa_run_impact(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
         local = SISA_ERR(SISA_EEXIST, "%s exists (--force replaces it)", o->output);
     if (rank == 0 && local == SISA_OK && !o->queries)
         local = SISA_ERR(SISA_EUSAGE, "sisa impact: give the query rows (--queries FILE)");
+    if (rank == 0 && local == SISA_OK && !strcmp(o->queries, "-") &&
+        ((o->del.ids_file && !strcmp(o->del.ids_file, "-")) ||
+         (o->del.groups_file && !strcmp(o->del.groups_file, "-"))))
+        local =
+            SISA_ERR(SISA_EUSAGE,
+                     "sisa impact: --queries - and --%s - both read standard "
+                     "input; at most one can",
+                     o->del.ids_file && !strcmp(o->del.ids_file, "-") ? "ids-file" : "groups-file");
     SISA_TRY(sisa_dist_agree(d, local));
     const sisa_run_open_opts oo = {0, NULL, 0, cfg_in};
     SISA_TRY(sisa_run_open_store(d, &st, &cfg, cfg_path, SISA_STORE_READ, &oo));
@@ -876,6 +891,8 @@ int sisa_run_impact(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_i
     }
     SISA_TRY(sisa_dist_agree(d, local));
     SISA_TRY(sisa_run_share_request(d, &req));
+    if (!strcmp(o->queries, "-"))
+        SISA_TRY(sisa_run_stdin_rows(d, &st, "impact", o->scratch, 0, 1, &im.q));
     SISA_TRY(sisa_dist_agree(d, read_queries(&im)));
     SISA_TRY(shard_predictions(d, &im, &req));
     if (rank == 0) local = combine(&im, &req, res);

@@ -21,12 +21,9 @@
 #include "sisa/dataset.h"
 #include "sisa/import.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -241,33 +238,6 @@ done:
     return err;
 }
 
-/* Copy standard input into `path` (a new file). */
-static int copy_stdin(const char *path)
-{
-    int err = SISA_OK;
-    char *buf = sisa_malloc(1u << 20);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    SISA_CHECK(buf, SISA_ENOMEM, "out of memory");
-    SISA_CHECK(fd >= 0, SISA_EIO, "cannot create %s: %s", path, strerror(errno));
-    for (;;) {
-        ssize_t got = read(STDIN_FILENO, buf, 1u << 20);
-        if (got < 0 && errno == EINTR) continue;
-        SISA_CHECK(got >= 0, SISA_EIO, "cannot read standard input: %s", strerror(errno));
-        if (got == 0) break;
-        for (ssize_t off = 0; off < got;) {
-            ssize_t put = write(fd, buf + off, (size_t)(got - off));
-            if (put < 0 && errno == EINTR) continue;
-            SISA_CHECK(put > 0, SISA_EIO, "cannot write %s: %s", path, strerror(errno));
-            off += put;
-        }
-    }
-done:
-    if (fd >= 0 && close(fd) != 0 && err == SISA_OK)
-        err = SISA_ERR(SISA_EIO, "cannot write %s: %s", path, strerror(errno));
-    sisa_free(buf);
-    return err;
-}
-
 int sisa_run_predict_prepare(const sisa_store *st, const char *input, const char *format,
                              const sisa_run_foreign_opts *fo, sisa_run_input_kind *kind,
                              sisa_dataset **rows)
@@ -279,9 +249,8 @@ int sisa_run_predict_prepare(const sisa_store *st, const char *input, const char
     if (!strcmp(input, "-")) {
         /* Standard input is kept in a scratch file (libsvm is read twice, HDF5 needs a file)
          * and then read whole; text is CSV unless the format says libsvm. */
-        SISA_TRY(sisa_run_make_scratch(st, "predict", fo->scratch, scratch, sizeof scratch));
-        snprintf(copy, sizeof copy, "%s/stdin", scratch);
-        SISA_TRY(copy_stdin(copy));
+        SISA_TRY(sisa_run_stdin_copy(st, "predict", fo->scratch, scratch, sizeof scratch, copy,
+                                     sizeof copy));
         src = copy;
         if (!format || !strcmp(format, "auto")) {
             int probe = sisa_dataset_probe(src);
@@ -305,5 +274,62 @@ int sisa_run_predict_prepare(const sisa_store *st, const char *input, const char
     }
 done:
     if (scratch[0]) sisa_run_remove_scratch(scratch);
+    return err;
+}
+
+int sisa_run_stdin_rows(sisa_dist *d, const sisa_store *st, const char *cmd, const char *base_opt,
+                        int labelled, int everywhere, sisa_dataset **rows)
+{
+    int err = SISA_OK, local = SISA_OK;
+    const int rank = sisa_dist_rank(d);
+    char scratch[SISA_PATH_MAX] = "", copy[SISA_PATH_MAX + 16];
+    sisa_dataset *ds = NULL;
+    *rows = NULL;
+    if (rank == 0) {
+        local = sisa_run_stdin_copy(st, cmd, base_opt, scratch, sizeof scratch, copy, sizeof copy);
+        if (local == SISA_OK) {
+            local = labelled ? sisa_dataset_read(&ds, copy) : sisa_dataset_read_any(&ds, copy);
+            if (local < 0) sisa_error_prefix("standard input (kept as %s)", copy);
+        }
+        if (scratch[0]) sisa_run_remove_scratch(scratch);
+    }
+    SISA_TRY(sisa_dist_agree(d, local));
+    if (everywhere && sisa_dist_size(d) > 1) {
+        /* n, d, labelled, num_classes from rank 0; then X, id and (labelled) y. */
+        uint64_t shape[4] = {0, 0, 0, 0};
+        if (rank == 0) {
+            shape[0] = ds->n;
+            shape[1] = ds->d;
+            shape[2] = (uint64_t)ds->labelled;
+            shape[3] = (uint64_t)ds->num_classes;
+        }
+        SISA_TRY(sisa_dist_bcast(d, shape, sizeof shape, 0));
+        if (rank != 0) {
+            ds = sisa_calloc(1, sizeof *ds);
+            local = ds ? SISA_OK : SISA_ERR(SISA_ENOMEM, "out of memory");
+            if (ds) {
+                ds->n = shape[0];
+                ds->d = shape[1];
+                ds->labelled = (int)shape[2];
+                ds->num_classes = (int32_t)shape[3];
+                ds->scale = 1;
+                const uint64_t cells = shape[0] * shape[1];
+                ds->X = sisa_malloc((cells ? cells : 1) * sizeof(float));
+                ds->id = sisa_malloc((shape[0] ? shape[0] : 1) * sizeof *ds->id);
+                if (ds->labelled) ds->y = sisa_malloc((shape[0] ? shape[0] : 1) * sizeof *ds->y);
+                if (!ds->X || !ds->id || (ds->labelled && !ds->y))
+                    local = SISA_ERR(SISA_ENOMEM, "out of memory for %llu rows of standard input",
+                                     (unsigned long long)shape[0]);
+            }
+        }
+        SISA_TRY(sisa_dist_agree(d, local));
+        SISA_TRY(sisa_dist_bcast(d, ds->X, shape[0] * shape[1] * sizeof(float), 0));
+        SISA_TRY(sisa_dist_bcast(d, ds->id, shape[0] * sizeof *ds->id, 0));
+        if (ds->labelled) SISA_TRY(sisa_dist_bcast(d, ds->y, shape[0] * sizeof *ds->y, 0));
+    }
+    *rows = ds;
+    ds = NULL;
+done:
+    sisa_dataset_free(ds);
     return err;
 }

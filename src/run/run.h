@@ -132,6 +132,7 @@ typedef struct sisa_run_input {
     const float *x;
     uint64_t n, d;
     const uint64_t *id; /* memory input: rank 0's (n) sample IDs for the sink (NULL: none) */
+    const int32_t *y;   /* memory input: rank 0's (n) labels for the sink (NULL: none) */
     int any;            /* file input: an unlabelled dataset is accepted too */
 } sisa_run_input;
 
@@ -165,6 +166,14 @@ typedef struct sisa_run_foreign_opts {
 int sisa_run_predict_prepare(const sisa_store *st, const char *input, const char *format,
                              const sisa_run_foreign_opts *fo, sisa_run_input_kind *kind,
                              sisa_dataset **rows);
+
+/* Collective: '-' where a command reads a sisa dataset file. Rank 0 copies standard input
+ * (sisa_run_stdin_copy, under base_opt) and reads it whole (labelled: sisa_dataset_read, which
+ * refuses unlabelled data; else sisa_dataset_read_any), then removes the copy. With everywhere,
+ * every rank gets the rows (n, d, X, id and y; no group, risk or names); else only rank 0 (the
+ * other ranks' *rows is NULL). */
+int sisa_run_stdin_rows(sisa_dist *d, const sisa_store *st, const char *cmd, const char *base_opt,
+                        int labelled, int everywhere, sisa_dataset **rows);
 
 typedef struct sisa_run_ensemble {
     uint64_t n;
@@ -265,10 +274,17 @@ int sisa_run_log(sisa_dist *d, const char *cfg_path, const sisa_config *cfg_in,
                  const sisa_run_log_opts *o, sisa_run_log_result *res);
 
 /* A fresh scratch folder sisa-CMD-XXXXXX under base_opt (else $TMPDIR, else /tmp), never
- * inside the store (scratch.c); remove it with sisa_run_remove_scratch, which only warns. */
+ * inside the store st (NULL: no store to keep out of) (scratch.c); remove it with
+ * sisa_run_remove_scratch, which only warns. */
 int sisa_run_make_scratch(const sisa_store *st, const char *cmd, const char *base_opt, char *out,
                           size_t cap);
 void sisa_run_remove_scratch(const char *path);
+/* What '-' means where a command reads a file whole or more than once (HDF5, libsvm): standard
+ * input, copied to its end into `copy` (SCRATCH/stdin) in a fresh scratch folder as above. The
+ * caller removes `scratch` afterwards; on an error nothing is left (scratch is ""). SISA_EUSAGE
+ * when standard input is a terminal or empty. */
+int sisa_run_stdin_copy(const sisa_store *st, const char *cmd, const char *base_opt, char *scratch,
+                        size_t cap, char *copy, size_t copy_cap);
 
 /* sisa outliers (outliers.c): the parameters, as sisa/sisa.h's sisa_outlier_opts. */
 typedef struct sisa_run_outlier_opts {

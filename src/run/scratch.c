@@ -1,6 +1,7 @@
 /*
  * scratch.c - scratch folders of commands that train outside the store (run/run.h): sisa
- * verify trains a shard from scratch there, sisa impact the shards a deletion would retrain.
+ * verify trains a shard from scratch there, sisa impact the shards a deletion would retrain;
+ * and the copies of standard input that commands reading a file whole or twice ('-') keep there.
  */
 #include "run/run.h"
 
@@ -48,13 +49,15 @@ int sisa_run_make_scratch(const sisa_store *st, const char *cmd, const char *bas
     }
     /* Physical paths, so that a link cannot hide that the folder is inside the store. */
     SISA_TRY(sisa_path_physical(base, sizeof base, b));
-    SISA_TRY(sisa_path_physical(root, sizeof root, st->root));
-    size_t rl = strlen(root);
-    SISA_CHECK(!(strncmp(base, root, rl) == 0 && (base[rl] == '\0' || base[rl] == '/')),
-               SISA_EUSAGE,
-               "sisa %s: the scratch folder %s is inside store %s; choose a folder outside "
-               "the store with --scratch DIR",
-               cmd, base, st->root);
+    if (st) {
+        SISA_TRY(sisa_path_physical(root, sizeof root, st->root));
+        size_t rl = strlen(root);
+        SISA_CHECK(!(strncmp(base, root, rl) == 0 && (base[rl] == '\0' || base[rl] == '/')),
+                   SISA_EUSAGE,
+                   "sisa %s: the scratch folder %s is inside store %s; choose a folder outside "
+                   "the store with --scratch DIR",
+                   cmd, base, st->root);
+    }
     int have = stat(base, &sb) == 0;
     SISA_CHECK(have && S_ISDIR(sb.st_mode), SISA_EUSAGE,
                "sisa %s: the scratch folder %s: %s; give an existing folder (it makes a "
@@ -73,5 +76,22 @@ int sisa_run_make_scratch(const sisa_store *st, const char *cmd, const char *bas
         SISA_FAIL(SISA_EIO, "cannot create a scratch folder in %s: %s", base, strerror(e));
     }
 done:
+    return err;
+}
+
+int sisa_run_stdin_copy(const sisa_store *st, const char *cmd, const char *base_opt, char *scratch,
+                        size_t cap, char *copy, size_t copy_cap)
+{
+    int err = SISA_OK;
+    copy[0] = '\0';
+    SISA_TRY(sisa_run_make_scratch(st, cmd, base_opt, scratch, cap));
+    SISA_CHECK((size_t)snprintf(copy, copy_cap, "%s/stdin", scratch) < copy_cap, SISA_EUSAGE,
+               "sisa %s: the scratch folder's path %s is too long", cmd, scratch);
+    SISA_TRY(sisa_fs_copy_stdin(copy, cmd));
+done:
+    if (err < 0) {
+        if (scratch[0]) sisa_run_remove_scratch(scratch);
+        scratch[0] = copy[0] = '\0';
+    }
     return err;
 }
