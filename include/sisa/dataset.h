@@ -76,6 +76,12 @@ int sisa_dataset_read_any(sisa_dataset **out, const char *path);
  * attribute (a foreign HDF5 file), negative when it cannot be opened as HDF5. */
 int sisa_dataset_probe(const char *path);
 void sisa_dataset_free(sisa_dataset *ds);
+/* '-' where a file is read whole or twice: standard input, copied to its end into FILE =
+ * DIR/stdin, DIR a fresh folder sisa-WHAT-XXXXXX in $TMPDIR (when it is an existing folder, else
+ * /tmp), to be read as a file. SISA_EUSAGE when standard input is a terminal or empty; on an
+ * error nothing is left. Remove DIR afterwards with sisa_stdin_spool_remove. */
+int sisa_stdin_spool(const char *what, char *dir, size_t dir_cap, char *file, size_t file_cap);
+void sisa_stdin_spool_remove(const char *dir);
 
 /* ---- streaming writer ------------------------------------------------------------------- */
 

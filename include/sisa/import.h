@@ -57,6 +57,10 @@ typedef struct sisa_import_opts {
      * with risk_cuts ("0.5,0.9") its values are probabilities cut into tiers (src/io/risk.c) */
     const char *risk_col;
     const char *risk_cuts;
+
+    /* Set by the importers themselves when an input is '-': the temporary copy of standard
+     * input they read, which the output's source attribute calls "standard input". */
+    const char *stdin_copy;
 } sisa_import_opts;
 
 /* Fill with defaults (everything 0/NULL; scale 1). */

@@ -97,9 +97,10 @@ static int import_idx(int argc, char **argv)
     sisa_import_opts o;
     sisa_import_opts_init(&o);
     const sisa_option options[] = {
-        {"images", 0, SISA_ARG_STRING, &o.images, "FILE", "IDX file of samples (idx3, idx2...)", 1},
+        {"images", 0, SISA_ARG_STRING, &o.images, "FILE",
+         "IDX file of samples (idx3, idx2...; '-': standard input)", 1},
         {"labels", 0, SISA_ARG_STRING, &o.labels, "FILE",
-         "IDX file of labels (idx1; required unless --unlabelled)", 0},
+         "IDX file of labels (idx1; required unless --unlabelled; '-': standard input)", 0},
         COMMON_OPTIONS(o),
     };
     const sisa_command_spec spec = {
@@ -186,7 +187,7 @@ static int import_libsvm(int argc, char **argv)
             "gzipped.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
-        .positional_help = "FILE  the libsvm file",
+        .positional_help = "FILE  the libsvm file ('-': standard input, kept in a temporary copy)",
         .min_positionals = 1,
         .max_positionals = 1,
     };
@@ -224,7 +225,7 @@ static int import_h5(int argc, char **argv)
             "refused.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
-        .positional_help = "FILE  the HDF5 file",
+        .positional_help = "FILE  the HDF5 file ('-': standard input, kept in a temporary copy)",
         .min_positionals = 1,
         .max_positionals = 1,
     };

@@ -244,6 +244,7 @@ int sisa_cmd_info(sisa_job *job, int argc, char **argv)
     int err = SISA_OK;
     int json = 0, all_classes = 0;
     char *pos[1];
+    char spool[4096] = "", copy[4096 + 16];
     sisa_dataset *ds = NULL;
     info_stats st;
     memset(&st, 0, sizeof st);
@@ -271,22 +272,31 @@ int sisa_cmd_info(sisa_job *job, int argc, char **argv)
             "with the number of classes (about 3 bytes per empty class).",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
-        .positional_help = "FILE.h5  the dataset file",
+        .positional_help = "FILE.h5  the dataset file ('-': standard input)",
         .min_positionals = 1,
         .max_positionals = 1,
     };
     int rc = sisa_args_parse(&spec, argc, argv, pos, NULL);
     if (rc) return rc > 0 ? SISA_OK : rc;
-    SISA_TRY(sisa_dataset_read_any(&ds, pos[0]));
-    SISA_TRY(compute_stats(&st, ds, pos[0]));
+    const char *path = pos[0], *name = pos[0];
+    if (!strcmp(pos[0], "-")) { /* standard input: read as the file it is copied into */
+        SISA_TRY(sisa_stdin_spool("info", spool, sizeof spool, copy, sizeof copy));
+        path = copy;
+        name = "standard input";
+    }
+    err = sisa_dataset_read_any(&ds, path);
+    if (err < 0 && path != pos[0]) sisa_error_prefix("standard input");
+    SISA_TRY(err);
+    SISA_TRY(compute_stats(&st, ds, path));
     if (json)
-        print_json(pos[0], ds, &st);
+        print_json(name, ds, &st);
     else
-        print_text(pos[0], ds, &st, all_classes);
+        print_text(name, ds, &st, all_classes);
     SISA_CHECK(fflush(stdout) == 0 && !ferror(stdout), SISA_EIO, "cannot write to stdout: %s",
                strerror(errno));
 done:
     free(st.class_counts);
     sisa_dataset_free(ds);
+    sisa_stdin_spool_remove(spool);
     return err;
 }

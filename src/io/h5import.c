@@ -314,8 +314,9 @@ static int child_import(void *arg, void *result)
         SISA_CHECK(risk_v && tiers, SISA_ENOMEM, "out of memory");
     }
 
-    int used = snprintf(source, sizeof source, "h5 %s x=%s y=%s id=%s", path, x_name,
-                        o->unlabelled ? "none" : y.name, has_id ? id.name : "row");
+    int used =
+        snprintf(source, sizeof source, "h5 %s x=%s y=%s id=%s", sisa_import_input_name(o, path),
+                 x_name, o->unlabelled ? "none" : y.name, has_id ? id.name : "row");
     if (has_group && used > 0 && (size_t)used < sizeof source)
         snprintf(source + used, sizeof source - (size_t)used, " group=%s", group.name);
     sisa_import_risk_source(source, sizeof source, o);
@@ -438,6 +439,7 @@ int sisa_import_h5(sisa_dataset_summary *out, const char *path, const sisa_impor
     sisa_dataset_summary s;
     SISA_TRY(sisa_import_check_common(o));
     SISA_CHECK(path && *path, SISA_EUSAGE, "sisa import h5: no input file given");
+    if (!strcmp(path, "-")) return sisa_import_spooled(out, o, sisa_import_h5);
     if (o->unlabelled) /* labelled, y defaults to "y" */
         SISA_TRY(sisa_import_check_labels(o, o->y_name, "--y NAME", "labels dataset"));
     SISA_CHECK(o->force || !sisa_fs_exists(o->out), SISA_EEXIST,

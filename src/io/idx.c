@@ -322,6 +322,11 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
     SISA_TRY(sisa_import_check_common(o));
     SISA_CHECK(o->images && *o->images, SISA_EUSAGE, "sisa import idx: --images FILE is required");
     SISA_TRY(sisa_import_check_labels(o, o->labels, "--labels FILE", "label file"));
+    if (!strcmp(o->images, "-") || (o->labels && !strcmp(o->labels, "-"))) {
+        SISA_CHECK(!(o->labels && !strcmp(o->images, o->labels)), SISA_EUSAGE,
+                   "--images and --labels both read standard input ('-'); at most one can");
+        return sisa_import_spooled(out, o, NULL);
+    }
     SISA_CHECK(o->force || !sisa_fs_exists(o->out), SISA_EEXIST,
                "%s already exists (pass --force to replace it)", o->out);
 
@@ -343,8 +348,8 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
     SISA_CHECK(raw && X && lraw && y && ids, SISA_ENOMEM, "out of memory for a block of %llu rows",
                (unsigned long long)block);
 
-    snprintf(source, sizeof source, "idx images=%s labels=%s", o->images,
-             o->labels ? o->labels : "none");
+    snprintf(source, sizeof source, "idx images=%s labels=%s", sisa_import_input_name(o, o->images),
+             o->labels ? sisa_import_input_name(o, o->labels) : "none");
     sisa_writer_opts wo;
     sisa_import_writer_opts(&wo, o, source);
     wo.n_hint = n;

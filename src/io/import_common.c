@@ -3,6 +3,7 @@
  */
 #include "io/import_internal.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "sisa/error.h"
 #include "base/mem.h"
@@ -284,4 +285,31 @@ void sisa_lines_close(sisa_lines *l)
     sisa_gzin_close(&l->in);
     sisa_free(l->buf);
     l->buf = NULL;
+}
+
+int sisa_import_spooled(sisa_dataset_summary *out, const sisa_import_opts *o,
+                        int (*import)(sisa_dataset_summary *, const char *,
+                                      const sisa_import_opts *))
+{
+    int err = SISA_OK;
+    char dir[SISA_PATH_MAX], file[SISA_PATH_MAX + 16];
+    SISA_TRY(sisa_fs_spool_stdin("import", dir, sizeof dir, file, sizeof file));
+    sisa_import_opts io = *o;
+    io.stdin_copy = file;
+    if (import) {
+        err = import(out, file, &io);
+    } else {
+        if (!strcmp(io.images, "-")) io.images = file;
+        if (io.labels && !strcmp(io.labels, "-")) io.labels = file;
+        err = sisa_import_idx(out, &io);
+    }
+    if (sisa_fs_remove_tree(dir) != 0)
+        sisa_warn("could not remove %s (the copy of standard input): %s", dir, strerror(errno));
+done:
+    return err;
+}
+
+const char *sisa_import_input_name(const sisa_import_opts *o, const char *path)
+{
+    return o->stdin_copy && path && !strcmp(path, o->stdin_copy) ? "standard input" : path;
 }

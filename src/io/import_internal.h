@@ -27,6 +27,17 @@ int sisa_import_check_id_offset(const sisa_import_opts *o, uint64_t n, const cha
  * pass --num-classes N ...", WHERE formatted from `fmt` (the file and the line or row). */
 int sisa_import_label_typo(int64_t label, const char *fmt, ...) SISA_PRINTF(2, 3);
 
+/* What the source attribute calls input `path`: "standard input" for o->stdin_copy. */
+const char *sisa_import_input_name(const sisa_import_opts *o, const char *path);
+
+/* An import whose input is standard input ('-'): it is copied to a temporary file
+ * (sisa_fs_spool_stdin), imported from there by `import` (path = the copy), and the copy removed;
+ * with import NULL it is sisa_import_idx with the '-' of --images or --labels replaced by the
+ * copy. Messages name the copy, DIR/stdin. */
+int sisa_import_spooled(sisa_dataset_summary *out, const sisa_import_opts *o,
+                        int (*import)(sisa_dataset_summary *, const char *,
+                                      const sisa_import_opts *));
+
 /* Labels come from `given` (the value of `option`, e.g. "--label COLUMN", naming a `thing` such
  * as "label column") exactly when the data are labelled: SISA_EUSAGE when it is missing, or given
  * with --unlabelled. */

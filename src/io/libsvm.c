@@ -244,8 +244,7 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
     SISA_CHECK(o->features <= SVM_MAX_FEATURES, SISA_EUSAGE,
                "--features %llu is more than the limit of %llu", (unsigned long long)o->features,
                (unsigned long long)SVM_MAX_FEATURES);
-    SISA_CHECK(strcmp(path, "-") != 0, SISA_EUSAGE,
-               "a libsvm file is read twice (once to size it): give a file, not standard input");
+    if (!strcmp(path, "-")) return sisa_import_spooled(out, o, sisa_import_libsvm);
     SISA_TRY(sisa_lines_open(&lines, path));
     lines_open = 1;
 
@@ -289,7 +288,7 @@ int sisa_import_libsvm(sisa_dataset_summary *out, const char *path, const sisa_i
     SISA_CHECK(X && y && id, SISA_ENOMEM, "out of memory for a block of %llu rows of %llu features",
                (unsigned long long)block_rows, (unsigned long long)d);
 
-    snprintf(source, sizeof source, "libsvm %s", path);
+    snprintf(source, sizeof source, "libsvm %s", sisa_import_input_name(o, path));
     sisa_writer_opts wo;
     sisa_import_writer_opts(&wo, o, source);
     wo.n_hint = n;

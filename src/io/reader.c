@@ -22,6 +22,7 @@
 #include "io/dsstream.h"
 #include "sisa/dataset.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "io/h5check.h"
 #include "io/h5util.h"
@@ -509,4 +510,15 @@ int sisa_dataset_read(sisa_dataset **out, const char *path)
 int sisa_dataset_read_any(sisa_dataset **out, const char *path)
 {
     return dataset_read(out, path, 1);
+}
+
+int sisa_stdin_spool(const char *what, char *dir, size_t dir_cap, char *file, size_t file_cap)
+{
+    return sisa_fs_spool_stdin(what, dir, dir_cap, file, file_cap);
+}
+
+void sisa_stdin_spool_remove(const char *dir)
+{
+    if (dir && *dir && sisa_fs_remove_tree(dir) != 0)
+        sisa_warn("could not remove %s (the copy of standard input): %s", dir, strerror(errno));
 }
