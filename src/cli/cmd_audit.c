@@ -30,7 +30,9 @@ int sisa_cmd_audit(sisa_job *job, int argc, char **argv)
         {"head", 0, SISA_ARG_STRING, &head, "HEX",
          "a ledger head kept outside the store (must be in the chain)", 0},
         {"certificate", 0, SISA_ARG_STRING, &cert, "CERT.json",
-         "a deletion certificate whose \"ledger_head\" is checked like --head", 0},
+         "a deletion certificate whose \"ledger_head\" is checked like --head ('-': standard "
+         "input)",
+         0},
         {"dataset", 0, SISA_ARG_STRING, &dataset, "PATH",
          "the dataset the store was trained on (default: the config's data.train)", 0},
         {"json", 0, SISA_ARG_FLAG, &json, NULL, "print the report as one JSON object", 0},

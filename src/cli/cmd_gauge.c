@@ -22,7 +22,7 @@ static int gauge_plan(sisa_job *job, int argc, char **argv)
         {"config", 'c', SISA_ARG_STRING, &o.config, "FILE", "the config whose model is gauged", 1},
         {"output", 'o', SISA_ARG_STRING, &o.dir, "DIR", "the gauge folder (made; must be new)", 1},
         {"forget-ids", 0, SISA_ARG_STRING, &o.forget_ids, "FILE",
-         "the forget set: sample IDs, one per line ('#' comments)", 0},
+         "the forget set: sample IDs, one per line ('#' comments; '-': standard input)", 0},
         {"forget-random", 0, SISA_ARG_F64, &o.forget_fraction, "FRACTION",
          "the forget set: this share of the training rows, drawn with the seed", 0},
         {"models", 0, SISA_ARG_U64, &models, "N", "models per population (>= 3)", 1},

@@ -25,7 +25,9 @@ int sisa_cmd_outliers(sisa_job *job, int argc, char **argv)
         {"method", 0, SISA_ARG_STRING, &o.method, "NAME",
          "iforest (Isolation Forest) or lof (Local Outlier Factor)", 1},
         {"output", 'o', SISA_ARG_STRING, &o.ids_out, "IDS.txt",
-         "write the flagged sample IDs here (for sisa unlearn --ids-file)", 1},
+         "write the flagged sample IDs here (for sisa unlearn --ids-file; '-': standard output, "
+         "the summary then goes to standard error)",
+         1},
         {"scores", 0, SISA_ARG_STRING, &o.scores_out, "OUT.h5",
          "write every row's score here (HDF5: id, score, flagged, shard)", 0},
         {"contamination", 0, SISA_ARG_F64, &o.contamination, "FRACTION",

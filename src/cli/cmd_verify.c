@@ -33,7 +33,9 @@ int sisa_cmd_verify(sisa_job *job, int argc, char **argv)
     const sisa_option options[] = {
         {"config", 'c', SISA_ARG_STRING, &cfg_path, "FILE", "the run's config file", 1},
         {"output", 'o', SISA_ARG_STRING, &out_opt, "FILE",
-         "write the certificate here (default: STORE/certificates/request-N.json)", 0},
+         "write the certificate here (default: STORE/certificates/request-N.json; '-': to "
+         "standard output, as the only output there)",
+         0},
         {"force", 0, SISA_ARG_FLAG, &force, NULL, "replace the -o file if it exists", 0},
         {"scratch", 0, SISA_ARG_STRING, &scratch_opt, "DIR",
          "where to train from scratch: a new folder inside DIR, an existing folder (default "

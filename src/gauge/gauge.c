@@ -134,7 +134,9 @@ static int forget_from_file(gplan *p, const char *path, const sisa_dataset *ds)
     char *text = NULL;
     uint64_t *sorted_ids = NULL;
     size_t len = 0, cap = 0;
-    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
+    SISA_TRY(
+        sisa_fs_read_all(&text, &len, strcmp(path, "-") ? path : "/dev/stdin", (size_t)1 << 30));
+    if (!strcmp(path, "-")) path = "standard input";
     sorted_ids = sisa_malloc((ds->n ? ds->n : 1) * sizeof *sorted_ids);
     SISA_CHECK(sorted_ids, SISA_ENOMEM, "out of memory");
     memcpy(sorted_ids, ds->id, ds->n * sizeof *sorted_ids);

@@ -50,7 +50,9 @@ int sisa_run_certificate_head(const char *path, char out[65])
     const char *head = NULL;
     /* As large as the ledger may be: a certificate names the rows of the requests it covers,
      * which the ledger names too. */
-    SISA_TRY(sisa_fs_read_all(&text, &len, path, (size_t)1 << 30));
+    const int std_in = !strcmp(path, "-");
+    SISA_TRY(sisa_fs_read_all(&text, &len, std_in ? "/dev/stdin" : path, (size_t)1 << 30));
+    if (std_in) path = "standard input";
     SISA_TRY(sisa_json_parse(&cert, text, len, path));
     SISA_CHECK(sisa_json_str(cert, "ledger_head", &head), SISA_ECORRUPT,
                "%s: not a deletion certificate (no \"ledger_head\")", path);
@@ -225,7 +227,7 @@ static int audit_on_root(FILE *out, const sisa_store *st, audit_result *a, const
         a->head_source = "--head";
     } else if (cert) {
         SISA_TRY(sisa_run_certificate_head(cert, a->head));
-        a->head_source = cert;
+        a->head_source = strcmp(cert, "-") ? cert : "standard input";
     }
 
     SISA_TRY(sisa_path_resolve(ledger, sizeof ledger, st->root, "ledger"));

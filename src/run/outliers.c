@@ -21,6 +21,7 @@
 #include "outlier/outlier.h"
 #include "sisa/error.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,7 +269,11 @@ static int write_outputs(const sisa_store *st, const sisa_run_outlier_opts *o,
                 len +=
                     (size_t)snprintf(text + len, cap - len, "%llu\n", (unsigned long long)r->id[i]);
         SISA_CHECK(len < cap, SISA_EINTERNAL, "outliers: the IDs text overflowed");
-        SISA_TRY(sisa_fs_write_atomic(o->ids_out, text, len, 1));
+        if (!strcmp(o->ids_out, "-"))
+            SISA_CHECK(fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0, SISA_EIO,
+                       "cannot write the IDs to standard output: %s", strerror(errno));
+        else
+            SISA_TRY(sisa_fs_write_atomic(o->ids_out, text, len, 1));
     }
     if (o->scores_out) {
         shard64 = sisa_malloc((r->n ? r->n : 1) * sizeof *shard64);
@@ -319,7 +324,7 @@ int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg
     if (rank == 0 && !o->force) {
         const char *outs[2] = {o->ids_out, o->scores_out};
         for (int i = 0; i < 2 && local == SISA_OK; i++)
-            if (outs[i] && sisa_fs_exists(outs[i]))
+            if (outs[i] && strcmp(outs[i], "-") && sisa_fs_exists(outs[i]))
                 local = SISA_ERR(SISA_EEXIST, "%s exists (--force replaces it)", outs[i]);
     }
     SISA_TRY(sisa_dist_agree(d, local));
@@ -477,17 +482,22 @@ int sisa_run_outliers(sisa_dist *d, const char *cfg_path, const sisa_config *cfg
             sisa_free(perm);
         }
         if (local == SISA_OK) local = write_outputs(&st, o, res, &all, scores, flag, shard_thr, S);
-        if (local == SISA_OK && o->out) {
-            fprintf(o->out, "outliers of %s: %llu of %llu rows flagged (%s)\n", st.root,
+        /* with -o - the IDs are all of standard output: the summary goes to the log */
+        FILE *sum = o->ids_out && !strcmp(o->ids_out, "-") ? stderr : o->out;
+        if (local == SISA_OK && sum && !(sum == stderr && sisa_log_level_get() == SISA_LOG_QUIET)) {
+            fprintf(sum, "outliers of %s: %llu of %llu rows flagged (%s)\n", st.root,
                     (unsigned long long)res->flagged, (unsigned long long)res->rows, res->params);
             if (!o->per_shard)
-                fprintf(o->out, "threshold: scores above %.6g are flagged\n", res->threshold);
-            if (o->ids_out)
-                fprintf(o->out,
+                fprintf(sum, "threshold: scores above %.6g are flagged\n", res->threshold);
+            if (sum == stderr)
+                fprintf(sum, "IDs: on standard output (delete them with: ... | sisa unlearn -c "
+                             "CONFIG --ids-file -)\n");
+            else if (o->ids_out)
+                fprintf(sum,
                         "IDs: %s (delete them with: sisa unlearn -c CONFIG --ids-file "
                         "%s)\n",
                         o->ids_out, o->ids_out);
-            if (o->scores_out) fprintf(o->out, "scores: %s\n", o->scores_out);
+            if (o->scores_out) fprintf(sum, "scores: %s\n", o->scores_out);
         }
     }
     SISA_TRY(sisa_dist_agree(d, rank == 0 ? local : SISA_OK));

@@ -56,6 +56,7 @@ static int check_outside(const sisa_store *st, const char *path, const char *wha
 {
     int err = SISA_OK;
     char abs[SISA_PATH_MAX], root[SISA_PATH_MAX];
+    if (!strcmp(path, "-")) return SISA_OK; /* standard output */
     SISA_TRY(sisa_path_absolute(abs, sizeof abs, path));
     SISA_TRY(sisa_path_absolute(root, sizeof root, st->root));
     size_t rl = strlen(root);
@@ -99,8 +100,8 @@ static int plan_on_root(const sisa_store *st, sisa_deletions *del, verify_plan *
     sisa_files f = {0};
     sisa_shard_data *idx = NULL;
 
-    SISA_CHECK(!cert_path || force || !sisa_fs_exists(cert_path), SISA_EEXIST,
-               "%s exists; use --force to replace it", cert_path);
+    SISA_CHECK(!cert_path || force || !strcmp(cert_path, "-") || !sisa_fs_exists(cert_path),
+               SISA_EEXIST, "%s exists; use --force to replace it", cert_path);
     SISA_TRY(sisa_path_resolve(path, sizeof path, st->root, "ledger"));
     SISA_TRY(sisa_deletions_read(del, path, S));
     SISA_CHECK(del->n_requests == st->man.deletions, SISA_ECORRUPT,
@@ -287,7 +288,13 @@ static int report_on_root(FILE *out, const sisa_store *st, const sisa_deletions 
      * certificates folder made for nothing). */
     cert_build(&w, st, del, vp, res, failed == 0);
     SISA_CHECK(!w.failed, SISA_ENOMEM, "out of memory");
-    if (out_opt) {
+    const int to_stdout = out_opt && !strcmp(out_opt, "-");
+    if (to_stdout) {
+        /* -o -: the certificate alone on standard output; the summary goes to the log */
+        snprintf(path, sizeof path, "standard output");
+        SISA_CHECK(fputs(w.buf, out) >= 0 && fflush(out) == 0, SISA_EIO,
+                   "cannot write the certificate to standard output: %s", strerror(errno));
+    } else if (out_opt) {
         snprintf(path, sizeof path, "%s", out_opt);
         SISA_TRY(sisa_fs_write_atomic(path, w.buf, w.len, 1));
     } else {
@@ -306,7 +313,9 @@ static int report_on_root(FILE *out, const sisa_store *st, const sisa_deletions 
     vr->failed = failed;
     snprintf(vr->certificate, sizeof vr->certificate, "%s", path);
 
-    if (json) {
+    if (to_stdout) {
+        sisa_info("verified %u shard(s): verdict %s", del->n_shards, failed ? "fail" : "pass");
+    } else if (json) {
         fputs(w.buf, out);
         sisa_info("certificate written to %s", path);
     } else {
