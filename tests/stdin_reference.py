@@ -13,7 +13,7 @@ Every route is compared with the same command on a file, on real Fashion-MNIST r
     output, which unlearn --ids-file - reads; gauge plan --forget-ids -: the same forget set.
 And the refusals, each with its exit status: empty standard input (2), data that is not HDF5
 (1), --images - with --labels - (2), --queries - with --ids-file - (2), eval -i - on unlabelled
-data (2). Every temporary copy of standard input is removed, and the reading commands leave the
+data (2), -c - (2: a config is a file, the anchor of its relative paths, read by every rank). Every temporary copy of standard input is removed, and the reading commands leave the
 store byte for byte as it was.
 Usage: stdin_reference.py SISA_BINARY WORKDIR
 """
@@ -192,6 +192,9 @@ sisa(*gauge, "-o", "g-file", "--forget-ids", "forget.txt")
 piped([*gauge, "-o", "g-in", "--forget-ids", "-"], "forget.txt")
 with open(path("g-file/forget.txt")) as a, open(path("g-in/forget.txt")) as b:
     check(a.read() == b.read(), "gauge plan --forget-ids -: the forget set of the file")
+
+r = piped(["config", "check", "-c", "-"], "c.yaml", expect=2)
+check(b"not standard input" in r.stderr, "-c -: exit 2, a config is a file")
 
 check(os.listdir(path("tmp")) == [], "every copy of standard input was removed")
 check.finish()

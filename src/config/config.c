@@ -1097,6 +1097,11 @@ int sisa_config_load(sisa_config *cfg, const char *path)
     size_t len = 0;
     char dir[SISA_CONFIG_PATH_MAX], file[SISA_CONFIG_PATH_MAX];
     struct stat st;
+    /* One config file, one store: its folder anchors the relative paths, and every rank of a
+     * job reads it, so standard input cannot stand in for it. */
+    SISA_CHECK(strcmp(path, "-") != 0, SISA_EUSAGE,
+               "-c -: a config is read from a file, not standard input (its folder anchors the "
+               "relative paths in it, and every rank of a job reads it); write it to a file");
     /* Refuse big files before reading them. */
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > SISA_CONFIG_MAX_BYTES)
         return too_big(path, (unsigned long long)st.st_size);
