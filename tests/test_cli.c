@@ -485,6 +485,14 @@ static void test_plan_tiers(void **state)
     assert_int_equal(r.status, 0);
     tu_sisa(&r, "-q", "import", "csv", csv, "--label", "y", "--id", "id", "-o", plain, NULL);
     assert_int_equal(r.status, 0);
+    /* info counts the rows of each tier (every tenth row is tier 1). */
+    tu_sisa(&r, "info", data, NULL);
+    assert_int_equal(r.status, 0);
+    tu_assert_contains(r.out, "risk tiers:  0: 900 rows, 1: 100 rows\n");
+    tu_sisa(&r, "info", "--json", data, NULL);
+    tu_assert_contains(r.out, "\"risk_counts\": [900, 100]");
+    tu_sisa(&r, "info", "--json", plain, NULL);
+    tu_assert_contains(r.out, "\"risk_counts\": null");
     tu_write_text(cfg, "data: {train: d.h5}\nstore: s\nsisa: {shards: 8, slices: 4}\n");
     tu_write_text(tcfg, "data: {train: d.h5}\nstore: s\nsisa: {slices: 4, sharding: tiered, "
                         "tiers: [{shards: 6}, {shards: 2, last_slice: true}]}\n");

@@ -32,7 +32,9 @@ typedef struct {
     uint64_t *class_counts; /* (num_classes) */
     uint64_t empty_classes; /* classes without a row */
     uint64_t id_min, id_max;
-    uint64_t groups; /* distinct groups; 0 without a group column */
+    uint64_t groups;           /* distinct groups; 0 without a group column */
+    uint64_t risk_counts[256]; /* rows per risk tier (import --risk) */
+    int risk_tiers;            /* 1 + the highest tier; 0 without a risk column */
     double x_min, x_max, x_mean;
 } info_stats;
 
@@ -59,6 +61,10 @@ static int compute_stats(info_stats *st, const sisa_dataset *ds, const char *pat
         if (ds->id[i] > st->id_max) st->id_max = ds->id[i];
     }
     for (int32_t c = 0; c < ds->num_classes; c++) st->empty_classes += !st->class_counts[c];
+    for (uint64_t i = 0; ds->risk && i < ds->n; i++) {
+        st->risk_counts[ds->risk[i]]++;
+        if (ds->risk[i] >= st->risk_tiers) st->risk_tiers = ds->risk[i] + 1;
+    }
     if (ds->group) {
         sorted = malloc(ds->n * sizeof *sorted);
         SISA_CHECK(sorted, SISA_ENOMEM, "out of memory counting groups");
@@ -133,6 +139,15 @@ static void print_json(const char *path, const sisa_dataset *ds, const info_stat
         fprintf(f, "%llu", (unsigned long long)st->groups);
     else
         fputs("null", f);
+    fputs(", \"risk_counts\": ", f);
+    if (ds->risk) {
+        fputc('[', f);
+        for (int t = 0; t < st->risk_tiers; t++)
+            fprintf(f, "%s%llu", t ? ", " : "", (unsigned long long)st->risk_counts[t]);
+        fputc(']', f);
+    } else {
+        fputs("null", f);
+    }
     fprintf(f, ", \"x_min\": %.9g, \"x_max\": %.9g, \"x_mean\": %.17g, \"source\": ", st->x_min,
             st->x_max, st->x_mean);
     sisa_json_print_string(f, ds->source);
@@ -225,6 +240,12 @@ ids:
         printf("groups:      %llu distinct\n", (unsigned long long)st->groups);
     else
         printf("groups:      none (no group column)\n");
+    if (ds->risk) {
+        printf("risk tiers:  ");
+        for (int t = 0; t < st->risk_tiers; t++)
+            printf("%s%d: %llu rows", t ? ", " : "", t, (unsigned long long)st->risk_counts[t]);
+        printf("\n");
+    }
     printf("X:           min %.9g, max %.9g, mean %.9g\n", st->x_min, st->x_max, st->x_mean);
     if (ds->scale != 1.0) printf("scale:       imported with --scale %.17g\n", ds->scale);
     if (ds->feature_names) {
@@ -260,14 +281,16 @@ int sisa_cmd_info(sisa_job *job, int argc, char **argv)
         .description =
             "Reads the whole file, checks it against the dataset schema (docs/formats.md), and\n"
             "prints its size, rows, features, classes with per-class counts, sample ID range,\n"
-            "groups, feature statistics and provenance. A corrupt file exits 1 with the reason.\n"
+            "groups, rows per risk tier, feature statistics and provenance. A corrupt file exits 1 "
+            "with the reason.\n"
             "With more than 20 classes the text lists the first 20 and sums up the rest (how\n"
             "many have rows, and how many are empty); --all-classes lists every class.\n"
             "An unlabelled dataset (an input to predict) has no classes.\n"
             "--json keys: path, file_bytes, rows, features, feature_shape, labelled,\n"
             "num_classes, empty_classes, class_counts, label_values, id_min, id_max, groups,\n"
-            "x_min, x_max, x_mean, source, created_by, scale, feature_names (feature_shape,\n"
-            "label_values, groups and feature_names are null when absent; docs/json.md).\n"
+            "risk_counts, x_min, x_max, x_mean, source, created_by, scale, feature_names\n"
+            "(feature_shape, label_values, groups, risk_counts and feature_names are null when\n"
+            "absent; docs/json.md).\n"
             "class_counts and label_values always have one entry per class, so the JSON grows\n"
             "with the number of classes (about 3 bytes per empty class).",
         .options = options,
