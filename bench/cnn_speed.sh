@@ -24,6 +24,11 @@ bench=$build/bench/bench_train
 fm=/usr/share/datasets/fashion-mnist
 out=${SISA_BENCH_OUT:-out/bench-cnn}
 mkdir -p "$out"
+if [ ! -x "$sisa" ] || [ ! -x "$bench" ]; then
+  bash scripts/install-deps.sh
+  SISA_BUILD_TYPE=Release bash scripts/build.sh "$build" -DBUILD_TESTING=OFF >/dev/null
+fi
+/usr/bin/python3 -c 'import torch' 2>/dev/null || SISA_EXTRA_PKGS=python3-torch bash scripts/install-deps.sh
 [ -f "$out/train.h5" ] || "$sisa" -q import idx --images "$fm/train-images-idx3-ubyte.gz" \
   --labels "$fm/train-labels-idx1-ubyte.gz" --scale 255 -o "$out/train.h5" >/dev/null
 core=$("$sisa" --version | sed -n 's/^OpenBLAS: [0-9.]* (core \([A-Za-z0-9]*\).*/\1/p' | head -n 1)
