@@ -88,6 +88,7 @@ int sisa_shard_model_load(sisa_shard_model **out, const sisa_store *st, uint32_t
     sm->d = d;
     sm->classes = classes;
     sisa_model_specs_from_config(&ms, &os, &st->cfg, d, classes, SISA_PREDICT_BLOCK);
+    ms.inference = 1; /* it only predicts: no backward buffers */
     SISA_TRY(sisa_model_create(&sm->m, &ms, &os));
     int np = sisa_model_param_count(sm->m), ns = sisa_model_state_count(sm->m);
     params = sisa_malloc((size_t)(np ? np : 1) * sizeof *params);

@@ -38,34 +38,40 @@ void *__wrap_aligned_alloc(size_t align, size_t size);
 int __wrap_posix_memalign(void **out, size_t align, size_t size);
 
 static long alloc_calls;
+static size_t alloc_bytes; /* requested by the calls counted in alloc_calls */
 
 void *__wrap_malloc(size_t size)
 {
     alloc_calls++;
+    alloc_bytes += size;
     return __real_malloc(size);
 }
 
 void *__wrap_calloc(size_t count, size_t size)
 {
     alloc_calls++;
+    alloc_bytes += count * size;
     return __real_calloc(count, size);
 }
 
 void *__wrap_realloc(void *p, size_t size)
 {
     alloc_calls++;
+    alloc_bytes += size;
     return __real_realloc(p, size);
 }
 
 void *__wrap_aligned_alloc(size_t align, size_t size)
 {
     alloc_calls++;
+    alloc_bytes += size;
     return __real_aligned_alloc(align, size);
 }
 
 int __wrap_posix_memalign(void **out, size_t align, size_t size)
 {
     alloc_calls++;
+    alloc_bytes += size;
     return __real_posix_memalign(out, align, size);
 }
 
@@ -1804,6 +1810,30 @@ static void test_cnn_training(void **state)
             assert_memory_equal(sisa_model_param(copy, i)->data, sisa_model_param(m, i)->data,
                                 numel(sisa_model_param(m, i)) * sizeof(float));
         sisa_model_destroy(copy);
+        /* A model for prediction only: no backward buffers, the same posteriors bit for bit,
+         * and no training step. */
+        sisa_model_spec ps = ms;
+        ps.inference = 1;
+        size_t bytes0 = alloc_bytes;
+        sisa_model *tm = make(&ms, &opts[o]);
+        const size_t train_bytes = alloc_bytes - bytes0;
+        bytes0 = alloc_bytes;
+        sisa_model *pm = make(&ps, &opts[o]);
+        const size_t predict_bytes = alloc_bytes - bytes0;
+        if (predict_bytes >= train_bytes)
+            fail_msg("inference model: %zu bytes, training model: %zu", predict_bytes, train_bytes);
+        sisa_model_destroy(tm);
+        for (int i = 0; i < sisa_model_param_count(m); i++)
+            memcpy(sisa_model_param(pm, i)->data, sisa_model_param(m, i)->data,
+                   numel(sisa_model_param(m, i)) * sizeof(float));
+        float Q[B * 3];
+        for (uint32_t at = 0; at < N; at += B) {
+            sisa_model_predict(m, X + (size_t)at * 64, B, P);
+            sisa_model_predict(pm, X + (size_t)at * 64, B, Q);
+            assert_memory_equal(P, Q, sizeof P);
+        }
+        assert_true(isnan(sisa_model_train_step(pm, X, y, B)));
+        sisa_model_destroy(pm);
         sisa_model_destroy(twin);
         sisa_model_destroy(m);
     }

@@ -220,6 +220,7 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
         if (l > 0 && rows * C->kk > dcols) dcols = rows * C->kk;
         if (prows * C->cout > dpool) dpool = prows * C->cout;
     }
+    if (ms->inference) dact = dcols = dpool = 0; /* backward only */
     SISA_CHECK(grow(&conv_scratch, 1, dact) && grow(&conv_scratch, 1, dcols) &&
                    grow(&conv_scratch, 2, padded(dpool)),
                SISA_ENOMEM, "model: cnn scratch for batch %u is too large to allocate",
@@ -308,7 +309,7 @@ int sisa_model_create(sisa_model **out, const sisa_model_spec *ms, const sisa_op
             ioff += (size_t)padded((uint64_t)prows * C->cout);
         }
     }
-    if (n_conv) {
+    if (n_conv && !ms->inference) {
         m->dact = m->scratch + soff;
         soff += (size_t)padded(dact);
         m->dcols = m->scratch + soff;
@@ -394,7 +395,7 @@ void sisa_model_set_lr(sisa_model *m, float lr)
 float sisa_model_train_step(sisa_model *m, const float *X, const int32_t *y, uint32_t n)
 {
     /* Caller bugs (datasets are validated when read): report NaN and leave the model as is. */
-    if (n < 1 || n > m->spec.max_batch) return NAN;
+    if (n < 1 || n > m->spec.max_batch || m->spec.inference) return NAN;
     for (uint32_t i = 0; i < n; i++)
         if (y[i] < 0 || (uint32_t)y[i] >= m->spec.classes) return NAN;
 

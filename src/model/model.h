@@ -30,6 +30,8 @@ typedef struct sisa_model_spec {
     int32_t hidden[SISA_CONFIG_MAX_HIDDEN];
     sisa_activation activation;
     uint32_t max_batch; /* the largest n given to train_step / predict */
+    int inference;      /* 1: for prediction only: a cnn gets no backward buffers (less than
+                         * half its scratch), and train_step returns NaN */
     /* cnn only (0 otherwise): a row of X is an image (in_c, in_h, in_w), channels outermost,
      * in_c in_h in_w = d; n_conv convolutions with conv[l] output channels, kernel x kernel,
      * stride 1, same padding, each followed by ReLU and pool x pool max pooling. */
