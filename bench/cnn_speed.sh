@@ -40,12 +40,12 @@ export OPENBLAS_CORETYPE=$core OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 best_sisa=0 best_torch=0
 for r in $(seq "$runs"); do
   echo "== run $r: sisa (bench_train cnn), load $(cut -d' ' -f1 /proc/loadavg)"
-  line=$("$bench" "$epochs" "$fm" cnn | tee /dev/stderr | grep '^cnn 32-64-128')
+  line=$("$bench" "$epochs" "$fm" cnn | tee -a /dev/stderr | grep '^cnn 32-64-128')
   sps=$(awk '{print $5}' <<<"$line") # whole epochs (shuffle, gather, steps), as PyTorch's loop
   best_sisa=$(/usr/bin/python3 -c "print(max($best_sisa, ${sps:-0}))")
   echo "== run $r: PyTorch, load $(cut -d' ' -f1 /proc/loadavg)"
   tline=$(MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 \
-    /usr/bin/python3 bench/torch_cnn.py "$out/train.h5" "$epochs" 128 | tee /dev/stderr | head -n 1)
+    /usr/bin/python3 bench/torch_cnn.py "$out/train.h5" "$epochs" 128 | tee -a /dev/stderr | head -n 1)
   tsps=$(sed -n 's/.*: \([0-9]*\) samples\/s.*/\1/p' <<<"$tline")
   best_torch=$(/usr/bin/python3 -c "print(max($best_torch, ${tsps:-0}))")
 done

@@ -176,6 +176,31 @@ void sisa_k_col2im(float *dIn, const float *dcols, uint32_t n, const sisa_conv *
     }
 }
 
+/* One window's channels: out and arg start at the window's first element; every later one
+ * replaces them only when strictly greater (selects, no branches: the channel loop vectorizes;
+ * a selection does no arithmetic, so the bits do not depend on how it runs). */
+static inline void pool_window(float *restrict o, uint32_t *restrict g, const float *restrict a,
+                               uint32_t first, uint32_t p, uint32_t W, uint32_t ch)
+{
+    const float *restrict a0 = a + first;
+    for (size_t c = 0; c < ch; c++) {
+        o[c] = a0[c];
+        g[c] = first + (uint32_t)c;
+    }
+    for (uint32_t dy = 0; dy < p; dy++)
+        for (uint32_t dx = dy ? 0 : 1; dx < p; dx++) {
+            const uint32_t at = first + (dy * W + dx) * ch;
+            const float *restrict aw = a + at;
+            for (size_t c = 0; c < ch; c++) {
+                const float v = aw[c];
+                const int more = v > o[c];
+                o[c] = more ? v : o[c];
+                g[c] = more ? at + (uint32_t)c : g[c];
+            }
+        }
+}
+
+SISA_VECTOR_CLONES
 void sisa_k_maxpool(float *out, uint32_t *arg, const float *act, uint32_t n, const sisa_conv *C)
 {
     const uint32_t p = C->pool, W = C->w, ch = C->cout;
@@ -188,20 +213,7 @@ void sisa_k_maxpool(float *out, uint32_t *arg, const float *act, uint32_t n, con
                 const size_t q = ((size_t)py * C->pw + px) * ch;
                 /* The window's first element, then strictly greater ones: ties go to the first
                  * in row-major order. */
-                const uint32_t first = ((py * p) * W + px * p) * ch;
-                for (uint32_t c = 0; c < ch; c++) {
-                    o[q + c] = a[first + c];
-                    g[q + c] = first + c;
-                }
-                for (uint32_t dy = 0; dy < p; dy++)
-                    for (uint32_t dx = 0; dx < p; dx++) {
-                        const uint32_t at = ((py * p + dy) * W + px * p + dx) * ch;
-                        for (uint32_t c = 0; c < ch; c++)
-                            if (a[at + c] > o[q + c]) {
-                                o[q + c] = a[at + c];
-                                g[q + c] = at + c;
-                            }
-                    }
+                pool_window(o + q, g + q, a, ((py * p) * W + px * p) * ch, p, W, ch);
             }
     }
 }
