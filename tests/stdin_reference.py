@@ -105,6 +105,10 @@ r = piped(["import", "idx", "--images", "-", "--labels", "-", "-o", "idx-both.h5
           expect=2)
 check(b"at most one" in r.stderr and not os.path.exists(path("idx-both.h5")),
       "import idx --images - --labels -: exit 2, nothing written")
+r = sisa("import", "idx", "--images", "images.gz", "--labels", "images.gz", "-o", "same.h5",
+         expect=None)
+check(r.returncode != 0 and "standard input" not in r.stderr,
+      f"one file for --images and --labels is not taken for standard input ({r.stderr.strip()})")
 
 with open(path("test.svm"), "w") as f:
     for i in range(N_TEST):

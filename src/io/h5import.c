@@ -301,12 +301,13 @@ static int child_import(void *arg, void *result)
     if (block == 0) block = 1;
     xd = sisa_malloc(block * d * sizeof *xd);
     xf = sisa_malloc(block * d * sizeof *xf);
-    labels = sisa_malloc(block * sizeof *labels);
+    labels = o->unlabelled ? NULL : sisa_malloc(block * sizeof *labels);
     ids = sisa_malloc(block * sizeof *ids);
     iscratch = sisa_malloc(block * sizeof *iscratch);
     uscratch = sisa_malloc(block * sizeof *uscratch);
     groups = has_group ? sisa_malloc(block * sizeof *groups) : NULL;
-    SISA_CHECK(xd && xf && labels && ids && iscratch && uscratch && (groups || !has_group),
+    SISA_CHECK(xd && xf && (labels || o->unlabelled) && ids && iscratch && uscratch &&
+                   (groups || !has_group),
                SISA_ENOMEM, "out of memory for a block of %llu rows", (unsigned long long)block);
     if (o->risk_col) {
         risk_v = sisa_malloc(block * sizeof *risk_v);

@@ -323,7 +323,7 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
     SISA_CHECK(o->images && *o->images, SISA_EUSAGE, "sisa import idx: --images FILE is required");
     SISA_TRY(sisa_import_check_labels(o, o->labels, "--labels FILE", "label file"));
     if (!strcmp(o->images, "-") || (o->labels && !strcmp(o->labels, "-"))) {
-        SISA_CHECK(!(o->labels && !strcmp(o->images, o->labels)), SISA_EUSAGE,
+        SISA_CHECK(!(o->labels && !strcmp(o->images, "-") && !strcmp(o->labels, "-")), SISA_EUSAGE,
                    "--images and --labels both read standard input ('-'); at most one can");
         return sisa_import_spooled(out, o, NULL);
     }
@@ -342,11 +342,13 @@ int sisa_import_idx(sisa_dataset_summary *out, const sisa_import_opts *o)
     if (block == 0) block = 1;
     raw = sisa_malloc(block * d * img.type->size);
     X = sisa_malloc(block * d * sizeof *X);
-    lraw = sisa_malloc(block * (o->labels ? lab.type->size : 1));
-    y = sisa_malloc(block * sizeof *y);
+    if (o->labels) { /* unlabelled rows need no label buffers */
+        lraw = sisa_malloc(block * lab.type->size);
+        y = sisa_malloc(block * sizeof *y);
+    }
     ids = sisa_malloc(block * sizeof *ids);
-    SISA_CHECK(raw && X && lraw && y && ids, SISA_ENOMEM, "out of memory for a block of %llu rows",
-               (unsigned long long)block);
+    SISA_CHECK(raw && X && (!o->labels || (lraw && y)) && ids, SISA_ENOMEM,
+               "out of memory for a block of %llu rows", (unsigned long long)block);
 
     snprintf(source, sizeof source, "idx images=%s labels=%s", sisa_import_input_name(o, o->images),
              o->labels ? sisa_import_input_name(o, o->labels) : "none");
