@@ -30,7 +30,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import h5py
@@ -208,9 +207,8 @@ check("none (unlabelled" in text, "info (text) says an unlabelled dataset has no
 with open(path("test.csv"), "rb") as f:
     raw = f.read()
 for name, data in (("stdin", raw), ("stdin-gz", gzip.compress(raw))):
-    r = subprocess.run([SISA, "import", "csv", "-", "--label", "label", "--id", "id", "--scale",
-                        "255", "--num-classes", "10", "-o", f"{name}.h5"], cwd=WORK, input=data,
-                       capture_output=True)
+    r = sisa("import", "csv", "-", "--label", "label", "--id", "id", "--scale", "255",
+             "--num-classes", "10", "-o", f"{name}.h5", stdin=data, expect=None)
     with h5py.File(path(f"{name}.h5")) as a, h5py.File(path("test.h5")) as b:
         ok = r.returncode == 0 and all(np.array_equal(a[k][:], b[k][:]) for k in ("X", "y", "id"))
     check(ok, f"import csv - ({name}): the same rows as importing the file")
@@ -256,8 +254,9 @@ check("--input-format" in r.stderr, "an input of unknown kind: exit 2, pointing 
 r = sisa("predict", "-c", "c.yaml", "-i", "new.csv", "-o", "-", "--json", expect=2)
 check("standard output" in r.stderr, "--json with -o -: exit 2")
 
-r = subprocess.run([SISA, "predict", "-c", "c.yaml", "-i", "-", "-o", "stdin-ds.h5"],
-                   cwd=WORK, stdin=open(path("test.h5"), "rb"), capture_output=True)
+with open(path("test.h5"), "rb") as f:
+    r = sisa("predict", "-c", "c.yaml", "-i", "-", "-o", "stdin-ds.h5", stdin=f.read(),
+             expect=None)
 check(r.returncode == 0 and same(h5_pred("stdin-ds.h5"), ref),
       "a sisa dataset on standard input (HDF5 by its content): the same bits")
 check(os.listdir(path("tmp")) == [], "every predict scratch folder was removed")

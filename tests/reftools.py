@@ -39,17 +39,20 @@ class Sisa:
         self.mpi = os.environ.get("SISA_MPIEXEC", "")
 
     def __call__(self, *args, expect=0, ranks=1, stdin=None, env=None):
+        """stdin: text, or bytes (then stdout and stderr are bytes too)."""
+        binary = isinstance(stdin, bytes)
         cmd = [self.binary, *args] if ranks == 1 else [self.mpi, "-n", str(ranks), self.binary,
                                                        *args]
         full = dict(os.environ, **(env or {}))
         if ranks > 1:  # Open MPI's own allocations are not leak-checked (as in testutil.c)
             full["ASAN_OPTIONS"] = ":".join(filter(None, [full.get("ASAN_OPTIONS"),
                                                           "detect_leaks=0"]))
-        r = subprocess.run(cmd, cwd=self.work, capture_output=True, text=True, env=full,
+        r = subprocess.run(cmd, cwd=self.work, capture_output=True, text=not binary, env=full,
                            input=stdin)
         if expect is not None and r.returncode != expect:
-            sys.exit(f"{' '.join(cmd)}: exit {r.returncode}, expected {expect}\n"
-                     f"{r.stdout}{r.stderr}")
+            out, err = (r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")) \
+                if binary else (r.stdout, r.stderr)
+            sys.exit(f"{' '.join(cmd)}: exit {r.returncode}, expected {expect}\n{out}{err}")
         return r
 
 
